@@ -231,6 +231,8 @@ class RunReport:
     unresolved: tuple[str, ...] = ()
     n_points: int = 0
     n_series: int = 0
+    notes: tuple[str, ...] = ()  # how signals were resolved (e.g. a summed loss)
+    counts: Mapping[str, int] = field(default_factory=dict)  # points per resolved tag
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -240,6 +242,7 @@ class RunReport:
             "findings": [f.to_dict() for f in self.findings],
             "problems": list(self.problems),
             "unresolved": list(self.unresolved),
+            "notes": list(self.notes),
             "points": self.n_points,
             "series": self.n_series,
         }

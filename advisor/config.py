@@ -1,0 +1,134 @@
+"""Analysis settings from ``advisor.toml`` or ``[tool.advisor]`` in ``pyproject.toml``.
+
+::
+
+    fail_on = "warning"                 # critical | warning | info | never
+    select = ["overfitting", "divergence"]
+    ignore = ["noisy-validation"]
+
+    [signals]                           # role = tag name or glob, per run
+    train_loss = "loss/train"
+    val_loss = "loss/val*"
+
+    [rules.overfitting]                 # any parameter of a rule (`advisor explain ID` lists them)
+    patience = 5
+
+Without ``--config``, ``advisor.toml`` and then ``pyproject.toml`` are looked up in the current
+directory. A bad file is one clear error line (exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from advisor.errors import UsageError
+from advisor.model import Role, Severity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+FAIL_ON = ("critical", "warning", "info", "never")
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """Everything that shapes one analysis."""
+
+    signals: Mapping[str, str] = field(default_factory=dict)  # role -> tag or glob
+    rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # rule id -> param overrides
+    select: tuple[str, ...] = ()  # only these condition ids (empty: all)
+    ignore: tuple[str, ...] = ()
+    fail_on: str = "critical"
+    source: str | None = None  # the file it came from
+
+    def fail_severity(self) -> Severity | None:
+        return None if self.fail_on == "never" else Severity.parse(self.fail_on)
+
+    def with_cli(self, select: tuple[str, ...] | None = None, ignore: tuple[str, ...] | None = None, fail_on: str | None = None) -> "AnalyzeConfig":
+        return AnalyzeConfig(
+            signals=self.signals,
+            rules=self.rules,
+            select=select if select else self.select,
+            ignore=tuple(self.ignore) + tuple(ignore or ()),
+            fail_on=fail_on or self.fail_on,
+            source=self.source,
+        )
+
+
+def _parse_ids(value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split() if v]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{what} must be a list of condition ids")
+    return tuple(value)
+
+
+def from_mapping(data: Mapping[str, Any], source: str | None = None) -> AnalyzeConfig:
+    """Validate a parsed ``[tool.advisor]`` table."""
+    where = f"{source}: " if source else ""
+    known = {"signals", "rules", "select", "ignore", "fail_on", "fail-on"}
+    unknown = set(data) - known
+    if unknown:
+        raise UsageError(f"{where}unknown setting(s) {', '.join(sorted(unknown))} (known: fail_on, select, ignore, signals, rules)")
+    signals = data.get("signals", {})
+    if not isinstance(signals, Mapping):
+        raise UsageError(f"{where}[signals] must be a table of role = \"tag\"")
+    roles = {r.value for r in Role}
+    for k, v in signals.items():
+        if k not in roles:
+            raise UsageError(f"{where}[signals] has unknown role {k!r} (known: {', '.join(sorted(roles))})")
+        if not isinstance(v, str) or not v:
+            raise UsageError(f"{where}[signals] {k} must be a tag name or glob")
+    rules = data.get("rules", {})
+    if not isinstance(rules, Mapping) or not all(isinstance(v, Mapping) for v in rules.values()):
+        raise UsageError(f"{where}[rules] must hold one table per condition id, e.g. [rules.overfitting]")
+    fail_on = str(data.get("fail_on", data.get("fail-on", "critical"))).lower()
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"{where}fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+    return AnalyzeConfig(
+        signals=dict(signals),
+        rules={k: dict(v) for k, v in rules.items()},
+        select=_parse_ids(data.get("select", ()), f"{where}select"),
+        ignore=_parse_ids(data.get("ignore", ()), f"{where}ignore"),
+        fail_on=fail_on,
+        source=source,
+    )
+
+
+def load(path: str | None = None, cwd: str | None = None) -> AnalyzeConfig:
+    """Load the analysis config from ``path``, or find one in ``cwd``; defaults when none."""
+    if path is not None:
+        return _load_file(path, explicit=True)
+    cwd = cwd or os.getcwd()
+    for name in ("advisor.toml", "pyproject.toml"):
+        p = os.path.join(cwd, name)
+        if os.path.isfile(p):
+            cfg = _load_file(p, explicit=False)
+            if cfg is not None:
+                return cfg
+    return AnalyzeConfig()
+
+
+def _load_file(path: str, explicit: bool) -> AnalyzeConfig:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as e:
+        raise UsageError(f"cannot read config {path}: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: not valid TOML ({e})") from None
+    if os.path.basename(path) == "pyproject.toml":
+        table = data.get("tool", {}).get("advisor")
+        if table is None:
+            if explicit:
+                raise UsageError(f"{path}: no [tool.advisor] table")
+            return AnalyzeConfig()
+        data = table
+    return from_mapping(data, source=path)

@@ -1,0 +1,190 @@
+"""Run every rule on a run, then reason across the findings: root causes, conflicts, ranking.
+
+Rules are independent and pure; this is where their findings meet. What happens here:
+
+* conflicts: findings that the presence of another makes wrong or moot are dropped (a run
+  whose validation loss is rising is not "still improving"; a run that goes non-finite has no
+  meaningful late-curve shape; a loss that swings with the epoch is unshuffled data, not generic
+  oscillation);
+* root causes: a finding that explains another (exploding gradients before a NaN; vanishing
+  gradients behind a run that learns nothing; a too-short schedule behind a flat, high loss)
+  is ranked right before it and takes at least its severity; both say so in their evidence;
+* duplicates of one condition merge into the strongest;
+* ranking: root causes first, then severity, confidence and onset; priorities are 1..n.
+
+A rule that fails on some input is reported as a problem of that run, never a crash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from advisor.config import AnalyzeConfig
+from advisor.errors import UsageError
+from advisor.io.roles import Signals
+from advisor.model import Finding, Run, Severity
+from advisor.rules import BY_ID, RULES
+from advisor.rules.base import Context, RuleSpec
+
+# condition -> conditions its presence makes wrong or moot (dropped)
+CONFLICTS: dict[str, tuple[str, ...]] = {
+    "non-finite": ("still-improving", "lr-decay-needed", "underfitting", "plateau", "slow-convergence", "oscillation", "gradient-noise", "noisy-validation"),
+    "divergence": ("still-improving", "lr-decay-needed", "underfitting", "plateau", "slow-convergence", "no-learning", "gradient-noise"),
+    "no-learning": ("plateau", "slow-convergence", "underfitting", "lr-decay-needed", "still-improving", "oscillation"),
+    "overfitting": ("still-improving", "underfitting"),
+    "unshuffled-data": ("oscillation", "gradient-noise"),
+    "oscillation": ("gradient-noise",),
+    "slow-convergence": ("still-improving", "underfitting"),
+    "data-mismatch": ("no-learning",),
+    "schedule-misconfigured": ("lr-decay-needed",),
+}
+
+# cause -> conditions it explains (ranked right after the cause)
+EXPLAINS: dict[str, tuple[str, ...]] = {
+    "exploding-gradients": ("non-finite", "divergence", "oscillation"),
+    "divergence": ("non-finite",),
+    "vanishing-gradients": ("no-learning", "plateau", "slow-convergence", "underfitting"),
+    "schedule-misconfigured": ("underfitting", "plateau", "no-learning"),
+    "clipping-saturated": ("slow-convergence",),
+}
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The active rules with their parameters, built once per analysis."""
+
+    rules: tuple[tuple[RuleSpec, Any], ...]
+    sweep_rules: tuple[tuple[RuleSpec, Any], ...]
+
+    @classmethod
+    def from_config(cls, config: AnalyzeConfig | None = None) -> "Engine":
+        config = config or AnalyzeConfig()
+        for rid in (*config.select, *config.ignore, *config.rules):
+            if rid not in BY_ID:
+                raise UsageError(f"unknown condition id {rid!r} (see `advisor rules`)")
+        active = [r for r in RULES if (not config.select or r.id in config.select) and r.id not in config.ignore]
+        built = [(r, r.make_params(config.rules.get(r.id))) for r in active]
+        return cls(tuple(b for b in built if b[0].scope == "run"), tuple(b for b in built if b[0].scope == "sweep"))
+
+    def diagnose(self, run: Run, signals: Signals) -> tuple[tuple[Finding, ...], tuple[str, ...], Context]:
+        """(ranked findings, problems from failing rules, the context) for one run."""
+        ctx = Context(run, signals)
+        found: list[Finding] = []
+        problems: list[str] = []
+        for spec, params in self.rules:
+            try:
+                found.extend(spec.detect(ctx, params))
+            except Exception as e:  # a rule bug must not cost the user the other findings
+                problems.append(f"rule {spec.id} failed: {type(e).__name__}: {e}")
+        return resolve(found), tuple(problems), ctx
+
+    def diagnose_sweep(self, entries: list[Any]) -> tuple[Finding, ...]:
+        found: list[Finding] = []
+        for spec, params in self.sweep_rules:
+            try:
+                found.extend(spec.detect(entries, params))
+            except Exception:
+                continue
+        return rank(found)
+
+
+def _merge_duplicates(findings: Iterable[Finding]) -> list[Finding]:
+    best: dict[str, Finding] = {}
+    for f in findings:
+        cur = best.get(f.condition)
+        if cur is None:
+            best[f.condition] = f
+            continue
+        keep, other = (f, cur) if (f.severity.rank, f.confidence) > (cur.severity.rank, cur.confidence) else (cur, f)
+        extra = tuple(r for r in other.remedies if r not in keep.remedies)
+        best[f.condition] = dataclasses.replace(keep, remedies=keep.remedies + extra)
+    return list(best.values())
+
+
+def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    """Drop conflicts, link root causes to what they explain, merge duplicates, rank."""
+    fs = _merge_duplicates(findings)
+    fs = [f for f in fs if _survives_conflict(f, fs)]
+    present = {f.condition for f in fs}
+    by_cond = {f.condition: f for f in fs}
+    causes: dict[str, str] = {}  # explained -> cause
+    for cause, explained in EXPLAINS.items():
+        if cause not in present:
+            continue
+        for e in explained:
+            if e in present and e not in causes and cause != e:
+                if e == "non-finite" and not _cause_matches(by_cond[e], cause):
+                    continue
+                if cause == "exploding-gradients" and e == "divergence" and not _earlier(by_cond[cause], by_cond[e]):
+                    continue
+                causes[e] = cause
+    out = []
+    for f in fs:
+        ev = dict(f.evidence)
+        if f.condition in causes:
+            ev["explained_by"] = causes[f.condition]
+        explains = sorted(e for e, c in causes.items() if c == f.condition)
+        if explains:
+            ev["explains"] = explains
+            worst = max((by_cond[e].severity for e in explains), key=lambda s: s.rank)
+            if worst.rank > f.severity.rank:
+                f = dataclasses.replace(f, severity=worst)
+        out.append(dataclasses.replace(f, evidence=ev))
+    return rank(out, causes)
+
+
+def _survives_conflict(f: Finding, fs: list[Finding]) -> bool:
+    """False when some other present finding drops f (and f does not drop it back)."""
+    for g in fs:
+        if g is f or f.condition not in CONFLICTS.get(g.condition, ()):
+            continue
+        if g.condition in CONFLICTS.get(f.condition, ()):
+            if (f.severity.rank, f.confidence) > (g.severity.rank, g.confidence):
+                continue  # mutual conflict: the stronger finding stays
+        return False
+    return True
+
+
+def _cause_matches(nonfinite: Finding, cause: str) -> bool:
+    c = nonfinite.evidence.get("cause")
+    return (cause == "exploding-gradients" and c in ("exploding", "diverging", "sudden")) or (cause == "divergence" and c == "diverging")
+
+
+def _earlier(a: Finding, b: Finding) -> bool:
+    return (a.onset if a.onset is not None else math.inf) <= (b.onset if b.onset is not None else math.inf)
+
+
+def _key(f: Finding) -> tuple:
+    onset = f.onset if f.onset is not None else math.inf
+    return (-f.severity.rank, -round(f.confidence, 6), onset, f.condition)
+
+
+def rank(findings: Iterable[Finding], causes: Mapping[str, str] | None = None) -> tuple[Finding, ...]:
+    """Severity, then confidence, then onset; a cause goes right before what it explains."""
+    causes = dict(causes or {})
+    fs = sorted(findings, key=_key)
+    ordered: list[Finding] = []
+    placed: set[str] = set()
+    by_cond = {f.condition: f for f in fs}
+
+    def place(f: Finding) -> None:
+        if f.condition in placed:
+            return
+        cause = causes.get(f.condition)
+        if cause in by_cond and cause not in placed:
+            place(by_cond[cause])
+        placed.add(f.condition)
+        ordered.append(f)
+
+    for f in fs:
+        place(f)
+    return tuple(dataclasses.replace(f, priority=i + 1) for i, f in enumerate(ordered))
+
+
+def severity_at_least(findings: Iterable[Finding], threshold: Severity | None) -> bool:
+    if threshold is None:
+        return False
+    return any(f.severity.rank >= threshold.rank for f in findings)

@@ -1,0 +1,161 @@
+"""Find training runs in a directory tree and group their event files.
+
+A run is a directory that directly holds event files (any file whose name contains
+``tfevents``, TensorBoard's own test). Several files in one directory merge in name order,
+which is write order for every writer's naming scheme. A directory whose subdirectories are
+splits — Keras ``train/`` + ``validation/``, ``train/`` + ``valid/``, Catalyst ``train_log/`` +
+``valid_log/``, ``train/`` + ``test/``, ``eval/`` — is one run whose streams carry the split as a
+role hint; leaf subdirectories beside the splits (Catalyst ``_base_log/``, TimeGAN's extra
+streams) join that run too. Hidden directories are skipped; symlinked directories are followed
+once (loops are safe). Lightning's ``lightning_logs/version_N`` and Hugging Face's
+``runs/<date>_<host>`` are ordinary run directories.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+
+#: Subdirectory names that mean "this is one split of the parent run", by canonical split.
+SPLIT_NAMES: dict[str, str] = {}
+for _canon, _names in {
+    "train": ("train", "training", "train_log", "train_logs", "trn"),
+    "val": ("validation", "valid", "val", "valid_log", "val_log", "validation_log", "eval", "evaluation", "dev"),
+    "test": ("test", "test_log", "testing"),
+}.items():
+    for _n in _names:
+        SPLIT_NAMES[_n] = _canon
+
+
+def split_kind(name: str | None) -> str | None:
+    """Canonical split ('train', 'val', 'test') of a directory name, or None."""
+    if not name:
+        return None
+    return SPLIT_NAMES.get(name.lower())
+
+
+def is_event_file_name(name: str) -> bool:
+    return "tfevents" in name
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The event files of one run, each with the split subdirectory it came from (or None)."""
+
+    name: str  # relative to the analysed root ('.' when the root is the run)
+    path: str  # absolute run directory
+    files: tuple[tuple[str, str | None], ...]  # (absolute path, split dir name or None)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    runs: tuple[RunFiles, ...]
+    problems: tuple[str, ...]  # unreadable directories, broken links, ...
+
+
+def discover(root: str | os.PathLike[str], name_prefix: str | None = None) -> Discovery:
+    """Walk ``root`` (a directory or a single event file) and return its runs, sorted by name."""
+    root = os.fspath(root)
+    problems: list[str] = []
+    if os.path.isfile(root):
+        ap = os.path.abspath(root)
+        name = name_prefix if name_prefix is not None else os.path.basename(ap)
+        return Discovery((RunFiles(name, os.path.dirname(ap), ((ap, None),)),), ())
+    event_dirs = _walk(os.path.abspath(root), problems)
+    runs = _group(os.path.abspath(root), event_dirs)
+    if name_prefix is not None:
+        runs = [
+            RunFiles(name_prefix if r.name == "." else os.path.join(name_prefix, r.name), r.path, r.files) for r in runs
+        ]
+    runs.sort(key=lambda r: _natural_key(r.name))
+    return Discovery(tuple(runs), tuple(problems))
+
+
+def _walk(root: str, problems: list[str]) -> dict[str, list[str]]:
+    """Map each directory under root that holds event files to those files (sorted)."""
+    out: dict[str, list[str]] = {}
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            st = os.stat(d)
+        except OSError as e:
+            problems.append(f"{d}: cannot read directory ({e.strerror or e})")
+            continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen:
+            continue  # a symlink loop, or the same directory reached twice
+        seen.add(ident)
+        files: list[str] = []
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            problems.append(f"{d}: cannot read directory ({e.strerror or e})")
+            continue
+        subdirs = []
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                if e.is_dir(follow_symlinks=True):
+                    subdirs.append(e.path)
+                elif is_event_file_name(e.name):
+                    if e.is_file(follow_symlinks=True) or _is_regular(e.path):
+                        files.append(e.path)
+                    elif e.is_symlink() and not os.path.exists(e.path):
+                        problems.append(f"{e.path}: broken symbolic link")
+            except OSError as exc:
+                problems.append(f"{e.path}: cannot read ({exc.strerror or exc})")
+        if files:
+            out[d] = sorted(files, key=_natural_key)
+        stack.extend(reversed(subdirs))
+    return out
+
+
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
+    """Merge split subdirectories into their parent run; every other event dir is a run."""
+    children_of: dict[str, list[str]] = {}
+    for d in event_dirs:
+        if d != root:
+            children_of.setdefault(os.path.dirname(d), []).append(d)
+    prefixes = sorted(event_dirs)
+    has_nested = {d: any(o.startswith(d + os.sep) for o in prefixes) for d in event_dirs}
+    consumed: set[str] = set()
+    runs: list[RunFiles] = []
+    for parent, children in children_of.items():
+        if parent != root and not parent.startswith(root + os.sep):
+            continue  # never merge above what the user pointed at
+        leaves = [c for c in children if not has_nested[c]]
+        if not any(split_kind(os.path.basename(c)) for c in leaves):
+            continue
+        files: list[tuple[str, str | None]] = [(f, None) for f in event_dirs.get(parent, [])]
+        for c in leaves:
+            files.extend((f, os.path.basename(c)) for f in event_dirs[c])
+        consumed.update(leaves)
+        consumed.add(parent)
+        runs.append(RunFiles(_rel(root, parent), parent, tuple(files)))
+    for d, files in event_dirs.items():
+        if d not in consumed:
+            runs.append(RunFiles(_rel(root, d), d, tuple((f, None) for f in files)))
+    return runs
+
+
+def _rel(root: str, d: str) -> str:
+    rel = os.path.relpath(d, root)
+    return "." if rel == os.curdir else rel
+
+
+def _natural_key(s: str) -> list[object]:
+    """Sort 'version_10' after 'version_9'."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]

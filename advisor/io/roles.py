@@ -1,0 +1,287 @@
+"""Decide which stream is the train loss, the val loss, the learning rate, ... in a run.
+
+Names differ by writer — ``train/loss`` (advisor, HF), ``Loss/train`` (SummaryWriter habit),
+``train_loss_step`` / ``val_loss`` / ``lr-Adam`` (Lightning), ``epoch_loss`` under ``train/`` and
+``validation/`` (Keras), ``loss/batch`` under ``train_log/`` (Catalyst), ``x/lr0`` (YOLO) — so
+resolution works on features, not a list of exact names: each tag is split into tokens, the
+split directory (or a token such as ``val``) gives its side, a table of patterns gives its kind
+(loss, accuracy, other metric with a direction, lr, gradient norm, update ratio, epoch), and
+candidates are scored (a plain ``loss`` beats ``box_loss``; per-step beats per-epoch for
+training, the reverse for validation; single points lose). Loss components that share their
+steps and have no total (``box_loss`` + ``obj_loss`` + ``cls_loss``) are summed into one derived
+stream. A user mapping (``[signals]`` in advisor.toml, or ``[tool.advisor.signals]`` in
+pyproject.toml) overrides any role with a tag name or glob. Roles that cannot be found are
+reported as unresolved, never guessed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from advisor.io.discover import split_kind
+from advisor.model import Role, Run, Series
+
+_TRAIN_TOKENS = {"train", "training", "trn", "tr"}
+_VAL_TOKENS = {"val", "valid", "validation", "eval", "evaluation", "dev", "vl"}
+_TEST_TOKENS = {"test", "testing"}
+_GRANULARITY = {"step", "steps", "batch", "batches", "iter", "iters", "iteration", "iterations", "epoch", "epochs", "global"}
+_PER_STEP = {"step", "steps", "batch", "batches", "iter", "iters", "iteration", "iterations"}
+_LOSS = {"loss", "losses", "cost", "nll", "xent", "crossentropy", "objective"}
+_LOSS_EXCLUDE = {"scale", "scaler", "std", "var", "variance", "weight", "weights", "ratio", "coef", "coeff", "lr"}
+_ACC = {"acc", "accuracy", "top1", "acc1", "accu"}
+_HIGHER = {"map", "f1", "auc", "auroc", "precision", "recall", "iou", "miou", "dice", "bleu", "rouge", "r2", "exprate", "psnr", "ssim", "kappa", "mcc", "top5", "acc5"}
+_LOWER = {"error", "err", "mae", "mse", "rmse", "perplexity", "ppl", "wer", "cer", "fid", "mape"}
+_IGNORE = {"runtime", "second", "seconds", "flos", "time", "memory", "mem", "momentum", "hp", "throughput", "samples", "tokens", "speed", "duration", "count"}
+
+_LR_RE = re.compile(r"(^|[^a-z])(lr\d*|learning[_ \-]?rate)([^a-z]|$)")
+_GRAD_RE = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm|global[_ ]?norm")
+_UPDATE_RE = re.compile(r"update[_\- ]?(to[_\- ]?(weight|param)|ratio|/param)|updates?[_ ]ratio")
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_SPLIT = re.compile(r"[^a-z0-9]+")
+_LAYER_SUFFIX = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm[_ ]?(total|global|all)?$")
+
+
+def tokens(tag: str) -> list[str]:
+    """Lower-case word tokens of a tag: 'train/lossStep' -> ['train', 'loss', 'step']."""
+    return [t for t in _SPLIT.split(_CAMEL.sub(r"\1_\2", tag).lower()) if t]
+
+
+@dataclass(frozen=True)
+class Features:
+    key: str
+    side: str | None  # 'train', 'val', 'test' or None
+    kind: str | None  # 'loss', 'acc', 'metric', 'lr', 'grad_norm', 'grad_norm_layer', 'update_ratio', 'epoch'
+    direction: str | None  # 'min' or 'max' for losses and metrics
+    generic: bool  # nothing but the kind (and side/granularity words) in the name
+    per_step: bool
+    per_epoch: bool
+    n: int
+    tokens: tuple[str, ...]
+
+
+def features(s: Series, run_hint: str | None = None) -> Features:
+    tag_l = s.tag.lower()
+    toks = tokens(s.tag)
+    tset = set(toks)
+    side = split_kind(s.split) if s.split else None
+    if side is None:
+        for t in toks:
+            if t in _TRAIN_TOKENS:
+                side = "train"
+                break
+            if t in _VAL_TOKENS:
+                side = "val"
+                break
+            if t in _TEST_TOKENS:
+                side = "test"
+                break
+    if side is None and not s.split:
+        side = split_kind(run_hint)
+    rest = tset - _TRAIN_TOKENS - _VAL_TOKENS - _TEST_TOKENS - _GRANULARITY
+    kind: str | None = None
+    direction: str | None = None
+    generic = False
+    if tag_l in ("epoch", "epochs", "train/epoch", "trainer/epoch"):
+        kind = "epoch"
+    elif tset & _IGNORE or tag_l.startswith("hp_metric"):
+        kind = None
+    elif _GRAD_RE.search(tag_l):
+        layer = not _LAYER_SUFFIX.search(tag_l.rstrip("/")) and not (tset & {"total", "global"})
+        kind = "grad_norm_layer" if layer else "grad_norm"
+    elif _UPDATE_RE.search(tag_l):
+        kind = "update_ratio"
+    elif _LR_RE.search(tag_l) and not tset & _LOSS:
+        kind = "lr"
+    elif tset & _LOSS and not tset & _LOSS_EXCLUDE:
+        kind, direction = "loss", "min"
+        generic = rest <= _LOSS | {"total", "avg", "mean"}
+    elif tset & _ACC:
+        kind, direction = "acc", "max"
+        generic = rest <= _ACC | {"avg", "mean"}
+    elif tset & _HIGHER:
+        kind, direction = "metric", "max"
+    elif tset & _LOWER:
+        kind, direction = "metric", "min"
+    return Features(
+        key=s.key,
+        side=side,
+        kind=kind,
+        direction=direction,
+        generic=generic,
+        per_step=bool(tset & _PER_STEP),
+        per_epoch=bool(tset & {"epoch", "epochs"}),
+        n=len(s),
+        tokens=tuple(toks),
+    )
+
+
+@dataclass(frozen=True)
+class Signals:
+    """A run's resolved roles: role -> series key, plus what could not be resolved."""
+
+    roles: Mapping[Role, str]
+    directions: Mapping[str, str] = field(default_factory=dict)  # series key -> 'min' | 'max'
+    layer_grad_norms: tuple[str, ...] = ()
+    derived: Mapping[str, Series] = field(default_factory=dict)  # synthetic streams (summed losses)
+    unresolved: tuple[Role, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def get(self, run: Run, role: Role) -> Series | None:
+        key = self.roles.get(role)
+        if key is None:
+            return None
+        return self.derived.get(key) or run.series.get(key)
+
+    def as_tags(self) -> dict[str, str]:
+        return {r.value: k for r, k in self.roles.items()}
+
+
+REPORTED_ROLES = (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.LR, Role.GRAD_NORM)
+
+
+def _score(f: Features, want_side: str) -> float:
+    score = 0.0
+    score += 10 if f.generic else 0
+    score += 8 if "total" in f.tokens else 0
+    score += 1 if f.side == want_side else 0
+    if f.n < 3:
+        score -= 20
+    if want_side == "train":
+        score += math.log10(max(f.n, 1))
+        score += 0.5 if f.per_step else 0
+    else:
+        score += 2 if f.per_epoch else 0
+        score -= 2 if f.per_step else 0
+        score += 0.1 * math.log10(max(f.n, 1))
+    return score
+
+
+def _best(cands: list[Features], want_side: str) -> Features | None:
+    if not cands:
+        return None
+    # Ties go to the shorter, then alphabetically first name (x/lr0 before x/lr2).
+    return min(cands, key=lambda f: (-_score(f, want_side), len(f.key), f.key))
+
+
+def _pick(feats: list[Features], kind: str, sides: tuple[str | None, ...], want: str) -> Features | None:
+    return _best([f for f in feats if f.kind == kind and f.side in sides], want)
+
+
+def _summed_components(run: Run, feats: list[Features], side_ok: tuple[str | None, ...], best: Features | None) -> Series | None:
+    """Sum loss components (box/obj/cls) that share steps when no total loss exists."""
+    if best is not None and best.generic:
+        return None
+    comps = [f for f in feats if f.kind == "loss" and f.side in side_ok and f.n >= 3]
+    if len(comps) < 2:
+        return None
+    groups: dict[tuple[str | None, bytes], list[Features]] = {}
+    for f in comps:
+        s = run.series[f.key]
+        parent = os.path.dirname(s.tag)
+        groups.setdefault((parent, s.steps.tobytes()), []).append(f)
+    group = max(groups.values(), key=lambda g: (len(g), g[0].n))
+    if len(group) < 2:
+        return None
+    first = run.series[group[0].key]
+    total = np.sum([run.series[f.key].values for f in group], axis=0)
+    names = [run.series[f.key].tag.rsplit("/", 1)[-1] for f in group]
+    parent = os.path.dirname(first.tag)
+    tag = (parent + "/" if parent else "") + "+".join(names)
+    return Series.from_points(tag, first.steps, total, first.wall_times, split=first.split)
+
+
+def _align_axes(run: Run, roles: dict[Role, str], derived: dict[str, Series], notes: list[str]) -> None:
+    """Map streams logged per epoch onto the train loss's step axis.
+
+    Catalyst, Lightning's LearningRateMonitor and many custom loops log validation or the
+    learning rate with the epoch as the step while the train loss uses the global step. When a
+    stream's last step is under 1/5 of the train loss's, its steps are scaled so both end
+    together (steps per epoch from the ratio of the spans).
+    """
+    key = roles.get(Role.TRAIN_LOSS)
+    train = derived.get(key) or run.series.get(key) if key else None
+    if train is None or len(train) < 2 or train.steps[-1] < 100:
+        return
+    t_last = float(train.steps[-1])
+    for role in (Role.VAL_LOSS, Role.VAL_ACC, Role.VAL_METRIC, Role.LR, Role.TRAIN_ACC, Role.GRAD_NORM):
+        k = roles.get(role)
+        if k is None or k == key:
+            continue
+        s = derived.get(k) or run.series.get(k)
+        if s is None or len(s) < 2 or s.steps[-1] <= 0 or s.steps[-1] * 5 > t_last:
+            continue
+        factor = t_last / float(s.steps[-1])
+        derived[k] = Series.from_points(s.tag, np.round(s.steps * factor).astype(np.int64), s.values, s.wall_times, split=s.split)
+        notes.append(f"{k} is logged per epoch (steps {int(s.steps[0])}-{int(s.steps[-1])}); mapped onto training steps (x{factor:.0f})")
+
+
+def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
+    """Resolve every role of ``run``; ``mapping`` (role name -> tag or glob) wins where it matches."""
+    run_hint = os.path.basename(run.path.rstrip(os.sep)) if run.path else None
+    feats = [features(s, run_hint) for s in run.series.values() if len(s)]
+    roles: dict[Role, str] = {}
+    derived: dict[str, Series] = {}
+    notes: list[str] = []
+
+    tl = _pick(feats, "loss", ("train", None), "train")
+    summed = _summed_components(run, feats, ("train", None), tl)
+    if summed is not None and (tl is None or summed.steps.size >= 0.5 * tl.n):
+        derived[summed.key] = summed
+        roles[Role.TRAIN_LOSS] = summed.key
+        notes.append(f"train loss is the sum of {summed.tag}")
+    elif tl is not None:
+        roles[Role.TRAIN_LOSS] = tl.key
+    vl = _pick(feats, "loss", ("val",), "val")
+    if vl is None:
+        vl = _pick(feats, "loss", ("test",), "val")
+        if vl is not None:
+            notes.append(f"no validation loss; using {vl.key} as the held-out loss")
+    summed_v = _summed_components(run, feats, ("val",), vl)
+    if summed_v is not None:
+        derived[summed_v.key] = summed_v
+        roles[Role.VAL_LOSS] = summed_v.key
+    elif vl is not None:
+        roles[Role.VAL_LOSS] = vl.key
+    for role, kind, sides, want in (
+        (Role.TRAIN_ACC, "acc", ("train", None), "train"),
+        (Role.VAL_ACC, "acc", ("val",), "val"),
+        (Role.TRAIN_METRIC, "metric", ("train",), "train"),
+        (Role.VAL_METRIC, "metric", ("val",), "val"),
+        (Role.LR, "lr", ("train", None), "train"),
+        (Role.GRAD_NORM, "grad_norm", ("train", None), "train"),
+        (Role.UPDATE_RATIO, "update_ratio", ("train", None), "train"),
+        (Role.EPOCH, "epoch", ("train", None), "train"),
+    ):
+        f = _pick(feats, kind, sides, want)
+        if f is not None:
+            roles[role] = f.key
+    if Role.VAL_ACC not in roles:
+        f = _pick(feats, "acc", ("test",), "val")
+        if f is not None and Role.VAL_LOSS in roles and roles[Role.VAL_LOSS].startswith("test"):
+            roles[Role.VAL_ACC] = f.key
+
+    if mapping:
+        keys = list(run.series)
+        for role_name, pattern in mapping.items():
+            role = Role(role_name)
+            match = [k for k in keys if k == pattern] or sorted(k for k in keys if fnmatch.fnmatchcase(k, pattern))
+            if match:
+                roles[role] = match[0]
+            else:
+                roles.pop(role, None)
+                notes.append(f"mapped {role.value} = {pattern!r} matches no tag in this run")
+
+    _align_axes(run, roles, derived, notes)
+    directions = {f.key: f.direction for f in feats if f.direction}
+    for k in derived:
+        directions[k] = "min"
+    layers = tuple(sorted(f.key for f in feats if f.kind == "grad_norm_layer"))
+    unresolved = tuple(r for r in REPORTED_ROLES if r not in roles)
+    return Signals(roles, directions, layers, derived, unresolved, tuple(notes))

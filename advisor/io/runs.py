@@ -1,0 +1,96 @@
+"""Load a discovered run: read its event files, merge them per split, attach metadata.
+
+Files of one split merge in name (write) order. A SessionLog START in a later file purges what
+earlier files wrote at the same or later steps (a run resumed from a checkpoint), as TensorBoard
+does. Then each stream is normalised: steps sorted, and where a step repeats the point written
+last wins — deterministic for duplicate and non-monotonic steps alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable
+
+import numpy as np
+
+from advisor.io.discover import RunFiles
+from advisor.io.tfevents import EventFile, read_event_file
+from advisor.model import Run, Series
+
+_SEQ_STRIDE = 1 << 40  # file index * stride + record index orders records across files
+CONFIG_NAMES = ("config.json",)
+
+
+def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc: bool = True) -> Run:
+    """Read (unless ``files`` are given, in the order of ``rf.files``) and merge one run."""
+    if files is None:
+        files = [read_event_file(p, verify_crc=verify_crc) for p, _ in rf.files]
+    files = list(files)
+    by_split: dict[str | None, list[EventFile]] = {}
+    for (_, split), ef in zip(rf.files, files):
+        by_split.setdefault(split, []).append(ef)
+
+    series: dict[str, Series] = {}
+    hparams: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    problems: list[str] = []
+    non_scalar = 0
+    for split, efs in by_split.items():
+        for tag, (s, v, w) in _merge(efs).items():
+            ser = Series.from_points(tag, s, v, w, split=split)
+            series[ser.key] = ser
+        for ef in efs:
+            hparams.update(ef.hparams)
+            texts.update({(f"{split}/{k}" if split else k): t for k, t in ef.texts.items()})
+            non_scalar += ef.non_scalar
+            rel = os.path.relpath(ef.path, rf.path)
+            problems.extend(f"{rel}: {p}" for p in ef.problems)
+    return Run(
+        name=rf.name,
+        path=rf.path,
+        series=series,
+        hparams=hparams,
+        texts=texts,
+        config=_read_config(rf),
+        files=tuple(p for p, _ in rf.files),
+        problems=tuple(problems),
+        non_scalar=non_scalar,
+    )
+
+
+def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Concatenate the files of one split in order and apply cross-file restart purges."""
+    if len(efs) == 1:
+        return {t: (d.steps, d.values, d.wall_times) for t, d in efs[0].scalars.items()}
+    restarts = [(i * _SEQ_STRIDE + q, step) for i, ef in enumerate(efs) for q, step in ef.restarts]
+    parts: dict[str, list[tuple[np.ndarray, ...]]] = {}
+    for i, ef in enumerate(efs):
+        for tag, d in ef.scalars.items():
+            parts.setdefault(tag, []).append((d.steps, d.values, d.wall_times, d.seq + i * _SEQ_STRIDE))
+    out = {}
+    for tag, chunks in parts.items():
+        s, v, w, q = (np.concatenate([c[k] for c in chunks]) for k in range(4))
+        if restarts:
+            keep = np.ones(len(s), dtype=bool)
+            for seq, step in restarts:
+                keep &= ~((q < seq) & (s >= step))
+            s, v, w = s[keep], v[keep], w[keep]
+        out[tag] = (s, v, w)
+    return out
+
+
+def _read_config(rf: RunFiles) -> dict[str, Any]:
+    """config.json beside the event files (the reference trainers write one), if readable."""
+    dirs = [rf.path] + sorted({os.path.dirname(p) for p, split in rf.files if split})
+    for d in dirs:
+        for name in CONFIG_NAMES:
+            p = os.path.join(d, name)
+            try:
+                with open(p, encoding="utf-8") as fh:
+                    data = json.load(fh)
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict):
+                return data
+    return {}

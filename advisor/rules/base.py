@@ -1,0 +1,324 @@
+"""What every rule shares: the per-run :class:`Context` and the :class:`RuleSpec` registry entry.
+
+A rule module has a docstring (its documentation: what, why, signals, the exact trigger,
+remedies in order, known false positives), ``ID``, ``SEVERITY``, ``SIGNALS``, a frozen
+``Params`` dataclass with defaults, and a pure ``detect(ctx, params) -> list[Finding]``.
+The context computes each curve once per run (lazily) so twenty rules cost one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from advisor.errors import UsageError
+from advisor.io.roles import Signals
+from advisor.model import Finding, Remedy, Role, Run, Series, Severity
+from advisor.signals import Curve, make_curve
+
+# Aliases for hyperparameters as different writers name them (matched on the last dotted part).
+PARAM_ALIASES: dict[str, tuple[str, ...]] = {
+    "lr": ("lr", "learning_rate", "learningrate", "base_lr", "lr0", "init_lr", "initial_lr"),
+    "batch_size": ("batch_size", "per_device_train_batch_size", "train_batch_size", "batchsize", "bs"),
+    "clip": ("max_norm", "clip_grad_norm", "max_grad_norm", "gradient_clip_val", "grad_clip", "clip_norm", "clip"),
+    "dropout": ("dropout", "dropout_rate", "drop_rate", "hidden_dropout_prob", "p_dropout"),
+    "weight_decay": ("weight_decay", "wd", "l2", "decay"),
+    "num_classes": ("num_classes", "n_classes", "nclasses", "classes", "num_labels", "n_labels"),
+    "schedule": ("lr_scheduler_type", "scheduler", "schedule", "lr_schedule", "lr_scheduler"),
+    "optimizer": ("optimizer", "optim", "opt"),
+    "shuffle": ("shuffle",),
+}
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+class Context:
+    """One run as the rules see it: resolved signals, prepared curves, hyperparameters."""
+
+    def __init__(self, run: Run, signals: Signals) -> None:
+        self.run = run
+        self.signals = signals
+
+    # -- streams -----------------------------------------------------------------------------
+
+    def series(self, role: Role) -> Series | None:
+        return self.signals.get(self.run, role)
+
+    def tag(self, role: Role) -> str | None:
+        return self.signals.roles.get(role)
+
+    def _curve(self, role: Role) -> Curve | None:
+        s = self.series(role)
+        if s is None or len(s) == 0:
+            return None
+        return make_curve(s.steps, s.values)
+
+    @cached_property
+    def train(self) -> Curve | None:
+        return self._curve(Role.TRAIN_LOSS)
+
+    @cached_property
+    def val(self) -> Curve | None:
+        return self._curve(Role.VAL_LOSS)
+
+    @cached_property
+    def lr(self) -> Curve | None:
+        return self._curve(Role.LR)
+
+    @cached_property
+    def grad(self) -> Curve | None:
+        return self._curve(Role.GRAD_NORM)
+
+    @cached_property
+    def train_acc(self) -> Curve | None:
+        return self._curve(Role.TRAIN_ACC)
+
+    @cached_property
+    def val_acc(self) -> Curve | None:
+        return self._curve(Role.VAL_ACC)
+
+    @cached_property
+    def train_shape(self):  # -> advisor.rules.shape.Shape | None
+        from advisor.rules.shape import shape
+
+        return shape(self.train) if self.train is not None else None
+
+    @cached_property
+    def val_shape(self):  # -> advisor.rules.shape.Shape | None
+        from advisor.rules.shape import shape
+
+        return shape(self.val) if self.val is not None else None
+
+    @cached_property
+    def lr_constant_late(self) -> bool | None:
+        """Whether the learning rate was constant over the second half (None: unknown)."""
+        lr = self.lr
+        if lr is not None and lr.n >= 3:
+            half = lr.values[lr.steps >= lr.steps[0] + lr.span / 2]
+            if half.size == 0:
+                return None
+            hi, lo = float(np.max(half)), float(np.min(half))
+            return bool(hi > 0 and lo >= hi / 1.01)
+        sched = self.param("schedule")
+        if isinstance(sched, str) and sched:
+            return sched.lower() in ("constant", "none", "constant_with_warmup", "fixed")
+        return None
+
+    @cached_property
+    def lr_annealed(self) -> bool:
+        """Whether a logged learning rate ends far below its peak (a schedule ran its course)."""
+        lr = self.lr
+        if lr is None or lr.n < 3:
+            return False
+        peak = float(np.max(lr.values))
+        return bool(peak > 0 and float(lr.values[-1]) <= 0.05 * peak)
+
+    @cached_property
+    def chance_accuracy(self) -> float | None:
+        """1/C for a classifier with C classes, from the config or an initial loss of ln C."""
+        c = self.num_classes
+        if c is None and (self.train_acc is not None or self.val_acc is not None) and self.train is not None and self.train.n:
+            v0 = self.train.values[0]
+            if 0.6 < v0 < 7.0:
+                guess = int(round(math.exp(v0)))
+                if guess >= 2 and abs(v0 - math.log(guess)) < 0.05 * math.log(guess):
+                    c = guess
+        return 1.0 / c if c else None
+
+    @cached_property
+    def layer_grads(self) -> list[Series]:
+        return [self.run.series[k] for k in self.signals.layer_grad_norms if k in self.run.series]
+
+    @cached_property
+    def last_step(self) -> int:
+        steps = [int(s.steps[-1]) for r in (Role.TRAIN_LOSS, Role.VAL_LOSS) if (s := self.series(r)) is not None and len(s)]
+        return max(steps) if steps else 0
+
+    @cached_property
+    def first_step(self) -> int:
+        steps = [int(s.steps[0]) for r in (Role.TRAIN_LOSS, Role.VAL_LOSS) if (s := self.series(r)) is not None and len(s)]
+        return min(steps) if steps else 0
+
+    # -- hyperparameters ----------------------------------------------------------------------
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        """Hyperparameters from hparams, config.json and a Hugging Face args text, flattened."""
+        out: dict[str, Any] = {}
+        for key, text in self.run.texts.items():
+            if key.split("/")[-2:-1] == ["args"] or key.startswith("args"):
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(data, Mapping):
+                    out.update(flatten(data))
+        out.update(self.run.hparams)
+        out.update(flatten(self.run.config))
+        return out
+
+    def param(self, name: str) -> Any:
+        """A hyperparameter by canonical name (see PARAM_ALIASES), or None."""
+        aliases = PARAM_ALIASES.get(name, (name,))
+        p = self.params
+        for a in aliases:  # exact key first
+            if a in p and p[a] is not None:
+                return p[a]
+        low = {k.lower(): v for k, v in p.items()}
+        for a in aliases:
+            for k, v in low.items():
+                if k.rsplit(".", 1)[-1] == a and v is not None and v != "":
+                    return v
+        return None
+
+    def num_param(self, name: str) -> float | None:
+        v = self.param(name)
+        if isinstance(v, bool):
+            return None
+        try:
+            f = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        return f if math.isfinite(f) else None
+
+    @cached_property
+    def num_classes(self) -> int | None:
+        c = self.num_param("num_classes")
+        if c is not None and c >= 2 and c == int(c):
+            return int(c)
+        return None
+
+    @cached_property
+    def steps_per_epoch(self) -> int | None:
+        """Optimizer steps per epoch, from an epoch stream or the config, when knowable."""
+        ep = self.series(Role.EPOCH)
+        if ep is not None and len(ep) >= 3:
+            v = np.floor(ep.values + 1e-9)
+            change = np.nonzero(np.diff(v) > 0)[0]
+            if len(change) >= 2:
+                steps_at = ep.steps[change + 1].astype(float)
+                per = np.diff(steps_at) / np.maximum(np.diff(v[change + 1]), 1)
+                spe = float(np.median(per))
+                if spe >= 2:
+                    return int(round(spe))
+        for key in ("steps_per_epoch", "data.steps_per_epoch", "train.steps_per_epoch"):
+            v = self.params.get(key)
+            if isinstance(v, (int, float)) and v >= 2:
+                return int(v)
+        return None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A registry entry: everything known about one rule without running it."""
+
+    id: str
+    severity: Severity
+    signals: tuple[str, ...]
+    params: type
+    detect: Callable[[Context, Any], list[Finding]]
+    doc: str
+    scope: str = "run"  # "run" or "sweep"
+
+    @classmethod
+    def from_module(cls, mod: types.ModuleType) -> "RuleSpec":
+        return cls(
+            id=mod.ID,
+            severity=mod.SEVERITY,
+            signals=tuple(mod.SIGNALS),
+            params=mod.Params,
+            detect=mod.detect,
+            doc=(mod.__doc__ or "").strip(),
+            scope=getattr(mod, "SCOPE", "run"),
+        )
+
+    @property
+    def title(self) -> str:
+        return self.doc.splitlines()[0] if self.doc else self.id
+
+    def make_params(self, overrides: Mapping[str, Any] | None = None) -> Any:
+        """Default parameters with ``overrides`` applied and type-checked."""
+        base = self.params()
+        if not overrides:
+            return base
+        fields = {f.name: f for f in dataclasses.fields(base)}
+        clean = {}
+        for k, v in overrides.items():
+            if k not in fields:
+                known = ", ".join(sorted(fields)) or "none"
+                raise UsageError(f"rule {self.id} has no parameter {k!r} (known: {known})")
+            default = getattr(base, k)
+            try:
+                if isinstance(default, bool):
+                    if not isinstance(v, bool):
+                        raise TypeError
+                    clean[k] = v
+                elif isinstance(default, int):
+                    if isinstance(v, bool) or float(v) != int(v):
+                        raise TypeError
+                    clean[k] = int(v)
+                elif isinstance(default, float):
+                    if isinstance(v, bool):
+                        raise TypeError
+                    clean[k] = float(v)
+                else:
+                    clean[k] = v
+            except (TypeError, ValueError):
+                raise UsageError(f"rule {self.id}: parameter {k} must be like {default!r}, not {v!r}") from None
+        return dataclasses.replace(base, **clean)
+
+    def param_docs(self) -> list[tuple[str, Any]]:
+        return [(f.name, f.default) for f in dataclasses.fields(self.params)]
+
+
+def finding(
+    spec_id: str,
+    severity: Severity,
+    confidence: float,
+    summary: str,
+    evidence: Mapping[str, Any],
+    remedies: Iterable[Remedy] = (),
+    onset: int | None = None,
+) -> Finding:
+    ev = dict(evidence)
+    if onset is not None and "step_range" not in ev:
+        ev["step_range"] = [int(onset), None]
+    return Finding(spec_id, severity, confidence, summary, ev, tuple(remedies), onset)
+
+
+def clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    if not math.isfinite(x):
+        return lo
+    return min(hi, max(lo, x))
+
+
+def margin_confidence(value: float, threshold: float, scale: float, base: float = 0.5) -> float:
+    """Confidence that rises from ``base`` at the threshold toward 1 as ``value`` clears it."""
+    if not math.isfinite(value):
+        return 1.0 if value > 0 else base
+    extra = (value - threshold) / scale if scale > 0 else 1.0
+    return clamp(base + (1 - base) * (1 - math.exp(-max(extra, 0.0))), 0.0, 0.99)
+
+
+def pow2_batch(current: float | None, factor: float = 4.0) -> int:
+    """The next power-of-two batch size, in the 32-256 range practitioners start from."""
+    if current is None or current <= 0:
+        return 64
+    target = max(32, min(256, current * factor))
+    return int(2 ** round(math.log2(target)))

@@ -1,0 +1,69 @@
+"""Gradient clipping is active on nearly every step.
+
+Why it matters: clipping is meant to catch rare outliers. If most steps are clipped, every
+update has the same length regardless of the gradient — the clip threshold, not the learning
+rate, sets the step size, and more than half the steps clipped usually means the learning
+rate is too high. (Clipping by value is worse: it can also flip the update direction.)
+
+Signals: the gradient norm before clipping and the clip threshold (from hparams or
+config.json: ``max_norm``, ``max_grad_norm``, ``gradient_clip_val``, ...).
+
+Trigger: more than ``min_share`` of the logged gradient norms exceed the clip threshold.
+
+Remedies: ``scale_lr`` 0.3 (the usual root cause), ``clip_grad_norm`` at about the 90th
+percentile of the observed norm so that only outliers are clipped, ``warmup``.
+
+Known false positives: a gradient norm logged after clipping (then it never exceeds the
+threshold and nothing is reported), or clipping used on purpose as normalised SGD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt, pct
+
+ID = "clipping-saturated"
+SEVERITY = Severity.WARNING
+SIGNALS = ("gradient norm", "clip threshold")
+
+
+@dataclass(frozen=True)
+class Params:
+    min_share: float = 0.5
+    min_points: int = 20
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    g = ctx.grad
+    clip = ctx.num_param("clip")
+    if g is None or g.n < p.min_points or clip is None or clip <= 0:
+        return []
+    share = float(np.mean(g.values > clip * 1.0001))
+    if share < p.min_share:
+        return []
+    p90 = float(np.quantile(g.values, 0.9))
+    rem = [
+        R.scale_lr(0.3, f"{pct(share)} of steps clipped: the learning rate is too high, not the gradients rare outliers"),
+        R.clip_grad_norm(float(f"{p90:.2g}"), "clip only outliers (about the 90th percentile of the observed norm)"),
+        R.warmup(max(100, int(0.05 * max(ctx.last_step, 1))), "a warmup lets early large gradients settle"),
+    ]
+    evidence = {
+        "clip_threshold": clip,
+        "clipped_share": round(share, 3),
+        "median_grad_norm": float(np.median(g.values)),
+        "p90_grad_norm": p90,
+        "step_range": [int(g.steps[0]), int(g.steps[-1])],
+        "signal": "grad_norm",
+    }
+    summary = (
+        f"gradient norm exceeded the clip threshold {fmt(clip)} on {pct(share)} of steps "
+        f"(median norm {fmt(float(np.median(g.values)))}): clipping sets the step size"
+    )
+    conf = margin_confidence(share, p.min_share, 0.3, base=0.6)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(g.steps[0]))]

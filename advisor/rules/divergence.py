@@ -1,0 +1,121 @@
+"""Training loss rises persistently or explodes.
+
+Why it matters: a rising training loss means the optimiser is making the fit worse — almost
+always a learning rate too high for the current curvature (or no warmup), sometimes an
+architecture that is numerically unstable. It often ends in NaN.
+
+Signals: train loss (val loss, if logged, tells "both rising").
+
+Trigger (on the binned medians of the finite part of the train loss): after its minimum, the
+loss rises by more than ``min_rise`` of what it had gained (initial level minus minimum) —
+or ends above its initial level — the rise exceeds ``noise_k`` times the curve's noise, the
+rise is a trend (Mann-Kendall z > ``min_z`` over the part after the minimum) and that part
+covers at least ``min_span`` of the run. Critical when the loss gives back more than
+``critical_rise`` of its gain or goes non-finite; a slow creep is a warning.
+
+Remedies: ``scale_lr`` (0.1 for an explosion, 0.3 for a creep), ``clip_grad_norm`` near the
+healthy 90th percentile of the gradient norm, ``warmup``; for a slow creep also
+``early_stop`` at the loss minimum. When validation rises with it (both rising) the
+architecture or hyperparameters are suspect: ``normalization``.
+
+Known false positives: warm restarts (SGDR) that end mid-restart; curricula that make the
+data harder on purpose; losses that are not minimised (GAN generator losses). The rise must be
+persistent to the end of the run, which excludes transient spikes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.non_finite import clip_threshold
+from advisor.signals import fmt, mann_kendall_z, pct
+
+ID = "divergence"
+SEVERITY = Severity.CRITICAL
+SIGNALS = ("train loss",)
+
+
+@dataclass(frozen=True)
+class Params:
+    min_rise: float = 0.25  # rise after the minimum, as a fraction of the gain before it
+    critical_rise: float = 0.5
+    noise_k: float = 4.0
+    min_z: float = 2.6
+    min_span: float = 0.15  # fraction of the run after the minimum
+    min_points: int = 8
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    if c is None or c.n < p.min_points:
+        return []
+    b = c.bvals
+    i_min = int(np.argmin(b))
+    if i_min >= len(b) - 2:
+        return []
+    step_min, v_min = float(c.bsteps[i_min]), float(b[i_min])
+    v0 = c.start()
+    v_end = c.end()
+    gain = max(v0 - v_min, 0.0)
+    rise = v_end - v_min
+    scale = max(gain, abs(v_min) * 0.05, 1e-12)
+    frac_after = (c.steps[-1] - step_min) / max(c.span, 1)
+    noise = max(c.bnoise, c.noise / np.sqrt(max(np.median(c.bcount), 1)))
+    exploded = c.nonfinite_step is not None
+    if rise <= 0 or (rise < p.noise_k * noise and not exploded):
+        return []
+    rise_frac = rise / scale
+    ends_above_start = v_end > v0 + p.noise_k * noise
+    if rise_frac < p.min_rise and not ends_above_start:
+        return []  # a NaN after a healthy, falling loss is non-finite's business, not divergence
+    if frac_after < p.min_span and not exploded:
+        return []
+    z = mann_kendall_z(b[i_min:]) if len(b) - i_min >= 4 else (3.0 if exploded else 0.0)
+    if z < p.min_z and not (exploded and rise_frac >= p.min_rise):
+        return []
+
+    critical = exploded or ends_above_start or rise_frac >= p.critical_rise
+    severity = Severity.CRITICAL if critical else Severity.WARNING
+    val_rising = False
+    v = ctx.val
+    if v is not None and v.n >= 4:
+        vb = v.bvals[v.bsteps >= step_min]
+        val_rising = len(vb) >= 4 and mann_kendall_z(vb) > 2.0 and vb[-1] > vb.min() + 2 * max(v.bnoise, 1e-12)
+    evidence = {
+        "step_range": [int(step_min), int(c.steps[-1])],
+        "min_step": int(step_min),
+        "min_loss": v_min,
+        "initial_loss": v0,
+        "final_loss": v_end,
+        "rise_fraction_of_gain": round(rise_frac, 3),
+        "trend_z": round(z, 2),
+        "val_rising": val_rising,
+        "signal": "train_loss",
+    }
+    clip = clip_threshold(ctx, step_min)
+    factor = 0.1 if critical else 0.3
+    rem = [R.scale_lr(factor, "the training loss rises: the learning rate is too high for this point of training")]
+    if clip:
+        rem.append(R.clip_grad_norm(clip, "bound each update near the healthy gradient norm"))
+    else:
+        rem.append(R.clip_grad_norm(1.0, "bound each update"))
+    if critical:
+        rem.append(R.warmup(max(100, int(0.05 * max(c.steps[-1], 1))), "a warmup avoids blowing up before the curvature settles"))
+    else:
+        rem.append(R.early_stop(step=int(step_min), restore_best=True, rationale="stop at the loss minimum"))
+    if val_rising:
+        rem.append(R.normalization("batchnorm", "train and validation both rise: stabilise the architecture"))
+    conf = margin_confidence(rise_frac, p.min_rise, 0.5, base=0.6) if not exploded else 0.95
+    how = "exploded" if exploded else "rose"
+    tail = f" and went non-finite at step {c.nonfinite_step}" if exploded else ""
+    both = "; validation rose with it (both rising)" if val_rising else ""
+    summary = (
+        f"train loss {how} from its minimum {fmt(v_min)} at step {int(step_min)} to {fmt(v_end)} at step "
+        f"{int(c.steps[-1])} (gave back {pct(min(rise_frac, 9.99))} of its gain, trend z={z:.1f}){tail}{both}"
+    )
+    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(step_min))]

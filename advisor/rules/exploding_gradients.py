@@ -1,0 +1,149 @@
+"""Gradient norm grows by orders of magnitude or spikes far above its running level.
+
+Why it matters: huge gradients make huge updates; the loss jumps, the weights overflow and
+the run ends in NaN. Plain RNNs on long sequences and deep nets without normalisation are
+the classic cases.
+
+Signals: the global gradient norm (before clipping).
+
+Trigger: either
+  * growth: the running level of the gradient norm (binned medians) rises to ``min_growth``
+    times its early level (orders of magnitude) or goes non-finite, while the loss is not
+    healthy over that stretch (rising, non-finite, or making less than ``min_progress`` of
+    relative progress) — growth with a healthily falling loss is not reported; or
+  * spikes: at least ``min_spikes`` points (and ``spike_rate`` of all points) exceed
+    ``spike_k`` times the median of the preceding ``window`` points, again while the loss is
+    not healthy.
+Critical when the norm goes non-finite, the loss goes non-finite or rises; otherwise warning.
+
+Remedies: ``clip_grad_norm`` near the 90th percentile of the healthy norm (by norm: clipping
+by value can flip the update direction), ``scale_lr`` 0.3, ``weight_decay`` (L2),
+``normalization``, ``residual``, ``activation`` (relu -> elu/tanh). For a plain RNN, an LSTM
+or GRU cell is the lasting fix.
+
+Known false positives: a norm that rises early from a tiny initial value while the loss falls
+well (not reported: the loss must be unhealthy); a handful of isolated spikes (below
+``min_spikes``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.non_finite import clip_threshold
+from advisor.signals import fmt, mann_kendall_z
+
+ID = "exploding-gradients"
+SEVERITY = Severity.CRITICAL
+SIGNALS = ("gradient norm",)
+
+
+@dataclass(frozen=True)
+class Params:
+    min_growth: float = 100.0
+    min_progress: float = 0.2
+    spike_k: float = 20.0
+    window: int = 50
+    min_spikes: int = 5
+    spike_rate: float = 0.005
+    min_points: int = 10
+
+
+def _spikes(values: np.ndarray, window: int, k: float) -> np.ndarray:
+    """Indices of points above k x the median of the preceding ``window`` points."""
+    n = values.size
+    if n <= window:
+        return np.zeros(0, dtype=np.int64)
+    prev = np.median(np.lib.stride_tricks.sliding_window_view(values[:-1], window), axis=1)
+    cur = values[window:]
+    ok = prev > 0
+    idx = np.nonzero(ok & (cur > k * np.where(ok, prev, 1.0)))[0]
+    return idx + window
+
+
+def _loss_unhealthy(ctx: Context, from_step: float, p: Params) -> tuple[bool, str]:
+    c = ctx.train
+    if c is None or c.n < 4:
+        return True, "no train loss to judge"
+    if c.nonfinite_step is not None:
+        return True, f"the loss went non-finite at step {c.nonfinite_step}"
+    b = c.bvals[c.bsteps >= from_step]
+    if len(b) >= 4 and mann_kendall_z(b) > 2.6:
+        return True, "the loss rose meanwhile"
+    v0, ve = c.start(), c.end()
+    progress = (v0 - ve) / abs(v0) if v0 else 0.0
+    if progress < p.min_progress:
+        return True, f"the loss made only {100 * progress:.0f}% progress"
+    return False, "the loss fell normally"
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    g = ctx.grad
+    if g is None or g.n + (g.nonfinite_step is not None) < p.min_points:
+        return []
+    vals = g.values
+    early = float(np.median(vals[: max(3, vals.size // 10)])) if vals.size else math.nan
+    evidence: dict = {"signal": "grad_norm", "early_grad_norm": early}
+    nonfinite = g.nonfinite_step is not None
+    # Growth of the running level.
+    b = g.bvals
+    peak_i = int(np.argmax(b)) if b.size else 0
+    peak = float(b[peak_i]) if b.size else math.nan
+    growth = math.inf if nonfinite else (peak / early if early > 0 else math.nan)
+    onset = None
+    kind = None
+    if nonfinite or (math.isfinite(growth) and growth >= p.min_growth):
+        # Onset: where the running level first exceeds 10x the early level.
+        above = np.nonzero(b > 10 * early)[0] if early > 0 else np.zeros(0, dtype=int)
+        onset = int(g.bsteps[above[0]]) if above.size else int(g.nonfinite_step or g.steps[-1])
+        bad, why = _loss_unhealthy(ctx, onset, p)
+        if bad:
+            kind = "growth"
+            evidence.update(growth=("inf" if not math.isfinite(growth) else round(growth, 1)), why=why)
+    spikes = _spikes(vals, p.window, p.spike_k)
+    rate = spikes.size / max(vals.size, 1)
+    if kind is None and spikes.size >= p.min_spikes and rate >= p.spike_rate:
+        # Heavy-tailed per-batch norms are normal with small batches; spikes matter when the
+        # loss suffers too.
+        bad, why = _loss_unhealthy(ctx, float(g.steps[spikes[0]]), p)
+        if bad:
+            kind = "spikes"
+            evidence["why"] = why
+    if kind == "spikes":
+        onset = int(g.steps[spikes[0]])
+        ratios = vals[spikes] / np.maximum(np.median(vals), 1e-30)
+        evidence.update(spikes=int(spikes.size), spike_rate=round(rate, 4), max_spike_ratio=round(float(ratios.max()), 1))
+    if kind is None:
+        return []
+
+    c = ctx.train
+    loss_bad = c is not None and (c.nonfinite_step is not None or (c.n >= 8 and mann_kendall_z(c.bvals[c.bsteps >= (onset or 0)]) > 2.6))
+    severity = Severity.CRITICAL if (nonfinite or loss_bad or kind == "growth") else Severity.WARNING
+    clip = clip_threshold(ctx, onset) or (float(f"{np.quantile(vals, 0.9):.2g}") if vals.size else 1.0)
+    evidence["suggested_max_norm"] = clip
+    evidence["step_range"] = [onset, int(g.steps[-1]) if g.n else onset]
+    rem = [
+        R.clip_grad_norm(clip, "clip by global norm near the healthy 90th percentile (by norm, not by value)"),
+        R.scale_lr(0.3, "smaller steps keep large gradients from compounding"),
+        R.weight_decay(1e-4, "L2 keeps weights, and so gradients, from growing"),
+        R.normalization("layernorm", "normalised activations keep gradient scales stable"),
+        R.residual(True, "residual paths keep gradients well-conditioned through depth"),
+        R.activation("elu", "a smoother activation can tame the gradient (relu -> elu/tanh); for a plain RNN use an LSTM/GRU cell"),
+    ]
+    if kind == "growth":
+        g_txt = "to non-finite" if not math.isfinite(growth) else f"{growth:.0f}x"
+        summary = f"gradient norm grew {g_txt} from its early level {fmt(early)} (peak {fmt(peak)} at step {int(g.bsteps[peak_i])}); {evidence.get('why', '')}"
+        conf = 0.95 if nonfinite else margin_confidence(math.log10(growth), math.log10(p.min_growth), 1.0, base=0.7)
+    else:
+        summary = (
+            f"gradient norm spiked above {p.spike_k:.0f}x its running median {spikes.size} times "
+            f"({100 * rate:.1f}% of steps, up to {evidence['max_spike_ratio']:.0f}x its median), first at step {onset}; {evidence['why']}"
+        )
+        conf = margin_confidence(rate, p.spike_rate, 0.02, base=0.6)
+    return [finding(ID, severity, conf, summary, evidence, rem, onset=onset)]

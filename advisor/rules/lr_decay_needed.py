@@ -1,0 +1,83 @@
+"""Loss has flattened at the end under a constant learning rate; a decay would go lower.
+
+Why it matters: at a constant learning rate SGD-style optimisers settle into a noise floor set
+by the step size. Cutting the rate (÷2 to ÷10 when progress stalls, repeated down to about
+1/1000 of the start) lets the loss descend below that floor — usually the cheapest gain left.
+
+Signals: train loss, and the learning rate (logged, or a constant schedule in the config).
+
+Trigger: the learning rate was constant over the second half of the run, the train loss made
+real progress (it ends below ``max_ratio`` of its initial value — a flat, high loss is
+underfitting instead) and has flattened (no significant fall in its last quarter, under 5% of
+the progress made there).
+
+Remedies: ``lr_schedule`` plateau (factor 0.2, patience from the evaluation cadence, floor at
+1/1000 of the initial rate) or a step/cosine decay; ``scale_lr`` 0.1 applies live.
+
+Known false positives: runs that are already at the irreducible loss (a decay then gains
+little — the advice is cheap to try); schedules applied outside the logged learning rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt, pct
+
+ID = "lr-decay-needed"
+SEVERITY = Severity.INFO
+SIGNALS = ("train loss", "lr (logged or configured)")
+
+
+@dataclass(frozen=True)
+class Params:
+    max_ratio: float = 0.6
+    patience: int = 3
+    factor: float = 0.2
+    min_points: int = 10
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    sh = ctx.train_shape
+    if c is None or sh is None or c.n < p.min_points or c.nonfinite_step is not None:
+        return []
+    if ctx.lr_constant_late is not True or not sh.end_flat or sh.v0 <= 0:
+        return []
+    ratio = sh.vend / sh.v0
+    if ratio >= p.max_ratio:
+        return []
+    lr0 = None
+    if ctx.lr is not None and ctx.lr.n:
+        lr0 = float(ctx.lr.values[-1])
+    elif ctx.num_param("lr"):
+        lr0 = ctx.num_param("lr")
+    min_lr = lr0 / 1000 if lr0 else None
+    v = ctx.val
+    patience = p.patience
+    if v is not None and v.n >= 6:
+        patience = max(2, min(10, v.n // 10))
+    rem = [
+        R.lr_schedule("plateau", "cut the rate when progress stalls, down to 1/1000 of the start", factor=p.factor, patience=patience, min_lr=min_lr),
+        R.scale_lr(0.1, "a one-off cut, applicable to a running trainer"),
+        R.lr_schedule("cosine", "a decay over the whole run from the start", min_lr=min_lr),
+    ]
+    lr_txt = f" (lr {fmt(lr0)})" if lr0 else ""
+    evidence = {
+        "flat_since_step": int(sh.late_start),
+        "final_loss": sh.vend,
+        "late_fraction_of_fall": round(sh.late_drop, 3),
+        "step_range": [int(sh.late_start), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    if lr0:
+        evidence["lr"] = lr0
+    summary = (
+        f"train loss flattened at {fmt(sh.vend)} from step {int(sh.late_start)} under a constant learning rate{lr_txt}; "
+        f"only {pct(max(sh.late_drop, 0))} of its fall came after that"
+    )
+    conf = margin_confidence(p.max_ratio - ratio, 0.0, 0.3, base=0.5)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(sh.late_start))]

@@ -1,0 +1,125 @@
+"""Loss stays at its initial value, or accuracy at chance, for the whole run.
+
+Why it matters: nothing is being learned, so every step is wasted. Typical causes: labels
+not matching inputs (shuffled or mis-joined), a learning rate so small nothing moves or so
+large the loss bounces in place, dead or saturated units, a frozen model.
+
+Signals: train loss; validation accuracy and the class count (config, or an initial loss of
+ln C) for the held-out variant.
+
+Trigger, either:
+  * the train loss never moves: it removes less than ``min_progress`` of its initial value,
+    its minimum is within ``min_gain`` of the start, and it has no steady downward trend
+    (Mann-Kendall z > ``trend_z``) — a steady fall, however slow, is slow-convergence; or
+  * held-out: validation accuracy never exceeds chance (1/C) by more than ``chance_margin``
+    over at least ``min_evals`` evaluations — the model may memorise the training set, but
+    it learns nothing that transfers (e.g. labels shuffled against inputs).
+
+Remedies: ``check_data`` (labels against inputs, the pipeline) first; then, for a smooth flat
+loss ``scale_lr`` 10 and ``optimizer`` adam, for a loss bouncing in place ``scale_lr`` 0.1;
+``normalization`` for saturated units.
+
+Known false positives: runs that are only a few steps long; a loss logged as a constant
+placeholder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt
+
+ID = "no-learning"
+SEVERITY = Severity.CRITICAL
+SIGNALS = ("train loss or accuracy",)
+
+
+@dataclass(frozen=True)
+class Params:
+    min_progress: float = 0.03
+    min_gain: float = 0.06
+    trend_z: float = -4.0
+    hard_floor: float = 0.01  # below this progress, a trend does not count either
+    chance_margin: float = 0.05
+    min_evals: int = 4
+    min_points: int = 10
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    sh = ctx.train_shape
+    if c is None or sh is None or c.n < p.min_points:
+        return _held_out(ctx, p)
+    if c.nonfinite_step is not None:
+        return []
+    scale = abs(sh.v0) if sh.v0 else 1.0
+    gain_frac = sh.gain / scale
+    flat = sh.progress < p.min_progress and gain_frac < p.min_gain and (sh.z_all > p.trend_z or sh.progress < p.hard_floor)
+    if not flat:
+        return _held_out(ctx, p)
+    bouncing = sh.rel_noise > 0.05
+    evidence = {
+        "initial_loss": sh.v0,
+        "final_loss": sh.vend,
+        "progress": round(sh.progress, 4),
+        "trend_z": round(sh.z_all, 2),
+        "step_range": [int(c.steps[0]), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    chance = ctx.chance_accuracy
+    acc_txt = ""
+    acc = ctx.val_acc or ctx.train_acc
+    if acc is not None and acc.n and chance:
+        evidence["max_accuracy"] = float(np.max(acc.values))
+        evidence["chance_accuracy"] = chance
+        acc_txt = f"; accuracy peaked at {fmt(float(np.max(acc.values)))} (chance {fmt(chance)})"
+    rem = [R.check_data("labels against inputs, the data pipeline, and that the model's parameters are being optimised")]
+    if bouncing:
+        rem += [R.scale_lr(0.1, "the loss bounces in place: steps too large to descend"), R.batch_size(128, "less gradient noise")]
+    else:
+        rem += [R.scale_lr(10.0, "the loss does not move: steps too small (e.g. 0.001 -> 0.01)"), R.optimizer("adam", rationale="Adam converges fast from a stall")]
+    rem.append(R.normalization("batchnorm", "saturated or dead units pass no signal"))
+    conf = margin_confidence(p.min_progress - max(sh.progress, 0), 0.0, p.min_progress, base=0.7)
+    summary = (
+        f"train loss stayed at its initial level for the whole run: {fmt(sh.v0)} -> {fmt(sh.vend)} "
+        f"({100 * sh.progress:.1f}% progress over steps {int(c.steps[0])}-{int(c.steps[-1])}){acc_txt}"
+    )
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _held_out(ctx: Context, p: Params) -> list[Finding]:
+    acc = ctx.val_acc
+    chance = ctx.chance_accuracy
+    if acc is None or chance is None or acc.n < p.min_evals or acc.nonfinite_step is not None:
+        return []
+    vals = acc.values
+    # Accuracy logged in percent?
+    scale = 100.0 if np.nanmax(vals) > 1.5 else 1.0
+    best = float(np.max(vals)) / scale
+    if best > chance + p.chance_margin:
+        return []
+    train_moved = ctx.train_shape is not None and ctx.train_shape.progress > 0.1
+    rem = [
+        R.check_data("labels against inputs (shuffled or mis-joined labels), and the train/validation split"),
+        R.weight_decay(5e-4, "the model can only memorise; regularise while the data is checked"),
+        R.early_stop(step=int(acc.steps[0]), restore_best=True, rationale="nothing transferable is learned"),
+    ]
+    summary = (
+        f"validation accuracy never rose above chance: best {fmt(best)} vs chance {fmt(chance)} over {acc.n} evaluations"
+        + (" while the train loss fell (memorisation, not learning)" if train_moved else "")
+    )
+    evidence = {
+        "max_val_accuracy": best,
+        "chance_accuracy": chance,
+        "evaluations": acc.n,
+        "train_loss_fell": train_moved,
+        "step_range": [int(acc.steps[0]), int(acc.steps[-1])],
+        "signal": "val_acc",
+    }
+    conf = margin_confidence(chance + p.chance_margin - best, 0.0, p.chance_margin, base=0.65)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(acc.steps[0]))]

@@ -1,0 +1,83 @@
+"""Validation noise is large relative to its trend: the val set is too small or evaluated too rarely.
+
+Why it matters: decisions taken on validation — early stopping, learning-rate cuts, model
+selection — are only as good as its signal. When evaluation-to-evaluation noise is comparable
+to the improvement being measured, those decisions are coin flips.
+
+Signals: val loss (or val accuracy when no val loss is logged).
+
+Trigger: with at least ``min_evals`` points, the robust noise of the validation metric around
+its 5-point rolling median exceeds ``max_ratio`` of its total improvement (first level to best)
+and ``min_rel`` of its level.
+
+Remedies: ``larger_val_set``; ``eval_more_often`` when evaluations are sparse (fewer than
+``sparse`` points), so that a smoothed curve can be trusted.
+
+Known false positives: validation on tiny held-out sets by design (few-shot), where the noise
+is a known property.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt, robust_sigma, rolling_median
+
+ID = "noisy-validation"
+SEVERITY = Severity.INFO
+SIGNALS = ("val metric",)
+
+
+@dataclass(frozen=True)
+class Params:
+    min_evals: int = 8
+    max_ratio: float = 0.5
+    min_rel: float = 0.02
+    sparse: int = 20
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    v = ctx.val
+    name = "val loss"
+    lower_better = True
+    if v is None or v.n < p.min_evals:
+        v = ctx.val_acc
+        name = "val accuracy"
+        lower_better = False
+    if v is None or v.n < p.min_evals:
+        return []
+    y = v.bvals
+    trend = rolling_median(y, 5)
+    noise = robust_sigma(y - trend)
+    first = float(np.median(y[:3]))
+    best = float(trend.min() if lower_better else trend.max())
+    improvement = abs(first - best)
+    level = abs(float(np.median(y)))
+    if level == 0 or noise <= p.min_rel * level:
+        return []
+    ratio = noise / improvement if improvement > 0 else np.inf
+    if ratio <= p.max_ratio:
+        return []
+    rem = [R.larger_val_set(f"{name} noise ({fmt(noise)}) is comparable to the improvement it measures ({fmt(improvement)})")]
+    if v.n < p.sparse:
+        every = max(1, int((v.steps[-1] - v.steps[0]) / max(4 * v.n, 1)))
+        rem.append(R.eval_more_often(every, "more evaluations let a smoothed curve be trusted"))
+    evidence = {
+        "noise": noise,
+        "improvement": improvement,
+        "noise_over_improvement": round(float(min(ratio, 1e6)), 3),
+        "evaluations": v.n,
+        "step_range": [int(v.steps[0]), int(v.steps[-1])],
+        "signal": "val_loss" if lower_better else "val_acc",
+    }
+    summary = (
+        f"{name} noise {fmt(noise)} is {min(ratio, 999):.1f}x its improvement {fmt(improvement)} over "
+        f"{v.n} evaluations: decisions taken on it are unreliable"
+    )
+    conf = margin_confidence(float(min(ratio, 100)), p.max_ratio, 1.0, base=0.5)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(v.steps[0]))]

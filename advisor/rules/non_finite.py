@@ -1,0 +1,157 @@
+"""Loss or a metric became NaN or ±Inf.
+
+Why it matters: once a loss is non-finite the weights usually are too; every later step is
+wasted and the run cannot recover on its own.
+
+Signals: any loss (train or validation); also accuracy, other metrics and the gradient norm.
+
+Trigger: a NaN or ±Inf value in the train loss, the validation loss, a resolved metric or the
+gradient norm. The first such step is the onset.
+
+Remedies, ordered by what preceded the first non-finite value:
+  * non-finite from the very first point while the gradient norm (if logged) was finite:
+    the inputs or the loss computation (0/0, log 0) -> ``sanitize_inputs``, ``check_data``;
+  * gradient norm growing by orders of magnitude before it (exploding gradients) ->
+    ``clip_grad_norm`` at about the 90th percentile of the healthy norm, ``scale_lr`` 0.1,
+    ``warmup``;
+  * train loss rising before it (divergence) -> ``scale_lr`` 0.1, ``clip_grad_norm``, ``warmup``;
+  * a sudden jump from a healthy, falling loss (a bad batch) -> ``sanitize_inputs``,
+    ``clip_grad_norm``, ``check_data``.
+  Clipping by value instead of by norm can flip the update direction; clip by norm.
+
+Known false positives: none for the loss itself; a metric that is legitimately undefined at
+some steps (e.g. a ratio with an empty denominator logged as NaN) is reported at info level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Role, Severity
+from advisor.rules.base import Context, finding
+from advisor.signals import fmt, mann_kendall_z
+
+ID = "non-finite"
+SEVERITY = Severity.CRITICAL
+SIGNALS = ("any loss",)
+
+
+@dataclass(frozen=True)
+class Params:
+    growth: float = 10.0  # gradient-norm growth (x) before the NaN that counts as exploding
+    lookback: float = 0.2  # fraction of the finite prefix examined for what preceded the NaN
+
+
+def _first_bad(ctx: Context) -> tuple[Role, int, float, int] | None:
+    """(role, step, value, count) of the earliest non-finite value among the monitored roles."""
+    best = None
+    for role in (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.GRAD_NORM, Role.TRAIN_ACC, Role.VAL_ACC, Role.TRAIN_METRIC, Role.VAL_METRIC):
+        s = ctx.series(role)
+        if s is None or not len(s):
+            continue
+        bad = ~np.isfinite(s.values)
+        if bad.any():
+            i = int(np.argmax(bad))
+            cand = (role, int(s.steps[i]), float(s.values[i]), int(bad.sum()))
+            # Earliest step wins; at equal steps a loss beats a metric (role order).
+            if best is None or cand[1] < best[1]:
+                best = cand
+    return best
+
+
+def clip_threshold(ctx: Context, before_step: float | None = None) -> float | None:
+    """About the 90th percentile of the healthy gradient norm (the early, finite part)."""
+    g = ctx.grad
+    if g is None or g.n < 5:
+        return None
+    vals = g.values if before_step is None else g.values[g.steps < before_step]
+    if vals.size < 5:
+        vals = g.values
+    # Healthy part: the first half of what came before the trouble.
+    head = vals[: max(5, vals.size // 2)]
+    head = head[np.isfinite(head) & (head > 0)]
+    if head.size == 0:
+        return None
+    q = float(np.quantile(head, 0.9))
+    return float(f"{q:.2g}") if q > 0 else None
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    hit = _first_bad(ctx)
+    if hit is None:
+        return []
+    role, step, value, count = hit
+    tag = ctx.tag(role) or role.value
+    is_loss = role in (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.GRAD_NORM)
+    train = ctx.train
+    cause = "sudden"
+    evidence: dict = {"first_nonfinite_step": step, "signal": role.value, "tag": tag, "value": str(value), "nonfinite_points": count}
+    s_first = ctx.series(role)
+    at_start = s_first is not None and step == int(s_first.steps[0])
+    grad_finite_at_start = ctx.grad is not None and ctx.grad.n > 0 and ctx.grad.steps[0] <= step
+    growth = None
+    g = ctx.grad
+    if g is not None and g.n >= 5:
+        prior = g.values[g.steps <= step]
+        if prior.size >= 5:
+            early = float(np.median(prior[: max(3, prior.size // 5)]))
+            late = float(np.max(prior[-max(3, int(prior.size * p.lookback)) :]))
+            if early > 0 and math.isfinite(late):
+                growth = late / early
+                evidence["grad_norm_growth"] = round(growth, 2)
+    rising = False
+    if train is not None and train.n >= 8:
+        k = max(4, int(train.n * p.lookback))
+        tail = train.values[-k:]
+        z = mann_kendall_z(tail)
+        rising = z > 2.6 and tail[-1] > np.median(train.values[: max(3, train.n // 5)])
+        evidence["loss_trend_before"] = round(z, 2)
+    if at_start and (grad_finite_at_start or ctx.grad is None):
+        cause = "inputs"
+    elif growth is not None and growth >= p.growth:
+        cause = "exploding"
+    elif rising:
+        cause = "diverging"
+    evidence["cause"] = cause
+    evidence["step_range"] = [step, ctx.last_step]
+
+    clip = clip_threshold(ctx, step) or 1.0
+    if cause == "inputs":
+        rem = [
+            R.sanitize_inputs("non-finite from the first step: check inputs and the loss for 0/0 and log 0"),
+            R.check_data("inputs and labels for NaN/Inf; the loss for log(0) or division by zero"),
+        ]
+        why = "from the first logged step, so the inputs or the loss computation are the likely cause"
+    elif cause == "exploding":
+        rem = [
+            R.clip_grad_norm(clip, f"gradient norm grew {growth:.0f}x before the NaN; clip by norm near its healthy 90th percentile"),
+            R.scale_lr(0.1, "a smaller step keeps the gradients from compounding"),
+            R.warmup(max(100, int(0.05 * max(step, 1))), "ramp the learning rate up while the gradients settle"),
+            R.check_data("inputs for NaN/Inf if clipping does not help"),
+        ]
+        why = f"after the gradient norm grew {growth:.0f}x (exploding gradients)"
+    elif cause == "diverging":
+        rem = [
+            R.scale_lr(0.1, "the loss rose before it went non-finite: the learning rate is too high"),
+            R.clip_grad_norm(clip, "bound the update size"),
+            R.warmup(max(100, int(0.05 * max(step, 1))), "a warmup avoids the early blow-up"),
+        ]
+        why = "after the training loss had been rising (divergence)"
+    else:
+        rem = [
+            R.sanitize_inputs("a sudden NaN in a healthy run usually comes from a bad batch: drop or fix non-finite inputs"),
+            R.clip_grad_norm(clip, "bound the update a bad batch can make"),
+            R.check_data("the batch at that step for NaN/Inf, and the loss for log(0) or 0/0"),
+        ]
+        why = "suddenly, while the loss had been behaving"
+    severity = Severity.CRITICAL if is_loss else Severity.INFO
+    last_ok = None
+    if train is not None and train.n:
+        last_ok = float(train.values[-1])
+        evidence["last_finite_train_loss"] = last_ok
+    summary = f"{tag} became {value} at step {step} ({count} non-finite point{'s' if count != 1 else ''}) {why}"
+    return [finding(ID, severity, 0.99 if is_loss else 0.6, summary, evidence, rem, onset=step)]

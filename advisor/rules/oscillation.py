@@ -1,0 +1,111 @@
+"""Loss swings with large amplitude relative to its trend and makes little net progress.
+
+Why it matters: swinging means the optimiser overshoots — the learning rate is too high for
+the batch size, batches are too small and unrepresentative, or the data arrives in a biased
+order — and the swings eat the progress.
+
+Signals: train loss.
+
+Trigger: the smoothed curve (binned medians) swings — its residual around a 9-bin rolling
+median exceeds ``min_amplitude`` of the loss level and ``min_amp_of_drop`` of the whole fall
+(small wiggles on a curve that fell far are not swings) and, for per-step logs, is more than
+``structure_k`` times what independent per-step noise would leave in a bin median (so the
+swings are structure, not noise) — and it makes little net progress: the fall over the second
+half is smaller than the swing amplitude (``max_progress_over_amp``).
+
+Remedies, ordered by evidence: ``batch_size`` up (powers of two, 32-256) when the configured
+batch is small, else ``scale_lr`` 0.3 first; then ``batch_size``; ``shuffle``; ``capacity``
+(add a layer) — per the practitioners' list: too little capacity, batch too small, data not
+shuffled.
+
+Known false positives: cyclic learning-rate schedules (swings follow the schedule); losses on
+deliberately alternating objectives (GANs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence, pow2_batch
+from advisor.signals import fmt, pct, robust_sigma, rolling_median
+
+ID = "oscillation"
+SEVERITY = Severity.WARNING
+SIGNALS = ("train loss",)
+
+
+@dataclass(frozen=True)
+class Params:
+    min_amplitude: float = 0.1
+    min_amp_of_drop: float = 0.1
+    structure_k: float = 3.0
+    max_progress_over_amp: float = 1.0
+    min_bins: int = 12
+
+
+def swings(ctx: Context) -> tuple[float, float, float] | None:
+    """(amplitude, expected bin noise from i.i.d. per-step noise, level) of the train curve."""
+    c = ctx.train
+    if c is None or len(c.bvals) < 12:
+        return None
+    b = c.bvals
+    resid = b - rolling_median(b, 9)
+    amp = robust_sigma(resid)
+    m = float(np.median(c.bcount))
+    expected = 1.25 * c.noise / math.sqrt(m) if m > 1 else 0.0
+    level = abs(float(np.median(b[-max(3, len(b) // 4) :])))
+    return amp, expected, level
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    sh = ctx.train_shape
+    if c is None or sh is None or len(c.bvals) < p.min_bins or c.nonfinite_step is not None:
+        return []
+    sw = swings(ctx)
+    if sw is None:
+        return []
+    amp, expected, level = sw
+    drop = max(sh.v0 - sh.vend, 0.0)
+    if level == 0 or amp < p.min_amplitude * level or amp < p.min_amp_of_drop * drop:
+        return []
+    if expected > 0 and amp < p.structure_k * expected:
+        return []
+    b = c.bvals
+    half = len(b) // 2
+    fall_second_half = float(np.median(b[max(0, half - 3) : half + 3]) - np.median(b[-max(3, len(b) // 10) :]))
+    if fall_second_half > p.max_progress_over_amp * 2 * amp:
+        return []
+    bs = ctx.num_param("batch_size")
+    rem = []
+    if bs is not None and bs < 32:
+        rem.append(R.batch_size(pow2_batch(bs), f"batch {int(bs)} is small: larger batches average out the swings"))
+        rem.append(R.scale_lr(0.3, "smaller steps overshoot less"))
+    else:
+        rem.append(R.scale_lr(0.3, "the loss overshoots: smaller steps swing less"))
+        rem.append(R.batch_size(pow2_batch(bs), "larger batches average out the swings"))
+    rem += [
+        R.shuffle(True, "a biased data order makes the loss swing"),
+        R.capacity(depth_delta=1, rationale="too little capacity can make the fit flip between subsets (add a layer)"),
+    ]
+    evidence = {
+        "swing_amplitude": amp,
+        "level": level,
+        "amplitude_over_level": round(amp / level, 3),
+        "second_half_fall": fall_second_half,
+        "step_range": [int(c.steps[0]), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    if expected > 0:
+        evidence["amplitude_over_iid_noise"] = round(amp / expected, 2)
+    summary = (
+        f"train loss swings by about {fmt(amp)} ({pct(amp / level)} of its level {fmt(level)}) and fell only "
+        f"{fmt(fall_second_half)} over the second half"
+    )
+    conf = margin_confidence(amp / level, p.min_amplitude, 0.2, base=0.55)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]

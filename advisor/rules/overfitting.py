@@ -1,0 +1,159 @@
+"""Validation loss rises from its minimum while training loss keeps falling; the gap widens.
+
+Why it matters: past the validation minimum, more training fits noise in the training set
+and the model generalises worse; the best weights were at the minimum, and every step after
+it is wasted compute.
+
+Signals: train and val loss (val accuracy, when logged, refines the severity).
+
+Trigger: with at least ``min_evals`` validation points, the (3-point median smoothed) val loss
+has its minimum at least ``patience`` evaluations and ``min_after`` of the run before the end;
+from there it rises by at least ``min_rise`` of its minimum and by more than ``noise_k`` times
+its own noise, while the train loss did not rise and the train/val gap widened. If the val
+accuracy is still at its best at the end, the rising loss is overconfidence rather than lost
+accuracy, and the finding drops to info. A val loss that merely stopped improving for
+``flat_after`` of the run while train loss fell by ``flat_train_drop`` more is reported at
+info level (train falls, val flat).
+
+Remedies: ``early_stop`` at the best step with ``restore_best`` (patience from the cadence),
+``weight_decay``, ``dropout``, more data or augmentation (``check_data``), less ``capacity``.
+
+Known false positives: a val loss that rises from overconfidence while accuracy improves
+(downgraded when val accuracy is logged); a few noisy evaluations (guarded by the noise test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt, mann_kendall_z, pct, rolling_median
+
+ID = "overfitting"
+SEVERITY = Severity.WARNING
+SIGNALS = ("train loss", "val loss")
+
+
+@dataclass(frozen=True)
+class Params:
+    min_evals: int = 5
+    patience: int = 3
+    min_after: float = 0.1
+    min_rise: float = 0.05
+    noise_k: float = 3.0
+    flat_after: float = 0.3
+    flat_train_drop: float = 0.2
+
+
+def _train_level(ctx: Context, step: float) -> float | None:
+    t = ctx.train
+    if t is None or t.n < 3:
+        return None
+    return float(np.interp(step, t.bsteps, t.bvals))
+
+
+def best_val(ctx: Context) -> tuple[int, float, np.ndarray] | None:
+    """(best step, best raw value, smoothed binned val) — shared with other val rules."""
+    v = ctx.val
+    if v is None or v.n < 3:
+        return None
+    sm = rolling_median(v.bvals, 3) if len(v.bvals) >= 5 else v.bvals.copy()
+    i = int(np.argmin(sm))
+    lo = v.bsteps[max(0, i - 1)]
+    hi = v.bsteps[min(len(sm) - 1, i + 1)]
+    m = (v.steps >= lo) & (v.steps <= hi)
+    j = int(np.argmin(np.where(m, v.values, np.inf)))
+    return int(v.steps[j]), float(v.values[j]), sm
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    v = ctx.val
+    t = ctx.train
+    if v is None or t is None or v.n < p.min_evals or t.n < 3:
+        return []
+    bv = best_val(ctx)
+    if bv is None:
+        return []
+    best_step, best_raw, sm = bv
+    i_best = int(np.argmin(sm))
+    v_best = float(sm[i_best])
+    evals_after = int((v.steps > best_step).sum())
+    last = max(ctx.last_step, int(v.steps[-1]))
+    frac_after = (last - best_step) / max(last - ctx.first_step, 1)
+    if evals_after < p.patience or frac_after < p.min_after:
+        return []
+    k_end = max(2, v.n // 10) if v.n >= 10 else 2
+    v_end = float(np.median(v.values[-k_end:]))
+    noise = max(v.bnoise, 1e-12)
+    rise = v_end - v_best
+    rel_rise = rise / abs(v_best) if v_best else 0.0
+    t_best = _train_level(ctx, best_step)
+    t_end = t.end()
+    if t_best is None:
+        return []
+    t_noise = max(t.bnoise, 1e-12)
+    train_not_rising = t_end <= t_best + 2 * t_noise
+    gap_best = v_best - t_best
+    gap_end = v_end - t_end
+    wasted = frac_after
+    evidence = {
+        "best_step": best_step,
+        "best_val_loss": best_raw,
+        "final_val_loss": v_end,
+        "train_loss_at_best": t_best,
+        "final_train_loss": t_end,
+        "gap_at_best": gap_best,
+        "gap_at_end": gap_end,
+        "wasted_fraction": round(wasted, 3),
+        "step_range": [best_step, last],
+        "signal": "val_loss",
+    }
+    patience = max(p.patience, min(20, v.n // 10))
+    rem_stop = R.early_stop(
+        step=best_step,
+        patience=patience,
+        restore_best=True,
+        rationale=f"the best weights were at step {best_step}; {pct(wasted)} of the run came after them",
+    )
+    wd = ctx.num_param("weight_decay") or 0.0
+    drop = ctx.num_param("dropout") or 0.0
+    regs = [
+        R.weight_decay(max(5e-4, wd * 10) if wd else 5e-4, "L2 regularisation narrows the train/val gap"),
+        R.dropout(min(0.5, drop + 0.2) if drop else 0.3, "dropout regularises the wide layers"),
+        R.check_data("more training data or augmentation"),
+        R.capacity(width_factor=0.5, rationale="a smaller model has less room to memorise"),
+    ]
+    if rise > 0 and rel_rise >= p.min_rise and rise > p.noise_k * noise and train_not_rising and gap_end > gap_best:
+        severity = Severity.WARNING
+        acc_txt = ""
+        acc = ctx.val_acc
+        if acc is not None and acc.n >= 3 and acc.nonfinite_step is None:
+            i_acc = int(np.argmax(acc.values))
+            if i_acc >= acc.n - max(1, acc.n // 10):
+                severity = Severity.INFO
+                acc_txt = "; val accuracy is still at its best at the end, so the loss rises from overconfidence"
+                evidence["val_accuracy_still_improving"] = True
+        z = mann_kendall_z(v.values[v.steps >= best_step])
+        evidence["rise_trend_z"] = round(z, 2)
+        summary = (
+            f"val loss rose {pct(rel_rise)} from its minimum {fmt(best_raw)} at step {best_step} to {fmt(v_end)} "
+            f"at step {int(v.steps[-1])} while train loss went {fmt(t_best)} -> {fmt(t_end)}; "
+            f"{pct(wasted)} of the run came after the best point{acc_txt}"
+        )
+        conf = margin_confidence(rise / noise, p.noise_k, 3.0, base=0.55)
+        return [finding(ID, severity, conf, summary, evidence, [rem_stop, *regs], onset=best_step)]
+    # Train falls, val flat.
+    t_drop = (t_best - t_end) / abs(t_best) if t_best else 0.0
+    if frac_after >= p.flat_after and t_drop >= p.flat_train_drop and gap_end - gap_best > p.noise_k * noise and rel_rise < p.min_rise:
+        summary = (
+            f"val loss stopped improving at step {best_step} ({fmt(best_raw)}) while train loss fell another "
+            f"{pct(t_drop)}; the last {pct(frac_after)} of the run did not help validation"
+        )
+        evidence["train_drop_after_best"] = round(t_drop, 3)
+        conf = margin_confidence(t_drop, p.flat_train_drop, 0.3, base=0.45)
+        return [finding(ID, Severity.INFO, conf, summary, evidence, [rem_stop, *regs], onset=best_step)]
+    return []

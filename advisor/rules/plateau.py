@@ -1,0 +1,95 @@
+"""Training loss went flat early, far above what the run later (or others in the sweep) reach.
+
+Why it matters: a long early plateau is time spent stuck — at a saddle, with a learning rate
+too small to escape it, or with saturated units — before real progress starts. Escaping
+sooner saves that time and often ends lower.
+
+Signals: train loss.
+
+Trigger: a stretch of the binned train loss that stays within ``tol_noise`` times the curve's
+noise (and at most ``tol_gain`` of its total fall) for at least ``min_len`` of the run, that
+starts in the first ``max_start`` of the run and is not a learning-rate warmup (a logged lr
+rising over it), after which the loss falls by at least ``min_escape`` of the total fall —
+the plateau sits far above where the run ends.
+
+Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style), ``optimizer``
+adam (converges fast from a stall), ``normalization`` batchnorm, ``warmup`` when the plateau
+follows an early spike.
+
+Known false positives: curricula and multi-phase training (e.g. a frozen backbone unfrozen
+later) that are flat by design; very long warmups when the learning rate is not logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import flat_run, fmt, pct
+
+ID = "plateau"
+SEVERITY = Severity.WARNING
+SIGNALS = ("train loss",)
+
+
+@dataclass(frozen=True)
+class Params:
+    min_len: float = 0.2
+    max_start: float = 0.5
+    tol_noise: float = 3.0
+    tol_gain: float = 0.05
+    min_escape: float = 0.3
+    min_bins: int = 20
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    sh = ctx.train_shape
+    if c is None or sh is None or len(c.bvals) < p.min_bins or c.nonfinite_step is not None:
+        return []
+    total_fall = sh.v0 - sh.vend
+    if total_fall <= 0:
+        return []
+    tol = max(p.tol_noise * c.bnoise, 1e-12)
+    tol = min(tol, p.tol_gain * total_fall) if p.tol_gain * total_fall > c.bnoise else tol
+    a, b = flat_run(c.bvals, tol)
+    if b - a < 2:
+        return []
+    s_a, s_b = float(c.bsteps[a]), float(c.bsteps[b - 1])
+    length = (s_b - s_a) / max(c.span, 1)
+    start_frac = (s_a - c.steps[0]) / max(c.span, 1)
+    if length < p.min_len or start_frac > p.max_start:
+        return []
+    plateau_level = float(np.median(c.bvals[a:b]))
+    escape = (plateau_level - sh.vend) / total_fall
+    if escape < p.min_escape or b >= len(c.bvals) - 1:
+        return []
+    lr = ctx.lr
+    if lr is not None and lr.n >= 3:
+        m = (lr.steps >= s_a) & (lr.steps <= s_b)
+        seg = lr.values[m]
+        if seg.size >= 2 and seg[-1] > 1.5 * seg[0]:
+            return []  # a warmup, not a stall
+    evidence = {
+        "step_range": [int(s_a), int(s_b)],
+        "plateau_level": plateau_level,
+        "final_loss": sh.vend,
+        "plateau_fraction_of_run": round(length, 3),
+        "escape_fraction": round(escape, 3),
+        "signal": "train_loss",
+    }
+    opt = str(ctx.param("optimizer") or "").lower()
+    rem = [R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)")]
+    if "adam" not in opt:
+        rem.append(R.optimizer("adam", rationale="Adam converges fast from a stall; switch back to SGD to fine-tune"))
+    rem.append(R.normalization("batchnorm", "normalisation shortens plateaus from saturated units"))
+    summary = (
+        f"train loss sat flat at {fmt(plateau_level)} from step {int(s_a)} to {int(s_b)} "
+        f"({pct(length)} of the run) before falling to {fmt(sh.vend)}"
+    )
+    conf = margin_confidence(length, p.min_len, 0.2, base=0.55)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(s_a))]

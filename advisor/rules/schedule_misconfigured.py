@@ -1,0 +1,107 @@
+"""The learning-rate schedule reaches its floor long before training ends, or never decays as configured.
+
+Why it matters: a decay schedule sized for fewer steps than the run (a horizon of a quarter
+of the run, a scheduler stepped per batch when it was meant per epoch) leaves most of the
+training at a rate too small to learn anything; a schedule that is configured but never
+stepped leaves the run at its initial rate. Size the decay to the real number of steps.
+
+Signals: the learning rate (logged), and the configured schedule kind when available.
+
+Trigger, either:
+  * early floor: the logged rate decays (ends at most ``min_decay`` of its peak), reaches its
+    floor — within 10% of its final value, or 1% of its peak — and stays there for at least
+    ``max_floor_share`` of the run;
+  * never decays: the config names a decaying schedule (cosine, linear, step, exponential,
+    polynomial) but the logged rate is constant after any warmup.
+
+Remedies: ``lr_schedule`` of the same kind with ``horizon`` set to the run's real length (and
+``min_lr`` about 1/1000 of the peak).
+
+Known false positives: deliberate two-phase training (decay, then a long low-rate fine-tune);
+a plateau scheduler that legitimately never triggered (not counted as decaying).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt, pct
+
+ID = "schedule-misconfigured"
+SEVERITY = Severity.WARNING
+SIGNALS = ("lr",)
+
+_DECAYING = ("cosine", "linear", "step", "multistep", "exponential", "polynomial", "poly", "onecycle", "inverse_sqrt")
+
+
+@dataclass(frozen=True)
+class Params:
+    min_decay: float = 0.1
+    max_floor_share: float = 0.4
+    min_points: int = 5
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    lr = ctx.lr
+    if lr is None or lr.n < p.min_points or lr.nonfinite_step is not None:
+        return []
+    vals, steps = lr.values, lr.steps
+    end_step = max(int(steps[-1]), ctx.last_step)
+    start_step = min(int(steps[0]), ctx.first_step) if ctx.first_step else int(steps[0])
+    span = max(end_step - start_step, 1)
+    i_peak = int(np.argmax(vals))
+    peak = float(vals[i_peak])
+    final = float(vals[-1])
+    kind = str(ctx.param("schedule") or "").lower()
+    kind_name = next((k for k in _DECAYING if k in kind), None)
+    if peak <= 0:
+        return []
+    if final <= p.min_decay * peak:
+        floor = max(final * 1.1, peak * 0.01)
+        after = np.nonzero(vals[i_peak:] <= floor)[0]
+        if after.size == 0:
+            return []
+        i_floor = i_peak + int(after[0])
+        if np.any(vals[i_floor:] > max(floor * 1.5, final * 2)):
+            return []  # it rises again: cyclic or restarts, not a floor
+        floor_step = int(steps[i_floor])
+        share = (end_step - floor_step) / span
+        if share < p.max_floor_share:
+            return []
+        horizon = end_step
+        rem = [
+            R.lr_schedule(
+                kind_name if kind_name in ("cosine", "step", "exponential") else "cosine",
+                f"size the decay to the real run ({end_step} steps) instead of ending at step {floor_step}",
+                horizon=horizon,
+                min_lr=float(f"{peak / 1000:.3g}"),
+            )
+        ]
+        evidence = {
+            "peak_lr": peak,
+            "floor_lr": final,
+            "floor_step": floor_step,
+            "run_end_step": end_step,
+            "share_at_floor": round(share, 3),
+            "step_range": [floor_step, end_step],
+            "signal": "lr",
+        }
+        summary = (
+            f"learning rate reached its floor {fmt(final)} (from {fmt(peak)}) at step {floor_step} and stayed there for "
+            f"the last {pct(share)} of the run: the schedule's horizon is shorter than the run"
+        )
+        conf = margin_confidence(share, p.max_floor_share, 0.3, base=0.6)
+        return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=floor_step)]
+    if kind_name is not None and "plateau" not in kind:
+        post = vals[i_peak:]
+        if post.size >= p.min_points and float(post.min()) >= float(post.max()) / 1.01:
+            rem = [R.lr_schedule(kind_name if kind_name in ("cosine", "step", "exponential") else "cosine", "the configured decay never happened: step the scheduler", horizon=end_step)]
+            evidence = {"configured_schedule": kind, "lr": peak, "step_range": [int(steps[i_peak]), end_step], "signal": "lr"}
+            summary = f"the config asks for a {kind} schedule but the logged learning rate stays at {fmt(peak)} from step {int(steps[i_peak])} to the end"
+            return [finding(ID, SEVERITY, 0.7, summary, evidence, rem, onset=int(steps[i_peak]))]
+    return []

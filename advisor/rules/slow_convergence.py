@@ -1,0 +1,84 @@
+"""Loss falls steadily but far too slowly: the learning rate is too low.
+
+Why it matters: a healthy curve falls fast, then decelerates. A curve that falls at the same
+slow pace from start to end, having removed little of its initial loss, is being held back by
+the step size; a larger learning rate gets there many times sooner.
+
+Signals: train loss (lr if logged, to quote it).
+
+Trigger: the binned train loss falls with a steady, significant trend (Mann-Kendall z below
+``min_z``), has removed less than ``max_progress`` of its initial value, and has not
+decelerated: the fall in the second half is at least ``min_decel`` of the fall in the first
+half. It must be smooth — noise under ``max_rel_noise`` of the level — since a noisy, slow
+curve points at the batch or the data rather than the step size.
+
+Remedies: ``scale_lr`` by a factor from how little progress was made (10 below 10% progress,
+else 3), ``optimizer`` adam for plain SGD, ``train_longer`` as the fallback.
+
+Known false positives: very hard tasks early in a long schedule (the run shows only its start);
+regression losses whose floor is far above zero (progress is measured against the initial
+value, assuming a floor near zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt, pct
+
+ID = "slow-convergence"
+SEVERITY = Severity.WARNING
+SIGNALS = ("train loss",)
+
+
+@dataclass(frozen=True)
+class Params:
+    max_progress: float = 0.5
+    min_progress: float = 0.01
+    min_decel: float = 0.5
+    min_z: float = -4.0
+    max_rel_noise: float = 0.05
+    min_points: int = 10
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    sh = ctx.train_shape
+    if c is None or sh is None or c.n < p.min_points or c.nonfinite_step is not None:
+        return []
+    if not (p.min_progress <= sh.progress < p.max_progress):
+        return []
+    if sh.z_all > p.min_z or sh.decel < p.min_decel or sh.rel_noise > p.max_rel_noise:
+        return []
+    if not sh.still_falling and sh.late_drop < 0.1:
+        return []  # it flattened: that is underfitting or a plateau, not a slow descent
+    factor = 10.0 if sh.progress < 0.1 else 3.0
+    lr_txt = ""
+    lr0 = ctx.lr.values[0] if ctx.lr is not None and ctx.lr.n else ctx.num_param("lr")
+    if lr0:
+        lr_txt = f" at lr {fmt(float(lr0))}"
+    opt = str(ctx.param("optimizer") or "").lower()
+    rem = [R.scale_lr(factor, f"the loss falls at a steady, slow pace{lr_txt}: the step is too small")]
+    if opt in ("sgd", ""):
+        rem.append(R.optimizer("adam", rationale="Adam converges fast; return to SGD with momentum to fine-tune"))
+    rem.append(R.train_longer(2.0, "if the learning rate must stay, more steps are the other way down"))
+    evidence = {
+        "initial_loss": sh.v0,
+        "final_loss": sh.vend,
+        "progress": round(sh.progress, 3),
+        "second_half_vs_first_half_fall": round(sh.decel, 2),
+        "trend_z": round(sh.z_all, 2),
+        "step_range": [int(c.steps[0]), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    if lr0:
+        evidence["lr"] = float(lr0)
+    summary = (
+        f"train loss fell steadily but slowly{lr_txt}: {fmt(sh.v0)} -> {fmt(sh.vend)} ({pct(sh.progress)} of the initial loss) "
+        f"and the second half fell {sh.decel:.1f}x as much as the first (no deceleration)"
+    )
+    conf = margin_confidence(p.max_progress - sh.progress, 0.0, 0.2, base=0.55)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]

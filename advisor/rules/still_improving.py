@@ -1,0 +1,80 @@
+"""Both curves are still falling at the end: training stopped too early.
+
+Why it matters: the run ended while it was still getting better; more steps (with the
+schedule stretched to match) would likely reach a lower loss.
+
+Signals: train loss (and val loss when logged).
+
+Trigger: the train loss falls significantly over its last quarter (Mann-Kendall z below -2.6)
+and at least ``min_late_drop`` of its total fall happened there; validation, when logged with
+at least ``min_evals`` points, is also still falling (z below ``val_z``) or at its minimum at
+the end. Not reported when a logged learning rate was annealed to near zero at the end (the
+final fall is the schedule finishing, not unused capacity).
+
+Remedies: ``train_longer`` (x2), with any decay schedule stretched to the new length.
+
+Known false positives: cosine or linear schedules whose annealing phase produces a final
+drop when the learning rate is not logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt, mann_kendall_z, pct
+
+ID = "still-improving"
+SEVERITY = Severity.INFO
+SIGNALS = ("train loss", "val loss (optional)")
+
+
+@dataclass(frozen=True)
+class Params:
+    min_late_drop: float = 0.05
+    val_z: float = -1.0
+    min_evals: int = 4
+    min_points: int = 10
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    sh = ctx.train_shape
+    if c is None or sh is None or c.n < p.min_points or c.nonfinite_step is not None:
+        return []
+    if not (sh.z_late < -2.6 and sh.late_drop >= p.min_late_drop) or sh.progress <= 0:
+        return []
+    if ctx.lr_annealed:
+        return []
+    v = ctx.val
+    val_txt = ""
+    if v is not None and v.n >= p.min_evals:
+        if v.nonfinite_step is not None:
+            return []
+        late = v.values[v.steps >= sh.late_start]
+        if late.size < 3:
+            late = v.values[-max(3, v.n // 4) :]
+        zv = mann_kendall_z(late)
+        at_min = float(np.min(v.values)) >= float(np.min(late)) - 1e-12 and int(np.argmin(v.values)) >= v.n - 2
+        if not (zv < p.val_z or at_min):
+            return []
+        val_txt = f"; validation is still falling too ({fmt(float(late[0]))} -> {fmt(float(late[-1]))})"
+    evidence = {
+        "late_window_start": int(sh.late_start),
+        "late_fraction_of_fall": round(sh.late_drop, 3),
+        "late_trend_z": round(sh.z_late, 2),
+        "final_loss": sh.vend,
+        "step_range": [int(sh.late_start), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    rem = [R.train_longer(2.0, "the loss was still falling when training stopped; stretch any decay schedule to match")]
+    summary = (
+        f"train loss was still falling at the end: {pct(sh.late_drop)} of its whole fall came after step "
+        f"{int(sh.late_start)} (trend z={sh.z_late:.1f}){val_txt}"
+    )
+    conf = margin_confidence(sh.late_drop, p.min_late_drop, 0.1, base=0.5)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(sh.late_start))]

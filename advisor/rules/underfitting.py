@@ -1,0 +1,97 @@
+"""Training loss stays high and flat, validation close to it: capacity or training too small.
+
+Why it matters: a model that cannot fit its own training data will not do better on new
+data; more capacity, longer training or less regularisation are needed, not early stopping.
+
+Signals: train loss (val loss and train accuracy refine it).
+
+Trigger: the train loss has flattened (no significant fall in its last quarter and under 5%
+of its progress made there), it made real progress (more than ``min_progress``, else it is
+no-learning) but still ends above ``min_ratio`` of its initial value, validation (if logged)
+sits within ``max_gap`` of it, the curve is not swinging (noise under ``max_rel_noise``) and
+train accuracy (if logged) is below ``max_train_acc``.
+
+Remedies: ``capacity`` (width x2, one more layer), ``train_longer``, less regularisation
+(``dropout`` 0, ``weight_decay`` 0 when they are set), ``optimizer`` adam.
+
+Known false positives: tasks whose irreducible loss is high (heavy label noise, inherently
+ambiguous data) — the curve cannot tell an underfit model from a perfect one there; a sweep
+where other runs get lower is the decisive evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt, pct
+
+ID = "underfitting"
+SEVERITY = Severity.WARNING
+SIGNALS = ("train loss", "val loss (optional)")
+
+
+@dataclass(frozen=True)
+class Params:
+    min_ratio: float = 0.6  # final / initial train loss at or above this is "high"
+    min_progress: float = 0.03
+    max_gap: float = 0.15
+    max_rel_noise: float = 0.1
+    max_train_acc: float = 0.95
+    min_points: int = 10
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    sh = ctx.train_shape
+    if c is None or sh is None or c.n < p.min_points or c.nonfinite_step is not None:
+        return []
+    if sh.v0 <= 0 or not sh.end_flat or sh.progress < p.min_progress:
+        return []
+    ratio = sh.vend / sh.v0
+    if ratio < p.min_ratio or sh.rel_noise > p.max_rel_noise:
+        return []
+    acc = ctx.train_acc
+    if acc is not None and acc.n:
+        a = float(np.median(acc.values[-max(1, acc.n // 10) :]))
+        a = a / 100 if a > 1.5 else a
+        if a >= p.max_train_acc:
+            return []
+    gap = None
+    v = ctx.val
+    if v is not None and v.n >= 2 and v.nonfinite_step is None:
+        gap = (v.end() - sh.vend) / abs(sh.vend)
+        if abs(gap) > p.max_gap:
+            return []
+    rem = [R.capacity(width_factor=2.0, depth_delta=1, rationale="the model cannot fit its own training data")]
+    rem.append(R.train_longer(2.0, "the loss may still creep down with more steps"))
+    drop = ctx.num_param("dropout")
+    if drop:
+        rem.append(R.dropout(0.0, f"dropout {drop} regularises a model that is already underfitting"))
+    wd = ctx.num_param("weight_decay")
+    if wd:
+        rem.append(R.weight_decay(0.0, f"weight decay {wd} holds back a model that is underfitting"))
+    opt = str(ctx.param("optimizer") or "").lower()
+    if "adam" not in opt:
+        rem.append(R.optimizer("adam", rationale="Adam fits faster"))
+    evidence = {
+        "initial_loss": sh.v0,
+        "final_loss": sh.vend,
+        "final_over_initial": round(ratio, 3),
+        "flat_since_step": int(sh.late_start),
+        "step_range": [int(sh.late_start), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    if gap is not None:
+        evidence["val_gap"] = round(gap, 3)
+    gap_txt = f"; validation is within {pct(abs(gap))} of it" if gap is not None else ""
+    summary = (
+        f"train loss flattened at {fmt(sh.vend)}, still {pct(ratio)} of its initial {fmt(sh.v0)}, "
+        f"from step {int(sh.late_start)} on{gap_txt}"
+    )
+    conf = margin_confidence(ratio, p.min_ratio, 0.2, base=0.5)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(sh.late_start))]

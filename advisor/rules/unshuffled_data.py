@@ -1,0 +1,113 @@
+"""The loss pattern repeats with the epoch period: the data order is not shuffled.
+
+Why it matters: a fixed order (worst: sorted by class) makes every epoch replay the same
+sequence of biased batches; the model chases the current class, forgets the last, and the
+loss traces the same saw-tooth each epoch. Shuffling every epoch removes it.
+
+Signals: per-step train loss; the epoch length when known (an epoch stream or the config).
+
+Trigger: on the per-step train loss (at least ``min_periods`` whole periods), detrended by a
+moving average over exactly one period, the share of variance explained by the position in
+the period (phase) is at least ``min_strength`` and ``min_over_chance`` times what noise alone
+gives (period/points). The period is the epoch length when known, else the strongest
+autocorrelation peak. Not reported when a logged learning rate repeats with the same period
+(a cyclic schedule), nor when the loss is a running average reset each epoch (Keras
+``batch_loss``: its step-to-step changes shrink through each epoch).
+
+Remedies: ``shuffle`` (every epoch).
+
+Known false positives: curricula or data mixtures that are periodic by design; cyclic
+schedules when the learning rate is not logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import detrend_moving_average, dominant_period, fold_strength, pct
+
+ID = "unshuffled-data"
+SEVERITY = Severity.WARNING
+SIGNALS = ("per-step train loss",)
+
+
+@dataclass(frozen=True)
+class Params:
+    min_strength: float = 0.2
+    min_over_chance: float = 5.0
+    min_periods: int = 3
+    min_period: int = 8
+    max_points: int = 20000
+    tolerance: float = 0.03  # relative mismatch allowed between the detected period and the epoch
+
+
+def _running_average_signature(y: np.ndarray, period: int) -> bool:
+    """True when step-to-step changes shrink strongly through each period (a reset running mean)."""
+    k = (y.size // period) * period
+    d = np.abs(np.diff(y[:k].reshape(-1, period), axis=1))
+    if d.shape[1] < 10:
+        return False
+    prof = d.mean(axis=0)
+    head = prof[: max(1, prof.size // 10)].mean()
+    tail = prof[prof.size // 2 :].mean()
+    return bool(tail > 0 and head / tail > 4.0)
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    c = ctx.train
+    if c is None or c.n < p.min_periods * p.min_period:
+        return []
+    y = c.values[-p.max_points :]
+    steps = c.steps[-p.max_points :]
+    stride = float(np.median(np.diff(steps))) if steps.size > 1 else 1.0
+    if stride <= 0:
+        return []
+    spe = ctx.steps_per_epoch
+    known = spe is not None
+    if known:
+        period = int(round(spe / stride))
+        if period < p.min_period:
+            return []
+    else:
+        resid = detrend_moving_average(y, max(p.min_period * 4, y.size // 8))
+        period, ac = dominant_period(resid, p.min_period, y.size // p.min_periods)
+        if period == 0 or ac < 0.2:
+            return []
+    if y.size < p.min_periods * period:
+        return []
+    resid = detrend_moving_average(y, period)
+    strength = fold_strength(resid, period)
+    n_used = (y.size // period) * period
+    chance = period / max(n_used, 1)
+    if strength < p.min_strength or strength < p.min_over_chance * chance:
+        return []
+    if _running_average_signature(y, period):
+        return []
+    lr = ctx.lr
+    if lr is not None and lr.n >= 2 * period:
+        lr_resid = detrend_moving_average(lr.values[-y.size :], period)
+        if np.std(lr_resid) > 1e-3 * np.abs(lr.values).max() and fold_strength(lr_resid, period) > 0.5:
+            return []  # the learning rate cycles with the same period
+    period_steps = int(round(period * stride))
+    evidence = {
+        "period_steps": period_steps,
+        "epoch_steps": spe,
+        "phase_variance_share": round(strength, 3),
+        "chance_share": round(chance, 4),
+        "periods_seen": int(y.size // period),
+        "step_range": [int(steps[0]), int(steps[-1])],
+        "signal": "train_loss",
+    }
+    where = "the epoch length" if known else "a period inferred from the loss itself"
+    summary = (
+        f"train loss repeats the same pattern every {period_steps} steps ({where}): the position within the "
+        f"period explains {pct(strength)} of its variance (noise alone: {pct(chance)})"
+    )
+    rem = [R.shuffle(True, "shuffle the training data every epoch so batches are not in a fixed (e.g. class-sorted) order")]
+    conf = margin_confidence(strength, p.min_strength, 0.3, base=0.6 if known else 0.5)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(steps[0]))]

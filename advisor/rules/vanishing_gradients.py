@@ -1,0 +1,119 @@
+"""Gradient norm (or the early layers' norm) collapses toward zero while the loss is still high.
+
+Why it matters: layers that get no gradient do not learn. Deep stacks of saturating
+activations (sigmoid, tanh) multiply the gradient by < 1 per layer, so the layers near the
+input barely move and the loss stalls far above what the model could reach.
+
+Signals: gradient norm, ideally per layer (``train/grad_norm/<layer>``).
+
+Trigger, while the train loss has made less than ``max_progress`` relative progress:
+  * per layer: the median gradient norm of the first third of the layers (input side, in
+    name order) is below ``layer_ratio`` times that of the last third; or
+  * global: the running level of the gradient norm falls below ``collapse`` times its early
+    level.
+A loss that fell well (a converged model has small gradients) never triggers it.
+
+Remedies: ``activation`` relu (for sigmoid/tanh stacks), ``normalization`` batchnorm,
+``residual`` connections, then ``scale_lr`` up.
+
+Known false positives: layers frozen on purpose (fine-tuning a head only); per-layer names
+that do not sort input-to-output.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Severity
+from advisor.rules.base import Context, finding, margin_confidence
+from advisor.signals import fmt
+
+ID = "vanishing-gradients"
+SEVERITY = Severity.WARNING
+SIGNALS = ("gradient norm", "per-layer gradient norms (optional)")
+
+
+@dataclass(frozen=True)
+class Params:
+    layer_ratio: float = 1e-3
+    collapse: float = 1e-2
+    max_progress: float = 0.3
+    min_points: int = 5
+
+
+def _natural(s: str) -> list[object]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def _progress(ctx: Context) -> float | None:
+    c = ctx.train
+    if c is None or c.n < 3:
+        return None
+    v0, ve = c.start(), c.end()
+    return (v0 - ve) / abs(v0) if v0 else 0.0
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    progress = _progress(ctx)
+    if progress is None or progress >= p.max_progress:
+        return []
+    evidence: dict = {"loss_progress": round(progress, 3), "signal": "grad_norm"}
+    layers = [s for s in ctx.layer_grads if len(s) >= p.min_points]
+    summary = None
+    conf = 0.0
+    onset = None
+    if len(layers) >= 2:
+        layers = sorted(layers, key=lambda s: _natural(s.key))
+        meds = np.array([np.median(np.abs(s.values[np.isfinite(s.values)])) if np.isfinite(s.values).any() else np.nan for s in layers])
+        ok = np.isfinite(meds)
+        if ok.sum() >= 2:
+            names = [s.key for s, k in zip(layers, ok) if k]
+            m = meds[ok]
+            third = max(1, len(m) // 3)
+            first, last = m[:third], m[-third:]
+            lo = float(np.exp(np.mean(np.log(np.maximum(first, 1e-300)))))
+            hi = float(np.exp(np.mean(np.log(np.maximum(last, 1e-300)))))
+            ratio = lo / hi if hi > 0 else math.inf
+            evidence.update(first_layers=names[:third], last_layers=names[-third:], layer_ratio=float(f"{ratio:.3g}"))
+            if ratio < p.layer_ratio:
+                summary = (
+                    f"early layers get {fmt(ratio)}x the gradient of the last layers "
+                    f"({fmt(lo)} vs {fmt(hi)}) while the loss made only {100 * progress:.0f}% progress"
+                )
+                conf = margin_confidence(math.log10(p.layer_ratio / max(ratio, 1e-300)), 0.0, 1.0, base=0.65)
+                onset = int(layers[0].steps[0])
+    g = ctx.grad
+    if summary is None and g is not None and g.n >= p.min_points:
+        early = float(np.median(g.values[: max(3, g.n // 10)]))
+        late = float(np.median(g.values[-max(3, g.n // 10) :]))
+        if early > 0:
+            ratio = late / early
+            evidence.update(early_grad_norm=early, late_grad_norm=late, collapse_ratio=float(f"{ratio:.3g}"))
+            if ratio < p.collapse:
+                below = np.nonzero(g.bvals < early * math.sqrt(p.collapse))[0]
+                onset = int(g.bsteps[below[0]]) if below.size else int(g.steps[0])
+                summary = (
+                    f"gradient norm collapsed to {fmt(ratio)}x its early level ({fmt(early)} -> {fmt(late)}) "
+                    f"while the loss made only {100 * progress:.0f}% progress"
+                )
+                conf = margin_confidence(math.log10(p.collapse / max(ratio, 1e-300)), 0.0, 1.0, base=0.6)
+    if summary is None:
+        return []
+    act = str(ctx.param("activation") or "").lower()
+    rem = []
+    if act in ("sigmoid", "tanh", "") or "sigmoid" in act or "tanh" in act:
+        rem.append(R.activation("relu", "relu does not saturate, so gradients survive depth"))
+    rem += [
+        R.normalization("batchnorm", "normalised pre-activations stay out of the saturated range"),
+        R.residual(True, "skip connections carry the gradient past saturated layers"),
+        R.scale_lr(3.0, "a larger step moves the weakly-updated layers"),
+    ]
+    if act == "relu":
+        rem.insert(0, R.activation("elu", "dead relus pass no gradient; elu keeps a small one"))
+    evidence["step_range"] = [onset, ctx.last_step]
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=onset)]

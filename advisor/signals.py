@@ -1,0 +1,391 @@
+"""Numeric primitives every rule shares: robust levels, noise, trends, changepoints, periods.
+
+Per-step losses are noisy and long, so rules never compare two raw points. A stream is first
+cut at its first non-finite value, then reduced to at most ``MAX_BINS`` equal-count bins of
+medians (a :class:`Curve`); levels, slopes and changepoints are computed on those, with noise
+measured on the raw points. Every threshold a rule uses is relative to the curve's own scale
+and noise. All functions accept empty and constant input and never mutate their arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_BINS = 200
+_MAD_TO_SIGMA = 1.4826
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def first_nonfinite(values: np.ndarray) -> int | None:
+    """Index of the first NaN/Inf in ``values``, or None."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return None
+    return int(np.argmax(bad))
+
+
+def robust_sigma(x: np.ndarray) -> float:
+    """MAD-based standard deviation (0 for fewer than 2 points)."""
+    x = np.asarray(x, dtype=float)
+    if x.size < 2:
+        return 0.0
+    med = np.median(x)
+    return float(_MAD_TO_SIGMA * np.median(np.abs(x - med)))
+
+
+def diff_noise(y: np.ndarray) -> float:
+    """Point-to-point noise: robust sigma of first differences / sqrt(2).
+
+    Insensitive to slow trends, so it measures the noise around a curve without fitting one.
+    """
+    y = np.asarray(y, dtype=float)
+    if y.size < 3:
+        return 0.0
+    d = np.diff(y)
+    return float(_MAD_TO_SIGMA * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+
+
+def level(y: np.ndarray, frac: float = 0.1, at: str = "start", min_points: int = 1) -> float:
+    """Median of the first (or last) ``frac`` of ``y`` (at least ``min_points``); NaN if empty."""
+    y = np.asarray(y, dtype=float)
+    if y.size == 0:
+        return math.nan
+    k = max(min_points, int(math.ceil(frac * y.size)))
+    k = min(k, y.size)
+    part = y[:k] if at == "start" else y[-k:]
+    return float(np.median(part))
+
+
+def rel(a: float, b: float, scale: float | None = None) -> float:
+    """(a - b) relative to ``scale`` (default |b|); 0 when the scale is 0."""
+    s = abs(b) if scale is None else abs(scale)
+    if s == 0 or not math.isfinite(s):
+        return 0.0
+    return (a - b) / s
+
+
+# --------------------------------------------------------------------------- binning
+
+
+def bin_medians(steps: np.ndarray, values: np.ndarray, max_bins: int = MAX_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal-count bins: (median step, median value, points per bin) for at most ``max_bins`` bins."""
+    n = len(values)
+    if n <= max_bins:
+        return np.asarray(steps, dtype=float), np.asarray(values, dtype=float), np.ones(n, dtype=np.int64)
+    size = int(math.ceil(n / max_bins))
+    k = int(math.ceil(n / size))
+    pad = k * size - n
+    v = np.asarray(values, dtype=float)
+    s = np.asarray(steps, dtype=float)
+    if pad:
+        v = np.concatenate([v, np.full(pad, np.nan)])
+        s = np.concatenate([s, np.full(pad, np.nan)])
+    v = v.reshape(k, size)
+    s = s.reshape(k, size)
+    counts = np.full(k, size, dtype=np.int64)
+    counts[-1] = size - pad
+    if pad:
+        # Only the last bin is padded: full bins take the fast median, the last a NaN-aware one.
+        med = np.empty(k)
+        med[:-1] = np.median(v[:-1], axis=1)
+        med[-1] = np.median(v[-1, : size - pad])
+        st = np.empty(k)
+        st[:-1] = np.median(s[:-1], axis=1)
+        st[-1] = np.median(s[-1, : size - pad])
+        return st, med, counts
+    return np.median(s, axis=1), np.median(v, axis=1), counts
+
+
+@dataclass(frozen=True, eq=False)
+class Curve:
+    """A stream prepared for rules: the finite prefix, its binned medians and its noise."""
+
+    steps: np.ndarray  # raw steps of the finite prefix
+    values: np.ndarray  # raw values of the finite prefix
+    bsteps: np.ndarray  # binned median steps
+    bvals: np.ndarray  # binned median values
+    bcount: np.ndarray  # points per bin
+    noise: float  # per-point noise (diff_noise of the raw values)
+    bnoise: float  # noise of the binned medians (residual around a rolling median)
+    nonfinite_step: int | None  # step of the first NaN/Inf in the full stream
+    n_total: int  # points in the full stream, non-finite included
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def span(self) -> float:
+        return float(self.steps[-1] - self.steps[0]) if self.n > 1 else 0.0
+
+    def start(self) -> float:
+        """Initial level: median of the first 1% of points, at most 10 (the first for short curves)."""
+        k = min(max(1, self.n // 100), 10)
+        return float(np.median(self.values[:k])) if self.n else math.nan
+
+    def end(self, frac: float = 0.1) -> float:
+        """Final level: median of the last points (at least 3 when there are enough)."""
+        return level(self.values, frac, "end", min_points=1 if self.n < 10 else 3)
+
+    def smooth_min(self) -> tuple[float, float]:
+        """(step, value) of the minimum of the binned medians."""
+        if self.n == 0:
+            return math.nan, math.nan
+        i = int(np.argmin(self.bvals))
+        return float(self.bsteps[i]), float(self.bvals[i])
+
+    def window(self, lo_step: float, hi_step: float) -> tuple[np.ndarray, np.ndarray]:
+        """Binned (steps, values) with lo_step <= step <= hi_step."""
+        m = (self.bsteps >= lo_step) & (self.bsteps <= hi_step)
+        return self.bsteps[m], self.bvals[m]
+
+    def at_fraction(self, frac: float) -> float:
+        """The step at ``frac`` of the span."""
+        return float(self.steps[0] + frac * self.span) if self.n else math.nan
+
+
+def make_curve(steps: np.ndarray, values: np.ndarray, max_bins: int = MAX_BINS) -> Curve:
+    values = np.asarray(values, dtype=float)
+    steps = np.asarray(steps)
+    cut = first_nonfinite(values)
+    nonfinite_step = None if cut is None else int(steps[cut])
+    if cut is not None:
+        steps, values = steps[:cut], values[:cut]
+    bs, bv, bc = bin_medians(steps, values, max_bins)
+    return Curve(
+        steps=steps,
+        values=values,
+        bsteps=bs,
+        bvals=bv,
+        bcount=bc,
+        noise=diff_noise(values),
+        bnoise=binned_noise(bv),
+        nonfinite_step=nonfinite_step,
+        n_total=len(np.asarray(values)) + (0 if cut is None else 1),
+    )
+
+
+def binned_noise(bv: np.ndarray) -> float:
+    """Noise of a short (binned) curve: robust sigma of its residual around a 5-point median."""
+    if bv.size < 5:
+        return diff_noise(bv)
+    return robust_sigma(bv - rolling_median(bv, 5))
+
+
+# --------------------------------------------------------------------------- smoothing & trend
+
+
+def rolling_median(y: np.ndarray, window: int) -> np.ndarray:
+    """Centred rolling median with shrinking windows at the edges (same length as ``y``)."""
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    w = max(1, min(int(window), n))
+    if w % 2 == 0:
+        w -= 1
+    if w <= 1:
+        return y.copy()
+    h = w // 2
+    out = np.empty(n)
+    out[h : n - h] = np.median(np.lib.stride_tricks.sliding_window_view(y, w), axis=1)
+    for i in (*range(h), *range(n - h, n)):
+        out[i] = np.median(y[max(0, i - h) : min(n, i + h + 1)])
+    return out
+
+
+def theil_sen(x: np.ndarray, y: np.ndarray, max_points: int = 120) -> float:
+    """Median of pairwise slopes (robust to outliers); 0 for fewer than 2 distinct x."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.size < 2:
+        return 0.0
+    if x.size > max_points:
+        idx = np.linspace(0, x.size - 1, max_points).round().astype(int)
+        x, y = x[idx], y[idx]
+    i, j = np.triu_indices(x.size, k=1)
+    dx = x[j] - x[i]
+    ok = dx != 0
+    if not ok.any():
+        return 0.0
+    return float(np.median((y[j] - y[i])[ok] / dx[ok]))
+
+
+def mann_kendall_z(y: np.ndarray, max_points: int = 150) -> float:
+    """Mann-Kendall trend statistic as a z-score (negative = falling); 0 for < 4 points.
+
+    Distribution-free: it asks only whether later points tend to be lower or higher, so it
+    tolerates outliers and any noise shape. |z| > 2.6 is a trend at about the 1% level for
+    independent noise; binned medians are close to independent.
+    """
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    if n < 4:
+        return 0.0
+    if n > max_points:
+        idx = np.linspace(0, n - 1, max_points).round().astype(int)
+        y = y[idx]
+        n = y.size
+    i, j = np.triu_indices(n, k=1)
+    s = float(np.sign(y[j] - y[i]).sum())
+    var = n * (n - 1) * (2 * n + 5) / 18.0
+    if s > 0:
+        return (s - 1) / math.sqrt(var)
+    if s < 0:
+        return (s + 1) / math.sqrt(var)
+    return 0.0
+
+
+def best_changepoint(y: np.ndarray, min_size: int = 3) -> tuple[int, float]:
+    """Single mean-shift changepoint: (index where the second segment starts, SSE reduction ratio).
+
+    The ratio is 1 - SSE(two means)/SSE(one mean): near 1 for a clean step, near 0 for none.
+    """
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    if n < 2 * min_size:
+        return n, 0.0
+    c1 = np.cumsum(y)
+    c2 = np.cumsum(y * y)
+    total_sse = c2[-1] - c1[-1] ** 2 / n
+    if total_sse <= 0:
+        return n, 0.0
+    k = np.arange(min_size, n - min_size + 1)
+    left_sse = c2[k - 1] - c1[k - 1] ** 2 / k
+    right_sum = c1[-1] - c1[k - 1]
+    right_sq = c2[-1] - c2[k - 1]
+    right_sse = right_sq - right_sum**2 / (n - k)
+    sse = left_sse + right_sse
+    i = int(np.argmin(sse))
+    return int(k[i]), float(1.0 - sse[i] / total_sse)
+
+
+def flat_run(bvals: np.ndarray, tol: float) -> tuple[int, int]:
+    """Longest index range [a, b) over which the binned curve stays within ``tol`` of its range.
+
+    A two-pointer sweep with running min/max (deques), O(n).
+    """
+    from collections import deque
+
+    y = np.asarray(bvals, dtype=float)
+    n = y.size
+    best = (0, 0)
+    lo_q: deque[int] = deque()
+    hi_q: deque[int] = deque()
+    a = 0
+    for b in range(n):
+        while lo_q and y[lo_q[-1]] >= y[b]:
+            lo_q.pop()
+        lo_q.append(b)
+        while hi_q and y[hi_q[-1]] <= y[b]:
+            hi_q.pop()
+        hi_q.append(b)
+        while y[hi_q[0]] - y[lo_q[0]] > tol:
+            a += 1
+            if lo_q[0] < a:
+                lo_q.popleft()
+            if hi_q[0] < a:
+                hi_q.popleft()
+        if b + 1 - a > best[1] - best[0]:
+            best = (a, b + 1)
+    return best
+
+
+def total_variation_ratio(y: np.ndarray) -> float:
+    """Sum of |steps| over |net change|: 1 for a monotone curve, large for a swinging one."""
+    y = np.asarray(y, dtype=float)
+    if y.size < 3:
+        return 1.0
+    tv = float(np.abs(np.diff(y)).sum())
+    net = abs(float(y[-1] - y[0]))
+    if net == 0:
+        return math.inf if tv > 0 else 1.0
+    return tv / net
+
+
+# --------------------------------------------------------------------------- periodicity
+
+
+def detrend_moving_average(y: np.ndarray, window: int) -> np.ndarray:
+    """y minus its centred moving average over ``window`` points (edges: shrinking windows).
+
+    With ``window`` equal to a period, the average removes that periodic component entirely,
+    so the residual keeps it while losing the trend.
+    """
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    w = max(1, min(int(window), n))
+    c = np.concatenate([[0.0], np.cumsum(y)])
+    h_lo = w // 2
+    h_hi = w - h_lo
+    idx = np.arange(n)
+    lo = np.clip(idx - h_lo, 0, n)
+    hi = np.clip(idx + h_hi, 0, n)
+    return y - (c[hi] - c[lo]) / np.maximum(hi - lo, 1)
+
+
+def fold_strength(resid: np.ndarray, period: int) -> float:
+    """Share of variance explained by phase (index mod period): ~period/n for pure noise."""
+    r = np.asarray(resid, dtype=float)
+    n = r.size
+    if period < 2 or n < 2 * period:
+        return 0.0
+    k = (n // period) * period
+    r = r[:k]
+    total = float(np.var(r))
+    if total <= 0:
+        return 0.0
+    phase_means = r.reshape(-1, period).mean(axis=0)
+    return float(np.var(phase_means) / total)
+
+
+def autocorrelation(y: np.ndarray, max_lag: int) -> np.ndarray:
+    """Autocorrelation for lags 0..max_lag via FFT (y is mean-centred first)."""
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    if n < 2:
+        return np.ones(1)
+    y = y - y.mean()
+    nfft = 1 << int(math.ceil(math.log2(2 * n)))
+    f = np.fft.rfft(y, nfft)
+    ac = np.fft.irfft(f * np.conj(f), nfft)[: max_lag + 1]
+    if ac[0] <= 0:
+        return np.zeros(max_lag + 1)
+    return ac / ac[0]
+
+
+def dominant_period(resid: np.ndarray, min_period: int, max_period: int) -> tuple[int, float]:
+    """(lag, autocorrelation) of the highest ACF peak in [min_period, max_period]; (0, 0) if none."""
+    r = np.asarray(resid, dtype=float)
+    max_period = min(max_period, r.size // 2)
+    if max_period <= min_period:
+        return 0, 0.0
+    ac = autocorrelation(r, max_period)
+    seg = ac[min_period : max_period + 1]
+    # A peak: higher than both neighbours.
+    inner = (seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:])
+    if not inner.any():
+        return 0, 0.0
+    cand = np.nonzero(inner)[0] + 1
+    best = cand[np.argmax(seg[cand])]
+    return int(best + min_period), float(seg[best])
+
+
+# --------------------------------------------------------------------------- misc
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """Compact number for summaries: 0.412, 3.1e-05, 1.2e+04, nan."""
+    if x is None or not math.isfinite(x):
+        return str(x)
+    ax = abs(x)
+    if ax != 0 and (ax < 1e-3 or ax >= 1e5):
+        return f"{x:.{max(1, digits - 1)}e}"
+    return f"{x:.{digits}g}"
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if math.isfinite(x) else str(x)
