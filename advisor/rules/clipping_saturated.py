@@ -10,6 +10,8 @@ config.json: ``max_norm``, ``max_grad_norm``, ``gradient_clip_val``, ...).
 
 Trigger: more than ``min_share`` of the logged gradient norms exceed the clip threshold.
 
+Needs at least ``min_points`` points.
+
 Remedies: ``scale_lr`` 0.3 (the usual root cause), ``clip_grad_norm`` at about the 90th
 percentile of the observed norm so that only outliers are clipped, ``warmup``.
 

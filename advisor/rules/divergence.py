@@ -13,6 +13,8 @@ rise is a trend (Mann-Kendall z > ``min_z`` over the part after the minimum) and
 covers at least ``min_span`` of the run. Critical when the loss gives back more than
 ``critical_rise`` of its gain or goes non-finite; a slow creep is a warning.
 
+Needs at least ``min_points`` points.
+
 Remedies: ``scale_lr`` (0.1 for an explosion, 0.3 for a creep), ``clip_grad_norm`` near the
 healthy 90th percentile of the gradient norm, ``warmup``; for a slow creep also
 ``early_stop`` at the loss minimum. When validation rises with it (both rising) the

@@ -16,6 +16,8 @@ Trigger: either
     not healthy.
 Critical when the norm goes non-finite, the loss goes non-finite or rises; otherwise warning.
 
+Needs at least ``min_points`` points.
+
 Remedies: ``clip_grad_norm`` near the 90th percentile of the healthy norm (by norm: clipping
 by value can flip the update direction), ``scale_lr`` 0.3, ``weight_decay`` (L2),
 ``normalization``, ``residual``, ``activation`` (relu -> elu/tanh). For a plain RNN, an LSTM
@@ -90,12 +92,18 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     vals = g.values
     early = float(np.median(vals[: max(3, vals.size // 10)])) if vals.size else math.nan
     evidence: dict = {"signal": "grad_norm", "early_grad_norm": early}
-    nonfinite = g.nonfinite_step is not None
-    # Growth of the running level.
+    # Growth of the running level over the finite part.
     b = g.bvals
     peak_i = int(np.argmax(b)) if b.size else 0
     peak = float(b[peak_i]) if b.size else math.nan
-    growth = math.inf if nonfinite else (peak / early if early > 0 else math.nan)
+    finite_growth = peak / early if early > 0 else math.nan
+    # A norm that turns NaN together with the loss (bad inputs) did not explode; it explodes
+    # when it goes non-finite first, or after growing.
+    loss_nan = ctx.train.nonfinite_step if ctx.train is not None else None
+    nonfinite = g.nonfinite_step is not None and (
+        loss_nan is None or g.nonfinite_step < loss_nan or (math.isfinite(finite_growth) and finite_growth >= 10)
+    )
+    growth = math.inf if nonfinite else finite_growth
     onset = None
     kind = None
     if nonfinite or (math.isfinite(growth) and growth >= p.min_growth):

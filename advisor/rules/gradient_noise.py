@@ -12,6 +12,8 @@ over the last ``late`` of the run exceeds ``min_ratio`` of the loss level there 
 ``min_of_drop`` of the loss's whole fall (a converged loss near zero is noisy relative to its
 level, not to its progress). Info only: noisy small-batch training can be healthy.
 
+Needs at least ``min_points`` points.
+
 Remedies: ``batch_size`` x4 (to a power of two in 32-256), ``scale_lr`` 0.5, a decaying
 ``lr_schedule``.
 

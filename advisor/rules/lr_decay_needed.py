@@ -11,8 +11,10 @@ real progress (it ends below ``max_ratio`` of its initial value — a flat, high
 underfitting instead) and has flattened (no significant fall in its last quarter, under 5% of
 the progress made there).
 
-Remedies: ``lr_schedule`` plateau (factor 0.2, patience from the evaluation cadence, floor at
-1/1000 of the initial rate) or a step/cosine decay; ``scale_lr`` 0.1 applies live.
+Needs at least ``min_points`` points.
+
+Remedies: ``lr_schedule`` plateau (cut by ``factor``; ``patience`` evaluations, or more from
+the evaluation cadence; floor at 1/1000 of the initial rate) or a step/cosine decay; ``scale_lr`` 0.1 applies live.
 
 Known false positives: runs that are already at the irreducible loss (a decay then gains
 little — the advice is cheap to try); schedules applied outside the logged learning rate.

@@ -10,7 +10,9 @@ ln C) for the held-out variant.
 Trigger, either:
   * the train loss never moves: it removes less than ``min_progress`` of its initial value,
     its minimum is within ``min_gain`` of the start, and it has no steady downward trend
-    (Mann-Kendall z > ``trend_z``) — a steady fall, however slow, is slow-convergence; or
+    (Mann-Kendall z > ``trend_z``) — a steady fall, however slow, is slow-convergence, unless
+    the progress is under ``hard_floor`` (then the trend does not count); needs
+    ``min_points`` points; or
   * held-out: validation accuracy never exceeds chance (1/C) by more than ``chance_margin``
     over at least ``min_evals`` evaluations — the model may memorise the training set, but
     it learns nothing that transfers (e.g. labels shuffled against inputs).

@@ -6,8 +6,9 @@ to the improvement being measured, those decisions are coin flips.
 
 Signals: val loss (or val accuracy when no val loss is logged).
 
-Trigger: with at least ``min_evals`` points, the robust noise of the validation metric around
-its 5-point rolling median exceeds ``max_ratio`` of its total improvement (first level to best)
+Trigger: with at least ``min_evals`` points, the robust point-to-point noise of the validation
+metric (MAD of first differences) exceeds ``max_ratio`` of its total improvement (first level to the
+best of a wide rolling-median trend)
 and ``min_rel`` of its level.
 
 Remedies: ``larger_val_set``; ``eval_more_often`` when evaluations are sparse (fewer than
@@ -26,7 +27,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, robust_sigma, rolling_median
+from advisor.signals import diff_noise, fmt, rolling_median
 
 ID = "noisy-validation"
 SEVERITY = Severity.INFO
@@ -52,8 +53,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if v is None or v.n < p.min_evals:
         return []
     y = v.bvals
-    trend = rolling_median(y, 5)
-    noise = robust_sigma(y - trend)
+    noise = diff_noise(y)  # unbiased for independent noise on a slow trend
+    # The improvement is measured on a wide median trend, so noise does not inflate it.
+    trend = rolling_median(y, max(5, len(y) // 5))
     first = float(np.median(y[:3]))
     best = float(trend.min() if lower_better else trend.max())
     improvement = abs(first - best)

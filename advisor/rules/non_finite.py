@@ -8,6 +8,10 @@ Signals: any loss (train or validation); also accuracy, other metrics and the gr
 Trigger: a NaN or ±Inf value in the train loss, the validation loss, a resolved metric or the
 gradient norm. The first such step is the onset.
 
+What preceded it is read from the last ``lookback`` of the finite part: a gradient norm
+that grew ``growth``-fold or more is an explosion; a significant upward trend of the loss is
+divergence.
+
 Remedies, ordered by what preceded the first non-finite value:
   * non-finite from the very first point while the gradient norm (if logged) was finite:
     the inputs or the loss computation (0/0, log 0) -> ``sanitize_inputs``, ``check_data``;

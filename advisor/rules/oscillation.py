@@ -6,12 +6,13 @@ order — and the swings eat the progress.
 
 Signals: train loss.
 
-Trigger: the smoothed curve (binned medians) swings — its residual around a 9-bin rolling
-median exceeds ``min_amplitude`` of the loss level and ``min_amp_of_drop`` of the whole fall
+Trigger: the smoothed curve (binned medians) swings — its residual around a wide rolling
+median (an eighth of the bins, at least 9; it keeps monotone stretches and steps) exceeds ``min_amplitude`` of the loss level and ``min_amp_of_drop`` of the whole fall
 (small wiggles on a curve that fell far are not swings) and, for per-step logs, is more than
 ``structure_k`` times what independent per-step noise would leave in a bin median (so the
 swings are structure, not noise) — and it makes little net progress: the fall over the second
-half is smaller than the swing amplitude (``max_progress_over_amp``).
+half is smaller than the swing amplitude (``max_progress_over_amp``). Needs ``min_bins``
+binned points.
 
 Remedies, ordered by evidence: ``batch_size`` up (powers of two, 32-256) when the configured
 batch is small, else ``scale_lr`` 0.3 first; then ``batch_size``; ``shuffle``; ``capacity``
@@ -54,7 +55,9 @@ def swings(ctx: Context) -> tuple[float, float, float] | None:
     if c is None or len(c.bvals) < 12:
         return None
     b = c.bvals
-    resid = b - rolling_median(b, 9)
+    # A wide median filter keeps monotone stretches and real steps (lr drops) exactly and
+    # removes swings shorter than its window; what it removes is the swing.
+    resid = b - rolling_median(b, max(9, len(b) // 8))
     amp = robust_sigma(resid)
     m = float(np.median(c.bcount))
     expected = 1.25 * c.noise / math.sqrt(m) if m > 1 else 0.0

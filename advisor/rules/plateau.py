@@ -6,11 +6,12 @@ sooner saves that time and often ends lower.
 
 Signals: train loss.
 
-Trigger: a stretch of the binned train loss that stays within ``tol_noise`` times the curve's
-noise (and at most ``tol_gain`` of its total fall) for at least ``min_len`` of the run, that
+Trigger: a stretch of the binned train loss that stays within a band of ``tol_noise`` times
+the curve's noise or ``tol_gain`` of its total fall (whichever is wider) for at least
+``min_len`` of the run, that
 starts in the first ``max_start`` of the run and is not a learning-rate warmup (a logged lr
 rising over it), after which the loss falls by at least ``min_escape`` of the total fall —
-the plateau sits far above where the run ends.
+the plateau sits far above where the run ends. Needs at least ``min_bins`` binned points.
 
 Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style), ``optimizer``
 adam (converges fast from a stall), ``normalization`` batchnorm, ``warmup`` when the plateau
@@ -40,8 +41,8 @@ SIGNALS = ("train loss",)
 class Params:
     min_len: float = 0.2
     max_start: float = 0.5
-    tol_noise: float = 3.0
-    tol_gain: float = 0.05
+    tol_noise: float = 8.0
+    tol_gain: float = 0.03
     min_escape: float = 0.3
     min_bins: int = 20
 
@@ -54,8 +55,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     total_fall = sh.v0 - sh.vend
     if total_fall <= 0:
         return []
-    tol = max(p.tol_noise * c.bnoise, 1e-12)
-    tol = min(tol, p.tol_gain * total_fall) if p.tol_gain * total_fall > c.bnoise else tol
+    # The range of many noisy bins grows like ~6 sigma, hence the generous noise multiple.
+    tol = max(p.tol_noise * c.bnoise, p.tol_gain * total_fall, 1e-12)
     a, b = flat_run(c.bvals, tol)
     if b - a < 2:
         return []

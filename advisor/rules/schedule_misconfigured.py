@@ -10,9 +10,14 @@ Signals: the learning rate (logged), and the configured schedule kind when avail
 Trigger, either:
   * early floor: the logged rate decays (ends at most ``min_decay`` of its peak), reaches its
     floor — within 10% of its final value, or 1% of its peak — and stays there for at least
-    ``max_floor_share`` of the run;
+    ``max_floor_share`` of the run, and that floor is either negligible (at most ``negligible``
+    of the peak) or stalls training (the train loss, still falling just before the floor, fell
+    by less than ``max_floor_gain`` of its whole fall after reaching it) — a ÷10 step followed
+    by a productive low-rate phase, or by a loss that had converged anyway, is normal;
   * never decays: the config names a decaying schedule (cosine, linear, step, exponential,
     polynomial) but the logged rate is constant after any warmup.
+
+Needs at least ``min_points`` points.
 
 Remedies: ``lr_schedule`` of the same kind with ``horizon`` set to the run's real length (and
 ``min_lr`` about 1/1000 of the peak).
@@ -43,7 +48,29 @@ _DECAYING = ("cosine", "linear", "step", "multistep", "exponential", "polynomial
 class Params:
     min_decay: float = 0.1
     max_floor_share: float = 0.4
+    negligible: float = 0.01  # a floor at or below this fraction of the peak learns next to nothing
+    max_floor_gain: float = 0.1  # the loss's fall after the floor, as a fraction of its whole fall
     min_points: int = 5
+
+
+def _stalled_after(ctx: Context, floor_step: int, max_gain: float) -> bool:
+    """Whether the loss was improving before ``floor_step`` and stopped once the rate got there.
+
+    After the floor it fell by less than ``max_gain`` of its whole fall, while just before it
+    (over a window as long as the run after the floor, at most a quarter of the run) it fell by
+    more than that — so the stall follows the schedule, not an earlier convergence.
+    """
+    c = ctx.train
+    if c is None or c.n < 10:
+        return False
+    v0, vend = c.start(), c.end()
+    total = v0 - vend
+    if total <= 0:
+        return False
+    at_floor = float(np.interp(floor_step, c.bsteps, c.bvals))
+    window = min(float(c.steps[-1]) - floor_step, 0.25 * c.span)
+    before = float(np.interp(max(floor_step - window, float(c.steps[0])), c.bsteps, c.bvals))
+    return (at_floor - vend) / total < max_gain and (before - at_floor) / total >= max_gain
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -72,6 +99,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         floor_step = int(steps[i_floor])
         share = (end_step - floor_step) / span
         if share < p.max_floor_share:
+            return []
+        # A ÷10 step followed by a long low-rate phase is a normal schedule when the loss keeps
+        # improving there; a negligible floor (or a loss that stops improving) is the waste.
+        stalled = _stalled_after(ctx, floor_step, p.max_floor_gain)
+        if final > p.negligible * peak and not stalled:
             return []
         horizon = end_step
         rem = [

@@ -7,10 +7,13 @@ the step size; a larger learning rate gets there many times sooner.
 Signals: train loss (lr if logged, to quote it).
 
 Trigger: the binned train loss falls with a steady, significant trend (Mann-Kendall z below
-``min_z``), has removed less than ``max_progress`` of its initial value, and has not
+``min_z``), has removed less than ``max_progress`` (but at least ``min_progress``) of its
+initial value, and has not
 decelerated: the fall in the second half is at least ``min_decel`` of the fall in the first
 half. It must be smooth — noise under ``max_rel_noise`` of the level — since a noisy, slow
 curve points at the batch or the data rather than the step size.
+
+Needs at least ``min_points`` points.
 
 Remedies: ``scale_lr`` by a factor from how little progress was made (10 below 10% progress,
 else 3), ``optimizer`` adam for plain SGD, ``train_longer`` as the fallback.

@@ -11,6 +11,8 @@ at least ``min_evals`` points, is also still falling (z below ``val_z``) or at i
 the end. Not reported when a logged learning rate was annealed to near zero at the end (the
 final fall is the schedule finishing, not unused capacity).
 
+Needs at least ``min_points`` points.
+
 Remedies: ``train_longer`` (x2), with any decay schedule stretched to the new length.
 
 Known false positives: cosine or linear schedules whose annealing phase produces a final

@@ -11,6 +11,8 @@ no-learning) but still ends above ``min_ratio`` of its initial value, validation
 sits within ``max_gap`` of it, the curve is not swinging (noise under ``max_rel_noise``) and
 train accuracy (if logged) is below ``max_train_acc``.
 
+Needs at least ``min_points`` points.
+
 Remedies: ``capacity`` (width x2, one more layer), ``train_longer``, less regularisation
 (``dropout`` 0, ``weight_decay`` 0 when they are set), ``optimizer`` adam.
 

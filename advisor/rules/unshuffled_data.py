@@ -6,7 +6,8 @@ loss traces the same saw-tooth each epoch. Shuffling every epoch removes it.
 
 Signals: per-step train loss; the epoch length when known (an epoch stream or the config).
 
-Trigger: on the per-step train loss (at least ``min_periods`` whole periods), detrended by a
+Trigger: on the per-step train loss (its last ``max_points`` points, at least ``min_periods``
+whole periods of at least ``min_period`` steps), detrended by a
 moving average over exactly one period, the share of variance explained by the position in
 the period (phase) is at least ``min_strength`` and ``min_over_chance`` times what noise alone
 gives (period/points). The period is the epoch length when known, else the strongest
@@ -43,7 +44,6 @@ class Params:
     min_periods: int = 3
     min_period: int = 8
     max_points: int = 20000
-    tolerance: float = 0.03  # relative mismatch allowed between the detected period and the epoch
 
 
 def _running_average_signature(y: np.ndarray, period: int) -> bool:

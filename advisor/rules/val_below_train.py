@@ -8,7 +8,7 @@ set that is too small or easy, at leakage between the splits, or at a metric bug
 
 Signals: train and val loss.
 
-Trigger: over the second half of the run, at least ``min_share`` of the validation points lie
+Trigger: with at least ``min_evals`` validation points, over the second half of the run, at least ``min_share`` of the validation points lie
 below the train loss at the same step by more than ``margin`` of the train loss, and the
 median gap exceeds ``noise_k`` times the train loss's noise. "Strong" when val is below
 ``strong_ratio`` of train.

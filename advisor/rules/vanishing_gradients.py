@@ -13,6 +13,8 @@ Trigger, while the train loss has made less than ``max_progress`` relative progr
     level.
 A loss that fell well (a converged model has small gradients) never triggers it.
 
+Needs at least ``min_points`` points.
+
 Remedies: ``activation`` relu (for sigmoid/tanh stacks), ``normalization`` batchnorm,
 ``residual`` connections, then ``scale_lr`` up.
 

@@ -1,0 +1,48 @@
+import pytest
+
+from advisor.config import AnalyzeConfig, from_mapping, load
+from advisor.errors import UsageError
+from advisor.model import Severity
+
+
+def test_defaults_when_no_file(tmp_path):
+    cfg = load(None, cwd=str(tmp_path))
+    assert cfg == AnalyzeConfig() and cfg.fail_severity() == Severity.CRITICAL
+
+
+def test_advisor_toml(tmp_path):
+    (tmp_path / "advisor.toml").write_text('fail_on = "warning"\nignore = ["noisy-validation"]\n[signals]\ntrain_loss = "my/loss"\n[rules.overfitting]\npatience = 5\n')
+    cfg = load(None, cwd=str(tmp_path))
+    assert cfg.fail_on == "warning" and cfg.ignore == ("noisy-validation",)
+    assert cfg.signals == {"train_loss": "my/loss"} and cfg.rules == {"overfitting": {"patience": 5}}
+
+
+def test_pyproject_tool_table(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\n[tool.advisor]\nselect = "overfitting, divergence"\n')
+    assert load(None, cwd=str(tmp_path)).select == ("overfitting", "divergence")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\n')
+    assert load(None, cwd=str(tmp_path)) == AnalyzeConfig()
+    with pytest.raises(UsageError):
+        load(str(tmp_path / "pyproject.toml"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["fail_on = 'loud'", "nonsense = 1", "[signals]\nfoo = 'x'", "[signals]\ntrain_loss = 3", "rules = 3", "select = [1, 2]", "this is not toml ==="],
+)
+def test_bad_configs_one_clear_error(tmp_path, text):
+    p = tmp_path / "advisor.toml"
+    p.write_text(text)
+    with pytest.raises(UsageError) as e:
+        load(str(p))
+    assert "\n" not in str(e.value) and str(e.value)
+
+
+def test_missing_file():
+    with pytest.raises(UsageError):
+        load("/nonexistent/advisor.toml")
+
+
+def test_with_cli_overrides():
+    cfg = from_mapping({"ignore": ["a"], "fail_on": "info"}).with_cli(select=("b",), ignore=("c",), fail_on="never")
+    assert cfg.select == ("b",) and cfg.ignore == ("a", "c") and cfg.fail_severity() is None

@@ -1,0 +1,97 @@
+import os
+
+import numpy as np
+import pytest
+
+from advisor.io.discover import discover, split_kind
+from advisor.io.runs import load_run
+from advisor.io.writer import EventWriter
+
+
+def _write(d, tag="loss", steps=range(5), start=1.0, fname=None):
+    with EventWriter(d, filename=fname) as w:
+        for s in steps:
+            w.add_scalar(tag, start + s, s)
+    return w.path
+
+
+def names(root):
+    return [r.name for r in discover(str(root)).runs]
+
+
+def test_layouts(tmp_path):
+    _write(tmp_path / "keras" / "train", "epoch_loss")
+    _write(tmp_path / "keras" / "validation", "epoch_loss")
+    _write(tmp_path / "lightning_logs" / "version_0")
+    _write(tmp_path / "lightning_logs" / "version_10")
+    _write(tmp_path / "lightning_logs" / "version_2")
+    _write(tmp_path / "hf" / "runs" / "Nov23_10-00-00_host")
+    _write(tmp_path / "catalyst" / "train_log", "loss/batch")
+    _write(tmp_path / "catalyst" / "valid_log", "loss/epoch")
+    _write(tmp_path / "catalyst" / "_base_log", "lr/epoch")
+    got = names(tmp_path)
+    assert got == ["catalyst", "hf/runs/Nov23_10-00-00_host", "keras", "lightning_logs/version_0", "lightning_logs/version_2", "lightning_logs/version_10"]
+    keras = [r for r in discover(str(tmp_path)).runs if r.name == "keras"][0]
+    assert sorted(s for _, s in keras.files) == ["train", "validation"]
+
+
+def test_root_is_the_run(tmp_path):
+    _write(tmp_path)
+    assert names(tmp_path) == ["."]
+
+
+def test_pointing_at_a_split_dir_keeps_it_a_run(tmp_path):
+    _write(tmp_path / "train", "epoch_loss")
+    _write(tmp_path / "validation", "epoch_loss")
+    assert names(tmp_path / "train") == ["."]
+
+
+def test_hidden_dirs_skipped_and_symlink_loops_safe(tmp_path):
+    _write(tmp_path / "a")
+    _write(tmp_path / ".hidden")
+    os.symlink(tmp_path, tmp_path / "a" / "loop")
+    d = discover(str(tmp_path))
+    assert [r.name for r in d.runs] == ["a"]
+
+
+def test_single_file_and_broken_link(tmp_path):
+    p = _write(tmp_path / "r")
+    d = discover(p)
+    assert len(d.runs) == 1 and d.runs[0].files == ((os.path.abspath(p), None),)
+    os.symlink(tmp_path / "missing", tmp_path / "r" / "events.out.tfevents.broken")
+    assert any("broken" in p for p in discover(str(tmp_path)).problems)
+
+
+def test_nested_split_names_not_merged_when_not_leaves(tmp_path):
+    # YOLO-style runs/train/exp and runs/val/exp are runs of their own
+    _write(tmp_path / "runs" / "train" / "exp")
+    _write(tmp_path / "runs" / "val" / "exp")
+    assert names(tmp_path) == ["runs/train/exp", "runs/val/exp"]
+
+
+def test_files_merge_in_order_and_later_write_wins(tmp_path):
+    _write(tmp_path, steps=range(0, 10), start=100.0, fname="events.out.tfevents.1000.h")
+    _write(tmp_path, steps=range(5, 15), start=0.0, fname="events.out.tfevents.2000.h")
+    run = load_run(discover(str(tmp_path)).runs[0])
+    s = run.series["loss"]
+    assert list(s.steps) == list(range(15))
+    assert s.values[3] == 103.0 and s.values[7] == 7.0  # steps 5-9 from the later file
+
+
+def test_restart_in_later_file_purges_earlier_points(tmp_path):
+    _write(tmp_path, steps=range(0, 10), start=100.0, fname="events.out.tfevents.1000.h")
+    with EventWriter(str(tmp_path), filename="events.out.tfevents.2000.h") as w:
+        w.add_session_start(4)
+        w.add_scalar("loss", 0.5, 6)
+    s = load_run(discover(str(tmp_path)).runs[0]).series["loss"]
+    assert list(s.steps) == [0, 1, 2, 3, 6]
+
+
+def test_config_json_read(tmp_path):
+    _write(tmp_path)
+    (tmp_path / "config.json").write_text('{"optimizer": {"lr": 0.1}}')
+    assert load_run(discover(str(tmp_path)).runs[0]).config == {"optimizer": {"lr": 0.1}}
+
+
+def test_split_kind():
+    assert split_kind("validation") == "val" and split_kind("train_log") == "train" and split_kind("foo") is None

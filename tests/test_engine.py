@@ -1,0 +1,90 @@
+import pytest
+
+from advisor import remedies as R
+from advisor.config import AnalyzeConfig
+from advisor.engine import Engine, rank, resolve, severity_at_least
+from advisor.errors import UsageError
+from advisor.model import Finding, Severity
+
+
+def F(cond, sev=Severity.WARNING, conf=0.5, onset=0, **ev):
+    return Finding(cond, sev, conf, f"{cond} seen", ev, (R.scale_lr(0.1),), onset)
+
+
+def test_rank_by_severity_confidence_onset():
+    out = rank([F("a", Severity.INFO, 0.9), F("b", Severity.CRITICAL, 0.1), F("c", Severity.WARNING, 0.8, 5), F("d", Severity.WARNING, 0.8, 1)])
+    assert [f.condition for f in out] == ["b", "d", "c", "a"]
+    assert [f.priority for f in out] == [1, 2, 3, 4]
+
+
+def test_conflicts_drop_moot_findings():
+    out = resolve([F("overfitting"), F("still-improving", Severity.INFO, 0.9), F("underfitting")])
+    assert [f.condition for f in out] == ["overfitting"]
+    out = resolve([F("non-finite", Severity.CRITICAL, cause="inputs"), F("plateau"), F("oscillation"), F("gradient-noise", Severity.INFO)])
+    assert [f.condition for f in out] == ["non-finite"]
+
+
+def test_root_cause_ranked_first_and_severity_raised():
+    out = resolve([F("no-learning", Severity.CRITICAL, 0.9), F("vanishing-gradients", Severity.WARNING, 0.6)])
+    assert [f.condition for f in out] == ["vanishing-gradients", "no-learning"]
+    assert out[0].severity == Severity.CRITICAL and out[0].evidence["explains"] == ["no-learning"]
+    assert out[1].evidence["explained_by"] == "vanishing-gradients"
+
+
+def test_nonfinite_cause_must_match_to_be_explained():
+    out = resolve([F("non-finite", Severity.CRITICAL, 0.99, 10, cause="inputs"), F("exploding-gradients", Severity.CRITICAL, 0.5, 10)])
+    assert "explained_by" not in out[[f.condition for f in out].index("non-finite")].evidence
+    out = resolve([F("non-finite", Severity.CRITICAL, 0.99, 10, cause="exploding"), F("exploding-gradients", Severity.CRITICAL, 0.5, 8)])
+    assert [f.condition for f in out] == ["exploding-gradients", "non-finite"]
+
+
+def test_duplicates_merge_remedies():
+    a = Finding("plateau", Severity.WARNING, 0.4, "a", {}, (R.scale_lr(3),), 0)
+    b = Finding("plateau", Severity.WARNING, 0.7, "b", {}, (R.optimizer("adam"),), 0)
+    out = resolve([a, b])
+    assert len(out) == 1 and out[0].summary == "b" and [r.action for r in out[0].remedies] == ["optimizer", "scale_lr"]
+
+
+def test_engine_select_ignore_and_params():
+    e = Engine.from_config(AnalyzeConfig(select=("overfitting", "divergence")))
+    assert {s.id for s, _ in e.rules} == {"overfitting", "divergence"}
+    e = Engine.from_config(AnalyzeConfig(ignore=("overfitting",)))
+    assert "overfitting" not in {s.id for s, _ in e.rules}
+    e = Engine.from_config(AnalyzeConfig(rules={"overfitting": {"patience": 7}}))
+    params = dict((s.id, p) for s, p in e.rules)["overfitting"]
+    assert params.patience == 7
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        AnalyzeConfig(select=("nope",)),
+        AnalyzeConfig(rules={"overfitting": {"nope": 1}}),
+        AnalyzeConfig(rules={"overfitting": {"patience": "x"}}),
+        AnalyzeConfig(rules={"overfitting": {"patience": 2.5}}),
+    ],
+)
+def test_engine_rejects_bad_config(cfg):
+    with pytest.raises(UsageError):
+        Engine.from_config(cfg)
+
+
+def test_severity_at_least():
+    fs = [F("a", Severity.WARNING)]
+    assert severity_at_least(fs, Severity.WARNING) and not severity_at_least(fs, Severity.CRITICAL)
+    assert not severity_at_least(fs, None)
+
+
+def test_failing_rule_is_a_problem_not_a_crash(monkeypatch):
+    from advisor.rules import base
+    from tests import synth
+    from advisor.io.roles import resolve as resolve_roles
+
+    e = Engine.from_config()
+    spec, params = e.rules[0]
+    broken = base.RuleSpec(spec.id, spec.severity, spec.signals, spec.params, lambda ctx, p: 1 / 0, spec.doc)
+    e2 = Engine(((broken, params),) + e.rules[1:], e.sweep_rules)
+    run = synth.run_of(synth.overfitting(0))
+    findings, problems, _ = e2.diagnose(run, resolve_roles(run))
+    assert any("ZeroDivisionError" in p for p in problems)
+    assert "overfitting" in [f.condition for f in findings]

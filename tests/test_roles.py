@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from advisor.io.roles import features, resolve, tokens
+from advisor.model import Role, Run, Series
+
+
+def run_with(*tags, n=50, path="/x/run"):
+    series = {}
+    for tag in tags:
+        split = None
+        if ":" in tag:
+            split, tag = tag.split(":", 1)
+        s = Series.from_points(tag, np.arange(n), np.linspace(2, 1, n), split=split)
+        series[s.key] = s
+    return Run("run", path, series)
+
+
+def roles_of(*tags, **kw):
+    return {r.value: k for r, k in resolve(run_with(*tags), kw.get("mapping")).roles.items()}
+
+
+@pytest.mark.parametrize(
+    "tags, expected",
+    [
+        # advisor's own trainers (SPEC §6)
+        (("train/loss", "val/loss", "train/lr", "train/grad_norm", "train/accuracy", "val/accuracy", "train/update_ratio"),
+         {"train_loss": "train/loss", "val_loss": "val/loss", "lr": "train/lr", "grad_norm": "train/grad_norm", "train_acc": "train/accuracy", "val_acc": "val/accuracy", "update_ratio": "train/update_ratio"}),
+        # Hugging Face Trainer
+        (("train/loss", "eval/loss", "train/learning_rate", "train/grad_norm", "train/epoch", "eval/accuracy", "eval/runtime"),
+         {"train_loss": "train/loss", "val_loss": "eval/loss", "lr": "train/learning_rate", "grad_norm": "train/grad_norm", "epoch": "train/epoch", "val_acc": "eval/accuracy"}),
+        # Lightning
+        (("train_loss_step", "train_loss_epoch", "val_loss", "lr-Adam", "epoch", "val_acc"),
+         {"train_loss": "train_loss_step", "val_loss": "val_loss", "lr": "lr-Adam", "epoch": "epoch", "val_acc": "val_acc"}),
+        # SummaryWriter habits
+        (("Loss/train", "Loss/val", "Accuracy/train", "Accuracy/val"),
+         {"train_loss": "Loss/train", "val_loss": "Loss/val", "train_acc": "Accuracy/train", "val_acc": "Accuracy/val"}),
+        (("loss", "val_loss", "val_acc"), {"train_loss": "loss", "val_loss": "val_loss", "val_acc": "val_acc"}),
+        # Keras split directories
+        (("train:epoch_loss", "validation:epoch_loss", "train:epoch_accuracy", "validation:epoch_accuracy", "validation:evaluation_loss_vs_iterations"),
+         {"train_loss": "train/epoch_loss", "val_loss": "validation/epoch_loss", "train_acc": "train/epoch_accuracy", "val_acc": "validation/epoch_accuracy"}),
+        # Catalyst
+        (("train_log:loss/batch", "train_log:loss/epoch", "valid_log:loss/batch", "valid_log:loss/epoch", "_base_log:lr/epoch"),
+         {"train_loss": "train_log/loss/batch", "val_loss": "valid_log/loss/epoch", "lr": "_base_log/lr/epoch"}),
+        # Lightning grad-norm tracking and camelCase
+        (("trainLoss", "valLoss", "grad_2.0_norm_total", "grad_2.0_norm/layer1.weight"),
+         {"train_loss": "trainLoss", "val_loss": "valLoss", "grad_norm": "grad_2.0_norm_total"}),
+    ],
+)
+def test_writer_conventions(tags, expected):
+    got = roles_of(*tags)
+    for role, tag in expected.items():
+        assert got.get(role) == tag, (role, got)
+
+
+def test_loss_scale_and_hp_metric_are_not_losses():
+    got = roles_of("loss_scale", "hp_metric", "train/loss")
+    assert got["train_loss"] == "train/loss"
+    assert features(run_with("loss_scale").series["loss_scale"]).kind is None
+
+
+def test_yolo_components_summed():
+    run = run_with("train/box_loss", "train/obj_loss", "train/cls_loss", "val/box_loss", "val/obj_loss", "val/cls_loss", "x/lr0", "x/lr1")
+    sig = resolve(run)
+    tl = sig.get(run, Role.TRAIN_LOSS)
+    assert sig.roles[Role.TRAIN_LOSS] == "train/box_loss+obj_loss+cls_loss"
+    assert np.allclose(tl.values, 3 * np.linspace(2, 1, 50))
+    assert sig.roles[Role.LR] == "x/lr0"
+    assert any("sum" in n for n in sig.notes)
+
+
+def test_test_split_used_as_held_out_only_without_val():
+    got = roles_of("train:loss", "test:loss")
+    assert got["val_loss"] == "test/loss"
+    got = roles_of("train:loss", "test:loss", "valid:loss")
+    assert got["val_loss"] == "valid/loss"
+
+
+def test_run_dir_name_is_a_split_hint():
+    run = run_with("epoch_loss", path="/logs/fit/validation")
+    assert resolve(run).roles.get(Role.VAL_LOSS) == "epoch_loss"
+
+
+def test_layer_grad_norms_listed_not_global():
+    sig = resolve(run_with("train/loss", "train/grad_norm", "train/grad_norm/fc1.weight", "train/grad_norm/fc2.weight"))
+    assert sig.roles[Role.GRAD_NORM] == "train/grad_norm"
+    assert sig.layer_grad_norms == ("train/grad_norm/fc1.weight", "train/grad_norm/fc2.weight")
+
+
+def test_unresolved_reported_not_guessed():
+    sig = resolve(run_with("weird/thing", "other"))
+    assert sig.roles == {} and Role.TRAIN_LOSS in sig.unresolved
+
+
+def test_user_mapping_wins_and_globs():
+    got = roles_of("objective_value", "holdout_metric", mapping={"train_loss": "objective_*", "val_loss": "holdout_metric"})
+    assert got == {"train_loss": "objective_value", "val_loss": "holdout_metric"}
+    sig = resolve(run_with("train/loss"), {"val_loss": "nope"})
+    assert Role.VAL_LOSS not in sig.roles and any("nope" in n for n in sig.notes)
+
+
+def test_per_epoch_val_mapped_onto_step_axis():
+    train = Series.from_points("loss/batch", np.arange(1, 2001), np.linspace(2, 1, 2000), split="train")
+    val = Series.from_points("loss/epoch", np.arange(1, 11), np.linspace(2, 1, 10), split="valid")
+    run = Run("r", "/x/r", {train.key: train, val.key: val})
+    sig = resolve(run)
+    v = sig.get(run, Role.VAL_LOSS)
+    assert v.steps[-1] == 2000 and v.steps[0] == 200
+    assert sig.roles[Role.VAL_LOSS] == "valid/loss/epoch"  # the tag name is kept
+    assert any("per epoch" in n for n in sig.notes)
+
+
+def test_tokens():
+    assert tokens("train/lossStep") == ["train", "loss", "step"]
+    assert tokens("lr-AdamW") == ["lr", "adam", "w"]

@@ -1,0 +1,203 @@
+"""Healthy shapes stay silent at warning level; each injected fault is found, ranked first."""
+
+import numpy as np
+import pytest
+
+from advisor.engine import Engine
+from advisor.io.roles import resolve
+from advisor.model import Severity
+from tests import synth
+
+ENGINE = Engine.from_config()
+
+
+def diagnose(curves, **kw):
+    run = synth.run_of(curves, **kw)
+    findings, problems, _ = ENGINE.diagnose(run, resolve(run))
+    assert problems == ()
+    return findings
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("shape", list(synth.HEALTHY))
+def test_healthy_runs_have_no_warnings(shape, seed):
+    findings = diagnose(synth.HEALTHY[shape](seed))
+    loud = [(f.condition, f.summary) for f in findings if f.severity.rank >= Severity.WARNING.rank]
+    assert loud == []
+
+
+CASES = {
+    "overfitting": (lambda s: synth.overfitting(s), "overfitting"),
+    "divergence": (lambda s: synth.divergence(s), "divergence"),
+    "nan_sudden": (lambda s: synth.nan_after(1200, s), "non-finite"),
+    "nan_exploding": (lambda s: synth.nan_after(1200, s, growing_grads=True), "exploding-gradients"),
+    "no_learning": (lambda s: synth.no_learning(s), "no-learning"),
+    "slow": (lambda s: synth.slow(s), "slow-convergence"),
+    "plateau": (lambda s: synth.plateau(s), "plateau"),
+    "unshuffled": (lambda s: synth.unshuffled(s), "unshuffled-data"),
+    "short_schedule": (lambda s: synth.short_schedule(s), "schedule-misconfigured"),
+}
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("case", list(CASES))
+def test_pathology_found_and_first(case, seed):
+    make, expected = CASES[case]
+    findings = diagnose(make(seed))
+    assert findings, f"{case}: nothing found"
+    assert findings[0].condition == expected, [f.condition for f in findings]
+    assert findings[0].priority == 1
+    assert findings[0].remedies, "a finding must carry remedies"
+
+
+def test_nan_from_inputs_recommends_sanitizing_first():
+    c = synth.healthy_step_decay(0, 2000)
+    s, v = c["train/loss"]
+    c["train/loss"] = (s, np.full_like(v, np.nan))
+    c["train/grad_norm"] = (s, np.ones_like(v))
+    f = diagnose(c)[0]
+    assert f.condition == "non-finite" and f.evidence["cause"] == "inputs"
+    assert f.remedies[0].action == "sanitize_inputs"
+
+
+def test_nan_after_exploding_gradients_clips_first():
+    findings = diagnose(synth.nan_after(1200, 0, growing_grads=True))
+    assert [f.condition for f in findings][:2] == ["exploding-gradients", "non-finite"]
+    assert findings[0].remedies[0].action == "clip_grad_norm"
+    assert findings[1].evidence["explained_by"] == "exploding-gradients"
+    # the clip threshold comes from the healthy part of the norm (about 1.0-1.1 here)
+    assert 0.5 < findings[0].remedies[0].params["max_norm"] < 2.0
+
+
+def test_overfitting_early_stop_at_best_val_step():
+    f = diagnose(synth.overfitting(0))[0]
+    stop = f.remedies[0]
+    assert stop.action == "early_stop" and stop.params["restore_best"] is True
+    assert stop.params["step"] == f.evidence["best_step"]
+    # validation bottoms out around 30-45% of the 3000 steps in this construction
+    assert 700 <= f.evidence["best_step"] <= 1500
+    assert "wasted" in str(f.evidence) or f.evidence["wasted_fraction"] > 0.4
+
+
+def test_overfitting_downgraded_when_val_accuracy_still_improves():
+    c = synth.overfitting(0)
+    vs, _ = c["val/loss"]
+    c["val/accuracy"] = (vs, np.linspace(0.5, 0.9, len(vs)))
+    f = [x for x in diagnose(c) if x.condition == "overfitting"][0]
+    assert f.severity == Severity.INFO and f.evidence["val_accuracy_still_improving"]
+
+
+def test_still_improving_suppressed_by_overfitting_but_found_alone():
+    n = 2000
+    steps = np.arange(n)
+    rng = np.random.default_rng(0)
+    train = 2.3 - 1.5 * steps / n + rng.normal(0, 0.01, n)  # still falling fast at the end
+    train = 0.3 + 2.0 * np.exp(-steps / 1500) + rng.normal(0, 0.01, n)
+    vs = steps[::100]
+    val = 0.4 + 2.0 * np.exp(-vs / 1500)
+    conds = [f.condition for f in diagnose({"train/loss": (steps, train), "val/loss": (vs, val), "train/lr": (steps, np.full(n, 0.1))})]
+    assert "still-improving" in conds
+
+
+def test_vanishing_gradients_per_layer_explains_no_learning():
+    c = synth.no_learning(0)
+    s, _ = c["train/loss"]
+    for i in range(6):
+        c[f"train/grad_norm/layers.{i}.weight"] = (s, np.full(len(s), 10.0 ** (i - 8)))
+    findings = diagnose(c, config={"model": {"activation": "sigmoid"}})
+    conds = [f.condition for f in findings]
+    assert conds[0] == "vanishing-gradients" and "no-learning" in conds
+    assert findings[0].severity == Severity.CRITICAL  # raised to what it explains
+    assert findings[0].remedies[0].action == "activation" and findings[0].remedies[0].params["name"] == "relu"
+
+
+def test_clipping_saturated():
+    n = 1000
+    steps = np.arange(n)
+    c = synth.healthy_step_decay(0, n)
+    c["train/grad_norm"] = (steps, 5.0 + np.random.default_rng(0).random(n))
+    f = [x for x in diagnose(c, hparams={"max_grad_norm": 1.0}) if x.condition == "clipping-saturated"]
+    assert f and f[0].evidence["clipped_share"] > 0.99 and f[0].remedies[0].action == "scale_lr"
+
+
+def test_bad_initial_loss_only_with_known_classes():
+    c = synth.healthy_step_decay(0, 2000)
+    s, v = c["train/loss"]
+    c["train/loss"] = (s, v * 8)  # starts near 18 instead of ln(10)
+    assert "bad-initial-loss" not in [f.condition for f in diagnose(c)]
+    f = [x for x in diagnose(c, hparams={"num_classes": 10}) if x.condition == "bad-initial-loss"]
+    assert f and f[0].evidence["classes"] == 10 and f[0].severity == Severity.INFO
+
+
+def test_val_below_train_with_strong_dropout():
+    n = 2000
+    steps = np.arange(n)
+    train = 1.5 + 0.8 * np.exp(-steps / 300)
+    vs = steps[::100]
+    val = 0.3 + 0.8 * np.exp(-vs / 300)
+    f = [x for x in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)}, config={"model": {"dropout": 0.8}}) if x.condition == "val-below-train"]
+    assert f and f[0].remedies[0].action == "dropout" and f[0].remedies[0].params["rate"] < 0.8
+
+
+def test_data_mismatch_train_flat_val_falls():
+    n = 2000
+    steps = np.arange(n)
+    rng = np.random.default_rng(1)
+    train = 1.0 + rng.normal(0, 0.01, n)
+    vs = steps[::100]
+    val = 0.5 + 1.0 * np.exp(-vs / 500)
+    conds = [f.condition for f in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)})]
+    assert "data-mismatch" in conds and "no-learning" not in conds
+
+
+def test_gradient_noise_batch_one():
+    n = 6000
+    steps = np.arange(n)
+    rng = np.random.default_rng(2)
+    clean = 0.2 + 2.1 * np.exp(-steps / 1000)
+    loss = clean * rng.exponential(1.0, n)  # per-example losses: spread as large as the level
+    f = [x for x in diagnose({"train/loss": (steps, loss)}, hparams={"batch_size": 1}) if x.condition == "gradient-noise"]
+    assert f and f[0].remedies[0].action == "batch_size" and f[0].remedies[0].params["value"] == 32
+
+
+def test_lr_decay_needed_constant_lr_flat_end():
+    n = 3000
+    steps = np.arange(n)
+    rng = np.random.default_rng(3)
+    loss = (0.5 + 1.8 * np.exp(-steps / 300)) * (1 + rng.normal(0, 0.1, n))
+    conds = {f.condition: f for f in diagnose({"train/loss": (steps, loss), "train/lr": (steps, np.full(n, 0.1))})}
+    f = conds["lr-decay-needed"]
+    assert f.remedies[0].action == "lr_schedule" and f.remedies[0].params["min_lr"] == pytest.approx(1e-4)
+
+
+def test_noisy_validation():
+    n = 3000
+    steps = np.arange(n)
+    train = 0.5 + 1.8 * np.exp(-steps / 500)
+    vs = steps[::100]
+    val = 0.8 + 0.1 * np.exp(-vs / 500) + np.random.default_rng(4).normal(0, 0.1, len(vs))
+    assert "noisy-validation" in [f.condition for f in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)})]
+
+
+def test_underfitting_flat_high_loss_val_close():
+    n = 3000
+    steps = np.arange(n)
+    rng = np.random.default_rng(5)
+    train = 0.55 + 0.14 * np.exp(-steps / 200) + rng.normal(0, 0.005, n)
+    vs = steps[::100]
+    val = 0.56 + 0.14 * np.exp(-vs / 200)
+    f = [x for x in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)}) if x.condition == "underfitting"]
+    assert f and f[0].remedies[0].action == "capacity"
+
+
+def test_oscillation_per_step_swings():
+    n = 4000
+    steps = np.arange(n)
+    rng = np.random.default_rng(6)
+    # aperiodic swings: a persistent AR(1) process around a level the run never leaves
+    swing = np.zeros(n)
+    for i in range(1, n):
+        swing[i] = 0.99 * swing[i - 1] + rng.normal(0, 0.05)
+    loss = 1.2 + swing + 0.4 * np.exp(-steps / 200) + rng.normal(0, 0.05, n)
+    f = [x for x in diagnose({"train/loss": (steps, loss)}, hparams={"batch_size": 128}) if x.condition == "oscillation"]
+    assert f and f[0].remedies[0].action == "scale_lr"
