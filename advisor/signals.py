@@ -21,6 +21,19 @@ _MAD_TO_SIGMA = 1.4826
 # --------------------------------------------------------------------------- basics
 
 
+def median(x: np.ndarray) -> float:
+    """Median of a finite 1-D array via one partition (np.median's overhead dominates small arrays)."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if n == 0:
+        return math.nan
+    k = n // 2
+    if n % 2:
+        return float(np.partition(x, k)[k])
+    part = np.partition(x, (k - 1, k))
+    return float((part[k - 1] + part[k]) / 2)
+
+
 def first_nonfinite(values: np.ndarray) -> int | None:
     """Index of the first NaN/Inf in ``values``, or None."""
     bad = ~np.isfinite(values)
@@ -34,8 +47,7 @@ def robust_sigma(x: np.ndarray) -> float:
     x = np.asarray(x, dtype=float)
     if x.size < 2:
         return 0.0
-    med = np.median(x)
-    return float(_MAD_TO_SIGMA * np.median(np.abs(x - med)))
+    return float(_MAD_TO_SIGMA * median(np.abs(x - median(x))))
 
 
 def diff_noise(y: np.ndarray) -> float:
@@ -47,7 +59,7 @@ def diff_noise(y: np.ndarray) -> float:
     if y.size < 3:
         return 0.0
     d = np.diff(y)
-    return float(_MAD_TO_SIGMA * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+    return float(_MAD_TO_SIGMA * median(np.abs(d - median(d))) / math.sqrt(2.0))
 
 
 def level(y: np.ndarray, frac: float = 0.1, at: str = "start", min_points: int = 1) -> float:
@@ -58,7 +70,7 @@ def level(y: np.ndarray, frac: float = 0.1, at: str = "start", min_points: int =
     k = max(min_points, int(math.ceil(frac * y.size)))
     k = min(k, y.size)
     part = y[:k] if at == "start" else y[-k:]
-    return float(np.median(part))
+    return median(part)
 
 
 def rel(a: float, b: float, scale: float | None = None) -> float:
@@ -89,16 +101,17 @@ def bin_medians(steps: np.ndarray, values: np.ndarray, max_bins: int = MAX_BINS)
     s = s.reshape(k, size)
     counts = np.full(k, size, dtype=np.int64)
     counts[-1] = size - pad
+    # Steps are sorted, so a bin's median step is its middle element (no sort needed).
+    mid = size // 2
+    st = (s[:, (size - 1) // 2] + s[:, mid]) / 2
     if pad:
-        # Only the last bin is padded: full bins take the fast median, the last a NaN-aware one.
+        # Only the last bin is padded: full bins take the fast median, the last its own.
         med = np.empty(k)
         med[:-1] = np.median(v[:-1], axis=1)
-        med[-1] = np.median(v[-1, : size - pad])
-        st = np.empty(k)
-        st[:-1] = np.median(s[:-1], axis=1)
-        st[-1] = np.median(s[-1, : size - pad])
+        med[-1] = median(v[-1, : size - pad])
+        st[-1] = median(s[-1, : size - pad])
         return st, med, counts
-    return np.median(s, axis=1), np.median(v, axis=1), counts
+    return st, np.median(v, axis=1), counts
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,7 +139,7 @@ class Curve:
     def start(self) -> float:
         """Initial level: median of the first 1% of points, at most 10 (the first for short curves)."""
         k = min(max(1, self.n // 100), 10)
-        return float(np.median(self.values[:k])) if self.n else math.nan
+        return median(self.values[:k]) if self.n else math.nan
 
     def end(self, frac: float = 0.1) -> float:
         """Final level: median of the last points (at least 3 when there are enough)."""
@@ -192,9 +205,21 @@ def rolling_median(y: np.ndarray, window: int) -> np.ndarray:
     h = w // 2
     out = np.empty(n)
     out[h : n - h] = np.median(np.lib.stride_tricks.sliding_window_view(y, w), axis=1)
-    for i in (*range(h), *range(n - h, n)):
-        out[i] = np.median(y[max(0, i - h) : min(n, i + h + 1)])
+    # Edges: shrinking windows, all at once through a NaN-padded view.
+    padded = np.concatenate([np.full(h, np.nan), y[: 2 * h], np.full(max(0, 3 * h - n), np.nan)])[: 3 * h]
+    out[:h] = _nan_row_median(np.lib.stride_tricks.sliding_window_view(padded, w)[:h])
+    tail = np.concatenate([np.full(max(0, 3 * h - n), np.nan), y[-2 * h :], np.full(h, np.nan)])[-3 * h :]
+    out[n - h :] = _nan_row_median(np.lib.stride_tricks.sliding_window_view(tail, w)[-h:])
     return out
+
+
+def _nan_row_median(rows: np.ndarray) -> np.ndarray:
+    """Median of each row ignoring NaN (every row has at least one value): sort, index the middle."""
+    s = np.sort(rows, axis=1)  # NaN sorts last
+    c = np.sum(~np.isnan(rows), axis=1)
+    lo = np.take_along_axis(s, ((c - 1) // 2)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(s, (c // 2)[:, None], axis=1)[:, 0]
+    return (lo + hi) / 2
 
 
 def theil_sen(x: np.ndarray, y: np.ndarray, max_points: int = 120) -> float:

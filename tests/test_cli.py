@@ -1,8 +1,6 @@
 import json
 import os
-import stat
 
-import numpy as np
 import pytest
 
 from advisor import __version__

@@ -1,7 +1,5 @@
 import os
 
-import numpy as np
-import pytest
 
 from advisor.io.discover import discover, split_kind
 from advisor.io.runs import load_run

@@ -1,6 +1,5 @@
 """Every rule through the same battery: degenerate inputs, determinism, no mutation."""
 
-import copy
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ from advisor.io.roles import resolve
 from advisor.model import Finding, Run, Series
 from advisor.rules import RULES
 from advisor.rules.base import Context
-from tests import synth
 
 RUN_RULES = [r for r in RULES if r.scope == "run"]
 TAGS = ("train/loss", "val/loss", "train/lr", "train/grad_norm", "train/accuracy", "val/accuracy", "train/grad_norm/l1.weight", "train/grad_norm/l2.weight")

@@ -120,3 +120,14 @@ def test_fmt_and_pct():
     assert "e" in S.fmt(3.1e-5)
     assert S.fmt(math.nan) == "nan"
     assert S.pct(0.38) == "38%"
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 40), st.integers(0, 10_000))
+def test_rolling_median_matches_brute_force(n, w, seed):
+    y = np.random.default_rng(seed).normal(size=n)
+    ww = min(w, n)
+    ww = ww - 1 if ww % 2 == 0 else ww
+    h = ww // 2
+    ref = np.array([np.median(y[max(0, i - h) : min(n, i + h + 1)]) for i in range(n)]) if ww > 1 else y
+    assert np.allclose(S.rolling_median(y, w), ref)

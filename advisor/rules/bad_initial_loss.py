@@ -25,12 +25,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt
+from advisor.signals import fmt, median
 
 ID = "bad-initial-loss"
 SEVERITY = Severity.INFO
@@ -53,7 +52,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if (c.steps[0] - ctx.first_step) > p.max_first * span and c.steps[0] > 10:
         return []
     head = c.values[: min(3, c.n)] if c.n >= 100 else c.values[:1]
-    first = float(np.median(head))
+    first = float(median(head))
     expected = math.log(k)
     ratio = first / expected
     if p.low <= ratio <= p.high:

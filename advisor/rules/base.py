@@ -21,7 +21,7 @@ import numpy as np
 from advisor.errors import UsageError
 from advisor.io.roles import Signals
 from advisor.model import Finding, Remedy, Role, Run, Series, Severity
-from advisor.signals import Curve, make_curve
+from advisor.signals import Curve, make_curve, median
 
 # Aliases for hyperparameters as different writers name them (matched on the last dotted part).
 PARAM_ALIASES: dict[str, tuple[str, ...]] = {
@@ -214,7 +214,7 @@ class Context:
             if len(change) >= 2:
                 steps_at = ep.steps[change + 1].astype(float)
                 per = np.diff(steps_at) / np.maximum(np.diff(v[change + 1]), 1)
-                spe = float(np.median(per))
+                spe = float(median(per))
                 if spe >= 2:
                     return int(round(spe))
         for key in ("steps_per_epoch", "data.steps_per_epoch", "train.steps_per_epoch"):

@@ -28,7 +28,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, pct
+from advisor.signals import fmt, median, pct
 
 ID = "clipping-saturated"
 SEVERITY = Severity.WARNING
@@ -58,14 +58,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     evidence = {
         "clip_threshold": clip,
         "clipped_share": round(share, 3),
-        "median_grad_norm": float(np.median(g.values)),
+        "median_grad_norm": float(median(g.values)),
         "p90_grad_norm": p90,
         "step_range": [int(g.steps[0]), int(g.steps[-1])],
         "signal": "grad_norm",
     }
     summary = (
         f"gradient norm exceeded the clip threshold {fmt(clip)} on {pct(share)} of steps "
-        f"(median norm {fmt(float(np.median(g.values)))}): clipping sets the step size"
+        f"(median norm {fmt(float(median(g.values)))}): clipping sets the step size"
     )
     conf = margin_confidence(share, p.min_share, 0.3, base=0.6)
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(g.steps[0]))]

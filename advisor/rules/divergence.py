@@ -35,7 +35,7 @@ from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.non_finite import clip_threshold
-from advisor.signals import fmt, mann_kendall_z, pct
+from advisor.signals import fmt, mann_kendall_z, median, pct
 
 ID = "divergence"
 SEVERITY = Severity.CRITICAL
@@ -67,7 +67,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     rise = v_end - v_min
     scale = max(gain, abs(v_min) * 0.05, 1e-12)
     frac_after = (c.steps[-1] - step_min) / max(c.span, 1)
-    noise = max(c.bnoise, c.noise / np.sqrt(max(np.median(c.bcount), 1)))
+    noise = max(c.bnoise, c.noise / np.sqrt(max(median(c.bcount), 1)))
     exploded = c.nonfinite_step is not None
     if rise <= 0 or (rise < p.noise_k * noise and not exploded):
         return []

@@ -12,8 +12,8 @@ Trigger: either
     healthy over that stretch (rising, non-finite, or making less than ``min_progress`` of
     relative progress) — growth with a healthily falling loss is not reported; or
   * spikes: at least ``min_spikes`` points (and ``spike_rate`` of all points) exceed
-    ``spike_k`` times the median of the preceding ``window`` points, again while the loss is
-    not healthy.
+    ``spike_k`` times the running level (the median of the preceding block of ``window``
+    points), again while the loss is not healthy.
 Critical when the norm goes non-finite, the loss goes non-finite or rises; otherwise warning.
 
 Needs at least ``min_points`` points.
@@ -39,7 +39,7 @@ from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.non_finite import clip_threshold
-from advisor.signals import fmt, mann_kendall_z
+from advisor.signals import fmt, mann_kendall_z, median
 
 ID = "exploding-gradients"
 SEVERITY = Severity.CRITICAL
@@ -58,11 +58,18 @@ class Params:
 
 
 def _spikes(values: np.ndarray, window: int, k: float) -> np.ndarray:
-    """Indices of points above k x the median of the preceding ``window`` points."""
+    """Indices of points above k x the running level (the median of the preceding block).
+
+    Blocks of ``window`` points; each point is compared with the median of the block before
+    its own, which is O(n) and as robust as a sliding median for this purpose.
+    """
     n = values.size
     if n <= window:
         return np.zeros(0, dtype=np.int64)
-    prev = np.median(np.lib.stride_tricks.sliding_window_view(values[:-1], window), axis=1)
+    nb = n // window
+    med = np.median(values[: nb * window].reshape(nb, window), axis=1)
+    block = np.arange(window, n) // window  # block of each point from the second block on
+    prev = med[np.minimum(block, nb) - 1]
     cur = values[window:]
     ok = prev > 0
     idx = np.nonzero(ok & (cur > k * np.where(ok, prev, 1.0)))[0]
@@ -90,7 +97,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if g is None or g.n + (g.nonfinite_step is not None) < p.min_points:
         return []
     vals = g.values
-    early = float(np.median(vals[: max(3, vals.size // 10)])) if vals.size else math.nan
+    early = float(median(vals[: max(3, vals.size // 10)])) if vals.size else math.nan
     evidence: dict = {"signal": "grad_norm", "early_grad_norm": early}
     # Growth of the running level over the finite part.
     b = g.bvals
@@ -125,7 +132,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             evidence["why"] = why
     if kind == "spikes":
         onset = int(g.steps[spikes[0]])
-        ratios = vals[spikes] / np.maximum(np.median(vals), 1e-30)
+        ratios = vals[spikes] / np.maximum(median(vals), 1e-30)
         evidence.update(spikes=int(spikes.size), spike_rate=round(rate, 4), max_spike_ratio=round(float(ratios.max()), 1))
     if kind is None:
         return []

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence, pow2_batch
-from advisor.signals import diff_noise, fmt, pct
+from advisor.signals import diff_noise, fmt, median, pct
 
 ID = "gradient-noise"
 SEVERITY = Severity.INFO
@@ -48,12 +47,12 @@ class Params:
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
     c = ctx.train
-    if c is None or c.n < p.min_points or float(np.median(c.bcount)) < p.min_bin:
+    if c is None or c.n < p.min_points or float(median(c.bcount)) < p.min_bin:
         return []
     k = max(p.min_points // 2, int(c.n * p.late))
     tail = c.values[-k:]
     noise = diff_noise(tail)
-    level = abs(float(np.median(tail)))
+    level = abs(float(median(tail)))
     sh = ctx.train_shape
     drop = max(sh.v0 - sh.vend, 0.0) if sh is not None else 0.0
     if level == 0 or noise < p.min_ratio * level or noise < p.min_of_drop * drop:

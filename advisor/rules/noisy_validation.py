@@ -27,7 +27,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import diff_noise, fmt, rolling_median
+from advisor.signals import diff_noise, fmt, median, rolling_median
 
 ID = "noisy-validation"
 SEVERITY = Severity.INFO
@@ -56,10 +56,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     noise = diff_noise(y)  # unbiased for independent noise on a slow trend
     # The improvement is measured on a wide median trend, so noise does not inflate it.
     trend = rolling_median(y, max(5, len(y) // 5))
-    first = float(np.median(y[:3]))
+    first = float(median(y[:3]))
     best = float(trend.min() if lower_better else trend.max())
     improvement = abs(first - best)
-    level = abs(float(np.median(y)))
+    level = abs(float(median(y)))
     if level == 0 or noise <= p.min_rel * level:
         return []
     ratio = noise / improvement if improvement > 0 else np.inf

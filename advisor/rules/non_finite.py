@@ -37,7 +37,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding
-from advisor.signals import fmt, mann_kendall_z
+from advisor.signals import mann_kendall_z, median
 
 ID = "non-finite"
 SEVERITY = Severity.CRITICAL
@@ -102,7 +102,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if g is not None and g.n >= 5:
         prior = g.values[g.steps <= step]
         if prior.size >= 5:
-            early = float(np.median(prior[: max(3, prior.size // 5)]))
+            early = float(median(prior[: max(3, prior.size // 5)]))
             late = float(np.max(prior[-max(3, int(prior.size * p.lookback)) :]))
             if early > 0 and math.isfinite(late):
                 growth = late / early
@@ -112,7 +112,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         k = max(4, int(train.n * p.lookback))
         tail = train.values[-k:]
         z = mann_kendall_z(tail)
-        rising = z > 2.6 and tail[-1] > np.median(train.values[: max(3, train.n // 5)])
+        rising = z > 2.6 and tail[-1] > median(train.values[: max(3, train.n // 5)])
         evidence["loss_trend_before"] = round(z, 2)
     if at_start and (grad_finite_at_start or ctx.grad is None):
         cause = "inputs"

@@ -28,12 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence, pow2_batch
-from advisor.signals import fmt, pct, robust_sigma, rolling_median
+from advisor.signals import fmt, median, pct, robust_sigma, rolling_median
 
 ID = "oscillation"
 SEVERITY = Severity.WARNING
@@ -59,9 +58,9 @@ def swings(ctx: Context) -> tuple[float, float, float] | None:
     # removes swings shorter than its window; what it removes is the swing.
     resid = b - rolling_median(b, max(9, len(b) // 8))
     amp = robust_sigma(resid)
-    m = float(np.median(c.bcount))
+    m = float(median(c.bcount))
     expected = 1.25 * c.noise / math.sqrt(m) if m > 1 else 0.0
-    level = abs(float(np.median(b[-max(3, len(b) // 4) :])))
+    level = abs(float(median(b[-max(3, len(b) // 4) :])))
     return amp, expected, level
 
 
@@ -81,7 +80,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     b = c.bvals
     half = len(b) // 2
-    fall_second_half = float(np.median(b[max(0, half - 3) : half + 3]) - np.median(b[-max(3, len(b) // 10) :]))
+    fall_second_half = float(median(b[max(0, half - 3) : half + 3]) - median(b[-max(3, len(b) // 10) :]))
     if fall_second_half > p.max_progress_over_amp * 2 * amp:
         return []
     bs = ctx.num_param("batch_size")

@@ -31,7 +31,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, mann_kendall_z, pct, rolling_median
+from advisor.signals import fmt, mann_kendall_z, median, pct, rolling_median
 
 ID = "overfitting"
 SEVERITY = Severity.WARNING
@@ -87,7 +87,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if evals_after < p.patience or frac_after < p.min_after:
         return []
     k_end = max(2, v.n // 10) if v.n >= 10 else 2
-    v_end = float(np.median(v.values[-k_end:]))
+    v_end = float(median(v.values[-k_end:]))
     noise = max(v.bnoise, 1e-12)
     rise = v_end - v_best
     rel_rise = rise / abs(v_best) if v_best else 0.0

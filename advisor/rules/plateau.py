@@ -25,12 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import flat_run, fmt, pct
+from advisor.signals import flat_run, fmt, median, pct
 
 ID = "plateau"
 SEVERITY = Severity.WARNING
@@ -65,7 +64,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     start_frac = (s_a - c.steps[0]) / max(c.span, 1)
     if length < p.min_len or start_frac > p.max_start:
         return []
-    plateau_level = float(np.median(c.bvals[a:b]))
+    plateau_level = float(median(c.bvals[a:b]))
     escape = (plateau_level - sh.vend) / total_fall
     if escape < p.min_escape or b >= len(c.bvals) - 1:
         return []

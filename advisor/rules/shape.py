@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.signals import Curve, mann_kendall_z
+from advisor.signals import Curve, mann_kendall_z, median
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Shape:
 
 def _level_at(c: Curve, lo: float, hi: float) -> float:
     m = (c.bsteps >= lo) & (c.bsteps <= hi)
-    return float(np.median(c.bvals[m])) if m.any() else math.nan
+    return median(c.bvals[m]) if m.any() else math.nan
 
 
 def shape(c: Curve, late_frac: float = 0.25, min_late: int = 6) -> Shape | None:
@@ -61,7 +61,7 @@ def shape(c: Curve, late_frac: float = 0.25, min_late: int = 6) -> Shape | None:
     z_late = mann_kendall_z(late)
     total_drop = v0 - vend
     # Fall over the late window: level just before it minus the final level.
-    before = float(np.median(b[max(0, nb - k - max(2, k // 3)) : nb - k])) if nb - k > 0 else float(late[0])
+    before = median(b[max(0, nb - k - max(2, k // 3)) : nb - k]) if nb - k > 0 else float(late[0])
     late_fall = before - vend
     late_drop = late_fall / total_drop if total_drop > 0 else (0.0 if late_fall <= 0 else 1.0)
     s0, s1 = float(c.steps[0]), float(c.steps[-1])

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, pct
+from advisor.signals import fmt, median, pct
 
 ID = "underfitting"
 SEVERITY = Severity.WARNING
@@ -59,7 +58,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     acc = ctx.train_acc
     if acc is not None and acc.n:
-        a = float(np.median(acc.values[-max(1, acc.n // 10) :]))
+        a = float(median(acc.values[-max(1, acc.n // 10) :]))
         a = a / 100 if a > 1.5 else a
         if a >= p.max_train_acc:
             return []

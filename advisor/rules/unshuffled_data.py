@@ -30,7 +30,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import detrend_moving_average, dominant_period, fold_strength, pct
+from advisor.signals import detrend_moving_average, dominant_period, fold_strength, median, pct
 
 ID = "unshuffled-data"
 SEVERITY = Severity.WARNING
@@ -64,7 +64,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     y = c.values[-p.max_points :]
     steps = c.steps[-p.max_points :]
-    stride = float(np.median(np.diff(steps))) if steps.size > 1 else 1.0
+    stride = float(median(np.diff(steps))) if steps.size > 1 else 1.0
     if stride <= 0:
         return []
     spe = ctx.steps_per_epoch

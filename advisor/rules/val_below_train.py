@@ -29,7 +29,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, pct
+from advisor.signals import fmt, median, pct
 
 ID = "val-below-train"
 SEVERITY = Severity.INFO
@@ -60,10 +60,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     ratio = vv[ok] / tv[ok]
     share = float(np.mean(ratio < 1 - p.margin))
-    gap = float(np.median(tv[ok] - vv[ok]))
+    gap = float(median(tv[ok] - vv[ok]))
     if share < p.min_share or gap <= p.noise_k * t.bnoise:
         return []
-    r = float(np.median(ratio))
+    r = float(median(ratio))
     strong = r < p.strong_ratio
     drop = ctx.num_param("dropout")
     rem = []

@@ -33,7 +33,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt
+from advisor.signals import fmt, median
 
 ID = "vanishing-gradients"
 SEVERITY = Severity.WARNING
@@ -71,7 +71,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     onset = None
     if len(layers) >= 2:
         layers = sorted(layers, key=lambda s: _natural(s.key))
-        meds = np.array([np.median(np.abs(s.values[np.isfinite(s.values)])) if np.isfinite(s.values).any() else np.nan for s in layers])
+        meds = np.array([median(np.abs(s.values[np.isfinite(s.values)])) if np.isfinite(s.values).any() else np.nan for s in layers])
         ok = np.isfinite(meds)
         if ok.sum() >= 2:
             names = [s.key for s, k in zip(layers, ok) if k]
@@ -91,8 +91,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
                 onset = int(layers[0].steps[0])
     g = ctx.grad
     if summary is None and g is not None and g.n >= p.min_points:
-        early = float(np.median(g.values[: max(3, g.n // 10)]))
-        late = float(np.median(g.values[-max(3, g.n // 10) :]))
+        early = float(median(g.values[: max(3, g.n // 10)]))
+        late = float(median(g.values[-max(3, g.n // 10) :]))
         if early > 0:
             ratio = late / early
             evidence.update(early_grad_norm=early, late_grad_norm=late, collapse_ratio=float(f"{ratio:.3g}"))

@@ -1,0 +1,133 @@
+"""How much the diagnosis costs: runs x tags x points analysed per second, and linearity.
+
+    python benchmarks/bench_analyze.py                 # 1000 runs x 5 tags x 5000 points, 2 workers
+    python benchmarks/bench_analyze.py --runs 200 --workers 1
+    python benchmarks/bench_analyze.py --pipeline 200  # also read+analyse 200 runs from event files
+
+The issue's target: 1,000 runs x 5 tags x 5,000 points analysed in under 10 s on 2 cores,
+linear in points. Runs are synthetic mixtures of healthy and faulty shapes, generated inside
+each worker (so the measurement is analysis, not data transfer). Timings print with their
+ratio to the target; nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from advisor.engine import Engine  # noqa: E402
+from advisor.io.roles import resolve  # noqa: E402
+from advisor.model import Run, Series  # noqa: E402
+
+
+def make_run(i: int, points: int) -> Run:
+    """Five tags of ``points`` points: train/val loss, lr, grad norm, accuracy; shape varies with i."""
+    rng = np.random.default_rng(i)
+    s = np.arange(points)
+    t = s / points
+    kind = i % 5
+    train = (0.1 + 2.2 * np.exp(-t / 0.15)) * (1 + rng.normal(0, 0.08, points))
+    val = 0.2 + 2.0 * np.exp(-t / 0.15) + rng.normal(0, 0.01, points)
+    lr = np.where(t < 0.5, 0.1, 0.01)
+    grad = 1 + 0.2 * rng.random(points)
+    if kind == 1:  # overfitting
+        val = val + 0.8 * np.maximum(t - 0.3, 0)
+    elif kind == 2:  # divergence into NaN
+        train = train + 30 * np.maximum(t - 0.6, 0) ** 2
+        train[int(0.9 * points) :] = np.nan
+        grad[int(0.8 * points) :] *= np.logspace(0, 4, points - int(0.8 * points))
+    elif kind == 3:  # slow
+        train = 2.3 - 0.5 * t + rng.normal(0, 0.01, points)
+        lr = np.full(points, 1e-5)
+    acc = 1 - 0.9 * np.exp(-t / 0.2)
+    series = {}
+    for tag, v in (("train/loss", train), ("val/loss", val), ("train/lr", lr), ("train/grad_norm", grad), ("train/accuracy", acc)):
+        series[tag] = Series.from_points(tag, s, v)
+    return Run(f"run{i}", f"/bench/run{i}", series)
+
+
+def _work(args: tuple[list[int], int]) -> tuple[int, float]:
+    ids, points = args
+    engine = Engine.from_config()
+    runs = [make_run(i, points) for i in ids]
+    t = time.perf_counter()
+    n = 0
+    for r in runs:
+        n += len(engine.diagnose(r, resolve(r))[0])
+    return n, time.perf_counter() - t
+
+
+def engine_time(runs: int, points: int, workers: int) -> tuple[float, int]:
+    """Wall seconds to analyse ``runs`` runs (data generated beforehand inside the workers)."""
+    ids = list(range(runs))
+    if workers == 1:
+        n, dt = _work((ids, points))
+        return dt, n
+    chunks = [(ids[k::workers], points) for k in range(workers)]
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        results = list(ex.map(_work, chunks))
+    # Workers start together; the slowest one bounds the wall time of the analysis.
+    return max(dt for _, dt in results), sum(n for n, _ in results)
+
+
+def pipeline_time(runs: int, points: int, workers: int) -> tuple[float, float]:
+    """(read+analyse seconds, read-only seconds) for runs written as event files."""
+    from advisor.analyze import analyze
+    from advisor.io.discover import discover
+    from advisor.io.tfevents import read_event_file
+    from advisor.io.writer import EventWriter
+
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(runs):
+            r = make_run(i, points)
+            with EventWriter(os.path.join(d, f"run{i:04d}"), max_buffer=1 << 24) as w:
+                for k in range(points):
+                    w.add_scalars({tag: s.values[k] for tag, s in r.series.items()}, k, wall_time=1.7e9 + k)
+        t = time.perf_counter()
+        for rf in discover(d).runs:
+            for p, _ in rf.files:
+                read_event_file(p)
+        read = time.perf_counter() - t
+        t = time.perf_counter()
+        analyze([d], workers=workers)
+        total = time.perf_counter() - t
+    return total, read
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--points", type=int, default=5000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pipeline", type=int, default=0, metavar="RUNS", help="also time read+analyse of this many runs from event files")
+    a = ap.parse_args()
+    print(f"advisor analysis benchmark: {a.runs} runs x 5 tags x {a.points} points, {a.workers} worker(s), {os.cpu_count()} CPUs")
+    dt, n = engine_time(a.runs, a.points, a.workers)
+    pts = a.runs * 5 * a.points
+    target = 10.0 * (a.runs / 1000) * (a.points / 5000)
+    print(f"  analysis: {dt:.2f} s for {pts / 1e6:.1f}M points ({pts / dt / 1e6:.1f}M points/s, {1000 * dt / a.runs * a.workers:.1f} ms per run per worker), {n} findings")
+    print(f"  target (scaled to this size): {target:.2f} s -> ratio target/actual = {target / dt:.2f}x ({'met' if dt < target else 'NOT met'})")
+    print("  linearity (1 worker, 40 runs, ms per run):")
+    base = None
+    for p in (1250, 2500, 5000, 10000, 20000):
+        t1, _ = engine_time(40, p, 1)
+        per = 1000 * t1 / 40
+        base = base or per / p
+        print(f"    {p:>6} points/tag: {per:7.2f} ms/run  ({per / p * 1000:.2f} us per point per run; x{per / (base * p):.2f} of linear from the smallest)")
+    if a.pipeline:
+        total, read = pipeline_time(a.pipeline, a.points, a.workers)
+        print(f"  pipeline on {a.pipeline} runs from event files: read+analyse {total:.2f} s with {a.workers} worker(s); reading alone (1 process) {read:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
