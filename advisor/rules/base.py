@@ -198,6 +198,27 @@ class Context:
         return f if math.isfinite(f) else None
 
     @cached_property
+    def early_stopping(self) -> dict[str, Any] | None:
+        """Early stopping as configured (patience in evaluations, stop step), or None.
+
+        Keys containing 'early_stop'/'early_stopping' (advisor's trainers, Hugging Face's
+        ``early_stopping_patience``) or a top-level ``patience``.
+        """
+        found: dict[str, Any] = {}
+        for k, v in self.params.items():
+            low = k.lower()
+            if "early_stop" not in low and low != "patience":
+                continue
+            last = low.rsplit(".", 1)[-1]
+            if last in ("patience", "early_stopping_patience", "early_stop_patience") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+                found["patience"] = int(v)
+            elif last in ("step", "stop_step") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                found["step"] = int(v)
+            elif last == "restore_best":
+                found["restore_best"] = bool(v)
+        return found if ("patience" in found or "step" in found) else None
+
+    @cached_property
     def num_classes(self) -> int | None:
         c = self.num_param("num_classes")
         if c is not None and c >= 2 and c == int(c):

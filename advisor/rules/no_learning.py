@@ -9,10 +9,11 @@ ln C) for the held-out variant.
 
 Trigger, either:
   * the train loss never moves: it removes less than ``min_progress`` of its initial value,
-    its minimum is within ``min_gain`` of the start, and it has no steady downward trend
-    (Mann-Kendall z > ``trend_z``) — a steady fall, however slow, is slow-convergence, unless
-    the progress is under ``hard_floor`` (then the trend does not count); needs
-    ``min_points`` points; or
+    its minimum is within ``min_gain`` of the start, and it is not falling steadily — a
+    significant trend (Mann-Kendall z below ``trend_z``) that does not decelerate (second-half
+    fall at least ``steady_decel`` of the first half's) is slow-convergence, unless the progress
+    is under ``hard_floor``; a quick small drop (the class priors) followed by nothing is no
+    learning. Needs ``min_points`` points; or
   * held-out: validation accuracy never exceeds chance (1/C) by more than ``chance_margin``
     over at least ``min_evals`` evaluations — the model may memorise the training set, but
     it learns nothing that transfers (e.g. labels shuffled against inputs).
@@ -46,6 +47,7 @@ class Params:
     min_progress: float = 0.03
     min_gain: float = 0.06
     trend_z: float = -4.0
+    steady_decel: float = 0.5
     hard_floor: float = 0.01  # below this progress, a trend does not count either
     chance_margin: float = 0.05
     min_evals: int = 4
@@ -61,7 +63,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     scale = abs(sh.v0) if sh.v0 else 1.0
     gain_frac = sh.gain / scale
-    flat = sh.progress < p.min_progress and gain_frac < p.min_gain and (sh.z_all > p.trend_z or sh.progress < p.hard_floor)
+    # A steady, non-decelerating fall, however small, is slow-convergence; a quick small drop
+    # (fitting the class priors) followed by nothing is still no learning.
+    steady = sh.z_all <= p.trend_z and sh.decel >= p.steady_decel and sh.progress >= p.hard_floor
+    flat = sh.progress < p.min_progress and gain_frac < p.min_gain and not steady
     if not flat:
         return _held_out(ctx, p)
     bouncing = sh.rel_noise > 0.05

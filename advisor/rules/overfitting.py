@@ -11,7 +11,9 @@ has its minimum at least ``patience`` evaluations and ``min_after`` of the run b
 from there it rises by at least ``min_rise`` of its minimum and by more than ``noise_k`` times
 its own noise, while the train loss did not rise and the train/val gap widened. If the val
 accuracy is still at its best at the end, the rising loss is overconfidence rather than lost
-accuracy, and the finding drops to info. A val loss that merely stopped improving for
+accuracy, and the finding drops to info; so does a run whose configured early stopping
+ended it within its patience of the best point (the overfitting was caught). A val loss that
+merely stopped improving for
 ``flat_after`` of the run while train loss fell by ``flat_train_drop`` more is reported at
 info level (train falls, val flat).
 
@@ -130,6 +132,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if rise > 0 and rel_rise >= p.min_rise and rise > p.noise_k * noise and train_not_rising and gap_end > gap_best:
         severity = Severity.WARNING
         acc_txt = ""
+        es = ctx.early_stopping
+        if es is not None and evals_after <= es.get("patience", p.patience) + 1:
+            # Early stopping did its job: the run ended within its patience of the best point.
+            severity = Severity.INFO
+            acc_txt = f"; early stopping ended the run {evals_after} evaluations after the best point" + (" and restored it" if es.get("restore_best") else "")
+            evidence["early_stopping"] = es
         acc = ctx.val_acc
         if acc is not None and acc.n >= 3 and acc.nonfinite_step is None:
             i_acc = int(np.argmax(acc.values))

@@ -1,0 +1,195 @@
+"""Outputs of ``advisor tune``: a text table, report.json, report.html, curves.png, final config."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from typing import Any, Mapping
+
+from advisor.render.png import line_chart
+
+TUNE_COLORS = [(120, 120, 220), (31, 119, 180), (255, 150, 120), (214, 39, 40)]
+
+
+def _num(x: Any) -> str:
+    if isinstance(x, str):
+        return x
+    if x is None:
+        return "-"
+    if isinstance(x, float) and not math.isfinite(x):
+        return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def _params(p: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={_num(v)}" for k, v in p.items())
+
+
+def rows(result: Any) -> list[list[str]]:
+    out = []
+    for a in result.attempts:
+        if "before" not in a:
+            out.append([str(a["round"]), a["condition"], f"{a['applied']['action']} {_params(a['applied']['params'])}", "-", "-", "-", "error: " + a.get("error", "")])
+            continue
+        b, f = a["before"], a["after"]
+        verdict = "verified" if a["verified"] else ("condition stays" if not a["condition_gone"] else "no clear gain")
+        out.append(
+            [
+                str(a["round"]),
+                a["condition"],
+                f"{a['applied']['action']} {_params(a['applied']['params'])}",
+                f"{_num(b['mean'])} ± {_num(b['std'])}",
+                f"{_num(f['mean'])} ± {_num(f['std'])}",
+                f"{_num(a['effect_size'])}",
+                verdict + (f" (gone in {a['gone_in_seeds']}/{len(b['per_seed'])})" if "gone_in_seeds" in a else ""),
+            ]
+        )
+    return out
+
+
+HEADER = ["round", "condition", "remedy", "before", "after", "effect", "verdict"]
+
+
+def text(result: Any, paths: Mapping[str, str]) -> str:
+    table = [HEADER] + rows(result)
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
+    lines = [f"advisor tune ({result.backend}, {len(result.seeds)} seed(s), metric {result.metric})", ""]
+    for i, r in enumerate(table):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    if not result.attempts:
+        lines.append("(nothing to try)")
+    lines.append("")
+    from advisor.tune import config_diff
+
+    diff = config_diff(result.initial_config, result.final_config)
+    if diff:
+        lines.append("config changes:")
+        lines.extend(f"  {k}: {_num(a)} -> {_num(b)}" for k, (a, b) in diff.items())
+    else:
+        lines.append("config unchanged")
+    lines.append(f"stopped: {result.stop_reason}; verified: {'yes' if result.verified else 'no'}; {result.trainings} training(s) in {result.seconds:.0f}s")
+    lines.append("outputs: " + ", ".join(paths.values()))
+    return "\n".join(lines) + "\n"
+
+
+def _curves_for(result: Any, h: str) -> dict[str, Any]:
+    return result.curves.get(h) or {}
+
+
+def chart_lines(result: Any, attempt: Mapping[str, Any]) -> list[tuple[str, list[float], list[float]]]:
+    out = []
+    for tag, h in (("before", attempt.get("config_hash_before")), ("after", attempt.get("config_hash_after"))):
+        c = _curves_for(result, h)
+        for role in ("train_loss", "val_loss"):
+            if role in c:
+                ys = [math.nan if v is None else v for v in c[role]["values"]]
+                out.append((f"{tag} {role.replace('_loss', '')}", c[role]["steps"], ys))
+    return out
+
+
+def _svg(lines: list[tuple[str, list[float], list[float]]], width: int = 640, height: int = 300) -> str:
+    """A small inline SVG line chart (log y when the data spans > 2 decades)."""
+    pts = [(x, y) for _, xs, ys in lines for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
+    if not pts:
+        return "<p>no curves</p>"
+    x_lo, x_hi = min(p[0] for p in pts), max(p[0] for p in pts)
+    ys_all = [p[1] for p in pts]
+    log = min(ys_all) > 0 and max(ys_all) / min(ys_all) > 100
+    f = (lambda v: math.log10(v)) if log else (lambda v: v)
+    y_lo, y_hi = f(min(ys_all)), f(max(ys_all))
+    y_hi = y_hi if y_hi > y_lo else y_lo + 1
+    x_hi = x_hi if x_hi > x_lo else x_lo + 1
+    L, R, T, B = 50, 10, 10, 25
+    pw, ph = width - L - R, height - T - B
+    colors = ["#7878dc", "#1f77b4", "#ff9678", "#d62728"]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">']
+    parts.append(f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
+    parts.append(f'<text x="{L - 4}" y="{T + 10}" text-anchor="end" font-size="10">{html.escape(_num(10 ** y_hi if log else y_hi))}</text>')
+    parts.append(f'<text x="{L - 4}" y="{T + ph}" text-anchor="end" font-size="10">{html.escape(_num(10 ** y_lo if log else y_lo))}</text>')
+    parts.append(f'<text x="{L}" y="{height - 6}" font-size="10">{html.escape(_num(x_lo))}</text>')
+    parts.append(f'<text x="{L + pw}" y="{height - 6}" text-anchor="end" font-size="10">{html.escape(_num(x_hi))}</text>')
+    for i, (label, xs, ys) in enumerate(lines):
+        seg: list[str] = []
+        d = []
+        for x, y in zip(xs, ys):
+            if y is None or not math.isfinite(y) or (log and y <= 0):
+                if seg:
+                    d.append("M" + " L".join(seg))
+                seg = []
+                continue
+            px = L + (x - x_lo) / (x_hi - x_lo) * pw
+            py = T + ph - (f(y) - y_lo) / (y_hi - y_lo) * ph
+            seg.append(f"{px:.1f},{py:.1f}")
+        if seg:
+            d.append("M" + " L".join(seg))
+        col = colors[i % len(colors)]
+        if d:
+            parts.append(f'<path d="{" ".join(d)}" fill="none" stroke="{col}" stroke-width="1.6"/>')
+        parts.append(f'<text x="{L + pw - 110}" y="{T + 14 + 13 * i}" font-size="11" fill="{col}">{html.escape(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_page(result: Any) -> str:
+    e = html.escape
+    body = [f"<h1>advisor tune — {e(result.backend)}</h1>"]
+    body.append(
+        f"<p>{len(result.seeds)} seed(s) · metric <code>{e(result.metric)}</code> · stopped: <b>{e(result.stop_reason)}</b> · "
+        f"verified: <b>{'yes' if result.verified else 'no'}</b> · {result.trainings} training(s) in {result.seconds:.0f}s</p>"
+    )
+    body.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADER) + "</tr>")
+    for r in rows(result):
+        body.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
+    body.append("</table>")
+    from advisor.tune import config_diff
+
+    diff = config_diff(result.initial_config, result.final_config)
+    body.append("<h2>Config changes</h2>")
+    if diff:
+        body.append("<table><tr><th>key</th><th>before</th><th>after</th></tr>" + "".join(f"<tr><td><code>{e(k)}</code></td><td>{e(_num(a))}</td><td>{e(_num(b))}</td></tr>" for k, (a, b) in diff.items()) + "</table>")
+    else:
+        body.append("<p>none</p>")
+    body.append("<h2>Before and after (median over seeds)</h2>")
+    for a in result.attempts:
+        if "before" not in a:
+            continue
+        title = f"round {a['round']}: {a['condition']} → {a['applied']['action']} {_params(a['applied']['params'])} ({'verified' if a['verified'] else 'not verified'})"
+        body.append(f"<h3>{e(title)}</h3>{_svg(chart_lines(result, a))}")
+    css = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px;text-align:left}th{background:#f4f4f4}code{background:#f4f4f4;padding:0 3px}"
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>advisor tune</title><style>{css}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def write_outputs(result: Any, out: str) -> dict[str, str]:
+    """Write report.json, report.html, curves.png and final_config.json under ``out``."""
+    os.makedirs(out, exist_ok=True)
+    paths = {k: os.path.join(out, n) for k, n in (("json", "report.json"), ("html", "report.html"), ("png", "curves.png"), ("config", "final_config.json"))}
+    _atomic(paths["json"], json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+    _atomic(paths["html"], html_page(result))
+    _atomic(paths["config"], json.dumps(result.final_config, indent=2, sort_keys=True) + "\n")
+    shown = [a for a in result.attempts if "before" in a]
+    first = shown[0] if shown else None
+    last = result.rounds[-1] if result.rounds else first
+    if first is not None and last is not None:
+        lines = []
+        b = chart_lines(result, {"config_hash_before": first["config_hash_before"]})
+        a = chart_lines(result, {"config_hash_after": last["config_hash_after"]})
+        lines = [(f"initial {lbl.split()[-1]}", x, y) for lbl, x, y in b] + [(f"final {lbl.split()[-1]}", x, y) for lbl, x, y in a]
+        title = "initial vs final config (median over seeds)"
+    else:
+        lines, title = [], "no change tried"
+    png = line_chart(lines, title=title, colors=TUNE_COLORS)
+    with open(paths["png"] + ".tmp", "wb") as fh:
+        fh.write(png)
+    os.replace(paths["png"] + ".tmp", paths["png"])
+    return paths
+
+
+def _atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,171 @@
+import argparse
+import html.parser
+import json
+import math
+import os
+
+import pytest
+
+from advisor.errors import UsageError
+from advisor.tune import compare, condition_state, config_diff, load_trainer, targets, tune
+from advisor.render import tune_report
+from tests import fake_trainer
+
+FAKE = load_trainer("tests.fake_trainer")
+
+
+def cfg(**kw):
+    return {**fake_trainer.DEFAULT, **kw}
+
+
+@pytest.fixture()
+def markers(tmp_path, monkeypatch):
+    d = tmp_path / "markers"
+    monkeypatch.setenv("FAKE_TRAINER_MARKERS", str(d))
+    return lambda: len(os.listdir(d)) if d.exists() else 0
+
+
+def test_diverging_config_is_repaired_and_verified(tmp_path, markers):
+    r = tune(FAKE, cfg(lr=3.0), out=str(tmp_path / "o"), seeds=3, workers=1)
+    assert r.verified and r.stop_reason == "healthy"
+    assert r.final_config["lr"] < 1.0
+    applied = r.rounds[0]
+    assert applied["condition"] in ("exploding-gradients", "non-finite", "divergence")
+    assert applied["applied"]["action"] == "scale_lr"
+    assert applied["before"]["mean"] == math.inf and math.isfinite(applied["after"]["mean"])
+    assert applied["condition_gone"] and applied["verified"]
+    # the first candidate (clipping) does not help this toy and is recorded as not verified
+    assert any(not a["verified"] for a in r.attempts)
+    assert markers() == r.trainings
+
+
+def test_overfitting_early_stop_at_best_step(tmp_path):
+    r = tune(FAKE, cfg(overfit=1.0), out=str(tmp_path / "o"), seeds=3, workers=1)
+    first = r.rounds[0]
+    assert first["condition"] == "overfitting" and first["applied"]["action"] == "early_stop"
+    assert 100 <= first["applied"]["params"]["step"] <= 200  # the val minimum of this toy is near 30-45%
+    assert first["after"]["mean"] < first["before"]["mean"] - 3 * first["noise"]
+    assert first["improved_seeds"] == 3 and first["effect_size"] > 1
+
+
+def test_unfixable_config_stops_unverified(tmp_path):
+    r = tune(FAKE, cfg(broken_labels=True), out=str(tmp_path / "o"), seeds=2, workers=1, budget=3)
+    assert not r.verified and r.stop_reason in ("nothing helped", "budget spent")
+    assert r.final_config == r.initial_config
+    assert r.attempts and all(not a["verified"] for a in r.attempts)
+
+
+def test_json_matches_spec_and_outputs_written(tmp_path):
+    out = tmp_path / "o"
+    r = tune(FAKE, cfg(lr=3.0), out=str(out), seeds=2, workers=1)
+    paths = tune_report.write_outputs(r, str(out))
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert set(d) >= {"backend", "verified", "rounds", "initial_config", "final_config"}
+    rnd = d["rounds"][0]
+    assert set(rnd) >= {"round", "condition", "applied", "metric", "before", "after", "condition_gone", "verified"}
+    assert set(rnd["before"]) == {"mean", "std", "per_seed"} and len(rnd["after"]["per_seed"]) == 2
+    assert rnd["before"]["mean"] == "inf"  # JSON has no infinity: non-finite numbers become strings
+    assert json.loads(open(paths["json"]).read())["backend"] == "tests.fake_trainer"
+    png = open(paths["png"], "rb").read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+    page = open(paths["html"]).read()
+    html.parser.HTMLParser().feed(page)
+    assert "<svg" in page and "scale_lr" in page
+    assert json.load(open(paths["config"]))["lr"] == r.final_config["lr"]
+    text = tune_report.text(r, paths)
+    assert "verified" in text and "lr: 3 -> " in text
+
+
+def test_resume_redoes_nothing_finished_and_survives_a_cut_line(tmp_path, markers):
+    out = str(tmp_path / "o")
+    r1 = tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1)
+    n = markers()
+    with pytest.raises(UsageError):
+        tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1)  # exists, no --resume
+    r2 = tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1, resume=True)
+    assert markers() == n and r2.final_config == r1.final_config
+    # a kill in the middle of writing the last run line: exactly that run is redone
+    jp = os.path.join(out, "journal.jsonl")
+    lines = open(jp).read().splitlines(keepends=True)
+    last_run = max(i for i, line in enumerate(lines) if '"type": "run"' in line)
+    with open(jp, "w") as fh:
+        fh.writelines(lines[:last_run])
+        fh.write(lines[last_run][: len(lines[last_run]) // 2])
+    tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1, resume=True)
+    assert markers() == n + 1
+    with pytest.raises(UsageError):
+        tune(FAKE, cfg(lr=0.5), out=out, seeds=2, workers=1, resume=True)  # another config
+
+
+def test_parallel_seeds_match_serial(tmp_path):
+    a = tune(FAKE, cfg(overfit=1.0), out=str(tmp_path / "a"), seeds=2, workers=1)
+    b = tune(FAKE, cfg(overfit=1.0), out=str(tmp_path / "b"), seeds=2, workers=2)
+    assert a.rounds[0]["after"]["per_seed"] == b.rounds[0]["after"]["per_seed"]
+    assert a.final_config == b.final_config
+
+
+def test_compare_statistics():
+    c = compare([1.0, 1.1, 0.9], [0.5, 0.6, 0.4], True)
+    assert c["improved"] and c["improved_seeds"] == 3 and c["effect_size"] > 5
+    c = compare([1.0, 1.4, 0.6], [0.95, 1.35, 0.55], True)  # gain smaller than the seed noise
+    assert not c["improved"] and c["improvement"] < c["noise"]
+    c = compare([1.0, 1.0, 1.0], [0.5, 1.2, 1.2], True)  # one seed better, two worse
+    assert not c["improved"]
+    c = compare([math.inf, math.inf], [0.3, 0.31], True)  # rescued from divergence
+    assert c["improved"] and c["improvement"] == math.inf
+    c = compare([0.8, 0.82], [0.9, 0.91], False)  # accuracy: higher is better
+    assert c["improved"]
+    assert compare([1.0], [0.5], True)["improved"] and not compare([1.0], [0.999], True)["improved"]
+
+
+def _f(cond, sev="warning", conf=0.8, prio=1, remedies=()):
+    return {"condition": cond, "severity": sev, "confidence": conf, "priority": prio, "summary": cond, "remedies": list(remedies)}
+
+
+def test_targets_majority_and_median_params():
+    es = lambda s: {"action": "early_stop", "params": {"step": s, "restore_best": True}, "kind": "auto"}
+    recs = [
+        {"findings": [_f("overfitting", remedies=[es(100), {"action": "check_data", "params": {}, "kind": "manual"}]), _f("noisy-validation", "info")]},
+        {"findings": [_f("overfitting", remedies=[es(140)])]},
+        {"findings": [_f("overfitting", remedies=[es(120)]), _f("plateau", prio=2)]},
+    ]
+    t = targets(recs)
+    assert [x.condition for x in t] == ["overfitting"]  # plateau in 1/3 seeds, info never
+    assert t[0].remedies == ({"action": "early_stop", "params": {"step": 120, "restore_best": True}, "rationale": ""},)
+
+
+def test_condition_state_weaker_counts():
+    before = [{"ok": True, "findings": [_f("overfitting", "warning", 0.9)]}] * 3
+    after = [
+        {"ok": True, "findings": []},
+        {"ok": True, "findings": [_f("overfitting", "info", 0.9)]},
+        {"ok": True, "findings": [_f("overfitting", "warning", 0.85)]},
+    ]
+    gone, n = condition_state(after, "overfitting", before)
+    assert gone and n == 2
+
+
+def test_config_diff():
+    assert config_diff({"a": 1, "b": {"c": 2, "d": 3}}, {"a": 1, "b": {"c": 5, "d": 3}, "e": 0}) == {"b.c": (2, 5), "e": (None, 0)}
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(UsageError):
+        tune(FAKE, cfg(), out=str(tmp_path / "o"), metric="nope")
+    with pytest.raises(UsageError):
+        load_trainer("no.such.module").load_config("x")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"lr": 0.1, "nonsense": 1}')
+    with pytest.raises(UsageError):
+        FAKE.load_config(str(bad))
+
+
+def test_cli_entry(tmp_path, capsys):
+    from advisor.tune import run_tune
+
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"lr": 3.0}))
+    ns = argparse.Namespace(backend="tests.fake_trainer", config=str(p), rounds=2, seeds=2, out=str(tmp_path / "o"), format="json", metric="val_loss", resume=False, live=False, workers=1, budget=None)
+    assert run_tune(ns) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["verified"] is True and d["final_config"]["lr"] < 1
