@@ -113,14 +113,14 @@ def step_range(f: Finding) -> tuple[Any, Any] | None:
     return None
 
 
-def evidence_items(evidence: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The evidence worth showing, as (key, text): drawn keys first, then the rest as written."""
+def evidence_items(evidence: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The evidence worth showing, as (key, label, text): drawn keys first, then the rest as written."""
     keys = [k for k in _EVIDENCE_FIRST if k in evidence]
     keys += [k for k in evidence if k not in _EVIDENCE_FIRST and k not in _EVIDENCE_SKIP]
     out = []
     for k in keys[:MAX_EVIDENCE]:
         v = evidence[k]
-        out.append((role_label(str(k)), fmt_steps(v) if k == "step_range" and isinstance(v, (list, tuple)) else fmt_value(v)))
+        out.append((str(k), role_label(str(k)), fmt_steps(v) if k == "step_range" and isinstance(v, (list, tuple)) else fmt_value(v)))
     return out
 
 
@@ -233,7 +233,7 @@ def _finding(f: Finding, n: int) -> list[str]:
     out.append("")
     items = evidence_items(f.evidence)
     if items:
-        out.append("- Evidence: " + " · ".join(f"{md_text(k)} {md_code(v)}" for k, v in items))
+        out.append("- Evidence: " + " · ".join(f"{md_text(label)} {md_code(v)}" for _, label, v in items))
     for label, ids in causal_links(f):
         out.append(f"- {label.capitalize()}: " + ", ".join(md_code(c) for c in ids))
     if items or causal_links(f):

@@ -168,7 +168,7 @@ def test_run_without_scalar_data():
 def test_nonfinite_evidence_values_are_serialized():
     f = finding("non-finite", Severity.CRITICAL, first_nonfinite_step=40, step_range=[40, None], value=float("nan"), peak=np.float64("inf"), low=-np.inf)
     md = render(Report((run_report("r", (f,)),)), {"r": {"train_loss": curve([0, 10, 20, 30], [1, 0.9, 0.8, 0.7], "loss", nonfinite_step=40)}})
-    ev = dict(evidence_items(f.evidence))
+    ev = {k: v for k, _, v in evidence_items(f.evidence)}
     assert ev["value"] == "nan" and ev["peak"] == "inf" and ev["low"] == "-inf"
     assert "value `nan`" in md and "peak `inf`" in md and "first nonfinite step `40`" in md
     assert "**non-finite at step 40**" in md
