@@ -22,6 +22,7 @@ import math
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Iterable, Mapping, Sequence
 
 from advisor.model import Finding, Report, RunReport, Severity
@@ -152,7 +153,7 @@ def value_labels(ticks: Sequence[float], log: bool = False) -> list[str]:
 
     if log or len(ticks) < 2:
         return [f"{v:g}" if 1e-4 <= abs(v) < 1e5 or v == 0 else sci(v, 0) for v in ticks]
-    step = min(b - a for a, b in zip(ticks, ticks[1:]))
+    step = min(b - a for a, b in pairwise(ticks))
     top = max(abs(v) for v in ticks)
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     if decimals <= 5 and top < 1e5:
@@ -256,8 +257,10 @@ def svg_chart(
     f = frame
     label = f"{title}: " + ", ".join(f"{role_label(r)} ({c.get('tag', '')})" for r, c in curves.items())
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{f.width}" height="{f.height}" '
-        f'viewBox="0 0 {f.width} {f.height}" role="img" aria-label="{esc(label)}">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{f.width}" height="{f.height}" '
+            f'viewBox="0 0 {f.width} {f.height}" role="img" aria-label="{esc(label)}">'
+        ),
         f"<title>{esc(label)}</title>",
         f'<rect class="plot" x="{f.x0:.1f}" y="{f.y0:.1f}" width="{f.x1 - f.x0:.1f}" height="{f.y1 - f.y0:.1f}"/>',
     ]

@@ -46,6 +46,24 @@ def overfit_report() -> tuple[Report, dict[str, dict[str, dict[str, Any]]]]:
     return report, {"sweep/overfit": loss_curves(), "sweep/healthy": loss_curves()}
 
 
+def causal_pair() -> tuple[Finding, Finding]:
+    """Exploding gradients and the NaN they explain, linked the way the engine links them."""
+    cause = finding("exploding-gradients", Severity.CRITICAL, priority=1, explains=["non-finite"])
+    effect = finding("non-finite", Severity.CRITICAL, priority=2, explained_by="exploding-gradients")
+    return cause, effect
+
+
+def evil_report() -> tuple[Report, dict[str, dict[str, dict[str, Any]]]]:
+    """A report in which every string a user or a log controls is EVIL: run names, tags,
+    summary, condition, evidence keys and values, remedy fields, problems, notes."""
+    evidence = {"signal": EVIL, "step_range": [2, None], EVIL: EVIL, "best_run": EVIL, "explained_by": EVIL}
+    f = Finding(EVIL, Severity.CRITICAL, 0.9, EVIL, evidence, (Remedy(EVIL, {EVIL: EVIL}, "manual", rationale=EVIL),), priority=1)
+    r = RunReport(EVIL, (0, 10), {EVIL: EVIL}, (f,), problems=(EVIL,), notes=(EVIL,), unresolved=(EVIL,), counts={EVIL: 3})
+    healthy = RunReport(EVIL + "2", (0, 10), {"train_loss": EVIL})
+    curves = {EVIL: {"train_loss": curve([0, 5, 10], [1.0, 0.7, 0.5], EVIL), "val_loss": curve([0, 10], [1, 1], EVIL)}}
+    return Report((r, healthy), sweep=(f,), problems=(EVIL,)), curves
+
+
 def write_run(logdir: str, kind: str, steps: int = 600, seed: int = 0) -> None:
     """An event file of one synthetic run: ``healthy`` (exponential decay), ``overfit`` (val loss
     U-shaped while train falls) or ``nan`` (train loss turns NaN at 2/3 of the run)."""

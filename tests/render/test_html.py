@@ -10,11 +10,24 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from advisor.model import Finding, Remedy, Report, RunReport, Severity
+from advisor.model import Finding, Report, Severity
 from advisor.render import render as dispatch
-from advisor.render.html import BIG, JS, SMALL, Mark, finding_marks, nice_ticks, render, run_charts, step_labels, svg_chart, value_labels, y_scale
+from advisor.render.html import (
+    BIG,
+    JS,
+    SMALL,
+    Mark,
+    finding_marks,
+    nice_ticks,
+    render,
+    run_charts,
+    step_labels,
+    svg_chart,
+    value_labels,
+    y_scale,
+)
 
-from ._build import EVIL, curve, finding, loss_curves, overfit_report, run_report
+from ._build import EVIL, causal_pair, curve, evil_report, finding, loss_curves, overfit_report, run_report
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -211,23 +224,14 @@ def test_findings_list_with_badge_confidence_and_remedies():
 
 
 def test_causal_links_point_at_the_other_finding():
-    cause = finding("exploding-gradients", Severity.CRITICAL, priority=1, explains=["non-finite"])
-    effect = finding("non-finite", Severity.CRITICAL, priority=2, explained_by="exploding-gradients")
+    cause, effect = causal_pair()
     page = render(Report((run_report("r", (effect, cause)),)), {})
     assert 'explains <a href="#run-1-f2"><code>non-finite</code></a>' in page
     assert 'likely caused by <a href="#run-1-f1"><code>exploding-gradients</code></a>' in page
 
 
 def test_malicious_strings_inject_nothing():
-    f = Finding(
-        EVIL, Severity.CRITICAL, 0.9, EVIL,
-        {"signal": EVIL, "step_range": [2, None], EVIL: EVIL, "best_run": EVIL, "explained_by": EVIL},
-        (Remedy(EVIL, {EVIL: EVIL}, EVIL, rationale=EVIL),), priority=1,
-    )  # fmt: skip
-    r = RunReport(EVIL, (0, 10), {EVIL: EVIL}, (f,), problems=(EVIL,), notes=(EVIL,), unresolved=(EVIL,), counts={EVIL: 3})
-    healthy = RunReport(EVIL + "2", (0, 10), {"train_loss": EVIL})
-    curves = {EVIL: {"train_loss": curve([0, 5, 10], [1.0, 0.7, 0.5], EVIL), "val_loss": curve([0, 10], [1, 1], EVIL)}}
-    page = render(Report((r, healthy), sweep=(f,), problems=(EVIL,)), curves)
+    page = render(*evil_report())
     p = parse(page)
     assert p.scripts == [JS]  # the only script is ours
     assert [t for t, _ in p.tags].count("script") == 1

@@ -6,11 +6,11 @@ import re
 
 import numpy as np
 
-from advisor.model import Finding, Remedy, Report, RunReport, Severity
+from advisor.model import Finding, Remedy, Report, Severity
 from advisor.render import render as dispatch
 from advisor.render.markdown import evidence_items, key_role, md_code, md_text, ordered, render
 
-from ._build import EVIL, curve, finding, loss_curves, overfit_report, run_report
+from ._build import causal_pair, curve, evil_report, finding, loss_curves, overfit_report, run_report
 
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 
@@ -119,11 +119,7 @@ def outside_code(line: str) -> str:
 
 
 def test_user_strings_cannot_inject_markup():
-    f = Finding(EVIL, Severity.CRITICAL, 0.9, EVIL, {"signal": EVIL, EVIL: EVIL}, (Remedy(EVIL, {EVIL: EVIL}, "manual", rationale=EVIL),), priority=1)
-    r = RunReport(EVIL, (0, 10), {"train_loss": EVIL}, (f,), problems=(EVIL,), notes=(EVIL,), unresolved=("val_loss",))
-    healthy = RunReport(EVIL + "2", (0, 10), {"train_loss": EVIL})
-    md = render(Report((r, healthy), sweep=(f,), problems=(EVIL,)), {EVIL: {"train_loss": curve([0, 10], [1.0, 0.5], EVIL)}})
-    assert "### ``" + EVIL + "`` — ✖ critical" in md  # verbatim only inside a code span
+    md = render(*evil_report())
     ours = re.compile(r"</?(a|details|summary|code)\b")
     for line in md.splitlines():
         bare = outside_code(line)
@@ -186,9 +182,7 @@ def test_sweep_section_with_comparison_table():
 
 
 def test_causal_links_are_named():
-    cause = finding("exploding-gradients", Severity.CRITICAL, priority=1, explains=["non-finite"])
-    effect = finding("non-finite", Severity.CRITICAL, priority=2, explained_by="exploding-gradients")
-    md = render(Report((run_report("r", (cause, effect)),)), {})
+    md = render(Report((run_report("r", causal_pair()),)), {})
     assert "- Explains: `non-finite`" in md
     assert "- Likely caused by: `exploding-gradients`" in md
 
