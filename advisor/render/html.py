@@ -489,7 +489,7 @@ def _run(i: int, r: RunReport, curves: Mapping[str, Any], runs: Mapping[str, str
         )
         body.append(f'<table class="signals"><thead><tr><th>signal</th><th>tag</th><th>points</th></tr></thead><tbody>{rows}</tbody></table>')
     if r.unresolved:
-        body.append(f'<p class="muted">not found: {esc(", ".join(r.unresolved))}</p>')
+        body.append(f'<p class="muted">not found: {esc(", ".join(role_label(u) for u in r.unresolved))}</p>')
     body += [f'<p class="note">note: {esc(note)}</p>' for note in r.notes]
     body += run_charts(r, curves)
     if r.findings:

@@ -180,7 +180,7 @@ def _inert_start(m: re.Match[str]) -> str:
     return tok + "\\" if tok.isdigit() else "\\" + tok
 
 
-def md_code(s: Any, table: bool = True) -> str:
+def md_code(s: Any, table: bool = False) -> str:
     """An identifier a user controls as a code span that no backtick inside it can close.
 
     In a table cell ``|`` is escaped too (GFM splits cells before it parses code spans).
@@ -218,10 +218,10 @@ def _summary_table(report: Report) -> list[str]:
     rows = []
     for i, r in enumerate(report.runs):
         top = ordered(r.findings)
-        top_txt = f"{md_code(top[0].condition)} (confidence {top[0].confidence:.2f})" if top else "—"
+        top_txt = f"{md_code(top[0].condition, table=True)} (confidence {top[0].confidence:.2f})" if top else "—"
         if len(top) > 1:
             top_txt += f" +{len(top) - 1}"
-        rows.append([f"[{md_code(r.run)}](#{anchor(i)})", fmt_steps(r.steps), _sev(worst(r.findings)), top_txt])
+        rows.append([f"[{md_code(r.run, table=True)}](#{anchor(i)})", fmt_steps(r.steps), _sev(worst(r.findings)), top_txt])
     return _table(["Run", "Steps", "Worst", "Top finding"], rows)
 
 
@@ -241,13 +241,14 @@ def _finding(f: Finding, n: int) -> list[str]:
     comp = comparison(f.evidence)
     if comp:
         header, rows = comp
-        out.extend(_table([md_text(h) for h in header], ([md_code(c) for c in row] for row in rows)))
+        out.extend(_table([md_text(h) for h in header], ([md_code(c, table=True) for c in row] for row in rows)))
         out.append("")
     if f.remedies:
         rows = []
         for rem in f.remedies:
             action, params, kind, live, why = remedy_cells(rem)
-            rows.append([md_code(action), md_code(params) if params else "", kind, live if kind == "auto" else "—", md_text(why)])
+            cells = [md_code(action, table=True), md_code(params, table=True) if params else "", md_text(kind), live if kind == "auto" else "—"]
+            rows.append([*cells, md_text(why)])
         out.extend(_table(["Remedy", "Params", "Kind", "Applies", "Why"], rows))
         out.append("")
     return out
@@ -268,7 +269,7 @@ def _run_body(r: RunReport, curves: Mapping[str, Any]) -> list[str]:
         )
         out += [f"**Signals:** {sig}", ""]
     if r.unresolved:
-        out += ["**Not found:** " + ", ".join(md_text(u) for u in r.unresolved), ""]
+        out += ["**Not found:** " + ", ".join(md_text(role_label(u)) for u in r.unresolved), ""]
     for note in r.notes:
         out += [f"> Note: {md_text(note)}", ""]
     role = key_role(r, curves)
@@ -289,11 +290,13 @@ def _run_body(r: RunReport, curves: Mapping[str, Any]) -> list[str]:
 
 def _run(i: int, r: RunReport, curves: Mapping[str, Any]) -> list[str]:
     body = _run_body(r, curves)
+    # An empty <a id> is the anchor GitHub keeps (it drops ids on most other tags).
+    target = f'<a id="{anchor(i)}"></a>'
     if alarming(r):
-        return [f'<a id="{anchor(i)}"></a>', "", f"### {md_code(r.run, table=False)} — {_sev(worst(r.findings))}", "", *body]
+        return [target, "", f"### {md_code(r.run)} — {_sev(worst(r.findings))}", "", *body]
     # Folded: <summary> is HTML, so the name is HTML-escaped there, not Markdown-escaped.
     state = _sev(worst(r.findings)) if r.findings else ("✓ healthy" if r.steps else "no scalar data")
-    head = f'<details id="{anchor(i)}"><summary><code>{html.escape(" ".join(r.run.split()), quote=True)}</code> — {state}</summary>'
+    head = f'{target}<details><summary><code>{html.escape(" ".join(r.run.split()), quote=True)}</code> — {state}</summary>'
     return [head, "", *body, "</details>", ""]
 
 

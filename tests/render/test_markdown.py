@@ -52,7 +52,7 @@ def test_alarming_runs_get_a_section_and_healthy_runs_fold_into_details():
     report, curves = overfit_report()
     md = render(report, curves)
     assert '<a id="run-1"></a>' in md and "### `sweep/overfit` — ▲ warning" in md
-    assert '<details id="run-2"><summary><code>sweep/healthy</code> — ✓ healthy</summary>' in md
+    assert '<a id="run-2"></a><details><summary><code>sweep/healthy</code> — ✓ healthy</summary>' in md
     assert md.count("<details") == md.count("</details>") == 1
 
 
@@ -142,7 +142,7 @@ def test_md_text_and_md_code_escaping():
     assert md_code("plain") == "`plain`"
     assert md_code("a`b") == "``a`b``"
     assert md_code("`start") == "`` `start ``"
-    assert md_code("a|b") == "`a\\|b`" and md_code("a|b", table=False) == "`a|b`"
+    assert md_code("a|b", table=True) == "`a\\|b`" and md_code("a|b") == "`a|b`"
 
 
 def test_empty_report():
