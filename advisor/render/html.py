@@ -148,8 +148,11 @@ def y_scale(values: Iterable[float], frame: Frame) -> Scale | None:
 
 def value_labels(ticks: Sequence[float], log: bool = False) -> list[str]:
     """Y tick labels in one style per axis, with just the digits that tell neighbours apart."""
+
     def sci(v: float, digits: int) -> str:
-        return re.sub(r"e([+-])0*(\d)", lambda m: "e" + ("-" if m.group(1) == "-" else "") + m.group(2), f"{v:.{digits}e}")
+        return re.sub(
+            r"e([+-])0*(\d)", lambda m: "e" + ("-" if m.group(1) == "-" else "") + m.group(2), f"{v:.{digits}e}"
+        )
 
     if log or len(ticks) < 2:
         return [f"{v:g}" if 1e-4 <= abs(v) < 1e5 or v == 0 else sci(v, 0) for v in ticks]
@@ -179,7 +182,14 @@ def step_labels(ticks: Sequence[float]) -> list[str]:
 # -- charts ---------------------------------------------------------------------------------------
 
 SEV_COLOUR = {Severity.CRITICAL: "#cf222e", Severity.WARNING: "#d4a72c", Severity.INFO: "#0969da"}
-ROLE_CLASS = {"train_loss": "c-train", "val_loss": "c-val", "train_acc": "c-train", "val_acc": "c-val", "lr": "c-lr", "grad_norm": "c-grad"}
+ROLE_CLASS = {
+    "train_loss": "c-train",
+    "val_loss": "c-val",
+    "train_acc": "c-train",
+    "val_acc": "c-val",
+    "lr": "c-lr",
+    "grad_norm": "c-grad",
+}
 CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("loss", ("train_loss", "val_loss")),
     ("accuracy", ("train_acc", "val_acc")),
@@ -207,13 +217,24 @@ def finding_marks(f: Finding) -> list[Mark]:
     sr = step_range(f)
     if sr is not None:
         a, b = (_num(x) for x in sr)
-        out.append(Mark("range", a if a is not None else -math.inf, b if b is not None else math.inf, f.severity, f"{f.condition}: steps {fmt_steps(sr)}", f.condition))
+        out.append(
+            Mark(
+                "range",
+                a if a is not None else -math.inf,
+                b if b is not None else math.inf,
+                f.severity,
+                f"{f.condition}: steps {fmt_steps(sr)}",
+                f.condition,
+            )
+        )
     best = _num(ev.get("best_step"))
     if best is not None:
         out.append(Mark("best", best, best, f.severity, f"{f.condition}: best at step {fmt_step(best)}", f.condition))
     nf = _num(ev.get("first_nonfinite_step"))
     if nf is not None:
-        out.append(Mark("nonfinite", nf, nf, Severity.CRITICAL, f"first non-finite value at step {fmt_step(nf)}", f.condition))
+        out.append(
+            Mark("nonfinite", nf, nf, Severity.CRITICAL, f"first non-finite value at step {fmt_step(nf)}", f.condition)
+        )
     return out
 
 
@@ -267,7 +288,9 @@ def svg_chart(
     out += _ranges([m for m in marks if m.kind == "range"], xs, f)
     out += _axes(xs, ys, f)
     if ys is None:
-        out.append(f'<text class="empty" x="{(f.x0 + f.x1) / 2:.1f}" y="{(f.y0 + f.y1) / 2:.1f}" text-anchor="middle">no finite values</text>')
+        out.append(
+            f'<text class="empty" x="{(f.x0 + f.x1) / 2:.1f}" y="{(f.y0 + f.y1) / 2:.1f}" text-anchor="middle">no finite values</text>'
+        )
     else:
         for role, c in curves.items():
             out += _curve(role, c, xs, ys)
@@ -322,7 +345,9 @@ def _ranges(marks: Sequence[Mark], xs: Scale, f: Frame) -> list[str]:
         )
         if lane < MAX_LANES:
             y = f.y0 + 1 + lane * (LANE + 1)
-            out.append(f'<rect class="lane" x="{a:.1f}" y="{y:.1f}" width="{w:.1f}" height="{LANE:.1f}" fill="{colour}">{tip}</rect>')
+            out.append(
+                f'<rect class="lane" x="{a:.1f}" y="{y:.1f}" width="{w:.1f}" height="{LANE:.1f}" fill="{colour}">{tip}</rect>'
+            )
             lane += 1
     return out
 
@@ -353,14 +378,21 @@ def _nan_label(x: float, f: Frame) -> str:
 def _curve(role: str, c: Mapping[str, Any], xs: Scale, ys: Scale) -> list[str]:
     steps, values = list(c.get("steps") or ()), list(c.get("values") or ())
     # A value the axis cannot show (non-finite, or <= 0 on a log axis) breaks the line there.
-    pts = [(float(s), float(v) if math.isfinite(float(v)) and (not ys.log or float(v) > 0) else math.nan) for s, v in zip(steps, values)]
+    pts = [
+        (float(s), float(v) if math.isfinite(float(v)) and (not ys.log or float(v) > 0) else math.nan)
+        for s, v in zip(steps, values)
+    ]
     cls = ROLE_CLASS.get(role, "c-other")
     tip = f"{role_label(role)} ({c.get('tag', '')}): {len(values)} points, {curve_endpoints(c)}"
     d = _path([xs(s) for s, _ in pts], [ys(v) if math.isfinite(v) else math.nan for _, v in pts])
     pts = [(s, v) for s, v in pts if math.isfinite(v)]
     out = [f'<path class="line {cls}" data-role="{esc(role)}" d="{d}"><title>{esc(tip)}</title></path>']
     if 0 < len(pts) < DOTS_BELOW:
-        out.append(f'<g class="dots {cls}">' + "".join(f'<circle cx="{xs(s):.1f}" cy="{ys(v):.1f}" r="2.2"/>' for s, v in pts) + "</g>")
+        out.append(
+            f'<g class="dots {cls}">'
+            + "".join(f'<circle cx="{xs(s):.1f}" cy="{ys(v):.1f}" r="2.2"/>' for s, v in pts)
+            + "</g>"
+        )
     return out
 
 
@@ -386,7 +418,9 @@ def _legend(title: str, curves: Mapping[str, Any], f: Frame) -> list[str]:
     for role in curves if len(curves) > 1 else ():
         name = role_label(role)
         cls = ROLE_CLASS.get(role, "c-other")
-        out.append(f'<line class="line {cls}" x1="{x:.1f}" x2="{x + 16:.1f}" y1="{f.y0 - 12:.1f}" y2="{f.y0 - 12:.1f}"/>')
+        out.append(
+            f'<line class="line {cls}" x1="{x:.1f}" x2="{x + 16:.1f}" y1="{f.y0 - 12:.1f}" y2="{f.y0 - 12:.1f}"/>'
+        )
         out.append(f'<text class="legend" x="{x + 20:.1f}" y="{f.y0 - 8:.1f}">{esc(name)}</text>')
         x += 28 + 6.5 * len(name)
     return out
@@ -394,7 +428,10 @@ def _legend(title: str, curves: Mapping[str, Any], f: Frame) -> list[str]:
 
 def run_charts(r: RunReport, curves: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Every chart of one run (loss big, the rest small), with its findings drawn on them."""
-    present = [(title, {role: curves[role] for role in roles if isinstance(curves.get(role), Mapping)}) for title, roles in CHARTS]
+    present = [
+        (title, {role: curves[role] for role in roles if isinstance(curves.get(role), Mapping)})
+        for title, roles in CHARTS
+    ]
     present = [(t, cs) for t, cs in present if cs]
     if not present:
         return []
@@ -404,12 +441,20 @@ def run_charts(r: RunReport, curves: Mapping[str, Mapping[str, Any]]) -> list[st
         home = next((t for t, cs in present if sig in cs), present[0][0])
         placed[home] += finding_marks(fd)
     # The curves' own span, not the run's: a run may log other tags far past its losses.
-    steps = [s for c in curves.values() if isinstance(c, Mapping) for s in (*(c.get("steps") or ()), c.get("nonfinite_step")) if s is not None]
+    steps = [
+        s
+        for c in curves.values()
+        if isinstance(c, Mapping)
+        for s in (*(c.get("steps") or ()), c.get("nonfinite_step"))
+        if s is not None
+    ]
     span = (min(steps), max(steps)) if steps else r.steps
     out = []
     for i, (title, cs) in enumerate(present):
         frame = BIG if i == 0 else SMALL
-        out.append(f'<figure class="chart-{"big" if i == 0 else "small"}">{svg_chart(title, cs, placed[title], frame, span)}</figure>')
+        out.append(
+            f'<figure class="chart-{"big" if i == 0 else "small"}">{svg_chart(title, cs, placed[title], frame, span)}</figure>'
+        )
     return ['<div class="charts">', *out, "</div>"]
 
 
@@ -445,20 +490,36 @@ def _finding(f: Finding, n: int, fid: str, ids: Mapping[str, str], runs: Mapping
         out.append(f'<p class="links">{esc(label)} {links}</p>')
     items = evidence_items(f.evidence)
     if items:
-        dl = "".join(f"<div><dt>{esc(label)}</dt><dd>{_run_link(str(f.evidence[k]), runs) if k == 'best_run' else esc(v)}</dd></div>" for k, label, v in items)
+        dl = "".join(
+            f"<div><dt>{esc(label)}</dt><dd>{_run_link(str(f.evidence[k]), runs) if k == 'best_run' else esc(v)}</dd></div>"
+            for k, label, v in items
+        )
         out.append(f'<dl class="evidence">{dl}</dl>')
     comp = comparison(f.evidence)
     if comp:
         header, rows = comp
-        body = "".join("<tr>" + "".join(f"<td>{_run_link(c, runs) if j == 1 else esc(c)}</td>" for j, c in enumerate(row)) + "</tr>" for row in rows)
-        out.append(f'<table class="comparison"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in header)}</tr></thead><tbody>{body}</tbody></table>')
+        body = "".join(
+            "<tr>"
+            + "".join(f"<td>{_run_link(c, runs) if j == 1 else esc(c)}</td>" for j, c in enumerate(row))
+            + "</tr>"
+            for row in rows
+        )
+        out.append(
+            f'<table class="comparison"><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in header)}</tr></thead><tbody>{body}</tbody></table>'
+        )
     if f.remedies:
         rows = []
         for rem in f.remedies:
             action, params, kind, live, why = remedy_cells(rem)
             applies = esc(live) if kind == "auto" else "—"
-            rows.append(f'<tr><td>{_code(action)}</td><td>{_code(params) if params else ""}</td><td><span class="kind {esc(kind)}">{esc(kind)}</span></td><td>{applies}</td><td>{esc(why)}</td></tr>')
-        out.append('<table class="remedies"><thead><tr><th>remedy</th><th>params</th><th>kind</th><th>applies</th><th>why</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+            rows.append(
+                f'<tr><td>{_code(action)}</td><td>{_code(params) if params else ""}</td><td><span class="kind {esc(kind)}">{esc(kind)}</span></td><td>{applies}</td><td>{esc(why)}</td></tr>'
+            )
+        out.append(
+            '<table class="remedies"><thead><tr><th>remedy</th><th>params</th><th>kind</th><th>applies</th><th>why</th></tr></thead><tbody>'
+            + "".join(rows)
+            + "</tbody></table>"
+        )
     out.append("</li>")
     return "".join(out)
 
@@ -470,7 +531,11 @@ def _run_link(name: str, runs: Mapping[str, str]) -> str:
 def _findings(prefix: str, findings: Sequence[Finding], runs: Mapping[str, str]) -> str:
     fs = ordered(findings)
     ids = _ids(prefix, fs)
-    return '<ol class="findings">' + "".join(_finding(f, n, f"{prefix}-f{n}", ids, runs) for n, f in enumerate(fs, 1)) + "</ol>"
+    return (
+        '<ol class="findings">'
+        + "".join(_finding(f, n, f"{prefix}-f{n}", ids, runs) for n, f in enumerate(fs, 1))
+        + "</ol>"
+    )
 
 
 def _run(i: int, r: RunReport, curves: Mapping[str, Any], runs: Mapping[str, str]) -> str:
@@ -479,15 +544,18 @@ def _run(i: int, r: RunReport, curves: Mapping[str, Any], runs: Mapping[str, str
     n = len(r.findings)
     state = f"{n} finding{'s' if n != 1 else ''}" if n else ("no findings" if r.steps else "no scalar data")
     summary = (
-        f"<summary>{_badge(sev)} <code class=\"run-name\">{esc(r.run)}</code> "
+        f'<summary>{_badge(sev)} <code class="run-name">{esc(r.run)}</code> '
         f'<span class="muted">steps {esc(fmt_steps(r.steps))} · {state}</span></summary>'
     )
     body = [f'<p class="muted">{r.n_series} series · {r.n_points} points</p>']
     if r.signals:
         rows = "".join(
-            f"<tr><td>{esc(role_label(role))}</td><td>{_code(tag)}</td><td>{esc(r.counts.get(tag, ''))}</td></tr>" for role, tag in r.signals.items()
+            f"<tr><td>{esc(role_label(role))}</td><td>{_code(tag)}</td><td>{esc(r.counts.get(tag, ''))}</td></tr>"
+            for role, tag in r.signals.items()
         )
-        body.append(f'<table class="signals"><thead><tr><th>signal</th><th>tag</th><th>points</th></tr></thead><tbody>{rows}</tbody></table>')
+        body.append(
+            f'<table class="signals"><thead><tr><th>signal</th><th>tag</th><th>points</th></tr></thead><tbody>{rows}</tbody></table>'
+        )
     if r.unresolved:
         body.append(f'<p class="muted">not found: {esc(", ".join(role_label(u) for u in r.unresolved))}</p>')
     body += [f'<p class="note">note: {esc(note)}</p>' for note in r.notes]
@@ -507,7 +575,11 @@ def _summary_table(report: Report) -> str:
     rows = []
     for i, r in enumerate(report.runs):
         fs = ordered(r.findings)
-        top = f"{_code(fs[0].condition)} <span class=\"muted\">{fs[0].confidence:.2f}</span>" if fs else '<span class="muted">—</span>'
+        top = (
+            f'{_code(fs[0].condition)} <span class="muted">{fs[0].confidence:.2f}</span>'
+            if fs
+            else '<span class="muted">—</span>'
+        )
         more = f' <span class="muted">+{len(fs) - 1}</span>' if len(fs) > 1 else ""
         rows.append(
             f'<tr data-name="{esc(r.run)}"><td class="num">{i + 1}</td><td><a href="#{anchor(i)}">{_code(r.run)}</a></td>'
@@ -524,7 +596,10 @@ def _counts(report: Report) -> str:
     for f in [*(f for r in report.runs for f in r.findings), *report.sweep]:
         n[f.severity] += 1
     healthy = sum(1 for r in report.runs if not alarming(r))
-    chips = [f'<span class="badge {s.value}">{n[s]} {s.value}</span>' for s in (Severity.CRITICAL, Severity.WARNING, Severity.INFO)]
+    chips = [
+        f'<span class="badge {s.value}">{n[s]} {s.value}</span>'
+        for s in (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
+    ]
     chips.append(f'<span class="badge ok">{healthy} of {len(report.runs)} runs without warnings</span>')
     return '<p class="counts">' + " ".join(chips) + "</p>"
 
@@ -629,7 +704,11 @@ def render(report: Report, curves: Mapping[str, Mapping[str, Any]] | None = None
         "<main>",
     ]
     if report.problems:
-        out.append('<section id="problems"><h2>Problems</h2><ul class="problems">' + "".join(f"<li>{esc(p)}</li>" for p in report.problems) + "</ul></section>")
+        out.append(
+            '<section id="problems"><h2>Problems</h2><ul class="problems">'
+            + "".join(f"<li>{esc(p)}</li>" for p in report.problems)
+            + "</ul></section>"
+        )
     out.append('<section id="summary"><h2>Runs</h2>')
     if report.runs:
         out.append(_summary_table(report))

@@ -120,7 +120,13 @@ def evidence_items(evidence: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     out = []
     for k in keys[:MAX_EVIDENCE]:
         v = evidence[k]
-        out.append((str(k), role_label(str(k)), fmt_steps(v) if k == "step_range" and isinstance(v, (list, tuple)) else fmt_value(v)))
+        out.append(
+            (
+                str(k),
+                role_label(str(k)),
+                fmt_steps(v) if k == "step_range" and isinstance(v, (list, tuple)) else fmt_value(v),
+            )
+        )
     return out
 
 
@@ -151,7 +157,9 @@ def comparison(evidence: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]
 
 def remedy_cells(rem: Any) -> tuple[str, str, str, str, str]:
     """(action, params, kind, live, rationale) of one remedy."""
-    params = _params({k: fmt_value(v) if isinstance(v, (list, tuple, Mapping)) else v for k, v in dict(rem.params).items()})
+    params = _params(
+        {k: fmt_value(v) if isinstance(v, (list, tuple, Mapping)) else v for k, v in dict(rem.params).items()}
+    )
     return rem.action, params, rem.kind, "live" if rem.live else "restart", rem.rationale
 
 
@@ -221,7 +229,9 @@ def _summary_table(report: Report) -> list[str]:
         top_txt = f"{md_code(top[0].condition, table=True)} (confidence {top[0].confidence:.2f})" if top else "—"
         if len(top) > 1:
             top_txt += f" +{len(top) - 1}"
-        rows.append([f"[{md_code(r.run, table=True)}](#{anchor(i)})", fmt_steps(r.steps), _sev(worst(r.findings)), top_txt])
+        rows.append(
+            [f"[{md_code(r.run, table=True)}](#{anchor(i)})", fmt_steps(r.steps), _sev(worst(r.findings)), top_txt]
+        )
     return _table(["Run", "Steps", "Worst", "Top finding"], rows)
 
 
@@ -247,7 +257,12 @@ def _finding(f: Finding, n: int) -> list[str]:
         rows = []
         for rem in f.remedies:
             action, params, kind, live, why = remedy_cells(rem)
-            cells = [md_code(action, table=True), md_code(params, table=True) if params else "", md_text(kind), live if kind == "auto" else "—"]
+            cells = [
+                md_code(action, table=True),
+                md_code(params, table=True) if params else "",
+                md_text(kind),
+                live if kind == "auto" else "—",
+            ]
             rows.append([*cells, md_text(why)])
         out.extend(_table(["Remedy", "Params", "Kind", "Applies", "Why"], rows))
         out.append("")
@@ -265,7 +280,8 @@ def _run_body(r: RunReport, curves: Mapping[str, Any]) -> list[str]:
     out = [f"{fmt_steps(r.steps)} · {r.n_series} series · {r.n_points} points", ""]
     if r.signals:
         sig = " · ".join(
-            f"{md_text(role_label(role))} {md_code(tag)}" + (f" ({r.counts[tag]})" if tag in r.counts else "") for role, tag in r.signals.items()
+            f"{md_text(role_label(role))} {md_code(tag)}" + (f" ({r.counts[tag]})" if tag in r.counts else "")
+            for role, tag in r.signals.items()
         )
         out += [f"**Signals:** {sig}", ""]
     if r.unresolved:
@@ -296,7 +312,9 @@ def _run(i: int, r: RunReport, curves: Mapping[str, Any]) -> list[str]:
         return [target, "", f"### {md_code(r.run)} — {_sev(worst(r.findings))}", "", *body]
     # Folded: <summary> is HTML, so the name is HTML-escaped there, not Markdown-escaped.
     state = _sev(worst(r.findings)) if r.findings else ("✓ healthy" if r.steps else "no scalar data")
-    head = f'{target}<details><summary><code>{html.escape(" ".join(r.run.split()), quote=True)}</code> — {state}</summary>'
+    head = (
+        f"{target}<details><summary><code>{html.escape(' '.join(r.run.split()), quote=True)}</code> — {state}</summary>"
+    )
     return [head, "", *body, "</details>", ""]
 
 

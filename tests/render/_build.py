@@ -15,21 +15,54 @@ EVIL = "<script>alert(1)</script>\" onmouseover=\"alert(2)' x='|`#"
 
 
 def curve(steps: Any, values: Any, tag: str = "loss", nonfinite_step: int | None = None) -> dict[str, Any]:
-    return {"tag": tag, "steps": [int(s) for s in steps], "values": [float(v) for v in values], "nonfinite_step": nonfinite_step}
+    return {
+        "tag": tag,
+        "steps": [int(s) for s in steps],
+        "values": [float(v) for v in values],
+        "nonfinite_step": nonfinite_step,
+    }
 
 
-def finding(condition: str = "overfitting", severity: Severity = Severity.WARNING, priority: int = 1, **evidence: Any) -> Finding:
+def finding(
+    condition: str = "overfitting", severity: Severity = Severity.WARNING, priority: int = 1, **evidence: Any
+) -> Finding:
     remedies = (
-        Remedy("early_stop", {"step": 400, "restore_best": True}, "auto", live=True, rationale="the best weights were at step 400"),
+        Remedy(
+            "early_stop",
+            {"step": 400, "restore_best": True},
+            "auto",
+            live=True,
+            rationale="the best weights were at step 400",
+        ),
         Remedy("check_data", {"what": "labels"}, "manual"),
     )
     sr = evidence.get("step_range")
-    return Finding(condition, severity, 0.8, f"{condition} seen", evidence, remedies, onset=sr[0] if sr else None, priority=priority)
+    return Finding(
+        condition,
+        severity,
+        0.8,
+        f"{condition} seen",
+        evidence,
+        remedies,
+        onset=sr[0] if sr else None,
+        priority=priority,
+    )
 
 
-def run_report(name: str, findings: tuple[Finding, ...] = (), steps: tuple[int, int] | None = (0, 1000), **kw: Any) -> RunReport:
+def run_report(
+    name: str, findings: tuple[Finding, ...] = (), steps: tuple[int, int] | None = (0, 1000), **kw: Any
+) -> RunReport:
     signals = {"train_loss": "train/loss", "val_loss": "val/loss"} if steps else {}
-    return RunReport(name, steps, signals, findings, n_points=100 if steps else 0, n_series=2 if steps else 0, counts={"train/loss": 50}, **kw)
+    return RunReport(
+        name,
+        steps,
+        signals,
+        findings,
+        n_points=100 if steps else 0,
+        n_series=2 if steps else 0,
+        counts={"train/loss": 50},
+        **kw,
+    )
 
 
 def loss_curves(n: int = 50, last: int = 1000) -> dict[str, dict[str, Any]]:
@@ -57,8 +90,18 @@ def evil_report() -> tuple[Report, dict[str, dict[str, dict[str, Any]]]]:
     """A report in which every string a user or a log controls is EVIL: run names, tags,
     summary, condition, evidence keys and values, remedy fields, problems, notes."""
     evidence = {"signal": EVIL, "step_range": [2, None], EVIL: EVIL, "best_run": EVIL, "explained_by": EVIL}
-    f = Finding(EVIL, Severity.CRITICAL, 0.9, EVIL, evidence, (Remedy(EVIL, {EVIL: EVIL}, "manual", rationale=EVIL),), priority=1)
-    r = RunReport(EVIL, (0, 10), {EVIL: EVIL}, (f,), problems=(EVIL,), notes=(EVIL,), unresolved=(EVIL,), counts={EVIL: 3})
+    f = Finding(
+        EVIL,
+        Severity.CRITICAL,
+        0.9,
+        EVIL,
+        evidence,
+        (Remedy(EVIL, {EVIL: EVIL}, "manual", rationale=EVIL),),
+        priority=1,
+    )
+    r = RunReport(
+        EVIL, (0, 10), {EVIL: EVIL}, (f,), problems=(EVIL,), notes=(EVIL,), unresolved=(EVIL,), counts={EVIL: 3}
+    )
     healthy = RunReport(EVIL + "2", (0, 10), {"train_loss": EVIL})
     curves = {EVIL: {"train_loss": curve([0, 5, 10], [1.0, 0.7, 0.5], EVIL), "val_loss": curve([0, 10], [1, 1], EVIL)}}
     return Report((r, healthy), sweep=(f,), problems=(EVIL,)), curves

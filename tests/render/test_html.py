@@ -195,7 +195,11 @@ def test_page_is_self_contained_and_parses():
     # Nothing is fetched: no src attributes, no links out of the page, no CSS imports or urls.
     assert not [a for _, attrs in p.tags for a in attrs if a == "src"]
     assert all(attrs["href"].startswith("#") for tag, attrs in p.tags if "href" in attrs)
-    assert "@import" not in page and "url(" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert (
+        "@import" not in page
+        and "url(" not in page
+        and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    )
     assert p.scripts == [JS]
 
 
@@ -214,7 +218,10 @@ def test_findings_list_with_badge_confidence_and_remedies():
     report, curves = overfit_report()
     page = render(report, curves)
     item = re.search(r'<li class="finding sev-warning" id="run-1-f1">.*?</li>', page, re.S).group(0)
-    assert '<span class="prio">1</span> <span class="badge warning">warning</span> <code class="cond">overfitting</code>' in item
+    assert (
+        '<span class="prio">1</span> <span class="badge warning">warning</span> <code class="cond">overfitting</code>'
+        in item
+    )
     assert "confidence 0.80" in item and "from step 400" in item
     assert "<dt>step range</dt><dd>400–end</dd>" in item and "<dt>best step</dt><dd>400</dd>" in item
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", item)
@@ -268,7 +275,15 @@ def test_run_without_scalar_data():
 
 
 def test_nonfinite_evidence_values_are_serialized():
-    f = finding("non-finite", Severity.CRITICAL, first_nonfinite_step=30, step_range=[30, None], value=float("nan"), peak=np.float64("inf"), signal="train_loss")
+    f = finding(
+        "non-finite",
+        Severity.CRITICAL,
+        first_nonfinite_step=30,
+        step_range=[30, None],
+        value=float("nan"),
+        peak=np.float64("inf"),
+        signal="train_loss",
+    )
     curves = {"r": {"train_loss": curve([0, 10, 20], [1, 0.9, 0.8], "loss", nonfinite_step=30)}}
     page = render(Report((run_report("r", (f,)),)), curves)
     assert "<dt>value</dt><dd>nan</dd>" in page and "<dt>peak</dt><dd>inf</dd>" in page
@@ -278,8 +293,18 @@ def test_nonfinite_evidence_values_are_serialized():
 
 
 def test_sweep_section_links_runs_in_its_comparison():
-    rows = [{"value": 0.1, "run": "a", "best_val": 0.5, "seconds_to_best": None}, {"value": 0.01, "run": "b", "best_val": 0.4, "seconds_to_best": 3.0}]
-    sweep = Finding("validation-overuse", Severity.INFO, 0.6, "2 runs selected", {"best_run": "b", "comparison": {"hparam": "lr", "rows": rows}}, priority=1)
+    rows = [
+        {"value": 0.1, "run": "a", "best_val": 0.5, "seconds_to_best": None},
+        {"value": 0.01, "run": "b", "best_val": 0.4, "seconds_to_best": 3.0},
+    ]
+    sweep = Finding(
+        "validation-overuse",
+        Severity.INFO,
+        0.6,
+        "2 runs selected",
+        {"best_run": "b", "comparison": {"hparam": "lr", "rows": rows}},
+        priority=1,
+    )
     page = render(Report((run_report("a"), run_report("b")), sweep=(sweep,)), {})
     section = re.search(r'<section id="sweep">.*?</section>', page, re.S).group(0)
     assert '<dt>best run</dt><dd><a href="#run-2"><code>b</code></a></dd>' in section
@@ -288,7 +313,9 @@ def test_sweep_section_links_runs_in_its_comparison():
 
 
 def test_hundreds_of_runs_stay_usable():
-    runs = tuple(run_report(f"sweep/run{i:03d}", (finding(step_range=[200, None]),) if i % 10 == 0 else ()) for i in range(300))
+    runs = tuple(
+        run_report(f"sweep/run{i:03d}", (finding(step_range=[200, None]),) if i % 10 == 0 else ()) for i in range(300)
+    )
     curves = {r.run: loss_curves(400) for r in runs}
     page = render(Report(runs), curves)
     p = parse(page)

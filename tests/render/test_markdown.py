@@ -63,7 +63,13 @@ def test_finding_shows_priority_severity_confidence_evidence_and_remedies():
     assert "- Evidence: step range `400–end` · best step `400` · signal `val_loss`" in md
     rows = table_rows(md, "| Remedy |")
     assert rows[0] == ["Remedy", "Params", "Kind", "Applies", "Why"]
-    assert rows[2] == ["`early_stop`", "`step=400 restore_best=true`", "auto", "live", "the best weights were at step 400"]
+    assert rows[2] == [
+        "`early_stop`",
+        "`step=400 restore_best=true`",
+        "auto",
+        "live",
+        "the best weights were at step 400",
+    ]
     assert rows[3][:4] == ["`check_data`", "`what=labels`", "manual", "—"]
 
 
@@ -88,7 +94,15 @@ def test_findings_are_listed_by_priority():
 
 def test_table_cells_escape_pipes_in_run_names_and_summaries():
     name = "lr|0.1|bs`32`"
-    f = Finding("overfitting", Severity.WARNING, 0.5, "a | b", {"signal": "val|loss"}, (Remedy("dropout", {"rate": 0.3}, rationale="x | y"),), priority=1)
+    f = Finding(
+        "overfitting",
+        Severity.WARNING,
+        0.5,
+        "a | b",
+        {"signal": "val|loss"},
+        (Remedy("dropout", {"rate": 0.3}, rationale="x | y"),),
+        priority=1,
+    )
     md = render(Report((run_report(name, (f,)),)), {})
     summary = table_rows(md, "| Run |")
     assert all(len(r) == 4 for r in summary)
@@ -162,8 +176,19 @@ def test_run_without_scalar_data():
 
 
 def test_nonfinite_evidence_values_are_serialized():
-    f = finding("non-finite", Severity.CRITICAL, first_nonfinite_step=40, step_range=[40, None], value=float("nan"), peak=np.float64("inf"), low=-np.inf)
-    md = render(Report((run_report("r", (f,)),)), {"r": {"train_loss": curve([0, 10, 20, 30], [1, 0.9, 0.8, 0.7], "loss", nonfinite_step=40)}})
+    f = finding(
+        "non-finite",
+        Severity.CRITICAL,
+        first_nonfinite_step=40,
+        step_range=[40, None],
+        value=float("nan"),
+        peak=np.float64("inf"),
+        low=-np.inf,
+    )
+    md = render(
+        Report((run_report("r", (f,)),)),
+        {"r": {"train_loss": curve([0, 10, 20, 30], [1, 0.9, 0.8, 0.7], "loss", nonfinite_step=40)}},
+    )
     ev = {k: v for k, _, v in evidence_items(f.evidence)}
     assert ev["value"] == "nan" and ev["peak"] == "inf" and ev["low"] == "-inf"
     assert "value `nan`" in md and "peak `inf`" in md and "first nonfinite step `40`" in md
@@ -171,8 +196,18 @@ def test_nonfinite_evidence_values_are_serialized():
 
 
 def test_sweep_section_with_comparison_table():
-    rows = [{"value": 0.1, "run": "a|b", "best_val": 0.5, "seconds_to_best": None}, {"value": 0.01, "run": "c", "best_val": float("nan"), "seconds_to_best": 12.0}]
-    sweep = Finding("validation-overuse", Severity.INFO, 0.6, "3 runs in sweep were selected", {"comparison": {"hparam": "lr", "rows": rows}}, priority=1)
+    rows = [
+        {"value": 0.1, "run": "a|b", "best_val": 0.5, "seconds_to_best": None},
+        {"value": 0.01, "run": "c", "best_val": float("nan"), "seconds_to_best": 12.0},
+    ]
+    sweep = Finding(
+        "validation-overuse",
+        Severity.INFO,
+        0.6,
+        "3 runs in sweep were selected",
+        {"comparison": {"hparam": "lr", "rows": rows}},
+        priority=1,
+    )
     md = render(Report((run_report("a|b"),), sweep=(sweep,)), {})
     assert "## Sweep" in md and "`validation-overuse`" in md
     table = table_rows(md, "| lr |")

@@ -57,7 +57,9 @@ def test_the_pipeline_finds_what_the_runs_were_built_to_show(analysis):
 
 def test_html_draws_the_overfitting_onset_and_best_step(analysis):
     page = render_html(analysis.report, curves_of(analysis))
-    block = re.search(r'<details class="run sev-warning" id="run-\d+" data-name="overfit" open>.*?</details>', page, re.S).group(0)
+    block = re.search(
+        r'<details class="run sev-warning" id="run-\d+" data-name="overfit" open>.*?</details>', page, re.S
+    ).group(0)
     chart = ET.fromstring(re.search(r"<svg .*?</svg>", block, re.S).group(0))
     roles = [p.get("data-role") for p in chart.iter(SVG + "path")]
     assert roles == ["train_loss", "val_loss"]
@@ -65,7 +67,9 @@ def test_html_draws_the_overfitting_onset_and_best_step(analysis):
     start, end = f.evidence["step_range"]
     best = f.evidence["best_step"]
     x = x_of(curves_of(analysis)["overfit"])
-    rect = next(e for e in chart.iter(SVG + "rect") if e.get("data-condition") == "overfitting" and "onset" in e.get("class"))
+    rect = next(
+        e for e in chart.iter(SVG + "rect") if e.get("data-condition") == "overfitting" and "onset" in e.get("class")
+    )
     assert float(rect.get("x")) == pytest.approx(x(start), abs=0.06)
     assert float(rect.get("x")) + float(rect.get("width")) == pytest.approx(min(x(end), BIG.x1), abs=0.11)
     best_line = next(e for e in chart.iter(SVG + "line") if e.get("class") == "best")
@@ -74,12 +78,16 @@ def test_html_draws_the_overfitting_onset_and_best_step(analysis):
 
 def test_html_marks_the_nonfinite_point(analysis):
     page = render_html(analysis.report, curves_of(analysis))
-    block = re.search(r'<details class="run sev-critical" id="run-\d+" data-name="nanrun" open>.*?</details>', page, re.S).group(0)
+    block = re.search(
+        r'<details class="run sev-critical" id="run-\d+" data-name="nanrun" open>.*?</details>', page, re.S
+    ).group(0)
     chart = ET.fromstring(re.search(r"<svg .*?</svg>", block, re.S).group(0))
     nf_step = curves_of(analysis)["nanrun"]["train_loss"]["nonfinite_step"]
     assert nf_step == 400
     lines = [e for e in chart.iter(SVG + "line") if e.get("class") == "nonfinite"]
-    assert len(lines) == 1 and float(lines[0].get("x1")) == pytest.approx(x_of(curves_of(analysis)["nanrun"])(nf_step), abs=0.06)
+    assert len(lines) == 1 and float(lines[0].get("x1")) == pytest.approx(
+        x_of(curves_of(analysis)["nanrun"])(nf_step), abs=0.06
+    )
     assert "<dt>first nonfinite step</dt><dd>400</dd>" in block
 
 
