@@ -182,13 +182,9 @@ def step_labels(ticks: Sequence[float]) -> list[str]:
 # -- charts ---------------------------------------------------------------------------------------
 
 SEV_COLOUR = {Severity.CRITICAL: "#cf222e", Severity.WARNING: "#d4a72c", Severity.INFO: "#0969da"}
-ROLE_CLASS = {
-    "train_loss": "c-train",
-    "val_loss": "c-val",
-    "train_acc": "c-train",
-    "val_acc": "c-val",
-    "lr": "c-lr",
-    "grad_norm": "c-grad",
+# Train and val curves keep their colours on every chart; lr and grad norm have their own.
+ROLE_CLASS = {"lr": "c-lr", "grad_norm": "c-grad"} | {
+    f"{split}_{metric}": f"c-{split}" for split in ("train", "val") for metric in ("loss", "acc")
 }
 CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("loss", ("train_loss", "val_loss")),

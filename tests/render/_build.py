@@ -79,6 +79,12 @@ def overfit_report() -> tuple[Report, dict[str, dict[str, dict[str, Any]]]]:
     return report, {"sweep/overfit": loss_curves(), "sweep/healthy": loss_curves()}
 
 
+def nonfinite_finding(step: int) -> Finding:
+    """A NaN at ``step``, with non-finite values in its evidence (as numpy and Python floats)."""
+    evidence = {"first_nonfinite_step": step, "step_range": [step, None], "signal": "train_loss"}
+    return finding("non-finite", Severity.CRITICAL, **evidence, value=float("nan"), peak=np.float64("inf"), low=-np.inf)
+
+
 def causal_pair() -> tuple[Finding, Finding]:
     """Exploding gradients and the NaN they explain, linked the way the engine links them."""
     cause = finding("exploding-gradients", Severity.CRITICAL, priority=1, explains=["non-finite"])

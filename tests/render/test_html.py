@@ -27,7 +27,17 @@ from advisor.render.html import (
     y_scale,
 )
 
-from ._build import EVIL, causal_pair, curve, evil_report, finding, loss_curves, overfit_report, run_report
+from ._build import (
+    EVIL,
+    causal_pair,
+    curve,
+    evil_report,
+    finding,
+    loss_curves,
+    nonfinite_finding,
+    overfit_report,
+    run_report,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -275,15 +285,7 @@ def test_run_without_scalar_data():
 
 
 def test_nonfinite_evidence_values_are_serialized():
-    f = finding(
-        "non-finite",
-        Severity.CRITICAL,
-        first_nonfinite_step=30,
-        step_range=[30, None],
-        value=float("nan"),
-        peak=np.float64("inf"),
-        signal="train_loss",
-    )
+    f = nonfinite_finding(30)
     curves = {"r": {"train_loss": curve([0, 10, 20], [1, 0.9, 0.8], "loss", nonfinite_step=30)}}
     page = render(Report((run_report("r", (f,)),)), curves)
     assert "<dt>value</dt><dd>nan</dd>" in page and "<dt>peak</dt><dd>inf</dd>" in page

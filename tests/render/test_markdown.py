@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from advisor.model import Finding, Remedy, Report, Severity
 from advisor.render import render as dispatch
 from advisor.render.markdown import evidence_items, key_role, md_code, md_text, ordered, render
 
-from ._build import causal_pair, curve, evil_report, finding, loss_curves, overfit_report, run_report
+from ._build import causal_pair, curve, evil_report, finding, loss_curves, nonfinite_finding, overfit_report, run_report
 
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 
@@ -176,15 +174,7 @@ def test_run_without_scalar_data():
 
 
 def test_nonfinite_evidence_values_are_serialized():
-    f = finding(
-        "non-finite",
-        Severity.CRITICAL,
-        first_nonfinite_step=40,
-        step_range=[40, None],
-        value=float("nan"),
-        peak=np.float64("inf"),
-        low=-np.inf,
-    )
+    f = nonfinite_finding(40)
     md = render(
         Report((run_report("r", (f,)),)),
         {"r": {"train_loss": curve([0, 10, 20, 30], [1, 0.9, 0.8, 0.7], "loss", nonfinite_step=40)}},

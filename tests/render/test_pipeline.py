@@ -41,6 +41,13 @@ def report_of(analysis, name):
     return next(r.report for r in analysis.runs if r.report.run == name)
 
 
+def first_chart(page: str, run: str, severity: str) -> tuple[str, ET.Element]:
+    """The open section of ``run`` (a run with warnings) and its first chart, parsed."""
+    pattern = rf'<details class="run sev-{severity}" id="run-\d+" data-name="{run}" open>.*?</details>'
+    block = re.search(pattern, page, re.S).group(0)
+    return block, ET.fromstring(re.search(r"<svg .*?</svg>", block, re.S).group(0))
+
+
 def x_of(curves):
     """The chart's step -> pixel map: all charts of a run span the steps of all its curves."""
     steps = [s for c in curves.values() for s in (*c["steps"], c["nonfinite_step"]) if s is not None]
@@ -57,10 +64,7 @@ def test_the_pipeline_finds_what_the_runs_were_built_to_show(analysis):
 
 def test_html_draws_the_overfitting_onset_and_best_step(analysis):
     page = render_html(analysis.report, curves_of(analysis))
-    block = re.search(
-        r'<details class="run sev-warning" id="run-\d+" data-name="overfit" open>.*?</details>', page, re.S
-    ).group(0)
-    chart = ET.fromstring(re.search(r"<svg .*?</svg>", block, re.S).group(0))
+    _, chart = first_chart(page, "overfit", "warning")
     roles = [p.get("data-role") for p in chart.iter(SVG + "path")]
     assert roles == ["train_loss", "val_loss"]
     f = next(f for f in report_of(analysis, "overfit").findings if f.condition == "overfitting")
@@ -78,10 +82,7 @@ def test_html_draws_the_overfitting_onset_and_best_step(analysis):
 
 def test_html_marks_the_nonfinite_point(analysis):
     page = render_html(analysis.report, curves_of(analysis))
-    block = re.search(
-        r'<details class="run sev-critical" id="run-\d+" data-name="nanrun" open>.*?</details>', page, re.S
-    ).group(0)
-    chart = ET.fromstring(re.search(r"<svg .*?</svg>", block, re.S).group(0))
+    block, chart = first_chart(page, "nanrun", "critical")
     nf_step = curves_of(analysis)["nanrun"]["train_loss"]["nonfinite_step"]
     assert nf_step == 400
     lines = [e for e in chart.iter(SVG + "line") if e.get("class") == "nonfinite"]
