@@ -1,0 +1,335 @@
+"""Markdown report for pull requests and issues (GitHub-flavoured Markdown).
+
+A summary table of every run, then one section per run (signals, a sparkline of its key curve,
+findings by priority with evidence and remedies, problems), then the sweep. Runs without
+warnings are folded into ``<details>`` so a big tree stays readable.
+
+Every string a user controls (run names, tags, summaries, rationales, problems) is escaped:
+identifiers go into code spans sized past their longest backtick run, prose gets a backslash
+before each Markdown metacharacter, and table cells also escape ``|``. Nothing a user wrote can
+open a table cell, a heading, a link or an HTML tag.
+
+The format-neutral helpers at the top (which curve is key, which evidence to show, how numbers
+and step ranges read) are shared with the HTML renderer.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+from advisor.model import Finding, Report, RunReport, Severity, jsonable
+from advisor.render.text import _params, sparkline, summary_line
+
+# -- format-neutral helpers (shared with advisor.render.html) ------------------------------------
+
+ICON = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "●"}
+ROLE_LABEL = {
+    "train_loss": "train loss",
+    "val_loss": "val loss",
+    "train_acc": "train accuracy",
+    "val_acc": "val accuracy",
+    "lr": "learning rate",
+    "grad_norm": "grad norm",
+}
+# Evidence keys drawn or linked elsewhere; highlights list them first, in this order.
+_EVIDENCE_FIRST = ("step_range", "best_step", "first_nonfinite_step", "signal")
+_EVIDENCE_SKIP = {"explained_by", "explains", "comparison"}
+MAX_EVIDENCE = 10
+
+
+def ordered(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings by priority (1 first; an unranked 0 last), then severity, then confidence."""
+    return sorted(findings, key=lambda f: (f.priority if f.priority > 0 else math.inf, -f.severity.rank, -f.confidence))
+
+
+def worst(findings: Iterable[Finding]) -> Severity | None:
+    sev = [f.severity for f in findings]
+    return max(sev, key=lambda s: s.rank) if sev else None
+
+
+def alarming(r: RunReport) -> bool:
+    """True when the run has a finding of severity warning or above (SPEC: healthy runs have none)."""
+    return any(f.severity.rank >= Severity.WARNING.rank for f in r.findings)
+
+
+def key_role(r: RunReport, curves: Mapping[str, Any] | None) -> str | None:
+    """The curve that tells the run's story: the top finding's signal, else the training loss."""
+    curves = curves or {}
+    top = ordered(r.findings)
+    sig = top[0].evidence.get("signal") if top else None
+    if isinstance(sig, str) and _has_points(curves.get(sig)):
+        return sig
+    for role in ROLE_LABEL:
+        if _has_points(curves.get(role)):
+            return role
+    return None
+
+
+def role_label(role: str) -> str:
+    """A role or evidence key as words: ``val_loss`` -> ``val loss``."""
+    return ROLE_LABEL.get(role) or role.replace("_", " ")
+
+
+def _has_points(c: Any) -> bool:
+    return isinstance(c, Mapping) and bool(c.get("values"))
+
+
+def fmt_value(v: Any, limit: int = 80) -> str:
+    """One evidence or parameter value as short text (non-finite floats read nan / inf)."""
+    v = jsonable(v)
+    if isinstance(v, bool):
+        out = str(v).lower()
+    elif isinstance(v, float):
+        out = f"{v:.4g}"
+    elif isinstance(v, Mapping):
+        out = ", ".join(f"{k}={fmt_value(x, limit)}" for k, x in v.items())
+    elif isinstance(v, list):
+        out = ", ".join(fmt_value(x, limit) for x in v[:12]) + (f", … (+{len(v) - 12})" if len(v) > 12 else "")
+    elif v is None:
+        out = "—"
+    else:
+        out = str(v)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def fmt_steps(steps: Sequence[Any] | None) -> str:
+    """A run's span or an onset range: ``100–1200``; an open end reads ``start``/``end``."""
+    if not steps:
+        return "no scalar data"
+    a, b = (list(steps) + [None, None])[:2]
+    a_txt = "start" if a is None else fmt_value(a)
+    b_txt = "end" if b is None else fmt_value(b)
+    return a_txt if a == b and a is not None else f"{a_txt}–{b_txt}"
+
+
+def step_range(f: Finding) -> tuple[Any, Any] | None:
+    """The finding's onset range ``(start, end)`` (either may be None), or None when it has none."""
+    sr = f.evidence.get("step_range")
+    if isinstance(sr, (list, tuple)) and len(sr) == 2 and not (sr[0] is None and sr[1] is None):
+        return sr[0], sr[1]
+    return None
+
+
+def evidence_items(evidence: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The evidence worth showing, as (key, label, text): drawn keys first, then the rest as written."""
+    keys = [k for k in _EVIDENCE_FIRST if k in evidence]
+    keys += [k for k in evidence if k not in _EVIDENCE_FIRST and k not in _EVIDENCE_SKIP]
+    out = []
+    for k in keys[:MAX_EVIDENCE]:
+        v = evidence[k]
+        out.append(
+            (
+                str(k),
+                role_label(str(k)),
+                fmt_steps(v) if k == "step_range" and isinstance(v, (list, tuple)) else fmt_value(v),
+            )
+        )
+    return out
+
+
+def causal_links(f: Finding) -> list[tuple[str, list[str]]]:
+    """[("likely caused by", [ids]), ("explains", [ids])] for the links the engine found."""
+    out = []
+    for key, label in (("explained_by", "likely caused by"), ("explains", "explains")):
+        v = f.evidence.get(key)
+        ids = [v] if isinstance(v, str) else [str(x) for x in v] if isinstance(v, (list, tuple)) else []
+        if ids:
+            out.append((label, ids))
+    return out
+
+
+def comparison(evidence: Mapping[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """A sweep finding's hyperparameter comparison as (header, rows), when it has one."""
+    comp = evidence.get("comparison")
+    if not isinstance(comp, Mapping) or not isinstance(comp.get("rows"), (list, tuple)):
+        return None
+    header = [str(comp.get("hparam", "value")), "run", "best val", "seconds to best"]
+    rows = [
+        [fmt_value(row.get(k)) for k in ("value", "run", "best_val", "seconds_to_best")]
+        for row in comp["rows"]
+        if isinstance(row, Mapping)
+    ]
+    return header, rows
+
+
+def remedy_cells(rem: Any) -> tuple[str, str, str, str, str]:
+    """(action, params, kind, live, rationale) of one remedy."""
+    params = _params(
+        {k: fmt_value(v) if isinstance(v, (list, tuple, Mapping)) else v for k, v in dict(rem.params).items()}
+    )
+    return rem.action, params, rem.kind, "live" if rem.live else "restart", rem.rationale
+
+
+def curve_endpoints(c: Mapping[str, Any]) -> str:
+    vals = c.get("values") or []
+    return f"{fmt_value(float(vals[0]))} → {fmt_value(float(vals[-1]))}" if vals else ""
+
+
+# -- Markdown escaping ----------------------------------------------------------------------------
+
+# Inline metacharacters; "(", ">", "!", "#" and "+" are inert once "[", "<" and line starts are.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<|~&$])")
+_LEADING = re.compile(r"^([-=+>#]|\d+(?=[.)]))")
+
+
+def md_text(s: Any) -> str:
+    """Prose a user controls, as inert Markdown on one line (backslash before each metacharacter)."""
+    t = " ".join(str(s).split())
+    t = _MD_SPECIAL.sub(r"\\\1", t)
+    # A leading list marker, quote or numbered item would restructure the line.
+    return _LEADING.sub(_inert_start, t)
+
+
+def _inert_start(m: re.Match[str]) -> str:
+    tok = m.group(1)
+    return tok + "\\" if tok.isdigit() else "\\" + tok
+
+
+def md_code(s: Any, table: bool = False) -> str:
+    """An identifier a user controls as a code span that no backtick inside it can close.
+
+    In a table cell ``|`` is escaped too (GFM splits cells before it parses code spans).
+    """
+    t = " ".join(str(s).split()) or " "
+    if table:
+        t = t.replace("|", "\\|")
+    longest = max((len(m) for m in re.findall(r"`+", t)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if t.startswith("`") or t.endswith("`") else ""
+    return f"{fence}{pad}{t}{pad}{fence}"
+
+
+def _row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    return [_row(header), _row("---" for _ in header), *(_row(r) for r in rows)]
+
+
+def _sev(s: Severity | None) -> str:
+    return f"{ICON[s]} {s.value}" if s else "✓ ok"
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def anchor(i: int) -> str:
+    """The id of the i-th run's section (never derived from the run name, so always safe)."""
+    return f"run-{i + 1}"
+
+
+def _summary_table(report: Report) -> list[str]:
+    rows = []
+    for i, r in enumerate(report.runs):
+        top = ordered(r.findings)
+        top_txt = f"{md_code(top[0].condition, table=True)} (confidence {top[0].confidence:.2f})" if top else "—"
+        if len(top) > 1:
+            top_txt += f" +{len(top) - 1}"
+        rows.append(
+            [f"[{md_code(r.run, table=True)}](#{anchor(i)})", fmt_steps(r.steps), _sev(worst(r.findings)), top_txt]
+        )
+    return _table(["Run", "Steps", "Worst", "Top finding"], rows)
+
+
+def _finding(f: Finding, n: int) -> list[str]:
+    num = f.priority if f.priority > 0 else n
+    onset = f" · from step {f.onset}" if f.onset is not None else ""
+    out = [f"**{num}. {_sev(f.severity)} · {md_code(f.condition)}** · confidence {f.confidence:.2f}{onset}", ""]
+    out.append(md_text(f.summary) or "_(no summary)_")
+    out.append("")
+    items = evidence_items(f.evidence)
+    if items:
+        out.append("- Evidence: " + " · ".join(f"{md_text(label)} {md_code(v)}" for _, label, v in items))
+    for label, ids in causal_links(f):
+        out.append(f"- {label.capitalize()}: " + ", ".join(md_code(c) for c in ids))
+    if items or causal_links(f):
+        out.append("")
+    comp = comparison(f.evidence)
+    if comp:
+        header, rows = comp
+        out.extend(_table([md_text(h) for h in header], ([md_code(c, table=True) for c in row] for row in rows)))
+        out.append("")
+    if f.remedies:
+        rows = []
+        for rem in f.remedies:
+            action, params, kind, live, why = remedy_cells(rem)
+            cells = [
+                md_code(action, table=True),
+                md_code(params, table=True) if params else "",
+                md_text(kind),
+                live if kind == "auto" else "—",
+            ]
+            rows.append([*cells, md_text(why)])
+        out.extend(_table(["Remedy", "Params", "Kind", "Applies", "Why"], rows))
+        out.append("")
+    return out
+
+
+def _findings(findings: Sequence[Finding]) -> list[str]:
+    out: list[str] = []
+    for n, f in enumerate(ordered(findings), 1):
+        out.extend(_finding(f, n))
+    return out
+
+
+def _run_body(r: RunReport, curves: Mapping[str, Any]) -> list[str]:
+    out = [f"{fmt_steps(r.steps)} · {r.n_series} series · {r.n_points} points", ""]
+    if r.signals:
+        sig = " · ".join(
+            f"{md_text(role_label(role))} {md_code(tag)}" + (f" ({r.counts[tag]})" if tag in r.counts else "")
+            for role, tag in r.signals.items()
+        )
+        out += [f"**Signals:** {sig}", ""]
+    if r.unresolved:
+        out += ["**Not found:** " + ", ".join(md_text(role_label(u)) for u in r.unresolved), ""]
+    for note in r.notes:
+        out += [f"> Note: {md_text(note)}", ""]
+    role = key_role(r, curves)
+    if role:
+        c = curves[role]
+        line = f"{md_text(role_label(role))} {md_code(sparkline(c['values']))} {curve_endpoints(c)}"
+        if c.get("nonfinite_step") is not None:
+            line += f" · **non-finite at step {c['nonfinite_step']}**"
+        out += [line, ""]
+    if r.findings:
+        out += _findings(r.findings)
+    elif r.steps:
+        out += ["✓ No findings.", ""]
+    if r.problems:
+        out += ["**Problems:**", ""] + [f"- {md_text(p)}" for p in r.problems] + [""]
+    return out
+
+
+def _run(i: int, r: RunReport, curves: Mapping[str, Any]) -> list[str]:
+    body = _run_body(r, curves)
+    # An empty <a id> is the anchor GitHub keeps (it drops ids on most other tags).
+    target = f'<a id="{anchor(i)}"></a>'
+    if alarming(r):
+        return [target, "", f"### {md_code(r.run)} — {_sev(worst(r.findings))}", "", *body]
+    # Folded: <summary> is HTML, so the name is HTML-escaped there, not Markdown-escaped.
+    state = _sev(worst(r.findings)) if r.findings else ("✓ healthy" if r.steps else "no scalar data")
+    head = (
+        f"{target}<details><summary><code>{html.escape(' '.join(r.run.split()), quote=True)}</code> — {state}</summary>"
+    )
+    return [head, "", *body, "</details>", ""]
+
+
+def render(report: Report, curves: Mapping[str, Mapping[str, Any]] | None = None, **_: Any) -> str:
+    """The whole report as GitHub-flavoured Markdown."""
+    curves = curves or {}
+    out = ["# advisor report", "", md_text(summary_line(report)), ""]
+    if not report.runs:
+        out += ["No runs were analysed.", ""]
+    else:
+        out += _summary_table(report) + ["", "## Runs", ""]
+        for i, r in enumerate(report.runs):
+            out += _run(i, r, curves.get(r.run) or {})
+    out += ["## Sweep", ""]
+    out += _findings(report.sweep) if report.sweep else ["No sweep findings.", ""]
+    if report.problems:
+        out += ["## Problems", ""] + [f"- {md_text(p)}" for p in report.problems] + [""]
+    return "\n".join(out).rstrip("\n") + "\n"
