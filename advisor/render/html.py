@@ -26,7 +26,7 @@ from itertools import pairwise
 from typing import Any, Iterable, Mapping, Sequence
 
 from advisor.model import Finding, Report, RunReport, Severity
-from advisor.render.markdown import (
+from advisor.render.common import (
     alarming,
     anchor,
     causal_links,

@@ -33,7 +33,7 @@ def sparkline(values: Sequence[float], width: int = 40) -> str:
     return "".join(_BLOCKS[min(7, int((v - lo) / (hi - lo) * 7.999))] for v in vals)
 
 
-def _params(params: dict[str, Any]) -> str:
+def params_text(params: dict[str, Any]) -> str:
     parts = []
     for k, v in params.items():
         if isinstance(v, float):
@@ -53,7 +53,7 @@ def _finding_lines(f: Finding) -> list[tuple[str, str]]:
         lines.append((f"       likely caused by: {f.evidence['explained_by']}", "dim"))
     for r in f.remedies:
         flags = r.kind + (", live" if r.live and r.kind == "auto" else "")
-        p = _params(dict(r.params))
+        p = params_text(dict(r.params))
         txt = f"       → {r.action}{(' ' + p) if p else ''}  [{flags}]"
         if r.rationale:
             txt += f"  {r.rationale}"

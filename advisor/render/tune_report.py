@@ -8,7 +8,9 @@ import math
 import os
 from typing import Any, Mapping
 
+from advisor.render.html import CSS, SMALL, svg_chart
 from advisor.render.png import line_chart
+from advisor.render.text import params_text
 
 TUNE_COLORS = [(120, 120, 220), (31, 119, 180), (255, 150, 120), (214, 39, 40)]
 
@@ -23,15 +25,11 @@ def _num(x: Any) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
-def _params(p: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={_num(v)}" for k, v in p.items())
-
-
 def rows(result: Any) -> list[list[str]]:
     out = []
     for a in result.attempts:
         if "before" not in a:
-            out.append([str(a["round"]), a["condition"], f"{a['applied']['action']} {_params(a['applied']['params'])}", "-", "-", "-", "error: " + a.get("error", "")])
+            out.append([str(a["round"]), a["condition"], f"{a['applied']['action']} {params_text(a['applied']['params'])}", "-", "-", "-", "error: " + a.get("error", "")])
             continue
         b, f = a["before"], a["after"]
         verdict = "verified" if a["verified"] else ("condition stays" if not a["condition_gone"] else "no clear gain")
@@ -39,7 +37,7 @@ def rows(result: Any) -> list[list[str]]:
             [
                 str(a["round"]),
                 a["condition"],
-                f"{a['applied']['action']} {_params(a['applied']['params'])}",
+                f"{a['applied']['action']} {params_text(a['applied']['params'])}",
                 f"{_num(b['mean'])} ± {_num(b['std'])}",
                 f"{_num(f['mean'])} ± {_num(f['std'])}",
                 f"{_num(a['effect_size'])}",
@@ -91,49 +89,6 @@ def chart_lines(result: Any, attempt: Mapping[str, Any]) -> list[tuple[str, list
     return out
 
 
-def _svg(lines: list[tuple[str, list[float], list[float]]], width: int = 640, height: int = 300) -> str:
-    """A small inline SVG line chart (log y when the data spans > 2 decades)."""
-    pts = [(x, y) for _, xs, ys in lines for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
-    if not pts:
-        return "<p>no curves</p>"
-    x_lo, x_hi = min(p[0] for p in pts), max(p[0] for p in pts)
-    ys_all = [p[1] for p in pts]
-    log = min(ys_all) > 0 and max(ys_all) / min(ys_all) > 100
-    f = (lambda v: math.log10(v)) if log else (lambda v: v)
-    y_lo, y_hi = f(min(ys_all)), f(max(ys_all))
-    y_hi = y_hi if y_hi > y_lo else y_lo + 1
-    x_hi = x_hi if x_hi > x_lo else x_lo + 1
-    L, R, T, B = 50, 10, 10, 25
-    pw, ph = width - L - R, height - T - B
-    colors = ["#7878dc", "#1f77b4", "#ff9678", "#d62728"]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">']
-    parts.append(f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>')
-    parts.append(f'<text x="{L - 4}" y="{T + 10}" text-anchor="end" font-size="10">{html.escape(_num(10 ** y_hi if log else y_hi))}</text>')
-    parts.append(f'<text x="{L - 4}" y="{T + ph}" text-anchor="end" font-size="10">{html.escape(_num(10 ** y_lo if log else y_lo))}</text>')
-    parts.append(f'<text x="{L}" y="{height - 6}" font-size="10">{html.escape(_num(x_lo))}</text>')
-    parts.append(f'<text x="{L + pw}" y="{height - 6}" text-anchor="end" font-size="10">{html.escape(_num(x_hi))}</text>')
-    for i, (label, xs, ys) in enumerate(lines):
-        seg: list[str] = []
-        d = []
-        for x, y in zip(xs, ys):
-            if y is None or not math.isfinite(y) or (log and y <= 0):
-                if seg:
-                    d.append("M" + " L".join(seg))
-                seg = []
-                continue
-            px = L + (x - x_lo) / (x_hi - x_lo) * pw
-            py = T + ph - (f(y) - y_lo) / (y_hi - y_lo) * ph
-            seg.append(f"{px:.1f},{py:.1f}")
-        if seg:
-            d.append("M" + " L".join(seg))
-        col = colors[i % len(colors)]
-        if d:
-            parts.append(f'<path d="{" ".join(d)}" fill="none" stroke="{col}" stroke-width="1.6"/>')
-        parts.append(f'<text x="{L + pw - 110}" y="{T + 14 + 13 * i}" font-size="11" fill="{col}">{html.escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def html_page(result: Any) -> str:
     e = html.escape
     body = [f"<h1>advisor tune — {e(result.backend)}</h1>"]
@@ -157,10 +112,21 @@ def html_page(result: Any) -> str:
     for a in result.attempts:
         if "before" not in a:
             continue
-        title = f"round {a['round']}: {a['condition']} → {a['applied']['action']} {_params(a['applied']['params'])} ({'verified' if a['verified'] else 'not verified'})"
-        body.append(f"<h3>{e(title)}</h3>{_svg(chart_lines(result, a))}")
-    css = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:14px;text-align:left}th{background:#f4f4f4}code{background:#f4f4f4;padding:0 3px}"
-    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>advisor tune</title><style>{css}</style></head><body>{''.join(body)}</body></html>\n"
+        title = f"round {a['round']}: {a['condition']} → {a['applied']['action']} {params_text(a['applied']['params'])} ({'verified' if a['verified'] else 'not verified'})"
+        before = _curves_for(result, a["config_hash_before"])
+        after = _curves_for(result, a["config_hash_after"])
+        span = [s for c in (*before.values(), *after.values()) for s in c["steps"][:1] + c["steps"][-1:]]
+        charts = "".join(f"<figure>{svg_chart(label, _as_role_curves(c), frame=SMALL, span=span)}</figure>" for label, c in (("before", before), ("after", after)))
+        body.append(f"<h3>{e(title)}</h3><div class='charts'>{charts}</div>")
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>advisor tune</title><style>{CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n"
+
+
+def _as_role_curves(c: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Median curves in the shape the HTML charts take (None -> NaN)."""
+    return {
+        role: {"tag": role, "steps": v["steps"], "values": [math.nan if x is None else x for x in v["values"]], "nonfinite_step": None}
+        for role, v in c.items()
+    }
 
 
 def write_outputs(result: Any, out: str) -> dict[str, str]:
