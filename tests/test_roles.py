@@ -113,3 +113,20 @@ def test_per_epoch_val_mapped_onto_step_axis():
 def test_tokens():
     assert tokens("train/lossStep") == ["train", "loss", "step"]
     assert tokens("lr-AdamW") == ["lr", "adam", "w"]
+
+
+def test_params_lookup_across_writers():
+    from advisor.rules.base import Context
+
+    run = run_with("train/loss")
+    run.config = {"optim": {"name": "sgd", "lr": 0.1, "clip_norm": 0.0}, "schedule": {"kind": "cosine"}, "early_stop": {"patience": 0, "step": 0}, "data": {"batch_size": 32}}
+    ctx = Context(run, resolve(run))
+    assert ctx.param("optimizer") == "sgd" and ctx.param("schedule") == "cosine" and ctx.num_param("lr") == 0.1
+    assert ctx.num_param("batch_size") == 32 and ctx.num_param("clip") == 0.0
+    assert ctx.early_stopping is None  # 0 means off
+    run.config["early_stop"] = {"patience": 5, "step": 0, "restore_best": True}
+    assert Context(run, resolve(run)).early_stopping == {"patience": 5, "restore_best": True}
+    hf = run_with("train/loss")
+    hf.texts = {"args/text_summary": '{"learning_rate": 5e-05, "per_device_train_batch_size": 16, "lr_scheduler_type": "linear", "max_grad_norm": 1.0}'}
+    ctx = Context(hf, resolve(hf))
+    assert ctx.num_param("lr") == 5e-05 and ctx.num_param("batch_size") == 16 and ctx.param("schedule") == "linear" and ctx.num_param("clip") == 1.0

@@ -31,8 +31,8 @@ PARAM_ALIASES: dict[str, tuple[str, ...]] = {
     "dropout": ("dropout", "dropout_rate", "drop_rate", "hidden_dropout_prob", "p_dropout"),
     "weight_decay": ("weight_decay", "wd", "l2", "decay"),
     "num_classes": ("num_classes", "n_classes", "nclasses", "classes", "num_labels", "n_labels"),
-    "schedule": ("lr_scheduler_type", "scheduler", "schedule", "lr_schedule", "lr_scheduler"),
-    "optimizer": ("optimizer", "optim", "opt"),
+    "schedule": ("schedule.kind", "lr_scheduler_type", "scheduler", "schedule", "lr_schedule", "lr_scheduler"),
+    "optimizer": ("optim.name", "optimizer.name", "optimizer", "optim", "opt"),
     "shuffle": ("shuffle",),
 }
 
@@ -212,7 +212,7 @@ class Context:
             last = low.rsplit(".", 1)[-1]
             if last in ("patience", "early_stopping_patience", "early_stop_patience") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
                 found["patience"] = int(v)
-            elif last in ("step", "stop_step") and isinstance(v, (int, float)) and not isinstance(v, bool):
+            elif last in ("step", "stop_step") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
                 found["step"] = int(v)
             elif last == "restore_best":
                 found["restore_best"] = bool(v)
