@@ -201,3 +201,16 @@ def test_oscillation_per_step_swings():
     loss = 1.2 + swing + 0.4 * np.exp(-steps / 200) + rng.normal(0, 0.05, n)
     f = [x for x in diagnose({"train/loss": (steps, loss)}, hparams={"batch_size": 128}) if x.condition == "oscillation"]
     assert f and f[0].remedies[0].action == "scale_lr"
+
+
+def test_layer_depth_order_puts_heads_last():
+    from advisor.rules.vanishing_gradients import depth_key
+
+    names = ["train/grad_norm/head", "train/grad_norm/hidden.10.linear", "train/grad_norm/hidden.2.linear", "train/grad_norm/embed", "train/grad_norm/classifier.weight"]
+    assert sorted(names, key=depth_key) == [
+        "train/grad_norm/embed",
+        "train/grad_norm/hidden.2.linear",
+        "train/grad_norm/hidden.10.linear",
+        "train/grad_norm/classifier.weight",
+        "train/grad_norm/head",
+    ]

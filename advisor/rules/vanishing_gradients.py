@@ -7,8 +7,9 @@ input barely move and the loss stalls far above what the model could reach.
 Signals: gradient norm, ideally per layer (``train/grad_norm/<layer>``).
 
 Trigger, while the train loss has made less than ``max_progress`` relative progress:
-  * per layer: the median gradient norm of the first third of the layers (input side, in
-    name order) is below ``layer_ratio`` times that of the last third; or
+  * per layer: the median gradient norm of the first third of the layers (input side: names
+    in natural order, embeddings/stems first, heads/classifiers/logits last) is below
+    ``layer_ratio`` times that of the last third; or
   * global: the running level of the gradient norm falls below ``collapse`` times its early
     level.
 A loss that fell well (a converged model has small gradients) never triggers it.
@@ -48,8 +49,16 @@ class Params:
     min_points: int = 5
 
 
-def _natural(s: str) -> list[object]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+_INPUT_SIDE = re.compile(r"(^|[^a-z])(embed\w*|input|stem|first|in_proj)([^a-z]|$)")
+_OUTPUT_SIDE = re.compile(r"(^|[^a-z])(head|heads|out|output|outputs|classifier|logits|final|fc_out|readout|last|lm_head)([^a-z]|$)")
+
+
+def depth_key(name: str) -> tuple[int, list[object]]:
+    """Order layer names input -> output: embeddings/stems first, heads/classifiers last,
+    the rest by natural order (layers.2 before layers.10)."""
+    low = name.lower().rsplit("grad_norm", 1)[-1]
+    group = 0 if _INPUT_SIDE.search(low) else 2 if _OUTPUT_SIDE.search(low) else 1
+    return group, [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", low)]
 
 
 def _progress(ctx: Context) -> float | None:
@@ -70,7 +79,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     conf = 0.0
     onset = None
     if len(layers) >= 2:
-        layers = sorted(layers, key=lambda s: _natural(s.key))
+        layers = sorted(layers, key=lambda s: depth_key(s.key))
         meds = np.array([median(np.abs(s.values[np.isfinite(s.values)])) if np.isfinite(s.values).any() else np.nan for s in layers])
         ok = np.isfinite(meds)
         if ok.sum() >= 2:
