@@ -152,6 +152,12 @@ def _finite_or_nan(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _mean(values: np.ndarray) -> float:
+    """Mean of the finite values (NaN when there are none), without numpy's empty-slice warning."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
+
+
 class _Progress:
     """A rich progress bar on stderr, or nothing."""
 
@@ -301,7 +307,7 @@ def run(
                 if reason and not stop_reason:
                     stop_reason, stopped_early = f"control: {reason}", True
 
-            bar.update(step, f"loss {float(np.nanmean(recent_train)):.4g}" + (f" val {val_loss:.4g}" if last_eval else ""))
+            bar.update(step, f"loss {_mean(recent_train):.4g}" + (f" val {val_loss:.4g}" if last_eval else ""))
             if diverged or stop_reason:
                 break
 
@@ -317,7 +323,7 @@ def run(
             best_val_loss=best_loss if best_step else float("nan"),
             best_val_step=best_step,
             best_val_accuracy=best_acc,
-            final_train_loss=float(np.nanmean(recent_train)) if np.isfinite(recent_train).any() else float("nan"),
+            final_train_loss=_mean(recent_train),
             final_val_loss=_finite_or_nan(val_loss),
             test_loss=float(test_loss),
             test_accuracy=test_acc,

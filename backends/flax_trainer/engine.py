@@ -107,7 +107,9 @@ def resolve_device(name: str) -> jax.Device:
 
 def _layer_of(path: tuple[Any, ...]) -> str:
     keys = [str(getattr(k, "key", getattr(k, "name", k))) for k in path]
-    keys = [k for k in keys if k not in ("value", "cell")]  # Variable.value; nnx.RNN's cell (torch has none)
+    keys = [k for k in keys if k != "value"]  # Variable.value
+    if "rnn" in keys:  # a recurrent layer's cell holds several dense sublayers; torch's nn.RNN is one layer
+        return ".".join(keys[: keys.index("rnn") + 1])
     return ".".join(keys[:-1])
 
 
@@ -152,8 +154,10 @@ class FlaxEngine:
 
     def _make_train_chunk(self, n_bad: int):
         static = replace(self.cfg.optim, lr=0.0, weight_decay=0.0, clip_norm=0.0, clip_value=0.0)
-        return _train_chunk_fn(self.graphdef, static, self.regression, n_bad, self.cfg.data.nan_from_step >= 0,
-                               self.cfg.data.sanitize, tuple(int(i) for i in self._leaf_layer), self.dev.platform != "cpu")
+        fn = _train_chunk_fn(self.graphdef, static, self.regression, tuple(int(i) for i in self._leaf_layer),
+                             self.dev.platform != "cpu")
+        # Pipeline switches are traced arguments: a NaN-injection or sanitize run reuses the compilation.
+        return functools.partial(fn, n_bad=jnp.int32(n_bad), sanitize=jnp.bool_(self.cfg.data.sanitize))
 
     def _make_eval(self):
         return _eval_fn(self.graphdef, self.regression)
@@ -191,7 +195,7 @@ class FlaxEngine:
         hp = dict(opt_state.hyperparams)
         for key, value in (("weight_decay", optim.weight_decay), ("max_norm", _inf_if_off(optim.clip_norm)),
                            ("clip_value", _inf_if_off(optim.clip_value))):
-            hp[key] = jnp.asarray(value, jnp.float32)
+            hp[key] = jax.device_put(jnp.asarray(value, jnp.float32), self.dev)  # committed: no recompile
         self.carry = (params, rest, opt_state._replace(hyperparams=hp))
 
 
@@ -200,8 +204,7 @@ class FlaxEngine:
 
 
 @functools.lru_cache(maxsize=32)
-def _train_chunk_fn(graphdef: Any, optim: OptimConfig, regression: bool, n_bad: int, inject_nan: bool,
-                    sanitize: bool, leaf_layer: tuple[int, ...], donate: bool):
+def _train_chunk_fn(graphdef: Any, optim: OptimConfig, regression: bool, leaf_layer: tuple[int, ...], donate: bool):
     tx = make_tx(optim)  # hyperparameter values live in the optimizer state, not in this closure
     layer_of_leaf, n_layers = jnp.asarray(leaf_layer, jnp.int32), max(leaf_layer) + 1
 
@@ -214,23 +217,21 @@ def _train_chunk_fn(graphdef: Any, optim: OptimConfig, regression: bool, n_bad: 
 
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-    def train_chunk(carry, x_train, y_train, idx, lr, nan, active):
+    def train_chunk(carry, x_train, y_train, idx, lr, nan, active, n_bad, sanitize):
         def step(carry, xs):
             idx_t, lr_t, nan_t, active_t = xs
             params, rest, opt_state = carry
             xb, yb = x_train[idx_t], y_train[idx_t]
-            if inject_nan:
-                bad = (jnp.arange(xb.shape[0]) < n_bad) & nan_t
-                xb = jnp.where(bad.reshape((-1,) + (1,) * (xb.ndim - 1)), jnp.nan, xb)
-            if sanitize:
-                xb = jnp.nan_to_num(xb, nan=0.0, posinf=0.0, neginf=0.0)
+            bad = (jnp.arange(xb.shape[0]) < n_bad) & nan_t
+            xb = jnp.where(bad.reshape((-1,) + (1,) * (xb.ndim - 1)), jnp.nan, xb)
+            xb = jnp.where(sanitize, jnp.nan_to_num(xb, nan=0.0, posinf=0.0, neginf=0.0), xb)
             (loss, (acc, new_rest)), grads = grad_fn(params, rest, xb, yb)
             leaf_sq = jnp.stack([jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)])
             layer_norm = jnp.sqrt(jax.ops.segment_sum(leaf_sq, layer_of_leaf, n_layers))
             grad_norm = jnp.sqrt(jnp.sum(leaf_sq))  # before clipping
             opt_state.hyperparams["learning_rate"] = lr_t
             updates, new_opt = tx.update(grads, opt_state, params)
-            ratio = optax.global_norm(updates) / jnp.maximum(optax.global_norm(params), 1e-12)
+            ratio = optax.tree.norm(updates) / jnp.maximum(optax.tree.norm(params), 1e-12)
             new = (optax.apply_updates(params, updates), new_rest, new_opt)
             # Padding steps (past the run's end in its last interval) keep the old state: a select
             # that XLA fuses into the update, cheaper to compile than a lax.cond over the carry.
