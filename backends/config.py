@@ -353,28 +353,13 @@ def _lr_schedule(c: TrainConfig, p: _Params) -> TrainConfig:
     return replace(c, schedule=replace(c.schedule, **changes))
 
 
-def _warmup(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, schedule=replace(c.schedule, warmup=p.get("steps", int)))
-
 
 def _clip_grad_norm(c: TrainConfig, p: _Params) -> TrainConfig:
     return replace(c, optim=replace(c.optim, clip_norm=p.positive("max_norm")))
 
 
-def _weight_decay(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, optim=replace(c.optim, weight_decay=p.get("value", float)))
 
 
-def _dropout(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, model=replace(c.model, dropout=p.get("rate", float)))
-
-
-def _batch_size(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, data=replace(c.data, batch_size=p.get("value", int)))
-
-
-def _shuffle(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, data=replace(c.data, shuffle=p.get("enabled", bool, True)))
 
 
 def _optimizer(c: TrainConfig, p: _Params) -> TrainConfig:
@@ -416,39 +401,37 @@ def _capacity(c: TrainConfig, p: _Params) -> TrainConfig:
     return replace(c, model=replace(m, width=max(1, round(m.width * wf)), depth=max(1, m.depth + dd)))
 
 
-def _activation(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, model=replace(c.model, activation=p.get("name", str)))
 
 
-def _normalization(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, model=replace(c.model, norm=p.get("kind", str)))
 
 
-def _residual(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, model=replace(c.model, residual=p.get("enabled", bool, True)))
+def _setter(section: str, key: str, param: str | None, tp: type, default: Any = dataclasses.MISSING) -> Any:
+    """A remedy that sets one config field from one of its params (or to ``default`` without one)."""
 
+    def patch(c: TrainConfig, p: _Params) -> TrainConfig:
+        value = default if param is None else p.get(param, tp, default)
+        return replace(c, **{section: replace(getattr(c, section), **{key: value})})
 
-def _sanitize_inputs(c: TrainConfig, p: _Params) -> TrainConfig:
-    return replace(c, data=replace(c.data, sanitize=True))
+    return patch
 
 
 _PATCHES = {
     "scale_lr": _scale_lr,
     "lr_schedule": _lr_schedule,
-    "warmup": _warmup,
+    "warmup": _setter("schedule", "warmup", "steps", int),
     "clip_grad_norm": _clip_grad_norm,
-    "weight_decay": _weight_decay,
-    "dropout": _dropout,
-    "batch_size": _batch_size,
-    "shuffle": _shuffle,
+    "weight_decay": _setter("optim", "weight_decay", "value", float),
+    "dropout": _setter("model", "dropout", "rate", float),
+    "batch_size": _setter("data", "batch_size", "value", int),
+    "shuffle": _setter("data", "shuffle", "enabled", bool, True),
     "optimizer": _optimizer,
     "early_stop": _early_stop,
     "train_longer": _train_longer,
     "capacity": _capacity,
-    "activation": _activation,
-    "normalization": _normalization,
-    "residual": _residual,
-    "sanitize_inputs": _sanitize_inputs,
+    "activation": _setter("model", "activation", "name", str),
+    "normalization": _setter("model", "norm", "kind", str),
+    "residual": _setter("model", "residual", "enabled", bool, True),
+    "sanitize_inputs": _setter("data", "sanitize", None, bool, True),
 }
 assert set(_PATCHES) == set(AUTO_ACTIONS), "every auto action of SPEC §3 has a patch"
 

@@ -13,6 +13,7 @@ k, and an evaluation after it is logged at k too. ``early_stop.step = S`` stops 
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -345,4 +346,26 @@ def run(
         writer.close()
 
 
-__all__ = ["TrainResult", "Chunk", "Engine", "BatchPlan", "run", "nan_rows", "coerce_config"]
+def trainer(backend: str, engine: str) -> Callable[..., TrainResult]:
+    """Make a backend package's ``train`` (SPEC protocol); ``engine`` is 'module:Class', imported on first use."""
+
+    def train(
+        config: TrainConfig | Mapping[str, Any] | None,
+        logdir: str,
+        seed: int | None = None,
+        *,
+        control: Control | None = None,
+        callback: Callback | None = None,
+        progress: bool = False,
+    ) -> TrainResult:
+        module, name = engine.split(":")
+        make_engine = getattr(importlib.import_module(module), name)
+        return run(backend, make_engine, config, logdir, seed, control=control, callback=callback, progress=progress)
+
+    train.__doc__ = (f"Train ``config`` (a TrainConfig or its dict; None: the default) with the {backend} engine, logging "
+                     "SPEC §6 tags to ``logdir``. ``seed`` overrides config.seed; ``control`` takes live remedies; "
+                     "``callback(step, scalars)`` runs at each logging interval (its exceptions are logged, never raised).")
+    return train
+
+
+__all__ = ["trainer", "TrainResult", "Chunk", "Engine", "BatchPlan", "run", "nan_rows", "coerce_config"]
