@@ -211,7 +211,9 @@ def run(
     with open(os.path.join(logdir, "config.json"), "w", encoding="utf-8") as fh:
         json.dump(cfg.to_dict(), fh, indent=2)
     writer = EventWriter(logdir)
-    writer.add_hparams(cfg.flat(), metrics=("val/loss", "val/accuracy", "test/loss", "test/accuracy"))
+    # Resolved facts beside the config (whose 0s mean "the task's default"), for the analyzer.
+    facts = {"run.steps_per_epoch": spe, "run.total_steps": run_steps, "run.n_classes": data.n_classes, "run.n_train": len(data.x_train)}
+    writer.add_hparams({**cfg.flat(), **facts}, metrics=("val/loss", "val/accuracy", "test/loss", "test/accuracy"))
     writer.add_text("run/backend", f"{backend} on {engine.device}", 0)
     bar = _Progress(progress, run_steps, f"{backend} {cfg.data.task}/{cfg.model.kind}")
 

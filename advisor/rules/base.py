@@ -220,9 +220,12 @@ class Context:
 
     @cached_property
     def num_classes(self) -> int | None:
-        c = self.num_param("num_classes")
-        if c is not None and c >= 2 and c == int(c):
-            return int(c)
+        """The class count, from any alias that holds a real one (configs use 0 for 'default')."""
+        aliases = PARAM_ALIASES["num_classes"]
+        for k, v in self.params.items():
+            if k.lower().rsplit(".", 1)[-1] in aliases and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if v >= 2 and v == int(v):
+                    return int(v)
         return None
 
     @cached_property
@@ -238,9 +241,8 @@ class Context:
                 spe = float(median(per))
                 if spe >= 2:
                     return int(round(spe))
-        for key in ("steps_per_epoch", "data.steps_per_epoch", "train.steps_per_epoch"):
-            v = self.params.get(key)
-            if isinstance(v, (int, float)) and v >= 2:
+        for key, v in self.params.items():
+            if key.rsplit(".", 1)[-1] == "steps_per_epoch" and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2:
                 return int(v)
         return None
 
