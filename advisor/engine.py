@@ -49,6 +49,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "vanishing-gradients": ("no-learning", "plateau", "slow-convergence", "underfitting"),
     "schedule-misconfigured": ("underfitting", "plateau", "no-learning"),
     "clipping-saturated": ("slow-convergence",),
+    "gradient-noise": ("lr-decay-needed",),  # the flat, noisy end is the noise floor
 }
 
 

@@ -212,7 +212,7 @@ def run(
         json.dump(cfg.to_dict(), fh, indent=2)
     writer = EventWriter(logdir)
     # Resolved facts beside the config (whose 0s mean "the task's default"), for the analyzer.
-    facts = {"run.steps_per_epoch": spe, "run.total_steps": run_steps, "run.n_classes": data.n_classes, "run.n_train": len(data.x_train)}
+    facts = {"run.steps_per_epoch": spe, "run.total_steps": run_steps, "run.n_classes": data.n_classes, "run.n_train": len(data.x_train), "run.n_val_samples": len(data.x_val)}
     writer.add_hparams({**cfg.flat(), **facts}, metrics=("val/loss", "val/accuracy", "test/loss", "test/accuracy"))
     writer.add_text("run/backend", f"{backend} on {engine.device}", 0)
     bar = _Progress(progress, run_steps, f"{backend} {cfg.data.task}/{cfg.model.kind}")

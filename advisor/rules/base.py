@@ -31,6 +31,7 @@ PARAM_ALIASES: dict[str, tuple[str, ...]] = {
     "dropout": ("dropout", "dropout_rate", "drop_rate", "hidden_dropout_prob", "p_dropout"),
     "weight_decay": ("weight_decay", "wd", "l2", "decay"),
     "num_classes": ("num_classes", "n_classes", "nclasses", "classes", "num_labels", "n_labels"),
+    "n_val_samples": ("n_val_samples", "val_size", "n_val"),
     "schedule": ("schedule.kind", "lr_scheduler_type", "scheduler", "schedule", "lr_schedule", "lr_scheduler"),
     "optimizer": ("optim.name", "optimizer.name", "optimizer", "optim", "opt"),
     "shuffle": ("shuffle",),

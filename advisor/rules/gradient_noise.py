@@ -7,8 +7,10 @@ memory and, past a point, generalisation.
 
 Signals: per-step train loss.
 
-Trigger: on a per-step curve (bins of at least ``min_bin`` points), the point-to-point noise
-over the last ``late`` of the run exceeds ``min_ratio`` of the loss level there and
+Trigger: on a per-step curve (bins of at least ``min_bin`` points), the noise over the last
+``late`` of the run — robust point-to-point noise relative to the median level, or the
+standard deviation relative to the mean (per-example losses are heavy-tailed, which a robust
+estimate would hide) — exceeds ``min_ratio`` of the loss level there and
 ``min_of_drop`` of the loss's whole fall (a converged loss near zero is noisy relative to its
 level, not to its progress). Info only: noisy small-batch training can be healthy.
 
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
+import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
@@ -51,11 +55,17 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     k = max(p.min_points // 2, int(c.n * p.late))
     tail = c.values[-k:]
-    noise = diff_noise(tail)
-    level = abs(float(median(tail)))
+    # Two views of the spread: robust point-to-point noise (symmetric noise) and the standard
+    # deviation (per-example losses are heavy-tailed: mostly ~0, now and then large — a MAD
+    # misses exactly that). Each relative to the level it sits on.
+    mean = abs(float(np.mean(tail)))
+    robust, level = diff_noise(tail), abs(float(median(tail)))
+    std = float(np.std(tail))
+    ratio = max(robust / level if level else 0.0, std / mean if mean else 0.0)
+    noise = max(robust, std)
     sh = ctx.train_shape
     drop = max(sh.v0 - sh.vend, 0.0) if sh is not None else 0.0
-    if level == 0 or noise < p.min_ratio * level or noise < p.min_of_drop * drop:
+    if ratio < p.min_ratio or noise < p.min_of_drop * drop:
         return []  # a converged loss near zero is noisy relative to its level, not to its progress
     bs = ctx.num_param("batch_size")
     rem = [
@@ -66,15 +76,16 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     evidence = {
         "late_noise": noise,
         "late_level": level,
-        "noise_over_level": round(noise / level, 3),
+        "late_mean": mean,
+        "noise_over_level": round(ratio, 3),
         "step_range": [int(c.steps[-k]), int(c.steps[-1])],
         "signal": "train_loss",
     }
     if bs:
         evidence["batch_size"] = bs
     summary = (
-        f"per-step train loss noise {fmt(noise)} is {pct(noise / level)} of its level {fmt(level)} over the last "
+        f"per-step train loss noise {fmt(noise)} is {pct(ratio)} of its level {fmt(mean)} over the last "
         f"{pct(p.late)} of the run" + (f" (batch size {int(bs)})" if bs else "")
     )
-    conf = margin_confidence(noise / level, p.min_ratio, 0.5, base=0.5)
+    conf = margin_confidence(ratio, p.min_ratio, 0.5, base=0.5)
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[-k]))]

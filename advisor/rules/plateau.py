@@ -11,7 +11,9 @@ the curve's noise or ``tol_gain`` of its total fall (whichever is wider) for at 
 ``min_len`` of the run, that
 starts in the first ``max_start`` of the run and is not a learning-rate warmup (a logged lr
 rising over it), after which the loss falls by at least ``min_escape`` of the total fall —
-the plateau sits far above where the run ends. Needs at least ``min_bins`` binned points.
+the plateau sits far above where the run ends — and falls right after it at least
+1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
+of a steady decline). Needs at least ``min_bins`` binned points.
 
 Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style), ``optimizer``
 adam (converges fast from a stall), ``normalization`` batchnorm, ``warmup`` when the plateau
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import flat_run, fmt, median, pct
+from advisor.signals import flat_run, fmt, median, pct, theil_sen
 
 ID = "plateau"
 SEVERITY = Severity.WARNING
@@ -38,7 +40,8 @@ SIGNALS = ("train loss",)
 
 @dataclass(frozen=True)
 class Params:
-    min_len: float = 0.2
+    min_len: float = 0.15
+    max_slope_ratio: float = 0.25
     max_start: float = 0.5
     tol_noise: float = 8.0
     tol_gain: float = 0.03
@@ -67,6 +70,13 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     plateau_level = float(median(c.bvals[a:b]))
     escape = (plateau_level - sh.vend) / total_fall
     if escape < p.min_escape or b >= len(c.bvals) - 1:
+        return []
+    # A stall, not a noisy stretch of a steady decline: the fall right after the plateau must be
+    # much steeper than any drift within it.
+    k = min(len(c.bvals), b + max(5, b - a))
+    s_in = theil_sen(c.bsteps[a:b], c.bvals[a:b])
+    s_out = theil_sen(c.bsteps[b - 1 : k], c.bvals[b - 1 : k])
+    if s_out >= 0 or s_in < p.max_slope_ratio * s_out:
         return []
     lr = ctx.lr
     if lr is not None and lr.n >= 3:

@@ -9,7 +9,8 @@ Trigger: the train loss has flattened (no significant fall in its last quarter a
 of its progress made there), it made real progress (more than ``min_progress``, else it is
 no-learning) but still ends above ``min_ratio`` of its initial value, validation (if logged)
 sits within ``max_gap`` of it, the curve is not swinging (noise under ``max_rel_noise``) and
-train accuracy (if logged) is below ``max_train_acc``.
+train accuracy (if logged) is below ``max_train_acc``. A warning when train accuracy is below
+``info_train_acc`` or not logged; info between the two (the model fits most of its data).
 
 Needs at least ``min_points`` points.
 
@@ -43,6 +44,7 @@ class Params:
     max_gap: float = 0.15
     max_rel_noise: float = 0.1
     max_train_acc: float = 0.95
+    info_train_acc: float = 0.9
     min_points: int = 10
 
 
@@ -57,11 +59,15 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if ratio < p.min_ratio or sh.rel_noise > p.max_rel_noise:
         return []
     acc = ctx.train_acc
+    severity = SEVERITY
+    train_acc = None
     if acc is not None and acc.n:
         a = float(median(acc.values[-max(1, acc.n // 10) :]))
-        a = a / 100 if a > 1.5 else a
-        if a >= p.max_train_acc:
+        train_acc = a / 100 if a > 1.5 else a
+        if train_acc >= p.max_train_acc:
             return []
+        if train_acc >= p.info_train_acc:
+            severity = Severity.INFO  # a model fitting most of its data: more capacity is advice, not an alarm
     gap = None
     v = ctx.val
     if v is not None and v.n >= 2 and v.nonfinite_step is None:
@@ -89,10 +95,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     }
     if gap is not None:
         evidence["val_gap"] = round(gap, 3)
+    if train_acc is not None:
+        evidence["final_train_accuracy"] = round(train_acc, 4)
     gap_txt = f"; validation is within {pct(abs(gap))} of it" if gap is not None else ""
     summary = (
         f"train loss flattened at {fmt(sh.vend)}, still {pct(ratio)} of its initial {fmt(sh.v0)}, "
         f"from step {int(sh.late_start)} on{gap_txt}"
     )
     conf = margin_confidence(ratio, p.min_ratio, 0.2, base=0.5)
-    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(sh.late_start))]
+    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(sh.late_start))]

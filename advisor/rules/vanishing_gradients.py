@@ -6,7 +6,10 @@ input barely move and the loss stalls far above what the model could reach.
 
 Signals: gradient norm, ideally per layer (``train/grad_norm/<layer>``).
 
-Trigger, while the train loss has made less than ``max_progress`` relative progress:
+Trigger, while the train loss has made less than ``max_progress`` relative progress (and has
+not risen by as much: an exploding loss is not a vanishing gradient; nor is a gradient norm
+that grew tenfold or a non-finite loss — a ratio of layer norms can be tiny because the last
+layers exploded):
   * per layer: the median gradient norm of the first third of the layers (input side: names
     in natural order, embeddings/stems first, heads/classifiers/logits last) is below
     ``layer_ratio`` times that of the last third; or
@@ -69,9 +72,20 @@ def _progress(ctx: Context) -> float | None:
     return (v0 - ve) / abs(v0) if v0 else 0.0
 
 
+def _exploding(ctx: Context) -> bool:
+    """A loss that went non-finite or rose, or a gradient norm that grew 10x: not vanishing."""
+    c, g = ctx.train, ctx.grad
+    if c is not None and c.nonfinite_step is not None:
+        return True
+    if g is not None and (g.nonfinite_step is not None or (g.n >= 5 and float(np.max(g.bvals)) > 10 * max(median(g.values[: max(3, g.n // 10)]), 1e-30))):
+        return True
+    return False
+
+
 def detect(ctx: Context, p: Params) -> list[Finding]:
     progress = _progress(ctx)
-    if progress is None or progress >= p.max_progress:
+    # High loss means not yet reduced — not a loss that exploded (negative progress).
+    if progress is None or progress >= p.max_progress or progress < -p.max_progress or _exploding(ctx):
         return []
     evidence: dict = {"loss_progress": round(progress, 3), "signal": "grad_norm"}
     layers = [s for s in ctx.layer_grads if len(s) >= p.min_points]
