@@ -178,3 +178,11 @@ def test_internal_error_one_line(monkeypatch, tree, capsys):
     assert main(["analyze", str(tree)]) == 3
     err = capsys.readouterr().err
     assert "kaboom" in err and "Traceback" not in err
+
+
+def test_unrelated_experiments_are_not_a_sweep(tmp_path, capsys):
+    for i in range(10):
+        hp = {f"knob{k}": (i * 7 + k) % 5 for k in range(9)}  # nine knobs all over the place
+        synth.write_run(str(tmp_path / "zoo" / f"exp{i}"), synth.healthy_step_decay(i, 300), hparams=hp)
+    main(["analyze", str(tmp_path), "--format", "json"])
+    assert json.loads(capsys.readouterr().out)["sweep"]["findings"] == []

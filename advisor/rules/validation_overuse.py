@@ -8,7 +8,8 @@ is looked at once, or use k-fold cross-validation.
 Signals: a sweep — several runs side by side, each with a validation metric.
 
 Trigger: at least ``min_runs`` sibling runs (same parent directory) log a validation loss or
-accuracy. When the runs differ in exactly one logged hyperparameter, the evidence lists each
+accuracy, and their logged hyperparameters differ in at most ``max_varying`` keys (a search
+over one setup; a directory of unrelated experiments is not one). When the runs differ in exactly one logged hyperparameter, the evidence lists each
 value's best validation score and the wall time it took to reach it: compare runs by metric
 against wall time, not epochs.
 
@@ -38,6 +39,7 @@ SCOPE = "sweep"
 @dataclass(frozen=True)
 class Params:
     min_runs: int = 10
+    max_varying: int = 6
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,11 @@ def detect(entries: list[SweepEntry], p: Params) -> list[Finding]:
     for parent, group in sorted(groups.items()):
         if len(group) < p.min_runs:
             continue
+        varying = _varying(group)
+        if len(varying) > p.max_varying:
+            continue  # a collection of different experiments, not a search over one setup
         best = min(group, key=lambda e: e.best_val if e.best_val is not None else math.inf)
         with_test = sum(e.has_test for e in group)
-        varying = _varying(group)
         evidence: dict[str, Any] = {
             "directory": parent,
             "runs": len(group),
