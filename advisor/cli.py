@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--live", action="store_true", help="apply live-capable remedies during a single run and compare")
     t.add_argument("--workers", type=int, default=None, metavar="N")
     t.add_argument("--budget", type=int, default=None, metavar="N", help="most remedies tried in all (default: 2 per round)")
+    t.add_argument("--target", choices=("warning", "info"), default="warning", help="least severe finding to act on (default: warning, i.e. stop when healthy)")
 
     r = sub.add_parser("rules", help="every condition with its signals, severity and remedies")
     r.add_argument("--format", choices=("text", "json"), default="text")

@@ -424,10 +424,13 @@ def tune(
     resume: bool = False,
     workers: int | None = None,
     base_seed: int = 0,
+    target: Severity = Severity.WARNING,
     progress: Callable[[int, float], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> TuneResult:
-    """The tuning loop; see the module docstring."""
+    """The tuning loop; see the module docstring. ``target``: the least severe finding to act on
+    (warning: stop at SPEC's "healthy"; info: also act on advice such as gradient noise)."""
+    min_severity = target
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
     if rounds < 1 or seeds < 1:
@@ -456,7 +459,7 @@ def tune(
         if len(failed) > len(before) / 2:  # a crashed training is not a healthy one
             result.stop_reason = f"training failed: {failed[0].get('error', 'unknown error')}"
             break
-        todo = targets(before)
+        todo = targets(before, min_severity)
         if not todo:
             result.stop_reason = "healthy"
             break
@@ -513,7 +516,7 @@ def tune(
     else:
         last = runner.train_all(current, seed_list)
         result.curves[config_hash(current)] = _mean_curves(last)
-        result.stop_reason = "healthy" if not targets(last) else "rounds spent"
+        result.stop_reason = "healthy" if not targets(last, min_severity) else "rounds spent"
     result.final_config = current
     result.trainings = len({k for k in journal.runs})
     result.seconds = time.time() - t0
@@ -591,6 +594,7 @@ def run_tune(args: Any) -> int:
             budget=args.budget,
             resume=args.resume,
             workers=args.workers,
+            target=Severity.parse(args.target),
             progress=bar,
             log=log,
         )

@@ -165,7 +165,18 @@ def test_cli_entry(tmp_path, capsys):
 
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"lr": 3.0}))
-    ns = argparse.Namespace(backend="tests.fake_trainer", config=str(p), rounds=2, seeds=2, out=str(tmp_path / "o"), format="json", metric="val_loss", resume=False, live=False, workers=1, budget=None)
+    ns = argparse.Namespace(backend="tests.fake_trainer", config=str(p), rounds=2, seeds=2, out=str(tmp_path / "o"), format="json", metric="val_loss", resume=False, live=False, workers=1, budget=None, target="warning")
     assert run_tune(ns) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["verified"] is True and d["final_config"]["lr"] < 1
+
+
+def test_target_info_acts_on_advice(tmp_path):
+    from advisor.model import Severity
+
+    # a slow lr leaves the loss still falling at the end: info-level advice, healthy for warning
+    r = tune(FAKE, cfg(lr=0.03), out=str(tmp_path / "w"), seeds=2, workers=1)
+    assert r.stop_reason == "healthy" and r.attempts == []
+    r = tune(FAKE, cfg(lr=0.03), out=str(tmp_path / "i"), seeds=2, workers=1, target=Severity.INFO, budget=2)
+    assert r.attempts and r.attempts[0]["condition"] == "still-improving"
+    assert r.attempts[0]["applied"]["action"] == "train_longer"
