@@ -388,6 +388,9 @@ class TuneResult:
     trainings: int = 0
     seconds: float = 0.0
     curves: dict[str, Any] = field(default_factory=dict)  # config hash -> mean curves, for plots
+    final_conditions: list[list[str]] = field(default_factory=list)  # per seed, with the final config
+    final_metric: list[float] = field(default_factory=list)  # per seed, with the final config
+    initial_metric: list[float] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
@@ -409,6 +412,9 @@ class TuneResult:
             "config_diff": {k: list(v) for k, v in config_diff(self.initial_config, self.final_config).items()},
             "trainings": self.trainings,
             "seconds": round(self.seconds, 1),
+            "final_conditions": self.final_conditions,
+            "initial_metric": self.initial_metric,
+            "final_metric": self.final_metric,
         })
 
 
@@ -518,6 +524,11 @@ def tune(
         result.curves[config_hash(current)] = _mean_curves(last)
         result.stop_reason = "healthy" if not targets(last, min_severity) else "rounds spent"
     result.final_config = current
+    final = runner.train_all(current, seed_list)  # journaled already: nothing is retrained
+    first = runner.train_all(initial, seed_list)
+    result.final_conditions = [[f["condition"] for f in rec.get("findings") or []] for rec in final]
+    result.final_metric = metric_values(final, metric)
+    result.initial_metric = metric_values(first, metric)
     result.trainings = len({k for k in journal.runs})
     result.seconds = time.time() - t0
     journal.write({"type": "end", "stop_reason": result.stop_reason, "final_config_hash": config_hash(current), "verified": result.verified})

@@ -88,3 +88,10 @@ def test_failing_rule_is_a_problem_not_a_crash(monkeypatch):
     findings, problems, _ = e2.diagnose(run, resolve_roles(run))
     assert any("ZeroDivisionError" in p for p in problems)
     assert "overfitting" in [f.condition for f in findings]
+
+
+def test_nice_factor():
+    from advisor.rules.base import nice_factor
+
+    assert nice_factor(1 / 10.8) == 0.1 and nice_factor(0.3) == 0.2 and nice_factor(0.04) == 0.05
+    assert nice_factor(1e-5) == 0.01 and nice_factor(3.0) == 0.5 and nice_factor(float("nan")) == 0.01

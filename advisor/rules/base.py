@@ -340,6 +340,17 @@ def margin_confidence(value: float, threshold: float, scale: float, base: float 
     return clamp(base + (1 - base) * (1 - math.exp(-max(extra, 0.0))), 0.0, 0.99)
 
 
+def nice_factor(x: float, lo: float = 0.01, hi: float = 0.5) -> float:
+    """A learning-rate factor rounded to 1, 2 or 5 times a power of ten, within [lo, hi]."""
+    if not math.isfinite(x) or x <= 0:
+        return lo
+    x = min(hi, max(lo, x))
+    e = math.floor(math.log10(x))
+    m = x / 10**e
+    m = 1 if m < 1.5 else 2 if m < 3.5 else 5 if m < 7.5 else 10
+    return float(f"{min(hi, max(lo, m * 10**e)):.3g}")
+
+
 def pow2_batch(current: float | None, factor: float = 4.0) -> int:
     """The next power-of-two batch size, in the 32-256 range practitioners start from."""
     if current is None or current <= 0:

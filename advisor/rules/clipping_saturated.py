@@ -12,7 +12,8 @@ Trigger: more than ``min_share`` of the logged gradient norms exceed the clip th
 
 Needs at least ``min_points`` points.
 
-Remedies: ``scale_lr`` 0.3 (the usual root cause), ``clip_grad_norm`` at about the 90th
+Remedies: ``scale_lr`` by about threshold / typical norm (between 0.01 and 0.5: the usual root
+cause, sized by how far off it is), ``clip_grad_norm`` at about the 90th
 percentile of the observed norm so that only outliers are clipped, ``warmup``.
 
 Known false positives: a gradient norm logged after clipping (then it never exceeds the
@@ -27,7 +28,7 @@ import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
-from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.base import Context, finding, margin_confidence, nice_factor
 from advisor.signals import fmt, median, pct
 
 ID = "clipping-saturated"
@@ -50,8 +51,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if share < p.min_share:
         return []
     p90 = float(np.quantile(g.values, 0.9))
+    med = median(g.values)
+    # How far off: clipped steps all have length lr * clip; unclipped ones would have lr * norm.
+    # Cutting the rate by clip / typical-norm keeps the typical step while clipping stops.
+    factor = nice_factor(clip / med) if med > clip else 0.5
     rem = [
-        R.scale_lr(0.3, f"{pct(share)} of steps clipped: the learning rate is too high, not the gradients rare outliers"),
+        R.scale_lr(factor, f"{pct(share)} of steps clipped (typical norm {fmt(med)} vs threshold {fmt(clip)}): the learning rate is too high, not the gradients rare outliers"),
         R.clip_grad_norm(float(f"{p90:.2g}"), "clip only outliers (about the 90th percentile of the observed norm)"),
         R.warmup(max(100, int(0.05 * max(ctx.last_step, 1))), "a warmup lets early large gradients settle"),
     ]

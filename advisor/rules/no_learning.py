@@ -118,12 +118,26 @@ def _held_out(ctx: Context, p: Params) -> list[Finding]:
     margin = max(p.chance_margin, 3 * sd)
     if typical > chance + margin or best > chance + 2 * margin:
         return []
-    train_moved = ctx.train_shape is not None and ctx.train_shape.progress > 0.1
-    rem = [
-        R.check_data("labels against inputs (shuffled or mis-joined labels), and the train/validation split"),
-        R.weight_decay(5e-4, "the model can only memorise; regularise while the data is checked"),
-        R.early_stop(step=int(acc.steps[0]), restore_best=True, rationale="nothing transferable is learned"),
-    ]
+    sh = ctx.train_shape
+    train_moved = sh is not None and sh.progress > 0.1
+    if train_moved:  # it fits the training set but nothing transfers: the data, not the optimiser
+        rem = [
+            R.check_data("labels against inputs (shuffled or mis-joined labels), and the train/validation split"),
+            R.weight_decay(5e-4, "the model can only memorise; regularise while the data is checked"),
+            R.early_stop(step=int(acc.steps[0]), restore_best=True, rationale="nothing transferable is learned"),
+        ]
+    elif sh is not None and sh.rel_noise > 0.05:  # the train loss bounces in place as well
+        rem = [
+            R.check_data("labels against inputs and the data pipeline"),
+            R.scale_lr(0.1, "the train loss does not descend either and bounces: steps too large"),
+            R.clip_grad_norm(1.0, "bound the updates"),
+        ]
+    else:
+        rem = [
+            R.check_data("labels against inputs and the data pipeline"),
+            R.scale_lr(10.0, "the train loss does not move either: steps too small"),
+            R.optimizer("adam", rationale="Adam converges fast from a stall"),
+        ]
     summary = (
         f"validation accuracy never rose above chance: best {fmt(best)} vs chance {fmt(chance)} over {acc.n} evaluations"
         + (" while the train loss fell (memorisation, not learning)" if train_moved else "")

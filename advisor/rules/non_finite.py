@@ -15,6 +15,8 @@ divergence.
 Remedies, ordered by what preceded the first non-finite value:
   * non-finite from the very first point while the gradient norm (if logged) was finite:
     the inputs or the loss computation (0/0, log 0) -> ``sanitize_inputs``, ``check_data``;
+  * after fewer than ``early_points`` finite points (an early blow-up): a learning rate orders
+    of magnitude too high -> ``scale_lr`` 0.01, ``clip_grad_norm``, ``warmup``, then the inputs;
   * gradient norm growing by orders of magnitude before it (exploding gradients) ->
     ``clip_grad_norm`` at about the 90th percentile of the healthy norm, ``scale_lr`` 0.1,
     ``warmup``;
@@ -48,6 +50,7 @@ SIGNALS = ("any loss",)
 class Params:
     growth: float = 10.0  # gradient-norm growth (x) before the NaN that counts as exploding
     lookback: float = 0.2  # fraction of the finite prefix examined for what preceded the NaN
+    early_points: int = 10  # fewer finite train-loss points than this before the NaN: an early blow-up
 
 
 def _first_bad(ctx: Context) -> tuple[Role, int, float, int] | None:
@@ -114,8 +117,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         z = mann_kendall_z(tail)
         rising = z > 2.6 and tail[-1] > median(train.values[: max(3, train.n // 5)])
         evidence["loss_trend_before"] = round(z, 2)
+    early = train is not None and 0 < train.n < p.early_points and not at_start
     if at_start and (grad_finite_at_start or ctx.grad is None):
         cause = "inputs"
+    elif early:
+        cause = "early"
     elif growth is not None and growth >= p.growth:
         cause = "exploding"
     elif rising:
@@ -138,6 +144,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             R.check_data("inputs for NaN/Inf if clipping does not help"),
         ]
         why = f"after the gradient norm grew {growth:.0f}x (exploding gradients)"
+    elif cause == "early":
+        rem = [
+            R.scale_lr(0.01, f"the loss blew up after {train.n} finite step(s): the learning rate is likely orders of magnitude too high"),
+            R.clip_grad_norm(clip, "bound the first updates"),
+            R.warmup(max(100, int(0.05 * max(step, 1))), "ramp the learning rate up from a small value"),
+            R.sanitize_inputs("if a smaller rate does not help: check the inputs for NaN/Inf and huge values"),
+        ]
+        why = f"after only {train.n} finite point(s): a learning rate far too high (or broken inputs)"
     elif cause == "diverging":
         rem = [
             R.scale_lr(0.1, "the loss rose before it went non-finite: the learning rate is too high"),
