@@ -486,7 +486,8 @@ class Monitor:
 
         Cheap to call every step: the state is read (one ``jax.device_get``) only when ``every``
         steps passed since the last read (or half the ring's length, if that is shorter).
-        ``step``: the loop's step of the latest update (default: the update count - 1).
+        ``step``: the loop's step of the latest update in ``opt_state``; leave it out when the
+        loop's steps count updates from 0 (the records are then stamped with the update count).
         """
         if self._closed or not self.enabled:
             return
@@ -496,7 +497,8 @@ class Monitor:
 
                 self._optax_reader = StateReader()
             reader = self._optax_reader
-            at = int(step) if step is not None else (self.last_logged if self.last_logged is not None else reader.count)
+            reader.calls += 1
+            at = int(step) if step is not None else (self.last_logged if self.last_logged is not None else reader.calls - 1)
             if not reader.due(at, self.every or 50, self._optax_history(opt_state)):
                 return
             reader.read_into(self, opt_state, step)
@@ -504,8 +506,8 @@ class Monitor:
         except Exception as e:
             self._fail("optax", e)
             return
-        if step is not None:
-            self._tick(int(step))
+        if step is not None or self.last_logged is None:
+            self._tick(at)
 
     def _optax_history(self, opt_state: Any) -> int | None:
         from advisor.live.optax import find_state
