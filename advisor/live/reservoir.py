@@ -172,8 +172,9 @@ class Reservoir:
             v.append(hv)
             w.append(hw)
         for b in self.bins():
-            if not math.isnan(b.value):
-                s.append(int(round(b.step_mean)))
+            rep = int(round(b.step_mean))
+            if not math.isnan(b.value) and rep != b.bad_step:
+                s.append(rep)
                 v.append(b.value)
                 w.append(b.wall)
             if b.bad_step is not None:

@@ -64,8 +64,8 @@ def test_scan_loop_has_no_host_callback_and_state_has_fixed_size():
 def test_recorded_norms_match_a_reference_step():
     params = init_params()
     state = TX.init(params)
-    loss, grads = jax.value_and_grad(loss_fn)(params, X, Y)
-    updates, state = TX.update(grads, state, params)
+    loss, grads = jax.jit(jax.value_and_grad(loss_fn))(params, X, Y)
+    updates, state = jax.jit(TX.update)(grads, state, params)
     cols, count, lost = drain(state)
     assert count == 1 and lost == 0 and cols["update"].tolist() == [0]
     np.testing.assert_allclose(cols["grad_norm"][0], global_norm(grads), rtol=1e-5)

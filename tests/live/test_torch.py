@@ -261,7 +261,7 @@ def test_ddp_rank_zero_reports_and_all_ranks_stop_together(tmp_path):
 
     init = f"file://{tmp_path / 'init'}"
     out = str(tmp_path / "out")
-    mp.spawn(_ddp_worker, args=(2, init, out), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, init, out), nprocs=2, join=True)  # not fork: jax/torch threads
     r0 = open(f"{out}.0").read().split()
     r1 = open(f"{out}.1").read().split()
     assert r0[0] == r1[0] != "None"  # both stopped, at the same step
