@@ -144,14 +144,17 @@ class FindingTracker:
     A critical finding is reported at once. One below critical is a judgment on the shape of a
     run that is not finished, and the first points of a run or a short bump often do not bear it
     out; it is reported only once the run is ``warmup`` steps long and the finding has been
-    present in every diagnosis for ``confirm_steps`` steps. ``defer`` lists conditions that
+    present in every diagnosis for ``confirm_steps`` steps and while the run grew by the factor
+    ``1 + confirm_growth`` (scale-free: a judgment made at step 200 must hold to step 300 with
+    0.5, one made at step 20000 to 30000). ``defer`` lists conditions that
     describe a finished run (``still-improving``: "training stopped too early"), reported only
     by the final update. The final update reports whatever it finds, as ``advisor analyze``
     would. With the defaults every finding is reported as soon as it is seen.
     """
 
-    def __init__(self, confirm_steps: int = 0, warmup: int = 0, defer: Iterable[str] = ()) -> None:
+    def __init__(self, confirm_steps: int = 0, warmup: int = 0, defer: Iterable[str] = (), confirm_growth: float = 0.0) -> None:
         self.seen: dict[str, Severity] = {}
+        self.confirm_growth = max(0.0, float(confirm_growth))
         self.confirm_steps = max(0, int(confirm_steps))
         self.warmup = max(0, int(warmup))
         self.defer = frozenset(defer)
@@ -166,7 +169,9 @@ class FindingTracker:
             if not final:
                 if f.condition in self.defer:
                     continue
-                if f.severity is not Severity.CRITICAL and (step < self.warmup or step - since < self.confirm_steps):
+                if f.severity is not Severity.CRITICAL and (
+                    step < self.warmup or step - since < self.confirm_steps or step < since * (1 + self.confirm_growth)
+                ):
                     continue
             prev = self.seen.get(f.condition)
             if prev is None or f.severity.rank > prev.rank:
