@@ -55,7 +55,7 @@ Live judgment. The rules were written for finished runs, so two things differ li
   early") is reported by ``close()`` only;
 * the divergence rule wants the rise to persist over a fraction of the whole run, so on a long
   run it would fire late; the monitor also runs it on the last ``recent`` steps (default
-  ``4 * every``) and keeps that finding when the rise gives back ``min_rise`` of the whole
+  ``2 * every``) and keeps that finding when the rise gives back ``min_rise`` of the whole
   run's gain too. A divergence is then caught within about one cadence window at any step.
 
 Findings. Each new condition is reported once to the ``on_finding`` callbacks; it is reported
@@ -371,7 +371,7 @@ class Monitor:
             ``confirm`` steps (default ``4 * every``); critical ones are reported at once. 0 and
             0: everything as soon as it is seen.
         recent: steps of the recent view the divergence rule also runs on (default
-            ``4 * every``).
+            ``2 * every``).
     """
 
     def __init__(
@@ -442,7 +442,7 @@ class Monitor:
             defer=END_OF_RUN,
         )
         self._optax_reader: Any = None
-        self.recent = int(recent) if recent is not None else 4 * (self.every or 50)
+        self.recent = int(recent) if recent is not None else 2 * (self.every or 50)
         active = {spec.id: params for spec, params in self.engine.rules}
         self._divergence_params = active.get("divergence")
         fast = tuple(r for r in RECENT_RULES if r in active)
