@@ -24,8 +24,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine, severity_at_least

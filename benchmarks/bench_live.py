@@ -4,15 +4,17 @@
     python benchmarks/bench_live.py --latency            # steps from an injected fault to its finding
     python benchmarks/bench_live.py --replay DIR         # real runs replayed live vs advisor analyze
 
-Overhead: an MLP 784-512-512-10, batch 128, Adam, trained for ``--steps`` steps per repetition,
-with no monitor (the named peer), with the framework-free ``advisor.live.Monitor`` logging the
-loss tensor, and with ``advisor.live.torch.Monitor`` (optimizer hooks: global grad norm every
-step, per-layer norms and update ratio every ``every`` steps), all at the default cadence
-(every=50). Variants run interleaved, in a shuffled order per repetition, after a warm-up;
-the reported overhead is the median over repetitions of (variant time / baseline time of the
-same repetition) - 1. On CUDA the same is measured on the GPU, and the number of host-device
-synchronisations is counted per step with ``torch.cuda.set_sync_debug_mode("warn")``: steps
-between cadence points must add none over the baseline.
+Overhead: an MLP 784-512-512-10, batch 128, Adam, with no monitor (the named peer), with the
+framework-free ``advisor.live.Monitor`` logging the loss tensor, and with
+``advisor.live.torch.Monitor`` (optimizer hooks: global grad norm every step, per-layer norms and
+update ratio every ``every`` steps), all at the default cadence (every=50). The three train side
+by side in one process, in alternating blocks of ``every`` steps (shuffled order per round, after
+a warm-up block), so load changes on a shared machine hit all three alike; each block holds one
+cadence point (transfer + diagnosis) of each monitor. Overhead = total time of the variant /
+total time of the peer - 1, in wall time and in process CPU time (steadier when other processes
+compete for the cores), and the median over blocks of the paired ratio. On CUDA the same runs on
+the GPU, and host-device synchronisations are counted per step with
+``torch.cuda.set_sync_debug_mode("warn")``: steps between cadence points must add none.
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import numpy as np  # noqa: E402
-
+import numpy as np
 
 # -- overhead ---------------------------------------------------------------------------------------
 
@@ -55,78 +56,97 @@ def monitor_for(variant: str, model, opt, every: int):
         return Monitor(every=every, on_finding=None)
     from advisor.live.torch import Monitor as TorchMonitor
 
+    if variant == "torch4":
+        return TorchMonitor(model, opt, every=every, grad_every=4, on_finding=None)
     return TorchMonitor(model, opt, every=every, on_finding=None)
 
 
-def run_steps(variant: str, device: str, steps: int, every: int, warmup: int = 20, sync_counts: list | None = None) -> tuple[float, object]:
-    """Seconds for ``steps`` training steps (after ``warmup`` untimed ones)."""
-    import torch
+class Runner:
+    """One variant's model, optimizer and monitor, stepped in blocks."""
 
-    model, opt, batches = make(device)
-    mon = monitor_for(variant, model, opt, every)
-    lossf = torch.nn.CrossEntropyLoss()
+    def __init__(self, variant: str, device: str, every: int) -> None:
+        import torch
 
-    def step(i: int) -> None:
-        x, y = batches[i % len(batches)]
-        loss = lossf(model(x), y)
-        opt.zero_grad(set_to_none=True)
+        self.variant, self.device = variant, device
+        self.model, self.opt, self.batches = make(device)
+        self.mon = monitor_for(variant, self.model, self.opt, every)
+        self.lossf = torch.nn.CrossEntropyLoss()
+        self.i = 0
+        self.wall: list[float] = []  # per block
+        self.cpu: list[float] = []
+
+    def step(self) -> None:
+        x, y = self.batches[self.i % len(self.batches)]
+        loss = self.lossf(self.model(x), y)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        if mon is not None:
-            mon.log(i, loss=loss)
+        self.opt.step()
+        if self.mon is not None:
+            self.mon.log(self.i, loss=loss)
+        self.i += 1
 
-    for i in range(warmup):
-        step(i)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        if sync_counts is not None:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                step(i)
-            n = sum("synchroniz" in str(w.message) for w in caught)
-            sync_counts.append((i, n, mon.n_diagnoses if mon is not None else 0))
-        else:
-            step(i)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
-    if mon is not None:
-        mon.close()
-    return dt, mon
+    def block(self, n: int, timed: bool = True) -> None:
+        import torch
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            self.step()
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        if timed:
+            self.wall.append(time.perf_counter() - t0)
+            self.cpu.append(time.process_time() - c0)
 
 
-def overhead(device: str, steps: int, reps: int, every: int, variants: list[str]) -> dict[str, float]:
-    times: dict[str, list[float]] = {v: [] for v in ["none", *variants]}
-    mons = {}
-    order = ["none", *variants]
+def overhead(device: str, blocks: int, every: int, variants: list[str]) -> dict[str, float]:
+    """Variants stepped in alternating blocks of ``every`` steps (one cadence point per block)."""
+    names = ["none", *variants]
+    runners = {v: Runner(v, device, every) for v in names}
+    for r in runners.values():  # warm-up: allocations, first diagnosis, caches
+        r.block(every, timed=False)
     rng = random.Random(0)
-    for r in range(reps):
+    order = list(names)
+    for b in range(blocks):
         rng.shuffle(order)
         for v in order:
-            dt, mon = run_steps(v, device, steps, every)
-            times[v].append(dt)
-            if mon is not None:
-                mons[v] = mon
-        print(f"  rep {r + 1}/{reps}: " + "  ".join(f"{v} {1000 * times[v][-1] / steps:.2f} ms/step" for v in ["none", *variants]), flush=True)
-    base = times["none"]
-    print(f"\n{device}: MLP 784-512-512-10, batch 128, Adam; {steps} steps x {reps} interleaved repetitions, every={every}")
-    print(f"  {'variant':<26}{'median ms/step':>16}{'overhead (median of paired ratios)':>38}")
-    print(f"  {'no monitor (peer)':<26}{1000 * statistics.median(base) / steps:>16.3f}{'—':>38}")
+            runners[v].block(every)
+        if (b + 1) % max(1, blocks // 5) == 0:
+            print(f"  block {b + 1}/{blocks}: " + "  ".join(f"{v} {1000 * runners[v].wall[-1] / every:.2f} ms/step" for v in names), flush=True)
+    base = runners["none"]
+    steps = blocks * every
+    print(f"\n{device}: MLP 784-512-512-10, batch 128, Adam; {blocks} blocks of {every} steps per variant, alternating in shuffled order")
+    print(f"  {'variant':<28}{'ms/step':>9}{'overhead: wall':>16}{'cpu time':>10}{'median block':>14}")
+    print(f"  {'no monitor (peer)':<28}{1000 * sum(base.wall) / steps:>9.3f}{'—':>16}{'—':>10}{'—':>14}")
     out = {}
-    names = {"core": "advisor.live.Monitor", "torch": "advisor.live.torch.Monitor"}
+    label = {"core": "advisor.live.Monitor", "torch": "advisor.live.torch.Monitor", "torch4": "  same, grad_every=4"}
     for v in variants:
-        ratios = [t / b for t, b in zip(times[v], base)]
-        med = statistics.median(ratios)
-        out[v] = med - 1
-        spread = f"[{100 * (min(ratios) - 1):+.1f}%, {100 * (max(ratios) - 1):+.1f}%]"
-        print(f"  {names[v]:<26}{1000 * statistics.median(times[v]) / steps:>16.3f}{f'{100 * (med - 1):+.2f}%  range {spread}':>38}")
-        m = mons.get(v)
+        r = runners[v]
+        wall = sum(r.wall) / sum(base.wall) - 1
+        cpu = sum(r.cpu) / sum(base.cpu) - 1
+        med = statistics.median(a / b for a, b in zip(r.wall, base.wall)) - 1
+        out[v] = wall
+        print(f"  {label[v]:<28}{1000 * sum(r.wall) / steps:>9.3f}{100 * wall:>+15.2f}%{100 * cpu:>+9.2f}%{100 * med:>+13.2f}%")
+        m = r.mon
         if m is not None:
+            m.close()
             per = 1000 * m.diagnose_seconds / max(m.n_diagnoses, 1)
-            print(f"  {'':<26}last rep: {m.n_diagnoses} diagnoses, {per:.1f} ms each; {1000 * m.transfer_seconds:.1f} ms in host transfers")
+            share = m.diagnose_seconds / max(sum(r.wall), 1e-9)
+            print(f"  {'':<28}{m.n_diagnoses} diagnoses, {per:.1f} ms each ({100 * share:.2f}% of its time); {1000 * m.transfer_seconds:.1f} ms in host transfers")
     return out
+
+
+def run_steps(variant: str, device: str, steps: int, every: int, sync_counts: list) -> None:
+    """``steps`` steps of one variant, counting CUDA synchronisations per step (sync debug mode)."""
+    r = Runner(variant, device, every)
+    r.block(20, timed=False)
+    for _ in range(steps):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            n_diag = r.mon.n_diagnoses if r.mon is not None else 0
+            r.step()
+        syncs = sum("synchroniz" in str(w.message) for w in caught)
+        cadence = r.mon is not None and r.mon.n_diagnoses > n_diag
+        sync_counts.append((r.i - 1, syncs, cadence))
 
 
 def cuda_syncs(steps: int, every: int) -> None:
@@ -137,11 +157,10 @@ def cuda_syncs(steps: int, every: int) -> None:
     try:
         for v in ("none", "torch"):
             counts: list = []
-            run_steps(v, "cuda", steps, every, sync_counts=counts)
-            diag_steps = {i for (i, _, d), (_, _, d0) in zip(counts[1:], counts[:-1]) if d > d0}
-            off = sum(n for i, n, _ in counts if i not in diag_steps)
-            on = sum(n for i, n, _ in counts if i in diag_steps)
-            print(f"  cuda syncs, {v:<6}: {off} on {len(counts) - len(diag_steps)} steps between cadence points, {on} on {len(diag_steps)} cadence steps")
+            run_steps(v, "cuda", steps, every, counts)
+            off = [n for _, n, cad in counts if not cad]
+            on = [n for _, n, cad in counts if cad]
+            print(f"  cuda syncs, {v:<6}: {sum(off)} on {len(off)} steps between cadence points, {sum(on)} on {len(on)} cadence steps")
     finally:
         torch.cuda.set_sync_debug_mode(0)
 
@@ -169,9 +188,9 @@ def latency(every: int) -> None:
             else:
                 with np.errstate(over="ignore"):
                     loss = loss * np.power(g, np.maximum(np.arange(len(loss)) - onset, 0).astype(float))
-            # budget off: this loop takes microseconds per step, a real one far longer than a
-            # diagnosis per cadence window, where the default budget does not delay diagnoses
-            mon = Monitor(every=every, on_finding=None, budget=0)
+            # default budget: this loop takes microseconds per step, so only the tripwires (a
+            # NaN, a loss giving back its gain) get a diagnosis through: the worst case
+            mon = Monitor(every=every, on_finding=None)
             hit = None
             for i, v in enumerate(loss):
                 mon.log(i, loss=float(v))
@@ -234,11 +253,10 @@ def replay(root: str, points: int = 50) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--blocks", type=int, default=40, help="blocks of --every steps per variant")
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier timings on a shared machine)")
-    ap.add_argument("--variants", default="core,torch")
+    ap.add_argument("--variants", default="core,torch,torch4")
     ap.add_argument("--latency", action="store_true", help="only the detection-latency table")
     ap.add_argument("--replay", metavar="DIR", help="only the live-vs-analyze replay of the runs under DIR")
     args = ap.parse_args()
@@ -253,10 +271,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     variants = [v for v in args.variants.split(",") if v]
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s)")
-    overhead("cpu", args.steps, args.reps, args.every, variants)
+    overhead("cpu", args.blocks, args.every, variants)
     if torch.cuda.is_available():
-        overhead("cuda", args.steps * 4, args.reps, args.every, variants)
-        cuda_syncs(args.steps, args.every)
+        overhead("cuda", args.blocks * 4, args.every, variants)
+        cuda_syncs(10 * args.every, args.every)
     else:
         print("\n(no CUDA device: GPU timing and sync counting skipped)")
 

@@ -8,4 +8,4 @@ that import their framework only when imported themselves.
 from advisor.live.core import ALIASES, Alert, FindingAlarm, FindingTracker, Monitor, tag_for
 from advisor.live.reservoir import Reservoir
 
-__all__ = ["Monitor", "FindingAlarm", "Alert", "FindingTracker", "Reservoir", "ALIASES", "tag_for"]
+__all__ = ["ALIASES", "Alert", "FindingAlarm", "FindingTracker", "Monitor", "Reservoir", "tag_for"]

@@ -80,8 +80,9 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -281,32 +282,32 @@ def _jax_to_host(xs: list[Any]) -> list[np.ndarray]:
 
 # -- callbacks -----------------------------------------------------------------------------------
 
-def _print_cb(mon: "Monitor", f: Finding) -> None:
+def _print_cb(mon: Monitor, f: Finding) -> None:
     print(f"advisor [step {mon.step}] {describe(f)}", file=sys.stderr, flush=True)
 
 
-def _warn_cb(mon: "Monitor", f: Finding) -> None:
+def _warn_cb(mon: Monitor, f: Finding) -> None:
     warnings.warn(f"advisor [step {mon.step}] {describe(f)}", RuntimeWarning, stacklevel=4)
 
 
 _LOG_LEVEL = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING, Severity.CRITICAL: logging.CRITICAL}
 
 
-def _log_cb(mon: "Monitor", f: Finding) -> None:
+def _log_cb(mon: Monitor, f: Finding) -> None:
     log.log(_LOG_LEVEL[f.severity], "[step %s] %s", mon.step, describe(f))
 
 
-def _raise_cb(mon: "Monitor", f: Finding) -> None:
+def _raise_cb(mon: Monitor, f: Finding) -> None:
     if f.severity.rank >= mon.alarm_severity.rank:
         raise FindingAlarm(f)
 
 
-def _stop_cb(mon: "Monitor", f: Finding) -> None:
+def _stop_cb(mon: Monitor, f: Finding) -> None:
     if f.severity.rank >= mon.alarm_severity.rank:
         mon.should_stop = True
 
 
-BUILTIN_CALLBACKS: dict[str, Callable[["Monitor", Finding], None]] = {
+BUILTIN_CALLBACKS: dict[str, Callable[[Monitor, Finding], None]] = {
     "print": _print_cb,
     "warn": _warn_cb,
     "warnings": _warn_cb,
@@ -317,7 +318,7 @@ BUILTIN_CALLBACKS: dict[str, Callable[["Monitor", Finding], None]] = {
 }
 
 
-def _callbacks(spec: Any) -> list[Callable[["Monitor", Finding], None]]:
+def _callbacks(spec: Any) -> list[Callable[[Monitor, Finding], None]]:
     if spec is None:
         return []
     if isinstance(spec, str) or callable(spec):
@@ -385,7 +386,7 @@ class Monitor:
         tee: str | None = None,
         name: str = "live",
         hparams: Mapping[str, Any] | None = None,
-        budget: float | None = 0.01,
+        budget: float | None = 0.005,
         window: int = 1024,
         bins: int = 512,
         head: int = 32,
@@ -433,8 +434,7 @@ class Monitor:
         self._last_diag_end = time.monotonic()
         self._diag_cost = 0.0  # running estimate of one diagnosis, seconds
         self._stale = False  # data arrived since the last diagnosis
-        self._train_tag: str | None = None
-        self._initial_loss: float | None = None
+        self._trips: dict[str, _Tripwire] = {}  # train loss and grad norm, once resolved
         unit = self.every or 50
         self._tracker = FindingTracker(
             confirm_steps=4 * unit if confirm is None else confirm,
@@ -504,7 +504,7 @@ class Monitor:
             reader = self._optax_reader
             reader.calls += 1
             at = int(step) if step is not None else (self.last_logged if self.last_logged is not None else reader.calls - 1)
-            if not reader.due(at, self.every or 50, self._optax_history(opt_state)):
+            if not reader.due(at, self.every or 50):
                 return
             reader.read_into(self, opt_state, step)
             reader.last_read_step = at
@@ -513,12 +513,6 @@ class Monitor:
             return
         if step is not None or self.last_logged is None:
             self._tick(at)
-
-    def _optax_history(self, opt_state: Any) -> int | None:
-        from advisor.live.optax import find_state
-
-        st = find_state(opt_state)
-        return None if st is None else int(st.grad_norm.shape[-1])
 
     def _tick(self, step: int) -> None:
         """After recording at ``step``: run the cadence when it is due (never raises but alarms)."""
@@ -613,8 +607,8 @@ class Monitor:
             res.extend(np.asarray(s, dtype=np.int64), vals, np.asarray(w, dtype=np.float64))
             if not np.isfinite(vals).all():
                 urgent = True
-            elif tag == self._train_tag:
-                urgent = urgent or self._above_start(res, vals)
+            elif tag in self._trips:
+                urgent = self._trips[tag].trips(vals) or urgent
         self._stale = True
         self.transfer_seconds += time.perf_counter() - t0
         if self._tee is not None:
@@ -626,15 +620,6 @@ class Monitor:
             except Exception as e:
                 self._fail("tee", e)
         return urgent
-
-    def _above_start(self, res: Reservoir, vals: np.ndarray) -> bool:
-        if self._initial_loss is None:
-            head = res.points()[1][:10]
-            head = head[np.isfinite(head)]
-            if head.size < 5:
-                return False
-            self._initial_loss = float(np.median(head))
-        return bool(np.median(vals) > self._initial_loss)
 
     # -- diagnosing ------------------------------------------------------------------------------
 
@@ -655,6 +640,15 @@ class Monitor:
             s, v, w = res.points()
             series[tag] = Series.from_points(tag, s, v, w)
         return Run(name=self.name, path="", series=series, hparams=dict(self.hparams))
+
+    def _arm(self, signals: Signals) -> None:
+        """Tripwires on the resolved train loss and gradient norm (see :class:`_Tripwire`)."""
+        min_rise = getattr(self._divergence_params, "min_rise", 0.25)
+        for role, kind in ((Role.TRAIN_LOSS, "loss"), (Role.GRAD_NORM, "grad")):
+            tag = signals.roles.get(role)
+            if tag is not None and tag not in self._trips:
+                res = self._series.get(tag)
+                self._trips[tag] = _Tripwire(kind, min_rise, res.points()[1][:16] if res is not None else None)
 
     def _recent_findings(self, run: Run, signals: Signals, ctx: Context) -> list[Finding]:
         """Divergence on the last ``recent`` steps, kept when it is one for the whole run too.
@@ -705,7 +699,7 @@ class Monitor:
             extra = [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.recent} steps"}) for f in recent if f.condition not in have]
             if extra:
                 findings = resolve_findings(list(findings) + extra)
-            self._train_tag = signals.roles.get(Role.TRAIN_LOSS)
+            self._arm(signals)
             self._findings = findings
             self._report = build_report(self.name, run, signals, findings, problems)
             for p in problems:
@@ -775,7 +769,7 @@ class Monitor:
                 except Exception as e:
                     self._fail("tee", e)
 
-    def __enter__(self) -> "Monitor":
+    def __enter__(self) -> Monitor:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -789,6 +783,47 @@ class Monitor:
             return
         self._failed.add(where)
         log.warning("advisor live monitor: %s failed (%s: %s); continuing without it", where, type(e).__name__, e, exc_info=log.isEnabledFor(logging.DEBUG))
+
+
+class _Tripwire:
+    """A cheap check of each new chunk of the train loss or gradient norm that calls for a
+    diagnosis now, whatever the time budget (the engine still decides what it is).
+
+    Loss: the end of the chunk gave back ``min_rise`` of the gain so far (initial level minus the
+    lowest chunk median) or is above the initial level — the divergence rule's own threshold.
+    Gradient norm: the chunk's median is 10x its initial level, or its maximum is 20x the
+    previous chunk's median (the exploding-gradients rule's growth and spike scales).
+    """
+
+    def __init__(self, kind: str, min_rise: float, head: np.ndarray | None) -> None:
+        self.kind, self.min_rise = kind, min_rise
+        self.initial: float | None = None
+        self.low = math.inf
+        self.last: float | None = None
+        if head is not None:
+            self._start(head)
+
+    def _start(self, vals: np.ndarray) -> None:
+        fin = vals[np.isfinite(vals)]
+        if fin.size >= 5:
+            self.initial = float(np.median(fin[:16]))
+
+    def trips(self, vals: np.ndarray) -> bool:
+        if self.initial is None:
+            self._start(vals)
+            return False
+        med = float(np.median(vals))
+        if self.kind == "loss":
+            # the chunk's end (its last fifth, as the recent view's end level) against the
+            # lowest chunk median so far
+            end = float(np.median(vals[-max(5, len(vals) // 5) :]))
+            gain = self.initial - self.low
+            hit = end > self.initial or (gain > 0 and end - self.low >= self.min_rise * gain)
+            self.low = min(self.low, med)
+        else:
+            hit = med >= 10 * self.initial or (self.last is not None and float(np.max(vals)) >= 20 * self.last)
+            self.last = med
+        return bool(hit)
 
 
 def _l2_by_tag(tags: Sequence[str], arr: np.ndarray) -> dict[str, float]:

@@ -161,17 +161,21 @@ class StateReader:
     def __init__(self) -> None:
         self.count = 0  # updates read so far
         self.calls = 0  # times the monitor offered a state
+        self.history: int | None = None  # the ring's length, known after the first read
         self.last_read_step: int | None = None
         self.lost = 0
 
-    def due(self, step: int, every: int, history: int | None) -> bool:
+    def due(self, step: int, every: int) -> bool:
+        """Whether to read at ``step`` (a host-side check: no traversal, no transfer)."""
         if self.last_read_step is None or step < self.last_read_step:
             return True
         gap = step - self.last_read_step
-        return gap >= (min(every, max(1, history // 2)) if history else every)
+        return gap >= (min(every, max(1, self.history // 2)) if self.history else every)
 
     def read_into(self, monitor: Any, opt_state: Any, step: int | None) -> None:
         cols, count, lost = drain(opt_state, self.count)
+        if self.history is None:
+            self.history = int(find_state(opt_state).grad_norm.shape[-1])
         if count < self.count:  # a fresh optimizer state (restart)
             cols, count, lost = drain(opt_state, 0)
         self.count = count

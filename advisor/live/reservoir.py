@@ -43,12 +43,12 @@ class Bin:
     bad_value: float = math.nan
 
     @classmethod
-    def point(cls, step: int, value: float, wall: float) -> "Bin":
+    def point(cls, step: int, value: float, wall: float) -> Bin:
         if math.isfinite(value):
             return cls(1, step, step, float(step), value, value, value, wall)
         return cls(1, step, step, float(step), math.nan, math.nan, math.nan, wall, step, value)
 
-    def merge(self, newer: "Bin") -> "Bin":
+    def merge(self, newer: Bin) -> Bin:
         n = self.count + newer.count
         a, b = self.value, newer.value
         if math.isnan(a):
@@ -172,7 +172,7 @@ class Reservoir:
             v.append(hv)
             w.append(hw)
         for b in self.bins():
-            rep = int(round(b.step_mean))
+            rep = round(b.step_mean)
             if not math.isnan(b.value) and rep != b.bad_step:
                 s.append(rep)
                 v.append(b.value)

@@ -80,6 +80,7 @@ class GradStats:
 
     def __init__(self, names: dict[int, str] | None = None) -> None:
         self.names = names or {}
+        self._layout: tuple[int, int, bool, bool] | None = None  # (id, len, several devices, sparse)
 
     def norms(self, params: list[Any]) -> tuple[list[Any], Any, list[int]] | None:
         """(per-tensor norms, global norm (0-d), indices of params that had a gradient)."""
@@ -87,9 +88,11 @@ class GradStats:
         if not idx:
             return None
         grads = [params[i].grad for i in idx]
-        per = _foreach_norm(grads)
-        devs = {t.device for t in per}
-        if len(devs) > 1:  # model parallel: gather the few scalars on one device (async copies)
+        lay = self._layout
+        if lay is None or lay[0] != id(params) or lay[1] != len(params):  # once per parameter list
+            lay = self._layout = (id(params), len(params), len({p.device for p in params}) > 1, any(g.is_sparse for g in grads))
+        per = _foreach_norm(grads, lay[3])
+        if lay[2]:  # model parallel: gather the few scalars on one device (async copies)
             dev = per[0].device
             per = [t.to(dev, non_blocking=True) for t in per]
         stacked = torch.stack(per)
@@ -99,8 +102,8 @@ class GradStats:
         return tuple(f"{GRAD_TAG}/{layer_name(self.names.get(id(params[i]), f'param{i}'))}" for i in idx)
 
 
-def _foreach_norm(grads: list[Any]) -> list[Any]:
-    if any(g.is_sparse for g in grads):
+def _foreach_norm(grads: list[Any], sparse: bool | None = None) -> list[Any]:
+    if any(g.is_sparse for g in grads) if sparse is None else sparse:
         return [torch.linalg.vector_norm((g.coalesce().values() if g.is_sparse else g).float()) for g in grads]
     try:
         return list(torch._foreach_norm(grads, 2, dtype=torch.float32))
@@ -116,6 +119,10 @@ class Monitor(_Monitor):
         optimizer: the ``torch.optim.Optimizer`` to hook (optional: without it only ``log``).
         every: steps between cadence points.
         layer_every: steps between per-layer norms and update ratios (default: ``every``).
+        grad_every: steps between global gradient norms (default 1: every step, as the
+            reference trainers log it). On a GPU the norm is one asynchronous kernel; on a CPU
+            it reads all gradients once more per step (about 1.5-3% of a small MLP's step
+            here), which ``grad_every=4`` cuts by four.
         scaler: the ``GradScaler`` when training with AMP (see the module docstring).
         grad_norms, layer_norms, update_ratio: what to record.
         rank_zero_only: under ``torch.distributed``, record and report on rank 0 only.
@@ -129,6 +136,7 @@ class Monitor(_Monitor):
         *,
         every: int | None = 50,
         layer_every: int | None = None,
+        grad_every: int = 1,
         scaler: Any = None,
         grad_norms: bool = True,
         layer_norms: bool = True,
@@ -148,6 +156,7 @@ class Monitor(_Monitor):
         self.optimizer = optimizer
         self.scaler = scaler
         self.layer_every = max(1, int(layer_every or every or 50))
+        self.grad_every = max(1, int(grad_every))
         self.grad_norms, self.layer_norms, self.update_ratio = grad_norms, layer_norms, update_ratio
         names = {id(p): n for n, p in model.named_parameters()} if model is not None else {}
         self._stats = GradStats(names)
@@ -207,7 +216,8 @@ class Monitor(_Monitor):
         return None if scale is None else scale.double().reciprocal().float()
 
     def _record_grads(self, opt: Any) -> None:
-        if not (self.grad_norms or self.layer_norms):
+        layer = self.layer_norms and self._layer_due()
+        if not ((self.grad_norms and self.opt_steps % self.grad_every == 0) or layer):
             return
         params = self._param_list(opt)
         with torch.no_grad():
@@ -223,9 +233,9 @@ class Monitor(_Monitor):
                 flags = DROP_NONFINITE
             step = self._hook_step()
             self._last_total = total
-            if self.grad_norms:
+            if self.grad_norms and self.opt_steps % self.grad_every == 0:
                 self._record(GRAD_TAG, step, total, flags)
-            if self.layer_norms and self._layer_due():
+            if layer:
                 vec = torch.stack(per)
                 if inv is not None:
                     vec = vec * inv.to(vec.device)

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 L = pytest.importorskip("lightning.pytorch")
 
-from advisor.live.lightning import AdvisorCallback  # noqa: E402
+from advisor.live.lightning import AdvisorCallback
 
 
 class Regressor(L.LightningModule):

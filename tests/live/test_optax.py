@@ -9,10 +9,10 @@ import pytest
 
 jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
-from advisor.live import Monitor  # noqa: E402
-from advisor.live.optax import MonitoredState, drain, find_state, monitored  # noqa: E402
+from advisor.live import Monitor
+from advisor.live.optax import MonitoredState, drain, find_state, monitored
 
 K1, K2, K3 = jax.random.split(jax.random.PRNGKey(0), 3)
 X = jax.random.normal(K1, (256, 8))
@@ -64,7 +64,7 @@ def test_scan_loop_has_no_host_callback_and_state_has_fixed_size():
 def test_recorded_norms_match_a_reference_step():
     params = init_params()
     state = TX.init(params)
-    loss, grads = jax.jit(jax.value_and_grad(loss_fn))(params, X, Y)
+    _, grads = jax.jit(jax.value_and_grad(loss_fn))(params, X, Y)
     updates, state = jax.jit(TX.update)(grads, state, params)
     cols, count, lost = drain(state)
     assert count == 1 and lost == 0 and cols["update"].tolist() == [0]
@@ -140,4 +140,4 @@ def test_jax_nan_is_detected_within_a_window():
         if mon.should_stop:
             break
     assert mon.should_stop and c == 12
-    assert [a.finding.condition for a in mon.alerts][0] in ("non-finite", "exploding-gradients")
+    assert mon.alerts[0].finding.condition in ("non-finite", "exploding-gradients")

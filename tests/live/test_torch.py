@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from advisor.live.torch import Monitor, layer_name  # noqa: E402
-from advisor.model import Severity  # noqa: E402
+from advisor.live.torch import Monitor, layer_name
+from advisor.model import Severity
 
-from .helpers import alerts_for  # noqa: E402
+from .helpers import alerts_for
 
 
 def mlp(seed: int = 0):
@@ -228,6 +228,15 @@ def test_hooks_alone_drive_the_cadence_and_close_removes_them():
     opt.step()
     assert len(mon.run().series["train/grad_norm"]) == 12
 
+    sparse = Monitor(model, opt, every=5, grad_every=4, layer_every=6, on_finding=None)
+    for _ in range(12):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    run = sparse.run()
+    assert run.series["train/grad_norm"].steps.tolist() == [0, 4, 8]
+    assert run.series["train/grad_norm/0"].steps.tolist() == [0, 6]
+
 
 def _ddp_worker(rank: int, world: int, init: str, out: str) -> None:
     import torch.distributed as dist
@@ -262,8 +271,7 @@ def test_ddp_rank_zero_reports_and_all_ranks_stop_together(tmp_path):
     init = f"file://{tmp_path / 'init'}"
     out = str(tmp_path / "out")
     mp.spawn(_ddp_worker, args=(2, init, out), nprocs=2, join=True)  # not fork: jax/torch threads
-    r0 = open(f"{out}.0").read().split()
-    r1 = open(f"{out}.1").read().split()
+    r0, r1 = (Path(f"{out}.{rank}").read_text().split() for rank in (0, 1))
     assert r0[0] == r1[0] != "None"  # both stopped, at the same step
     assert 60 <= int(r0[0]) <= 80
     assert int(r0[1]) > 0 and int(r0[2]) >= 1  # rank 0 recorded and reported

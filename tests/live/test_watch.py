@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def test_follows_files_as_they_grow_and_reports_each_finding_once(tmp_path):
     watcher = Watcher([str(tmp_path)], interval=0)
     assert watcher.poll() == []
     reader = next(iter(watcher.runs.values())).readers
-    (path, r), = reader.items()
+    (r,) = reader.values()
     offset = r.offset
     write(w, loss[200:300], start=200)
     assert watcher.poll() == []
@@ -102,11 +103,10 @@ def test_a_partial_record_at_the_end_is_left_for_the_next_poll(tmp_path):
     w = EventWriter(tmp_path / "r")
     write(w, healthy(100))
     w.close()
-    path = w.path
-    data = open(path, "rb").read()
-    cut = len(data) - 7
-    full = data
-    open(path, "wb").write(full[:cut])  # a writer in the middle of a record
+    path = Path(w.path)
+    full = path.read_bytes()
+    cut = len(full) - 7
+    path.write_bytes(full[:cut])  # a writer in the middle of a record
     watcher = Watcher([str(tmp_path)], interval=0)
     watcher.poll()
     wr = next(iter(watcher.runs.values()))
