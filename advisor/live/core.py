@@ -21,8 +21,10 @@ device and dtype, one ``jax.device_get`` for all jax arrays — and appended to 
 :class:`~advisor.live.reservoir.Reservoir` per stream. Then the run is diagnosed by the same
 engine as ``advisor analyze`` (``Engine.diagnose`` on an :class:`advisor.model.Run` built from
 the reservoirs). A diagnosis costs milliseconds, so it is skipped at a cadence point when it
-would take more than ``budget`` of the wall time since the last one — unless the new values hold
-a NaN/Inf or the train loss went above its initial level, which always diagnoses at once.
+would take more than ``budget`` (0.5%) of the wall time since the last one — unless a tripwire
+on the new values calls for it: a NaN/Inf, a train loss giving back a quarter of its gain, a
+gradient norm 10x its start or a 20x spike (:class:`_Tripwire`). Critical faults are therefore
+diagnosed at the first cadence point where they show, whatever the budget.
 
 Names. Keyword names are mapped onto the tags advisor's role resolution knows (SPEC §6), so
 ``advisor analyze`` on a ``tee`` directory resolves them the same way:
@@ -660,7 +662,7 @@ class Monitor:
         so a bump in a flat tail is not called a divergence.
         """
         if self._recent_engine is None or self.step is None or not self.recent:
-            return ()
+            return []
         lo = self.step - self.recent
         series = {}
         for tag, s in run.series.items():
@@ -670,7 +672,7 @@ class Monitor:
         tail = Run(name=run.name, path="", series=series, hparams=run.hparams)
         t = signals.roles.get(Role.TRAIN_LOSS)
         if t is None or t not in series or len(series[t]) < 0.8 * self.recent / max(self._spacing(run.series[t]), 1):
-            return ()  # the recent view needs a train loss that covers it (not the run's first steps)
+            return []  # the recent view needs a train loss that covers it (not the run's first steps)
         mapping = {r.value: k for r, k in signals.roles.items() if k in series}
         found, _, _ = self._recent_engine.diagnose(tail, resolve(tail, mapping))
         return [f for f in found if self._rise_counts(f, ctx)]
@@ -695,10 +697,9 @@ class Monitor:
             signals = resolve(run, self._mapping)
             findings, problems, ctx = self.engine.diagnose(run, signals)
             recent = self._recent_findings(run, signals, ctx)
-            have = {f.condition for f in findings}
-            extra = [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.recent} steps"}) for f in recent if f.condition not in have]
-            if extra:
-                findings = resolve_findings(list(findings) + extra)
+            if recent:  # the engine's resolution merges a condition found by both views
+                tagged = [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.recent} steps"}) for f in recent]
+                findings = resolve_findings(list(findings) + tagged)
             self._arm(signals)
             self._findings = findings
             self._report = build_report(self.name, run, signals, findings, problems)
