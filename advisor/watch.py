@@ -1,0 +1,282 @@
+"""``advisor watch PATH...``: follow event files as they are written and report new findings.
+
+Every ``--interval`` seconds the paths are walked again (new runs and new files are picked up),
+each event file is read incrementally (one :class:`~advisor.io.tfevents.EventFileReader` per
+file: only appended bytes are decoded; a record still being written is left for the next poll),
+and each run whose files changed is diagnosed again by the same engine as ``advisor analyze`` —
+at most once per interval per run. A finding is printed once, when its condition first appears
+in a run (again only if its severity rises) — at once when critical; below critical, a judgment
+on an unfinished run, once it has held while the run grew by half (a healthy curve looks like
+slow convergence at its start), or when the run has stopped growing for ``settle`` seconds (it
+looks finished: what is found then is printed, as ``advisor analyze`` would). On a terminal a live table shows each run's steps,
+latest train and validation loss and worst finding; elsewhere only the finding lines are printed.
+
+Ctrl-C ends it cleanly with the exit code of ``--fail-on`` over the findings of that moment.
+``--once`` analyses what is there now, prints the report of ``advisor analyze`` and exits with
+its codes. A path that does not exist is one error line and exit code 2; a path without event
+files yet is waited on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from advisor.config import AnalyzeConfig
+from advisor.engine import Engine, severity_at_least
+from advisor.errors import InputError, UsageError
+from advisor.io.discover import RunFiles, discover
+from advisor.io.roles import resolve
+from advisor.io.runs import load_run
+from advisor.io.tfevents import EventFileReader
+from advisor.live.core import FindingTracker, build_report, describe
+from advisor.model import Finding, Role, RunReport
+
+
+@dataclass
+class WatchedRun:
+    """One run being followed: a reader per event file and its latest diagnosis."""
+
+    files: RunFiles
+    readers: dict[str, EventFileReader] = field(default_factory=dict)
+    dirty: bool = False
+    last_diagnosis: float = -math.inf
+    report: RunReport | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    tracker: FindingTracker = field(default_factory=lambda: FindingTracker(confirm_growth=0.5))
+    last_change: float = -math.inf
+    settled: bool = False  # no new data for `settle` seconds: given its final update
+
+
+class Watcher:
+    """Polls paths for event data and diagnoses runs whose files changed."""
+
+    def __init__(
+        self, paths: Sequence[str], config: AnalyzeConfig | None = None, interval: float = 2.0, verify_crc: bool = True, settle: float | None = None
+    ) -> None:
+        self.paths = list(paths)
+        self.config = config or AnalyzeConfig()
+        self.engine = Engine.from_config(self.config)
+        self.mapping = dict(self.config.signals) or None
+        self.interval = float(interval)
+        self.settle = max(5 * self.interval, 10.0) if settle is None else float(settle)
+        self.verify_crc = verify_crc
+        self.runs: dict[str, WatchedRun] = {}  # by run directory
+        self.problems: list[str] = []
+
+    def discover(self) -> list[RunFiles]:
+        found: list[RunFiles] = []
+        multi = len(self.paths) > 1
+        for p in self.paths:
+            if not os.path.exists(p):
+                if not self.runs:
+                    raise InputError(f"{p}: no such file or directory")
+                continue  # removed while being watched: keep what was read
+            d = discover(p, name_prefix=os.path.normpath(p) if multi else None)
+            found.extend(d.runs)
+            for msg in d.problems:
+                if msg not in self.problems:
+                    self.problems.append(msg)
+        return found
+
+    def poll(self, now: float | None = None, force: bool = False) -> list[tuple[str, Finding]]:
+        """Read what was appended, diagnose changed runs; return (run, finding) newly reported."""
+        now = time.monotonic() if now is None else now
+        for rf in self.discover():
+            wr = self.runs.get(rf.path)
+            if wr is None:
+                wr = self.runs[rf.path] = WatchedRun(rf)
+            wr.files = rf
+            for path, _ in rf.files:
+                reader = wr.readers.get(path)
+                if reader is None:
+                    reader = wr.readers[path] = EventFileReader(path, verify_crc=self.verify_crc)
+                    wr.dirty = True
+                if reader.poll():
+                    wr.dirty = True
+            if wr.dirty:
+                wr.last_change = now
+                wr.settled = False
+        new: list[tuple[str, Finding]] = []
+        for wr in self.runs.values():
+            if wr.dirty and (force or now - wr.last_diagnosis >= self.interval):
+                new.extend((wr.files.name, f) for f in self._diagnose(wr))
+                wr.last_diagnosis = now
+                wr.dirty = False
+            elif not wr.dirty and not wr.settled and wr.report is not None and now - wr.last_change >= self.settle:
+                wr.settled = True
+                new.extend((wr.files.name, f) for f in wr.tracker.update(wr.report.findings, _last_step(wr.report), final=True))
+        return new
+
+    def _diagnose(self, wr: WatchedRun) -> list[Finding]:
+        rf = wr.files
+        run = load_run(rf, files=[wr.readers[p].result() for p, _ in rf.files])
+        signals = resolve(run, self.mapping)
+        findings, problems, _ = self.engine.diagnose(run, signals)
+        wr.report = build_report(rf.name, run, signals, findings, problems)
+        wr.train_loss = _last_finite(signals.get(run, Role.TRAIN_LOSS))
+        wr.val_loss = _last_finite(signals.get(run, Role.VAL_LOSS))
+        return wr.tracker.update(findings, _last_step(wr.report))
+
+    def reports(self) -> list[RunReport]:
+        return [wr.report for wr in self.runs.values() if wr.report is not None]
+
+    def findings(self) -> list[Finding]:
+        return [f for r in self.reports() for f in r.findings]
+
+
+def _last_step(r: RunReport) -> int:
+    return r.steps[1] if r.steps else 0
+
+
+def _last_finite(s: Any) -> float | None:
+    if s is None or not len(s):
+        return None
+    for v in reversed(s.values.tolist()):
+        if math.isfinite(v):
+            return float(v)
+    return float(s.values[-1])
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    from advisor import config as cfgmod
+    from advisor.cli import EXIT_FINDINGS, EXIT_OK, _ids, cmd_analyze
+
+    if not args.interval or args.interval <= 0 or not math.isfinite(args.interval):
+        raise UsageError("--interval must be a positive number of seconds")
+    for p in args.paths:
+        if not os.path.exists(p):
+            raise InputError(f"{p}: no such file or directory")
+    if args.once:
+        ns = argparse.Namespace(
+            paths=args.paths, format="text", output=None, fail_on=args.fail_on, select=args.select, ignore=args.ignore,
+            config=args.config, workers=None, no_crc=False, color="auto",
+        )
+        return cmd_analyze(ns)
+    cfg = cfgmod.load(args.config).with_cli(select=_ids(args.select), ignore=_ids(args.ignore), fail_on=args.fail_on)
+    watcher = Watcher(args.paths, cfg, interval=args.interval)
+    view = _View(sys.stdout)
+    _sigterm_as_interrupt()
+    try:
+        view.start()
+        waiting = False
+        while True:
+            new = watcher.poll()
+            if not watcher.runs and not waiting:
+                view.note(f"waiting for event files under {', '.join(args.paths)}")
+                waiting = True
+            for run, f in new:
+                view.finding(run, f)
+            view.update(watcher)
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        view.stop(watcher)
+    return EXIT_FINDINGS if severity_at_least(watcher.findings(), cfg.fail_severity()) else EXIT_OK
+
+
+def _sigterm_as_interrupt() -> None:
+    """``kill`` ends a watch as cleanly as Ctrl-C (same summary, same exit code)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
+            signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):
+        pass
+
+
+class _View:
+    """A rich Live table on a terminal; plain finding lines elsewhere."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR")
+        self.live: Any = None
+        self.console: Any = None
+
+    def start(self) -> None:
+        if not self.tty:
+            return
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=self.stream)
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self.live.start()
+
+    def note(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(f"[dim]{text}[/dim]")
+        else:
+            print(f"advisor: {text}", file=sys.stderr, flush=True)
+
+    def finding(self, run: str, f: Finding) -> None:
+        line = describe(f, run)
+        if self.console is not None:
+            from rich.text import Text
+
+            from advisor.render.text import _STYLE
+
+            self.console.print(Text(line, style=_STYLE[f.severity]))
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def update(self, watcher: Watcher) -> None:
+        if self.live is not None:
+            self.live.update(_table(watcher))
+
+    def stop(self, watcher: Watcher) -> None:
+        if self.live is not None:
+            self.live.update(_table(watcher))
+            self.live.stop()
+        reports = watcher.reports()
+        worst = [max(r.findings, key=lambda f: f.severity.rank).severity.value for r in reports if r.findings]
+        summary = f"advisor watch: {len(reports)} run(s) followed; " + (
+            ", ".join(f"{worst.count(s)} {s}" for s in ("critical", "warning", "info") if worst.count(s)) or "no findings"
+        )
+        print(summary, file=sys.stderr, flush=True)
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4g}"
+
+
+def _table(watcher: Watcher) -> Any:
+    from rich.table import Table
+
+    from advisor.render.text import _STYLE
+
+    t = Table(title="advisor watch", expand=False)
+    t.add_column("run", overflow="fold")
+    for col in ("steps", "train loss", "val loss", "worst finding"):
+        t.add_column(col)
+    for wr in watcher.runs.values():
+        r = wr.report
+        steps = f"{r.steps[0]}–{r.steps[1]}" if r is not None and r.steps else "—"
+        if r is not None and r.findings:
+            f = max(r.findings, key=lambda f: (f.severity.rank, -f.priority))
+            worst = f"[{_STYLE[f.severity]}]{f.severity.value} {f.condition}[/]"
+        else:
+            worst = "[green]none[/green]" if r is not None else "[dim]reading…[/dim]"
+        t.add_row(wr.files.name, steps, _fmt(wr.train_loss), _fmt(wr.val_loss), worst)
+    return t

@@ -1,0 +1,283 @@
+"""What the live monitor costs a training loop, how fast it detects faults, how it agrees with analyze.
+
+    python benchmarks/bench_live.py                      # overhead on a CPU MLP (and CUDA if present)
+    python benchmarks/bench_live.py --latency            # steps from an injected fault to its finding
+    python benchmarks/bench_live.py --replay DIR         # real runs replayed live vs advisor analyze
+
+Overhead: an MLP 784-512-512-10, batch 128, Adam, with no monitor (the named peer), with the
+framework-free ``advisor.live.Monitor`` logging the loss tensor, and with
+``advisor.live.torch.Monitor`` (optimizer hooks: global grad norm every step, per-layer norms and
+update ratio every ``every`` steps), all at the default cadence (every=50). The three train side
+by side in one process, in alternating blocks of ``every`` steps (shuffled order per round, after
+a warm-up block), so load changes on a shared machine hit all three alike; each block holds one
+cadence point (transfer + diagnosis) of each monitor. Overhead = total time of the variant /
+total time of the peer - 1, in wall time and in process CPU time (steadier when other processes
+compete for the cores), and the median over blocks of the paired ratio. On CUDA the same runs on
+the GPU, and host-device synchronisations are counted per step with
+``torch.cuda.set_sync_debug_mode("warn")``: steps between cadence points must add none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np
+
+# -- overhead ---------------------------------------------------------------------------------------
+
+
+def make(device: str, seed: int = 0):
+    import torch
+
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10)
+    ).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed)
+    batches = [(torch.randn(128, 784, generator=g).to(device), torch.randint(0, 10, (128,), generator=g).to(device)) for _ in range(8)]
+    return model, opt, batches
+
+
+def monitor_for(variant: str, model, opt, every: int):
+    if variant == "none":
+        return None
+    if variant == "core":
+        from advisor.live import Monitor
+
+        return Monitor(every=every, on_finding=None)
+    from advisor.live.torch import Monitor as TorchMonitor
+
+    if variant == "torch4":
+        return TorchMonitor(model, opt, every=every, grad_every=4, on_finding=None)
+    return TorchMonitor(model, opt, every=every, on_finding=None)
+
+
+class Runner:
+    """One variant's model, optimizer and monitor, stepped in blocks."""
+
+    def __init__(self, variant: str, device: str, every: int) -> None:
+        import torch
+
+        self.variant, self.device = variant, device
+        self.model, self.opt, self.batches = make(device)
+        self.mon = monitor_for(variant, self.model, self.opt, every)
+        self.lossf = torch.nn.CrossEntropyLoss()
+        self.i = 0
+        self.wall: list[float] = []  # per block
+        self.cpu: list[float] = []
+
+    def step(self) -> None:
+        x, y = self.batches[self.i % len(self.batches)]
+        loss = self.lossf(self.model(x), y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if self.mon is not None:
+            self.mon.log(self.i, loss=loss)
+        self.i += 1
+
+    def block(self, n: int, timed: bool = True) -> None:
+        import torch
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            self.step()
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        if timed:
+            self.wall.append(time.perf_counter() - t0)
+            self.cpu.append(time.process_time() - c0)
+
+
+def overhead(device: str, blocks: int, every: int, variants: list[str]) -> dict[str, float]:
+    """Variants stepped in alternating blocks of ``every`` steps (one cadence point per block)."""
+    names = ["none", *variants]
+    runners = {v: Runner(v, device, every) for v in names}
+    for r in runners.values():  # warm-up: allocations, first diagnosis, caches
+        r.block(every, timed=False)
+    rng = random.Random(0)
+    order = list(names)
+    for b in range(blocks):
+        rng.shuffle(order)
+        for v in order:
+            runners[v].block(every)
+        if (b + 1) % max(1, blocks // 5) == 0:
+            print(f"  block {b + 1}/{blocks}: " + "  ".join(f"{v} {1000 * runners[v].wall[-1] / every:.2f} ms/step" for v in names), flush=True)
+    base = runners["none"]
+    steps = blocks * every
+    print(f"\n{device}: MLP 784-512-512-10, batch 128, Adam; {blocks} blocks of {every} steps per variant, alternating in shuffled order")
+    print(f"  {'variant':<28}{'ms/step':>9}{'overhead: wall':>16}{'cpu time':>10}{'median block':>14}")
+    print(f"  {'no monitor (peer)':<28}{1000 * sum(base.wall) / steps:>9.3f}{'—':>16}{'—':>10}{'—':>14}")
+    out = {}
+    label = {"core": "advisor.live.Monitor", "torch": "advisor.live.torch.Monitor", "torch4": "  same, grad_every=4"}
+    for v in variants:
+        r = runners[v]
+        wall = sum(r.wall) / sum(base.wall) - 1
+        cpu = sum(r.cpu) / sum(base.cpu) - 1
+        med = statistics.median(a / b for a, b in zip(r.wall, base.wall)) - 1
+        out[v] = wall
+        print(f"  {label[v]:<28}{1000 * sum(r.wall) / steps:>9.3f}{100 * wall:>+15.2f}%{100 * cpu:>+9.2f}%{100 * med:>+13.2f}%")
+        m = r.mon
+        if m is not None:
+            m.close()
+            per = 1000 * m.diagnose_seconds / max(m.n_diagnoses, 1)
+            share = m.diagnose_seconds / max(sum(r.wall), 1e-9)
+            print(f"  {'':<28}{m.n_diagnoses} diagnoses, {per:.1f} ms each ({100 * share:.2f}% of its time); {1000 * m.transfer_seconds:.1f} ms in host transfers")
+    return out
+
+
+def run_steps(variant: str, device: str, steps: int, every: int, sync_counts: list) -> None:
+    """``steps`` steps of one variant, counting CUDA synchronisations per step (sync debug mode)."""
+    r = Runner(variant, device, every)
+    r.block(20, timed=False)
+    for _ in range(steps):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            n_diag = r.mon.n_diagnoses if r.mon is not None else 0
+            r.step()
+        syncs = sum("synchroniz" in str(w.message) for w in caught)
+        cadence = r.mon is not None and r.mon.n_diagnoses > n_diag
+        sync_counts.append((r.i - 1, syncs, cadence))
+
+
+def cuda_syncs(steps: int, every: int) -> None:
+    """Count host-device synchronisations per step, with and without the monitor (CUDA only)."""
+    import torch
+
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        for v in ("none", "torch"):
+            counts: list = []
+            run_steps(v, "cuda", steps, every, counts)
+            off = [n for _, n, cad in counts if not cad]
+            on = [n for _, n, cad in counts if cad]
+            print(f"  cuda syncs, {v:<6}: {sum(off)} on {len(off)} steps between cadence points, {sum(on)} on {len(on)} cadence steps")
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
+# -- detection latency ------------------------------------------------------------------------------
+
+
+def latency(every: int) -> None:
+    from advisor.live import Monitor
+
+    def healthy(n: int, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        s = np.arange(n)
+        return (2.0 * np.exp(-s / 300) + 0.3) * (1 + 0.03 * rng.standard_normal(n))
+
+    print(f"\ndetection latency (every={every}): steps from the injected onset to the first critical finding")
+    print(f"  {'fault':<28}" + "".join(f"{'onset ' + str(o):>14}" for o in (617, 3023, 12041)))
+    faults = [(f"loss x{g}/step from onset", g) for g in (1.01, 1.03, 1.05, 1.1)] + [("NaN from onset", None)]
+    for name, g in faults:
+        cells = []
+        for onset in (617, 3023, 12041):
+            loss = healthy(onset + 1500)
+            if g is None:
+                loss[onset:] = np.nan
+            else:
+                with np.errstate(over="ignore"):
+                    loss = loss * np.power(g, np.maximum(np.arange(len(loss)) - onset, 0).astype(float))
+            # default budget: this loop takes microseconds per step, so only the tripwires (a
+            # NaN, a loss giving back its gain) get a diagnosis through: the worst case
+            mon = Monitor(every=every, on_finding=None)
+            hit = None
+            for i, v in enumerate(loss):
+                mon.log(i, loss=float(v))
+                crit = [a for a in mon.alerts if a.finding.severity.value == "critical"]
+                if crit:
+                    hit = crit[0]
+                    break
+            cells.append("—" if hit is None else f"{hit.step - onset} ({hit.finding.condition[:3]})")
+        print(f"  {name:<28}" + "".join(f"{c:>14}" for c in cells))
+
+
+# -- replay real runs -------------------------------------------------------------------------------
+
+
+def replay(root: str, points: int = 50) -> None:
+    from advisor.analyze import analyze_run, find_runs
+    from advisor.engine import Engine
+    from advisor.io.roles import resolve
+    from advisor.io.runs import load_run
+    from advisor.live import Monitor
+    from advisor.model import Role
+    from advisor.rules.base import flatten
+
+    runs, _ = find_runs([root])
+    engine = Engine.from_config()
+    same = n = 0
+    early = []
+    print(f"\nreplay: each run of {root} fed step by step to a Monitor (cadence: every {points} train-loss points)")
+    for rf in runs:
+        run = load_run(rf)
+        train = resolve(run).get(run, Role.TRAIN_LOSS)
+        if train is None or len(train) < 10:
+            continue
+        every = max(1, int(points * np.median(np.diff(train.steps))))
+        events: dict[int, dict[str, float]] = {}
+        for key, s in run.series.items():
+            for st, v in zip(s.steps.tolist(), s.values.tolist()):
+                events.setdefault(st, {})[key] = v
+        hp = dict(run.hparams)
+        hp.update(flatten(run.config))
+        mon = Monitor(every=every, on_finding=None, hparams=hp, budget=0)
+        for st in sorted(events):
+            mon.log(st, events[st])
+        mon.close()
+        static = {(f.condition, f.severity.value) for f in analyze_run(rf, engine).report.findings}
+        live = {(f.condition, f.severity.value) for f in mon.findings}
+        n += 1
+        same += static == live
+        if static != live:
+            print(f"  {rf.name}: analyze {sorted(static)} / live {sorted(live)}")
+        conds = {c for c, _ in static}
+        for a in mon.alerts:
+            if a.finding.severity.rank >= 2 and a.finding.condition not in conds:
+                early.append((rf.name, a.step, a.finding.condition))
+    print(f"  final findings identical to advisor analyze: {same}/{n} runs")
+    print(f"  warning+ alerts during a run that analyze of the whole run does not report: {len(early)}")
+    for name, step, cond in early:
+        print(f"    {name} at step {step}: {cond}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--blocks", type=int, default=40, help="blocks of --every steps per variant")
+    ap.add_argument("--every", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier timings on a shared machine)")
+    ap.add_argument("--variants", default="core,torch,torch4")
+    ap.add_argument("--latency", action="store_true", help="only the detection-latency table")
+    ap.add_argument("--replay", metavar="DIR", help="only the live-vs-analyze replay of the runs under DIR")
+    args = ap.parse_args()
+    if args.latency:
+        latency(args.every)
+        return
+    if args.replay:
+        replay(args.replay)
+        return
+    import torch
+
+    torch.set_num_threads(args.threads)
+    variants = [v for v in args.variants.split(",") if v]
+    print(f"torch {torch.__version__}, {args.threads} CPU thread(s)")
+    overhead("cpu", args.blocks, args.every, variants)
+    if torch.cuda.is_available():
+        overhead("cuda", args.blocks * 4, args.every, variants)
+        cuda_syncs(10 * args.every, args.every)
+    else:
+        print("\n(no CUDA device: GPU timing and sync counting skipped)")
+
+
+if __name__ == "__main__":
+    main()
