@@ -7,6 +7,7 @@ defensive: every length is bounds-checked and a malformed message raises ``WireE
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Iterator
 
@@ -162,4 +163,8 @@ def field_double(field: int, value: float) -> bytes:
 
 
 def field_float(field: int, value: float) -> bytes:
-    return key(field, I32) + _FLOAT.pack(value)
+    try:
+        packed = _FLOAT.pack(value)
+    except OverflowError:  # beyond float32: a C cast (what protobuf does) gives +-inf
+        packed = _FLOAT.pack(math.copysign(math.inf, value))
+    return key(field, I32) + packed
