@@ -243,6 +243,7 @@ class _Accumulator:
         self.seqs: dict[str, list[Any]] = {}
         self.chunks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.plugin: dict[str, str] = {}  # tag -> plugin name from the first metadata seen
+        self.plugin_seq: dict[str, int] = {}  # tag -> record index of that first metadata
         self.hparams: dict[str, Any] = {}
         self.texts: dict[str, str] = {}
         self.file_version: str | None = None
@@ -358,6 +359,7 @@ def _decode_value(buf: memoryview, start: int, end: int, step: int, wall: float,
             other = True
     if plugin is not None and tag not in acc.plugin:
         acc.plugin[tag] = plugin
+        acc.plugin_seq[tag] = seq
     plugin = acc.plugin.get(tag, plugin)
     if simple is not None:
         acc.add(tag, step, simple, wall, seq)
@@ -395,9 +397,10 @@ class EventFileReader:
     that shrank or was replaced is read again from the start.
     """
 
-    def __init__(self, path: str | os.PathLike[str], verify_crc: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> None:
         self.path = os.fspath(path)
         self.verify_crc = verify_crc
+        self.fast = fast  # False: the general per-record decoder only (same results, slower)
         self.offset = 0
         self._acc = _Accumulator()
         self._problems: list[str] = []
@@ -448,7 +451,8 @@ class EventFileReader:
         before = self._acc.records
         end = base + len(buf)
         try:
-            pos, fatal = _fast.decode_records(buf, 0, len(buf), base, self._acc, self.verify_crc)
+            decode = _fast.decode_records if self.fast else decode_records_general
+            pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc)
         finally:
             if isinstance(buf.obj, mmap.mmap):
                 buf.release()  # an mmap cannot close while a view of it is alive
@@ -486,9 +490,9 @@ class EventFileReader:
         )
 
 
-def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True) -> EventFile:
+def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> EventFile:
     """Read a whole event file. Never raises on bad content; see :attr:`EventFile.problems`."""
-    reader = EventFileReader(path, verify_crc=verify_crc)
+    reader = EventFileReader(path, verify_crc=verify_crc, fast=fast)
     reader.poll()
     ef = reader.result()
     if ef.records == 0 and not ef.problems:
@@ -509,6 +513,19 @@ def _with_problem(ef: EventFile, msg: str) -> EventFile:
     return EventFile(**{**ef.__dict__, "problems": ef.problems + (msg,)})
 
 
+_HEADER_CRCS: dict[int, int] = {}
+
+
+def header_crc(length: int) -> int:
+    """The masked CRC a record header of ``length`` carries (cached: lengths repeat)."""
+    crc = _HEADER_CRCS.get(length)
+    if crc is None:
+        crc = masked_crc32c(_U64.pack(length))
+        if len(_HEADER_CRCS) < 1 << 16:
+            _HEADER_CRCS[length] = crc
+    return crc
+
+
 def decode_records_general(
     buf: memoryview, pos: int, end: int, base: int, acc: _Accumulator, verify_crc: bool, stop: int | None = None
 ) -> tuple[int, str | None]:
@@ -522,7 +539,7 @@ def decode_records_general(
         if stop is not None and n >= stop:
             break
         length = _U64.unpack_from(buf, pos)[0]
-        if verify_crc and _U32.unpack_from(buf, pos + 8)[0] != masked_crc32c(buf[pos : pos + 8]):
+        if verify_crc and _U32.unpack_from(buf, pos + 8)[0] != header_crc(length):
             if acc.records == 0 and base + pos == 0:
                 return pos, "not a TFRecord event file (bad header at byte 0)"
             return pos, f"corrupt record header at byte {base + pos}; stopped reading this file"
@@ -531,18 +548,24 @@ def decode_records_general(
         rec_end = pos + HEADER + length + FOOTER
         if rec_end > end:
             break  # incomplete tail
-        p0 = pos + HEADER
-        p1 = p0 + length
         seq = acc.records
         acc.records += 1
         n += 1
-        if verify_crc and _U32.unpack_from(buf, p1)[0] != masked_crc32c(buf[p0:p1]):
-            acc.bad_crc += 1
-        else:
-            try:
-                decode_event(buf, p0, p1, seq, acc)
-            except (WireError, struct.error, UnicodeDecodeError, OverflowError, ValueError):
-                acc.bad_records += 1
+        decode_payload(buf, pos + HEADER, pos + HEADER + length, seq, acc, verify_crc)
         pos = rec_end
     return pos, None
 
+
+def decode_payload(buf: memoryview, p0: int, p1: int, seq: int, acc: _Accumulator, verify_crc: bool) -> None:
+    """Check one framed record's payload CRC (footer at ``p1``) and decode it as record ``seq``.
+
+    Counts a bad CRC or an undecodable payload in ``acc``; never raises on bad bytes. Does not
+    advance ``acc.records`` (the caller numbers records).
+    """
+    if verify_crc and _U32.unpack_from(buf, p1)[0] != masked_crc32c(buf[p0:p1]):
+        acc.bad_crc += 1
+        return
+    try:
+        decode_event(buf, p0, p1, seq, acc)
+    except (WireError, struct.error, UnicodeDecodeError, OverflowError, ValueError, RecursionError):
+        acc.bad_records += 1
