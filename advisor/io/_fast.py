@@ -1,13 +1,746 @@
-"""Record decoding entry point. Currently delegates to the general per-record decoder.
+"""Vectorised record decoding, byte-for-byte equivalent to the general per-record decoder.
 
-(The vectorised fast path for the common single-scalar layouts lands here.)
+Real writers (torch's SummaryWriter, tensorboardX, TF1/TF2, Keras, our writer) log one Event
+per scalar, and consecutive steps repeat the same few record layouts: the same tags in the
+same order, so the same record lengths, and inside each record the same bytes everywhere
+except the wall time, the step and the value. This module exploits that, exactly:
+
+1. **Framing by cycles.** Records are walked one by one (by the general decoder) until the
+   last record lengths repeat with some period ``p``. The cycle's layout then predicts where
+   every record of the next cycles starts; numpy checks that each predicted length field (and
+   header CRC) is what the cycle says. That check is exact, not speculative: if every predicted
+   header matches, the sequential walk would have found exactly those frames. The first
+   mismatch (a validation record, a step crossing a varint boundary, a truncated tail) hands
+   back to the walk, which re-detects.
+2. **Templates.** Each record of the cycle ("slot") is parsed once into a template: which byte
+   columns hold the wall time, the step varint and the value, and that everything else is a
+   fixed byte. A template is accepted only for the plain scalar layouts (``simple_value``, or a
+   one-element tensor of the ``scalars`` plugin in any encoding) and only after decoding the
+   template record with the general decoder gives the same result. Every record of a batch is
+   checked against its template's fixed bytes (and a varint's continuation bits); a record
+   that differs anywhere is decoded by the general decoder instead.
+3. **CRC by linearity.** For messages of one length, ``crc(x) = crc(x0) ^ lin(x ^ x0)`` where
+   ``lin`` is a XOR of per-position 256-entry tables. Only the variable columns differ from
+   the template, so the payload CRC of every record costs one table lookup per variable byte.
+
+Anything else (file_version, hparams, text, histograms, SessionLog, metadata the walk has not
+seen yet, damaged records) goes through the general decoder, record by record, in the same
+order and with the same record numbers, so the result is identical on every input.
 """
 
 from __future__ import annotations
 
-from advisor.io.tfevents import _Accumulator, decode_records_general
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor.io import wire
+from advisor.io.crc32c import TABLE, crc32c
+from advisor.io.tfevents import (
+    _CONTENT_DTYPES,
+    DT_BFLOAT16,
+    FOOTER,
+    HEADER,
+    MAX_RECORD,
+    _Accumulator,
+    decode_event,
+    decode_payload,
+    decode_records_general,
+    header_crc,
+)
+from advisor.io.wire import I32, I64, LEN, VARINT, WireError
+
+#: Below this many bytes the general walk is as fast; the fast path is not tried.
+MIN_BYTES = 2048
+#: A cycle must repeat this many times (seen by peeking at headers) to be decoded as a batch.
+MIN_CYCLES = 4
+#: Longest cycle looked for, in records (e.g. per-layer norms: one record per layer and step).
+MAX_PERIOD = 256
+#: Bytes of records decoded per vectorised batch: bounds the temporaries.
+BATCH_BYTES = 4 << 20
+#: Cycles checked by the first framing window; each next window is 4x larger.
+FIRST_WINDOW = 64
+
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+_MASK_DELTA = 0xA282EAD8
+
+# Value kinds: a numpy dtype string for fixed-width little-endian values, or a varint kind.
+_VARINT_SIGNED, _VARINT_UNSIGNED, _VARINT_HALF, _VARINT_BF16 = "vs", "vu", "vh", "vb"
+_BF16 = "bf16"
+
+
+@dataclass(frozen=True)
+class _Output:
+    """One scalar a record yields: its tag and where and how its value is stored."""
+
+    tag: str
+    kind: str
+    col: int  # first byte of the value in the payload
+    width: int
+    tensor: bool  # a tensor value: whether it counts as a scalar depends on the tag's plugin
+
+
+@dataclass(eq=False)
+class _Template:
+    """The byte layout of one kind of scalar record (see the module docstring)."""
+
+    tmpl: np.ndarray  # uint8 payload bytes of the record the template was built from
+    mask: np.ndarray  # uint8 per byte: 0xFF fixed, 0x80 varint continuation bit only, 0 free
+    var_cols: np.ndarray  # payload columns that are not fully fixed
+    tables: np.ndarray  # (len(var_cols), 256) uint32 CRC contributions; crc(tmpl) folded into row 0
+    wall: int | None  # column of the 8-byte wall time
+    step: tuple[int, int] | None  # (column, length) of the step varint
+    outputs: tuple[_Output, ...]
+    meta_tags: tuple[str, ...]  # tags whose plugin metadata the record carries
+
+
+# --------------------------------------------------------------------------- entry point
 
 
 def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: _Accumulator, verify_crc: bool) -> tuple[int, str | None]:
     """Decode every complete record in buf[pos:end]; return (position after the last, fatal message)."""
-    return decode_records_general(buf, pos, end, base, acc, verify_crc)
+    if end - pos < MIN_BYTES:
+        return decode_records_general(buf, pos, end, base, acc, verify_crc)
+    data = np.frombuffer(buf, dtype=np.uint8)
+    try:
+        with np.errstate(all="ignore"):  # NaN payloads convert quietly, as struct does
+            return _walk(buf, data, pos, end, base, acc, verify_crc)
+    finally:
+        del data  # no view of an mmap may outlive the call
+
+
+def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc: _Accumulator, verify_crc: bool) -> tuple[int, str | None]:
+    """Peek at record headers; batch every stretch where a cycle of lengths repeats.
+
+    Peeking reads only a record's length (and checks its header CRC), which is cheap; the
+    peeked records stay pending until they are either decoded as part of a batch or, when no
+    cycle covers them, decoded one by one by the general decoder, always in file order.
+    """
+    starts: list[int] = []  # pending records: file offsets and payload lengths
+    lens: list[int] = []
+    done = 0  # pending records before this index are decoded
+    seen: dict[int, list[int]] = {}  # length -> its last few indices in lens
+    q = pos  # next header to peek at
+    wait = 0  # records to peek before trying a cycle again (after one that did not hold)
+    failures = 0
+    unpack64, unpack32 = _U64.unpack_from, _U32.unpack_from
+    while True:
+        if q + HEADER > end:
+            break
+        length = unpack64(buf, q)[0]
+        if (verify_crc and unpack32(buf, q + 8)[0] != header_crc(length)) or length > MAX_RECORD or q + HEADER + length + FOOTER > end:
+            break  # the general decoder says what is wrong, exactly as it always does
+        i = len(lens)
+        starts.append(q)
+        lens.append(length)
+        q += HEADER + length + FOOTER
+        if wait:
+            wait -= 1
+        occ = seen.setdefault(length, [])
+        period = 0
+        for prev in reversed(occ):
+            p = i - prev
+            if p > MAX_PERIOD:
+                break
+            lo = i + 1 - MIN_CYCLES * p  # the cycle must already repeat MIN_CYCLES times
+            if lo >= done and lens[lo + p : i + 1] == lens[lo : i + 1 - p]:
+                period = p
+                break
+        occ.append(i)
+        if len(occ) > 4:
+            del occ[0]
+        if period and not wait:
+            first = i + 1 - MIN_CYCLES * period  # the cycle's first record
+            done = _decode_pending(buf, starts, lens, done, first, acc, verify_crc)
+            n, new = _run_cycles(buf, data, starts[first], end, lens[first : first + period], acc, verify_crc)
+            if n:
+                q = new
+                starts.clear()
+                lens.clear()
+                seen.clear()
+                done = failures = 0
+                continue
+            failures += 1
+            wait = period * min(failures, 16)
+        if i - done > 2 * MIN_CYCLES * MAX_PERIOD:
+            # No cycle can start this far back any more: decode the old ones, forget them.
+            keep = i + 1 - MIN_CYCLES * MAX_PERIOD
+            _decode_pending(buf, starts, lens, done, keep, acc, verify_crc)
+            del starts[:keep], lens[:keep]
+            seen = {n: [k - keep for k in ks if k >= keep] for n, ks in seen.items()}
+            done = 0
+    _decode_pending(buf, starts, lens, done, len(lens), acc, verify_crc)
+    return decode_records_general(buf, q, end, base, acc, verify_crc)
+
+
+def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int, hi: int, acc: _Accumulator, verify_crc: bool) -> int:
+    """Decode pending records lo..hi-1 one by one (general decoder); return hi."""
+    for k in range(lo, hi):
+        p0 = starts[k] + HEADER
+        seq = acc.records
+        acc.records += 1
+        decode_payload(buf, p0, p0 + lens[k], seq, acc, verify_crc)
+    return max(lo, hi)
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: list[int], acc: _Accumulator, verify_crc: bool) -> tuple[int, int]:
+    """Decode the cycles of ``lengths`` that start at ``pos``; return (records decoded, new pos)."""
+    p = len(lengths)
+    sizes = [n + HEADER + FOOTER for n in lengths]
+    cycle = sum(sizes)
+    avail = (end - pos) // cycle
+    if avail < MIN_CYCLES:
+        return 0, pos
+    offs = [0] * p
+    for j in range(1, p):
+        offs[j] = offs[j - 1] + sizes[j - 1]
+    header = b"".join(_U64.pack(n) + (_U32.pack(header_crc(n)) if verify_crc else b"") for n in lengths)
+    m = _frame_cycles(data, pos, avail, cycle, offs, header, verify_crc)
+    if m < MIN_CYCLES:
+        return 0, pos
+    rows = max(1, BATCH_BYTES // cycle)
+    done = 0
+    while done < m:
+        n = min(rows, m - done)
+        _decode_cycles(buf, data, pos + done * cycle, n, cycle, offs, lengths, acc, verify_crc)
+        done += n
+    return m * p, pos + m * cycle
+
+
+def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], header: bytes, verify_crc: bool) -> int:
+    """How many whole cycles from ``pos`` have exactly the predicted record headers."""
+    width = HEADER if verify_crc else 8
+    cols = (np.asarray(offs, dtype=np.intp)[:, None] + np.arange(width, dtype=np.intp)).ravel()
+    expect = np.frombuffer(header, dtype=np.uint8)
+    done = 0
+    window = FIRST_WINDOW
+    while done < avail:
+        n = min(window, avail - done)
+        start = pos + done * cycle
+        rows = data[start : start + n * cycle].reshape(n, cycle)
+        ok = (rows[:, cols] == expect).all(axis=1)
+        if not ok.all():
+            return done + int(np.argmin(ok))
+        done += n
+        window *= 4
+    return done
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Columns of one kind and width (walls, steps of one varint length, values): decoded together."""
+
+    kind: str
+    width: int
+    cols: np.ndarray  # row columns, ``width`` per member, member after member
+
+
+@dataclass(frozen=True)
+class _Emit:
+    """One output of one template slot: where its steps, walls and values come from."""
+
+    tag: str
+    tensor: bool
+    t: int  # index among the plan's template slots
+    wall: tuple[int, int] | None  # (group, member) in plan.walls
+    step: tuple[int, int] | None
+    value: tuple[int, int]
+
+
+@dataclass(eq=False)
+class _Plan:
+    """Everything needed to decode cycles of one sequence of templates, precomputed."""
+
+    tmpl: np.ndarray  # (cycle,) uint8
+    mask: np.ndarray  # (cycle,) uint8
+    tmpl64: np.ndarray  # 8 cycles of tmpl as (cycle,) uint64 words
+    mask64: np.ndarray
+    general: tuple[int, ...]  # slots decoded record by record
+    tslots: np.ndarray  # slots decoded vectorised (intp)
+    crc_cols: np.ndarray  # (T * W,) row columns of the variable bytes, W per template slot (padded)
+    crc_index: np.ndarray  # (T * W, 1) intp offset of each column's table in crc_table
+    crc_table: np.ndarray  # flattened uint32 tables; the last 256 entries are zero (padding)
+    crc_width: int
+    foot_cols: np.ndarray  # (4 * T,) row columns of the footers
+    walls: tuple[_Group, ...]
+    steps: tuple[_Group, ...]
+    values: tuple[_Group, ...]
+    emit: tuple[_Emit, ...]
+    meta_tags: tuple[str, ...]
+
+
+_PLANS: dict[tuple[int, ...], list[_Plan]] = {}
+_TEMPLATES: dict[int, list[_Template]] = {}
+_CACHE_LIMIT = 64  # entries kept per key; the oldest is dropped
+_STEP = "step"
+_VARINTS = (_VARINT_SIGNED, _VARINT_UNSIGNED, _VARINT_HALF, _VARINT_BF16, _STEP)
+
+
+def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: _Accumulator, verify_crc: bool) -> None:
+    """Decode ``n`` whole cycles at ``start`` (framing already verified) into ``acc``."""
+    p = len(lengths)
+    rows = data[start : start + n * cycle].reshape(n, cycle)
+    plan = _plan_for(rows[0], offs, lengths, acc)
+    seq0 = acc.records
+    bad = _mismatches(data, start, rows, plan)
+    bad_rows = np.flatnonzero(bad)
+    if plan.general or len(bad_rows):
+        # Record by record, in file order: these may change state (plugins, restarts, texts).
+        for k in range(n) if plan.general else bad_rows.tolist():
+            row_at = start + k * cycle
+            for j in range(p) if bad[k] else plan.general:
+                p0 = row_at + offs[j] + HEADER
+                decode_payload(buf, p0, p0 + lengths[j], seq0 + k * p + j, acc, verify_crc)
+    acc.records += n * p
+    n_t = len(plan.tslots)
+    if not n_t or len(bad_rows) == n:
+        return
+    sel = np.broadcast_to(~bad, (n_t, n)) if len(bad_rows) else None  # None: every row
+    if verify_crc:
+        crc_ok = _crc_ok(rows, plan)
+        sel = crc_ok if sel is None else crc_ok & sel
+        n_good = n - len(bad_rows)
+        acc.bad_crc += n_t * n_good - int(np.count_nonzero(sel))
+        if sel.all():
+            sel = None
+    seqs = seq0 + plan.tslots[:, None] + np.arange(0, n * p, p, dtype=np.int64)
+    walls = [_decode_group(rows, g) for g in plan.walls]
+    steps = [_decode_group(rows, g) for g in plan.steps]
+    values = [_decode_group(rows, g) for g in plan.values]
+    zeros_f = zeros_i = None
+    for e in plan.emit:
+        q = seqs[e.t]
+        if e.wall is not None:
+            w = walls[e.wall[0]][e.wall[1]]
+        else:
+            w = zeros_f = np.zeros(n) if zeros_f is None else zeros_f
+        if e.step is not None:
+            s = steps[e.step[0]][e.step[1]]
+        else:
+            s = zeros_i = np.zeros(n, dtype=np.int64) if zeros_i is None else zeros_i
+        v = values[e.value[0]][e.value[1]]
+        if sel is not None:
+            keep = sel[e.t]
+            q, w, s, v = q[keep], w[keep], s[keep], v[keep]
+        if e.tensor:
+            plugin = acc.plugin.get(e.tag)
+            if plugin is not None and plugin != "scalars":
+                keep = q < acc.plugin_seq[e.tag]
+                acc.non_scalar += int(len(q) - np.count_nonzero(keep))
+                q, w, s, v = q[keep], w[keep], s[keep], v[keep]
+        if len(q):
+            acc.add_arrays(e.tag, s, v, w, q)
+
+
+def _mismatches(data: np.ndarray, start: int, rows: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Per row: does any fixed byte (or varint continuation bit) differ from the plan's template?"""
+    n, cycle = rows.shape
+    n8 = n // 8
+    bad = np.zeros(n, dtype=bool)
+    if n8:
+        # Eight cycles are a whole number of 8-byte words: compare words, then look closer
+        # at the (rare) groups of eight that differ somewhere.
+        words = data[start : start + n8 * 8 * cycle].view("<u8").reshape(n8, cycle)
+        x = np.bitwise_xor(words, plan.tmpl64)
+        np.bitwise_and(x, plan.mask64, out=x)
+        hit = np.flatnonzero(np.bitwise_or.reduce(x, axis=1))
+        if len(hit):
+            sub = rows[: n8 * 8].reshape(n8, 8, cycle)[hit]
+            bad[: n8 * 8].reshape(n8, 8)[hit] = np.bitwise_and(sub ^ plan.tmpl, plan.mask).any(axis=2)
+    if n8 * 8 < n:
+        bad[n8 * 8 :] = np.bitwise_and(rows[n8 * 8 :] ^ plan.tmpl, plan.mask).any(axis=1)
+    return bad
+
+
+def _crc_ok(rows: np.ndarray, plan: _Plan) -> np.ndarray:
+    """(template slots, rows): does the payload CRC match, computed from the variable columns only."""
+    n = len(rows)
+    cols = rows.T[plan.crc_cols]  # (T * W, n): reducing over the leading axis vectorises well
+    crc = np.bitwise_xor.reduce(plan.crc_table.take(cols + plan.crc_index).reshape(-1, plan.crc_width, n), axis=1)
+    stored = rows.take(plan.foot_cols, axis=1).view("<u4").T - np.uint32(_MASK_DELTA)  # take: C order
+    return crc == ((stored << np.uint32(15)) | (stored >> np.uint32(17)))  # unmasked
+
+
+def _decode_group(rows: np.ndarray, g: _Group) -> np.ndarray:
+    """(members, rows) array of one group's values: int64 steps, float64 otherwise."""
+    n = len(rows)
+    raw = rows.take(g.cols, axis=1).reshape(n, -1, g.width)
+    return np.ascontiguousarray(_convert(raw, g.kind).T)
+
+
+def _convert(raw: np.ndarray, kind: str) -> np.ndarray:
+    """(..., width) uint8 -> values, converted exactly as the general decoder converts them."""
+    if kind in _VARINTS:
+        v = (raw[..., 0] & 0x7F).astype(np.uint64)
+        for i in range(1, raw.shape[-1]):
+            v |= (raw[..., i] & 0x7F).astype(np.uint64) << np.uint64(7 * i)
+        if kind == _STEP:
+            return v.view(np.int64)
+        if kind == _VARINT_SIGNED:
+            return v.view(np.int64).astype(np.float64)
+        if kind == _VARINT_UNSIGNED:
+            return v.astype(np.float64)
+        bits = (v & np.uint64(0xFFFF)).astype(np.uint16)
+        if kind == _VARINT_HALF:
+            return bits.view(np.float16).astype(np.float64)
+        return (bits.astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
+    raw = np.ascontiguousarray(raw)
+    if kind == _BF16:
+        return (raw.view("<u2")[..., 0].astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
+    return raw.view(kind)[..., 0].astype(np.float64)
+
+
+def _plan_for(row: np.ndarray, offs: list[int], lengths: list[int], acc: _Accumulator) -> _Plan:
+    """The plan whose fixed bytes ``row`` (one cycle) matches; built and cached when new."""
+    plans = _PLANS.setdefault(tuple(lengths), [])
+    for plan in plans:
+        if not np.bitwise_and(row ^ plan.tmpl, plan.mask).any() and all(t in acc.plugin for t in plan.meta_tags):
+            return plan
+    slots = []
+    for j, n in enumerate(lengths):
+        p0 = offs[j] + HEADER
+        slots.append(_template_for(row[p0 : p0 + n]))
+    # A record carrying plugin metadata batches only once its tag's plugin is known: the
+    # general decoder lets the first metadata of a tag set it. (The peeked records before a
+    # batch are the same kind, so normally the walk has decoded one already.)
+    usable = [tp is not None and all(t in acc.plugin for t in tp.meta_tags) for tp in slots]
+    plan = _build_plan(row, offs, lengths, slots, usable)
+    if all(u or tp is None for u, tp in zip(usable, slots)):  # nothing demoted: reusable
+        plans.append(plan)
+        if len(plans) > _CACHE_LIMIT:
+            del plans[0]
+    return plan
+
+
+def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: list[_Template | None], usable: list[bool]) -> _Plan:
+    cycle = len(row)
+    tmpl = np.array(row, dtype=np.uint8)
+    mask = np.zeros(cycle, dtype=np.uint8)  # headers were checked by the framing; footers vary
+    general = [j for j, u in enumerate(usable) if not u]
+    tslots = [j for j, u in enumerate(usable) if u]
+    width = max((len(slots[j].var_cols) for j in tslots), default=0)  # type: ignore[union-attr]
+    crc_cols, crc_index, tables, foot = [], [], [], []
+    groups: dict[tuple[str, str, int], list[int]] = {}  # (role, kind, width) -> columns
+    members: dict[tuple[str, str, int], int] = {}
+    emit = []
+    meta: list[str] = []
+
+    def member(role: str, kind: str, w: int, col: int) -> tuple[int, int]:
+        key = (role, kind, w)
+        cols = groups.setdefault(key, [])
+        cols.extend(range(col, col + w))
+        idx = members[key] = members.get(key, -1) + 1
+        return list(k for k in groups if k[0] == role).index(key), idx
+
+    for t, j in enumerate(tslots):
+        tp = slots[j]
+        assert tp is not None
+        p0 = offs[j] + HEADER
+        n = lengths[j]
+        tmpl[p0 : p0 + n] = tp.tmpl
+        mask[p0 : p0 + n] = tp.mask
+        pad = width - len(tp.var_cols)
+        crc_cols.extend((tp.var_cols + p0).tolist() + [0] * pad)
+        before = sum(len(tb) for tb in tables)
+        crc_index.extend([256 * (before + i) for i in range(len(tp.var_cols))] + [-1] * pad)
+        tables.append(tp.tables)
+        foot.extend(range(p0 + n, p0 + n + FOOTER))
+        wall = member("wall", "<f8", 8, p0 + tp.wall) if tp.wall is not None else None
+        step = member("step", _STEP, tp.step[1], p0 + tp.step[0]) if tp.step is not None else None
+        for out in tp.outputs:
+            value = member("value", out.kind, out.width, p0 + out.col)
+            emit.append(_Emit(out.tag, out.tensor, t, wall, step, value))
+        meta.extend(tp.meta_tags)
+    table = np.concatenate(tables + [np.zeros((1, 256), dtype=np.uint32)]).reshape(-1) if tables else np.zeros(256, dtype=np.uint32)
+    zero_block = len(table) - 256
+    index = np.array([zero_block if i < 0 else i for i in crc_index], dtype=np.intp).reshape(-1, 1)
+
+    def role(name: str) -> tuple[_Group, ...]:
+        return tuple(_Group(k[1], k[2], np.asarray(c, dtype=np.intp)) for k, c in groups.items() if k[0] == name)
+
+    return _Plan(
+        tmpl=tmpl,
+        mask=mask,
+        tmpl64=np.tile(tmpl, 8).view("<u8"),
+        mask64=np.tile(mask, 8).view("<u8"),
+        general=tuple(general),
+        tslots=np.asarray(tslots, dtype=np.intp),
+        crc_cols=np.asarray(crc_cols, dtype=np.intp),
+        crc_index=index,
+        crc_table=table,
+        crc_width=max(width, 1),
+        foot_cols=np.asarray(foot, dtype=np.intp),
+        walls=role("wall"),
+        steps=role("step"),
+        values=role("value"),
+        emit=tuple(emit),
+        meta_tags=tuple(meta),
+    )
+
+
+def _template_for(payload: np.ndarray) -> _Template | None:
+    """The cached template ``payload`` matches, else a new one (None: not a plain scalar record)."""
+    cands = _TEMPLATES.setdefault(len(payload), [])
+    for tp in cands:
+        if not np.bitwise_and(np.bitwise_xor(payload, tp.tmpl), tp.mask).any():
+            return tp
+    tp = analyze(payload.tobytes())
+    if tp is not None:
+        cands.append(tp)
+        if len(cands) > _CACHE_LIMIT:
+            del cands[0]
+    return tp
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _scan(buf: bytes, pos: int, end: int):
+    """Yield (field, wire type, start, stop) per field: the varint's bytes, a LEN's content, the fixed bytes."""
+    while pos < end:
+        key, pos = wire.read_varint(buf, pos, end)
+        field, wt = key >> 3, key & 7
+        if field == 0:
+            raise WireError("field number 0")
+        if wt == VARINT:
+            _, stop = wire.read_varint(buf, pos, end)
+        elif wt == LEN:
+            n, pos = wire.read_varint(buf, pos, end)
+            stop = pos + n
+        elif wt == I64:
+            stop = pos + 8
+        elif wt == I32:
+            stop = pos + 4
+        else:
+            raise WireError("groups are not part of a template")
+        if stop > end:
+            raise WireError("field runs past its message")
+        yield field, wt, pos, stop
+        pos = stop
+
+
+def analyze(payload: bytes) -> _Template | None:
+    """Build the template of one Event payload; None unless it is a plain scalar record.
+
+    Plain means: wall time, optional step and a summary whose values are each a tag and either
+    a ``simple_value`` or a one-element numeric tensor, with at most ``scalars`` plugin metadata;
+    each field once, in an order the general decoder reads the same way. The result is checked
+    against the general decoder on the same bytes.
+    """
+    try:
+        tp = _analyze(payload)
+    except (WireError, UnicodeDecodeError, ValueError, OverflowError):
+        return None
+    if tp is None or not _agrees(tp, payload):
+        return None
+    return tp
+
+
+def _analyze(p: bytes) -> _Template | None:
+    n = len(p)
+    mask = np.full(n, 0xFF, dtype=np.uint8)
+    wall: int | None = None
+    step: tuple[int, int] | None = None
+    summary: tuple[int, int] | None = None
+    for f, wt, a, b in _scan(p, 0, n):
+        if f == 1 and wt == I64 and wall is None:
+            wall = a
+            mask[a:b] = 0
+        elif f == 2 and wt == VARINT and step is None:
+            step = (a, b - a)
+            mask[a:b] = 0x80
+        elif f == 5 and wt == LEN and summary is None:
+            summary = (a, b)
+        else:
+            return None
+    if summary is None:
+        return None
+    outputs: list[_Output] = []
+    meta_tags: list[str] = []
+    for f, wt, a, b in _scan(p, *summary):
+        if f != 1 or wt != LEN:
+            return None
+        got = _analyze_value(p, a, b, mask)
+        if got is None:
+            return None
+        out, has_meta = got
+        outputs.append(out)
+        if has_meta:
+            meta_tags.append(out.tag)
+    if not outputs:
+        return None
+    tmpl = np.frombuffer(p, dtype=np.uint8).copy()
+    var_cols = np.flatnonzero(mask != 0xFF)
+    return _Template(tmpl, mask, var_cols, _crc_tables(tmpl, var_cols), wall, step, tuple(outputs), tuple(meta_tags))
+
+
+def _analyze_value(p: bytes, start: int, end: int, mask: np.ndarray) -> tuple[_Output, bool] | None:
+    tag: str | None = None
+    simple: int | None = None
+    tensor: tuple[int, int] | None = None
+    meta: tuple[int, int] | None = None
+    for f, wt, a, b in _scan(p, start, end):
+        if f == 1 and wt == LEN and tag is None:
+            tag = p[a:b].decode("utf-8", "replace")
+        elif f == 2 and wt == I32 and simple is None and tensor is None:
+            simple = a
+        elif f == 8 and wt == LEN and tensor is None and simple is None:
+            tensor = (a, b)
+        elif f == 9 and wt == LEN and meta is None:
+            meta = (a, b)
+        else:
+            return None
+    if tag is None or (meta is not None and _plugin_name(p, *meta) != "scalars"):
+        return None
+    if simple is not None:
+        mask[simple : simple + 4] = 0
+        return _Output(tag, "<f4", simple, 4, False), meta is not None
+    if tensor is None:
+        return None
+    got = _analyze_tensor(p, *tensor)
+    if got is None:
+        return None
+    kind, col, width = got
+    mask[col : col + width] = 0x80 if kind in (_VARINT_SIGNED, _VARINT_UNSIGNED, _VARINT_HALF, _VARINT_BF16) else 0
+    return _Output(tag, kind, col, width, True), meta is not None
+
+
+def _plugin_name(p: bytes, start: int, end: int) -> str | None:
+    """SummaryMetadata -> plugin name; None when absent or not read the way the general decoder reads it."""
+    name: str | None = None
+    seen = False
+    for f, wt, a, b in _scan(p, start, end):
+        if f == 1 and wt == LEN:
+            if seen:
+                return None
+            seen = True
+            names = [p[a2:b2].decode("utf-8", "replace") for f2, wt2, a2, b2 in _scan(p, a, b) if f2 == 1 and wt2 == LEN]
+            if len(names) != 1:
+                return None
+            name = names[0]
+    return name
+
+
+_VARINT_FIELDS = {7: _VARINT_SIGNED, 10: _VARINT_SIGNED, 16: _VARINT_UNSIGNED, 17: _VARINT_UNSIGNED, 11: _VARINT_UNSIGNED, 13: _VARINT_HALF}
+
+
+def _analyze_tensor(p: bytes, start: int, end: int) -> tuple[str, int, int] | None:
+    """A one-element numeric TensorProto -> (value kind, column, width)."""
+    dtype: int | None = None
+    shape: tuple[int, int] | None = None
+    value: tuple[int, int, int, int] | None = None
+    for f, wt, a, b in _scan(p, start, end):
+        if f == 1 and wt == VARINT and dtype is None and value is None:
+            dtype = wire.read_varint(p, a, b)[0]
+        elif f == 2 and wt == LEN and shape is None:
+            shape = (a, b)
+        elif f in (4, 5, 6, 7, 10, 11, 13, 16, 17) and value is None:
+            value = (f, wt, a, b)
+        else:
+            return None
+    if dtype is None or value is None:
+        return None
+    if shape is not None and not _one_element(p, *shape):
+        return None
+    f, wt, a, b = value
+    if f == 4:  # tensor_content
+        if wt != LEN:
+            return None
+        if dtype == DT_BFLOAT16:
+            return (_BF16, a, 2) if b - a == 2 else None
+        np_dtype = _CONTENT_DTYPES.get(dtype)
+        if np_dtype is None or b - a != np.dtype(np_dtype).itemsize:
+            return None
+        return np_dtype, a, b - a
+    if f in (5, 6):  # float_val, double_val: packed (LEN) or not
+        width = 4 if f == 5 else 8
+        if (wt == LEN or wt == (I32 if f == 5 else I64)) and b - a == width:
+            return ("<f4" if f == 5 else "<f8"), a, width
+        return None
+    kind = _VARINT_FIELDS[f]
+    if f == 13:
+        kind = _VARINT_BF16 if dtype == DT_BFLOAT16 else _VARINT_HALF
+    if wt == LEN and wire.read_varint(p, a, b)[1] != b:
+        return None  # packed: exactly one varint
+    if wt not in (LEN, VARINT):
+        return None
+    if kind == _VARINT_UNSIGNED and b - a > 9:
+        return None  # beyond 63 bits the general decoder's Python int is not a uint64
+    return kind, a, b - a
+
+
+def _one_element(p: bytes, start: int, end: int) -> bool:
+    """TensorShapeProto with known rank and every dimension of size 1."""
+    for f, wt, a, b in _scan(p, start, end):
+        if f != 2 or wt != LEN:
+            return False
+        sizes = []
+        for f2, wt2, a2, b2 in _scan(p, a, b):
+            if f2 == 1 and wt2 == VARINT:
+                sizes.append(wire.read_varint(p, a2, b2)[0])
+            elif f2 != 2 or wt2 != LEN:  # dim name is harmless
+                return False
+        if len(sizes) > 1 or (sizes and sizes[0] != 1):
+            return False
+    return True
+
+
+def _crc_tables(tmpl: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Per variable column j: T[b] = the CRC change of byte b at j instead of tmpl[j]; crc(tmpl) folded in."""
+    n = len(tmpl)
+    out = np.zeros((len(cols), 256), dtype=np.uint32)
+    if not len(cols):
+        return out
+    # t holds the contribution of each byte value followed by d zero bytes, for d = 0, 1, ...
+    t = TABLE.copy()
+    want = {n - 1 - int(c): i for i, c in enumerate(cols)}
+    eight = np.uint32(8)
+    for d in range(max(want) + 1):
+        i = want.get(d)
+        if i is not None:
+            out[i] = t[np.arange(256) ^ int(tmpl[cols[i]])]
+        t = TABLE[t & 0xFF] ^ (t >> eight)
+    out[0] ^= np.uint32(crc32c(tmpl.tobytes()))
+    return out
+
+
+def _agrees(tp: _Template, payload: bytes) -> bool:
+    """The template reads its own record exactly as the general decoder does."""
+    ref = _Accumulator()
+    try:
+        decode_event(memoryview(payload), 0, len(payload), 0, ref)
+    except Exception:
+        return False
+    if ref.restarts or ref.hparams or ref.texts or ref.file_version is not None or ref.non_scalar:
+        return False
+    ref_data = ref.tag_data()
+    row = np.frombuffer(payload, dtype=np.uint8)
+
+    def field(kind: str, col: int, width: int) -> object:
+        return _convert(row[col : col + width][None, :], kind)[0]
+
+    with np.errstate(all="ignore"):
+        wall = float(field("<f8", tp.wall, 8)) if tp.wall is not None else 0.0
+        step = int(field(_STEP, tp.step[0], tp.step[1])) if tp.step is not None else 0  # type: ignore[call-overload]
+        mine: dict[str, list[float]] = {}
+        for out in tp.outputs:
+            mine.setdefault(out.tag, []).append(float(field(out.kind, out.col, out.width)))  # type: ignore[arg-type]
+    if sorted(mine) != sorted(ref_data):
+        return False
+    for tag, vals in mine.items():
+        d = ref_data[tag]
+        if d.steps.tolist() != [step] * len(vals) or np.float64(d.wall_times[0]).tobytes() != np.float64(wall).tobytes():
+            return False
+        if np.asarray(vals, dtype=np.float64).tobytes() != d.values.tobytes():
+            return False
+    # The CRC tables reproduce the template's own CRC.
+    crc = np.bitwise_xor.reduce(tp.tables[np.arange(len(tp.var_cols)), tp.tmpl[tp.var_cols]]) if len(tp.var_cols) else np.uint32(0)
+    return int(crc) == crc32c(payload)
