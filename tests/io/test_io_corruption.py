@@ -41,14 +41,13 @@ def read_both(path: str, verify_crc: bool = True):
     return a
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_truncation_at_every_byte(tmp_path, eager_fast, fast):
+def test_truncation_at_every_byte(tmp_path, eager_fast):
     data, ends = small_file()
-    full = read_event_file(write(str(tmp_path / "events.out.tfevents.full"), data))
     path = str(tmp_path / "events.out.tfevents.cut")
+    prefixes: dict[int, object] = {}  # bytes of complete records -> the general read of exactly those
     for cut in range(len(data) + 1):
         write(path, data[:cut])
-        ef = read_event_file(path, fast=fast)
+        ef = read_both(path)  # fast path == general path
         complete = sum(1 for e in ends if e <= cut)
         assert ef.records == complete
         assert ef.bytes_read == (ends[complete - 1] if complete else 0)
@@ -58,16 +57,18 @@ def test_truncation_at_every_byte(tmp_path, eager_fast, fast):
         if cut == 0:
             assert ef.problems == ("empty file",)
         # What was read is exactly what the complete prefix holds (restart purges included).
-        prefix = read_event_file(write(str(tmp_path / "events.out.tfevents.prefix"), data[: ef.bytes_read]), fast=False)
+        if ef.bytes_read not in prefixes:
+            prefixes[ef.bytes_read] = read_event_file(write(str(tmp_path / "events.out.tfevents.pre"), data[: ef.bytes_read]), fast=False)
+        prefix = prefixes[ef.bytes_read]
         assert sorted(ef.scalars) == sorted(prefix.scalars)
         for tag, d in ef.scalars.items():
             assert d.seq.tolist() == prefix.scalars[tag].seq.tolist()
             assert d.values.tobytes() == prefix.scalars[tag].values.tobytes()
         assert (ef.texts, ef.hparams, ef.restarts) == (prefix.texts, prefix.hparams, prefix.restarts)
-    assert full.records == len(ends) and not full.truncated
+    assert len(prefixes) == len(ends) + 1
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pos=st.integers(0, 10_000), bit=st.integers(0, 7))
 def test_single_bit_flip(tmp_path_factory, pos, bit):
     data, ends = small_file()

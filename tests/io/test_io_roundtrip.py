@@ -122,14 +122,14 @@ def test_writer_reader_round_trip(tmp_path_factory, eager_fast, ops, wall):
 
 
 def test_many_tags_round_trip(tmp_path, eager_fast):
-    """Hundreds of tags per step (per-layer norms): long cycles, each tag intact."""
-    tags = [f"grad_norm/layer{i:03d}" for i in range(300)]
+    """A hundred and fifty tags per step (per-layer norms): long cycles, each tag intact."""
+    tags = [f"grad_norm/layer{i:03d}" for i in range(150)]
     with EventWriter(str(tmp_path), filename="events.out.tfevents.many") as w:
-        for step in range(12):
+        for step in range(8):
             w.add_scalars({t: i + step / 100 for i, t in enumerate(tags)}, step, wall_time=float(step))
     ef = read_event_file(w.path)
-    assert len(ef.scalars) == 300
-    assert ef.scalars["grad_norm/layer299"].values.tolist() == [np.float32(299 + s / 100) for s in range(12)]
+    assert len(ef.scalars) == 150
+    assert ef.scalars["grad_norm/layer149"].values.tolist() == [np.float32(149 + s / 100) for s in range(8)]
     assert_same(ef, read_event_file(w.path, fast=False))
 
 
