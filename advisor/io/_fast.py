@@ -66,8 +66,10 @@ _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
 _MASK_DELTA = 0xA282EAD8
 
-# Value kinds: a numpy dtype string for fixed-width little-endian values, or a varint kind.
-_VARINT_SIGNED, _VARINT_UNSIGNED, _VARINT_HALF, _VARINT_BF16 = "vs", "vu", "vh", "vb"
+# Value kinds: a numpy dtype string for fixed-width little-endian values, or a varint kind
+# (read as protobuf reads it into the field's type).
+_VARINT_I32, _VARINT_I64, _VARINT_U32, _VARINT_U64, _VARINT_BOOL = "vi32", "vi64", "vu32", "vu64", "vbool"
+_VARINT_HALF, _VARINT_BF16 = "vh", "vb"
 _BF16 = "bf16"
 
 
@@ -79,7 +81,7 @@ class _Output:
     kind: str
     col: int  # first byte of the value in the payload
     width: int
-    tensor: bool  # a tensor value: whether it counts as a scalar depends on the tag's plugin
+    meta: str | None  # the plugin this value's metadata names ("scalars" for a simple_value), if any
 
 
 @dataclass(eq=False)
@@ -93,7 +95,6 @@ class _Template:
     wall: int | None  # column of the 8-byte wall time
     step: tuple[int, int] | None  # (column, length) of the step varint
     outputs: tuple[_Output, ...]
-    meta_tags: tuple[str, ...]  # tags whose plugin metadata the record carries
 
 
 # --------------------------------------------------------------------------- entry point
@@ -248,7 +249,7 @@ class _Emit:
     """One output of one template slot: where its steps, walls and values come from."""
 
     tag: str
-    tensor: bool
+    meta: str | None
     t: int  # index among the plan's template slots
     wall: tuple[int, int] | None  # (group, member) in plan.walls
     step: tuple[int, int] | None
@@ -274,14 +275,13 @@ class _Plan:
     steps: tuple[_Group, ...]
     values: tuple[_Group, ...]
     emit: tuple[_Emit, ...]
-    meta_tags: tuple[str, ...]
 
 
 _PLANS: dict[tuple[int, ...], list[_Plan]] = {}
 _TEMPLATES: dict[int, list[_Template]] = {}
 _CACHE_LIMIT = 64  # entries kept per key; the oldest is dropped
 _STEP = "step"
-_VARINTS = (_VARINT_SIGNED, _VARINT_UNSIGNED, _VARINT_HALF, _VARINT_BF16, _STEP)
+_VARINTS = (_VARINT_I32, _VARINT_I64, _VARINT_U32, _VARINT_U64, _VARINT_BOOL, _VARINT_HALF, _VARINT_BF16, _STEP)
 
 
 def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: _Accumulator, verify_crc: bool) -> None:
@@ -290,6 +290,7 @@ def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle:
     rows = data[start : start + n * cycle].reshape(n, cycle)
     plan = _plan_for(rows[0], offs, lengths, acc)
     seq0 = acc.records
+    legacy = not acc.v2  # before the general rows: one of them may be the file_version
     bad = _mismatches(data, start, rows, plan)
     bad_rows = np.flatnonzero(bad)
     if plan.general or len(bad_rows):
@@ -316,6 +317,7 @@ def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle:
     steps = [_decode_group(rows, g) for g in plan.steps]
     values = [_decode_group(rows, g) for g in plan.values]
     zeros_f = zeros_i = None
+    marked = set()
     for e in plan.emit:
         q = seqs[e.t]
         if e.wall is not None:
@@ -330,13 +332,12 @@ def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle:
         if sel is not None:
             keep = sel[e.t]
             q, w, s, v = q[keep], w[keep], s[keep], v[keep]
-        if e.tensor:
-            plugin = acc.plugin.get(e.tag)
-            if plugin is not None and plugin != "scalars":
-                keep = q < acc.plugin_seq[e.tag]
-                acc.non_scalar += int(len(q) - np.count_nonzero(keep))
-                q, w, s, v = q[keep], w[keep], s[keep], v[keep]
+        if legacy and e.t not in marked:  # every template record is a summary event
+            acc.add_marks(q, s)
+            marked.add(e.t)
         if len(q):
+            if e.meta is not None:
+                acc.note_meta(e.tag, int(q[0]), e.meta)
             acc.add_arrays(e.tag, s, v, w, q)
 
 
@@ -384,10 +385,16 @@ def _convert(raw: np.ndarray, kind: str) -> np.ndarray:
             v |= (raw[..., i] & 0x7F).astype(np.uint64) << np.uint64(7 * i)
         if kind == _STEP:
             return v.view(np.int64)
-        if kind == _VARINT_SIGNED:
+        if kind == _VARINT_I64:
             return v.view(np.int64).astype(np.float64)
-        if kind == _VARINT_UNSIGNED:
+        if kind == _VARINT_U64:
             return v.astype(np.float64)
+        if kind == _VARINT_I32:
+            return (v & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32).astype(np.float64)
+        if kind == _VARINT_U32:
+            return (v & np.uint64(0xFFFFFFFF)).astype(np.float64)
+        if kind == _VARINT_BOOL:
+            return (v != 0).astype(np.float64)
         bits = (v & np.uint64(0xFFFF)).astype(np.uint16)
         if kind == _VARINT_HALF:
             return bits.view(np.float16).astype(np.float64)
@@ -402,36 +409,30 @@ def _plan_for(row: np.ndarray, offs: list[int], lengths: list[int], acc: _Accumu
     """The plan whose fixed bytes ``row`` (one cycle) matches; built and cached when new."""
     plans = _PLANS.setdefault(tuple(lengths), [])
     for plan in plans:
-        if not np.bitwise_and(row ^ plan.tmpl, plan.mask).any() and all(t in acc.plugin for t in plan.meta_tags):
+        if not np.bitwise_and(row ^ plan.tmpl, plan.mask).any():
             return plan
     slots = []
     for j, n in enumerate(lengths):
         p0 = offs[j] + HEADER
         slots.append(_template_for(row[p0 : p0 + n]))
-    # A record carrying plugin metadata batches only once its tag's plugin is known: the
-    # general decoder lets the first metadata of a tag set it. (The peeked records before a
-    # batch are the same kind, so normally the walk has decoded one already.)
-    usable = [tp is not None and all(t in acc.plugin for t in tp.meta_tags) for tp in slots]
-    plan = _build_plan(row, offs, lengths, slots, usable)
-    if all(u or tp is None for u, tp in zip(usable, slots)):  # nothing demoted: reusable
-        plans.append(plan)
-        if len(plans) > _CACHE_LIMIT:
-            del plans[0]
+    plan = _build_plan(row, offs, lengths, slots)
+    plans.append(plan)
+    if len(plans) > _CACHE_LIMIT:
+        del plans[0]
     return plan
 
 
-def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: list[_Template | None], usable: list[bool]) -> _Plan:
+def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: list[_Template | None]) -> _Plan:
     cycle = len(row)
     tmpl = np.array(row, dtype=np.uint8)
     mask = np.zeros(cycle, dtype=np.uint8)  # headers were checked by the framing; footers vary
-    general = [j for j, u in enumerate(usable) if not u]
-    tslots = [j for j, u in enumerate(usable) if u]
+    general = [j for j, tp in enumerate(slots) if tp is None]
+    tslots = [j for j, tp in enumerate(slots) if tp is not None]
     width = max((len(slots[j].var_cols) for j in tslots), default=0)  # type: ignore[union-attr]
     crc_cols, crc_index, tables, foot = [], [], [], []
     groups: dict[tuple[str, str, int], list[int]] = {}  # (role, kind, width) -> columns
     members: dict[tuple[str, str, int], int] = {}
     emit = []
-    meta: list[str] = []
 
     def member(role: str, kind: str, w: int, col: int) -> tuple[int, int]:
         key = (role, kind, w)
@@ -457,8 +458,7 @@ def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: lis
         step = member("step", _STEP, tp.step[1], p0 + tp.step[0]) if tp.step is not None else None
         for out in tp.outputs:
             value = member("value", out.kind, out.width, p0 + out.col)
-            emit.append(_Emit(out.tag, out.tensor, t, wall, step, value))
-        meta.extend(tp.meta_tags)
+            emit.append(_Emit(out.tag, out.meta, t, wall, step, value))
     table = np.concatenate(tables + [np.zeros((1, 256), dtype=np.uint32)]).reshape(-1) if tables else np.zeros(256, dtype=np.uint32)
     zero_block = len(table) - 256
     index = np.array([zero_block if i < 0 else i for i in crc_index], dtype=np.intp).reshape(-1, 1)
@@ -482,7 +482,6 @@ def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: lis
         steps=role("step"),
         values=role("value"),
         emit=tuple(emit),
-        meta_tags=tuple(meta),
     )
 
 
@@ -564,25 +563,21 @@ def _analyze(p: bytes) -> _Template | None:
     if summary is None:
         return None
     outputs: list[_Output] = []
-    meta_tags: list[str] = []
     for f, wt, a, b in _scan(p, *summary):
         if f != 1 or wt != LEN:
             return None
-        got = _analyze_value(p, a, b, mask)
-        if got is None:
+        out = _analyze_value(p, a, b, mask)
+        if out is None:
             return None
-        out, has_meta = got
         outputs.append(out)
-        if has_meta:
-            meta_tags.append(out.tag)
     if not outputs:
         return None
     tmpl = np.frombuffer(p, dtype=np.uint8).copy()
     var_cols = np.flatnonzero(mask != 0xFF)
-    return _Template(tmpl, mask, var_cols, _crc_tables(tmpl, var_cols), wall, step, tuple(outputs), tuple(meta_tags))
+    return _Template(tmpl, mask, var_cols, _crc_tables(tmpl, var_cols), wall, step, tuple(outputs))
 
 
-def _analyze_value(p: bytes, start: int, end: int, mask: np.ndarray) -> tuple[_Output, bool] | None:
+def _analyze_value(p: bytes, start: int, end: int, mask: np.ndarray) -> _Output | None:
     tag: str | None = None
     simple: int | None = None
     tensor: tuple[int, int] | None = None
@@ -598,38 +593,34 @@ def _analyze_value(p: bytes, start: int, end: int, mask: np.ndarray) -> tuple[_O
             meta = (a, b)
         else:
             return None
-    if tag is None or (meta is not None and _plugin_name(p, *meta) != "scalars"):
+    if tag is None:
         return None
-    if simple is not None:
+    if simple is not None:  # TensorBoard reads any simple_value as a scalar, whatever its metadata
         mask[simple : simple + 4] = 0
-        return _Output(tag, "<f4", simple, 4, False), meta is not None
-    if tensor is None:
+        return _Output(tag, "<f4", simple, 4, "scalars")
+    plugin = _plugin_name(p, *meta) if meta is not None else None
+    if tensor is None or plugin == "hparams" or (meta is not None and plugin is None):
         return None
     got = _analyze_tensor(p, *tensor)
     if got is None:
         return None
     kind, col, width = got
-    mask[col : col + width] = 0x80 if kind in (_VARINT_SIGNED, _VARINT_UNSIGNED, _VARINT_HALF, _VARINT_BF16) else 0
-    return _Output(tag, kind, col, width, True), meta is not None
+    mask[col : col + width] = 0x80 if kind in _VARINTS else 0
+    return _Output(tag, kind, col, width, plugin)
 
 
 def _plugin_name(p: bytes, start: int, end: int) -> str | None:
-    """SummaryMetadata -> plugin name; None when absent or not read the way the general decoder reads it."""
-    name: str | None = None
-    seen = False
+    """SummaryMetadata -> its plugin name ("" without one); None when it is not a plain one."""
+    names: list[str] = []
     for f, wt, a, b in _scan(p, start, end):
-        if f == 1 and wt == LEN:
-            if seen:
-                return None
-            seen = True
-            names = [p[a2:b2].decode("utf-8", "replace") for f2, wt2, a2, b2 in _scan(p, a, b) if f2 == 1 and wt2 == LEN]
+        if f == 1 and wt == LEN:  # PluginData: its name field, once
+            names.extend(p[a2:b2].decode("utf-8", "replace") for f2, wt2, a2, b2 in _scan(p, a, b) if f2 == 1 and wt2 == LEN)
             if len(names) != 1:
                 return None
-            name = names[0]
-    return name
+    return names[0] if names else ""
 
 
-_VARINT_FIELDS = {7: _VARINT_SIGNED, 10: _VARINT_SIGNED, 16: _VARINT_UNSIGNED, 17: _VARINT_UNSIGNED, 11: _VARINT_UNSIGNED, 13: _VARINT_HALF}
+_VARINT_FIELDS = {7: _VARINT_I32, 10: _VARINT_I64, 16: _VARINT_U32, 17: _VARINT_U64, 11: _VARINT_BOOL, 13: _VARINT_HALF}
 
 
 def _analyze_tensor(p: bytes, start: int, end: int) -> tuple[str, int, int] | None:
@@ -672,8 +663,8 @@ def _analyze_tensor(p: bytes, start: int, end: int) -> tuple[str, int, int] | No
         return None  # packed: exactly one varint
     if wt not in (LEN, VARINT):
         return None
-    if kind == _VARINT_UNSIGNED and b - a > 9:
-        return None  # beyond 63 bits the general decoder's Python int is not a uint64
+    if kind == _VARINT_BOOL and b - a > 9:
+        return None  # a 10-byte varint may be nonzero only beyond the 64 bits decoded here
     return kind, a, b - a
 
 
@@ -719,9 +710,8 @@ def _agrees(tp: _Template, payload: bytes) -> bool:
         decode_event(memoryview(payload), 0, len(payload), 0, ref)
     except Exception:
         return False
-    if ref.restarts or ref.hparams or ref.texts or ref.file_version is not None or ref.non_scalar:
+    if ref.restarts or ref.hparams_content or ref.text_candidates or ref.versions or ref.non_scalar:
         return False
-    ref_data = ref.tag_data()
     row = np.frombuffer(payload, dtype=np.uint8)
 
     def field(kind: str, col: int, width: int) -> object:
@@ -733,14 +723,22 @@ def _agrees(tp: _Template, payload: bytes) -> bool:
         mine: dict[str, list[float]] = {}
         for out in tp.outputs:
             mine.setdefault(out.tag, []).append(float(field(out.kind, out.col, out.width)))  # type: ignore[arg-type]
-    if sorted(mine) != sorted(ref_data):
+    # The general decoder's points, before any tag is resolved by its plugin.
+    if sorted(mine) != sorted(ref.steps):
         return False
     for tag, vals in mine.items():
-        d = ref_data[tag]
-        if d.steps.tolist() != [step] * len(vals) or np.float64(d.wall_times[0]).tobytes() != np.float64(wall).tobytes():
+        if ref.steps[tag] != [step] * len(vals) or ref.seqs[tag] != [0] * len(vals):
             return False
-        if np.asarray(vals, dtype=np.float64).tobytes() != d.values.tobytes():
+        if np.asarray(ref.walls[tag], dtype=np.float64).tobytes() != np.full(len(vals), wall).tobytes():
             return False
+        if np.asarray(vals, dtype=np.float64).tobytes() != np.asarray(ref.values[tag], dtype=np.float64).tobytes():
+            return False
+    notes = {}
+    for out in tp.outputs:
+        if out.meta is not None and out.tag not in notes:
+            notes[out.tag] = (0, out.meta)
+    if notes != ref.first_meta:
+        return False
     # The CRC tables reproduce the template's own CRC.
     crc = np.bitwise_xor.reduce(tp.tables[np.arange(len(tp.var_cols)), tp.tmpl[tp.var_cols]]) if len(tp.var_cols) else np.uint32(0)
     return int(crc) == crc32c(payload)

@@ -8,8 +8,9 @@ Value, TensorProto and SessionLog are our own. What is decoded:
   ``double_val``, ``half_val``, ``int_val``, ``int64_val``, ``bool_val``, ``uint*_val`` and
   ``tensor_content`` of every numeric dtype including bfloat16 and float16);
 * the hparams plugin's session start info (the run's hyperparameters), text summaries,
-  ``file_version``, wall times and SessionLog START, which purges what was written before at
-  the same or later steps, as TensorBoard does for a restarted run;
+  ``file_version``, wall times and restarts: what was written before a restart at the same or
+  later steps is purged exactly as TensorBoard's EventAccumulator purges it (a SessionLog START
+  after the first; in files without a version-2 file_version, a step that goes backwards);
 * everything else (histograms, images, graphs, ...) is counted, not decoded.
 
 Damage is survivable: a record whose payload CRC fails is skipped and counted; a header that
@@ -80,7 +81,10 @@ class EventFile:
     hparams: dict[str, Any]
     texts: dict[str, str]
     file_version: str | None
-    restarts: tuple[tuple[int, int], ...]  # (record index, step) of each SessionLog START
+    # (record index, step) of each SessionLog START. Within the file, every START but the first
+    # purged earlier points at steps >= its step (the first starts the session, as TensorBoard
+    # reads it); a reader merging a run's files applies the run's STARTs after its first.
+    restarts: tuple[tuple[int, int], ...]
     records: int  # records read (valid framing)
     bytes_read: int
     non_scalar: int  # summary values that are not scalars
@@ -125,9 +129,9 @@ def _tensor_scalar(buf: memoryview, start: int, end: int) -> float | None:
             vals.extend(_repeated(buf, wt, v, "<f", I32))
         elif f == 6:  # double_val
             vals.extend(_repeated(buf, wt, v, "<d", I64))
-        elif f in (7, 10, 16, 17, 11):  # int_val, int64_val, uint32_val, uint64_val, bool_val
-            signed = f in (7, 10)
-            vals.extend(float(wire.to_signed64(x) if signed else x) for x in _repeated_varint(buf, wt, v))
+        elif f in _INT_FIELDS:  # int_val, int64_val, uint32_val, uint64_val, bool_val
+            convert = _INT_FIELDS[f]
+            vals.extend(float(convert(x)) for x in _repeated_varint(buf, wt, v))
         elif f == 13:  # half_val: 16-bit patterns (float16 or bfloat16, by dtype)
             bits = [x & 0xFFFF for x in _repeated_varint(buf, wt, v)]
             if dtype == DT_BFLOAT16:
@@ -153,6 +157,17 @@ def _tensor_scalar(buf: memoryview, start: int, end: int) -> float | None:
     if len(vals) == 1:
         return float(vals[0])
     return None
+
+
+# TensorProto's integer fields and how protobuf reads a varint into each (int32 keeps the low
+# 32 bits, signed; bool is any nonzero).
+_INT_FIELDS = {
+    7: wire.to_signed32,  # int_val (int32)
+    10: wire.to_signed64,  # int64_val
+    16: lambda x: x & 0xFFFFFFFF,  # uint32_val
+    17: lambda x: x & 0xFFFFFFFFFFFFFFFF,  # uint64_val
+    11: lambda x: 1 if x else 0,  # bool_val
+}
 
 
 def _repeated(buf: memoryview, wt: int, v: Any, fmt: str, elem_wt: int) -> list[float]:
@@ -242,12 +257,22 @@ class _Accumulator:
         self.walls: dict[str, list[Any]] = {}
         self.seqs: dict[str, list[Any]] = {}
         self.chunks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
-        self.plugin: dict[str, str] = {}  # tag -> plugin name from the first metadata seen
-        self.plugin_seq: dict[str, int] = {}  # tag -> record index of that first metadata
+        # As TensorBoard does, a tag's first value with metadata (by record index) decides its
+        # plugin for the whole file; a simple_value counts as "scalars" metadata.
+        self.first_meta: dict[str, tuple[int, str]] = {}  # tag -> (record index, plugin name)
+        self.hparams_content: tuple[int, bytes] | None = None  # the first hparams session start info
+        self.text_candidates: dict[str, list[tuple[int, int, str]]] = {}  # tag -> (record index, step, text)
         self.hparams: dict[str, Any] = {}
         self.texts: dict[str, str] = {}
         self.file_version: str | None = None
+        self.versions: list[tuple[int, float]] = []  # (record index, parsed version) of each file_version
         self.restarts: list[tuple[int, int]] = []
+        # (record index, step) of summary events read while the file was not (yet) version 2:
+        # TensorBoard's out-of-order purge needs them. Files that start with a v2 file_version
+        # (every current writer) record none.
+        self.marks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._mark_seqs: list[int] = []
+        self._mark_steps: list[int] = []
         self.records = 0
         self.non_scalar = 0
         self.bad_crc = 0
@@ -262,6 +287,45 @@ class _Accumulator:
         self.values[tag].append(value)
         self.walls[tag].append(wall)
         self.seqs[tag].append(seq)
+
+    def note_meta(self, tag: str, seq: int, plugin: str) -> None:
+        """A value of ``tag`` with metadata naming ``plugin`` at record ``seq`` (the earliest wins)."""
+        first = self.first_meta.get(tag)
+        if first is None or seq < first[0]:
+            self.first_meta[tag] = (seq, plugin)
+
+    def _is_scalar_tag(self, tag: str) -> bool:
+        first = self.first_meta.get(tag)
+        return first is None or first[1] == "scalars"  # no metadata at all: read as scalars too
+
+    def resolve(self) -> None:
+        """Texts and hparams as the tags' first metadata decides them (call before reading them)."""
+        restarts, legacy = self._purge_events()
+        self.texts = {}
+        for tag, cands in self.text_candidates.items():
+            if self.first_meta.get(tag, (0, ""))[1] != "text":
+                continue
+            q = np.array([c[0] for c in cands], dtype=np.int64)
+            order = np.argsort(q, kind="stable")
+            q, s = q[order], np.array([c[1] for c in cands], dtype=np.int64)[order]
+            kept = np.flatnonzero(_kept(q, s, restarts, legacy))
+            if len(kept):
+                self.texts[tag] = cands[int(order[kept[-1]])][2]  # the last one standing
+        if self.hparams_content is not None:
+            hp = _decode_hparams(self.hparams_content[1])
+            self.hparams = hp if hp is not None else {}
+
+    @property
+    def v2(self) -> bool:
+        """Whether the latest file_version read is 2 or more (TensorBoard's START logic applies)."""
+        return bool(self.versions) and self.versions[-1][1] >= 2
+
+    def mark(self, seq: int, step: int) -> None:
+        self._mark_seqs.append(seq)
+        self._mark_steps.append(step)
+
+    def add_marks(self, seqs: np.ndarray, steps: np.ndarray) -> None:
+        self.marks.append((seqs, steps))
 
     def add_arrays(self, tag: str, steps: np.ndarray, values: np.ndarray, walls: np.ndarray, seqs: np.ndarray) -> None:
         """Add many points of one tag at once (the vectorised path)."""
@@ -283,26 +347,98 @@ class _Accumulator:
     def tag_data(self) -> dict[str, TagData]:
         for tag in list(self.steps):
             self._flush_lists(tag)
+        restarts, legacy = self._purge_events()
         out: dict[str, TagData] = {}
         for tag, chunks in self.chunks.items():
+            if not self._is_scalar_tag(tag):  # numbers under another plugin's tag (its first metadata)
+                self.non_scalar += sum(len(c[0]) for c in chunks)
+                continue
             if len(chunks) == 1:
                 s, v, w, q = chunks[0]
             else:
                 s, v, w, q = (np.concatenate([c[i] for c in chunks]) for i in range(4))
-                # Several chunks (a vectorised run interleaved with fallback records): the
-                # record index restores write order.
-                order = np.argsort(q, kind="stable")
-                s, v, w, q = s[order], v[order], w[order], q[order]
-            if self.restarts:
-                keep = np.ones(len(s), dtype=bool)
-                for seq, step in self.restarts:
-                    keep &= ~((q < seq) & (s >= step))
+                if not np.all(q[1:] > q[:-1]):
+                    # Chunks interleave (a vectorised run with records decoded one by one):
+                    # the record index restores write order.
+                    order = np.argsort(q, kind="stable")
+                    s, v, w, q = s[order], v[order], w[order], q[order]
+            keep = _kept(q, s, restarts, legacy)
+            if not keep.all():
                 s, v, w, q = s[keep], v[keep], w[keep], q[keep]
             if len(s):
                 out[tag] = TagData(s, v, w, q)
         # Compact so that an incremental reader does not re-concatenate everything each poll.
         self.chunks = {t: [(d.steps, d.values, d.wall_times, d.seq)] for t, d in out.items()}
         return out
+
+    def _purge_events(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The events that purge earlier points, as TensorBoard's EventAccumulator decides them.
+
+        Returns ((seqs, steps) of the restarts that purge every tag, (seqs, steps) of the
+        out-of-order events that purge their own tags). With a file_version of 2 or more read
+        before it, a SessionLog START is a restart except the first (that one starts the
+        session). Before such a file_version, an event whose step is below the step of the
+        previous summary event purges its tags instead.
+        """
+        versions = sorted(self.versions)
+        vseq = np.array([v[0] for v in versions], dtype=np.int64)
+        vok = np.array([v[1] >= 2 for v in versions], dtype=bool)
+
+        def is_v2(seqs: np.ndarray) -> np.ndarray:
+            i = np.searchsorted(vseq, seqs, side="right") - 1  # the latest version at or before
+            return (i >= 0) & vok[np.maximum(i, 0)] if len(vseq) else np.zeros(len(seqs), dtype=bool)
+
+        starts = sorted(self.restarts)
+        sq = np.array([r[0] for r in starts], dtype=np.int64)
+        ss = np.array([r[1] for r in starts], dtype=np.int64)
+        v2 = is_v2(sq)
+        first = np.flatnonzero(v2)[:1]
+        v2[first] = False
+        restarts = (sq[v2], ss[v2])
+        if self._mark_seqs:
+            self.marks.append((np.array(self._mark_seqs, dtype=np.int64), np.array(self._mark_steps, dtype=np.int64)))
+            self._mark_seqs, self._mark_steps = [], []
+        if not self.marks:
+            return restarts, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        mq = np.concatenate([m[0] for m in self.marks])
+        ms = np.concatenate([m[1] for m in self.marks])
+        order = np.argsort(mq, kind="stable")
+        mq, ms = mq[order], ms[order]
+        self.marks = [(mq, ms)]
+        prev = np.concatenate([[-1], ms[:-1]])  # TensorBoard starts from most_recent_step = -1
+        late = (ms < prev) & ~is_v2(mq)
+        return restarts, (mq[late], ms[late])
+
+
+def _kept(q: np.ndarray, s: np.ndarray, restarts: tuple[np.ndarray, np.ndarray], legacy: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Which points of one tag (records q in order, steps s) survive the purges."""
+    events_q, events_s = restarts
+    if len(legacy[0]):
+        mine = np.isin(q, legacy[0])  # out-of-order events purge only their own tags
+        events_q, events_s = np.concatenate([events_q, q[mine]]), np.concatenate([events_s, s[mine]])
+    if not len(events_q):
+        return np.ones(len(q), dtype=bool)
+    return ~_purged(q, s, events_q, events_s)
+
+
+def _purged(q: np.ndarray, s: np.ndarray, events_q: np.ndarray, events_s: np.ndarray) -> np.ndarray:
+    """Points (record q, step s) purged by a later event (record > q) at a step <= s."""
+    order = np.argsort(events_q, kind="stable")
+    eq, es = events_q[order], events_s[order]
+    suffix_min = np.minimum.accumulate(es[::-1])[::-1]  # the lowest step of the events from k on
+    k = np.searchsorted(eq, q, side="right")  # the first event after each point
+    has = k < len(eq)
+    out = np.zeros(len(q), dtype=bool)
+    out[has] = suffix_min[k[has]] <= s[has]
+    return out
+
+
+def parse_file_version(text: str) -> float:
+    """TensorBoard's reading of ``file_version`` ("brain.Event:2" -> 2.0; unreadable -> -1)."""
+    try:
+        return float(text.split("brain.Event:")[-1])
+    except ValueError:
+        return -1.0
 
 
 def decode_event(buf: memoryview, start: int, end: int, seq: int, acc: _Accumulator) -> None:
@@ -318,6 +454,7 @@ def decode_event(buf: memoryview, start: int, end: int, seq: int, acc: _Accumula
             step = wire.to_signed64(v)  # type: ignore[arg-type]
         elif f == 3 and wt == LEN:
             acc.file_version = bytes(buf[v[0] : v[1]]).decode("utf-8", "replace")  # type: ignore[index]
+            acc.versions.append((seq, parse_file_version(acc.file_version)))
         elif f == 5 and wt == LEN:
             summary = v  # type: ignore[assignment]
         elif f == 7 and wt == LEN:
@@ -328,6 +465,8 @@ def decode_event(buf: memoryview, start: int, end: int, seq: int, acc: _Accumula
         acc.restarts.append((seq, step))
     if summary is None:
         return
+    if not acc.v2:
+        acc.mark(seq, step)
     for f, wt, v in wire.iter_fields(buf, summary[0], summary[1]):
         if f == 1 and wt == LEN:
             _decode_value(buf, v[0], v[1], step, wall, seq, acc)  # type: ignore[index]
@@ -338,7 +477,9 @@ def _decode_value(buf: memoryview, start: int, end: int, step: int, wall: float,
     simple: float | None = None
     tensor: tuple[int, int] | None = None
     plugin: str | None = None
+    has_meta = False
     content: bytes = b""
+    legacy: str | None = None  # old-style image/histo/audio: TensorBoard migrates them to these plugins
     other = False
     for f, wt, v in wire.iter_fields(buf, start, end):
         if f == 1 and wt == LEN:
@@ -348,6 +489,7 @@ def _decode_value(buf: memoryview, start: int, end: int, step: int, wall: float,
         elif f == 8 and wt == LEN:
             tensor = v  # type: ignore[assignment]
         elif f == 9 and wt == LEN:
+            has_meta = True
             for f2, wt2, v2 in wire.iter_fields(buf, v[0], v[1]):  # type: ignore[index]
                 if f2 == 1 and wt2 == LEN:  # PluginData
                     for f3, wt3, v3 in wire.iter_fields(buf, v2[0], v2[1]):  # type: ignore[index]
@@ -355,30 +497,32 @@ def _decode_value(buf: memoryview, start: int, end: int, step: int, wall: float,
                             plugin = bytes(buf[v3[0] : v3[1]]).decode("utf-8", "replace")  # type: ignore[index]
                         elif f3 == 2 and wt3 == LEN:
                             content = bytes(buf[v3[0] : v3[1]])  # type: ignore[index]
-        elif f in (3, 4, 5, 6):  # old-style histogram, image, histo, audio
+        elif f in (4, 5, 6):
+            legacy = {4: "images", 5: "histograms", 6: "audio"}[f]
+        elif f == 3:  # obsolete_old_style_histogram
             other = True
-    if plugin is not None and tag not in acc.plugin:
-        acc.plugin[tag] = plugin
-        acc.plugin_seq[tag] = seq
-    plugin = acc.plugin.get(tag, plugin)
     if simple is not None:
+        acc.note_meta(tag, seq, "scalars")  # TensorBoard migrates a simple_value to a scalars tensor
         acc.add(tag, step, simple, wall, seq)
         return
+    if has_meta:
+        acc.note_meta(tag, seq, plugin or "")
+    elif legacy is not None:
+        acc.note_meta(tag, seq, legacy)
     if plugin == "hparams":
         hp = _decode_hparams(content) if content else None
-        if hp:
-            acc.hparams.update(hp)
+        if hp is not None and (acc.hparams_content is None or seq < acc.hparams_content[0]):
+            acc.hparams_content = (seq, content)  # the first session start info is the run's
         return
-    if tensor is not None and plugin in ("scalars", None):
+    if tensor is not None:
         value = _tensor_scalar(buf, tensor[0], tensor[1])
-        if value is not None:
+        if value is not None:  # kept if the tag's first metadata says scalars (or it has none)
             acc.add(tag, step, value, wall, seq)
             return
-    if tensor is not None and plugin == "text":
         text = _tensor_text(buf, tensor[0], tensor[1])
-        if text is not None:
-            acc.texts[tag] = text
-    if tensor is not None or other or plugin is not None:
+        if text is not None:  # kept if the tag's first metadata says text; the last one standing wins
+            acc.text_candidates.setdefault(tag, []).append((seq, step, text))
+    if tensor is not None or legacy is not None or other or has_meta:
         acc.non_scalar += 1
 
 
@@ -466,6 +610,8 @@ class EventFileReader:
     def result(self) -> EventFile:
         """Everything decoded so far."""
         acc = self._acc
+        scalars = acc.tag_data()  # before the counts: it counts numbers under non-scalar tags
+        acc.resolve()
         problems = list(self._problems)
         if self._truncated:
             problems.append(f"truncated record at byte {self.offset} (the writer may still be writing); read what came before")
@@ -475,7 +621,7 @@ class EventFileReader:
             problems.append(f"{acc.bad_records} record(s) were not decodable events and were skipped")
         return EventFile(
             path=self.path,
-            scalars=acc.tag_data(),
+            scalars=scalars,
             hparams=dict(acc.hparams),
             texts=dict(acc.texts),
             file_version=acc.file_version,

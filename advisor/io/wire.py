@@ -48,6 +48,12 @@ def to_signed64(v: int) -> int:
     return v - (1 << 64) if v >= (1 << 63) else v
 
 
+def to_signed32(v: int) -> int:
+    """A varint read into an int32 field (protobuf keeps the low 32 bits, signed)."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= (1 << 31) else v
+
+
 def iter_fields(buf: bytes | memoryview, pos: int = 0, end: int | None = None) -> Iterator[tuple[int, int, object]]:
     """Yield (field_number, wire_type, value) for each field of the message in buf[pos:end].
 
