@@ -162,11 +162,13 @@ def random_values(rng: np.random.Generator, n: int) -> np.ndarray:
     return v
 
 
-def random_event_file(rng: np.random.Generator, n_records: int = 400) -> bytes:
+def random_event_file(rng: np.random.Generator, n_records: int = 400, junk: bool = True) -> bytes:
     """A framed event file mixing every record kind, arranged in repeating cycles (so the fast path
-    batches them) with interruptions, restarts, steps that cross varint lengths, and records the
-    fast path must hand to the general decoder."""
-    out = [frame(event_bytes(1.6e9, file_version="brain.Event:2"))]
+    batches them) with interruptions, restarts, steps that cross varint lengths and go back, files
+    of every file_version (none, 1, 2, unreadable, changing midway), and records the fast path
+    must hand to the general decoder."""
+    version = [None, "brain.Event:1", "brain.Event:2", "brain.Event:2", "brain.Event:2", "nonsense"][int(rng.integers(0, 6))]
+    out = [frame(event_bytes(1.6e9, file_version=version))] if version else []
     step = int(rng.choice([0, 1, 120, 16370, 2**21 - 5, 2**35, -3, 2**62]))
     wall = float(rng.choice([1.6e9, 0.0, 1e-300, 123.456]))
     kinds: list[Callable[[int, float], bytes]] = []
@@ -186,6 +188,8 @@ def random_event_file(rng: np.random.Generator, n_records: int = 400) -> bytes:
                 hi = {"bool_val": 3, "content_u1": 256, "content_i2": 2**15}.get(enc, 2**40)
                 lo = 0 if enc in ("bool_val", "uint32_val", "uint64_val", "content_u1", "content_u8") else -hi
                 v: float | int = int(rng.integers(lo, hi))
+                if enc in ("uint64_val", "content_u8") and rng.random() < 0.3:
+                    v = 2**64 - 1 - int(rng.integers(0, 2**40))  # beyond int64: float conversion rounds
             else:
                 v = float(random_values(rng, 1)[0])
             plugin = None
@@ -225,10 +229,12 @@ def random_event_file(rng: np.random.Generator, n_records: int = 400) -> bytes:
                 out.append(frame(event_bytes(wall, max(0, step - int(rng.integers(0, 20))), session_log=wire.field_varint(1, 1))))
             elif r < 0.65:
                 out.extend(frame(summary_event(wall, 0, v)) for v in hparams_values({"lr": 0.1, "opt": "adam", "layers": 3, "bn": True}))
-            elif r < 0.8:
+            elif r < 0.8 and junk:
                 out.append(frame(bytes(rng.integers(0, 256, int(rng.integers(1, 40)), dtype=np.uint8))))  # junk payload
-            elif r < 0.9:
+            elif r < 0.85:
                 out.append(frame(event_bytes(wall, step)))  # an event with nothing in it
+            elif r < 0.9:
+                out.append(frame(event_bytes(wall, step, file_version=str(rng.choice(["brain.Event:2", "brain.Event:1"])))))
             else:
                 out.append(frame(summary_event(wall, step, scalar_value("val/loss", 0.5))))
     return b"".join(out)

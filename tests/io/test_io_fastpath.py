@@ -120,19 +120,20 @@ def test_tf2_tensor_encodings_identical(tmp_path, eager_fast, encoding, metadata
     assert fast.n_scalars == 600
 
 
-def test_plugin_set_mid_batch_splits_tensor_rows(tmp_path, eager_fast):
-    """A tag's first metadata names a non-scalar plugin in the middle of a tensor stretch: only the
-    rows before it are scalars (the general decoder's rule), whichever path reads them."""
+def test_first_metadata_decides_the_tag_for_the_whole_file(tmp_path, eager_fast):
+    """A tag's first metadata (here a histogram in the middle of a run of plugin-less tensors)
+    decides what the whole tag is, retroactively, as in TensorBoard: whichever path reads it."""
     recs = [frame(event_bytes(1.0, file_version="brain.Event:2"))]
     for step in range(1, 200):
         recs.append(frame(summary_event(2.0, step, tensor_value("t", tensor_proto("float_val", step * 0.5), None))))
+        recs.append(frame(summary_event(2.0, step, tensor_value("u", tensor_proto("float_val", step * 0.5), None))))
         if step == 120:
             recs.append(frame(summary_event(2.0, step, histogram_value_like("t"))))
     path = write(str(tmp_path / "events.out.tfevents.mid"), b"".join(recs))
     fast, general = both(path)
     assert_same(fast, general)
-    assert fast.scalars["t"].steps.max() == 120
-    assert fast.non_scalar == 1 + (199 - 120)
+    assert "t" not in fast.scalars and len(fast.scalars["u"].steps) == 199  # u has no metadata: read as scalars
+    assert fast.non_scalar == 199 + 1
 
 
 def histogram_value_like(tag: str) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from iotest_helpers import assert_same
 
@@ -44,8 +44,15 @@ def expected_from(ops: list, wall: float) -> tuple[dict, dict, dict, list]:
     texts: dict[str, str] = {}
     hparams: dict = {}
     restarts: list[tuple[int, int]] = []
+    hp_seen = False
+    first_kind: dict[str, str] = {}  # a tag is what its first value is (TensorBoard's reading)
     seq = 1  # record 0 is file_version
     for op in ops:
+        if op[0] in ("scalar", "text"):
+            first_kind.setdefault(op[1], "scalars" if op[0] == "scalar" else "text")
+        elif op[0] in ("scalars", "block"):
+            for tag in op[1]:
+                first_kind.setdefault(tag, "scalars")
         if op[0] == "scalar":
             points.append((op[1], op[3], as_float32(op[2]), seq))
             seq += 1
@@ -54,10 +61,13 @@ def expected_from(ops: list, wall: float) -> tuple[dict, dict, dict, list]:
                 points.append((tag, op[2], as_float32(v), seq))
                 seq += 1
         elif op[0] == "text":
-            texts[op[1]] = op[2]
+            if first_kind[op[1]] == "text":
+                texts[op[1]] = op[2]
             seq += 1
         elif op[0] == "hparams":
-            hparams.update({k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in op[1].items()})
+            if not hp_seen:  # the first session's hyperparameters are the run's (TensorBoard's reading)
+                hparams = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in op[1].items()}
+                hp_seen = True
             seq += 3
         elif op[0] == "start":
             restarts.append((seq, op[1]))
@@ -68,7 +78,8 @@ def expected_from(ops: list, wall: float) -> tuple[dict, dict, dict, list]:
                 for i, tag in enumerate(tags):
                     points.append((tag, start + k, as_float32(0.5 * k - i), seq))
                     seq += 1
-    kept = [p for p in points if not any(p[3] < s and p[1] >= step for s, step in restarts)]
+    # The first START starts the session (as TensorBoard reads it); each later one is a restart.
+    kept = [p for p in points if not any(p[3] < s and p[1] >= step for s, step in restarts[1:]) and first_kind[p[0]] == "scalars"]
     per_tag: dict[str, tuple[list, list, list]] = {}
     for tag, step, value, q in kept:
         s, v, qs = per_tag.setdefault(tag, ([], [], []))
@@ -99,6 +110,9 @@ def write_ops(logdir: str, ops: list, wall: float) -> str:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=st.lists(OPS, max_size=12), wall=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(1.7e9)))
+@example(ops=[("scalar", "loss", 1.0, 5), ("start", 3)], wall=1.0)  # a first START purges nothing
+@example(ops=[("start", 0), ("scalar", "loss", 1.0, 5), ("scalar", "lr", 2.0, 9), ("start", 3), ("scalar", "loss", 3.0, 4)], wall=1.0)
+@example(ops=[("block", ["a", "b"], 0, 30), ("start", 0), ("block", ["a", "b"], 10, 30), ("start", 20), ("scalar", "a", 1.0, 25)], wall=2.0)
 def test_writer_reader_round_trip(tmp_path_factory, eager_fast, ops, wall):
     path = write_ops(str(tmp_path_factory.mktemp("rt")), ops, wall)
     per_tag, texts, hparams, restarts = expected_from(ops, wall)
