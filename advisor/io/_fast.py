@@ -43,6 +43,7 @@ from advisor.io.tfevents import (
     FOOTER,
     HEADER,
     MAX_RECORD,
+    _HEADER_CRCS,
     _Accumulator,
     decode_event,
     decode_payload,
@@ -57,10 +58,10 @@ MIN_BYTES = 2048
 MIN_CYCLES = 4
 #: Longest cycle looked for, in records (e.g. per-layer norms: one record per layer and step).
 MAX_PERIOD = 256
-#: Bytes of records decoded per vectorised batch: bounds the temporaries.
-BATCH_BYTES = 4 << 20
+#: Bytes of records decoded per vectorised batch: bounds the temporaries (about 10x this).
+BATCH_BYTES = 1 << 20
 #: Cycles checked by the first framing window; each next window is 4x larger.
-FIRST_WINDOW = 64
+FIRST_WINDOW = 512
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
@@ -105,11 +106,8 @@ def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: _Accumul
     if end - pos < MIN_BYTES:
         return decode_records_general(buf, pos, end, base, acc, verify_crc)
     data = np.frombuffer(buf, dtype=np.uint8)
-    try:
-        with np.errstate(all="ignore"):  # NaN payloads convert quietly, as struct does
-            return _walk(buf, data, pos, end, base, acc, verify_crc)
-    finally:
-        del data  # no view of an mmap may outlive the call
+    with np.errstate(all="ignore"):  # NaN payloads convert quietly, as struct does
+        return _walk(buf, data, pos, end, base, acc, verify_crc)
 
 
 def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc: _Accumulator, verify_crc: bool) -> tuple[int, str | None]:
@@ -127,12 +125,15 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
     wait = 0  # records to peek before trying a cycle again (after one that did not hold)
     failures = 0
     unpack64, unpack32 = _U64.unpack_from, _U32.unpack_from
+    crcs = _HEADER_CRCS
     while True:
         if q + HEADER > end:
             break
         length = unpack64(buf, q)[0]
-        if (verify_crc and unpack32(buf, q + 8)[0] != header_crc(length)) or length > MAX_RECORD or q + HEADER + length + FOOTER > end:
+        if verify_crc and unpack32(buf, q + 8)[0] != (crcs.get(length) or header_crc(length)):
             break  # the general decoder says what is wrong, exactly as it always does
+        if length > MAX_RECORD or q + HEADER + length + FOOTER > end:
+            break
         i = len(lens)
         starts.append(q)
         lens.append(length)
@@ -312,7 +313,7 @@ def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle:
         acc.bad_crc += n_t * n_good - int(np.count_nonzero(sel))
         if sel.all():
             sel = None
-    seqs = seq0 + plan.tslots[:, None] + np.arange(0, n * p, p, dtype=np.int64)
+    seqs = [np.arange(seq0 + j, seq0 + j + n * p, p, dtype=np.int64) for j in plan.tslots.tolist()]
     walls = [_decode_group(rows, g) for g in plan.walls]
     steps = [_decode_group(rows, g) for g in plan.steps]
     values = [_decode_group(rows, g) for g in plan.values]
@@ -370,11 +371,13 @@ def _crc_ok(rows: np.ndarray, plan: _Plan) -> np.ndarray:
     return crc == ((stored << np.uint32(15)) | (stored >> np.uint32(17)))  # unmasked
 
 
-def _decode_group(rows: np.ndarray, g: _Group) -> np.ndarray:
-    """(members, rows) array of one group's values: int64 steps, float64 otherwise."""
+def _decode_group(rows: np.ndarray, g: _Group) -> list[np.ndarray]:
+    """One array per member of the group: int64 steps, float64 otherwise. Each owns its memory,
+    so that a tag's points can be freed without keeping the other tags' alive."""
     n = len(rows)
     raw = rows.take(g.cols, axis=1).reshape(n, -1, g.width)
-    return np.ascontiguousarray(_convert(raw, g.kind).T)
+    values = _convert(raw, g.kind)
+    return [np.ascontiguousarray(values[:, m]) for m in range(values.shape[1])]
 
 
 def _convert(raw: np.ndarray, kind: str) -> np.ndarray:

@@ -21,7 +21,6 @@ raises on bad bytes; problems come back as one-line messages.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass, field
@@ -37,6 +36,8 @@ HEADER = 12  # uint64 length + uint32 masked CRC of the length
 FOOTER = 4  # uint32 masked CRC of the payload
 #: A record claiming more than this is not believed even with a valid header CRC.
 MAX_RECORD = 1 << 30
+#: Bytes read and decoded at a time (a larger record is read whole).
+READ_CHUNK = 16 << 20
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
@@ -356,15 +357,11 @@ class _Accumulator:
             if len(chunks) == 1:
                 s, v, w, q = chunks[0]
             else:
-                s, v, w, q = (np.concatenate([c[i] for c in chunks]) for i in range(4))
-                if not np.all(q[1:] > q[:-1]):
-                    # Chunks interleave (a vectorised run with records decoded one by one):
-                    # the record index restores write order.
-                    order = np.argsort(q, kind="stable")
-                    s, v, w, q = s[order], v[order], w[order], q[order]
-            keep = _kept(q, s, restarts, legacy)
-            if not keep.all():
-                s, v, w, q = s[keep], v[keep], w[keep], q[keep]
+                s, v, w, q = _assemble(chunks)
+            if len(restarts[0]) or len(legacy[0]):
+                keep = _kept(q, s, restarts, legacy)
+                if not keep.all():
+                    s, v, w, q = s[keep], v[keep], w[keep], q[keep]
             if len(s):
                 out[tag] = TagData(s, v, w, q)
         # Compact so that an incremental reader does not re-concatenate everything each poll.
@@ -408,6 +405,57 @@ class _Accumulator:
         prev = np.concatenate([[-1], ms[:-1]])  # TensorBoard starts from most_recent_step = -1
         late = (ms < prev) & ~is_v2(mq)
         return restarts, (mq[late], ms[late])
+
+
+def _assemble(chunks: list) -> tuple[np.ndarray, ...]:
+    """One tag's chunks as four arrays in record order.
+
+    Field by field, releasing each chunk's array once copied and handing the freed memory back
+    to the OS, so that a large file's points are never held twice over.
+    """
+    total = sum(len(c[0]) for c in chunks)
+    ordered = all(len(a[3]) and len(b[3]) and a[3][-1] < b[3][0] for a, b in zip(chunks, chunks[1:]))
+    parts = [list(c) for c in chunks]
+    chunks.clear()
+    out = []
+    for field, dtype in enumerate((np.int64, np.float64, np.float64, np.int64)):
+        dst = np.empty(total, dtype)
+        at = 0
+        for part in parts:
+            k = len(part[field])
+            dst[at : at + k] = part[field]
+            part[field] = None
+            at += k
+        out.append(dst)
+        if total * 8 >= _TRIM_BYTES:
+            _trim()
+    s, v, w, q = out
+    if not ordered:
+        # Chunks interleave (a vectorised run and records decoded one by one, or several
+        # values of one tag in one event): the record index restores write order.
+        order = np.argsort(q, kind="stable")
+        s, v, w, q = s[order], v[order], w[order], q[order]
+    return s, v, w, q
+
+
+_TRIM_BYTES = 1 << 20
+
+
+def _trim() -> None:
+    """Return freed heap memory to the OS (glibc keeps it otherwise); a no-op elsewhere."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def _kept(q: np.ndarray, s: np.ndarray, restarts: tuple[np.ndarray, np.ndarray], legacy: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -565,17 +613,30 @@ class EventFileReader:
         self._ino = ino
         if self._stopped is not None or st.st_size <= self.offset:
             return 0
+        before = self._acc.records
+        size = st.st_size
         try:
             with open(self.path, "rb") as fh:
-                if self.offset == 0 and st.st_size >= 1 << 20:
-                    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                        return self._consume(memoryview(mm), 0)
-                fh.seek(self.offset)
-                data = fh.read(st.st_size - self.offset)
-        except (OSError, ValueError) as e:
+                # A chunk at a time, so that a large file costs its results, not its size.
+                while self._stopped is None and self.offset < size:
+                    fh.seek(self.offset)
+                    data = fh.read(min(READ_CHUNK, size - self.offset))
+                    at = self.offset
+                    self._consume(memoryview(data), at)
+                    if self.offset == at and len(data) >= HEADER:
+                        # Not one whole record in the chunk: a record larger than a chunk (read
+                        # it whole) or a tail still being written (leave it for the next poll).
+                        need = HEADER + _U64.unpack_from(data, 0)[0] + FOOTER
+                        if len(data) < need <= size - at:
+                            fh.seek(at)
+                            self._consume(memoryview(fh.read(need)), at)
+                    if self.offset == at:
+                        break
+        except (OSError, ValueError, MemoryError) as e:
             self._note(f"unreadable: {getattr(e, 'strerror', None) or e}")
-            return 0
-        return self._consume(memoryview(data), self.offset)
+            return self._acc.records - before
+        self._truncated = self._stopped is None and self.offset < size
+        return self._acc.records - before
 
     def _reset(self) -> None:
         self.offset = 0
@@ -588,24 +649,16 @@ class EventFileReader:
         if msg not in self._problems:
             self._problems.append(msg)
 
-    def _consume(self, buf: memoryview, base: int) -> int:
+    def _consume(self, buf: memoryview, base: int) -> None:
         """Decode complete records in ``buf`` (which starts at file offset ``base``)."""
         from advisor.io import _fast
 
-        before = self._acc.records
-        end = base + len(buf)
-        try:
-            decode = _fast.decode_records if self.fast else decode_records_general
-            pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc)
-        finally:
-            if isinstance(buf.obj, mmap.mmap):
-                buf.release()  # an mmap cannot close while a view of it is alive
+        decode = _fast.decode_records if self.fast else decode_records_general
+        pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc)
         self.offset = base + pos
         if fatal:
             self._stopped = fatal
             self._note(fatal)
-        self._truncated = self._stopped is None and self.offset < end
-        return self._acc.records - before
 
     def result(self) -> EventFile:
         """Everything decoded so far."""
