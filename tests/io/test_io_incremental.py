@@ -133,3 +133,26 @@ def test_poll_of_a_vanished_file_reports(tmp_path):
     os.remove(path)
     assert r.poll() == 0
     assert r.result().problems[0].startswith("unreadable")
+
+
+@pytest.mark.parametrize("chunk", [13, 100, 1000, 4096])
+def test_chunked_reads_are_identical(tmp_path, eager_fast, chunk):
+    """Files are read a chunk at a time: records across chunk boundaries, records larger than a
+    chunk, and a truncated tail read exactly as in one piece."""
+    from advisor.io import tfevents, wire
+    from advisor.io.writer import event_bytes, frame
+
+    rng = np.random.default_rng(chunk)
+    blob = frame(event_bytes(1.0, 7, summary=wire.field_bytes(1, wire.field_str(1, "img") + wire.field_bytes(4, bytes(5000)))))
+    data = random_event_file(rng, 200) + blob + random_event_file(rng, 100)
+    for name, content in (("whole", data), ("cut", data[:-3])):
+        path = write(str(tmp_path / f"events.out.tfevents.{name}"), content)
+        ref_fast, ref_general = read_event_file(path), read_event_file(path, fast=False)
+        saved = tfevents.READ_CHUNK
+        tfevents.READ_CHUNK = chunk
+        try:
+            assert_same(read_event_file(path), ref_fast)
+            assert_same(read_event_file(path, fast=False), ref_general)
+        finally:
+            tfevents.READ_CHUNK = saved
+        assert ref_fast.truncated == (name == "cut")
