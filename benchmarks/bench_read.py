@@ -102,13 +102,16 @@ def measure_memory(paths_file: str) -> dict:
 
     import numpy as np  # noqa: F401  (imported before the baseline)
 
+    from advisor.io import _fast  # noqa: F401
     from advisor.io.tfevents import read_event_file
 
     with open(paths_file) as fh:
         paths = fh.read().split("\n")
-    base_rss = _rss_now()
+    base_rss = _proc_status("VmRSS")
     results = [read_event_file(p) for p in paths]
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child started by a big
+    # parent reports the parent's peak.
+    peak_rss = _proc_status("VmHWM")
     decoded = sum(a.nbytes for ef in results for d in ef.scalars.values() for a in (d.steps, d.values, d.wall_times, d.seq))
     n = sum(ef.n_scalars for ef in results)
     del results
@@ -119,12 +122,13 @@ def measure_memory(paths_file: str) -> dict:
     return {"scalars": n, "decoded": decoded, "rss_growth": peak_rss - base_rss, "traced_peak": traced_peak}
 
 
-def _rss_now() -> int:
+def _proc_status(field: str) -> int:
+    """A memory figure of this process from /proc (bytes)."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def bench_memory(paths: list[str], tmp: str) -> dict:

@@ -546,30 +546,45 @@ def analyze(payload: bytes) -> _Template | None:
     return tp
 
 
+# The fields a plain scalar record may have, by (field number, wire type); each at most once.
+_EVENT_FIELDS = {(1, I64): "wall", (2, VARINT): "step", (5, LEN): "summary"}
+_VALUE_FIELDS = {(1, LEN): "tag", (2, I32): "simple", (8, LEN): "tensor", (9, LEN): "meta"}
+_TENSOR_FIELDS = {
+    (1, VARINT): "dtype",
+    (2, LEN): "shape",
+    **{(f, wt): "value" for f in (4, 5, 6, 7, 10, 11, 13, 16, 17) for wt in (VARINT, I64, LEN, I32)},
+}
+
+
+def _fields_once(p: bytes, start: int, end: int, allowed: dict[tuple[int, int], str]) -> dict[str, tuple[int, int, int, int]] | None:
+    """A message's fields by name -> (field, wire type, start, stop); None if a field is not
+    allowed or repeats (the general decoder would read such a message differently)."""
+    out: dict[str, tuple[int, int, int, int]] = {}
+    for f, wt, a, b in _scan(p, start, end):
+        name = allowed.get((f, wt))
+        if name is None or name in out:
+            return None
+        out[name] = (f, wt, a, b)
+    return out
+
+
 def _analyze(p: bytes) -> _Template | None:
     n = len(p)
-    mask = np.full(n, 0xFF, dtype=np.uint8)
-    wall: int | None = None
-    step: tuple[int, int] | None = None
-    summary: tuple[int, int] | None = None
-    for f, wt, a, b in _scan(p, 0, n):
-        if f == 1 and wt == I64 and wall is None:
-            wall = a
-            mask[a:b] = 0
-        elif f == 2 and wt == VARINT and step is None:
-            step = (a, b - a)
-            mask[a:b] = 0x80
-        elif f == 5 and wt == LEN and summary is None:
-            summary = (a, b)
-        else:
-            return None
-    if summary is None:
+    event = _fields_once(p, 0, n, _EVENT_FIELDS)
+    if event is None or "summary" not in event:
         return None
+    mask = np.full(n, 0xFF, dtype=np.uint8)
+    wall = step = None
+    if "wall" in event:
+        wall = event["wall"][2]
+        mask[wall : wall + 8] = 0
+    if "step" in event:
+        _, _, a, b = event["step"]
+        step = (a, b - a)
+        mask[a:b] = 0x80
     outputs: list[_Output] = []
-    for f, wt, a, b in _scan(p, *summary):
-        if f != 1 or wt != LEN:
-            return None
-        out = _analyze_value(p, a, b, mask)
+    for f, wt, a, b in _scan(p, event["summary"][2], event["summary"][3]):
+        out = _analyze_value(p, a, b, mask) if (f, wt) == (1, LEN) else None
         if out is None:
             return None
         outputs.append(out)
@@ -581,30 +596,19 @@ def _analyze(p: bytes) -> _Template | None:
 
 
 def _analyze_value(p: bytes, start: int, end: int, mask: np.ndarray) -> _Output | None:
-    tag: str | None = None
-    simple: int | None = None
-    tensor: tuple[int, int] | None = None
-    meta: tuple[int, int] | None = None
-    for f, wt, a, b in _scan(p, start, end):
-        if f == 1 and wt == LEN and tag is None:
-            tag = p[a:b].decode("utf-8", "replace")
-        elif f == 2 and wt == I32 and simple is None and tensor is None:
-            simple = a
-        elif f == 8 and wt == LEN and tensor is None and simple is None:
-            tensor = (a, b)
-        elif f == 9 and wt == LEN and meta is None:
-            meta = (a, b)
-        else:
-            return None
-    if tag is None:
+    value = _fields_once(p, start, end, _VALUE_FIELDS)
+    if value is None or "tag" not in value or ("simple" in value) == ("tensor" in value):
         return None
-    if simple is not None:  # TensorBoard reads any simple_value as a scalar, whatever its metadata
-        mask[simple : simple + 4] = 0
-        return _Output(tag, "<f4", simple, 4, "scalars")
-    plugin = _plugin_name(p, *meta) if meta is not None else None
-    if tensor is None or plugin == "hparams" or (meta is not None and plugin is None):
+    tag = p[value["tag"][2] : value["tag"][3]].decode("utf-8", "replace")
+    if "simple" in value:  # TensorBoard reads any simple_value as a scalar, whatever its metadata
+        col = value["simple"][2]
+        mask[col : col + 4] = 0
+        return _Output(tag, "<f4", col, 4, "scalars")
+    meta = value.get("meta")
+    plugin = _plugin_name(p, meta[2], meta[3]) if meta is not None else None
+    if plugin == "hparams" or (meta is not None and plugin is None):
         return None
-    got = _analyze_tensor(p, *tensor)
+    got = _analyze_tensor(p, value["tensor"][2], value["tensor"][3])
     if got is None:
         return None
     kind, col, width = got
@@ -628,22 +632,14 @@ _VARINT_FIELDS = {7: _VARINT_I32, 10: _VARINT_I64, 16: _VARINT_U32, 17: _VARINT_
 
 def _analyze_tensor(p: bytes, start: int, end: int) -> tuple[str, int, int] | None:
     """A one-element numeric TensorProto -> (value kind, column, width)."""
-    dtype: int | None = None
-    shape: tuple[int, int] | None = None
-    value: tuple[int, int, int, int] | None = None
-    for f, wt, a, b in _scan(p, start, end):
-        if f == 1 and wt == VARINT and dtype is None and value is None:
-            dtype = wire.read_varint(p, a, b)[0]
-        elif f == 2 and wt == LEN and shape is None:
-            shape = (a, b)
-        elif f in (4, 5, 6, 7, 10, 11, 13, 16, 17) and value is None:
-            value = (f, wt, a, b)
-        else:
-            return None
-    if dtype is None or value is None:
+    fields = _fields_once(p, start, end, _TENSOR_FIELDS)
+    # The dtype must come first: the general decoder reads half_val by the dtype seen so far.
+    if fields is None or "dtype" not in fields or "value" not in fields or fields["dtype"][2] > fields["value"][2]:
         return None
-    if shape is not None and not _one_element(p, *shape):
+    dtype = wire.read_varint(p, fields["dtype"][2], fields["dtype"][3])[0]
+    if "shape" in fields and not _one_element(p, fields["shape"][2], fields["shape"][3]):
         return None
+    value = fields["value"]
     f, wt, a, b = value
     if f == 4:  # tensor_content
         if wt != LEN:
