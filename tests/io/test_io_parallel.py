@@ -82,3 +82,30 @@ def test_verify_crc_passed_through(corpus, tmp_path):
     bad = write(str(tmp_path / os.path.basename(corpus[0])), bytes(data))
     on, off = read_event_files([bad, corpus[1]], workers=2, verify_crc=True)[0], read_event_files([bad, corpus[1]], workers=2, verify_crc=False)[0]
     assert on.bad_crc == 1 and off.bad_crc == 0
+
+
+@pytest.mark.parametrize("shm", ["shared", "unavailable"])
+def test_results_through_shared_memory(corpus, monkeypatch, tmp_path, shm):
+    """Workers hand arrays back through a shared-memory file (or, without one, pickled): same
+    results, writable arrays, and nothing left behind."""
+    monkeypatch.setattr(parallel, "MIN_SHARED_BYTES", 0)
+    if shm == "unavailable":
+        monkeypatch.setattr(parallel, "SHM_DIR", str(tmp_path / "no-such-dir"))
+    before = set(os.listdir(parallel.SHM_DIR)) if os.path.isdir(parallel.SHM_DIR) else set()
+    shared = []
+    real_import = parallel._import
+
+    def spy(path, skeleton):
+        shared.append(path is not None)
+        return real_import(path, skeleton)
+
+    monkeypatch.setattr(parallel, "_import", spy)
+    results = read_event_files(corpus, workers=2)
+    assert shared and all(shared) == (shm == "shared")
+    for path, got in zip(corpus, results):
+        assert_same(got, read_event_file(path))
+    d = results[0].scalars["train/loss"]
+    d.values[0] = 123.0  # copy-on-write: the caller may modify its arrays
+    assert d.values[0] == 123.0 and d.steps.dtype.name == "int64"
+    after = set(os.listdir(parallel.SHM_DIR)) if os.path.isdir(parallel.SHM_DIR) else set()
+    assert after == before
