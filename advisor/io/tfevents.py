@@ -415,21 +415,23 @@ def _assemble(chunks: list) -> tuple[np.ndarray, ...]:
     """
     total = sum(len(c[0]) for c in chunks)
     ordered = all(len(a[3]) and len(b[3]) and a[3][-1] < b[3][0] for a, b in zip(chunks, chunks[1:]))
-    parts = [list(c) for c in chunks]
-    chunks.clear()
-    out = []
-    for field, dtype in enumerate((np.int64, np.float64, np.float64, np.int64)):
-        dst = np.empty(total, dtype)
-        at = 0
-        for part in parts:
-            k = len(part[field])
-            dst[at : at + k] = part[field]
-            part[field] = None
-            at += k
-        out.append(dst)
-        if total * 8 >= _TRIM_BYTES:
+    if total * 8 < _TRIM_BYTES:  # small: fewest calls
+        s, v, w, q = (np.concatenate([c[k] for c in chunks]) for k in range(4))
+    else:
+        parts = [list(c) for c in chunks]
+        chunks.clear()
+        out = []
+        for field, dtype in enumerate((np.int64, np.float64, np.float64, np.int64)):
+            dst = np.empty(total, dtype)
+            at = 0
+            for part in parts:
+                k = len(part[field])
+                dst[at : at + k] = part[field]
+                part[field] = None
+                at += k
+            out.append(dst)
             _trim()
-    s, v, w, q = out
+        s, v, w, q = out
     if not ordered:
         # Chunks interleave (a vectorised run and records decoded one by one, or several
         # values of one tag in one event): the record index restores write order.
