@@ -1,31 +1,35 @@
-"""Vectorised record decoding, byte-for-byte equivalent to the general per-record decoder.
+"""Vectorised record decoding, giving exactly what the general per-record decoder gives.
 
 Real writers (torch's SummaryWriter, tensorboardX, TF1/TF2, Keras, our writer) log one Event
 per scalar, and consecutive steps repeat the same few record layouts: the same tags in the
 same order, so the same record lengths, and inside each record the same bytes everywhere
 except the wall time, the step and the value. This module exploits that, exactly:
 
-1. **Framing by cycles.** Records are walked one by one (by the general decoder) until the
-   last record lengths repeat with some period ``p``. The cycle's layout then predicts where
-   every record of the next cycles starts; numpy checks that each predicted length field (and
-   header CRC) is what the cycle says. That check is exact, not speculative: if every predicted
-   header matches, the sequential walk would have found exactly those frames. The first
-   mismatch (a validation record, a step crossing a varint boundary, a truncated tail) hands
-   back to the walk, which re-detects.
+1. **Framing by cycles.** Record headers are peeked at (length and header CRC only) until the
+   last record lengths repeat with some period ``p`` for ``MIN_CYCLES`` cycles. The cycle then
+   predicts where every record of the next cycles starts, and numpy checks that each predicted
+   length field (and header CRC) is what the cycle says. That check is exact, not speculative:
+   if every predicted header matches, the sequential walk would find exactly those frames.
+   The first mismatch (a validation record, a step crossing a varint length, a truncated tail)
+   hands back to the peeking, which detects the next cycle.
 2. **Templates.** Each record of the cycle ("slot") is parsed once into a template: which byte
-   columns hold the wall time, the step varint and the value, and that everything else is a
-   fixed byte. A template is accepted only for the plain scalar layouts (``simple_value``, or a
-   one-element tensor of the ``scalars`` plugin in any encoding) and only after decoding the
-   template record with the general decoder gives the same result. Every record of a batch is
+   columns hold the wall time, the step varint and the value(s), and that every other byte is
+   fixed. Templates exist only for plain scalar records (``simple_value``s, or one-element
+   numeric tensors in any encoding, with or without plugin metadata), and are accepted only
+   if the general decoder reads the template record the same way. Every record of a batch is
    checked against its template's fixed bytes (and a varint's continuation bits); a record
    that differs anywhere is decoded by the general decoder instead.
-3. **CRC by linearity.** For messages of one length, ``crc(x) = crc(x0) ^ lin(x ^ x0)`` where
-   ``lin`` is a XOR of per-position 256-entry tables. Only the variable columns differ from
-   the template, so the payload CRC of every record costs one table lookup per variable byte.
+3. **Fields, gathered whole.** A field of 1, 2, 4 or 8 bytes is copied for every record at
+   once through a view with overlapping elements; the same bytes give the values and feed
+   the CRC.
+4. **CRC by linearity.** For messages of one length, ``crc(x) = crc(x0) ^ lin(x ^ x0)`` where
+   ``lin`` is a XOR of per-position 256-entry tables. Only the variable bytes differ from the
+   template, so the payload CRC of a record costs one table lookup per variable byte.
 
-Anything else (file_version, hparams, text, histograms, SessionLog, metadata the walk has not
-seen yet, damaged records) goes through the general decoder, record by record, in the same
-order and with the same record numbers, so the result is identical on every input.
+Everything else (file_version, hparams, text, histograms, SessionLog, damaged records) goes
+through the general decoder, record by record, with the same record numbers; what depends on
+order across records (a tag's first metadata, restarts) is resolved by record number, so the
+result is identical on every input.
 """
 
 from __future__ import annotations
@@ -119,11 +123,16 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
     """
     starts: list[int] = []  # pending records: file offsets and payload lengths
     lens: list[int] = []
+    keys: list[object] = []  # what must repeat: the length, or (length, first tag) in content mode
     done = 0  # pending records before this index are decoded
-    seen: dict[int, list[int]] = {}  # length -> its last few indices in lens
+    seen: dict[object, list[int]] = {}  # key -> its last few indices in keys
     q = pos  # next header to peek at
     wait = 0  # records to peek before trying a cycle again (after one that did not hold)
     failures = 0
+    # Lengths alone can repeat faster than the content (per-layer norms: many tags of equal or
+    # periodic lengths per step); when a cycle of lengths turns out to mix templates, periods
+    # are looked for in (length, first tag) instead.
+    content = False
     unpack64, unpack32 = _U64.unpack_from, _U32.unpack_from
     crcs = _HEADER_CRCS
     while True:
@@ -137,17 +146,19 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
         i = len(lens)
         starts.append(q)
         lens.append(length)
+        key: object = (length, _first_tag(buf, q + HEADER, q + HEADER + length)) if content else length
+        keys.append(key)
         q += HEADER + length + FOOTER
         if wait:
             wait -= 1
-        occ = seen.setdefault(length, [])
+        occ = seen.setdefault(key, [])
         period = 0
         for prev in reversed(occ):
             p = i - prev
             if p > MAX_PERIOD:
                 break
             lo = i + 1 - MIN_CYCLES * p  # the cycle must already repeat MIN_CYCLES times
-            if lo >= done and lens[lo + p : i + 1] == lens[lo : i + 1 - p]:
+            if lo >= done and keys[lo + p : i + 1] == keys[lo : i + 1 - p]:
                 period = p
                 break
         occ.append(i)
@@ -161,8 +172,13 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
                 q = new
                 starts.clear()
                 lens.clear()
+                keys.clear()
                 seen.clear()
                 done = failures = 0
+                continue
+            if new < 0 and not content:  # the cycle mixes templates: look at the content
+                content = True
+                seen.clear()
                 continue
             failures += 1
             wait = period * min(failures, 16)
@@ -170,11 +186,34 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
             # No cycle can start this far back any more: decode the old ones, forget them.
             keep = i + 1 - MIN_CYCLES * MAX_PERIOD
             _decode_pending(buf, starts, lens, done, keep, acc, verify_crc)
-            del starts[:keep], lens[:keep]
+            del starts[:keep], lens[:keep], keys[:keep]
             seen = {n: [k - keep for k in ks if k >= keep] for n, ks in seen.items()}
             done = 0
     _decode_pending(buf, starts, lens, done, len(lens), acc, verify_crc)
     return decode_records_general(buf, q, end, base, acc, verify_crc)
+
+
+def _first_tag(buf: memoryview, p0: int, p1: int) -> bytes | None:
+    """The tag of an Event's first summary value, read without a full parse (the usual layout:
+    wall time, step, summary, value, tag first); None when the record is laid out otherwise."""
+    i = p0
+    if i < p1 and buf[i] == 0x09:  # wall_time
+        i += 9
+    if i < p1 and buf[i] == 0x10:  # step
+        i += 1
+        while i < p1 and buf[i] & 0x80:
+            i += 1
+        i += 1
+    for key in (0x2A, 0x0A):  # summary, its first value (length-delimited)
+        if i >= p1 or buf[i] != key:
+            return None
+        i += 1
+        while i < p1 and buf[i] & 0x80:
+            i += 1
+        i += 1
+    if i + 1 >= p1 or buf[i] != 0x0A or buf[i + 1] & 0x80:  # tag, shorter than 128 bytes
+        return None
+    return bytes(buf[i + 2 : min(p1, i + 2 + buf[i + 1])])
 
 
 def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int, hi: int, acc: _Accumulator, verify_crc: bool) -> int:
@@ -191,7 +230,10 @@ def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int
 
 
 def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: list[int], acc: _Accumulator, verify_crc: bool) -> tuple[int, int]:
-    """Decode the cycles of ``lengths`` that start at ``pos``; return (records decoded, new pos)."""
+    """Decode the cycles of ``lengths`` that start at ``pos``; return (records decoded, new pos).
+
+    (0, -1): the lengths repeat but most records differ from the first cycle's templates.
+    """
     p = len(lengths)
     sizes = [n + HEADER + FOOTER for n in lengths]
     cycle = sum(sizes)
@@ -204,7 +246,12 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     m = _frame_cycles(data, pos, avail, cycle, offs, lengths, verify_crc)
     if m < MIN_CYCLES:
         return 0, pos
-    rows = max(1, BATCH_BYTES // cycle)
+    # Most rows unlike the first (tags that differ at equal lengths): not a cycle of templates.
+    k = min(m, 64)
+    probe = data[pos : pos + k * cycle].reshape(k, cycle)
+    if np.count_nonzero(_mismatches(data, pos, probe, _plan_for(probe[0], offs, lengths))) * 2 > k:
+        return 0, -1
+    rows = max(BATCH_BYTES // cycle, 512)  # long cycles (many tags per step): amortise per-slot work
     done = 0
     while done < m:
         n = min(rows, m - done)
@@ -288,7 +335,7 @@ def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle:
     """Decode ``n`` whole cycles at ``start`` (framing already verified) into ``acc``."""
     p = len(lengths)
     rows = data[start : start + n * cycle].reshape(n, cycle)
-    plan = _plan_for(rows[0], offs, lengths, acc)
+    plan = _plan_for(rows[0], offs, lengths)
     seq0 = acc.records
     legacy = not acc.v2  # before the general rows: one of them may be the file_version
     bad = _mismatches(data, start, rows, plan)
@@ -417,7 +464,7 @@ def _convert(raw: np.ndarray, kind: str) -> np.ndarray:
     return raw.view(kind)[..., 0].astype(np.float64)
 
 
-def _plan_for(row: np.ndarray, offs: list[int], lengths: list[int], acc: _Accumulator) -> _Plan:
+def _plan_for(row: np.ndarray, offs: list[int], lengths: list[int]) -> _Plan:
     """The plan whose fixed bytes ``row`` (one cycle) matches; built and cached when new."""
     plans = _PLANS.setdefault(tuple(lengths), [])
     for plan in plans:
@@ -539,9 +586,9 @@ def analyze(payload: bytes) -> _Template | None:
     """Build the template of one Event payload; None unless it is a plain scalar record.
 
     Plain means: wall time, optional step and a summary whose values are each a tag and either
-    a ``simple_value`` or a one-element numeric tensor, with at most ``scalars`` plugin metadata;
-    each field once, in an order the general decoder reads the same way. The result is checked
-    against the general decoder on the same bytes.
+    a ``simple_value`` or a one-element numeric tensor (plugin metadata allowed, except the
+    hparams plugin's); each field once, in an order the general decoder reads the same way.
+    The result is checked against the general decoder on the same bytes.
     """
     try:
         tp = _analyze(payload)

@@ -22,7 +22,7 @@ from iotest_helpers import (
 from advisor.io import _fast
 from advisor.io.tfevents import read_event_file
 from advisor.io.writer import EventWriter, event_bytes, frame, scalar_value
-from benchmarks._corpus import run_data, torch_like_bytes
+from benchmarks._corpus import RunData, run_data, torch_like_bytes
 
 
 def both(path: str, verify_crc: bool = True) -> tuple:
@@ -54,6 +54,28 @@ def test_torch_layout_is_batched_and_identical(tmp_path, monkeypatch, verify_crc
     d = fast.scalars["train/loss"]
     assert d.steps.tolist() == list(range(3000))
     assert np.all(np.diff(d.seq) == 5)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        [f"grad_norm/layer.{i:03d}" for i in range(100)],  # equal lengths: lengths repeat every record
+        [f"grad_norm/{'block.' * (i % 7)}layer{i}" for i in range(100)],  # lengths repeat every 7
+    ],
+    ids=["equal-lengths", "periodic-lengths"],
+)
+def test_per_layer_tags_are_batched(tmp_path, monkeypatch, tags):
+    """Many tags per step whose record lengths repeat faster than the tags do (per-layer norms):
+    the cycle is found by content and batched, not handed record by record to the general path."""
+    counts = batched(monkeypatch)
+    steps = 120
+    rng = np.random.default_rng(1)
+    rd = RunData(tuple(tags), np.arange(steps), rng.random((steps, len(tags))).astype(np.float32), 1.7e9 + np.arange(steps)[:, None] + np.zeros(len(tags)))
+    path = write(str(tmp_path / "events.out.tfevents.layers"), torch_like_bytes(rd))
+    fast, general = both(path)
+    assert_same(fast, general)
+    assert fast.n_scalars == steps * len(tags)
+    assert sum(counts) >= 0.9 * fast.records
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

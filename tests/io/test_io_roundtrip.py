@@ -45,6 +45,7 @@ def expected_from(ops: list, wall: float) -> tuple[dict, dict, dict, list]:
     hparams: dict = {}
     restarts: list[tuple[int, int]] = []
     hp_seen = False
+    text_points: list[tuple[str, int, str]] = []
     first_kind: dict[str, str] = {}  # a tag is what its first value is (TensorBoard's reading)
     seq = 1  # record 0 is file_version
     for op in ops:
@@ -61,8 +62,7 @@ def expected_from(ops: list, wall: float) -> tuple[dict, dict, dict, list]:
                 points.append((tag, op[2], as_float32(v), seq))
                 seq += 1
         elif op[0] == "text":
-            if first_kind[op[1]] == "text":
-                texts[op[1]] = op[2]
+            text_points.append((op[1], seq, op[2]))  # written at step 0
             seq += 1
         elif op[0] == "hparams":
             if not hp_seen:  # the first session's hyperparameters are the run's (TensorBoard's reading)
@@ -80,6 +80,9 @@ def expected_from(ops: list, wall: float) -> tuple[dict, dict, dict, list]:
                     seq += 1
     # The first START starts the session (as TensorBoard reads it); each later one is a restart.
     kept = [p for p in points if not any(p[3] < s and p[1] >= step for s, step in restarts[1:]) and first_kind[p[0]] == "scalars"]
+    for tag, q, text in text_points:  # the last text standing of each text tag
+        if first_kind[tag] == "text" and not any(q < s and 0 >= step for s, step in restarts[1:]):
+            texts[tag] = text
     per_tag: dict[str, tuple[list, list, list]] = {}
     for tag, step, value, q in kept:
         s, v, qs = per_tag.setdefault(tag, ([], [], []))
@@ -113,6 +116,7 @@ def write_ops(logdir: str, ops: list, wall: float) -> str:
 @example(ops=[("scalar", "loss", 1.0, 5), ("start", 3)], wall=1.0)  # a first START purges nothing
 @example(ops=[("start", 0), ("scalar", "loss", 1.0, 5), ("scalar", "lr", 2.0, 9), ("start", 3), ("scalar", "loss", 3.0, 4)], wall=1.0)
 @example(ops=[("block", ["a", "b"], 0, 30), ("start", 0), ("block", ["a", "b"], 10, 30), ("start", 20), ("scalar", "a", 1.0, 25)], wall=2.0)
+@example(ops=[("scalar", "loss", 0.0, 0), ("text", "notes", "x"), ("start", 0), ("start", 0)], wall=1.0)  # texts purge too
 def test_writer_reader_round_trip(tmp_path_factory, eager_fast, ops, wall):
     path = write_ops(str(tmp_path_factory.mktemp("rt")), ops, wall)
     per_tag, texts, hparams, restarts = expected_from(ops, wall)
