@@ -337,7 +337,6 @@ def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle:
     rows = data[start : start + n * cycle].reshape(n, cycle)
     plan = _plan_for(rows[0], offs, lengths)
     seq0 = acc.records
-    legacy = not acc.v2  # before the general rows: one of them may be the file_version
     bad = _mismatches(data, start, rows, plan)
     bad_rows = np.flatnonzero(bad)
     if plan.general or len(bad_rows):
@@ -363,7 +362,6 @@ def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle:
     # One array per member, owning its memory: a tag's points can be freed on their own.
     fields = [[x.copy() for x in _convert(b, g.kind)] for g, b in zip(plan.groups, raw)]
     zeros_f = zeros_i = None
-    marked = set()
     for e in plan.emit:
         q = seqs[e.t]
         if e.wall is not None:
@@ -378,9 +376,6 @@ def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle:
         if sel is not None:
             keep = sel[e.t]
             q, w, s, v = q[keep], w[keep], s[keep], v[keep]
-        if legacy and e.t not in marked:  # every template record is a summary event
-            acc.add_marks(q, s)
-            marked.add(e.t)
         if len(q):
             if e.meta is not None:
                 acc.note_meta(e.tag, int(q[0]), e.meta)

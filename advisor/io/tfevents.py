@@ -268,10 +268,11 @@ class _Accumulator:
         self.file_version: str | None = None
         self.versions: list[tuple[int, float]] = []  # (record index, parsed version) of each file_version
         self.restarts: list[tuple[int, int]] = []
-        # (record index, step) of summary events read while the file was not (yet) version 2:
-        # TensorBoard's out-of-order purge needs them. Files that start with a v2 file_version
-        # (every current writer) record none.
+        # (record index, step) of the summary events the general decoder read (TensorBoard's
+        # out-of-order purge, in files that are not all version 2, needs every summary event's
+        # step; a batched record's is in the points already).
         self.marks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._purges: tuple | None = None
         self._mark_seqs: list[int] = []
         self._mark_steps: list[int] = []
         self.records = 0
@@ -301,7 +302,7 @@ class _Accumulator:
 
     def resolve(self) -> None:
         """Texts and hparams as the tags' first metadata decides them (call before reading them)."""
-        restarts, legacy = self._purge_events()
+        restarts, legacy = self._purges if self._purges is not None else self._purge_events()
         self.texts = {}
         for tag, cands in self.text_candidates.items():
             if self.first_meta.get(tag, (0, ""))[1] != "text":
@@ -316,17 +317,9 @@ class _Accumulator:
             hp = _decode_hparams(self.hparams_content[1])
             self.hparams = hp if hp is not None else {}
 
-    @property
-    def v2(self) -> bool:
-        """Whether the latest file_version read is 2 or more (TensorBoard's START logic applies)."""
-        return bool(self.versions) and self.versions[-1][1] >= 2
-
     def mark(self, seq: int, step: int) -> None:
         self._mark_seqs.append(seq)
         self._mark_steps.append(step)
-
-    def add_marks(self, seqs: np.ndarray, steps: np.ndarray) -> None:
-        self.marks.append((seqs, steps))
 
     def add_arrays(self, tag: str, steps: np.ndarray, values: np.ndarray, walls: np.ndarray, seqs: np.ndarray) -> None:
         """Add many points of one tag at once (the vectorised path)."""
@@ -348,7 +341,7 @@ class _Accumulator:
     def tag_data(self) -> dict[str, TagData]:
         for tag in list(self.steps):
             self._flush_lists(tag)
-        restarts, legacy = self._purge_events()
+        restarts, legacy = self._purges = self._purge_events()
         out: dict[str, TagData] = {}
         for tag, chunks in self.chunks.items():
             if not self._is_scalar_tag(tag):  # numbers under another plugin's tag (its first metadata)
@@ -395,13 +388,21 @@ class _Accumulator:
         if self._mark_seqs:
             self.marks.append((np.array(self._mark_seqs, dtype=np.int64), np.array(self._mark_steps, dtype=np.int64)))
             self._mark_seqs, self._mark_steps = [], []
-        if not self.marks:
-            return restarts, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-        mq = np.concatenate([m[0] for m in self.marks])
-        ms = np.concatenate([m[1] for m in self.marks])
+        none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        if versions and all(v[1] >= 2 for v in versions) and versions[0][0] == 0:
+            return restarts, none  # version 2 from the first record on (every current writer)
+        # Every summary event in record order: the general decoder's marks and the points.
+        parts = self.marks + [(c[3], c[0]) for chunks in self.chunks.values() for c in chunks]
+        if not parts:
+            return restarts, none
+        mq = np.concatenate([m[0] for m in parts])
+        ms = np.concatenate([m[1] for m in parts])
         order = np.argsort(mq, kind="stable")
         mq, ms = mq[order], ms[order]
-        self.marks = [(mq, ms)]
+        first = np.ones(len(mq), dtype=bool)
+        first[1:] = mq[1:] != mq[:-1]  # one mark per event (an event may hold several points)
+        mq, ms = mq[first], ms[first]
+        self.marks = [(mq, ms)]  # kept: a later purge must not lose earlier events' steps
         prev = np.concatenate([[-1], ms[:-1]])  # TensorBoard starts from most_recent_step = -1
         late = (ms < prev) & ~is_v2(mq)
         return restarts, (mq[late], ms[late])
@@ -515,8 +516,7 @@ def decode_event(buf: memoryview, start: int, end: int, seq: int, acc: _Accumula
         acc.restarts.append((seq, step))
     if summary is None:
         return
-    if not acc.v2:
-        acc.mark(seq, step)
+    acc.mark(seq, step)
     for f, wt, v in wire.iter_fields(buf, summary[0], summary[1]):
         if f == 1 and wt == LEN:
             _decode_value(buf, v[0], v[1], step, wall, seq, acc)  # type: ignore[index]
