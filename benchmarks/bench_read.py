@@ -80,7 +80,8 @@ def best_of(repeat: int, fn) -> tuple[float, float, object]:
 # --------------------------------------------------------------------------- advisor
 
 
-def bench_ours(paths: list[str], repeat: int) -> list[Result]:
+def bench_ours(paths: list[str], repeat: int) -> tuple[list[Result], list[tuple[int, float]]]:
+    """Single process with CRC checks on and off, parallel; and the wall time per worker count."""
     from advisor.io.parallel import available_cores, read_event_files
     from advisor.io.tfevents import read_event_file
 
@@ -90,10 +91,13 @@ def bench_ours(paths: list[str], repeat: int) -> list[Result]:
         n = sum(ef.n_scalars for ef in res)  # type: ignore[attr-defined]
         out.append(Result(f"advisor, 1 process, CRC {'on' if verify else 'off'}", n, wall, cpu))
     cores = available_cores()
-    wall, cpu, res = best_of(repeat, lambda: read_event_files(paths, workers=cores))
+    scaling = []
+    for workers in sorted({w for w in (1, 2, 4, 8, 16, 32, 64) if w < cores} | {cores}):
+        wall, cpu, res = best_of(repeat, lambda: read_event_files(paths, workers=workers))
+        scaling.append((workers, wall))
     n = sum(ef.n_scalars for ef in res)  # type: ignore[attr-defined]
     out.append(Result(f"advisor, parallel ({cores} processes), CRC on", n, wall, cpu, "cpu: all processes"))
-    return out
+    return out, scaling
 
 
 def measure_memory(paths_file: str) -> dict:
@@ -239,7 +243,7 @@ def _rust_once(binary: str, logdir: str, checksum: bool) -> tuple[float, float] 
 # --------------------------------------------------------------------------- report
 
 
-def report(results: list[Result], ours: Result, mem: dict | None, header: str) -> None:
+def report(results: list[Result], ours: Result, mem: dict | None, header: str, scaling: list[tuple[int, float]]) -> None:
     print(header)
     print(f"{'reader':58s} {'scalars':>10s} {'wall s':>8s} {'scalars/s':>11s} {'cpu s':>8s} {'scalars/cpu-s':>13s} {'ours/peer':>9s}")
     for r in results:
@@ -250,6 +254,9 @@ def report(results: list[Result], ours: Result, mem: dict | None, header: str) -
         cpu_rate = f"{r.cpu_rate / 1e6:11.2f}M" if r.cpu_rate else f"{'-':>12s}"
         ratio = f"{ours.rate / r.rate:8.1f}x" if r is not ours and not r.name.startswith("advisor") else ""
         print(f"{r.name:58s} {r.scalars:10d} {r.wall:8.3f} {r.rate / 1e6:10.2f}M {cpu} {cpu_rate} {ratio:>9s}  {r.note}")
+    if scaling:
+        one = scaling[0][1]
+        print("\nadvisor.io.parallel.read_event_files, CRC on: " + "; ".join(f"{w} worker{'s' if w > 1 else ''} {t:.2f}s ({one / t:.2f}x)" for w, t in scaling))
     if mem:
         print(
             f"\nadvisor peak memory reading {mem['scalars']} scalars: decoded arrays {mem['decoded'] / 2**20:.0f} MiB; "
@@ -289,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(torch SummaryWriter layout; ready in {gen:.1f}s) at {root}\n"
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; best of {args.repeat}\n"
         )
-        results = bench_ours(paths, args.repeat)
+        results, scaling = bench_ours(paths, args.repeat)
         ours = results[0]
         mem = None if args.no_memory else bench_memory(paths, tmp)
         if not args.no_peers:
@@ -300,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(bench_tbparse([os.path.dirname(p) for p in subset], max(1, args.repeat - 1)))
             for checksum in (True, False):
                 results.append(bench_rust(root, total, args.repeat, checksum))
-        report(results, ours, mem, header)
+        report(results, ours, mem, header, scaling)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
