@@ -80,7 +80,7 @@ def best_of(repeat: int, fn) -> tuple[float, float, object]:
 # --------------------------------------------------------------------------- advisor
 
 
-def bench_ours(paths: list[str], repeat: int) -> tuple[list[Result], list[tuple[int, float]]]:
+def bench_ours(paths: list[str], repeat: int) -> tuple[list[Result], list[tuple[int, float, float]]]:
     """Single process with CRC checks on and off, parallel; and the wall time per worker count."""
     from advisor.io.parallel import available_cores, read_event_files
     from advisor.io.tfevents import read_event_file
@@ -94,7 +94,7 @@ def bench_ours(paths: list[str], repeat: int) -> tuple[list[Result], list[tuple[
     scaling = []
     for workers in sorted({w for w in (1, 2, 4, 8, 16, 32, 64) if w < cores} | {cores}):
         wall, cpu, res = best_of(repeat, lambda: read_event_files(paths, workers=workers))
-        scaling.append((workers, wall))
+        scaling.append((workers, wall, cpu))
     n = sum(ef.n_scalars for ef in res)  # type: ignore[attr-defined]
     out.append(Result(f"advisor, parallel ({cores} processes), CRC on", n, wall, cpu, "cpu: all processes"))
     return out, scaling
@@ -243,7 +243,7 @@ def _rust_once(binary: str, logdir: str, checksum: bool) -> tuple[float, float] 
 # --------------------------------------------------------------------------- report
 
 
-def report(results: list[Result], ours: Result, mem: dict | None, header: str, scaling: list[tuple[int, float]]) -> None:
+def report(results: list[Result], ours: Result, mem: dict | None, header: str, scaling: list[tuple[int, float, float]]) -> None:
     print(header)
     print(f"{'reader':58s} {'scalars':>10s} {'wall s':>8s} {'scalars/s':>11s} {'cpu s':>8s} {'scalars/cpu-s':>13s} {'ours/peer':>9s}")
     for r in results:
@@ -256,7 +256,9 @@ def report(results: list[Result], ours: Result, mem: dict | None, header: str, s
         print(f"{r.name:58s} {r.scalars:10d} {r.wall:8.3f} {r.rate / 1e6:10.2f}M {cpu} {cpu_rate} {ratio:>9s}  {r.note}")
     if scaling:
         one = scaling[0][1]
-        print("\nadvisor.io.parallel.read_event_files, CRC on: " + "; ".join(f"{w} worker{'s' if w > 1 else ''} {t:.2f}s ({one / t:.2f}x)" for w, t in scaling))
+        print("\nadvisor.io.parallel.read_event_files, CRC on (wall, speed-up, cpu of all processes): ")
+        print("  " + "; ".join(f"{w} worker{'s' if w > 1 else ''} {t:.2f}s ({one / t:.2f}x, cpu {c:.2f}s)" for w, t, c in scaling))
+        print(f"  a speed-up needs idle cores: load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if mem:
         print(
             f"\nadvisor peak memory reading {mem['scalars']} scalars: decoded arrays {mem['decoded'] / 2**20:.0f} MiB; "
