@@ -8,8 +8,9 @@ Value, TensorProto and SessionLog are our own. What is decoded:
   ``double_val``, ``half_val``, ``int_val``, ``int64_val``, ``bool_val``, ``uint*_val`` and
   ``tensor_content`` of every numeric dtype including bfloat16 and float16);
 * the hparams plugin's session start info (the run's hyperparameters), text summaries,
-  ``file_version``, wall times and SessionLog START, which purges what was written before at
-  the same or later steps, as TensorBoard does for a restarted run;
+  ``file_version``, wall times and restarts: what was written before a restart at the same or
+  later steps is purged exactly as TensorBoard's EventAccumulator purges it (a SessionLog START
+  after the first; in files without a version-2 file_version, a step that goes backwards);
 * everything else (histograms, images, graphs, ...) is counted, not decoded.
 
 Damage is survivable: a record whose payload CRC fails is skipped and counted; a header that
@@ -20,7 +21,6 @@ raises on bad bytes; problems come back as one-line messages.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass, field
@@ -36,6 +36,8 @@ HEADER = 12  # uint64 length + uint32 masked CRC of the length
 FOOTER = 4  # uint32 masked CRC of the payload
 #: A record claiming more than this is not believed even with a valid header CRC.
 MAX_RECORD = 1 << 30
+#: Bytes read and decoded at a time (a larger record is read whole).
+READ_CHUNK = 16 << 20
 
 _U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
@@ -80,7 +82,10 @@ class EventFile:
     hparams: dict[str, Any]
     texts: dict[str, str]
     file_version: str | None
-    restarts: tuple[tuple[int, int], ...]  # (record index, step) of each SessionLog START
+    # (record index, step) of each SessionLog START. Within the file, every START but the first
+    # purged earlier points at steps >= its step (the first starts the session, as TensorBoard
+    # reads it); a reader merging a run's files applies the run's STARTs after its first.
+    restarts: tuple[tuple[int, int], ...]
     records: int  # records read (valid framing)
     bytes_read: int
     non_scalar: int  # summary values that are not scalars
@@ -125,9 +130,9 @@ def _tensor_scalar(buf: memoryview, start: int, end: int) -> float | None:
             vals.extend(_repeated(buf, wt, v, "<f", I32))
         elif f == 6:  # double_val
             vals.extend(_repeated(buf, wt, v, "<d", I64))
-        elif f in (7, 10, 16, 17, 11):  # int_val, int64_val, uint32_val, uint64_val, bool_val
-            signed = f in (7, 10)
-            vals.extend(float(wire.to_signed64(x) if signed else x) for x in _repeated_varint(buf, wt, v))
+        elif f in _INT_FIELDS:  # int_val, int64_val, uint32_val, uint64_val, bool_val
+            convert = _INT_FIELDS[f]
+            vals.extend(float(convert(x)) for x in _repeated_varint(buf, wt, v))
         elif f == 13:  # half_val: 16-bit patterns (float16 or bfloat16, by dtype)
             bits = [x & 0xFFFF for x in _repeated_varint(buf, wt, v)]
             if dtype == DT_BFLOAT16:
@@ -153,6 +158,17 @@ def _tensor_scalar(buf: memoryview, start: int, end: int) -> float | None:
     if len(vals) == 1:
         return float(vals[0])
     return None
+
+
+# TensorProto's integer fields and how protobuf reads a varint into each (int32 keeps the low
+# 32 bits, signed; bool is any nonzero).
+_INT_FIELDS = {
+    7: wire.to_signed32,  # int_val (int32)
+    10: wire.to_signed64,  # int64_val
+    16: lambda x: x & 0xFFFFFFFF,  # uint32_val
+    17: lambda x: x & 0xFFFFFFFFFFFFFFFF,  # uint64_val
+    11: lambda x: 1 if x else 0,  # bool_val
+}
 
 
 def _repeated(buf: memoryview, wt: int, v: Any, fmt: str, elem_wt: int) -> list[float]:
@@ -242,11 +258,23 @@ class _Accumulator:
         self.walls: dict[str, list[Any]] = {}
         self.seqs: dict[str, list[Any]] = {}
         self.chunks: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
-        self.plugin: dict[str, str] = {}  # tag -> plugin name from the first metadata seen
+        # As TensorBoard does, a tag's first value with metadata (by record index) decides its
+        # plugin for the whole file; a simple_value counts as "scalars" metadata.
+        self.first_meta: dict[str, tuple[int, str]] = {}  # tag -> (record index, plugin name)
+        self.hparams_content: tuple[int, bytes] | None = None  # the first hparams session start info
+        self.text_candidates: dict[str, list[tuple[int, int, str]]] = {}  # tag -> (record index, step, text)
         self.hparams: dict[str, Any] = {}
         self.texts: dict[str, str] = {}
         self.file_version: str | None = None
+        self.versions: list[tuple[int, float]] = []  # (record index, parsed version) of each file_version
         self.restarts: list[tuple[int, int]] = []
+        # (record index, step) of the summary events the general decoder read (TensorBoard's
+        # out-of-order purge, in files that are not all version 2, needs every summary event's
+        # step; a batched record's is in the points already).
+        self.marks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._purges: tuple | None = None
+        self._mark_seqs: list[int] = []
+        self._mark_steps: list[int] = []
         self.records = 0
         self.non_scalar = 0
         self.bad_crc = 0
@@ -261,6 +289,37 @@ class _Accumulator:
         self.values[tag].append(value)
         self.walls[tag].append(wall)
         self.seqs[tag].append(seq)
+
+    def note_meta(self, tag: str, seq: int, plugin: str) -> None:
+        """A value of ``tag`` with metadata naming ``plugin`` at record ``seq`` (the earliest wins)."""
+        first = self.first_meta.get(tag)
+        if first is None or seq < first[0]:
+            self.first_meta[tag] = (seq, plugin)
+
+    def _is_scalar_tag(self, tag: str) -> bool:
+        first = self.first_meta.get(tag)
+        return first is None or first[1] == "scalars"  # no metadata at all: read as scalars too
+
+    def resolve(self) -> None:
+        """Texts and hparams as the tags' first metadata decides them (call before reading them)."""
+        restarts, legacy = self._purges if self._purges is not None else self._purge_events()
+        self.texts = {}
+        for tag, cands in self.text_candidates.items():
+            if self.first_meta.get(tag, (0, ""))[1] != "text":
+                continue
+            q = np.array([c[0] for c in cands], dtype=np.int64)
+            order = np.argsort(q, kind="stable")
+            q, s = q[order], np.array([c[1] for c in cands], dtype=np.int64)[order]
+            kept = np.flatnonzero(_kept(q, s, restarts, legacy))
+            if len(kept):
+                self.texts[tag] = cands[int(order[kept[-1]])][2]  # the last one standing
+        if self.hparams_content is not None:
+            hp = _decode_hparams(self.hparams_content[1])
+            self.hparams = hp if hp is not None else {}
+
+    def mark(self, seq: int, step: int) -> None:
+        self._mark_seqs.append(seq)
+        self._mark_steps.append(step)
 
     def add_arrays(self, tag: str, steps: np.ndarray, values: np.ndarray, walls: np.ndarray, seqs: np.ndarray) -> None:
         """Add many points of one tag at once (the vectorised path)."""
@@ -282,26 +341,155 @@ class _Accumulator:
     def tag_data(self) -> dict[str, TagData]:
         for tag in list(self.steps):
             self._flush_lists(tag)
+        restarts, legacy = self._purges = self._purge_events()
         out: dict[str, TagData] = {}
         for tag, chunks in self.chunks.items():
+            if not self._is_scalar_tag(tag):  # numbers under another plugin's tag (its first metadata)
+                self.non_scalar += sum(len(c[0]) for c in chunks)
+                continue
             if len(chunks) == 1:
                 s, v, w, q = chunks[0]
             else:
-                s, v, w, q = (np.concatenate([c[i] for c in chunks]) for i in range(4))
-                # Several chunks (a vectorised run interleaved with fallback records): the
-                # record index restores write order.
-                order = np.argsort(q, kind="stable")
-                s, v, w, q = s[order], v[order], w[order], q[order]
-            if self.restarts:
-                keep = np.ones(len(s), dtype=bool)
-                for seq, step in self.restarts:
-                    keep &= ~((q < seq) & (s >= step))
-                s, v, w, q = s[keep], v[keep], w[keep], q[keep]
+                s, v, w, q = _assemble(chunks)
+            if len(restarts[0]) or len(legacy[0]):
+                keep = _kept(q, s, restarts, legacy)
+                if not keep.all():
+                    s, v, w, q = s[keep], v[keep], w[keep], q[keep]
             if len(s):
                 out[tag] = TagData(s, v, w, q)
         # Compact so that an incremental reader does not re-concatenate everything each poll.
         self.chunks = {t: [(d.steps, d.values, d.wall_times, d.seq)] for t, d in out.items()}
         return out
+
+    def _purge_events(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The events that purge earlier points, as TensorBoard's EventAccumulator decides them.
+
+        Returns ((seqs, steps) of the restarts that purge every tag, (seqs, steps) of the
+        out-of-order events that purge their own tags). With a file_version of 2 or more read
+        before it, a SessionLog START is a restart except the first (that one starts the
+        session). Before such a file_version, an event whose step is below the step of the
+        previous summary event purges its tags instead.
+        """
+        versions = sorted(self.versions)
+        vseq = np.array([v[0] for v in versions], dtype=np.int64)
+        vok = np.array([v[1] >= 2 for v in versions], dtype=bool)
+
+        def is_v2(seqs: np.ndarray) -> np.ndarray:
+            i = np.searchsorted(vseq, seqs, side="right") - 1  # the latest version at or before
+            return (i >= 0) & vok[np.maximum(i, 0)] if len(vseq) else np.zeros(len(seqs), dtype=bool)
+
+        starts = sorted(self.restarts)
+        sq = np.array([r[0] for r in starts], dtype=np.int64)
+        ss = np.array([r[1] for r in starts], dtype=np.int64)
+        v2 = is_v2(sq)
+        first = np.flatnonzero(v2)[:1]
+        v2[first] = False
+        restarts = (sq[v2], ss[v2])
+        if self._mark_seqs:
+            self.marks.append((np.array(self._mark_seqs, dtype=np.int64), np.array(self._mark_steps, dtype=np.int64)))
+            self._mark_seqs, self._mark_steps = [], []
+        none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        if versions and all(v[1] >= 2 for v in versions) and versions[0][0] == 0:
+            return restarts, none  # version 2 from the first record on (every current writer)
+        # Every summary event in record order: the general decoder's marks and the points.
+        parts = self.marks + [(c[3], c[0]) for chunks in self.chunks.values() for c in chunks]
+        if not parts:
+            return restarts, none
+        mq = np.concatenate([m[0] for m in parts])
+        ms = np.concatenate([m[1] for m in parts])
+        order = np.argsort(mq, kind="stable")
+        mq, ms = mq[order], ms[order]
+        first = np.ones(len(mq), dtype=bool)
+        first[1:] = mq[1:] != mq[:-1]  # one mark per event (an event may hold several points)
+        mq, ms = mq[first], ms[first]
+        self.marks = [(mq, ms)]  # kept: a later purge must not lose earlier events' steps
+        prev = np.concatenate([[-1], ms[:-1]])  # TensorBoard starts from most_recent_step = -1
+        late = (ms < prev) & ~is_v2(mq)
+        return restarts, (mq[late], ms[late])
+
+
+def _assemble(chunks: list) -> tuple[np.ndarray, ...]:
+    """One tag's chunks as four arrays in record order.
+
+    Field by field, releasing each chunk's array once copied and handing the freed memory back
+    to the OS, so that a large file's points are never held twice over.
+    """
+    total = sum(len(c[0]) for c in chunks)
+    ordered = all(len(a[3]) and len(b[3]) and a[3][-1] < b[3][0] for a, b in zip(chunks, chunks[1:]))
+    if total * 8 < _TRIM_BYTES:  # small: fewest calls
+        s, v, w, q = (np.concatenate([c[k] for c in chunks]) for k in range(4))
+    else:
+        parts = [list(c) for c in chunks]
+        chunks.clear()
+        out = []
+        for field, dtype in enumerate((np.int64, np.float64, np.float64, np.int64)):
+            dst = np.empty(total, dtype)
+            at = 0
+            for part in parts:
+                k = len(part[field])
+                dst[at : at + k] = part[field]
+                part[field] = None
+                at += k
+            out.append(dst)
+            _trim()
+        s, v, w, q = out
+    if not ordered:
+        # Chunks interleave (a vectorised run and records decoded one by one, or several
+        # values of one tag in one event): the record index restores write order.
+        order = np.argsort(q, kind="stable")
+        s, v, w, q = s[order], v[order], w[order], q[order]
+    return s, v, w, q
+
+
+_TRIM_BYTES = 1 << 20
+
+
+def _trim() -> None:
+    """Return freed heap memory to the OS (glibc keeps it otherwise); a no-op elsewhere."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
+
+
+def _kept(q: np.ndarray, s: np.ndarray, restarts: tuple[np.ndarray, np.ndarray], legacy: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Which points of one tag (records q in order, steps s) survive the purges."""
+    events_q, events_s = restarts
+    if len(legacy[0]):
+        mine = np.isin(q, legacy[0])  # out-of-order events purge only their own tags
+        events_q, events_s = np.concatenate([events_q, q[mine]]), np.concatenate([events_s, s[mine]])
+    if not len(events_q):
+        return np.ones(len(q), dtype=bool)
+    return ~_purged(q, s, events_q, events_s)
+
+
+def _purged(q: np.ndarray, s: np.ndarray, events_q: np.ndarray, events_s: np.ndarray) -> np.ndarray:
+    """Points (record q, step s) purged by a later event (record > q) at a step <= s."""
+    order = np.argsort(events_q, kind="stable")
+    eq, es = events_q[order], events_s[order]
+    suffix_min = np.minimum.accumulate(es[::-1])[::-1]  # the lowest step of the events from k on
+    k = np.searchsorted(eq, q, side="right")  # the first event after each point
+    has = k < len(eq)
+    out = np.zeros(len(q), dtype=bool)
+    out[has] = suffix_min[k[has]] <= s[has]
+    return out
+
+
+def parse_file_version(text: str) -> float:
+    """TensorBoard's reading of ``file_version`` ("brain.Event:2" -> 2.0; unreadable -> -1)."""
+    try:
+        return float(text.split("brain.Event:")[-1])
+    except ValueError:
+        return -1.0
 
 
 def decode_event(buf: memoryview, start: int, end: int, seq: int, acc: _Accumulator) -> None:
@@ -317,6 +505,7 @@ def decode_event(buf: memoryview, start: int, end: int, seq: int, acc: _Accumula
             step = wire.to_signed64(v)  # type: ignore[arg-type]
         elif f == 3 and wt == LEN:
             acc.file_version = bytes(buf[v[0] : v[1]]).decode("utf-8", "replace")  # type: ignore[index]
+            acc.versions.append((seq, parse_file_version(acc.file_version)))
         elif f == 5 and wt == LEN:
             summary = v  # type: ignore[assignment]
         elif f == 7 and wt == LEN:
@@ -327,6 +516,7 @@ def decode_event(buf: memoryview, start: int, end: int, seq: int, acc: _Accumula
         acc.restarts.append((seq, step))
     if summary is None:
         return
+    acc.mark(seq, step)
     for f, wt, v in wire.iter_fields(buf, summary[0], summary[1]):
         if f == 1 and wt == LEN:
             _decode_value(buf, v[0], v[1], step, wall, seq, acc)  # type: ignore[index]
@@ -337,7 +527,9 @@ def _decode_value(buf: memoryview, start: int, end: int, step: int, wall: float,
     simple: float | None = None
     tensor: tuple[int, int] | None = None
     plugin: str | None = None
+    has_meta = False
     content: bytes = b""
+    legacy: str | None = None  # old-style image/histo/audio: TensorBoard migrates them to these plugins
     other = False
     for f, wt, v in wire.iter_fields(buf, start, end):
         if f == 1 and wt == LEN:
@@ -347,6 +539,7 @@ def _decode_value(buf: memoryview, start: int, end: int, step: int, wall: float,
         elif f == 8 and wt == LEN:
             tensor = v  # type: ignore[assignment]
         elif f == 9 and wt == LEN:
+            has_meta = True
             for f2, wt2, v2 in wire.iter_fields(buf, v[0], v[1]):  # type: ignore[index]
                 if f2 == 1 and wt2 == LEN:  # PluginData
                     for f3, wt3, v3 in wire.iter_fields(buf, v2[0], v2[1]):  # type: ignore[index]
@@ -354,29 +547,32 @@ def _decode_value(buf: memoryview, start: int, end: int, step: int, wall: float,
                             plugin = bytes(buf[v3[0] : v3[1]]).decode("utf-8", "replace")  # type: ignore[index]
                         elif f3 == 2 and wt3 == LEN:
                             content = bytes(buf[v3[0] : v3[1]])  # type: ignore[index]
-        elif f in (3, 4, 5, 6):  # old-style histogram, image, histo, audio
+        elif f in (4, 5, 6):
+            legacy = {4: "images", 5: "histograms", 6: "audio"}[f]
+        elif f == 3:  # obsolete_old_style_histogram
             other = True
-    if plugin is not None and tag not in acc.plugin:
-        acc.plugin[tag] = plugin
-    plugin = acc.plugin.get(tag, plugin)
     if simple is not None:
+        acc.note_meta(tag, seq, "scalars")  # TensorBoard migrates a simple_value to a scalars tensor
         acc.add(tag, step, simple, wall, seq)
         return
+    if has_meta:
+        acc.note_meta(tag, seq, plugin or "")
+    elif legacy is not None:
+        acc.note_meta(tag, seq, legacy)
     if plugin == "hparams":
         hp = _decode_hparams(content) if content else None
-        if hp:
-            acc.hparams.update(hp)
+        if hp is not None and (acc.hparams_content is None or seq < acc.hparams_content[0]):
+            acc.hparams_content = (seq, content)  # the first session start info is the run's
         return
-    if tensor is not None and plugin in ("scalars", None):
+    if tensor is not None:
         value = _tensor_scalar(buf, tensor[0], tensor[1])
-        if value is not None:
+        if value is not None:  # kept if the tag's first metadata says scalars (or it has none)
             acc.add(tag, step, value, wall, seq)
             return
-    if tensor is not None and plugin == "text":
         text = _tensor_text(buf, tensor[0], tensor[1])
-        if text is not None:
-            acc.texts[tag] = text
-    if tensor is not None or other or plugin is not None:
+        if text is not None:  # kept if the tag's first metadata says text; the last one standing wins
+            acc.text_candidates.setdefault(tag, []).append((seq, step, text))
+    if tensor is not None or legacy is not None or other or has_meta:
         acc.non_scalar += 1
 
 
@@ -395,9 +591,10 @@ class EventFileReader:
     that shrank or was replaced is read again from the start.
     """
 
-    def __init__(self, path: str | os.PathLike[str], verify_crc: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> None:
         self.path = os.fspath(path)
         self.verify_crc = verify_crc
+        self.fast = fast  # False: the general per-record decoder only (same results, slower)
         self.offset = 0
         self._acc = _Accumulator()
         self._problems: list[str] = []
@@ -418,17 +615,30 @@ class EventFileReader:
         self._ino = ino
         if self._stopped is not None or st.st_size <= self.offset:
             return 0
+        before = self._acc.records
+        size = st.st_size
         try:
             with open(self.path, "rb") as fh:
-                if self.offset == 0 and st.st_size >= 1 << 20:
-                    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                        return self._consume(memoryview(mm), 0)
-                fh.seek(self.offset)
-                data = fh.read(st.st_size - self.offset)
-        except (OSError, ValueError) as e:
+                # A chunk at a time, so that a large file costs its results, not its size.
+                while self._stopped is None and self.offset < size:
+                    fh.seek(self.offset)
+                    data = fh.read(min(READ_CHUNK, size - self.offset))
+                    at = self.offset
+                    self._consume(memoryview(data), at)
+                    if self.offset == at and len(data) >= HEADER:
+                        # Not one whole record in the chunk: a record larger than a chunk (read
+                        # it whole) or a tail still being written (leave it for the next poll).
+                        need = HEADER + _U64.unpack_from(data, 0)[0] + FOOTER
+                        if len(data) < need <= size - at:
+                            fh.seek(at)
+                            self._consume(memoryview(fh.read(need)), at)
+                    if self.offset == at:
+                        break
+        except (OSError, ValueError, MemoryError) as e:
             self._note(f"unreadable: {getattr(e, 'strerror', None) or e}")
-            return 0
-        return self._consume(memoryview(data), self.offset)
+            return self._acc.records - before
+        self._truncated = self._stopped is None and self.offset < size
+        return self._acc.records - before
 
     def _reset(self) -> None:
         self.offset = 0
@@ -441,27 +651,22 @@ class EventFileReader:
         if msg not in self._problems:
             self._problems.append(msg)
 
-    def _consume(self, buf: memoryview, base: int) -> int:
+    def _consume(self, buf: memoryview, base: int) -> None:
         """Decode complete records in ``buf`` (which starts at file offset ``base``)."""
         from advisor.io import _fast
 
-        before = self._acc.records
-        end = base + len(buf)
-        try:
-            pos, fatal = _fast.decode_records(buf, 0, len(buf), base, self._acc, self.verify_crc)
-        finally:
-            if isinstance(buf.obj, mmap.mmap):
-                buf.release()  # an mmap cannot close while a view of it is alive
+        decode = _fast.decode_records if self.fast else decode_records_general
+        pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc)
         self.offset = base + pos
         if fatal:
             self._stopped = fatal
             self._note(fatal)
-        self._truncated = self._stopped is None and self.offset < end
-        return self._acc.records - before
 
     def result(self) -> EventFile:
         """Everything decoded so far."""
         acc = self._acc
+        scalars = acc.tag_data()  # before the counts: it counts numbers under non-scalar tags
+        acc.resolve()
         problems = list(self._problems)
         if self._truncated:
             problems.append(f"truncated record at byte {self.offset} (the writer may still be writing); read what came before")
@@ -471,7 +676,7 @@ class EventFileReader:
             problems.append(f"{acc.bad_records} record(s) were not decodable events and were skipped")
         return EventFile(
             path=self.path,
-            scalars=acc.tag_data(),
+            scalars=scalars,
             hparams=dict(acc.hparams),
             texts=dict(acc.texts),
             file_version=acc.file_version,
@@ -486,9 +691,9 @@ class EventFileReader:
         )
 
 
-def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True) -> EventFile:
+def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> EventFile:
     """Read a whole event file. Never raises on bad content; see :attr:`EventFile.problems`."""
-    reader = EventFileReader(path, verify_crc=verify_crc)
+    reader = EventFileReader(path, verify_crc=verify_crc, fast=fast)
     reader.poll()
     ef = reader.result()
     if ef.records == 0 and not ef.problems:
@@ -509,6 +714,19 @@ def _with_problem(ef: EventFile, msg: str) -> EventFile:
     return EventFile(**{**ef.__dict__, "problems": ef.problems + (msg,)})
 
 
+_HEADER_CRCS: dict[int, int] = {}
+
+
+def header_crc(length: int) -> int:
+    """The masked CRC a record header of ``length`` carries (cached: lengths repeat)."""
+    crc = _HEADER_CRCS.get(length)
+    if crc is None:
+        crc = masked_crc32c(_U64.pack(length))
+        if len(_HEADER_CRCS) < 1 << 16:
+            _HEADER_CRCS[length] = crc
+    return crc
+
+
 def decode_records_general(
     buf: memoryview, pos: int, end: int, base: int, acc: _Accumulator, verify_crc: bool, stop: int | None = None
 ) -> tuple[int, str | None]:
@@ -522,7 +740,7 @@ def decode_records_general(
         if stop is not None and n >= stop:
             break
         length = _U64.unpack_from(buf, pos)[0]
-        if verify_crc and _U32.unpack_from(buf, pos + 8)[0] != masked_crc32c(buf[pos : pos + 8]):
+        if verify_crc and _U32.unpack_from(buf, pos + 8)[0] != header_crc(length):
             if acc.records == 0 and base + pos == 0:
                 return pos, "not a TFRecord event file (bad header at byte 0)"
             return pos, f"corrupt record header at byte {base + pos}; stopped reading this file"
@@ -531,18 +749,24 @@ def decode_records_general(
         rec_end = pos + HEADER + length + FOOTER
         if rec_end > end:
             break  # incomplete tail
-        p0 = pos + HEADER
-        p1 = p0 + length
         seq = acc.records
         acc.records += 1
         n += 1
-        if verify_crc and _U32.unpack_from(buf, p1)[0] != masked_crc32c(buf[p0:p1]):
-            acc.bad_crc += 1
-        else:
-            try:
-                decode_event(buf, p0, p1, seq, acc)
-            except (WireError, struct.error, UnicodeDecodeError, OverflowError, ValueError):
-                acc.bad_records += 1
+        decode_payload(buf, pos + HEADER, pos + HEADER + length, seq, acc, verify_crc)
         pos = rec_end
     return pos, None
 
+
+def decode_payload(buf: memoryview, p0: int, p1: int, seq: int, acc: _Accumulator, verify_crc: bool) -> None:
+    """Check one framed record's payload CRC (footer at ``p1``) and decode it as record ``seq``.
+
+    Counts a bad CRC or an undecodable payload in ``acc``; never raises on bad bytes. Does not
+    advance ``acc.records`` (the caller numbers records).
+    """
+    if verify_crc and _U32.unpack_from(buf, p1)[0] != masked_crc32c(buf[p0:p1]):
+        acc.bad_crc += 1
+        return
+    try:
+        decode_event(buf, p0, p1, seq, acc)
+    except (WireError, struct.error, UnicodeDecodeError, OverflowError, ValueError, RecursionError):
+        acc.bad_records += 1

@@ -7,6 +7,7 @@ defensive: every length is bounds-checked and a malformed message raises ``WireE
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Iterator
 
@@ -45,6 +46,12 @@ def to_signed64(v: int) -> int:
     """Interpret an unsigned 64-bit varint value as int64 (protobuf int32/int64 encoding)."""
     v &= 0xFFFFFFFFFFFFFFFF
     return v - (1 << 64) if v >= (1 << 63) else v
+
+
+def to_signed32(v: int) -> int:
+    """A varint read into an int32 field (protobuf keeps the low 32 bits, signed)."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= (1 << 31) else v
 
 
 def iter_fields(buf: bytes | memoryview, pos: int = 0, end: int | None = None) -> Iterator[tuple[int, int, object]]:
@@ -162,4 +169,8 @@ def field_double(field: int, value: float) -> bytes:
 
 
 def field_float(field: int, value: float) -> bytes:
-    return key(field, I32) + _FLOAT.pack(value)
+    try:
+        packed = _FLOAT.pack(value)
+    except OverflowError:  # beyond float32: a C cast (what protobuf does) gives +-inf
+        packed = _FLOAT.pack(math.copysign(math.inf, value))
+    return key(field, I32) + packed

@@ -171,7 +171,12 @@ class EventWriter:
             self._add(event_bytes(wt, 0, summary=wire.field_bytes(1, value)))
 
     def add_session_start(self, step: int, wall_time: float | None = None) -> None:
-        """Mark a restart: TensorBoard (and advisor) drop earlier points at steps >= ``step``."""
+        """Mark that a training session starts (or resumes from a checkpoint) at ``step``.
+
+        The first START in a run starts it; each later one is a restart, and TensorBoard (and
+        advisor) then drop the points written before it at steps >= ``step``. So call it when
+        training starts and again whenever it resumes.
+        """
         wt = time.time() if wall_time is None else wall_time
         self._add(event_bytes(wt, int(step), session_log=wire.field_varint(1, 1)))
 

@@ -1,0 +1,186 @@
+"""Read many event files at once: one process per core, files dealt out in size-balanced chunks.
+
+Decoding is CPU-bound numpy and Python, so threads would serialise on the GIL; processes
+scale with cores. Results come back in input order, and a file that cannot be read yields an
+:class:`~advisor.io.tfevents.EventFile` whose ``problems`` say why: nothing here raises
+because of a bad file (or because the pool itself broke: the rest is then read serially).
+
+A worker hands its arrays back through one file in shared memory (``/dev/shm``) that this
+process maps copy-on-write, instead of pickling them through a pipe: unpickling would copy
+every point again in this one process, which caps the speed-up long before the cores do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import mmap
+import multiprocessing
+import os
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from advisor.io.tfevents import EventFile, TagData, read_event_file
+
+#: Chunks per worker: more balances uneven files better, fewer costs less overhead.
+CHUNKS_PER_WORKER = 4
+#: Below this many bytes in all, starting processes costs more than it saves.
+MIN_PARALLEL_BYTES = 4 << 20
+#: Results smaller than this come back pickled; larger ones through shared memory.
+MIN_SHARED_BYTES = 1 << 20
+SHM_DIR = "/dev/shm"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | None = None, verify_crc: bool = True) -> list[EventFile]:
+    """Read every file of ``paths``; the i-th result is the i-th path's. Never raises for bad files.
+
+    ``workers``: processes to use (default: the available cores). One file, one worker or a
+    small total size reads serially in this process.
+    """
+    files = [os.fspath(p) for p in paths]
+    if not files:
+        return []
+    sizes = [_size(p) for p in files]
+    n = min(workers if workers is not None else available_cores(), len(files))
+    if n <= 1 or (workers is None and sum(sizes) < MIN_PARALLEL_BYTES):
+        return _read_chunk(files, verify_crc)
+    chunks = _balanced_chunks(sizes, n * CHUNKS_PER_WORKER)
+    results: list[EventFile | None] = [None] * len(files)
+    shm = _shared_dir()
+    try:
+        with ProcessPoolExecutor(n, mp_context=_context()) as pool:
+            futures = [(chunk, pool.submit(_read_chunk_shared, [files[i] for i in chunk], verify_crc, shm)) for chunk in chunks]
+            for chunk, fut in futures:
+                try:
+                    for i, ef in zip(chunk, _import(*fut.result())):
+                        results[i] = ef
+                except Exception:  # a worker died or a result did not come back: read those here
+                    for i in chunk:
+                        results[i] = _read_one(files[i], verify_crc)
+    except Exception:  # the pool could not start (process limits, ...)
+        pass
+    finally:
+        if shm is not None:
+            shutil.rmtree(shm, ignore_errors=True)  # mapped results stay valid once unlinked
+    return [ef if ef is not None else _read_one(files[i], verify_crc) for i, ef in enumerate(results)]
+
+
+def _read_chunk(paths: Sequence[str], verify_crc: bool) -> list[EventFile]:
+    return [_read_one(p, verify_crc) for p in paths]
+
+
+def _read_chunk_shared(paths: Sequence[str], verify_crc: bool, shm: str | None) -> tuple[str | None, list[Any]]:
+    """In a worker: read, then put the arrays in one shared-memory file (when worth it)."""
+    return _export(_read_chunk(paths, verify_crc), shm)
+
+
+_FIELDS = ("steps", "values", "wall_times", "seq")  # each 8 bytes per point
+
+
+def _export(results: list[EventFile], shm: str | None) -> tuple[str | None, list[Any]]:
+    """(path of the file holding every array, results whose TagData became (offset, length));
+    or (None, results) unchanged when small or when shared memory cannot be written."""
+    total = sum(8 * len(d.steps) * len(_FIELDS) for ef in results for d in ef.scalars.values())
+    if shm is None or total < MIN_SHARED_BYTES:
+        return None, results
+    path = None
+    try:
+        fd, path = tempfile.mkstemp(dir=shm, prefix="part-")
+        with os.fdopen(fd, "wb") as fh:
+            for ef in results:
+                for d in ef.scalars.values():
+                    for name in _FIELDS:
+                        fh.write(np.ascontiguousarray(getattr(d, name)).data)
+    except OSError:  # full or gone: pickle instead
+        if path is not None:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        return None, results
+    skeleton: list[Any] = []
+    offset = 0
+    for ef in results:
+        where = {}
+        for tag, d in ef.scalars.items():
+            where[tag] = (offset, len(d.steps))
+            offset += 8 * len(d.steps) * len(_FIELDS)
+        skeleton.append(dataclasses.replace(ef, scalars=where))
+    return path, skeleton
+
+
+def _import(path: str | None, skeleton: list[Any]) -> list[EventFile]:
+    """The worker's results, their arrays mapped (copy-on-write) from its shared-memory file."""
+    if path is None:
+        return skeleton
+    try:
+        with open(path, "rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+    finally:
+        os.unlink(path)
+    raw = np.frombuffer(mm, dtype=np.uint8)  # the arrays keep the mapping alive
+    out = []
+    for ef in skeleton:
+        scalars = {}
+        for tag, (offset, n) in ef.scalars.items():
+            cols = [raw[offset + 8 * n * k : offset + 8 * n * (k + 1)] for k in range(len(_FIELDS))]
+            scalars[tag] = TagData(cols[0].view(np.int64), cols[1].view(np.float64), cols[2].view(np.float64), cols[3].view(np.int64))
+        out.append(dataclasses.replace(ef, scalars=scalars))
+    return out
+
+
+def _shared_dir() -> str | None:
+    """A private directory in shared memory for this call's results, or None (pickle them)."""
+    try:
+        if os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK):
+            return tempfile.mkdtemp(dir=SHM_DIR, prefix="advisor-read-")
+    except OSError:
+        pass
+    return None
+
+
+def _read_one(path: str, verify_crc: bool) -> EventFile:
+    try:
+        return read_event_file(path, verify_crc=verify_crc)
+    except Exception as e:  # a bug must not cost the other files
+        return EventFile(path, {}, {}, {}, None, (), 0, 0, 0, 0, 0, False, (f"unreadable: {type(e).__name__}: {e}",))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _balanced_chunks(sizes: list[int], n_chunks: int) -> list[list[int]]:
+    """Deal file indices into at most ``n_chunks`` chunks of similar total size (largest first)."""
+    n_chunks = max(1, min(n_chunks, len(sizes)))
+    chunks: list[list[int]] = [[] for _ in range(n_chunks)]
+    loads = [0] * n_chunks
+    for i in sorted(range(len(sizes)), key=lambda k: -sizes[k]):
+        k = loads.index(min(loads))
+        chunks[k].append(i)
+        loads[k] += sizes[i] + 4096  # a file costs something even when empty
+    # Biggest chunks first, so the long ones start early.
+    return sorted((sorted(c) for c in chunks if c), key=lambda c: -sum(sizes[i] for i in c))
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork where it is safe (no threads yet: workers start instantly), else forkserver/spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")

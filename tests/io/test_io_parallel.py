@@ -1,0 +1,111 @@
+"""Reading many files across processes: input order kept, bad files reported, same results."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from iotest_helpers import assert_same, write
+
+from advisor.io import parallel
+from advisor.io.parallel import read_event_files
+from advisor.io.tfevents import read_event_file
+from benchmarks._corpus import write_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sweep")
+    paths = write_corpus(str(root), 12, 300)
+    bad_dir = root / "events.out.tfevents.dir"
+    bad_dir.mkdir()
+    junk = write(str(root / "events.out.tfevents.junk"), b"not an event file at all")
+    empty = write(str(root / "events.out.tfevents.empty"), b"")
+    # Bad files in between the good ones: the order of results must follow the input.
+    return paths[:5] + [str(bad_dir), junk, str(root / "missing.tfevents"), empty] + paths[5:]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_results_in_input_order_and_identical(corpus, workers):
+    results = read_event_files(corpus, workers=workers)
+    assert [r.path for r in results] == corpus
+    for path, got in zip(corpus, results):
+        assert_same(got, read_event_file(path))
+    assert sum(r.n_scalars for r in results) == 12 * 300 * 5
+    assert results[5].problems[0].startswith("unreadable")
+    assert results[6].problems == ("not a TFRecord event file (bad header at byte 0)",)
+    assert results[8].problems == ("empty file",)
+
+
+def test_serial_cases(corpus, monkeypatch):
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a pool was started")
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", no_pool)
+    assert read_event_files([]) == []
+    assert len(read_event_files(corpus[:1], workers=4)) == 1  # one file: serial
+    assert len(read_event_files(corpus, workers=1)) == len(corpus)
+    assert len(read_event_files(corpus)) == len(corpus)  # small total: serial
+
+
+def test_broken_pool_falls_back_to_serial(corpus, monkeypatch):
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise OSError("no processes for you")
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", Broken)
+    results = read_event_files(corpus, workers=2)
+    assert [r.path for r in results] == corpus and sum(r.n_scalars for r in results) == 18000
+
+
+def test_a_reader_bug_costs_only_its_file(corpus, monkeypatch):
+    def explode(path, verify_crc=True):
+        if path == corpus[0]:
+            raise RuntimeError("boom")
+        return read_event_file(path, verify_crc)
+
+    monkeypatch.setattr(parallel, "read_event_file", explode)
+    results = read_event_files(corpus, workers=1)
+    assert results[0].problems == ("unreadable: RuntimeError: boom",) and results[1].n_scalars == 1500
+
+
+def test_balanced_chunks_cover_every_file_once():
+    sizes = [5, 100, 1, 1, 50, 7, 0, 300, 2]
+    chunks = parallel._balanced_chunks(sizes, 4)
+    assert sorted(i for c in chunks for i in c) == list(range(len(sizes)))
+    assert len(chunks) == 4 and all(c == sorted(c) for c in chunks)
+
+
+def test_verify_crc_passed_through(corpus, tmp_path):
+    data = bytearray(open(corpus[0], "rb").read())
+    data[40 + 12 + 1] ^= 1  # the wall time of the record after file_version (40 bytes)
+    bad = write(str(tmp_path / os.path.basename(corpus[0])), bytes(data))
+    on, off = read_event_files([bad, corpus[1]], workers=2, verify_crc=True)[0], read_event_files([bad, corpus[1]], workers=2, verify_crc=False)[0]
+    assert on.bad_crc == 1 and off.bad_crc == 0
+
+
+@pytest.mark.parametrize("shm", ["shared", "unavailable"])
+def test_results_through_shared_memory(corpus, monkeypatch, tmp_path, shm):
+    """Workers hand arrays back through a shared-memory file (or, without one, pickled): same
+    results, writable arrays, and nothing left behind."""
+    monkeypatch.setattr(parallel, "MIN_SHARED_BYTES", 0)
+    if shm == "unavailable":
+        monkeypatch.setattr(parallel, "SHM_DIR", str(tmp_path / "no-such-dir"))
+    before = set(os.listdir(parallel.SHM_DIR)) if os.path.isdir(parallel.SHM_DIR) else set()
+    shared = []
+    real_import = parallel._import
+
+    def spy(path, skeleton):
+        shared.append(path is not None)
+        return real_import(path, skeleton)
+
+    monkeypatch.setattr(parallel, "_import", spy)
+    results = read_event_files(corpus, workers=2)
+    assert shared and all(shared) == (shm == "shared")
+    for path, got in zip(corpus, results):
+        assert_same(got, read_event_file(path))
+    d = results[0].scalars["train/loss"]
+    d.values[0] = 123.0  # copy-on-write: the caller may modify its arrays
+    assert d.values[0] == 123.0 and d.steps.dtype.name == "int64"
+    after = set(os.listdir(parallel.SHM_DIR)) if os.path.isdir(parallel.SHM_DIR) else set()
+    assert after == before
