@@ -77,7 +77,12 @@ def test_files_merge_in_order_and_later_write_wins(tmp_path):
 
 
 def test_restart_in_later_file_purges_earlier_points(tmp_path):
-    _write(tmp_path, steps=range(0, 10), start=100.0, fname="events.out.tfevents.1000.h")
+    # A resumed run: each session starts with a SessionLog START (TensorBoard's
+    # plugin_event_accumulator, which its dashboards use, agrees on every case here).
+    with EventWriter(str(tmp_path), filename="events.out.tfevents.1000.h") as w:
+        w.add_session_start(0)
+        for s in range(10):
+            w.add_scalar("loss", 100.0 + s, s)
     with EventWriter(str(tmp_path), filename="events.out.tfevents.2000.h") as w:
         w.add_session_start(4)
         w.add_scalar("loss", 0.5, 6)
@@ -93,3 +98,15 @@ def test_config_json_read(tmp_path):
 
 def test_split_kind():
     assert split_kind("validation") == "val" and split_kind("train_log") == "train" and split_kind("foo") is None
+
+
+def test_first_start_of_a_run_purges_nothing(tmp_path):
+    # TensorBoard (plugin_event_accumulator): the run's first START opens the session, wherever it stands
+    with EventWriter(str(tmp_path), filename="events.out.tfevents.1000.h") as w:
+        for s in range(10):
+            w.add_scalar("loss", float(s), s)
+        w.add_session_start(5)
+    with EventWriter(str(tmp_path), filename="events.out.tfevents.2000.h") as w:
+        w.add_scalar("loss", 99.0, 12)
+    s = load_run(discover(str(tmp_path)).runs[0]).series["loss"]
+    assert list(s.steps) == list(range(10)) + [12]

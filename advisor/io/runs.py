@@ -1,8 +1,8 @@
 """Load a discovered run: read its event files, merge them per split, attach metadata.
 
-Files of one split merge in name (write) order. A SessionLog START in a later file purges what
-earlier files wrote at the same or later steps (a run resumed from a checkpoint), as TensorBoard
-does. Then each stream is normalised: steps sorted, and where a step repeats the point written
+Files of one split merge in name (write) order. Every SessionLog START but the run's first
+purges what was written before it at the same or later steps (a run resumed from a
+checkpoint), as TensorBoard's accumulator does across a run's files. Then each stream is normalised: steps sorted, and where a step repeats the point written
 last wins — deterministic for duplicate and non-monotonic steps alike.
 """
 
@@ -63,7 +63,10 @@ def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.n
     """Concatenate the files of one split in order and apply cross-file restart purges."""
     if len(efs) == 1:
         return {t: (d.steps, d.values, d.wall_times) for t, d in efs[0].scalars.items()}
-    restarts = [(i * _SEQ_STRIDE + q, step) for i, ef in enumerate(efs) for q, step in ef.restarts]
+    # TensorBoard reads a run's files in order into one accumulator: the run's first START opens
+    # the session and purges nothing; every later one (a resume, often a new file) purges what
+    # came before at the same or later steps. Each file already applied its own later STARTs.
+    restarts = sorted((i * _SEQ_STRIDE + q, step) for i, ef in enumerate(efs) for q, step in ef.restarts)[1:]
     parts: dict[str, list[tuple[np.ndarray, ...]]] = {}
     for i, ef in enumerate(efs):
         for tag, d in ef.scalars.items():
