@@ -21,7 +21,7 @@ from advisor.errors import InputError, UsageError
 from advisor.io.discover import RunFiles, discover, split_kind
 from advisor.io.roles import Signals, resolve
 from advisor.io.runs import load_run
-from advisor.model import Report, Role, Run, RunReport
+from advisor.model import Finding, Report, Role, Run, RunReport
 from advisor.rules.base import Context
 from advisor.rules.validation_overuse import SweepEntry
 from advisor.signals import bin_medians, first_nonfinite
@@ -109,23 +109,28 @@ def _curves(run: Run, signals: Signals) -> dict[str, dict[str, Any]]:
     return out
 
 
-def analyze_run(rf: RunFiles, engine: Engine, mapping: dict[str, str] | None = None, curves: bool = False, verify_crc: bool = True) -> RunAnalysis:
-    run = load_run(rf, verify_crc=verify_crc)
-    signals = resolve(run, mapping)
-    findings, rule_problems, ctx = engine.diagnose(run, signals)
-    readable = bool(run.series) or bool(run.hparams) or bool(run.texts) or not all("not a TFRecord" in p or "empty file" in p or "unreadable" in p for p in run.problems)
-    report = RunReport(
-        run=rf.name,
+def build_report(name: str, run: Run, signals: Signals, findings: tuple[Finding, ...], problems: Sequence[str] = ()) -> RunReport:
+    """SPEC §4's run entry for a diagnosed run (``analyze``, ``watch`` and live monitors alike)."""
+    return RunReport(
+        run=name,
         steps=run.steps,
         signals=signals.as_tags(),
         findings=findings,
-        problems=run.problems + rule_problems,
+        problems=tuple(run.problems) + tuple(problems),
         unresolved=tuple(r.value for r in signals.unresolved),
         n_points=run.n_points,
         n_series=len(run.series),
         notes=signals.notes,
         counts={k: len(s) for k, s in (*run.series.items(), *signals.derived.items()) if k in signals.roles.values()},
     )
+
+
+def analyze_run(rf: RunFiles, engine: Engine, mapping: dict[str, str] | None = None, curves: bool = False, verify_crc: bool = True) -> RunAnalysis:
+    run = load_run(rf, verify_crc=verify_crc)
+    signals = resolve(run, mapping)
+    findings, rule_problems, ctx = engine.diagnose(run, signals)
+    readable = bool(run.series) or bool(run.hparams) or bool(run.texts) or not all("not a TFRecord" in p or "empty file" in p or "unreadable" in p for p in run.problems)
+    report = build_report(rf.name, run, signals, findings, rule_problems)
     return RunAnalysis(report, sweep_entry(run, signals, ctx), _curves(run, signals) if curves else {}, readable)
 
 

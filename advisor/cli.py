@@ -24,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _ids(text: str | None) -> tuple[str, ...]:
+def parse_ids(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
     return tuple(t for t in text.replace(",", " ").split() if t)
@@ -135,7 +135,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from advisor.engine import severity_at_least
     from advisor.render import render
 
-    cfg = cfgmod.load(args.config).with_cli(select=_ids(args.select), ignore=_ids(args.ignore), fail_on=args.fail_on)
+    cfg = cfgmod.load(args.config).with_cli(select=parse_ids(args.select), ignore=parse_ids(args.ignore), fail_on=args.fail_on)
     cb, stop = _progress()
     try:
         result = analyze(args.paths, cfg, workers=args.workers, curves=args.format in ("text", "html", "markdown"), verify_crc=not args.no_crc, progress=cb)

@@ -35,7 +35,8 @@ from advisor.io.discover import RunFiles, discover
 from advisor.io.roles import resolve
 from advisor.io.runs import load_run
 from advisor.io.tfevents import EventFileReader
-from advisor.live.core import FindingTracker, build_report, describe
+from advisor.analyze import build_report
+from advisor.live.core import FindingTracker, describe
 from advisor.model import Finding, Role, RunReport
 
 
@@ -150,7 +151,7 @@ def _last_finite(s: Any) -> float | None:
 
 def run_watch(args: argparse.Namespace) -> int:
     from advisor import config as cfgmod
-    from advisor.cli import EXIT_FINDINGS, EXIT_OK, _ids, cmd_analyze
+    from advisor.cli import EXIT_FINDINGS, EXIT_OK, parse_ids, cmd_analyze
 
     if not args.interval or args.interval <= 0 or not math.isfinite(args.interval):
         raise UsageError("--interval must be a positive number of seconds")
@@ -163,7 +164,7 @@ def run_watch(args: argparse.Namespace) -> int:
             config=args.config, workers=None, no_crc=False, color="auto",
         )
         return cmd_analyze(ns)
-    cfg = cfgmod.load(args.config).with_cli(select=_ids(args.select), ignore=_ids(args.ignore), fail_on=args.fail_on)
+    cfg = cfgmod.load(args.config).with_cli(select=parse_ids(args.select), ignore=parse_ids(args.ignore), fail_on=args.fail_on)
     watcher = Watcher(args.paths, cfg, interval=args.interval)
     view = _View(sys.stdout)
     _sigterm_as_interrupt()
@@ -235,9 +236,9 @@ class _View:
         if self.console is not None:
             from rich.text import Text
 
-            from advisor.render.text import _STYLE
+            from advisor.render.text import SEVERITY_STYLE
 
-            self.console.print(Text(line, style=_STYLE[f.severity]))
+            self.console.print(Text(line, style=SEVERITY_STYLE[f.severity]))
         else:
             print(line, file=self.stream, flush=True)
 
@@ -264,7 +265,7 @@ def _fmt(x: float | None) -> str:
 def _table(watcher: Watcher) -> Any:
     from rich.table import Table
 
-    from advisor.render.text import _STYLE
+    from advisor.render.text import SEVERITY_STYLE
 
     t = Table(title="advisor watch", expand=False)
     t.add_column("run", overflow="fold")
@@ -275,7 +276,7 @@ def _table(watcher: Watcher) -> Any:
         steps = f"{r.steps[0]}–{r.steps[1]}" if r is not None and r.steps else "—"
         if r is not None and r.findings:
             f = max(r.findings, key=lambda f: (f.severity.rank, -f.priority))
-            worst = f"[{_STYLE[f.severity]}]{f.severity.value} {f.condition}[/]"
+            worst = f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value} {f.condition}[/]"
         else:
             worst = "[green]none[/green]" if r is not None else "[dim]reading…[/dim]"
         t.add_row(wr.files.name, steps, _fmt(wr.train_loss), _fmt(wr.val_loss), worst)

@@ -205,7 +205,6 @@ def run(
     interval = cfg.train.log_every or cfg.train.eval_every or spe
     eval_every = cfg.train.eval_every or spe
     plan = BatchPlan(len(data.x_train), cfg.data.batch_size, cfg.data.shuffle, cfg.seed)
-    n_bad = nan_rows(cfg, plan.bs)
 
     os.makedirs(logdir, exist_ok=True)
     with open(os.path.join(logdir, "config.json"), "w", encoding="utf-8") as fh:

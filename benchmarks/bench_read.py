@@ -120,8 +120,9 @@ def measure_memory(paths_file: str) -> dict:
     n = sum(ef.n_scalars for ef in results)
     del results
     tracemalloc.start()
-    results = [read_event_file(p) for p in paths]
+    kept = [read_event_file(p) for p in paths]  # held while the peak is read
     traced_peak = tracemalloc.get_traced_memory()[1]
+    del kept
     tracemalloc.stop()
     return {"scalars": n, "decoded": decoded, "rss_growth": peak_rss - base_rss, "traced_peak": traced_peak}
 

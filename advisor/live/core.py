@@ -88,6 +88,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.analyze import build_report
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.engine import resolve as resolve_findings
@@ -195,22 +196,6 @@ def describe(f: Finding, run: str | None = None) -> str:
         rem = f" -> {r.action}{(' ' + params) if params else ''}"
     where = f"{run}: " if run else ""
     return f"{where}{f.severity.value} {f.condition}: {f.summary}{rem}"
-
-
-def build_report(name: str, run: Run, signals: Signals, findings: tuple[Finding, ...], problems: Sequence[str] = ()) -> RunReport:
-    """SPEC §4's run entry for a diagnosed run (what ``advisor analyze`` reports for it)."""
-    return RunReport(
-        run=name,
-        steps=run.steps,
-        signals=signals.as_tags(),
-        findings=findings,
-        problems=tuple(run.problems) + tuple(problems),
-        unresolved=tuple(r.value for r in signals.unresolved),
-        n_points=run.n_points,
-        n_series=len(run.series),
-        notes=signals.notes,
-        counts={k: len(s) for k, s in (*run.series.items(), *signals.derived.items()) if k in signals.roles.values()},
-    )
 
 
 # -- converting logged values ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from advisor.model import Finding, Report, RunReport, Severity
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 _ICON = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "●"}
-_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 def sparkline(values: Sequence[float], width: int = 40) -> str:
@@ -48,7 +48,7 @@ def _finding_lines(f: Finding) -> list[tuple[str, str]]:
     """(text, style) lines for one finding."""
     sev = f.severity
     head = f"  {f.priority}. {_ICON[sev]} {sev.value:<8} {f.condition}  (confidence {f.confidence:.2f})"
-    lines = [(head, _STYLE[sev]), (f"       {f.summary}", "")]
+    lines = [(head, SEVERITY_STYLE[sev]), (f"       {f.summary}", "")]
     if f.evidence.get("explained_by"):
         lines.append((f"       likely caused by: {f.evidence['explained_by']}", "dim"))
     for r in f.remedies:
