@@ -99,8 +99,14 @@ class Trainer:
     def apply(self, config: Mapping[str, Any], remedy: Mapping[str, Any]) -> dict[str, Any]:
         return _config_to_dict(self._config_api("apply")(dict(config), dict(remedy)))
 
-    def train(self, config: Mapping[str, Any], logdir: str, seed: int) -> dict[str, Any]:
-        result = self._mod().train(dict(config), logdir, seed)
+    def train(self, config: Mapping[str, Any], logdir: str, seed: int, **kw: Any) -> dict[str, Any]:
+        """Train once; ``kw`` (e.g. ``auto_remedy=True``) goes to trainers that support it."""
+        try:
+            result = self._mod().train(dict(config), logdir, seed, **kw)
+        except TypeError as e:
+            if kw and "unexpected keyword" in str(e):
+                raise UsageError(f"trainer {self.name} does not support live control ({', '.join(kw)})") from None
+            raise
         return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
 
@@ -177,8 +183,9 @@ class Journal:
 # ----------------------------------------------------------------------------- training in parallel
 
 
-def _train_job(args: tuple[str, dict[str, Any], str, int, int]) -> dict[str, Any]:
-    name, config, logdir, seed, threads = args
+def _train_job(args: tuple[Any, ...]) -> dict[str, Any]:
+    name, config, logdir, seed, threads, *rest = args
+    kw = rest[0] if rest else {}
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         import torch  # noqa: F401  (only to cap its threads when it is the backend)
@@ -188,8 +195,10 @@ def _train_job(args: tuple[str, dict[str, Any], str, int, int]) -> dict[str, Any
         pass
     t = time.time()
     try:
-        result = load_trainer(name).train(config, logdir, seed)
+        result = load_trainer(name).train(config, logdir, seed, **kw)
         return {"ok": True, "result": result, "seconds": time.time() - t}
+    except UsageError as e:
+        return {"ok": False, "error": str(e), "seconds": time.time() - t, "usage": True}
     except Exception as e:  # a crashed training is a result (diverged config), not a crash of tune
         return {"ok": False, "error": f"{type(e).__name__}: {e}", "seconds": time.time() - t}
 
@@ -207,13 +216,18 @@ class Runner:
     def logdir(self, h: str, seed: int) -> str:
         return os.path.join(self.out, "runs", h, f"seed{seed}")
 
-    def train_all(self, config: Mapping[str, Any], seeds: Sequence[int]) -> list[dict[str, Any]]:
-        """Train ``config`` with every seed (reusing journaled runs); records in seed order."""
-        h = config_hash(config)
+    def train_all(self, config: Mapping[str, Any], seeds: Sequence[int], live: bool = False) -> list[dict[str, Any]]:
+        """Train ``config`` with every seed (reusing journaled runs); records in seed order.
+
+        ``live``: the trainer diagnoses itself while it trains and applies live remedies
+        (journaled under the config's hash with a ``-live`` suffix).
+        """
+        h = config_hash(config) + ("-live" if live else "")
+        kw = {"auto_remedy": True} if live else {}
         todo = [s for s in seeds if (h, s) not in self.journal.runs]
         if todo:
             threads = max(1, (os.cpu_count() or 1) // max(1, min(self.workers, len(todo))))
-            jobs = [(self.trainer.name, dict(config), self.logdir(h, s), s, threads) for s in todo]
+            jobs = [(self.trainer.name, dict(config), self.logdir(h, s), s, threads, kw) for s in todo]
             if self.workers <= 1 or len(jobs) == 1:
                 for job in jobs:
                     self._record(h, job[3], job[2], _train_job(job))
@@ -589,8 +603,6 @@ def run_tune(args: Any) -> int:
     config = trainer.load_config(args.config)
     out = args.out or os.path.join("advisor-tune", os.path.splitext(os.path.basename(args.config))[0] + f"-{args.backend}")
     if args.live:
-        from advisor.tune_live import run_live
-
         return run_live(trainer, config, out, args)
     log = (lambda s: print(s, file=sys.stderr)) if args.format == "text" else None
     bar, stop = _progress_bar(args.seeds)
@@ -633,3 +645,81 @@ def _progress_bar(seeds: int):
         prog.update(task, completed=done, avg=spent / max(done, 1))
 
     return cb, prog.stop
+
+
+# ----------------------------------------------------------------------------- live mode
+
+
+def tune_live(trainer: Trainer, config: Mapping[str, Any], *, out: str, seeds: int = 3, metric: str = "val_loss", resume: bool = False, workers: int | None = None) -> dict[str, Any]:
+    """Each seed trained twice: plain, and with live remedies applied as findings arrive.
+
+    Returns SPEC-style before/after statistics (plain vs live), the paired comparison, and per
+    seed what the live monitor found and which remedy it applied at which step.
+    """
+    if metric not in METRICS:
+        raise UsageError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+    os.makedirs(out, exist_ok=True)
+    journal = Journal(os.path.join(out, "journal.jsonl"), resume)
+    cfg = _config_to_dict(config)
+    if journal.header is None:
+        journal.write({"type": "start", "mode": "live", "backend": trainer.name, "config_hash": config_hash(cfg), "config": cfg, "seeds": seeds, "metric": metric, "time": time.time()})
+    seed_list = list(range(seeds))
+    runner = Runner(trainer, out, journal, workers or max(1, min(seeds, os.cpu_count() or 1)))
+    plain = runner.train_all(cfg, seed_list)
+    live = runner.train_all(cfg, seed_list, live=True)
+    for rec in (*plain, *live):
+        if not rec.get("ok") and rec.get("usage"):
+            raise UsageError(rec["error"])
+    _, lower = METRICS[metric]
+    mp_, ml = metric_values(plain, metric), metric_values(live, metric)
+    cmp = compare(mp_, ml, lower)
+    per_seed = []
+    for s, a, b in zip(seed_list, plain, live):
+        res = b.get("result") or {}
+        per_seed.append(
+            {
+                "seed": s,
+                "plain_findings": [f["condition"] for f in a.get("findings") or []],
+                "live_findings": res.get("live_findings", []),
+                "applied": res.get("applied", []),
+                "plain_steps": (a.get("result") or {}).get("steps"),
+                "live_steps": res.get("steps"),
+                "stop_reason": res.get("stop_reason", ""),
+            }
+        )
+    return jsonable(
+        {
+            "backend": trainer.name,
+            "mode": "live",
+            "metric": metric,
+            "verified": bool(cmp["improved"]) and any(p["applied"] for p in per_seed),
+            "before": _stats(mp_),
+            "after": _stats(ml),
+            "improvement": cmp["improvement"],
+            "noise": cmp["noise"],
+            "effect_size": cmp["effect_size"],
+            "improved_seeds": cmp["improved_seeds"],
+            "per_seed": per_seed,
+            "config": cfg,
+        }
+    )
+
+
+def run_live(trainer: Trainer, config: Mapping[str, Any], out: str, args: Any) -> int:
+    res = tune_live(trainer, config, out=out, seeds=args.seeds, metric=args.metric, resume=args.resume, workers=args.workers)
+    with open(os.path.join(out, "live.json"), "w") as fh:
+        json.dump(res, fh, indent=2, allow_nan=False)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(res, indent=2, allow_nan=False) + "\n")
+    else:
+        lines = [f"advisor tune --live ({res['backend']}, {len(res['per_seed'])} seed(s), metric {res['metric']})", ""]
+        for p in res["per_seed"]:
+            acts = "; ".join(f"step {a['step']}: {a['action']} {a['params']}" for a in p["applied"]) or "nothing applied"
+            found = ", ".join(f"{f['condition']}@{f['step']}" for f in p["live_findings"]) or "no live finding"
+            lines.append(f"seed {p['seed']}: {found} -> {acts}; steps {p['plain_steps']} -> {p['live_steps']}")
+        b, a = res["before"], res["after"]
+        lines.append("")
+        lines.append(f"{res['metric']}: plain {b['mean']} ± {b['std']} -> live {a['mean']} ± {a['std']} (effect {res['effect_size']}, improved in {res['improved_seeds']}/{len(res['per_seed'])})")
+        lines.append(f"verified: {'yes' if res['verified'] else 'no'}; journal and live.json under {out}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0 if res["verified"] else 1

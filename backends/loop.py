@@ -41,7 +41,7 @@ class TrainResult:
     best_val_step: int
     best_val_accuracy: float | None
     final_train_loss: float
-    final_val_loss: float
+    final_val_loss: float  # val loss of the weights the run returns (the best's, when restored)
     test_loss: float
     test_accuracy: float | None
     steps: int
@@ -54,10 +54,13 @@ class TrainResult:
     restored_step: int | None = None  # the step whose weights were restored for the test evaluation
     backend: str = ""
     device: str = ""
+    final_val_accuracy: float | None = None  # of the weights the run returns
+    live_findings: tuple[dict[str, Any], ...] = ()  # what a live monitor reported, with its step
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["applied"] = [dict(a) for a in self.applied]
+        d["live_findings"] = [dict(f) for f in self.live_findings]
         return d
 
     def summary(self) -> str:
@@ -159,6 +162,33 @@ def _mean(values: np.ndarray) -> float:
     return float(finite.mean()) if len(finite) else float("nan")
 
 
+def _live_monitor(spec: Any, every: int, logdir: str, sink: list[dict[str, Any]], control: Control | None) -> Any:
+    """An advisor.live.Monitor whose findings land in ``sink`` (and, with a control, act)."""
+    if spec is None or spec is False:
+        return None
+    from advisor.live import Monitor
+
+    state = {"submitted": set()}
+
+    def on_finding(f: Any) -> None:
+        rec = {"step": mon.step, "condition": f.condition, "severity": f.severity.value, "summary": f.summary}
+        if control is not None and f.condition not in state["submitted"]:
+            for r in f.remedies:
+                if r.kind == "auto" and r.live:
+                    control.submit(r)
+                    state["submitted"].add(f.condition)
+                    rec["submitted"] = {"action": r.action, "params": dict(r.params)}
+                    break
+        sink.append(rec)
+
+    # budget=None: diagnose at every interval, so a run (and what it applies live) does not
+    # depend on how busy the machine is.
+    mon = spec if not isinstance(spec, bool) else Monitor(every=max(1, every), on_finding=on_finding, budget=None, name=os.path.basename(logdir.rstrip(os.sep)) or "run")
+    if not isinstance(spec, bool):
+        mon.add_callback(on_finding)
+    return mon
+
+
 class _Progress:
     """A rich progress bar on stderr, or nothing."""
 
@@ -193,9 +223,21 @@ def run(
     control: Control | None = None,
     callback: Callback | None = None,
     progress: bool = False,
+    monitor: Any = None,
+    auto_remedy: bool = False,
 ) -> TrainResult:
-    """Train one run with ``make_engine``'s backend and log it to ``logdir`` (SPEC §6 tags)."""
+    """Train one run with ``make_engine``'s backend and log it to ``logdir`` (SPEC §6 tags).
+
+    ``monitor``: True (or an :class:`advisor.live.Monitor`) diagnoses the run while it trains,
+    fed every step; its findings are listed in the result. ``auto_remedy``: submit each new
+    finding's first live-capable remedy (scale_lr, clip_grad_norm, weight_decay, early_stop,
+    lr_schedule) through the control, so the trainer acts on live findings.
+    """
     cfg = coerce_config(config, seed)
+    if auto_remedy and monitor is None:
+        monitor = True
+    if auto_remedy and control is None:
+        control = Control()
     t0 = time.perf_counter()
     data = build(cfg.data)
     run_steps = total_steps(cfg)
@@ -217,7 +259,9 @@ def run(
     bar = _Progress(progress, run_steps, f"{backend} {cfg.data.task}/{cfg.model.kind}")
 
     best_loss, best_step, best_acc, best_snap = math.inf, 0, None, None
-    bad_evals, last_eval, val_loss = 0, 0, float("nan")
+    bad_evals, last_eval, val_loss, val_acc = 0, 0, float("nan"), None
+    live_findings: list[dict[str, Any]] = []
+    mon = _live_monitor(monitor, interval, logdir, live_findings, control if auto_remedy else None)
     step, stop_reason, diverged, stopped_early = 0, "", False, False
     applied: list[dict[str, Any]] = []
     recent_train: np.ndarray = np.array([np.nan])
@@ -258,6 +302,8 @@ def run(
                         last[f"train/grad_norm/{name}"] = float(m[f"layer/{name}"][i])
                     last["train/update_ratio"] = float(m["update_ratio"][i])
                 writer.add_scalars(last, k)
+                if mon is not None:
+                    mon.log(k, last)
             step = start + done - 1
             recent_train = loss[:done]
             if len(bad):
@@ -269,12 +315,14 @@ def run(
                 val_loss, val_acc = engine.evaluate("val")
                 vals = {"val/loss": val_loss} if val_acc is None else {"val/loss": val_loss, "val/accuracy": val_acc}
                 writer.add_scalars(vals, step)
+                if mon is not None:
+                    mon.log(step, vals)
                 last.update(vals)
                 if schedule.observe(val_loss):
                     writer.add_text("run/schedule", f"plateau: lr reduced to {schedule.lr(step):.3g}", step)
                 if val_loss < best_loss - cfg.early_stop.min_delta:
                     best_loss, best_step, best_acc, bad_evals = val_loss, step, val_acc, 0
-                    if cfg.early_stop.restore_best:
+                    if cfg.early_stop.restore_best or control is not None:  # a live early stop may restore it
                         best_snap = engine.snapshot()
                 else:
                     bad_evals += 1
@@ -313,6 +361,8 @@ def run(
             if diverged or stop_reason:
                 break
 
+        if mon is not None:
+            mon.close()
         restored: int | None = None
         if cfg.early_stop.restore_best and best_snap is not None and best_step != step:
             engine.restore(best_snap)
@@ -326,7 +376,9 @@ def run(
             best_val_step=best_step,
             best_val_accuracy=best_acc,
             final_train_loss=_mean(recent_train),
-            final_val_loss=_finite_or_nan(val_loss),
+            final_val_loss=best_loss if restored is not None else _finite_or_nan(val_loss),
+            final_val_accuracy=best_acc if restored is not None else val_acc,
+            live_findings=tuple(live_findings),
             test_loss=float(test_loss),
             test_accuracy=test_acc,
             steps=step,
@@ -358,14 +410,18 @@ def trainer(backend: str, engine: str) -> Callable[..., TrainResult]:
         control: Control | None = None,
         callback: Callback | None = None,
         progress: bool = False,
+        monitor: Any = None,
+        auto_remedy: bool = False,
     ) -> TrainResult:
         module, name = engine.split(":")
         make_engine = getattr(importlib.import_module(module), name)
-        return run(backend, make_engine, config, logdir, seed, control=control, callback=callback, progress=progress)
+        return run(backend, make_engine, config, logdir, seed, control=control, callback=callback, progress=progress, monitor=monitor, auto_remedy=auto_remedy)
 
     train.__doc__ = (f"Train ``config`` (a TrainConfig or its dict; None: the default) with the {backend} engine, logging "
                      "SPEC §6 tags to ``logdir``. ``seed`` overrides config.seed; ``control`` takes live remedies; "
-                     "``callback(step, scalars)`` runs at each logging interval (its exceptions are logged, never raised).")
+                     "``callback(step, scalars)`` runs at each logging interval (its exceptions are logged, never raised); "
+                     "``monitor=True`` diagnoses the run live with advisor.live.Monitor and ``auto_remedy=True`` applies "
+                     "each live finding's first live-capable remedy.")
     return train
 
 

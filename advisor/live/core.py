@@ -446,6 +446,10 @@ class Monitor:
 
     # -- recording -------------------------------------------------------------------------------
 
+    def add_callback(self, on_finding: Any) -> None:
+        """Also deliver new findings to ``on_finding`` (a built-in name or a callable)."""
+        self._callbacks.extend(_callbacks(on_finding))
+
     def log(self, step: int, scalars: Mapping[str, Any] | None = None, /, **named: Any) -> None:
         """Record scalars at ``step``: numbers, numpy, torch or jax scalars (read at the cadence).
 
