@@ -52,7 +52,7 @@ def train(model, opt, mon, steps, x, y, lr_jump=None, ref=None, start=0):
 def test_global_and_layer_norms_and_update_ratio_match_a_reference():
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    mon = Monitor(model, opt, every=10, layer_every=5, on_finding=None)
+    mon = Monitor(model, opt, grad_every=1, every=10, layer_every=5, on_finding=None)
     x, y = data()
     ref: list[float] = []
     before = [p.detach().clone() for p in model.parameters()]
@@ -111,7 +111,7 @@ def test_no_host_sync_between_cadence_points(monkeypatch):
     model = mlp()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     every = 25
-    mon = Monitor(model, opt, every=every, layer_every=5, on_finding=None, budget=0)
+    mon = Monitor(model, opt, grad_every=1, every=every, layer_every=5, on_finding=None, budget=0)
     x, y = data()
     counter = SyncCounter(monkeypatch)
     cadence_steps = []
@@ -138,7 +138,7 @@ def test_injected_divergence_in_a_real_loop_stops_within_a_window():
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     every = 25
-    mon = Monitor(model, opt, every=every, on_finding=None, stop_on="critical", budget=0)
+    mon = Monitor(model, opt, grad_every=1, every=every, on_finding=None, stop_on="critical", budget=0)
     x, _ = data(256)
     y = x.sum(1, keepdim=True)
     onset, last = 400, None
@@ -166,7 +166,7 @@ def test_amp_scaler_skipped_steps_are_not_counted_and_norms_are_unscaled():
         model = mlp()
         opt = torch.optim.Adam(model.parameters(), lr=1e-2, fused=fused)
         scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
-        mon = Monitor(model, opt, every=5, layer_every=4, scaler=scaler, on_finding=None)
+        mon = Monitor(model, opt, grad_every=1, every=5, layer_every=4, scaler=scaler, on_finding=None)
         ref = []
         for step in range(12):
             loss = torch.nn.functional.cross_entropy(model(x), y) * (math.inf if step == 6 else 1.0)
@@ -190,7 +190,7 @@ def test_compiled_model_and_closure_optimizer():
     model = mlp()
     compiled = torch.compile(model, backend="eager")
     opt = torch.optim.SGD(compiled.parameters(), lr=0.1)
-    mon = Monitor(compiled, opt, every=5, layer_every=5, on_finding=None)
+    mon = Monitor(compiled, opt, grad_every=1, every=5, layer_every=5, on_finding=None)
     x, y = data()
     train(compiled, opt, mon, 11, x, y)
     run = mon.run()
@@ -199,7 +199,7 @@ def test_compiled_model_and_closure_optimizer():
 
     model2 = mlp()
     lbfgs = torch.optim.LBFGS(model2.parameters(), lr=0.5, max_iter=3)
-    mon2 = Monitor(model2, lbfgs, every=5, on_finding=None)
+    mon2 = Monitor(model2, lbfgs, grad_every=1, every=5, on_finding=None)
     for step in range(6):
 
         def closure():
@@ -217,7 +217,7 @@ def test_compiled_model_and_closure_optimizer():
 def test_hooks_alone_drive_the_cadence_and_close_removes_them():
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    mon = Monitor(model, opt, every=5, on_finding=None)
+    mon = Monitor(model, opt, grad_every=1, every=5, on_finding=None)
     x, y = data()
     for _ in range(12):
         opt.zero_grad()
@@ -246,7 +246,7 @@ def _ddp_worker(rank: int, world: int, init: str, out: str) -> None:
         model = mlp()
         ddp = torch.nn.parallel.DistributedDataParallel(model)
         opt = torch.optim.SGD(ddp.parameters(), lr=0.05)
-        mon = Monitor(ddp, opt, every=10, on_finding=None, stop_on="critical", budget=0)
+        mon = Monitor(ddp, opt, grad_every=1, every=10, on_finding=None, stop_on="critical", budget=0)
         x, y = data(64, seed=1 + rank)
         stopped = None
         for step in range(200):
@@ -276,3 +276,19 @@ def test_ddp_rank_zero_reports_and_all_ranks_stop_together(tmp_path):
     assert 60 <= int(r0[0]) <= 80
     assert int(r0[1]) > 0 and int(r0[2]) >= 1  # rank 0 recorded and reported
     assert r1[1:] == ["0", "0"]  # rank 1 recorded and reported nothing
+
+
+def test_grad_every_defaults_to_every_fourth_step_on_cpu():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    mon = Monitor(model, opt, every=8, on_finding=None)
+    assert mon.grad_every == 4
+    for step in range(9):
+        opt.zero_grad()
+        model(torch.randn(3, 4)).pow(2).mean().backward()
+        opt.step()
+        mon.log(step, loss=0.0)
+    mon.close()
+    assert len(mon.run().series["train/grad_norm"]) == 3  # steps 0, 4, 8
+    assert Monitor(model, opt, grad_every=1, on_finding=None).grad_every == 1
