@@ -368,6 +368,14 @@ def run(
             engine.restore(best_snap)
             restored = best_step
             writer.add_text("run/restore", f"restored the weights of step {best_step} (best val loss {best_loss:.4g})", step)
+        # The val loss of the weights returned: the best's when restored; measured again when
+        # training moved on (or crashed into NaN) after the last evaluation.
+        if restored is not None:
+            final_val, final_acc = best_loss, best_acc
+        elif last_eval == step and not diverged:
+            final_val, final_acc = val_loss, val_acc
+        else:
+            final_val, final_acc = engine.evaluate("val")
         test_loss, test_acc = engine.evaluate("test")
         writer.add_scalars({"test/loss": test_loss} | ({} if test_acc is None else {"test/accuracy": test_acc}), step)
         wall = time.perf_counter() - t0
@@ -376,8 +384,8 @@ def run(
             best_val_step=best_step,
             best_val_accuracy=best_acc,
             final_train_loss=_mean(recent_train),
-            final_val_loss=best_loss if restored is not None else _finite_or_nan(val_loss),
-            final_val_accuracy=best_acc if restored is not None else val_acc,
+            final_val_loss=_finite_or_nan(final_val),
+            final_val_accuracy=final_acc,
             live_findings=tuple(live_findings),
             test_loss=float(test_loss),
             test_accuracy=test_acc,

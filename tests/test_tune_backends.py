@@ -44,3 +44,14 @@ def test_trainer_reports_delivered_val_loss_when_restoring(tmp_path):
     cfg = TrainConfig.from_dict(tiny("data.n_train=150", "data.label_noise=0.3", "model.width=512", "optim.lr=0.001", "train.epochs=40", "schedule.kind=constant", "early_stop.patience=3", "early_stop.restore_best=true"))
     r = train(cfg, str(tmp_path / "r"))
     assert r.restored_step == r.best_val_step and r.final_val_loss == r.best_val_loss
+
+
+def test_crashed_run_delivers_its_broken_weights(tmp_path):
+    from backends.torch_trainer import train
+
+    cfg = TrainConfig.from_dict(tiny("data.nan_from_step=30", "train.epochs=10"))
+    r = train(cfg, str(tmp_path / "r"))
+    assert r.diverged and r.best_val_step > 0
+    import math
+
+    assert not math.isfinite(r.final_val_loss)  # not the last evaluation before the crash

@@ -87,8 +87,11 @@ def test_early_stop_patience_stops_and_restores_the_best_weights(trainer, tmp_pa
     r = trainer.train(cfg, str(tmp_path))
     assert r.stopped_early and "did not improve" in r.stop_reason and r.steps < 64
     assert r.restored_step == r.best_val_step < r.steps
-    # The test evaluation used the restored weights: its loss is close to the best val loss, not the last one.
-    assert abs(r.test_loss - r.best_val_loss) < abs(r.test_loss - r.final_val_loss) or not math.isfinite(r.final_val_loss)
+    # The returned weights are the best's: final_val_loss describes them, and the test evaluation
+    # used them (its loss is close to the best val loss, not to the last one logged).
+    assert r.final_val_loss == r.best_val_loss
+    last_logged = scalars(str(tmp_path))["val/loss"][1][-1]
+    assert abs(r.test_loss - r.best_val_loss) < abs(r.test_loss - last_logged) or not math.isfinite(last_logged)
 
 
 def test_schedule_reaches_its_floor_where_its_horizon_says(trainer, tmp_path):
