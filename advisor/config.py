@@ -19,6 +19,7 @@ directory. A bad file is one clear error line (exit code 2), never a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -114,16 +115,29 @@ def load(path: str | None = None, cwd: str | None = None) -> AnalyzeConfig:
     return AnalyzeConfig()
 
 
-def _load_file(path: str, explicit: bool) -> AnalyzeConfig:
+def read_table(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A TOML file (or JSON, by its ``.json`` ending) as a dict; ValueError with one line."""
+    p = os.fspath(path)
     try:
-        with open(path, "rb") as fh:
+        with open(p, "rb") as fh:
             raw = fh.read()
     except OSError as e:
-        raise UsageError(f"cannot read config {path}: {e.strerror or e}") from None
+        raise ValueError(f"cannot read config {p}: {e.strerror or e}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: not valid TOML ({e})") from None
+        data = json.loads(raw.decode("utf-8")) if p.endswith(".json") else tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"cannot parse config {p}: {first}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config {p} must hold a table/object, not {type(data).__name__}")
+    return data
+
+
+def _load_file(path: str, explicit: bool) -> AnalyzeConfig:
+    try:
+        data = read_table(path)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if os.path.basename(path) == "pyproject.toml":
         table = data.get("tool", {}).get("advisor")
         if table is None:

@@ -20,13 +20,9 @@ import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from advisor.config import read_table
 from advisor.model import Remedy
 from advisor.remedies import ACTIONS, ACTIVATIONS, AUTO_ACTIONS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
-
-try:  # Python 3.11+
-    import tomllib as _toml
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as _toml  # type: ignore[no-redef]
 
 
 class ConfigError(ValueError):
@@ -145,20 +141,10 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "TrainConfig":
         """Load a ``.toml`` or ``.json`` file."""
-        p = os.fspath(path)
         try:
-            with open(p, "rb") as fh:
-                raw = fh.read()
-        except OSError as e:
-            raise ConfigError(f"cannot read config {p}: {e.strerror or e}") from None
-        try:
-            if p.endswith(".json"):
-                d = json.loads(raw.decode("utf-8"))
-            else:
-                d = _toml.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise ConfigError(f"cannot parse config {p}: {first}") from None
+            d = read_table(path)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         return cls.from_dict(d)
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -106,6 +106,14 @@ class Context:
 
         return shape(self.val) if self.val is not None else None
 
+    def finite_train(self, min_points: int = 0, min_bins: int = 0):  # -> tuple[Curve, Shape] | None
+        """(train curve, its shape) when the train loss has enough points and never went
+        non-finite — the precondition of every rule that judges the loss curve's shape."""
+        c, sh = self.train, self.train_shape
+        if c is None or sh is None or c.n < min_points or len(c.bvals) < min_bins or c.nonfinite_step is not None:
+            return None
+        return c, sh
+
     @cached_property
     def lr_constant_late(self) -> bool | None:
         """Whether the learning rate was constant over the second half (None: unknown)."""

@@ -43,10 +43,10 @@ class Params:
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
-    c = ctx.train
-    sh = ctx.train_shape
-    if c is None or sh is None or c.n < p.min_points or c.nonfinite_step is not None:
+    got = ctx.finite_train(p.min_points)
+    if got is None:
         return []
+    c, sh = got
     if ctx.lr_constant_late is not True or not sh.end_flat or sh.v0 <= 0:
         return []
     ratio = sh.vend / sh.v0

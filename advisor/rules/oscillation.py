@@ -65,10 +65,10 @@ def swings(ctx: Context) -> tuple[float, float, float] | None:
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
-    c = ctx.train
-    sh = ctx.train_shape
-    if c is None or sh is None or len(c.bvals) < p.min_bins or c.nonfinite_step is not None:
+    got = ctx.finite_train(min_bins=p.min_bins)
+    if got is None:
         return []
+    c, sh = got
     sw = swings(ctx)
     if sw is None:
         return []

@@ -50,10 +50,10 @@ class Params:
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
-    c = ctx.train
-    sh = ctx.train_shape
-    if c is None or sh is None or len(c.bvals) < p.min_bins or c.nonfinite_step is not None:
+    got = ctx.finite_train(min_bins=p.min_bins)
+    if got is None:
         return []
+    c, sh = got
     total_fall = sh.v0 - sh.vend
     if total_fall <= 0:
         return []

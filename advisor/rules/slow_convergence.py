@@ -48,10 +48,10 @@ class Params:
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
-    c = ctx.train
-    sh = ctx.train_shape
-    if c is None or sh is None or c.n < p.min_points or c.nonfinite_step is not None:
+    got = ctx.finite_train(p.min_points)
+    if got is None:
         return []
+    c, sh = got
     if not (p.min_progress <= sh.progress < p.max_progress):
         return []
     if sh.z_all > p.min_z or sh.decel < p.min_decel or sh.rel_noise > p.max_rel_noise:

@@ -44,10 +44,10 @@ class Params:
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
-    c = ctx.train
-    sh = ctx.train_shape
-    if c is None or sh is None or c.n < p.min_points or c.nonfinite_step is not None:
+    got = ctx.finite_train(p.min_points)
+    if got is None:
         return []
+    c, sh = got
     if not (sh.z_late < -2.6 and sh.late_drop >= p.min_late_drop) or sh.progress <= 0:
         return []
     if ctx.lr_annealed:
