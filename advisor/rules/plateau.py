@@ -1,4 +1,4 @@
-"""Training loss went flat early, far above what the run later (or others in the sweep) reach.
+"""Training loss went flat early, far above what the run later reaches.
 
 Why it matters: a long early plateau is time spent stuck — at a saddle, with a learning rate
 too small to escape it, or with saturated units — before real progress starts. Escaping
@@ -8,8 +8,8 @@ Signals: train loss.
 
 Trigger: a stretch of the binned train loss that stays within a band of ``tol_noise`` times
 the curve's noise or ``tol_gain`` of its total fall (whichever is wider) for at least
-``min_len`` of the run, that
-starts in the first ``max_start`` of the run and is not a learning-rate warmup (a logged lr
+``min_len`` of the run, that starts in the first ``max_start`` of the run and is not a
+learning-rate warmup (a logged lr
 rising over it), after which the loss falls by at least ``min_escape`` of the total fall —
 the plateau sits far above where the run ends — and falls right after it at least
 1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
@@ -18,6 +18,9 @@ of a steady decline). Needs at least ``min_bins`` binned points.
 Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style), ``optimizer``
 adam (converges fast from a stall), ``normalization`` batchnorm, ``warmup`` when the plateau
 follows an early spike.
+
+Not (yet) compared across a sweep: a run that plateaus to its end, far above its siblings,
+is not flagged by this rule.
 
 Known false positives: curricula and multi-phase training (e.g. a frozen backbone unfrozen
 later) that are flat by design; very long warmups when the learning rate is not logged.
