@@ -32,8 +32,9 @@ class Shape:
 
     @property
     def end_flat(self) -> bool:
-        """No significant fall in the late window, and under 5% of the progress made there."""
-        return self.z_late > -2.0 and self.late_drop < 0.05
+        """No significant fall in the late window, and under 5% of the progress made there — or
+        no downward tendency at all (then a level difference is noise)."""
+        return self.z_late > -2.0 and (self.late_drop < 0.05 or self.z_late > -1.0)
 
     @property
     def still_falling(self) -> bool:

@@ -5,10 +5,13 @@ schedule stretched to match) would likely reach a lower loss.
 
 Signals: train loss (and val loss when logged).
 
-Trigger: the train loss falls significantly over its last quarter (Mann-Kendall z below -2.6)
-and at least ``min_late_drop`` of its total fall happened there; validation, when logged with
-at least ``min_evals`` points, is also still falling (z below ``val_z``) or at its minimum at
-the end. Not reported when a logged learning rate was annealed to near zero at the end (the
+Trigger: validation, when logged with at least ``min_evals`` points, is still falling over the
+train loss's last quarter (z below ``val_z``) or at its minimum at the end, and either the
+train loss falls significantly over its last quarter (Mann-Kendall z below -2.6) with at least
+``min_late_drop`` of its total fall there, or — noisy per-step train losses hide a real trend
+— it falls there less significantly (z below -1.5) while validation is at its minimum at the
+very last evaluation and dropped by at least ``val_last_drop`` of its total fall since the one
+before ("both falling"). Not reported when a logged learning rate was annealed to near zero at the end (the
 final fall is the schedule finishing, not unused capacity).
 
 Needs at least ``min_points`` points.
@@ -39,6 +42,7 @@ SIGNALS = ("train loss", "val loss (optional)")
 class Params:
     min_late_drop: float = 0.05
     val_z: float = -1.0
+    val_last_drop: float = 0.05
     min_evals: int = 4
     min_points: int = 10
 
@@ -48,12 +52,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if got is None:
         return []
     c, sh = got
-    if not (sh.z_late < -2.6 and sh.late_drop >= p.min_late_drop) or sh.progress <= 0:
+    if sh.progress <= 0 or ctx.lr_annealed:
         return []
-    if ctx.lr_annealed:
-        return []
+    train_strong = sh.z_late < -2.6 and sh.late_drop >= p.min_late_drop
     v = ctx.val
     val_txt = ""
+    val_strong = False
     if v is not None and v.n >= p.min_evals:
         if v.nonfinite_step is not None:
             return []
@@ -64,7 +68,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         at_min = float(np.min(v.values)) >= float(np.min(late)) - 1e-12 and int(np.argmin(v.values)) >= v.n - 2
         if not (zv < p.val_z or at_min):
             return []
+        # Validation at its minimum at the very end, and still dropping steeply there.
+        fall = float(v.values[0] - np.min(v.values))
+        last_drop = float(v.values[-2] - v.values[-1]) if v.n >= 2 else 0.0
+        val_strong = int(np.argmin(v.values)) == v.n - 1 and fall > 0 and last_drop >= p.val_last_drop * fall
         val_txt = f"; validation is still falling too ({fmt(float(late[0]))} -> {fmt(float(late[-1]))})"
+    # Both falling: a significant train trend, or a weaker one with validation still dropping fast.
+    if not (train_strong or (val_strong and sh.z_late < -1.5 and sh.late_drop > 0)):
+        return []
     evidence = {
         "late_window_start": int(sh.late_start),
         "late_fraction_of_fall": round(sh.late_drop, 3),
