@@ -8,7 +8,7 @@ Overhead: an MLP 784-512-512-10, batch 128, Adam, with no monitor (the named pee
 framework-free ``advisor.live.Monitor`` logging the loss tensor, and with
 ``advisor.live.torch.Monitor`` (optimizer hooks: global grad norm at its device default — every
 4th step on a CPU, every step on a GPU — and, as ``torch1``, every step; per-layer norms and
-update ratio every ``every`` steps), all at the default cadence (every=50). The three train side
+update ratio every ``every`` steps), all at the default cadence (every=50). The variants train side
 by side in one process, in alternating blocks of ``every`` steps (shuffled order per round, after
 a warm-up block), so load changes on a shared machine hit all three alike; each block holds one
 cadence point (transfer + diagnosis) of each monitor. Overhead = total time of the variant /
