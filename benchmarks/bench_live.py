@@ -10,7 +10,7 @@ framework-free ``advisor.live.Monitor`` logging the loss tensor, and with
 4th step on a CPU, every step on a GPU — and, as ``torch1``, every step; per-layer norms and
 update ratio every ``every`` steps), all at the default cadence (every=50). The variants train side
 by side in one process, in alternating blocks of ``every`` steps (shuffled order per round, after
-a warm-up block), so load changes on a shared machine hit all three alike; each block holds one
+a warm-up block), so load changes on a shared machine hit all of them alike; each block holds one
 cadence point (transfer + diagnosis) of each monitor. Overhead = total time of the variant /
 total time of the peer - 1, in wall time and in process CPU time (steadier when other processes
 compete for the cores), and the median over blocks of the paired ratio. On CUDA the same runs on
