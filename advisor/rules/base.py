@@ -35,6 +35,7 @@ PARAM_ALIASES: dict[str, tuple[str, ...]] = {
     "schedule": ("schedule.kind", "lr_scheduler_type", "scheduler", "schedule", "lr_schedule", "lr_scheduler"),
     "optimizer": ("optim.name", "optimizer.name", "optimizer", "optim", "opt"),
     "shuffle": ("shuffle",),
+    "width": ("model.width", "width", "hidden_size", "hidden_dim", "d_model", "units", "n_hidden"),
 }
 
 

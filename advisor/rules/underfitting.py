@@ -14,7 +14,9 @@ train accuracy (if logged) is below ``max_train_acc``. A warning when train accu
 
 Needs at least ``min_points`` points.
 
-Remedies: ``capacity`` (width x2, one more layer), ``train_longer``, less regularisation
+Remedies: ``capacity`` (one more layer; the width toward ~64 when it is known and under 32,
+else x4 when the loss barely moved — final above ``barely_moved`` of initial — else x2),
+``train_longer``, less regularisation
 (``dropout`` 0, ``weight_decay`` 0 when they are set), ``optimizer`` adam.
 
 Known false positives: tasks whose irreducible loss is high (heavy label noise, inherently
@@ -24,6 +26,7 @@ where other runs get lower is the decisive evidence.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -45,6 +48,7 @@ class Params:
     max_rel_noise: float = 0.1
     max_train_acc: float = 0.95
     info_train_acc: float = 0.9
+    barely_moved: float = 0.85
     min_points: int = 10
 
 
@@ -74,7 +78,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         gap = (v.end() - sh.vend) / abs(sh.vend)
         if abs(gap) > p.max_gap:
             return []
-    rem = [R.capacity(width_factor=2.0, depth_delta=1, rationale="the model cannot fit its own training data")]
+    width = ctx.num_param("width")
+    if width and width < 32:  # far below the 32-256 practitioners start from: aim for ~64
+        factor = float(2 ** round(math.log2(min(32.0, max(2.0, 64.0 / width)))))
+        why = f"a hidden width of {int(width)} cannot fit the training data"
+    else:
+        factor = 4.0 if ratio >= p.barely_moved else 2.0
+        why = "the model cannot fit its own training data"
+    rem = [R.capacity(width_factor=factor, depth_delta=1, rationale=why)]
     rem.append(R.train_longer(2.0, "the loss may still creep down with more steps"))
     drop = ctx.num_param("dropout")
     if drop:
