@@ -8,7 +8,8 @@ Per recipe: tune with up to 3 rounds (``--target info`` so info-level conditions
 call it repaired when at least one verified change was applied and the recipe's condition is
 gone from the final config's runs, or clearly weaker than in the initial ones (tune's own test),
 in a majority of seeds. Prints the table, the share repaired,
-median rounds, wall time (also relative to one training of the final config) and the median
+median rounds, the training compute a tuning spent (all seeds and attempts, from the journal;
+also relative to one training of the final config) and the median
 metric change. For reference, the best prior system reports 97.8% repaired on its own
 benchmark (single seed, from-scratch retraining, about 1.2x training time).
 """
@@ -44,7 +45,7 @@ def main() -> int:
     backends = ("torch", "jax") if a.backend == "both" else (a.backend,)
     root = a.out or tempfile.mkdtemp(prefix="bench-tune-")
     rows = []
-    print(f"{'backend':7s} {'recipe':26s} {'condition':22s} {'rounds':>6s} {'repaired':>8s} {'metric before -> after':>26s} {'trainings':>9s} {'wall':>7s} {'x1 run':>7s}  applied")
+    print(f"{'backend':7s} {'recipe':26s} {'condition':22s} {'rounds':>6s} {'repaired':>8s} {'metric before -> after':>26s} {'trainings':>9s} {'compute':>8s} {'x1 run':>7s}  applied")
     for backend in backends:
         trainer = load_trainer(backend)
         for name in names:
@@ -57,17 +58,18 @@ def main() -> int:
             gone = _gone(out, r, recipe.condition)
             repaired = bool(r.rounds) and gone
             one = _one_run_seconds(out, r)
+            compute = _compute_seconds(out)
             before = statistics.fmean(r.initial_metric) if r.initial_metric else math.nan
             after = statistics.fmean(r.final_metric) if r.final_metric else math.nan
             applied = "; ".join(f"{x['applied']['action']} {x['applied']['params']}" for x in r.rounds) or r.stop_reason
-            rows.append({"backend": backend, "recipe": name, "rounds": len(r.rounds), "repaired": repaired, "wall": wall, "one": one, "before": before, "after": after, "trainings": r.trainings})
-            print(f"{backend:7s} {name:26s} {recipe.condition:22s} {len(r.rounds):6d} {str(repaired):>8s} {before:12.4g} -> {after:<11.4g} {r.trainings:9d} {wall:6.0f}s {wall / one if one else math.nan:6.1f}x  {applied}", flush=True)
+            rows.append({"backend": backend, "recipe": name, "rounds": len(r.rounds), "repaired": repaired, "wall": wall, "compute": compute, "one": one, "before": before, "after": after, "trainings": r.trainings})
+            print(f"{backend:7s} {name:26s} {recipe.condition:22s} {len(r.rounds):6d} {str(repaired):>8s} {before:12.4g} -> {after:<11.4g} {r.trainings:9d} {compute:7.0f}s {compute / one if one else math.nan:6.1f}x  {applied}", flush=True)
     done = [x for x in rows if x["repaired"]]
     print()
     print(f"repaired and verified within {a.rounds} rounds: {len(done)}/{len(rows)} = {len(done) / max(len(rows), 1):.1%} (target >= 90%)")
     if done:
         print(f"median rounds (repaired): {statistics.median(x['rounds'] for x in done)}")
-        print(f"median wall time: {statistics.median(x['wall'] for x in rows):.0f}s; median relative to one training of the final config: {statistics.median(x['wall'] / x['one'] for x in rows if x['one']):.1f}x")
+        print(f"median training compute per tuning (all seeds, from the journal): {statistics.median(x['compute'] for x in rows):.0f}s = {statistics.median(x['compute'] / x['one'] for x in rows if x['one']):.1f}x one training of the final config; wall time of this invocation {sum(x['wall'] for x in rows):.0f}s")
         gains = [(x["before"] - x["after"]) / abs(x["before"]) for x in done if math.isfinite(x["before"]) and x["before"]]
         rescued = sum(1 for x in done if not math.isfinite(x["before"]))
         if gains:
@@ -95,6 +97,22 @@ def _gone(out: str, r, condition: str) -> bool:
     first = [runs[config_hash(r.initial_config)][s] for s in r.seeds]
     last = [runs[config_hash(r.final_config)][s] for s in r.seeds]
     return condition_state(last, condition, first)[0]
+
+
+def _compute_seconds(out: str) -> float:
+    """Seconds of every training the tuning ran (summed over seeds and attempts), from the journal."""
+    import json
+
+    total = 0.0
+    with open(os.path.join(out, "journal.jsonl")) as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("type") == "run":
+                total += float(rec.get("seconds") or 0.0)
+    return total
 
 
 def _one_run_seconds(out: str, r) -> float:
