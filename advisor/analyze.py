@@ -8,7 +8,6 @@ file costs one problem line, never the analysis.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing as mp
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -19,6 +18,7 @@ from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.errors import InputError, UsageError
 from advisor.io.discover import RunFiles, discover, split_kind
+from advisor.io.parallel import pool_context
 from advisor.io.roles import Signals, resolve
 from advisor.io.runs import load_run
 from advisor.model import Finding, Report, Role, Run, RunReport
@@ -169,7 +169,7 @@ def analyze(
     else:
         n_chunks = min(n, workers * 8)
         chunks = [runs[i::n_chunks] for i in range(n_chunks)]
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        ctx = pool_context()
         done = 0
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
             futures = [ex.submit(_worker, (c, engine, mapping, curves, verify_crc)) for c in chunks]

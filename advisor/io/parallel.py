@@ -17,6 +17,7 @@ import mmap
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +26,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from advisor.io.tfevents import EventFile, TagData, read_event_file
+
+# Runtimes that start native threads the threading module cannot see.
+_THREADED_RUNTIMES = ("jax", "tensorflow", "torch")
 
 #: Chunks per worker: more balances uneven files better, fewer costs less overhead.
 CHUNKS_PER_WORKER = 4
@@ -60,7 +64,7 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     results: list[EventFile | None] = [None] * len(files)
     shm = _shared_dir()
     try:
-        with ProcessPoolExecutor(n, mp_context=_context()) as pool:
+        with ProcessPoolExecutor(n, mp_context=pool_context()) as pool:
             futures = [(chunk, pool.submit(_read_chunk_shared, [files[i] for i in chunk], verify_crc, shm)) for chunk in chunks]
             for chunk, fut in futures:
                 try:
@@ -178,9 +182,14 @@ def _balanced_chunks(sizes: list[int], n_chunks: int) -> list[list[int]]:
     return sorted((sorted(c) for c in chunks if c), key=lambda c: -sum(sizes[i] for i in c))
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """fork where it is safe (no threads yet: workers start instantly), else forkserver/spawn."""
+def pool_context() -> multiprocessing.context.BaseContext:
+    """fork where it is safe (workers start instantly), else forkserver/spawn.
+
+    Safe means no other Python thread and no multithreaded runtime loaded in this process: JAX,
+    TensorFlow and PyTorch start native threads that ``threading`` cannot see, and a forked child
+    may inherit a lock one of them held (JAX warns that this deadlocks)."""
     methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
+    threaded = threading.active_count() > 1 or any(m in sys.modules for m in _THREADED_RUNTIMES)
+    if "fork" in methods and not threaded:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")

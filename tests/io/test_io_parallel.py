@@ -109,3 +109,18 @@ def test_results_through_shared_memory(corpus, monkeypatch, tmp_path, shm):
     assert d.values[0] == 123.0 and d.steps.dtype.name == "int64"
     after = set(os.listdir(parallel.SHM_DIR)) if os.path.isdir(parallel.SHM_DIR) else set()
     assert after == before
+
+
+@pytest.mark.parametrize("runtime", ["jax", "torch"])
+def test_no_fork_once_a_threaded_runtime_is_loaded(monkeypatch, runtime):
+    """JAX/torch threads are invisible to `threading`; forking under them can deadlock the child."""
+    import sys
+    import types
+
+    for name in parallel._THREADED_RUNTIMES:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    clean = parallel.pool_context().get_start_method()
+    monkeypatch.setitem(sys.modules, runtime, types.ModuleType(runtime))
+    assert parallel.pool_context().get_start_method() != "fork"
+    if "fork" in __import__("multiprocessing").get_all_start_methods():
+        assert clean == "fork" or __import__("threading").active_count() > 1
