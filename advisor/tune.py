@@ -10,9 +10,13 @@ train the patched config with the same seeds, and verify —
   than the seed-to-seed noise (pooled standard deviation of both sides); the paired effect
   size (mean / std of the differences) is reported.
 
-A verified remedy becomes the new config and the next round starts from it; an unverified one
-is recorded and the next candidate (then the next finding) is tried, within a budget. Tuning
-stops when the runs are healthy, the budget or the rounds are spent, or nothing helps.
+A verified remedy becomes the new config and the next round starts from it. A remedy that
+improved the metric beyond the noise while its condition stayed is kept too (``"kept": true``,
+``"verified": false``): throwing away a clear gain helps nobody, and the next round diagnoses
+the better config again (a dropout cut from 0.8 to 0.4 that still leaves val below train is
+followed by a further cut). Any other attempt is recorded and the next candidate (then the next
+finding) is tried, within a budget. Tuning stops when the runs are healthy, the budget or the
+rounds are spent, or nothing helps.
 
 Every finished training is appended to ``journal.jsonl`` under ``--out`` (flushed and fsynced),
 keyed by the config's hash and the seed; ``--resume`` reuses finished runs, so killing the
@@ -396,7 +400,7 @@ class TuneResult:
     seeds: list[int]
     initial_config: dict[str, Any]
     final_config: dict[str, Any]
-    rounds: list[dict[str, Any]] = field(default_factory=list)  # applied (verified) changes
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # applied changes: verified, or kept for a clear gain
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every remedy tried
     stop_reason: str = ""
     trainings: int = 0
@@ -409,7 +413,7 @@ class TuneResult:
     @property
     def verified(self) -> bool:
         """True when a verified change was applied, or the runs were healthy to begin with."""
-        return bool(self.rounds) or (self.stop_reason == "healthy" and bool(self.curves))
+        return any(r["verified"] for r in self.rounds) or (self.stop_reason == "healthy" and bool(self.curves))
 
     def to_dict(self) -> dict[str, Any]:
         """SPEC §5's object (plus extra keys); non-finite numbers become strings ('inf')."""
@@ -517,13 +521,15 @@ def tune(
                     "effect_size": cmp["effect_size"],
                     "improved_seeds": cmp["improved_seeds"],
                     "verified": ok,
+                    "kept": ok or cmp["improved"],
                     "config_hash_before": config_hash(current),
                     "config_hash_after": config_hash(patched),
                 }
                 result.attempts.append(entry)
                 journal.write({"type": "attempt", **entry})
-                say(f"  -> {'verified' if ok else 'not verified'}: condition gone in {n_gone}/{seeds}, {metric} {entry['before']['mean']:.4g} -> {entry['after']['mean']:.4g} (noise {cmp['noise']:.2g}, effect {cmp['effect_size']:.2g})")
-                if ok:
+                verdict = "verified" if ok else ("kept for the gain, condition stays" if entry["kept"] else "not verified")
+                say(f"  -> {verdict}: condition gone in {n_gone}/{seeds}, {metric} {entry['before']['mean']:.4g} -> {entry['after']['mean']:.4g} (noise {cmp['noise']:.2g}, effect {cmp['effect_size']:.2g})")
+                if entry["kept"]:
                     result.rounds.append(entry)
                     current = patched
                     applied = True

@@ -56,7 +56,7 @@ def main() -> int:
             r = tune(trainer, cfg, out=out, rounds=a.rounds, seeds=a.seeds, target=Severity.INFO, resume=os.path.exists(os.path.join(out, "journal.jsonl")), workers=a.workers)
             wall = time.time() - t
             gone = _gone(out, r, recipe.condition)
-            repaired = bool(r.rounds) and gone
+            repaired = any(x["verified"] for x in r.rounds) and gone
             one = _one_run_seconds(out, r)
             compute = _compute_seconds(out)
             before = statistics.fmean(r.initial_metric) if r.initial_metric else math.nan
@@ -81,57 +81,34 @@ def main() -> int:
 def _gone(out: str, r, condition: str) -> bool:
     """Tune's own test between the initial and the final config's runs: the condition is gone
     or clearly weaker (lower severity, or confidence down by a quarter) in most seeds."""
-    import json
 
     from advisor.tune import condition_state, config_hash
 
-    runs: dict[str, dict[int, dict]] = {}
-    with open(os.path.join(out, "journal.jsonl")) as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("type") == "run":
-                runs.setdefault(rec["config_hash"], {})[rec["seed"]] = rec
-    first = [runs[config_hash(r.initial_config)][s] for s in r.seeds]
-    last = [runs[config_hash(r.final_config)][s] for s in r.seeds]
+    runs = _journal_runs(out)
+    first = [runs[(config_hash(r.initial_config), s)] for s in r.seeds]
+    last = [runs[(config_hash(r.final_config), s)] for s in r.seeds]
     return condition_state(last, condition, first)[0]
+
+
+def _journal_runs(out: str) -> dict:
+    """(config hash, seed) -> the journal's record of that finished training."""
+    from advisor.tune import Journal
+
+    return Journal(os.path.join(out, "journal.jsonl"), resume=True).runs
 
 
 def _compute_seconds(out: str) -> float:
     """Seconds of every training the tuning ran (summed over seeds and attempts), from the journal."""
-    import json
-
-    total = 0.0
-    with open(os.path.join(out, "journal.jsonl")) as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("type") == "run":
-                total += float(rec.get("seconds") or 0.0)
-    return total
+    return sum(float(rec.get("seconds") or 0.0) for rec in _journal_runs(out).values())
 
 
 def _one_run_seconds(out: str, r) -> float:
     """Seconds of one training of the final config (first seed), from the journal: the cost of
     training the repaired model once, the unit the tuning overhead is measured in."""
-    import json
-
     from advisor.tune import config_hash
 
-    h = config_hash(r.final_config)
-    with open(os.path.join(out, "journal.jsonl")) as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("type") == "run" and rec.get("config_hash") == h:
-                return float(rec.get("seconds") or 0.0)
-    return 0.0
+    rec = _journal_runs(out).get((config_hash(r.final_config), r.seeds[0]))
+    return float(rec.get("seconds") or 0.0) if rec else 0.0
 
 
 if __name__ == "__main__":

@@ -48,6 +48,19 @@ def test_overfitting_early_stop_at_best_step(tmp_path):
     assert first["improved_seeds"] == 3 and first["effect_size"] > 1
 
 
+def test_clear_gain_is_kept_while_the_condition_stays(tmp_path):
+    """lr 0.002 crawls; x3 helps a lot but still crawls: keep it, and the next x3 finishes the job."""
+    r = tune(FAKE, cfg(lr=0.002), out=str(tmp_path / "o"), seeds=3, workers=1)
+    first, second = r.rounds[:2]
+    assert first["condition"] == second["condition"] == "slow-convergence"
+    assert first["kept"] and not first["verified"] and not first["condition_gone"]
+    assert first["after"]["mean"] < first["before"]["mean"] - 3 * first["noise"]
+    assert second["verified"] and second["config_hash_before"] == first["config_hash_after"]
+    assert r.verified and r.stop_reason == "healthy"
+    assert r.final_config["lr"] == pytest.approx(0.018)
+    assert [row[-1].split(" (")[0] for row in tune_report.rows(r)] == ["kept: clear gain, condition stays", "verified"]
+
+
 def test_unfixable_config_stops_unverified(tmp_path):
     r = tune(FAKE, cfg(broken_labels=True), out=str(tmp_path / "o"), seeds=2, workers=1, budget=3)
     assert not r.verified and r.stop_reason in ("nothing helped", "budget spent")

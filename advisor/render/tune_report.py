@@ -25,6 +25,15 @@ def _num(x: Any) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
+def verdict_text(a: Mapping[str, Any]) -> str:
+    """One attempt's verdict in words."""
+    if a["verified"]:
+        return "verified"
+    if a.get("kept"):
+        return "kept: clear gain, condition stays"
+    return "condition stays" if not a["condition_gone"] else "no clear gain"
+
+
 def rows(result: Any) -> list[list[str]]:
     out = []
     for a in result.attempts:
@@ -32,7 +41,7 @@ def rows(result: Any) -> list[list[str]]:
             out.append([str(a["round"]), a["condition"], f"{a['applied']['action']} {params_text(a['applied']['params'])}", "-", "-", "-", "error: " + a.get("error", "")])
             continue
         b, f = a["before"], a["after"]
-        verdict = "verified" if a["verified"] else ("condition stays" if not a["condition_gone"] else "no clear gain")
+        verdict = verdict_text(a)
         out.append(
             [
                 str(a["round"]),
@@ -112,7 +121,7 @@ def html_page(result: Any) -> str:
     for a in result.attempts:
         if "before" not in a:
             continue
-        title = f"round {a['round']}: {a['condition']} → {a['applied']['action']} {params_text(a['applied']['params'])} ({'verified' if a['verified'] else 'not verified'})"
+        title = f"round {a['round']}: {a['condition']} → {a['applied']['action']} {params_text(a['applied']['params'])} ({verdict_text(a)})"
         before = _curves_for(result, a["config_hash_before"])
         after = _curves_for(result, a["config_hash_after"])
         span = [s for c in (*before.values(), *after.values()) for s in c["steps"][:1] + c["steps"][-1:]]
