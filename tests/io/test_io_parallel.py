@@ -91,6 +91,9 @@ def test_results_through_shared_memory(corpus, monkeypatch, tmp_path, shm):
     monkeypatch.setattr(parallel, "MIN_SHARED_BYTES", 0)
     if shm == "unavailable":
         monkeypatch.setattr(parallel, "SHM_DIR", str(tmp_path / "no-such-dir"))
+    else:  # a private directory: other test processes read in parallel through the real one
+        (tmp_path / "shm").mkdir()
+        monkeypatch.setattr(parallel, "SHM_DIR", str(tmp_path / "shm"))
     before = set(os.listdir(parallel.SHM_DIR)) if os.path.isdir(parallel.SHM_DIR) else set()
     shared = []
     real_import = parallel._import
