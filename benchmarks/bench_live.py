@@ -6,15 +6,18 @@
 
 Overhead: an MLP 784-512-512-10, batch 128, Adam, with no monitor (the named peer), with the
 framework-free ``advisor.live.Monitor`` logging the loss tensor, and with
-``advisor.live.torch.Monitor`` (optimizer hooks: global grad norm at its device default — every
-4th step on a CPU, every step on a GPU — and, as ``torch1``, every step; per-layer norms and
-update ratio every ``every`` steps), all at the default cadence (every=50). The variants train side
-by side in one process, in alternating blocks of ``every`` steps (shuffled order per round, after
-a warm-up block), so load changes on a shared machine hit all of them alike; each block holds one
-cadence point (transfer + diagnosis) of each monitor. Overhead = total time of the variant /
-total time of the peer - 1, in wall time and in process CPU time (steadier when other processes
-compete for the cores), and the median over blocks of the paired ratio. On CUDA the same runs on
-the GPU, and host-device synchronisations are counted per step with
+``advisor.live.torch.Monitor`` (optimizer hooks: global grad norm at its device default — timed
+to cost at most 0.5% of the step on a CPU, every step on a GPU — and, as ``torch1``, every
+step; per-layer norms and update ratio every ``every`` steps), all at the default cadence
+(every=50). The variants train side by side in one process, in alternating blocks of ``every``
+steps (shuffled order per round, after a warm-up block), so load changes on a shared machine
+hit all of them alike; each block holds one cadence point of each monitor (a transfer, and a
+diagnosis when the monitor's time budget allows). Each monitor's clocks (diagnosis budget,
+step time) are paused while the other variants run, as if its loop ran alone. Overhead = total
+time of the variant / total time of the peer - 1, in wall time and in process CPU time
+(steadier when other processes compete for the cores), and the median over blocks of the
+paired ratio. On CUDA the same runs on the GPU, and host-device synchronisations are counted
+per step with
 ``torch.cuda.set_sync_debug_mode("warn")``: steps between cadence points must add none.
 """
 
@@ -59,7 +62,7 @@ def monitor_for(variant: str, model, opt, every: int):
 
     if variant == "torch1":
         return TorchMonitor(model, opt, every=every, grad_every=1, on_finding=None)
-    return TorchMonitor(model, opt, every=every, on_finding=None)  # device default: every 4th step on a CPU
+    return TorchMonitor(model, opt, every=every, on_finding=None)  # device default: self-timed on a CPU
 
 
 class Runner:
@@ -73,6 +76,7 @@ class Runner:
         self.mon = monitor_for(variant, self.model, self.opt, every)
         self.lossf = torch.nn.CrossEntropyLoss()
         self.i = 0
+        self.paused_at: float | None = None
         self.wall: list[float] = []  # per block
         self.cpu: list[float] = []
 
@@ -89,6 +93,12 @@ class Runner:
     def block(self, n: int, timed: bool = True) -> None:
         import torch
 
+        if self.mon is not None and self.paused_at is not None:
+            # The monitor's diagnosis budget is a share of the wall time since its last diagnosis;
+            # pause that clock while the other variants run, as if this loop ran alone.
+            self.mon._last_diag_end += time.monotonic() - self.paused_at
+            if getattr(self.mon, "_last_post", None) is not None:  # its step clock, likewise
+                self.mon._last_post += time.perf_counter() - self.paused_perf
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
             self.step()
@@ -97,42 +107,62 @@ class Runner:
         if timed:
             self.wall.append(time.perf_counter() - t0)
             self.cpu.append(time.process_time() - c0)
+        self.paused_at, self.paused_perf = time.monotonic(), time.perf_counter()
 
 
-def overhead(device: str, blocks: int, every: int, variants: list[str]) -> dict[str, float]:
-    """Variants stepped in alternating blocks of ``every`` steps (one cadence point per block)."""
-    names = ["none", *variants]
-    runners = {v: Runner(v, device, every) for v in names}
-    for r in runners.values():  # warm-up: allocations, first diagnosis, caches
-        r.block(every, timed=False)
+def overhead(device: str, blocks: int, every: int, variants: list[str], repeats: int = 3) -> dict[str, float]:
+    """Variants stepped in alternating blocks of ``every`` steps (one cadence point per block).
+
+    Each variant owns a model copy, and where a copy happens to sit in memory can shift its step
+    time by a percent or two. So the blocks are split over ``repeats`` rounds with fresh copies
+    (built in shuffled order), and an A/A control — a second copy without a monitor — shows what
+    is left of that bias: read the overheads with its number in mind."""
+    names = ["none", "none2", *variants]
     rng = random.Random(0)
-    order = list(names)
-    for b in range(blocks):
+    wall: dict[str, list[float]] = {v: [] for v in names}
+    cpu: dict[str, list[float]] = {v: [] for v in names}
+    mons: dict[str, list] = {v: [] for v in names}
+    per_repeat = max(1, blocks // repeats)
+    done = 0
+    for rep in range(repeats):
+        order = list(names)
         rng.shuffle(order)
-        for v in order:
-            runners[v].block(every)
-        if (b + 1) % max(1, blocks // 5) == 0:
-            print(f"  block {b + 1}/{blocks}: " + "  ".join(f"{v} {1000 * runners[v].wall[-1] / every:.2f} ms/step" for v in names), flush=True)
-    base = runners["none"]
-    steps = blocks * every
-    print(f"\n{device}: MLP 784-512-512-10, batch 128, Adam; {blocks} blocks of {every} steps per variant, alternating in shuffled order")
+        runners = {v: Runner("none" if v == "none2" else v, device, every) for v in order}
+        for r in runners.values():  # warm-up: allocations, first diagnosis, caches
+            r.block(every, timed=False)
+        for b in range(per_repeat):
+            rng.shuffle(order)
+            for v in order:
+                runners[v].block(every)
+            done += 1
+            if done % max(1, (per_repeat * repeats) // 5) == 0:
+                print(f"  block {done}/{per_repeat * repeats}: " + "  ".join(f"{v} {1000 * runners[v].wall[-1] / every:.2f} ms/step" for v in names), flush=True)
+        for v, r in runners.items():
+            wall[v] += r.wall
+            cpu[v] += r.cpu
+            if r.mon is not None:
+                r.mon.close()
+                mons[v].append(r.mon)
+    steps = per_repeat * repeats * every
+    base_w, base_c = sum(wall["none"]), sum(cpu["none"])
+    print(f"\n{device}: MLP 784-512-512-10, batch 128, Adam; {per_repeat * repeats} blocks of {every} steps per variant, alternating in shuffled order, fresh copies every {per_repeat} blocks")
     print(f"  {'variant':<28}{'ms/step':>9}{'overhead: wall':>16}{'cpu time':>10}{'median block':>14}")
-    print(f"  {'no monitor (peer)':<28}{1000 * sum(base.wall) / steps:>9.3f}{'—':>16}{'—':>10}{'—':>14}")
+    print(f"  {'no monitor (peer)':<28}{1000 * base_w / steps:>9.3f}{'—':>16}{'—':>10}{'—':>14}")
     out = {}
-    label = {"core": "advisor.live.Monitor", "torch": "advisor.live.torch.Monitor", "torch1": "  same, grad_every=1"}
-    for v in variants:
-        r = runners[v]
-        wall = sum(r.wall) / sum(base.wall) - 1
-        cpu = sum(r.cpu) / sum(base.cpu) - 1
-        med = statistics.median(a / b for a, b in zip(r.wall, base.wall)) - 1
-        out[v] = wall
-        print(f"  {label[v]:<28}{1000 * sum(r.wall) / steps:>9.3f}{100 * wall:>+15.2f}%{100 * cpu:>+9.2f}%{100 * med:>+13.2f}%")
-        m = r.mon
-        if m is not None:
-            m.close()
-            per = 1000 * m.diagnose_seconds / max(m.n_diagnoses, 1)
-            share = m.diagnose_seconds / max(sum(r.wall), 1e-9)
-            print(f"  {'':<28}{m.n_diagnoses} diagnoses, {per:.1f} ms each ({100 * share:.2f}% of its time); {1000 * m.transfer_seconds:.1f} ms in host transfers")
+    label = {"none2": "A/A control: no monitor", "core": "advisor.live.Monitor", "torch": "advisor.live.torch.Monitor", "torch1": "  same, grad_every=1"}
+    for v in names[1:]:
+        w = sum(wall[v]) / base_w - 1
+        c = sum(cpu[v]) / base_c - 1
+        med = statistics.median(x / y for x, y in zip(wall[v], wall["none"])) - 1
+        out[v] = w
+        print(f"  {label[v]:<28}{1000 * sum(wall[v]) / steps:>9.3f}{100 * w:>+15.2f}%{100 * c:>+9.2f}%{100 * med:>+13.2f}%")
+        if mons[v]:
+            n = sum(m.n_diagnoses for m in mons[v])
+            secs = sum(m.diagnose_seconds for m in mons[v])
+            transfer = sum(m.transfer_seconds for m in mons[v])
+            ge = [m.grad_every for m in mons[v] if hasattr(m, "grad_every")]
+            extra = f"; grad norm every {'/'.join(map(str, ge))} step(s) at the end" if ge else ""
+            print(f"  {'':<28}{n} diagnoses, {1000 * secs / max(n, 1):.1f} ms each ({100 * secs / max(sum(wall[v]), 1e-9):.2f}% of its time); {1000 * transfer:.1f} ms in host transfers{extra}")
     return out
 
 
@@ -254,7 +284,8 @@ def replay(root: str, points: int = 50) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--blocks", type=int, default=40, help="blocks of --every steps per variant")
+    ap.add_argument("--blocks", type=int, default=60, help="blocks of --every steps per variant")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds with fresh model copies (the blocks are split over them)")
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier timings on a shared machine)")
     ap.add_argument("--variants", default="core,torch,torch1")
@@ -272,9 +303,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     variants = [v for v in args.variants.split(",") if v]
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s)")
-    overhead("cpu", args.blocks, args.every, variants)
+    overhead("cpu", args.blocks, args.every, variants, args.repeats)
     if torch.cuda.is_available():
-        overhead("cuda", args.blocks * 4, args.every, variants)
+        overhead("cuda", args.blocks * 4, args.every, variants, args.repeats)
         cuda_syncs(10 * args.every, args.every)
     else:
         print("\n(no CUDA device: GPU timing and sync counting skipped)")

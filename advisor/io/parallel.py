@@ -65,7 +65,7 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     shm = _shared_dir()
     try:
         with ProcessPoolExecutor(n, mp_context=pool_context()) as pool:
-            futures = [(chunk, pool.submit(_read_chunk_shared, [files[i] for i in chunk], verify_crc, shm)) for chunk in chunks]
+            futures = [(chunk, pool.submit(_read_chunk_shared, [files[i] for i in chunk], verify_crc, shm, MIN_SHARED_BYTES)) for chunk in chunks]
             for chunk, fut in futures:
                 try:
                     for i, ef in zip(chunk, _import(*fut.result())):
@@ -85,19 +85,20 @@ def _read_chunk(paths: Sequence[str], verify_crc: bool) -> list[EventFile]:
     return [_read_one(p, verify_crc) for p in paths]
 
 
-def _read_chunk_shared(paths: Sequence[str], verify_crc: bool, shm: str | None) -> tuple[str | None, list[Any]]:
-    """In a worker: read, then put the arrays in one shared-memory file (when worth it)."""
-    return _export(_read_chunk(paths, verify_crc), shm)
+def _read_chunk_shared(paths: Sequence[str], verify_crc: bool, shm: str | None, min_shared: int) -> tuple[str | None, list[Any]]:
+    """In a worker: read, then put the arrays in one shared-memory file (when worth it).
+    Settings come as arguments: a spawned worker does not see the parent's module state."""
+    return _export(_read_chunk(paths, verify_crc), shm, min_shared)
 
 
 _FIELDS = ("steps", "values", "wall_times", "seq")  # each 8 bytes per point
 
 
-def _export(results: list[EventFile], shm: str | None) -> tuple[str | None, list[Any]]:
+def _export(results: list[EventFile], shm: str | None, min_shared: int = MIN_SHARED_BYTES) -> tuple[str | None, list[Any]]:
     """(path of the file holding every array, results whose TagData became (offset, length));
     or (None, results) unchanged when small or when shared memory cannot be written."""
     total = sum(8 * len(d.steps) * len(_FIELDS) for ef in results for d in ef.scalars.values())
-    if shm is None or total < MIN_SHARED_BYTES:
+    if shm is None or total < min_shared:
         return None, results
     path = None
     try:

@@ -15,10 +15,14 @@
 
 What it records, as the reference trainers name it (SPEC §6):
 
-* ``train/grad_norm`` — the global L2 norm of the gradients, every optimizer step on an
-  accelerator and every ``grad_every`` (default 4th) step on a CPU, computed on the gradients'
+* ``train/grad_norm`` — the global L2 norm of the gradients, computed on the gradients'
   device by one fused ``torch._foreach_norm`` (the per-tensor norms) and a ``vector_norm`` of
-  their stack; the 0-d result stays on the device until the cadence;
+  their stack; the 0-d result stays on the device until the cadence. Every optimizer step on an
+  accelerator (one asynchronous kernel). On a CPU the norm reads every gradient once more,
+  synchronously, so by default it is timed and sampled to cost at most ``CPU_NORM_BUDGET``
+  (0.5%) of the measured step time: every step for a model whose step is dominated by
+  compute, every 6th or so for a small MLP (at most every ``MAX_GRAD_EVERY``-th); pass
+  ``grad_every`` to fix the cadence;
 * ``train/grad_norm/<layer>`` — per module (the parameter's name without its last part), every
   ``layer_every`` steps, combined from the same per-tensor norms on the host;
 * ``train/update_ratio`` — ‖Δθ‖/‖θ‖ over all parameters, every ``layer_every`` steps (the
@@ -46,6 +50,8 @@ Steps: values from the hooks are stamped with the step after the last one passed
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 try:
@@ -58,6 +64,14 @@ from advisor.live.core import Monitor as _Monitor
 
 GRAD_TAG = "train/grad_norm"
 UPDATE_TAG = "train/update_ratio"
+
+#: On a CPU, the automatic gradient-norm cadence keeps the norms within this share of a step.
+CPU_NORM_BUDGET = 0.005
+#: ... sampling at least every this many steps, however costly the norm.
+MAX_GRAD_EVERY = 64
+#: The automatic cadence on a CPU until the first timings are in.
+CPU_START_GRAD_EVERY = 4
+_clock = time.perf_counter
 
 
 def _dist() -> Any:
@@ -131,9 +145,10 @@ class Monitor(_Monitor):
         every: steps between cadence points.
         layer_every: steps between per-layer norms and update ratios (default: ``every``).
         grad_every: steps between global gradient norms. Default: every step when the model
-            lives on an accelerator (the norm is one asynchronous kernel there), every 4th step
-            on a CPU (where it reads all gradients once more per step: about 2.5% of a small
-            MLP's step, 0.9% at every 4th). Pass 1 for every step anyway.
+            lives on an accelerator (the norm is one asynchronous kernel there); on a CPU,
+            timed and adapted so the norms cost at most ``CPU_NORM_BUDGET`` of the step time
+            (the norm reads all gradients once more: about 2.7% of a small MLP's step).
+            Pass 1 for every step anyway.
         scaler: the ``GradScaler`` when training with AMP (see the module docstring).
         grad_norms, layer_norms, update_ratio: what to record.
         rank_zero_only: under ``torch.distributed``, record and report on rank 0 only.
@@ -167,9 +182,14 @@ class Monitor(_Monitor):
         self.optimizer = optimizer
         self.scaler = scaler
         self.layer_every = max(1, int(layer_every or every or 50))
+        self._auto_grad = grad_every is None and _on_cpu(model, optimizer)
         if grad_every is None:
-            grad_every = 4 if _on_cpu(model, optimizer) else 1
+            grad_every = CPU_START_GRAD_EVERY if self._auto_grad else 1
         self.grad_every = max(1, int(grad_every))
+        self._next_grad = 0  # the optimizer step of the next global norm
+        self._norm_cost: float | None = None  # seconds per norm (CPU, automatic cadence)
+        self._step_time: float | None = None  # seconds between optimizer steps
+        self._last_post: float | None = None
         self.grad_norms, self.layer_norms, self.update_ratio = grad_norms, layer_norms, update_ratio
         names = {id(p): n for n, p in model.named_parameters()} if model is not None else {}
         self._stats = GradStats(names)
@@ -198,6 +218,26 @@ class Monitor(_Monitor):
 
     def _layer_due(self) -> bool:
         return self.opt_steps % self.layer_every == 0
+
+    def _grad_due(self) -> bool:
+        return self.grad_norms and self.opt_steps >= self._next_grad
+
+    def _adapt(self, cost: float | None) -> None:
+        """Automatic CPU cadence: fold in a norm's cost or a step's time, re-derive grad_every."""
+        if cost is not None:
+            self._norm_cost = cost if self._norm_cost is None else 0.8 * self._norm_cost + 0.2 * cost
+        else:
+            now = _clock()
+            if self._last_post is not None:
+                dt = now - self._last_post
+                if self._step_time is None:
+                    self._step_time = dt
+                else:  # a pause (evaluation, checkpoint) is not a slow step: cap its weight
+                    self._step_time = 0.9 * self._step_time + 0.1 * min(dt, 4 * self._step_time)
+            self._last_post = now
+        if self._norm_cost is not None and self._step_time:
+            every = math.ceil(self._norm_cost / (CPU_NORM_BUDGET * self._step_time))
+            self.grad_every = int(min(MAX_GRAD_EVERY, max(1, every)))
 
     def _pre_step(self, opt: Any, args: tuple, kwargs: dict) -> None:
         try:
@@ -230,13 +270,19 @@ class Monitor(_Monitor):
 
     def _record_grads(self, opt: Any) -> None:
         layer = self.layer_norms and self._layer_due()
-        if not ((self.grad_norms and self.opt_steps % self.grad_every == 0) or layer):
+        due = self._grad_due()
+        if not (due or layer):
             return
         params = self._param_list(opt)
         with torch.no_grad():
+            t0 = _clock() if self._auto_grad else 0.0
             got = self._stats.norms(params)
             if got is None:
                 return
+            if self._auto_grad:  # synchronous on a CPU: the clock sees the whole norm
+                self._adapt(_clock() - t0)
+            if due:
+                self._next_grad = self.opt_steps + self.grad_every
             per, total, idx = got
             inv = self._scaled(opt)
             flags = 0
@@ -246,7 +292,7 @@ class Monitor(_Monitor):
                 flags = DROP_NONFINITE
             step = self._hook_step()
             self._last_total = total
-            if self.grad_norms and self.opt_steps % self.grad_every == 0:
+            if due:
                 self._record(GRAD_TAG, step, total, flags)
             if layer:
                 vec = torch.stack(per)
@@ -275,6 +321,8 @@ class Monitor(_Monitor):
                             ratio = torch.where(torch.isfinite(total).to(ratio.device), ratio, torch.full_like(ratio, float("nan")))
                         self._record(UPDATE_TAG, step, ratio, DROP_NONFINITE if self.scaler is not None else 0)
             self.opt_steps += 1
+            if self._auto_grad:
+                self._adapt(None)
         except Exception as e:
             self._fail("update hook", e)
             return

@@ -278,17 +278,36 @@ def test_ddp_rank_zero_reports_and_all_ranks_stop_together(tmp_path):
     assert r1[1:] == ["0", "0"]  # rank 1 recorded and reported nothing
 
 
-def test_grad_every_defaults_to_every_fourth_step_on_cpu():
+def _grad_steps(monkeypatch, budget, n, **kw):
+    """Steps at which the global grad norm was recorded in ``n`` steps of a tiny CPU model."""
+    import advisor.live.torch as lt
+
+    monkeypatch.setattr(lt, "CPU_NORM_BUDGET", budget)
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    mon = Monitor(model, opt, every=8, on_finding=None)
-    assert mon.grad_every == 4
-    for step in range(9):
+    mon = Monitor(model, opt, every=8, on_finding=None, **kw)
+    first = mon.grad_every
+    for step in range(n):
         opt.zero_grad()
         model(torch.randn(3, 4)).pow(2).mean().backward()
         opt.step()
         mon.log(step, loss=0.0)
     mon.close()
-    assert len(mon.run().series["train/grad_norm"]) == 3  # steps 0, 4, 8
-    assert Monitor(model, opt, grad_every=1, on_finding=None).grad_every == 1
+    return first, mon.grad_every, [int(s) for s in mon.run().series["train/grad_norm"].steps]
+
+
+def test_cpu_grad_norm_cadence_is_timed_against_the_step(monkeypatch):
+    """On a CPU the norm is sampled so it costs at most CPU_NORM_BUDGET of the step time."""
+    import advisor.live.torch as lt
+
+    # a norm that costs nothing next to the step: every step, once the first timings are in
+    first, last, steps = _grad_steps(monkeypatch, 1.0, 9)
+    assert first == lt.CPU_START_GRAD_EVERY == 4 and last == 1
+    assert steps == [0, 4, 5, 6, 7, 8]
+    # a norm that costs everything: as rarely as allowed
+    _, last, steps = _grad_steps(monkeypatch, 1e-12, 80)
+    assert last == lt.MAX_GRAD_EVERY and steps == [0, 4, 4 + lt.MAX_GRAD_EVERY]
+    # an explicit cadence is kept whatever the timings
+    _, last, steps = _grad_steps(monkeypatch, 1e-12, 9, grad_every=4)
+    assert last == 4 and steps == [0, 4, 8]
