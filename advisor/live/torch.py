@@ -188,6 +188,7 @@ class Monitor(_Monitor):
         self.grad_every = max(1, int(grad_every))
         self._next_grad = 0  # the optimizer step of the next global norm
         self._norm_cost: float | None = None  # seconds per norm (CPU, automatic cadence)
+        self._norms_timed = 0
         self._step_time: float | None = None  # seconds between optimizer steps
         self._last_post: float | None = None
         self.grad_norms, self.layer_norms, self.update_ratio = grad_norms, layer_norms, update_ratio
@@ -280,7 +281,10 @@ class Monitor(_Monitor):
             if got is None:
                 return
             if self._auto_grad:  # synchronous on a CPU: the clock sees the whole norm
-                self._adapt(_clock() - t0)
+                cost = _clock() - t0
+                self._norms_timed += 1
+                if self._norms_timed > 1:  # the first call pays one-off set-up costs
+                    self._adapt(cost)
             if due:
                 self._next_grad = self.opt_steps + self.grad_every
             per, total, idx = got
