@@ -393,6 +393,15 @@ def targets(records: Sequence[Mapping[str, Any]], min_severity: Severity = Sever
 # ----------------------------------------------------------------------------- the loop
 
 
+def verdict_text(a: Mapping[str, Any]) -> str:
+    """One attempt's verdict in words (the log, the table and the HTML page say the same)."""
+    if a["verified"]:
+        return "verified"
+    if a.get("kept"):
+        return "kept: clear gain, condition stays"
+    return "condition stays" if not a["condition_gone"] else "no clear gain"
+
+
 @dataclass
 class TuneResult:
     backend: str
@@ -527,8 +536,7 @@ def tune(
                 }
                 result.attempts.append(entry)
                 journal.write({"type": "attempt", **entry})
-                verdict = "verified" if ok else ("kept for the gain, condition stays" if entry["kept"] else "not verified")
-                say(f"  -> {verdict}: condition gone in {n_gone}/{seeds}, {metric} {entry['before']['mean']:.4g} -> {entry['after']['mean']:.4g} (noise {cmp['noise']:.2g}, effect {cmp['effect_size']:.2g})")
+                say(f"  -> {verdict_text(entry)}: condition gone in {n_gone}/{seeds}, {metric} {entry['before']['mean']:.4g} -> {entry['after']['mean']:.4g} (noise {cmp['noise']:.2g}, effect {cmp['effect_size']:.2g})")
                 if entry["kept"]:
                     result.rounds.append(entry)
                     current = patched

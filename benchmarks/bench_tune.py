@@ -55,10 +55,11 @@ def main() -> int:
             t = time.time()
             r = tune(trainer, cfg, out=out, rounds=a.rounds, seeds=a.seeds, target=Severity.INFO, resume=os.path.exists(os.path.join(out, "journal.jsonl")), workers=a.workers)
             wall = time.time() - t
-            gone = _gone(out, r, recipe.condition)
+            runs = _journal_runs(out)
+            gone = _gone(runs, r, recipe.condition)
             repaired = any(x["verified"] for x in r.rounds) and gone
-            one = _one_run_seconds(out, r)
-            compute = _compute_seconds(out)
+            one = _one_run_seconds(runs, r)
+            compute = _compute_seconds(runs)
             before = statistics.fmean(r.initial_metric) if r.initial_metric else math.nan
             after = statistics.fmean(r.final_metric) if r.final_metric else math.nan
             applied = "; ".join(f"{x['applied']['action']} {x['applied']['params']}" for x in r.rounds) or r.stop_reason
@@ -78,13 +79,11 @@ def main() -> int:
     return 0
 
 
-def _gone(out: str, r, condition: str) -> bool:
+def _gone(runs: dict, r, condition: str) -> bool:
     """Tune's own test between the initial and the final config's runs: the condition is gone
-    or clearly weaker (lower severity, or confidence down by a quarter) in most seeds."""
-
+    or clearly weaker (lower severity, or confidence down by WEAKER_BY) in most seeds."""
     from advisor.tune import condition_state, config_hash
 
-    runs = _journal_runs(out)
     first = [runs[(config_hash(r.initial_config), s)] for s in r.seeds]
     last = [runs[(config_hash(r.final_config), s)] for s in r.seeds]
     return condition_state(last, condition, first)[0]
@@ -97,17 +96,17 @@ def _journal_runs(out: str) -> dict:
     return Journal(os.path.join(out, "journal.jsonl"), resume=True).runs
 
 
-def _compute_seconds(out: str) -> float:
+def _compute_seconds(runs: dict) -> float:
     """Seconds of every training the tuning ran (summed over seeds and attempts), from the journal."""
-    return sum(float(rec.get("seconds") or 0.0) for rec in _journal_runs(out).values())
+    return sum(float(rec.get("seconds") or 0.0) for rec in runs.values())
 
 
-def _one_run_seconds(out: str, r) -> float:
+def _one_run_seconds(runs: dict, r) -> float:
     """Seconds of one training of the final config (first seed), from the journal: the cost of
     training the repaired model once, the unit the tuning overhead is measured in."""
     from advisor.tune import config_hash
 
-    rec = _journal_runs(out).get((config_hash(r.final_config), r.seeds[0]))
+    rec = runs.get((config_hash(r.final_config), r.seeds[0]))
     return float(rec.get("seconds") or 0.0) if rec else 0.0
 
 

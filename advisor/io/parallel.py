@@ -94,7 +94,7 @@ def _read_chunk_shared(paths: Sequence[str], verify_crc: bool, shm: str | None, 
 _FIELDS = ("steps", "values", "wall_times", "seq")  # each 8 bytes per point
 
 
-def _export(results: list[EventFile], shm: str | None, min_shared: int = MIN_SHARED_BYTES) -> tuple[str | None, list[Any]]:
+def _export(results: list[EventFile], shm: str | None, min_shared: int) -> tuple[str | None, list[Any]]:
     """(path of the file holding every array, results whose TagData became (offset, length));
     or (None, results) unchanged when small or when shared memory cannot be written."""
     total = sum(8 * len(d.steps) * len(_FIELDS) for ef in results for d in ef.scalars.values())

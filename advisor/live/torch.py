@@ -223,19 +223,26 @@ class Monitor(_Monitor):
     def _grad_due(self) -> bool:
         return self.grad_norms and self.opt_steps >= self._next_grad
 
-    def _adapt(self, cost: float | None) -> None:
-        """Automatic CPU cadence: fold in a norm's cost or a step's time, re-derive grad_every."""
-        if cost is not None:
+    def _time_norm(self, cost: float) -> None:
+        """Automatic CPU cadence: fold in one norm's cost (the first, set-up included, is not)."""
+        self._norms_timed += 1
+        if self._norms_timed > 1:
             self._norm_cost = cost if self._norm_cost is None else 0.8 * self._norm_cost + 0.2 * cost
-        else:
-            now = _clock()
-            if self._last_post is not None:
-                dt = now - self._last_post
-                if self._step_time is None:
-                    self._step_time = dt
-                else:  # a pause (evaluation, checkpoint) is not a slow step: cap its weight
-                    self._step_time = 0.9 * self._step_time + 0.1 * min(dt, 4 * self._step_time)
-            self._last_post = now
+            self._rederive_grad_every()
+
+    def _time_step(self) -> None:
+        """Automatic CPU cadence: fold in the time since the previous optimizer step."""
+        now = _clock()
+        if self._last_post is not None:
+            dt = now - self._last_post
+            if self._step_time is None:
+                self._step_time = dt
+            else:  # a pause (evaluation, checkpoint) is not a slow step: cap its weight
+                self._step_time = 0.9 * self._step_time + 0.1 * min(dt, 4 * self._step_time)
+            self._rederive_grad_every()
+        self._last_post = now
+
+    def _rederive_grad_every(self) -> None:
         if self._norm_cost is not None and self._step_time:
             every = math.ceil(self._norm_cost / (CPU_NORM_BUDGET * self._step_time))
             self.grad_every = int(min(MAX_GRAD_EVERY, max(1, every)))
@@ -281,10 +288,7 @@ class Monitor(_Monitor):
             if got is None:
                 return
             if self._auto_grad:  # synchronous on a CPU: the clock sees the whole norm
-                cost = _clock() - t0
-                self._norms_timed += 1
-                if self._norms_timed > 1:  # the first call pays one-off set-up costs
-                    self._adapt(cost)
+                self._time_norm(_clock() - t0)
             if due:
                 self._next_grad = self.opt_steps + self.grad_every
             per, total, idx = got
@@ -326,7 +330,7 @@ class Monitor(_Monitor):
                         self._record(UPDATE_TAG, step, ratio, DROP_NONFINITE if self.scaler is not None else 0)
             self.opt_steps += 1
             if self._auto_grad:
-                self._adapt(None)
+                self._time_step()
         except Exception as e:
             self._fail("update hook", e)
             return

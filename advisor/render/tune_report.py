@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from advisor.render.html import CSS, SMALL, svg_chart
 from advisor.render.png import line_chart
 from advisor.render.text import params_text
+from advisor.tune import verdict_text
 
 TUNE_COLORS = [(120, 120, 220), (31, 119, 180), (255, 150, 120), (214, 39, 40)]
 
@@ -23,15 +24,6 @@ def _num(x: Any) -> str:
     if isinstance(x, float) and not math.isfinite(x):
         return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
     return f"{x:.4g}" if isinstance(x, float) else str(x)
-
-
-def verdict_text(a: Mapping[str, Any]) -> str:
-    """One attempt's verdict in words."""
-    if a["verified"]:
-        return "verified"
-    if a.get("kept"):
-        return "kept: clear gain, condition stays"
-    return "condition stays" if not a["condition_gone"] else "no clear gain"
 
 
 def rows(result: Any) -> list[list[str]]:
