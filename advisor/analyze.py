@@ -1,4 +1,4 @@
-"""The whole static analysis: discover runs, read and merge them, resolve roles, diagnose.
+"""The whole static analysis: discover runs and diagnose each through :mod:`advisor.pipeline`.
 
 Runs are independent, so they are analysed in parallel worker processes when there are many
 (each worker reads and diagnoses whole runs, so only small reports travel back). A damaged
@@ -9,33 +9,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
-
-import numpy as np
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.errors import InputError, UsageError
-from advisor.io.discover import RunFiles, discover, split_kind
+from advisor.io.discover import RunFiles, discover
 from advisor.io.parallel import pool_context
-from advisor.io.roles import Signals, resolve
-from advisor.io.runs import load_run
-from advisor.model import Finding, Report, Role, Run, RunReport
-from advisor.rules.base import Context
-from advisor.rules.validation_overuse import SweepEntry
-from advisor.signals import bin_medians, first_nonfinite
-
-CURVE_ROLES = (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.TRAIN_ACC, Role.VAL_ACC, Role.LR, Role.GRAD_NORM)
-CURVE_POINTS = 400
-
-
-@dataclass(frozen=True)
-class RunAnalysis:
-    report: RunReport
-    sweep: SweepEntry
-    curves: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> downsampled curve
-    readable: bool = True  # at least one of its files was an event file
+from advisor.model import PlotCurve, Report
+from advisor.pipeline import RunAnalysis, analyze_run
 
 
 @dataclass(frozen=True)
@@ -43,7 +26,7 @@ class Analysis:
     report: Report
     runs: tuple[RunAnalysis, ...]
 
-    def curves(self, run: str) -> dict[str, dict[str, Any]]:
+    def curves(self, run: str) -> Mapping[str, PlotCurve]:
         for r in self.runs:
             if r.report.run == run:
                 return r.curves
@@ -67,76 +50,9 @@ def find_runs(paths: Sequence[str]) -> tuple[list[RunFiles], list[str]]:
     return runs, problems
 
 
-def sweep_entry(run: Run, signals: Signals, ctx: Context) -> SweepEntry:
-    best_val = best_step = time_to_best = None
-    metric = None
-    v = signals.get(run, Role.VAL_LOSS)
-    sign = 1.0
-    if v is None or not np.isfinite(v.values).any():
-        v = signals.get(run, Role.VAL_ACC)
-        sign = -1.0
-        metric = "val_acc" if v is not None else None
-    else:
-        metric = "val_loss"
-    if v is not None and np.isfinite(v.values).any():
-        vals = np.where(np.isfinite(v.values), sign * v.values, np.inf)
-        i = int(np.argmin(vals))
-        best_val, best_step = float(vals[i]), int(v.steps[i])
-        t = signals.get(run, Role.TRAIN_LOSS)
-        t0 = float(t.wall_times[0]) if t is not None and len(t) else float(v.wall_times[0])
-        if v.wall_times[i] > 0 and t0 > 0:
-            time_to_best = float(v.wall_times[i] - t0)
-    has_test = any(split_kind(s.split) == "test" or "test" in s.tag.lower().split("/")[0] for s in run.series.values())
-    hp = run.hparams or {}
-    return SweepEntry(run.name, dict(hp), best_val, metric, best_step, time_to_best, has_test)
-
-
-def _curves(run: Run, signals: Signals) -> dict[str, dict[str, Any]]:
-    out = {}
-    for role in CURVE_ROLES:
-        s = signals.get(run, role)
-        if s is None or not len(s):
-            continue
-        cut = first_nonfinite(s.values)
-        steps, values = (s.steps, s.values) if cut is None else (s.steps[:cut], s.values[:cut])
-        bs, bv, _ = bin_medians(steps, values, CURVE_POINTS)
-        out[role.value] = {
-            "tag": s.key,
-            "steps": [int(x) for x in bs],
-            "values": [float(x) for x in bv],
-            "nonfinite_step": None if cut is None else int(s.steps[cut]),
-        }
-    return out
-
-
-def build_report(name: str, run: Run, signals: Signals, findings: tuple[Finding, ...], problems: Sequence[str] = ()) -> RunReport:
-    """SPEC §4's run entry for a diagnosed run (``analyze``, ``watch`` and live monitors alike)."""
-    return RunReport(
-        run=name,
-        steps=run.steps,
-        signals=signals.as_tags(),
-        findings=findings,
-        problems=tuple(run.problems) + tuple(problems),
-        unresolved=tuple(r.value for r in signals.unresolved),
-        n_points=run.n_points,
-        n_series=len(run.series),
-        notes=signals.notes,
-        counts={k: len(s) for k, s in (*run.series.items(), *signals.derived.items()) if k in signals.roles.values()},
-    )
-
-
-def analyze_run(rf: RunFiles, engine: Engine, mapping: dict[str, str] | None = None, curves: bool = False, verify_crc: bool = True) -> RunAnalysis:
-    run = load_run(rf, verify_crc=verify_crc)
-    signals = resolve(run, mapping)
-    findings, rule_problems, ctx = engine.diagnose(run, signals)
-    readable = bool(run.series) or bool(run.hparams) or bool(run.texts) or not all("not a TFRecord" in p or "empty file" in p or "unreadable" in p for p in run.problems)
-    report = build_report(rf.name, run, signals, findings, rule_problems)
-    return RunAnalysis(report, sweep_entry(run, signals, ctx), _curves(run, signals) if curves else {}, readable)
-
-
 def _worker(args: tuple[list[RunFiles], Engine, dict[str, str] | None, bool, bool]) -> list[RunAnalysis]:
     chunk, engine, mapping, curves, verify = args
-    return [analyze_run(rf, engine, mapping, curves, verify) for rf in chunk]
+    return [analyze_run(rf, engine, mapping, curves, verify).detached() for rf in chunk]
 
 
 def default_workers(n_runs: int) -> int:
@@ -163,7 +79,7 @@ def analyze(
     results: list[RunAnalysis] = []
     if workers == 1 or n < 2:
         for i, rf in enumerate(runs):
-            results.append(analyze_run(rf, engine, mapping, curves, verify_crc))
+            results.append(analyze_run(rf, engine, mapping, curves, verify_crc).detached())
             if progress:
                 progress(i + 1, n)
     else:

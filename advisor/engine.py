@@ -24,8 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from advisor.config import AnalyzeConfig
 from advisor.errors import UsageError
-from advisor.io.roles import Signals
-from advisor.model import Finding, Run, Severity
+from advisor.model import Finding, Severity
 from advisor.rules import BY_ID, RULES
 from advisor.rules.base import Context, RuleSpec
 
@@ -70,9 +69,8 @@ class Engine:
         built = [(r, r.make_params(config.rules.get(r.id))) for r in active]
         return cls(tuple(b for b in built if b[0].scope == "run"), tuple(b for b in built if b[0].scope == "sweep"))
 
-    def diagnose(self, run: Run, signals: Signals) -> tuple[tuple[Finding, ...], tuple[str, ...], Context]:
-        """(ranked findings, problems from failing rules, the context) for one run."""
-        ctx = Context(run, signals)
+    def diagnose(self, ctx: Context) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
+        """(ranked findings, problems from failing rules) for the run behind ``ctx``."""
         found: list[Finding] = []
         problems: list[str] = []
         for spec, params in self.rules:
@@ -80,7 +78,7 @@ class Engine:
                 found.extend(spec.detect(ctx, params))
             except Exception as e:  # a rule bug must not cost the user the other findings
                 problems.append(f"rule {spec.id} failed: {type(e).__name__}: {e}")
-        return resolve(found), tuple(problems), ctx
+        return resolve(found), tuple(problems)
 
     def diagnose_sweep(self, entries: list[Any]) -> tuple[Finding, ...]:
         found: list[Finding] = []

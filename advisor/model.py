@@ -1,4 +1,4 @@
-"""The small typed data model every part of advisor speaks: Series, Run, Finding, Report.
+"""The small typed data model every part of advisor speaks: Series, Run, Finding, Report, PlotCurve, SweepEntry.
 
 Frozen dataclasses and enums; numpy arrays inside a Series are treated as read-only (they are
 flagged non-writeable), so a rule can never mutate a run it was handed.
@@ -270,6 +270,46 @@ class Report:
     def worst(self) -> Severity | None:
         sev = [f.severity for r in self.runs for f in r.findings] + [f.severity for f in self.sweep]
         return max(sev, key=lambda s: s.rank) if sev else None
+
+
+@dataclass(frozen=True)
+class PlotCurve:
+    """A curve as the reports draw it: one role's tag, a downsampled step grid and its values.
+
+    ``values`` holds NaN where a point is missing (a median over seeds with no run there, say);
+    ``nonfinite_step`` is where the raw stream first went NaN/Inf (the curve stops before it).
+    """
+
+    tag: str
+    steps: tuple[float, ...]
+    values: tuple[float, ...]
+    nonfinite_step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: missing values become null."""
+        return {
+            "tag": self.tag,
+            "steps": list(self.steps),
+            "values": [v if math.isfinite(v) else None for v in self.values],
+            "nonfinite_step": self.nonfinite_step,
+        }
+
+
+# role value ('train_loss', ...) -> its curve
+Curves = Mapping[str, PlotCurve]
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    """What the sweep rules need from one analysed run."""
+
+    run: str
+    hparams: dict[str, Any] = field(default_factory=dict)
+    best_val: float | None = None  # best val loss (or -best val accuracy)
+    best_val_metric: str | None = None
+    best_step: int | None = None
+    time_to_best: float | None = None  # seconds from the first point to the best evaluation
+    has_test: bool = False
 
 
 def jsonable(obj: Any) -> Any:

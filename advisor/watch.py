@@ -32,11 +32,9 @@ from advisor.config import AnalyzeConfig
 from advisor.engine import Engine, severity_at_least
 from advisor.errors import InputError, UsageError
 from advisor.io.discover import RunFiles, discover
-from advisor.io.roles import resolve
-from advisor.io.runs import load_run
 from advisor.io.tfevents import EventFileReader
-from advisor.analyze import build_report
-from advisor.live.core import FindingTracker, describe
+from advisor.pipeline import analyze_run
+from advisor.tracking import FindingTracker, describe
 from advisor.model import Finding, Role, RunReport
 
 
@@ -118,13 +116,11 @@ class Watcher:
 
     def _diagnose(self, wr: WatchedRun) -> list[Finding]:
         rf = wr.files
-        run = load_run(rf, files=[wr.readers[p].result() for p, _ in rf.files])
-        signals = resolve(run, self.mapping)
-        findings, problems, _ = self.engine.diagnose(run, signals)
-        wr.report = build_report(rf.name, run, signals, findings, problems)
-        wr.train_loss = _last_finite(signals.get(run, Role.TRAIN_LOSS))
-        wr.val_loss = _last_finite(signals.get(run, Role.VAL_LOSS))
-        return wr.tracker.update(findings, _last_step(wr.report))
+        a = analyze_run(rf, self.engine, self.mapping, files=[wr.readers[p].result() for p, _ in rf.files])
+        wr.report = a.report
+        wr.train_loss = _last_finite(a.signals.get(a.run, Role.TRAIN_LOSS))
+        wr.val_loss = _last_finite(a.signals.get(a.run, Role.VAL_LOSS))
+        return wr.tracker.update(a.report.findings, _last_step(wr.report))
 
     def reports(self) -> list[RunReport]:
         return [wr.report for wr in self.runs.values() if wr.report is not None]

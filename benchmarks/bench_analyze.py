@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from advisor.engine import Engine  # noqa: E402
-from advisor.io.roles import resolve  # noqa: E402
 from advisor.model import Run, Series  # noqa: E402
+from advisor.pipeline import diagnose_run  # noqa: E402
 
 
 def make_run(i: int, points: int) -> Run:
@@ -62,7 +62,7 @@ def _work(args: tuple[list[int], int]) -> tuple[int, float]:
     t = time.perf_counter()
     n = 0
     for r in runs:
-        n += len(engine.diagnose(r, resolve(r))[0])
+        n += len(diagnose_run(r, engine).report.findings)
     return n, time.perf_counter() - t
 
 

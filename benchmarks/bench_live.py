@@ -237,7 +237,8 @@ def latency(every: int) -> None:
 
 
 def replay(root: str, points: int = 50) -> None:
-    from advisor.analyze import analyze_run, find_runs
+    from advisor.analyze import find_runs
+    from advisor.pipeline import analyze_run
     from advisor.engine import Engine
     from advisor.io.roles import resolve
     from advisor.io.runs import load_run

@@ -78,16 +78,16 @@ def test_severity_at_least():
 def test_failing_rule_is_a_problem_not_a_crash(monkeypatch):
     from advisor.rules import base
     from tests import synth
-    from advisor.io.roles import resolve as resolve_roles
+    from advisor.pipeline import diagnose_run
 
     e = Engine.from_config()
     spec, params = e.rules[0]
     broken = base.RuleSpec(spec.id, spec.severity, spec.signals, spec.params, lambda ctx, p: 1 / 0, spec.doc)
     e2 = Engine(((broken, params),) + e.rules[1:], e.sweep_rules)
     run = synth.run_of(synth.overfitting(0))
-    findings, problems, _ = e2.diagnose(run, resolve_roles(run))
-    assert any("ZeroDivisionError" in p for p in problems)
-    assert "overfitting" in [f.condition for f in findings]
+    report = diagnose_run(run, e2).report
+    assert any("ZeroDivisionError" in p for p in report.problems)
+    assert "overfitting" in [f.condition for f in report.findings]
 
 
 def test_nice_factor():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from advisor.engine import Engine
-from advisor.io.roles import resolve
+from advisor.pipeline import diagnose_run
 from advisor.model import Severity
 from tests import synth
 
@@ -13,9 +13,9 @@ ENGINE = Engine.from_config()
 
 def diagnose(curves, **kw):
     run = synth.run_of(curves, **kw)
-    findings, problems, _ = ENGINE.diagnose(run, resolve(run))
-    assert problems == ()
-    return findings
+    report = diagnose_run(run, ENGINE).report
+    assert report.problems == ()
+    return report.findings
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -5,7 +5,8 @@
 that import their framework only when imported themselves.
 """
 
-from advisor.live.core import ALIASES, Alert, FindingAlarm, FindingTracker, Monitor, tag_for
+from advisor.live.core import ALIASES, FindingAlarm, Monitor, tag_for
 from advisor.live.reservoir import Reservoir
+from advisor.tracking import Alert, FindingTracker
 
 __all__ = ["ALIASES", "Alert", "FindingAlarm", "FindingTracker", "Monitor", "Reservoir", "tag_for"]

@@ -83,19 +83,18 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from advisor.analyze import build_report
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
-from advisor.engine import resolve as resolve_findings
 from advisor.io.roles import Signals, resolve
+from advisor.pipeline import build_report, diagnose_run
 from advisor.live.reservoir import Reservoir
 from advisor.model import Finding, Role, Run, RunReport, Series, Severity
 from advisor.rules.base import Context
+from advisor.tracking import Alert, FindingTracker, describe
 
 log = logging.getLogger("advisor.live")
 
@@ -131,71 +130,6 @@ class FindingAlarm(Exception):
     def __init__(self, finding: Finding) -> None:
         super().__init__(f"{finding.severity.value} {finding.condition}: {finding.summary}")
         self.finding = finding
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One delivery of a finding: at which step (and wall time) it was first reported."""
-
-    step: int
-    wall_time: float
-    finding: Finding
-
-
-class FindingTracker:
-    """Which findings are new: keyed by condition, reported again when the severity rises.
-
-    A critical finding is reported at once. One below critical is a judgment on the shape of a
-    run that is not finished, and the first points of a run or a short bump often do not bear it
-    out; it is reported only once the run is ``warmup`` steps long and the finding has been
-    present in every diagnosis for ``confirm_steps`` steps and while the run grew by the factor
-    ``1 + confirm_growth`` (scale-free: a judgment made at step 200 must hold to step 300 with
-    0.5, one made at step 20000 to 30000). ``defer`` lists conditions that
-    describe a finished run (``still-improving``: "training stopped too early"), reported only
-    by the final update. The final update reports whatever it finds, as ``advisor analyze``
-    would. With the defaults every finding is reported as soon as it is seen.
-    """
-
-    def __init__(self, confirm_steps: int = 0, warmup: int = 0, defer: Iterable[str] = (), confirm_growth: float = 0.0) -> None:
-        self.seen: dict[str, Severity] = {}
-        self.confirm_growth = max(0.0, float(confirm_growth))
-        self.confirm_steps = max(0, int(confirm_steps))
-        self.warmup = max(0, int(warmup))
-        self.defer = frozenset(defer)
-        self._since: dict[str, int] = {}  # condition -> first step of its current streak
-
-    def update(self, findings: Iterable[Finding], step: int = 0, final: bool = False) -> list[Finding]:
-        new = []
-        present = set()
-        for f in findings:
-            present.add(f.condition)
-            since = self._since.setdefault(f.condition, step)
-            if not final:
-                if f.condition in self.defer:
-                    continue
-                if f.severity is not Severity.CRITICAL and (
-                    step < self.warmup or step - since < self.confirm_steps or step < since * (1 + self.confirm_growth)
-                ):
-                    continue
-            prev = self.seen.get(f.condition)
-            if prev is None or f.severity.rank > prev.rank:
-                self.seen[f.condition] = f.severity
-                new.append(f)
-        for c in list(self._since):
-            if c not in present:
-                del self._since[c]
-        return new
-
-
-def describe(f: Finding, run: str | None = None) -> str:
-    """One line for a finding: severity, condition, summary and the first remedy."""
-    rem = ""
-    if f.remedies:
-        r = f.remedies[0]
-        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
-        rem = f" -> {r.action}{(' ' + params) if params else ''}"
-    where = f"{run}: " if run else ""
-    return f"{where}{f.severity.value} {f.condition}: {f.summary}{rem}"
 
 
 # -- converting logged values ---------------------------------------------------------------------
@@ -663,8 +597,9 @@ class Monitor:
         if t is None or t not in series or len(series[t]) < 0.8 * self.recent / max(self._spacing(run.series[t]), 1):
             return []  # the recent view needs a train loss that covers it (not the run's first steps)
         mapping = {r.value: k for r, k in signals.roles.items() if k in series}
-        found, _, _ = self._recent_engine.diagnose(tail, resolve(tail, mapping))
-        return [f for f in found if self._rise_counts(f, ctx)]
+        found = diagnose_run(tail, self._recent_engine, mapping).report.findings
+        tagged = [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.recent} steps"}) for f in found if self._rise_counts(f, ctx)]
+        return tagged
 
     def _rise_counts(self, f: Finding, ctx: Context) -> bool:
         c = ctx.train
@@ -683,15 +618,11 @@ class Monitor:
         t0 = time.perf_counter()
         try:
             run = self._build_run()
-            signals = resolve(run, self._mapping)
-            findings, problems, ctx = self.engine.diagnose(run, signals)
-            recent = self._recent_findings(run, signals, ctx)
-            if recent:  # the engine's resolution merges a condition found by both views
-                tagged = [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.recent} steps"}) for f in recent]
-                findings = resolve_findings(list(findings) + tagged)
-            self._arm(signals)
+            a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent_findings,))
+            self._arm(a.signals)
+            findings, problems = a.report.findings, a.report.problems  # a live run has no reader problems
             self._findings = findings
-            self._report = build_report(self.name, run, signals, findings, problems)
+            self._report = a.report
             for p in problems:
                 self._fail(f"rule:{p.split(':')[0]}", RuntimeError(p))
             return self._tracker.update(findings, self.step or 0, final)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
-from advisor.model import Finding, RunReport, Severity, jsonable
+from advisor.model import Finding, PlotCurve, RunReport, Severity, jsonable
 from advisor.render.text import params_text
 
 
@@ -62,7 +62,7 @@ def role_label(role: str) -> str:
 
 
 def _has_points(c: Any) -> bool:
-    return isinstance(c, Mapping) and bool(c.get("values"))
+    return isinstance(c, PlotCurve) and bool(c.values)
 
 
 def fmt_value(v: Any, limit: int = 80) -> str:
@@ -151,9 +151,10 @@ def remedy_cells(rem: Any) -> tuple[str, str, str, str, str]:
     return rem.action, params, rem.kind, "live" if rem.live else "restart", rem.rationale
 
 
-def curve_endpoints(c: Mapping[str, Any]) -> str:
-    vals = c.get("values") or []
+def curve_endpoints(c: PlotCurve) -> str:
+    vals = list(c.values)
     return f"{fmt_value(float(vals[0]))} → {fmt_value(float(vals[-1]))}" if vals else ""
+
 
 def anchor(i: int) -> str:
     """The id of the i-th run's section (never derived from the run name, so always safe)."""

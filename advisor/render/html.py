@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Iterable, Mapping, Sequence
 
-from advisor.model import Finding, Report, RunReport, Severity
+from advisor.model import Curves, Finding, Report, RunReport, Severity
 from advisor.render.common import (
     alarming,
     anchor,
@@ -256,23 +256,23 @@ def _path(xs: Sequence[float], ys: Sequence[float]) -> str:
 
 def svg_chart(
     title: str,
-    curves: Mapping[str, Mapping[str, Any]],
+    curves: Curves,
     marks: Sequence[Mark] = (),
     frame: Frame = BIG,
     span: Sequence[Any] | None = None,
 ) -> str:
     """One chart as a standalone, well-formed SVG element.
 
-    ``curves``: role -> {"tag", "steps", "values", "nonfinite_step"}; ``span``: steps the x axis
+    ``curves``: role -> :class:`~advisor.model.PlotCurve`; ``span``: steps the x axis
     must cover (every chart of a run gets the same, so their x axes line up).
     """
-    steps: list[float] = [float(s) for c in curves.values() for s in (c.get("steps") or ())]
-    steps += [float(c["nonfinite_step"]) for c in curves.values() if c.get("nonfinite_step") is not None]
+    steps: list[float] = [float(s) for c in curves.values() for s in c.steps]
+    steps += [float(c.nonfinite_step) for c in curves.values() if c.nonfinite_step is not None]
     steps += [float(s) for s in (span or ()) if s is not None]
     xs = x_scale(steps, frame)
-    ys = y_scale((v for c in curves.values() for v in (c.get("values") or ())), frame)
+    ys = y_scale((v for c in curves.values() for v in c.values), frame)
     f = frame
-    label = f"{title}: " + ", ".join(f"{role_label(r)} ({c.get('tag', '')})" for r, c in curves.items())
+    label = f"{title}: " + ", ".join(f"{role_label(r)} ({c.tag})" for r, c in curves.items())
     out = [
         (
             f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{f.width}" height="{f.height}" '
@@ -305,7 +305,7 @@ def svg_chart(
         elif m.kind == "nonfinite":
             out.append(_nan_label(x, f))
     for role, c in curves.items():
-        nf = _num(c.get("nonfinite_step"))
+        nf = _num(c.nonfinite_step)
         if nf is not None and not any(m.kind == "nonfinite" and m.start == nf for m in marks):
             x = xs(nf)
             out.append(
@@ -372,14 +372,14 @@ def _nan_label(x: float, f: Frame) -> str:
 
 
 def _curve(role: str, c: Mapping[str, Any], xs: Scale, ys: Scale) -> list[str]:
-    steps, values = list(c.get("steps") or ()), list(c.get("values") or ())
+    steps, values = list(c.steps), list(c.values)
     # A value the axis cannot show (non-finite, or <= 0 on a log axis) breaks the line there.
     pts = [
         (float(s), float(v) if math.isfinite(float(v)) and (not ys.log or float(v) > 0) else math.nan)
         for s, v in zip(steps, values)
     ]
     cls = ROLE_CLASS.get(role, "c-other")
-    tip = f"{role_label(role)} ({c.get('tag', '')}): {len(values)} points, {curve_endpoints(c)}"
+    tip = f"{role_label(role)} ({c.tag}): {len(values)} points, {curve_endpoints(c)}"
     d = _path([xs(s) for s, _ in pts], [ys(v) if math.isfinite(v) else math.nan for _, v in pts])
     pts = [(s, v) for s, v in pts if math.isfinite(v)]
     out = [f'<path class="line {cls}" data-role="{esc(role)}" d="{d}"><title>{esc(tip)}</title></path>']
@@ -392,17 +392,17 @@ def _curve(role: str, c: Mapping[str, Any], xs: Scale, ys: Scale) -> list[str]:
     return out
 
 
-def _best_dot(m: Mark, curves: Mapping[str, Mapping[str, Any]], xs: Scale, ys: Scale, colour: str) -> list[str]:
+def _best_dot(m: Mark, curves: Curves, xs: Scale, ys: Scale, colour: str) -> list[str]:
     """A ring on the validation curve at the best step (the nearest plotted point)."""
     for role in ("val_loss", "val_acc"):
         c = curves.get(role)
-        steps = list((c or {}).get("steps") or ())
+        steps = list(c.steps) if c is not None else []
         if not steps:
             continue
         i = min(bisect_left(steps, m.start), len(steps) - 1)
         if i > 0 and abs(steps[i - 1] - m.start) <= abs(steps[i] - m.start):
             i -= 1
-        v = float(c["values"][i])
+        v = float(c.values[i])
         if math.isfinite(v) and (not ys.log or v > 0):
             return [f'<circle class="best-dot" cx="{xs(m.start):.1f}" cy="{ys(v):.1f}" r="4.5" stroke="{colour}"/>']
     return []
@@ -422,10 +422,10 @@ def _legend(title: str, curves: Mapping[str, Any], f: Frame) -> list[str]:
     return out
 
 
-def run_charts(r: RunReport, curves: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def run_charts(r: RunReport, curves: Curves) -> list[str]:
     """Every chart of one run (loss big, the rest small), with its findings drawn on them."""
     present = [
-        (title, {role: curves[role] for role in roles if isinstance(curves.get(role), Mapping)})
+        (title, {role: curves[role] for role in roles if role in curves})
         for title, roles in CHARTS
     ]
     present = [(t, cs) for t, cs in present if cs]
@@ -437,13 +437,7 @@ def run_charts(r: RunReport, curves: Mapping[str, Mapping[str, Any]]) -> list[st
         home = next((t for t, cs in present if sig in cs), present[0][0])
         placed[home] += finding_marks(fd)
     # The curves' own span, not the run's: a run may log other tags far past its losses.
-    steps = [
-        s
-        for c in curves.values()
-        if isinstance(c, Mapping)
-        for s in (*(c.get("steps") or ()), c.get("nonfinite_step"))
-        if s is not None
-    ]
+    steps = [s for c in curves.values() for s in (*c.steps, c.nonfinite_step) if s is not None]
     span = (min(steps), max(steps)) if steps else r.steps
     out = []
     for i, (title, cs) in enumerate(present):
@@ -682,7 +676,7 @@ _LEGEND = (
 )
 
 
-def render(report: Report, curves: Mapping[str, Mapping[str, Any]] | None = None, **_: Any) -> str:
+def render(report: Report, curves: Mapping[str, Curves] | None = None, **_: Any) -> str:
     """The whole report as one self-contained HTML page."""
     from advisor import __version__
 

@@ -19,7 +19,7 @@ import html
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from advisor.model import Finding, Report, RunReport, Severity
+from advisor.model import Curves, Finding, Report, RunReport, Severity
 from advisor.render.common import (
     ICON,
     alarming,
@@ -156,9 +156,9 @@ def _run_body(r: RunReport, curves: Mapping[str, Any]) -> list[str]:
     role = key_role(r, curves)
     if role:
         c = curves[role]
-        line = f"{md_text(role_label(role))} {md_code(sparkline(c['values']))} {curve_endpoints(c)}"
-        if c.get("nonfinite_step") is not None:
-            line += f" · **non-finite at step {c['nonfinite_step']}**"
+        line = f"{md_text(role_label(role))} {md_code(sparkline(c.values))} {curve_endpoints(c)}"
+        if c.nonfinite_step is not None:
+            line += f" · **non-finite at step {c.nonfinite_step}**"
         out += [line, ""]
     if r.findings:
         out += _findings(r.findings)
@@ -183,7 +183,7 @@ def _run(i: int, r: RunReport, curves: Mapping[str, Any]) -> list[str]:
     return [head, "", *body, "</details>", ""]
 
 
-def render(report: Report, curves: Mapping[str, Mapping[str, Any]] | None = None, **_: Any) -> str:
+def render(report: Report, curves: Mapping[str, Curves] | None = None, **_: Any) -> str:
     """The whole report as GitHub-flavoured Markdown."""
     curves = curves or {}
     out = ["# advisor report", "", md_text(summary_line(report)), ""]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from advisor.model import Finding, Report, RunReport, Severity
+from advisor.model import Curves, Finding, Report, RunReport, Severity
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 _ICON = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "●"}
@@ -61,7 +61,7 @@ def _finding_lines(f: Finding) -> list[tuple[str, str]]:
     return lines
 
 
-def run_lines(r: RunReport, curves: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, str]]:
+def run_lines(r: RunReport, curves: Curves | None = None) -> list[tuple[str, str]]:
     steps = f"steps {r.steps[0]}–{r.steps[1]}" if r.steps else "no scalar data"
     out = [(f"{r.run}  ({steps}, {r.n_series} series, {r.n_points} points)", "bold")]
     if r.signals:
@@ -74,10 +74,10 @@ def run_lines(r: RunReport, curves: dict[str, dict[str, Any]] | None = None) -> 
     if curves:
         for role in ("train_loss", "val_loss"):
             c = curves.get(role)
-            if c and c["values"]:
-                line = sparkline(c["values"])
-                tail = f"  NaN at step {c['nonfinite_step']}" if c.get("nonfinite_step") is not None else ""
-                out.append((f"  {role:<10} {line}  {c['values'][0]:.4g} → {c['values'][-1]:.4g}{tail}", ""))
+            if c and c.values:
+                line = sparkline(c.values)
+                tail = f"  NaN at step {c.nonfinite_step}" if c.nonfinite_step is not None else ""
+                out.append((f"  {role:<10} {line}  {c.values[0]:.4g} → {c.values[-1]:.4g}{tail}", ""))
     if r.findings:
         for f in r.findings:
             out.extend(_finding_lines(f))
@@ -102,7 +102,7 @@ def summary_line(report: Report) -> str:
     )
 
 
-def render(report: Report, curves: dict[str, dict[str, dict[str, Any]]] | None = None, color: bool | None = None, width: int | None = None) -> str:
+def render(report: Report, curves: Mapping[str, Curves] | None = None, color: bool | None = None, width: int | None = None) -> str:
     """The whole report as text (with ANSI colour when ``color``)."""
     lines: list[tuple[str, str]] = []
     for r in report.runs:

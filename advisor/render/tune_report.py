@@ -8,6 +8,7 @@ import math
 import os
 from typing import Any, Mapping
 
+from advisor.model import PlotCurve
 from advisor.render.html import CSS, SMALL, svg_chart
 from advisor.render.png import line_chart
 from advisor.render.text import params_text
@@ -122,12 +123,9 @@ def html_page(result: Any) -> str:
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>advisor tune</title><style>{CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n"
 
 
-def _as_role_curves(c: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _as_role_curves(c: Mapping[str, Any]) -> dict[str, PlotCurve]:
     """Median curves in the shape the HTML charts take (None -> NaN)."""
-    return {
-        role: {"tag": role, "steps": v["steps"], "values": [math.nan if x is None else x for x in v["values"]], "nonfinite_step": None}
-        for role, v in c.items()
-    }
+    return {role: PlotCurve(role, tuple(v["steps"]), tuple(math.nan if x is None else x for x in v["values"])) for role, v in c.items()}
 
 
 def write_outputs(result: Any, out: str) -> dict[str, str]:

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from advisor import remedies as R
-from advisor.model import Finding, Severity
+from advisor.model import Finding, Severity, SweepEntry
 from advisor.rules.base import finding
 
 ID = "validation-overuse"
@@ -40,19 +40,6 @@ SCOPE = "sweep"
 class Params:
     min_runs: int = 10
     max_varying: int = 6
-
-
-@dataclass(frozen=True)
-class SweepEntry:
-    """What the sweep rules need from one analysed run."""
-
-    run: str
-    hparams: dict[str, Any] = field(default_factory=dict)
-    best_val: float | None = None  # best val loss (or -best val accuracy)
-    best_val_metric: str | None = None
-    best_step: int | None = None
-    time_to_best: float | None = None  # seconds from the first point to the best evaluation
-    has_test: bool = False
 
 
 def _varying(entries: list[SweepEntry]) -> list[str]:

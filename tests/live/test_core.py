@@ -213,7 +213,7 @@ def test_own_failures_are_logged_once_and_the_monitor_goes_on(caplog, monkeypatc
     mon = Monitor(every=10, on_finding=None, budget=0)
     calls = {"n": 0}
 
-    def broken(run, signals):
+    def broken(ctx):
         calls["n"] += 1
         raise RuntimeError("engine exploded")
 

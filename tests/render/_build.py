@@ -9,18 +9,13 @@ from typing import Any
 import numpy as np
 
 from advisor.io.writer import EventWriter
-from advisor.model import Finding, Remedy, Report, RunReport, Severity
+from advisor.model import Finding, PlotCurve, Remedy, Report, RunReport, Severity
 
 EVIL = "<script>alert(1)</script>\" onmouseover=\"alert(2)' x='|`#"
 
 
-def curve(steps: Any, values: Any, tag: str = "loss", nonfinite_step: int | None = None) -> dict[str, Any]:
-    return {
-        "tag": tag,
-        "steps": [int(s) for s in steps],
-        "values": [float(v) for v in values],
-        "nonfinite_step": nonfinite_step,
-    }
+def curve(steps: Any, values: Any, tag: str = "loss", nonfinite_step: int | None = None) -> PlotCurve:
+    return PlotCurve(tag, tuple(int(s) for s in steps), tuple(float(v) for v in values), nonfinite_step)
 
 
 def finding(
@@ -65,14 +60,14 @@ def run_report(
     )
 
 
-def loss_curves(n: int = 50, last: int = 1000) -> dict[str, dict[str, Any]]:
+def loss_curves(n: int = 50, last: int = 1000) -> dict[str, PlotCurve]:
     steps = np.linspace(0, last, n).astype(int)
     train = 2.0 * np.exp(-steps / 300) + 0.1
     val = 2.0 * np.exp(-steps / 300) + 0.3 + ((steps - 400) / 1000.0) ** 2
     return {"train_loss": curve(steps, train, "train/loss"), "val_loss": curve(steps[::5], val[::5], "val/loss")}
 
 
-def overfit_report() -> tuple[Report, dict[str, dict[str, dict[str, Any]]]]:
+def overfit_report() -> tuple[Report, dict[str, dict[str, PlotCurve]]]:
     """One overfitting run (warning, range 400..end, best step 400) and one healthy run."""
     f = finding(step_range=[400, None], best_step=400, signal="val_loss")
     report = Report((run_report("sweep/overfit", (f,)), run_report("sweep/healthy")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -125,7 +126,7 @@ def test_open_ended_and_out_of_range_onsets_are_clipped_to_the_plot():
 
 def test_best_step_and_nonfinite_markers():
     curves = loss_curves(last=1000)
-    curves["train_loss"]["nonfinite_step"] = 1000
+    curves["train_loss"] = dataclasses.replace(curves["train_loss"], nonfinite_step=1000)
     best = finding(best_step=400, step_range=[400, None], signal="val_loss")
     nan = finding("non-finite", Severity.CRITICAL, first_nonfinite_step=900)
     root = svg(svg_chart("loss", curves, finding_marks(best) + finding_marks(nan)))

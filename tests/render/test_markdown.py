@@ -75,7 +75,7 @@ def test_sparkline_of_the_key_curve():
     report, curves = overfit_report()
     md = render(report, curves)
     # The overfitting finding's signal is val_loss: its sparkline, first and last value.
-    vals = curves["sweep/overfit"]["val_loss"]["values"]
+    vals = curves["sweep/overfit"]["val_loss"].values
     line = next(line for line in md.splitlines() if line.startswith("val loss `"))
     assert re.search(r"`[▁▂▃▄▅▆▇█]{10}`", line)
     assert line.endswith(f"{vals[0]:.4g} → {vals[-1]:.4g}")

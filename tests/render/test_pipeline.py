@@ -50,7 +50,7 @@ def first_chart(page: str, run: str, severity: str) -> tuple[str, ET.Element]:
 
 def x_of(curves):
     """The chart's step -> pixel map: all charts of a run span the steps of all its curves."""
-    steps = [s for c in curves.values() for s in (*c["steps"], c["nonfinite_step"]) if s is not None]
+    steps = [s for c in curves.values() for s in (*c.steps, c.nonfinite_step) if s is not None]
     lo, hi = min(steps), max(steps)
     return lambda s: BIG.x0 + (s - lo) / (hi - lo) * (BIG.x1 - BIG.x0)
 
@@ -83,7 +83,7 @@ def test_html_draws_the_overfitting_onset_and_best_step(analysis):
 def test_html_marks_the_nonfinite_point(analysis):
     page = render_html(analysis.report, curves_of(analysis))
     block, chart = first_chart(page, "nanrun", "critical")
-    nf_step = curves_of(analysis)["nanrun"]["train_loss"]["nonfinite_step"]
+    nf_step = curves_of(analysis)["nanrun"]["train_loss"].nonfinite_step
     assert nf_step == 400
     lines = [e for e in chart.iter(SVG + "line") if e.get("class") == "nonfinite"]
     assert len(lines) == 1 and float(lines[0].get("x1")) == pytest.approx(
