@@ -157,7 +157,7 @@ def test_live_table_shows_runs_steps_losses_and_worst_finding(tmp_path):
 
     from rich.console import Console
 
-    from advisor.watch import _table
+    from advisor.commands.watch import _table
 
     w = EventWriter(tmp_path / "alpha")
     write(w, list(healthy(100)) + [math.nan])
