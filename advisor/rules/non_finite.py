@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor import remedies as R
-from advisor.model import Finding, Role, Severity
+from advisor.model import Finding, Remedy, Role, Severity
 from advisor.rules.base import Context, finding
 from advisor.signals import mann_kendall_z, median
 
@@ -87,16 +87,9 @@ def clip_threshold(ctx: Context, before_step: float | None = None) -> float | No
     return float(f"{q:.2g}") if q > 0 else None
 
 
-def detect(ctx: Context, p: Params) -> list[Finding]:
-    hit = _first_bad(ctx)
-    if hit is None:
-        return []
-    role, step, value, count = hit
-    tag = ctx.tag(role) or role.value
-    is_loss = role in (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.GRAD_NORM)
+def _cause(ctx: Context, p: Params, role: Role, step: int, evidence: dict) -> tuple[str, float | None]:
+    """What preceded the first non-finite value (and the gradient-norm growth before it)."""
     train = ctx.train
-    cause = "sudden"
-    evidence: dict = {"first_nonfinite_step": step, "signal": role.value, "tag": tag, "value": str(value), "nonfinite_points": count}
     s_first = ctx.series(role)
     at_start = s_first is not None and step == int(s_first.steps[0])
     grad_finite_at_start = ctx.grad is not None and ctx.grad.n > 0 and ctx.grad.steps[0] <= step
@@ -119,17 +112,20 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         evidence["loss_trend_before"] = round(z, 2)
     early = train is not None and 0 < train.n < p.early_points and not at_start
     if at_start and (grad_finite_at_start or ctx.grad is None):
-        cause = "inputs"
-    elif early:
-        cause = "early"
-    elif growth is not None and growth >= p.growth:
-        cause = "exploding"
-    elif rising:
-        cause = "diverging"
-    evidence["cause"] = cause
-    evidence["step_range"] = [step, ctx.last_step]
+        return "inputs", growth
+    if early:
+        return "early", growth
+    if growth is not None and growth >= p.growth:
+        return "exploding", growth
+    if rising:
+        return "diverging", growth
+    return "sudden", growth
 
+
+def _remedies(ctx: Context, cause: str, step: int, growth: float | None) -> tuple[list[Remedy], str]:
+    """The remedies for a cause, in order, and the words that explain it."""
     clip = clip_threshold(ctx, step) or 1.0
+    train = ctx.train
     if cause == "inputs":
         rem = [
             R.sanitize_inputs("non-finite from the first step: check inputs and the loss for 0/0 and log 0"),
@@ -166,6 +162,22 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             R.check_data("the batch at that step for NaN/Inf, and the loss for log(0) or 0/0"),
         ]
         why = "suddenly, while the loss had been behaving"
+    return rem, why
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    hit = _first_bad(ctx)
+    if hit is None:
+        return []
+    role, step, value, count = hit
+    tag = ctx.tag(role) or role.value
+    is_loss = role in (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.GRAD_NORM)
+    train = ctx.train
+    evidence: dict = {"first_nonfinite_step": step, "signal": role.value, "tag": tag, "value": str(value), "nonfinite_points": count}
+    cause, growth = _cause(ctx, p, role, step, evidence)
+    evidence["cause"] = cause
+    evidence["step_range"] = [step, ctx.last_step]
+    rem, why = _remedies(ctx, cause, step, growth)
     severity = Severity.CRITICAL if is_loss else Severity.INFO
     last_ok = None
     if train is not None and train.n:

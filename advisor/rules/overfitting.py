@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor import remedies as R
-from advisor.model import Finding, Severity
+from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.signals import fmt, mann_kendall_z, median, pct, rolling_median
 
@@ -70,6 +70,38 @@ def best_val(ctx: Context) -> tuple[int, float, np.ndarray] | None:
     m = (v.steps >= lo) & (v.steps <= hi)
     j = int(np.argmin(np.where(m, v.values, np.inf)))
     return int(v.steps[j]), float(v.values[j]), sm
+
+
+def _regularisers(ctx: Context) -> list[Remedy]:
+    """Remedies after early stopping, scaled from what the run already uses."""
+    wd = ctx.num_param("weight_decay") or 0.0
+    drop = ctx.num_param("dropout") or 0.0
+    return [
+        R.weight_decay(max(5e-4, wd * 10) if wd else 5e-4, "L2 regularisation narrows the train/val gap"),
+        R.dropout(min(0.5, drop + 0.2) if drop else 0.3, "dropout regularises the wide layers"),
+        R.check_data("more training data or augmentation"),
+        R.capacity(width_factor=0.5, rationale="a smaller model has less room to memorise"),
+    ]
+
+
+def _rise_severity(ctx: Context, p: Params, evals_after: int, evidence: dict) -> tuple[Severity, str]:
+    """Warning, or info when early stopping already acted or val accuracy is still at its best."""
+    severity = Severity.WARNING
+    acc_txt = ""
+    es = ctx.early_stopping
+    if es is not None and evals_after <= es.get("patience", p.patience) + 1:
+        # Early stopping did its job: the run ended within its patience of the best point.
+        severity = Severity.INFO
+        acc_txt = f"; early stopping ended the run {evals_after} evaluations after the best point" + (" and restored it" if es.get("restore_best") else "")
+        evidence["early_stopping"] = es
+    acc = ctx.val_acc
+    if acc is not None and acc.n >= 3 and acc.nonfinite_step is None:
+        i_acc = int(np.argmax(acc.values))
+        if i_acc >= acc.n - max(1, acc.n // 10):
+            severity = Severity.INFO
+            acc_txt = "; val accuracy is still at its best at the end, so the loss rises from overconfidence"
+            evidence["val_accuracy_still_improving"] = True
+    return severity, acc_txt
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -121,30 +153,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         restore_best=True,
         rationale=f"the best weights were at step {best_step}; {pct(wasted)} of the run came after them",
     )
-    wd = ctx.num_param("weight_decay") or 0.0
-    drop = ctx.num_param("dropout") or 0.0
-    regs = [
-        R.weight_decay(max(5e-4, wd * 10) if wd else 5e-4, "L2 regularisation narrows the train/val gap"),
-        R.dropout(min(0.5, drop + 0.2) if drop else 0.3, "dropout regularises the wide layers"),
-        R.check_data("more training data or augmentation"),
-        R.capacity(width_factor=0.5, rationale="a smaller model has less room to memorise"),
-    ]
+    regs = _regularisers(ctx)
     if rise > 0 and rel_rise >= p.min_rise and rise > p.noise_k * noise and train_not_rising and gap_end > gap_best:
-        severity = Severity.WARNING
-        acc_txt = ""
-        es = ctx.early_stopping
-        if es is not None and evals_after <= es.get("patience", p.patience) + 1:
-            # Early stopping did its job: the run ended within its patience of the best point.
-            severity = Severity.INFO
-            acc_txt = f"; early stopping ended the run {evals_after} evaluations after the best point" + (" and restored it" if es.get("restore_best") else "")
-            evidence["early_stopping"] = es
-        acc = ctx.val_acc
-        if acc is not None and acc.n >= 3 and acc.nonfinite_step is None:
-            i_acc = int(np.argmax(acc.values))
-            if i_acc >= acc.n - max(1, acc.n // 10):
-                severity = Severity.INFO
-                acc_txt = "; val accuracy is still at its best at the end, so the loss rises from overconfidence"
-                evidence["val_accuracy_still_improving"] = True
+        severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
         z = mann_kendall_z(v.values[v.steps >= best_step])
         evidence["rise_trend_z"] = round(z, 2)
         summary = (
