@@ -139,10 +139,15 @@ def _load_file(path: str, explicit: bool) -> AnalyzeConfig:
     except ValueError as e:
         raise UsageError(str(e)) from None
     if os.path.basename(path) == "pyproject.toml":
-        table = data.get("tool", {}).get("advisor")
+        tool = data.get("tool", {})
+        if not isinstance(tool, Mapping):
+            raise UsageError(f"{path}: [tool] must be a table, not {type(tool).__name__}")
+        table = tool.get("advisor")
         if table is None:
             if explicit:
                 raise UsageError(f"{path}: no [tool.advisor] table")
             return AnalyzeConfig()
+        if not isinstance(table, Mapping):
+            raise UsageError(f"{path}: [tool.advisor] must be a table, not {type(table).__name__}")
         data = table
     return from_mapping(data, source=path)

@@ -46,3 +46,48 @@ def test_missing_file():
 def test_with_cli_overrides():
     cfg = from_mapping({"ignore": ["a"], "fail_on": "info"}).with_cli(select=("b",), ignore=("c",), fail_on="never")
     assert cfg.select == ("b",) and cfg.ignore == ("a", "c") and cfg.fail_severity() is None
+
+
+# -- values that used to end in an internal error (exit 3) or silently switch a rule off ----------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[rules.overfitting]\npatience = inf",
+        "[rules.overfitting]\npatience = nan",
+        "[rules.overfitting]\nmin_rise = -0.5",
+        "[rules.overfitting]\nmin_rise = nan",
+        "[rules.overfitting]\nmin_rise = 1e12",
+        "[rules.divergence]\nmin_points = 99999999999",
+        "[rules.no-learning]\ntrend_z = 3.0",
+    ],
+)
+def test_rule_parameters_are_range_checked(tmp_path, text):
+    from advisor.engine import Engine
+
+    p = tmp_path / "advisor.toml"
+    p.write_text(text)
+    with pytest.raises(UsageError) as e:
+        Engine.from_config(load(str(p)))
+    assert "\n" not in str(e.value) and "parameter" in str(e.value)
+
+
+def test_reasonable_rule_parameters_still_accepted(tmp_path):
+    from advisor.engine import Engine
+
+    p = tmp_path / "advisor.toml"
+    p.write_text("[rules.overfitting]\npatience = 10\nmin_rise = 0.5\n[rules.no-learning]\ntrend_z = 0\n")
+    engine = Engine.from_config(load(str(p)))
+    params = {spec.id: prm for spec, prm in engine.rules}
+    assert params["overfitting"].patience == 10 and params["overfitting"].min_rise == 0.5
+    assert params["no-learning"].trend_z == 0.0
+
+
+@pytest.mark.parametrize("text", ["tool = 5", "[tool]\nadvisor = 5", "[tool]\nadvisor = 'x'"])
+@pytest.mark.parametrize("explicit", [True, False])
+def test_malformed_pyproject_tool_tables(tmp_path, text, explicit):
+    (tmp_path / "pyproject.toml").write_text(text)
+    with pytest.raises(UsageError) as e:
+        load(str(tmp_path / "pyproject.toml")) if explicit else load(cwd=str(tmp_path))
+    assert "\n" not in str(e.value)

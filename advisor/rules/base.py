@@ -312,12 +312,30 @@ class RuleSpec:
                     clean[k] = float(v)
                 else:
                     clean[k] = v
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise UsageError(f"rule {self.id}: parameter {k} must be like {default!r}, not {v!r}") from None
+            _check_range(self.id, k, default, clean[k])
         return dataclasses.replace(base, **clean)
 
     def param_docs(self) -> list[tuple[str, Any]]:
         return [(f.name, f.default) for f in dataclasses.fields(self.params)]
+
+
+# A parameter may move this many times its default's magnitude (or 1) and no further: beyond that
+# it no longer tunes a rule but switches it off, which `ignore` says plainly.
+PARAM_RANGE = 1000.0
+
+
+def _check_range(rule: str, name: str, default: Any, value: Any) -> None:
+    """Numbers stay finite, keep their default's sign, and stay within PARAM_RANGE of its size."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return
+    v = float(value)
+    bound = PARAM_RANGE * max(abs(float(default)), 1.0)
+    wrong_sign = v < 0 if default >= 0 else v > 0
+    if not math.isfinite(v) or wrong_sign or abs(v) > bound:
+        sign = "non-negative" if default >= 0 else "non-positive"
+        raise UsageError(f"rule {rule}: parameter {name} must be a finite, {sign} number of magnitude at most {bound:g}, not {value!r} (default {default!r}; use `ignore` to switch a rule off)")
 
 
 def finding(
