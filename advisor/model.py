@@ -206,6 +206,7 @@ class Run:
     files: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # reader messages (truncated tail, bad CRCs, ...)
     non_scalar: int = 0  # summaries that are not scalars (histograms, images, text, ...)
+    records: int = 0  # records with valid framing across its event files (0: nothing could be read)
 
     @property
     def steps(self) -> tuple[int, int] | None:

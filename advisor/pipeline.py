@@ -83,12 +83,8 @@ def analyze_run(
 
 
 def _readable(run: Run) -> bool:
-    return (
-        bool(run.series)
-        or bool(run.hparams)
-        or bool(run.texts)
-        or not all("not a TFRecord" in p or "empty file" in p or "unreadable" in p for p in run.problems)
-    )
+    """Whether anything at all could be read: a file of a few stray bytes named like an event file is not."""
+    return run.records > 0 or bool(run.series) or bool(run.hparams) or bool(run.texts)
 
 
 def build_report(name: str, run: Run, signals: Signals, findings: tuple[Finding, ...], problems: Sequence[str] = ()) -> RunReport:

@@ -1,5 +1,6 @@
 import json
 import os
+import stat
 
 import pytest
 
@@ -186,3 +187,92 @@ def test_unrelated_experiments_are_not_a_sweep(tmp_path, capsys):
         synth.write_run(str(tmp_path / "zoo" / f"exp{i}"), synth.healthy_step_decay(i, 300), hparams=hp)
     main(["analyze", str(tmp_path), "--format", "json"])
     assert json.loads(capsys.readouterr().out)["sweep"]["findings"] == []
+
+
+def test_only_tiny_files_named_like_event_files_exit_2(tmp_path, capsys):
+    """Files under one record header (12 bytes) hold nothing: not "a writer still writing", exit 2."""
+    d = tmp_path / "tiny"
+    d.mkdir()
+    (d / "events.out.tfevents.1.host").write_bytes(b"hello\n")
+    (d / "events.out.tfevents.2.host").write_bytes(b"\x00" * 11)
+    assert main(["analyze", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert "no readable event data" in err and err.count("\n") == 1
+
+
+def test_a_file_with_only_its_version_record_is_readable(tmp_path, capsys):
+    """A writer that has just started (file_version only) is a run with no data yet, not bad input."""
+    from advisor.io.writer import EventWriter
+
+    d = tmp_path / "fresh"
+    d.mkdir()
+    w = EventWriter(str(d))
+    w.close()
+    assert main(["analyze", str(d)]) == 0
+
+
+# -- -o FILE never replaces what is at the path ---------------------------------------------------------
+
+
+def test_output_through_a_symlink_replaces_its_target_and_keeps_the_link(tree, tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    main(["analyze", str(tree), "--format", "json", "-o", str(link)])
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert json.loads(target.read_text())["schema"] == 1
+
+
+def test_output_into_a_fifo_writes_through(tree, tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, encoding="utf-8").read()))
+    reader.start()
+    main(["analyze", str(tree), "--format", "json", "-o", str(fifo)])
+    reader.join(10)
+    assert json.loads(got[0])["schema"] == 1
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_output_to_a_full_device_is_one_line_exit_2_and_keeps_the_node(tree, tmp_path, capsys):
+    full = tmp_path / "full"  # our own node for /dev/full's device: a bug must not replace the real one
+    try:
+        os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except (PermissionError, OSError):
+        pytest.skip("cannot create a device node here (needs root)")
+    assert main(["analyze", str(tree), "--format", "json", "-o", str(full)]) == 2
+    assert stat.S_ISCHR(os.stat(full).st_mode)
+    err = capsys.readouterr().err
+    assert f"cannot write {full}" in err and err.count("\n") == 1
+
+
+def test_output_files_get_the_umask_mode_and_keep_an_existing_mode(tree, tmp_path):
+    old = os.umask(0o027)
+    try:
+        new = tmp_path / "new.json"
+        main(["analyze", str(tree), "--format", "json", "-o", str(new)])
+        assert stat.S_IMODE(os.stat(new).st_mode) == 0o640
+        kept = tmp_path / "kept.json"
+        kept.write_text("x")
+        os.chmod(kept, 0o604)
+        main(["analyze", str(tree), "--format", "json", "-o", str(kept)])
+        assert stat.S_IMODE(os.stat(kept).st_mode) == 0o604
+    finally:
+        os.umask(old)
+
+
+def test_full_stdout_is_exit_2(tree, capsys, monkeypatch):
+    import io
+    import sys
+
+    class Full(io.StringIO):
+        def write(self, s):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    assert main(["analyze", str(tree), "--format", "json"]) == 2
+    assert "No space left" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 
@@ -26,25 +27,64 @@ def color_enabled(mode: str, stream) -> bool:
 
 
 def write_output(text: str, path: str | None) -> None:
-    """Write to stdout, or atomically to ``path`` (a crash never leaves a half-written file)."""
+    """Write to stdout, or to ``path`` without ever leaving it half-written.
+
+    A regular file (new, or an existing one) is written to a temporary file beside it and renamed
+    over it, keeping an existing file's mode (a new one gets the umask's). A symlink is followed:
+    its target is replaced and the link stays. Anything else that exists (a FIFO, a device, a
+    process substitution) is written through, since renaming over it would replace the node.
+    A full disk or device is exit 2 with one line.
+    """
     if path is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError as e:
+            if isinstance(e, BrokenPipeError):
+                raise
+            raise UsageError(f"cannot write to standard output: {e.strerror or e}") from None
         return
-    d = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        _write_through(text, path)
+        return
+    d = os.path.dirname(target)
     if not os.path.isdir(d):
         raise UsageError(f"cannot write {path}: directory {d} does not exist")
+    mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=".advisor-", dir=d)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except OSError as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _write_through(text: str, path: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def progress_bar():

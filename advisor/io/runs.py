@@ -56,6 +56,7 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
         files=tuple(p for p, _ in rf.files),
         problems=tuple(problems),
         non_scalar=non_scalar,
+        records=sum(ef.records for ef in files),
     )
 
 
