@@ -134,7 +134,8 @@ class Curve:
 
     @property
     def span(self) -> float:
-        return float(self.steps[-1] - self.steps[0]) if self.n > 1 else 0.0
+        # In floats: int64 steps spanning more than 2**63 overflow when subtracted as integers.
+        return float(self.steps[-1]) - float(self.steps[0]) if self.n > 1 else 0.0
 
     def start(self) -> float:
         """Initial level: median of the first 1% of points, at most 10 (the first for short curves)."""

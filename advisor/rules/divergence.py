@@ -66,7 +66,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     gain = max(v0 - v_min, 0.0)
     rise = v_end - v_min
     scale = max(gain, abs(v_min) * 0.05, 1e-12)
-    frac_after = (c.steps[-1] - step_min) / max(c.span, 1)
+    frac_after = (float(c.steps[-1]) - step_min) / max(c.span, 1)
     noise = max(c.bnoise, c.noise / np.sqrt(max(median(c.bcount), 1)))
     exploded = c.nonfinite_step is not None
     if rise <= 0 or (rise < p.noise_k * noise and not exploded):

@@ -67,7 +67,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     rem = [R.larger_val_set(f"{name} noise ({fmt(noise)}) is comparable to the improvement it measures ({fmt(improvement)})")]
     if v.n < p.sparse:
-        every = max(1, int((v.steps[-1] - v.steps[0]) / max(4 * v.n, 1)))
+        every = max(1, int((float(v.steps[-1]) - float(v.steps[0])) / max(4 * v.n, 1)))
         rem.append(R.eval_more_often(every, "more evaluations let a smoothed curve be trusted"))
     evidence = {
         "noise": noise,

@@ -64,7 +64,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     y = c.values[-p.max_points :]
     steps = c.steps[-p.max_points :]
-    stride = float(median(np.diff(steps))) if steps.size > 1 else 1.0
+    stride = float(median(np.diff(steps.astype(float)))) if steps.size > 1 else 1.0
     if stride <= 0:
         return []
     spe = ctx.steps_per_epoch
