@@ -13,15 +13,13 @@ import pytest
 
 from advisor.model import Finding, Report, Severity
 from advisor.render import render as dispatch
-from advisor.render.html import (
+from advisor.render.html import JS, render, run_charts
+from advisor.render.svg import (
     BIG,
-    JS,
     SMALL,
     Mark,
     finding_marks,
     nice_ticks,
-    render,
-    run_charts,
     step_labels,
     svg_chart,
     value_labels,
