@@ -1,9 +1,11 @@
-"""The SVG chart primitives the HTML report and the tune report share.
+"""The chart primitives the renderers share: the HTML report and the tune report draw their SVG
+charts here, and the PNG charts take their ticks from here.
 
 Frames and scales (linear, or log10 when positive values span more than two decades), the tick
-rule and tick labels, and one chart as a standalone SVG element: curves, axes, a legend, and the
-findings drawn on it: a finding's ``step_range`` shaded in its severity's colour, ``best_step``
-as a dashed line with a ring on the validation curve, the non-finite point as a red line.
+rules (:class:`TickRule`), tick labels, and one chart as a standalone SVG element: curves, axes,
+a legend, and the findings drawn on it: a finding's ``step_range`` shaded in its severity's
+colour, ``best_step`` as a dashed line with a ring on the validation curve, the non-finite point
+as a red line.
 
 Every string a user controls is escaped with ``html.escape(..., quote=True)`` (:func:`esc`).
 """
@@ -16,6 +18,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from itertools import pairwise
 from typing import Any
 
@@ -82,16 +85,31 @@ class Scale:
         return min(hi, max(lo, self(v)))
 
     def ticks(self, n: int = 5) -> list[float]:
-        if self.log:
-            first, last = math.ceil(self.lo - 1e-9), math.floor(self.hi + 1e-9)
-            decades = list(range(first, last + 1))
-            every = max(1, math.ceil(len(decades) / n))
-            return [10.0**d for d in decades[::every]]
-        return nice_ticks(self.lo, self.hi, n)
+        return nice_ticks(self.lo, self.hi, n, log=self.log)
 
 
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick values (1, 2, 5 times a power of ten) inside ``lo..hi``, about ``n`` of them."""
+class TickRule(Enum):
+    """Which tick rule an axis uses. The SVG and PNG charts each keep the rule they always had:
+    the two differ in effect (0..5.5 with n=5 reads 0..5 by ones in SVG, 0, 2, 4 in PNG), and
+    moving one chart type onto the other's rule would change its output."""
+
+    # The 1-2-5 step whose tick count is nearest n, values rounded to the step's digits. Log
+    # axes: bounds in log10 units (as Scale holds them), every k-th whole decade, about n.
+    SVG = "svg"
+    # The smallest 1-2-5 step giving at most n intervals, values stepped from the first. Log
+    # axes: bounds as data values, every whole decade inside them (else the bounds themselves).
+    PNG = "png"
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5, *, log: bool = False, rule: TickRule = TickRule.SVG) -> list[float]:
+    """Tick values for an axis over ``lo..hi``: 1, 2, 5 times a power of ten, or whole decades
+    when ``log``; about ``n`` of them, by ``rule`` (see :class:`TickRule` for each rule's units)."""
+    if rule is TickRule.PNG:
+        return _png_decades(lo, hi) if log else _png_linear(lo, hi, n)
+    return _svg_decades(lo, hi, n) if log else _svg_linear(lo, hi, n)
+
+
+def _svg_linear(lo: float, hi: float, n: int) -> list[float]:
     span = hi - lo
     if not (span > 0 and math.isfinite(span)):
         return [lo]
@@ -101,6 +119,30 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
     digits = max(0, -math.floor(math.log10(step) + 1e-9))
     return [round(k * step, digits + 1) for k in range(first, last + 1)]
+
+
+def _svg_decades(lo: float, hi: float, n: int) -> list[float]:
+    first, last = math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
+    decades = list(range(first, last + 1))
+    every = max(1, math.ceil(len(decades) / n))
+    return [10.0**d for d in decades[::every]]
+
+
+def _png_linear(lo: float, hi: float, n: int) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    step = 10 ** math.floor(math.log10((hi - lo) / n))
+    for m in (1, 2, 5, 10):
+        if (hi - lo) / (step * m) <= n:
+            step *= m
+            break
+    start = math.ceil(lo / step) * step
+    return [start + i * step for i in range(int((hi - start) / step) + 1)]
+
+
+def _png_decades(lo: float, hi: float) -> list[float]:
+    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    return [10.0**k for k in range(a, b + 1) if lo <= 10.0**k <= hi] or [lo, hi]
 
 
 def x_scale(steps: Iterable[float], frame: Frame) -> Scale:
