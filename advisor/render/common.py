@@ -10,9 +10,8 @@ import math
 from typing import Any, Iterable, Mapping, Sequence
 
 from advisor.model import Finding, PlotCurve, RunReport, Severity, jsonable
-from advisor.render.text import params_text
 
-
+# The one severity icon table: text, Markdown and HTML mark a severity with the same symbol.
 ICON = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "●"}
 ROLE_LABEL = {
     "train_loss": "train loss",
@@ -141,6 +140,18 @@ def comparison(evidence: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]
         if isinstance(row, Mapping)
     ]
     return header, rows
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """Remedy parameters as ``k=v`` pairs (floats to 4 significant digits, booleans lower case)."""
+    parts = []
+    for k, v in params.items():
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        elif isinstance(v, bool):
+            v = str(v).lower()
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
 
 
 def remedy_cells(rem: Any) -> tuple[str, str, str, str, str]:

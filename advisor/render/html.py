@@ -13,17 +13,13 @@ Charts: train and val loss share one chart (log y-axis when the values span more
 decades), accuracy, learning rate and gradient norm get small charts when logged. A finding is
 drawn on the chart of its ``signal`` (the loss chart otherwise): its ``step_range`` shaded in
 its severity's colour, ``best_step`` as a dashed line, the non-finite point as a red line.
+The drawing itself lives in advisor.render.svg (the tune report draws with it too).
 """
 
 from __future__ import annotations
 
-import html
-import math
-import re
-from bisect import bisect_left
-from dataclasses import dataclass
-from itertools import pairwise
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from advisor.model import Curves, Finding, Report, RunReport, Severity
 from advisor.render.common import (
@@ -31,395 +27,24 @@ from advisor.render.common import (
     anchor,
     causal_links,
     comparison,
-    curve_endpoints,
     evidence_items,
     fmt_steps,
     ordered,
     remedy_cells,
     role_label,
-    step_range,
     worst,
 )
+from advisor.render.svg import BIG, SMALL, Mark, esc, finding_marks, svg_chart
 from advisor.render.text import summary_line
-
-
-def esc(s: Any) -> str:
-    return html.escape(str(s), quote=True)
-
-
-# -- chart geometry and scales --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Frame:
-    """An SVG chart's size and the plot area inside its margins."""
-
-    width: int
-    height: int
-    left: int = 60
-    right: int = 14
-    top: int = 24
-    bottom: int = 26
-
-    @property
-    def x0(self) -> float:
-        return float(self.left)
-
-    @property
-    def x1(self) -> float:
-        return float(self.width - self.right)
-
-    @property
-    def y0(self) -> float:  # top of the plot area
-        return float(self.top)
-
-    @property
-    def y1(self) -> float:  # bottom of the plot area
-        return float(self.height - self.bottom)
-
-
-BIG = Frame(760, 280)
-SMALL = Frame(370, 170, left=52)
-
-
-@dataclass(frozen=True)
-class Scale:
-    """Maps data values to pixels: ``lo..hi`` (log10 space when ``log``) onto ``a..b``."""
-
-    lo: float
-    hi: float
-    a: float
-    b: float
-    log: bool = False
-
-    def __call__(self, v: float) -> float:
-        t = math.log10(v) if self.log else v
-        return self.a + (t - self.lo) / (self.hi - self.lo) * (self.b - self.a)
-
-    def clamp(self, v: float) -> float:
-        lo, hi = sorted((self.a, self.b))
-        return min(hi, max(lo, self(v)))
-
-    def ticks(self, n: int = 5) -> list[float]:
-        if self.log:
-            first, last = math.ceil(self.lo - 1e-9), math.floor(self.hi + 1e-9)
-            decades = list(range(first, last + 1))
-            every = max(1, math.ceil(len(decades) / n))
-            return [10.0**d for d in decades[::every]]
-        return nice_ticks(self.lo, self.hi, n)
-
-
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick values (1, 2, 5 times a power of ten) inside ``lo..hi``, about ``n`` of them."""
-    span = hi - lo
-    if not (span > 0 and math.isfinite(span)):
-        return [lo]
-    mag = 10.0 ** math.floor(math.log10(span / max(1, n)))
-    steps = [m * mag for m in (1, 2, 5, 10, 20)]
-    step = min(steps, key=lambda st: abs(math.floor(hi / st) - math.ceil(lo / st) + 1 - n))
-    first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
-    digits = max(0, -math.floor(math.log10(step) + 1e-9))
-    return [round(k * step, digits + 1) for k in range(first, last + 1)]
-
-
-def x_scale(steps: Iterable[float], frame: Frame) -> Scale:
-    pts = [float(s) for s in steps if s is not None and math.isfinite(float(s))]
-    lo, hi = (min(pts), max(pts)) if pts else (0.0, 1.0)
-    if hi <= lo:  # one step: centre it
-        lo, hi = lo - 1.0, hi + 1.0
-    return Scale(lo, hi, frame.x0, frame.x1)
-
-
-def y_scale(values: Iterable[float], frame: Frame) -> Scale | None:
-    """Linear, or log10 when every value is positive and they span more than two decades."""
-    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
-    if not v:
-        return None
-    lo, hi = min(v), max(v)
-    log = lo > 0 and hi / lo > 100.0
-    if log:
-        lo, hi = math.log10(lo), math.log10(hi)
-    if hi <= lo:  # constant: a band around the value
-        pad = abs(lo) * 0.1 or 1.0
-    else:
-        pad = (hi - lo) * 0.06
-    return Scale(lo - pad, hi + pad, frame.y1, frame.y0, log)
-
-
-def value_labels(ticks: Sequence[float], log: bool = False) -> list[str]:
-    """Y tick labels in one style per axis, with just the digits that tell neighbours apart."""
-
-    def sci(v: float, digits: int) -> str:
-        return re.sub(
-            r"e([+-])0*(\d)", lambda m: "e" + ("-" if m.group(1) == "-" else "") + m.group(2), f"{v:.{digits}e}"
-        )
-
-    if log or len(ticks) < 2:
-        return [f"{v:g}" if 1e-4 <= abs(v) < 1e5 or v == 0 else sci(v, 0) for v in ticks]
-    step = min(b - a for a, b in pairwise(ticks))
-    top = max(abs(v) for v in ticks)
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    if decimals <= 5 and top < 1e5:
-        return [f"{v:.{decimals}f}" for v in ticks]
-    digits = max(0, math.floor(math.log10(top)) - math.floor(math.log10(step) + 1e-9))
-    return ["0" if v == 0 else sci(v, digits) for v in ticks]
-
-
-def fmt_step(v: float) -> str:
-    """A step exactly (tooltips and labels name real steps)."""
-    return str(int(v)) if float(v).is_integer() else f"{v:.6g}"
-
-
-def step_labels(ticks: Sequence[float]) -> list[str]:
-    """X tick labels sharing one unit, chosen by the largest: 0, 50k, 100k, 150k."""
-    top = max((abs(t) for t in ticks), default=0.0)
-    div, unit = next(((d, u) for d, u in ((1e9, "G"), (1e6, "M"), (1e4, "k")) if top >= d), (1.0, ""))
-    if unit == "k":
-        div = 1e3
-    return [f"{t / div:.4g}{unit if t else ''}" for t in ticks]
-
 
 # -- charts ---------------------------------------------------------------------------------------
 
-SEV_COLOUR = {Severity.CRITICAL: "#cf222e", Severity.WARNING: "#d4a72c", Severity.INFO: "#0969da"}
-# Train and val curves keep their colours on every chart; lr and grad norm have their own.
-ROLE_CLASS = {"lr": "c-lr", "grad_norm": "c-grad"} | {
-    f"{split}_{metric}": f"c-{split}" for split in ("train", "val") for metric in ("loss", "acc")
-}
 CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("loss", ("train_loss", "val_loss")),
     ("accuracy", ("train_acc", "val_acc")),
     ("learning rate", ("lr",)),
     ("grad norm", ("grad_norm",)),
 )
-DOTS_BELOW = 40  # draw each point as a dot when a curve has fewer (sparse evaluations)
-
-
-@dataclass(frozen=True)
-class Mark:
-    """One finding drawn on a chart: an onset range, a best step or a non-finite point."""
-
-    kind: str  # "range" | "best" | "nonfinite"
-    start: float
-    end: float
-    severity: Severity
-    label: str
-    condition: str = ""
-
-
-def finding_marks(f: Finding) -> list[Mark]:
-    out = []
-    ev = f.evidence
-    sr = step_range(f)
-    if sr is not None:
-        a, b = (_num(x) for x in sr)
-        out.append(
-            Mark(
-                "range",
-                a if a is not None else -math.inf,
-                b if b is not None else math.inf,
-                f.severity,
-                f"{f.condition}: steps {fmt_steps(sr)}",
-                f.condition,
-            )
-        )
-    best = _num(ev.get("best_step"))
-    if best is not None:
-        out.append(Mark("best", best, best, f.severity, f"{f.condition}: best at step {fmt_step(best)}", f.condition))
-    nf = _num(ev.get("first_nonfinite_step"))
-    if nf is not None:
-        out.append(
-            Mark("nonfinite", nf, nf, Severity.CRITICAL, f"first non-finite value at step {fmt_step(nf)}", f.condition)
-        )
-    return out
-
-
-def _num(v: Any) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _path(xs: Sequence[float], ys: Sequence[float]) -> str:
-    parts = []
-    pen = "M"
-    for x, y in zip(xs, ys):
-        if not (math.isfinite(x) and math.isfinite(y)):
-            pen = "M"
-            continue
-        parts.append(f"{pen}{x:.1f},{y:.1f}")
-        pen = "L"
-    return "".join(parts)
-
-
-def svg_chart(
-    title: str,
-    curves: Curves,
-    marks: Sequence[Mark] = (),
-    frame: Frame = BIG,
-    span: Sequence[Any] | None = None,
-) -> str:
-    """One chart as a standalone, well-formed SVG element.
-
-    ``curves``: role -> :class:`~advisor.model.PlotCurve`; ``span``: steps the x axis
-    must cover (every chart of a run gets the same, so their x axes line up).
-    """
-    steps: list[float] = [float(s) for c in curves.values() for s in c.steps]
-    steps += [float(c.nonfinite_step) for c in curves.values() if c.nonfinite_step is not None]
-    steps += [float(s) for s in (span or ()) if s is not None]
-    xs = x_scale(steps, frame)
-    ys = y_scale((v for c in curves.values() for v in c.values), frame)
-    f = frame
-    label = f"{title}: " + ", ".join(f"{role_label(r)} ({c.tag})" for r, c in curves.items())
-    out = [
-        (
-            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{f.width}" height="{f.height}" '
-            f'viewBox="0 0 {f.width} {f.height}" role="img" aria-label="{esc(label)}">'
-        ),
-        f"<title>{esc(label)}</title>",
-        f'<rect class="plot" x="{f.x0:.1f}" y="{f.y0:.1f}" width="{f.x1 - f.x0:.1f}" height="{f.y1 - f.y0:.1f}"/>',
-    ]
-    out += _ranges([m for m in marks if m.kind == "range"], xs, f)
-    out += _axes(xs, ys, f)
-    if ys is None:
-        out.append(
-            f'<text class="empty" x="{(f.x0 + f.x1) / 2:.1f}" y="{(f.y0 + f.y1) / 2:.1f}" text-anchor="middle">no finite values</text>'
-        )
-    else:
-        for role, c in curves.items():
-            out += _curve(role, c, xs, ys)
-    for m in marks:
-        if m.kind == "range" or not (xs.lo <= m.start <= xs.hi):
-            continue
-        x = xs(m.start)
-        cls = "best" if m.kind == "best" else "nonfinite"
-        colour = SEV_COLOUR[m.severity] if m.kind == "best" else SEV_COLOUR[Severity.CRITICAL]
-        out.append(
-            f'<line class="{cls}" x1="{x:.1f}" x2="{x:.1f}" y1="{f.y0:.1f}" y2="{f.y1:.1f}" stroke="{colour}" '
-            f'data-condition="{esc(m.condition)}"><title>{esc(m.label)}</title></line>'
-        )
-        if m.kind == "best" and ys is not None:
-            out += _best_dot(m, curves, xs, ys, colour)
-        elif m.kind == "nonfinite":
-            out.append(_nan_label(x, f))
-    for role, c in curves.items():
-        nf = _num(c.nonfinite_step)
-        if nf is not None and not any(m.kind == "nonfinite" and m.start == nf for m in marks):
-            x = xs(nf)
-            out.append(
-                f'<line class="nonfinite" x1="{x:.1f}" x2="{x:.1f}" y1="{f.y0:.1f}" y2="{f.y1:.1f}" stroke="{SEV_COLOUR[Severity.CRITICAL]}">'
-                f"<title>{esc(role_label(role))} non-finite at step {fmt_step(nf)}</title></line>"
-            )
-            out.append(_nan_label(x, f))
-    out += _legend(title + (" (log scale)" if ys is not None and ys.log else ""), curves, f)
-    out.append("</svg>")
-    return "".join(out)
-
-
-LANE = 4.0  # height of the strip that names each onset range at the top of the plot
-MAX_LANES = 5
-SHADE = {Severity.CRITICAL: 0.16, Severity.WARNING: 0.14, Severity.INFO: 0.06}
-
-
-def _ranges(marks: Sequence[Mark], xs: Scale, f: Frame) -> list[str]:
-    """Onset ranges, under everything else: a full-height shade (fainter for info, so that
-    overlapping ranges stay legible) and a strip of their own at the top, one lane each."""
-    out = []
-    lane = 0
-    for m in marks:
-        if m.start > xs.hi or m.end < xs.lo:
-            continue
-        a, b = xs.clamp(max(m.start, xs.lo)), xs.clamp(min(m.end, xs.hi))
-        w = max(b - a, 2.0)
-        colour, tip = SEV_COLOUR[m.severity], f"<title>{esc(m.label)}</title>"
-        out.append(
-            f'<rect class="onset sev-{m.severity.value}" x="{a:.1f}" y="{f.y0:.1f}" width="{w:.1f}" height="{f.y1 - f.y0:.1f}" '
-            f'fill="{colour}" fill-opacity="{SHADE[m.severity]}" data-condition="{esc(m.condition)}" '
-            f'data-start="{esc(m.start)}" data-end="{esc(m.end)}">{tip}</rect>'
-        )
-        if lane < MAX_LANES:
-            y = f.y0 + 1 + lane * (LANE + 1)
-            out.append(
-                f'<rect class="lane" x="{a:.1f}" y="{y:.1f}" width="{w:.1f}" height="{LANE:.1f}" fill="{colour}">{tip}</rect>'
-            )
-            lane += 1
-    return out
-
-
-def _axes(xs: Scale, ys: Scale | None, f: Frame) -> list[str]:
-    out = ['<g class="axis">']
-    ticks = xs.ticks(6 if f.width > 500 else 4)
-    for t, text in zip(ticks, step_labels(ticks)):
-        x = xs(t)
-        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{f.y0:.1f}" y2="{f.y1:.1f}"/>')
-        out.append(f'<text x="{x:.1f}" y="{f.y1 + 16:.1f}" text-anchor="middle">{esc(text)}</text>')
-    if ys is not None:
-        ticks = ys.ticks(5 if f.height > 200 else 4)
-        for t, text in zip(ticks, value_labels(ticks, ys.log)):
-            y = ys(t)
-            if not (f.y0 - 0.5 <= y <= f.y1 + 0.5):
-                continue
-            out.append(f'<line class="grid" x1="{f.x0:.1f}" x2="{f.x1:.1f}" y1="{y:.1f}" y2="{y:.1f}"/>')
-            out.append(f'<text x="{f.x0 - 5:.1f}" y="{y + 4:.1f}" text-anchor="end">{esc(text)}</text>')
-    out.append("</g>")
-    return out
-
-
-def _nan_label(x: float, f: Frame) -> str:
-    return f'<text class="nf-label" x="{x - 3:.1f}" y="{f.y0 + 11:.1f}" text-anchor="end">NaN</text>'
-
-
-def _curve(role: str, c: Mapping[str, Any], xs: Scale, ys: Scale) -> list[str]:
-    steps, values = list(c.steps), list(c.values)
-    # A value the axis cannot show (non-finite, or <= 0 on a log axis) breaks the line there.
-    pts = [
-        (float(s), float(v) if math.isfinite(float(v)) and (not ys.log or float(v) > 0) else math.nan)
-        for s, v in zip(steps, values)
-    ]
-    cls = ROLE_CLASS.get(role, "c-other")
-    tip = f"{role_label(role)} ({c.tag}): {len(values)} points, {curve_endpoints(c)}"
-    d = _path([xs(s) for s, _ in pts], [ys(v) if math.isfinite(v) else math.nan for _, v in pts])
-    pts = [(s, v) for s, v in pts if math.isfinite(v)]
-    out = [f'<path class="line {cls}" data-role="{esc(role)}" d="{d}"><title>{esc(tip)}</title></path>']
-    if 0 < len(pts) < DOTS_BELOW:
-        out.append(
-            f'<g class="dots {cls}">'
-            + "".join(f'<circle cx="{xs(s):.1f}" cy="{ys(v):.1f}" r="2.2"/>' for s, v in pts)
-            + "</g>"
-        )
-    return out
-
-
-def _best_dot(m: Mark, curves: Curves, xs: Scale, ys: Scale, colour: str) -> list[str]:
-    """A ring on the validation curve at the best step (the nearest plotted point)."""
-    for role in ("val_loss", "val_acc"):
-        c = curves.get(role)
-        steps = list(c.steps) if c is not None else []
-        if not steps:
-            continue
-        i = min(bisect_left(steps, m.start), len(steps) - 1)
-        if i > 0 and abs(steps[i - 1] - m.start) <= abs(steps[i] - m.start):
-            i -= 1
-        v = float(c.values[i])
-        if math.isfinite(v) and (not ys.log or v > 0):
-            return [f'<circle class="best-dot" cx="{xs(m.start):.1f}" cy="{ys(v):.1f}" r="4.5" stroke="{colour}"/>']
-    return []
-
-
-def _legend(title: str, curves: Mapping[str, Any], f: Frame) -> list[str]:
-    out = [f'<text class="ctitle" x="{f.x0:.1f}" y="{f.y0 - 8:.1f}">{esc(title)}</text>']
-    x = f.x0 + 6.5 * len(title) + 16
-    for role in curves if len(curves) > 1 else ():
-        name = role_label(role)
-        cls = ROLE_CLASS.get(role, "c-other")
-        out.append(
-            f'<line class="line {cls}" x1="{x:.1f}" x2="{x + 16:.1f}" y1="{f.y0 - 12:.1f}" y2="{f.y0 - 12:.1f}"/>'
-        )
-        out.append(f'<text class="legend" x="{x + 20:.1f}" y="{f.y0 - 8:.1f}">{esc(name)}</text>')
-        x += 28 + 6.5 * len(name)
-    return out
 
 
 def run_charts(r: RunReport, curves: Curves) -> list[str]:
@@ -446,7 +71,6 @@ def run_charts(r: RunReport, curves: Curves) -> list[str]:
             f'<figure class="chart-{"big" if i == 0 else "small"}">{svg_chart(title, cs, placed[title], frame, span)}</figure>'
         )
     return ['<div class="charts">', *out, "</div>"]
-
 
 # -- the page -------------------------------------------------------------------------------------
 

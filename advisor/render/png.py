@@ -13,6 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
+from advisor.render.svg import TickRule, nice_ticks
+
 # 5x7 glyphs, one string of 7 rows (5 bits each, MSB left) per character.
 _FONT_ROWS = {
     "0": "0E 11 13 15 19 11 0E", "1": "04 0C 04 04 04 04 0E", "2": "0E 11 01 02 04 08 1F",
@@ -61,21 +63,6 @@ def _line(img: np.ndarray, x0: float, y0: float, x1: float, y1: float, color, wi
             xi = np.clip(np.round(xs).astype(int) + dx, 0, img.shape[1] - 1)
             yi = np.clip(np.round(ys).astype(int) + dy, 0, img.shape[0] - 1)
             img[yi, xi] = color
-
-
-def _ticks(lo: float, hi: float, log: bool, n: int = 5) -> list[float]:
-    if log:
-        a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-        return [10.0**k for k in range(a, b + 1) if lo <= 10.0**k <= hi] or [lo, hi]
-    if hi <= lo:
-        return [lo]
-    step = 10 ** math.floor(math.log10((hi - lo) / n))
-    for m in (1, 2, 5, 10):
-        if (hi - lo) / (step * m) <= n:
-            step *= m
-            break
-    start = math.ceil(lo / step) * step
-    return [start + i * step for i in range(int((hi - start) / step) + 1)]
 
 
 def _fmt(v: float) -> str:
@@ -128,12 +115,12 @@ def line_chart(
             lo, hi = y_lo, y_hi
         return top + ph - 1 - (y - lo) / (hi - lo) * (ph - 1)
 
-    for t in _ticks(y_lo, y_hi, log):
+    for t in nice_ticks(y_lo, y_hi, log=log, rule=TickRule.PNG):
         yy = int(round(float(py(t))))
         if top <= yy < top + ph:
             img[yy, left : left + pw : 3] = (225, 225, 225)
             _text(img, 4, yy - 3, _fmt(t)[:10])
-    for t in _ticks(x_lo, x_hi, False):
+    for t in nice_ticks(x_lo, x_hi, rule=TickRule.PNG):
         xx = int(round(float(px(t))))
         if left <= xx < left + pw:
             img[top + ph : top + ph + 4, xx] = (120, 120, 120)

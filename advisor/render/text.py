@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from advisor.model import Curves, Finding, Report, RunReport, Severity
+from advisor.render.common import ICON, params_text
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
-_ICON = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "●"}
 SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
@@ -33,21 +33,10 @@ def sparkline(values: Sequence[float], width: int = 40) -> str:
     return "".join(_BLOCKS[min(7, int((v - lo) / (hi - lo) * 7.999))] for v in vals)
 
 
-def params_text(params: dict[str, Any]) -> str:
-    parts = []
-    for k, v in params.items():
-        if isinstance(v, float):
-            v = f"{v:.4g}"
-        elif isinstance(v, bool):
-            v = str(v).lower()
-        parts.append(f"{k}={v}")
-    return " ".join(parts)
-
-
 def _finding_lines(f: Finding) -> list[tuple[str, str]]:
     """(text, style) lines for one finding."""
     sev = f.severity
-    head = f"  {f.priority}. {_ICON[sev]} {sev.value:<8} {f.condition}  (confidence {f.confidence:.2f})"
+    head = f"  {f.priority}. {ICON[sev]} {sev.value:<8} {f.condition}  (confidence {f.confidence:.2f})"
     lines = [(head, SEVERITY_STYLE[sev]), (f"       {f.summary}", "")]
     if f.evidence.get("explained_by"):
         lines.append((f"       likely caused by: {f.evidence['explained_by']}", "dim"))

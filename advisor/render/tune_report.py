@@ -9,8 +9,9 @@ import os
 from typing import Any, Mapping
 
 from advisor.model import PlotCurve
-from advisor.render.html import CSS, SMALL, svg_chart
+from advisor.render.html import CSS
 from advisor.render.png import line_chart
+from advisor.render.svg import SMALL, svg_chart
 from advisor.render.text import params_text
 from advisor.tune import verdict_text
 

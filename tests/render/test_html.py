@@ -13,15 +13,14 @@ import pytest
 
 from advisor.model import Finding, Report, Severity
 from advisor.render import render as dispatch
-from advisor.render.html import (
+from advisor.render.html import JS, render, run_charts
+from advisor.render.svg import (
     BIG,
-    JS,
     SMALL,
     Mark,
+    TickRule,
     finding_marks,
     nice_ticks,
-    render,
-    run_charts,
     step_labels,
     svg_chart,
     value_labels,
@@ -180,6 +179,15 @@ def test_charts_per_run_and_where_findings_go():
     assert [r.get("data-condition") for r in find(charts[2], "rect", "onset")] == ["schedule-misconfigured"]
     assert float(charts[0].get("width")) == BIG.width and float(charts[2].get("width")) == SMALL.width
     assert run_charts(run_report("r"), {}) == []
+
+
+def test_svg_and_png_keep_their_own_tick_rules():
+    # The PNG charts step by the smallest 1-2-5 giving at most n intervals; the SVG charts by the
+    # count nearest n. Log axes: SVG thins decades to about n (bounds in log10 units), PNG does not.
+    assert nice_ticks(0, 5.5, 5) == [0, 1, 2, 3, 4, 5]
+    assert nice_ticks(0, 5.5, 5, rule=TickRule.PNG) == [0, 2, 4]
+    assert nice_ticks(math.log10(0.01), math.log10(15), 2, log=True) == pytest.approx([0.01, 1])
+    assert nice_ticks(0.01, 15, 2, log=True, rule=TickRule.PNG) == pytest.approx([0.01, 0.1, 1, 10])
 
 
 def test_ticks():

@@ -6,7 +6,8 @@ import re
 
 from advisor.model import Finding, Remedy, Report, Severity
 from advisor.render import render as dispatch
-from advisor.render.markdown import evidence_items, key_role, md_code, md_text, ordered, render
+from advisor.render.common import evidence_items, key_role, ordered
+from advisor.render.markdown import md_code, md_text, render
 
 from ._build import causal_pair, curve, evil_report, finding, loss_curves, nonfinite_finding, overfit_report, run_report
 

@@ -12,8 +12,8 @@ import pytest
 from advisor.analyze import analyze
 from advisor.cli import main
 from advisor.render import markdown
-from advisor.render.html import BIG
 from advisor.render.html import render as render_html
+from advisor.render.svg import BIG
 
 from ._build import write_run, write_tree
 
