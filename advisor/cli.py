@@ -16,6 +16,7 @@ from typing import Sequence
 from advisor import __version__
 from advisor.commands.common import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from advisor.errors import AdvisorError, UsageError
+from advisor.terminal import terminal_safe
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         return import_module(f"advisor.commands.{args.command}").run(args)
     except AdvisorError as e:
-        print(f"advisor: error: {e}", file=sys.stderr)
+        print(terminal_safe(f"advisor: error: {e}"), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("advisor: interrupted", file=sys.stderr)
@@ -94,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # never a traceback for the user; one line and a distinct code
         if os.environ.get("ADVISOR_DEBUG"):
             raise
-        print(f"advisor: internal error: {type(e).__name__}: {e} (set ADVISOR_DEBUG=1 for details)", file=sys.stderr)
+        print(terminal_safe(f"advisor: internal error: {type(e).__name__}: {e} (set ADVISOR_DEBUG=1 for details)"), file=sys.stderr)
         return EXIT_INTERNAL
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from advisor.commands.common import EXIT_FINDINGS, EXIT_OK, color_enabled, parse_ids, progress_bar, write_output
+from advisor.terminal import terminal_safe
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format != "text" or args.output is not None:
         for r in result.report.runs:
             for p in r.problems:
-                print(f"advisor: {r.run}: {p}", file=sys.stderr)
+                print(terminal_safe(f"advisor: {r.run}: {p}"), file=sys.stderr)
         for p in result.report.problems:
-            print(f"advisor: {p}", file=sys.stderr)
+            print(terminal_safe(f"advisor: {p}"), file=sys.stderr)
     findings = [f for r in result.report.runs for f in r.findings] + list(result.report.sweep)
     return EXIT_FINDINGS if severity_at_least(findings, cfg.fail_severity()) else EXIT_OK

@@ -15,6 +15,7 @@ from advisor.commands.common import EXIT_FINDINGS, EXIT_OK, parse_ids
 from advisor.engine import severity_at_least
 from advisor.errors import InputError, UsageError
 from advisor.model import Finding
+from advisor.terminal import terminal_safe
 from advisor.tracking import describe
 from advisor.watch import Watcher
 
@@ -94,12 +95,14 @@ class _View:
 
     def note(self, text: str) -> None:
         if self.console is not None:
-            self.console.print(f"[dim]{text}[/dim]")
+            from rich.text import Text
+
+            self.console.print(Text(terminal_safe(text), style="dim"))
         else:
-            print(f"advisor: {text}", file=sys.stderr, flush=True)
+            print(terminal_safe(f"advisor: {text}"), file=sys.stderr, flush=True)
 
     def finding(self, run: str, f: Finding) -> None:
-        line = describe(f, run)
+        line = terminal_safe(describe(f, run))
         if self.console is not None:
             from rich.text import Text
 
@@ -131,6 +134,7 @@ def _fmt(x: float | None) -> str:
 
 def _table(watcher: Watcher) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     from advisor.render.text import SEVERITY_STYLE
 
@@ -146,5 +150,5 @@ def _table(watcher: Watcher) -> Any:
             worst = f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value} {f.condition}[/]"
         else:
             worst = "[green]none[/green]" if r is not None else "[dim]reading…[/dim]"
-        t.add_row(wr.files.name, steps, _fmt(wr.train_loss), _fmt(wr.val_loss), worst)
+        t.add_row(Text(terminal_safe(wr.files.name)), steps, _fmt(wr.train_loss), _fmt(wr.val_loss), worst)
     return t

@@ -78,6 +78,8 @@ class Scale:
 
     def __call__(self, v: float) -> float:
         t = math.log10(v) if self.log else v
+        if not self.hi > self.lo:  # a span floats cannot resolve (steps near 2**63): the middle
+            return (self.a + self.b) / 2
         return self.a + (t - self.lo) / (self.hi - self.lo) * (self.b - self.a)
 
     def clamp(self, v: float) -> float:
@@ -148,8 +150,9 @@ def _png_decades(lo: float, hi: float) -> list[float]:
 def x_scale(steps: Iterable[float], frame: Frame) -> Scale:
     pts = [float(s) for s in steps if s is not None and math.isfinite(float(s))]
     lo, hi = (min(pts), max(pts)) if pts else (0.0, 1.0)
-    if hi <= lo:  # one step: centre it
-        lo, hi = lo - 1.0, hi + 1.0
+    if hi <= lo:  # one step: centre it (a pad of 1 vanishes in float64 beyond 2**53: use the spacing there)
+        pad = max(1.0, 4 * math.ulp(lo))
+        lo, hi = lo - pad, hi + pad
     return Scale(lo, hi, frame.x0, frame.x1)
 
 

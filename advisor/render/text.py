@@ -14,6 +14,7 @@ import numpy as np
 
 from advisor.model import Curves, Finding, Report, RunReport, Severity
 from advisor.render.common import ICON, params_text
+from advisor.terminal import terminal_safe
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -109,9 +110,9 @@ def render(report: Report, curves: Mapping[str, Curves] | None = None, color: bo
         from rich.console import Console
         from rich.text import Text
     except ImportError:  # pragma: no cover - rich is a dependency, but stay usable without it
-        return "\n".join(t for t, _ in lines) + "\n"
+        return "\n".join(terminal_safe(t) for t, _ in lines) + "\n"
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=bool(color), color_system="standard" if color else None, width=width or 10_000, highlight=False, soft_wrap=True)
     for text, style in lines:
-        console.print(Text(text, style=style or ""), soft_wrap=True)
+        console.print(Text(terminal_safe(text), style=style or ""), soft_wrap=True)
     return buf.getvalue()
