@@ -34,26 +34,15 @@ result is identical on every input.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
 from advisor.io import wire
+from advisor.io.accumulator import Accumulator
 from advisor.io.crc32c import TABLE, crc32c
-from advisor.io.tfevents import (
-    _CONTENT_DTYPES,
-    DT_BFLOAT16,
-    FOOTER,
-    HEADER,
-    MAX_RECORD,
-    _HEADER_CRCS,
-    _Accumulator,
-    decode_event,
-    decode_payload,
-    decode_records_general,
-    header_crc,
-)
+from advisor.io.events import CONTENT_DTYPES, DT_BFLOAT16, decode_event, decode_payload, decode_records_general
+from advisor.io.records import FOOTER, HEADER, HEADER_CRCS, MAX_RECORD, U32, U64, header_crc
 from advisor.io.wire import I32, I64, LEN, VARINT, WireError
 
 #: Below this many bytes the general walk is as fast; the fast path is not tried.
@@ -67,8 +56,6 @@ BATCH_BYTES = 1 << 20
 #: Cycles checked by the first framing window; each next window is 4x larger.
 FIRST_WINDOW = 512
 
-_U64 = struct.Struct("<Q")
-_U32 = struct.Struct("<I")
 _MASK_DELTA = 0xA282EAD8
 
 # Value kinds: a numpy dtype string for fixed-width little-endian values, or a varint kind
@@ -105,7 +92,7 @@ class _Template:
 # --------------------------------------------------------------------------- entry point
 
 
-def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: _Accumulator, verify_crc: bool) -> tuple[int, str | None]:
+def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool) -> tuple[int, str | None]:
     """Decode every complete record in buf[pos:end]; return (position after the last, fatal message)."""
     if end - pos < MIN_BYTES:
         return decode_records_general(buf, pos, end, base, acc, verify_crc)
@@ -114,7 +101,7 @@ def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: _Accumul
         return _walk(buf, data, pos, end, base, acc, verify_crc)
 
 
-def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc: _Accumulator, verify_crc: bool) -> tuple[int, str | None]:
+def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool) -> tuple[int, str | None]:
     """Peek at record headers; batch every stretch where a cycle of lengths repeats.
 
     Peeking reads only a record's length (and checks its header CRC), which is cheap; the
@@ -133,8 +120,8 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
     # periodic lengths per step); when a cycle of lengths turns out to mix templates, periods
     # are looked for in (length, first tag) instead.
     content = False
-    unpack64, unpack32 = _U64.unpack_from, _U32.unpack_from
-    crcs = _HEADER_CRCS
+    unpack64, unpack32 = U64.unpack_from, U32.unpack_from
+    crcs = HEADER_CRCS
     while True:
         if q + HEADER > end:
             break
@@ -216,7 +203,7 @@ def _first_tag(buf: memoryview, p0: int, p1: int) -> bytes | None:
     return bytes(buf[i + 2 : min(p1, i + 2 + buf[i + 1])])
 
 
-def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int, hi: int, acc: _Accumulator, verify_crc: bool) -> int:
+def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int, hi: int, acc: Accumulator, verify_crc: bool) -> int:
     """Decode pending records lo..hi-1 one by one (general decoder); return hi."""
     for k in range(lo, hi):
         p0 = starts[k] + HEADER
@@ -229,7 +216,7 @@ def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int
 # --------------------------------------------------------------------------- framing
 
 
-def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: list[int], acc: _Accumulator, verify_crc: bool) -> tuple[int, int]:
+def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: list[int], acc: Accumulator, verify_crc: bool) -> tuple[int, int]:
     """Decode the cycles of ``lengths`` that start at ``pos``; return (records decoded, new pos).
 
     (0, -1): the lengths repeat but most records differ from the first cycle's templates.
@@ -331,7 +318,7 @@ _STEP = "step"
 _VARINTS = (_VARINT_I32, _VARINT_I64, _VARINT_U32, _VARINT_U64, _VARINT_BOOL, _VARINT_HALF, _VARINT_BF16, _STEP)
 
 
-def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: _Accumulator, verify_crc: bool) -> None:
+def _decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: Accumulator, verify_crc: bool) -> None:
     """Decode ``n`` whole cycles at ``start`` (framing already verified) into ``acc``."""
     p = len(lengths)
     rows = data[start : start + n * cycle].reshape(n, cycle)
@@ -694,7 +681,7 @@ def _analyze_tensor(p: bytes, start: int, end: int) -> tuple[str, int, int] | No
             return None
         if dtype == DT_BFLOAT16:
             return (_BF16, a, 2) if b - a == 2 else None
-        np_dtype = _CONTENT_DTYPES.get(dtype)
+        np_dtype = CONTENT_DTYPES.get(dtype)
         if np_dtype is None or b - a != np.dtype(np_dtype).itemsize:
             return None
         return np_dtype, a, b - a
@@ -752,7 +739,7 @@ def _crc_tables(tmpl: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def _agrees(tp: _Template, payload: bytes) -> bool:
     """The template reads its own record exactly as the general decoder does."""
-    ref = _Accumulator()
+    ref = Accumulator()
     try:
         decode_event(memoryview(payload), 0, len(payload), 0, ref)
     except Exception:

@@ -25,7 +25,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from advisor.io.tfevents import EventFile, TagData, read_event_file
+from advisor.io.accumulator import TagData
+from advisor.io.tfevents import EventFile, read_event_file
 
 # Runtimes that start native threads the threading module cannot see.
 _THREADED_RUNTIMES = ("jax", "tensorflow", "torch")
