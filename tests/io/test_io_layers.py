@@ -21,6 +21,8 @@ FLOORS: list[set[str]] = [
     {"records", "hparams", "roles"},
     {"accumulator", "writer"},
     {"events"},
+    {"_fast_template"},
+    {"_fast_batch"},
     {"_fast"},
     {"tfevents"},
     {"parallel", "runs"},
