@@ -240,11 +240,11 @@ def replay(root: str, points: int = 50) -> None:
     from advisor.analyze import find_runs
     from advisor.pipeline import analyze_run
     from advisor.engine import Engine
+    from advisor.io.hparams import flatten
     from advisor.io.roles import resolve
     from advisor.io.runs import load_run
     from advisor.live import Monitor
     from advisor.model import Role
-    from advisor.rules.base import flatten
 
     runs, _ = find_runs([root])
     engine = Engine.from_config()

@@ -82,7 +82,7 @@ def best_of(repeat: int, fn) -> tuple[float, float, object]:
 
 def bench_ours(paths: list[str], repeat: int) -> tuple[list[Result], list[tuple[int, float, float]]]:
     """Single process with CRC checks on and off, parallel; and the wall time per worker count."""
-    from advisor.io.parallel import available_cores, read_event_files
+    from advisor.io.parallel import cpu_count, read_event_files
     from advisor.io.tfevents import read_event_file
 
     out = []
@@ -90,7 +90,7 @@ def bench_ours(paths: list[str], repeat: int) -> tuple[list[Result], list[tuple[
         wall, cpu, res = best_of(repeat, lambda: [read_event_file(p, verify_crc=verify) for p in paths])
         n = sum(ef.n_scalars for ef in res)  # type: ignore[attr-defined]
         out.append(Result(f"advisor, 1 process, CRC {'on' if verify else 'off'}", n, wall, cpu))
-    cores = available_cores()
+    cores = cpu_count()
     scaling = []
     for workers in sorted({w for w in (1, 2, 4, 8, 16, 32, 64) if w < cores} | {cores}):
         wall, cpu, res = best_of(repeat, lambda: read_event_files(paths, workers=workers))

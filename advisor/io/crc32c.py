@@ -91,6 +91,12 @@ def mask_array(crc: np.ndarray) -> np.ndarray:
     return (((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(_MASK_DELTA)).astype(np.uint32)
 
 
+def unmask_array(masked: np.ndarray) -> np.ndarray:
+    """The CRCs a uint32 array of masked CRCs stands for (the inverse of :func:`mask_array`)."""
+    crc = masked - np.uint32(_MASK_DELTA)
+    return (crc << np.uint32(15)) | (crc >> np.uint32(17))
+
+
 def crc32c_rows(block: np.ndarray) -> np.ndarray:
     """CRC-32C of each row of a 2-D uint8 array (all rows the same length), vectorised."""
     c = np.full(block.shape[0], 0xFFFFFFFF, dtype=np.uint32)

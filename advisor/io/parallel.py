@@ -25,7 +25,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from advisor.io.tfevents import EventFile, TagData, read_event_file
+from advisor.io.accumulator import TagData
+from advisor.io.tfevents import EventFile, read_event_file
 
 # Runtimes that start native threads the threading module cannot see.
 _THREADED_RUNTIMES = ("jax", "tensorflow", "torch")
@@ -39,8 +40,9 @@ MIN_SHARED_BYTES = 1 << 20
 SHM_DIR = "/dev/shm"
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
+def cpu_count() -> int:
+    """Cores this process may run on: its affinity mask where the OS has one (a container or
+    ``taskset`` may allow fewer than ``os.cpu_count()``), else the machine's count; at least 1."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
@@ -57,7 +59,7 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     if not files:
         return []
     sizes = [_size(p) for p in files]
-    n = min(workers if workers is not None else available_cores(), len(files))
+    n = min(workers if workers is not None else cpu_count(), len(files))
     if n <= 1 or (workers is None and sum(sizes) < MIN_PARALLEL_BYTES):
         return _read_chunk(files, verify_crc)
     chunks = _balanced_chunks(sizes, n * CHUNKS_PER_WORKER)

@@ -11,15 +11,12 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-import struct
 import time
 from typing import Any, Iterable, Mapping
 
 from advisor.io import wire
-from advisor.io.crc32c import masked_crc32c
+from advisor.io.records import frame
 
-_U64 = struct.Struct("<Q")
-_U32 = struct.Struct("<I")
 _counter = itertools.count()
 
 # Plugin names and the hparams plugin's tag names, as TensorBoard defines them.
@@ -28,12 +25,6 @@ _HP_EXPERIMENT = "_hparams_/experiment"
 _HP_SESSION_START = "_hparams_/session_start_info"
 _HP_SESSION_END = "_hparams_/session_end_info"
 _DT_STRING = 7
-
-
-def frame(payload: bytes) -> bytes:
-    """Wrap one serialized Event in TFRecord framing."""
-    header = _U64.pack(len(payload))
-    return header + _U32.pack(masked_crc32c(header)) + payload + _U32.pack(masked_crc32c(payload))
 
 
 def event_bytes(wall_time: float, step: int = 0, *, summary: bytes | None = None, file_version: str | None = None, session_log: bytes | None = None) -> bytes:

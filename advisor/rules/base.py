@@ -9,7 +9,6 @@ The context computes each curve once per run (lazily) so twenty rules cost one p
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import types
 from dataclasses import dataclass
@@ -19,35 +18,10 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from advisor.errors import UsageError
+from advisor.io import hparams
 from advisor.io.roles import Signals
 from advisor.model import Finding, Remedy, Role, Run, Series, Severity
 from advisor.signals import Curve, make_curve, median
-
-# Aliases for hyperparameters as different writers name them (matched on the last dotted part).
-PARAM_ALIASES: dict[str, tuple[str, ...]] = {
-    "lr": ("lr", "learning_rate", "learningrate", "base_lr", "lr0", "init_lr", "initial_lr"),
-    "batch_size": ("batch_size", "per_device_train_batch_size", "train_batch_size", "batchsize", "bs"),
-    "clip": ("max_norm", "clip_grad_norm", "max_grad_norm", "gradient_clip_val", "grad_clip", "clip_norm", "clip"),
-    "dropout": ("dropout", "dropout_rate", "drop_rate", "hidden_dropout_prob", "p_dropout"),
-    "weight_decay": ("weight_decay", "wd", "l2", "decay"),
-    "num_classes": ("num_classes", "n_classes", "nclasses", "classes", "num_labels", "n_labels"),
-    "n_val_samples": ("n_val_samples", "val_size", "n_val"),
-    "schedule": ("schedule.kind", "lr_scheduler_type", "scheduler", "schedule", "lr_schedule", "lr_scheduler"),
-    "optimizer": ("optim.name", "optimizer.name", "optimizer", "optim", "opt"),
-    "shuffle": ("shuffle",),
-    "width": ("model.width", "width", "hidden_size", "hidden_dim", "d_model", "units", "n_hidden"),
-}
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 class Context:
@@ -170,73 +144,24 @@ class Context:
     @cached_property
     def params(self) -> dict[str, Any]:
         """Hyperparameters from hparams, config.json and a Hugging Face args text, flattened."""
-        out: dict[str, Any] = {}
-        for key, text in self.run.texts.items():
-            if key.split("/")[-2:-1] == ["args"] or key.startswith("args"):
-                try:
-                    data = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(data, Mapping):
-                    out.update(flatten(data))
-        out.update(self.run.hparams)
-        out.update(flatten(self.run.config))
-        return out
+        return hparams.merged_params(self.run.hparams, self.run.config, self.run.texts)
 
     def param(self, name: str) -> Any:
-        """A hyperparameter by canonical name (see PARAM_ALIASES), or None."""
-        aliases = PARAM_ALIASES.get(name, (name,))
-        p = self.params
-        for a in aliases:  # exact key first
-            if a in p and p[a] is not None:
-                return p[a]
-        low = {k.lower(): v for k, v in p.items()}
-        for a in aliases:
-            for k, v in low.items():
-                if k.rsplit(".", 1)[-1] == a and v is not None and v != "":
-                    return v
-        return None
+        """A hyperparameter by canonical name (see advisor.io.hparams.PARAM_ALIASES), or None."""
+        return hparams.param(self.params, name)
 
     def num_param(self, name: str) -> float | None:
-        v = self.param(name)
-        if isinstance(v, bool):
-            return None
-        try:
-            f = float(v)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return None
-        return f if math.isfinite(f) else None
+        return hparams.num_param(self.params, name)
 
     @cached_property
     def early_stopping(self) -> dict[str, Any] | None:
-        """Early stopping as configured (patience in evaluations, stop step), or None.
-
-        Keys containing 'early_stop'/'early_stopping' (advisor's trainers, Hugging Face's
-        ``early_stopping_patience``) or a top-level ``patience``.
-        """
-        found: dict[str, Any] = {}
-        for k, v in self.params.items():
-            low = k.lower()
-            if "early_stop" not in low and low != "patience":
-                continue
-            last = low.rsplit(".", 1)[-1]
-            if last in ("patience", "early_stopping_patience", "early_stop_patience") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                found["patience"] = int(v)
-            elif last in ("step", "stop_step") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                found["step"] = int(v)
-            elif last == "restore_best":
-                found["restore_best"] = bool(v)
-        return found if ("patience" in found or "step" in found) else None
+        """Early stopping as configured (patience in evaluations, stop step), or None."""
+        return hparams.early_stopping(self.params)
 
     @cached_property
     def num_classes(self) -> int | None:
         """The class count, from any alias that holds a real one (configs use 0 for 'default')."""
-        aliases = PARAM_ALIASES["num_classes"]
-        for k, v in self.params.items():
-            if k.lower().rsplit(".", 1)[-1] in aliases and isinstance(v, (int, float)) and not isinstance(v, bool):
-                if v >= 2 and v == int(v):
-                    return int(v)
-        return None
+        return hparams.num_classes(self.params)
 
     @cached_property
     def steps_per_epoch(self) -> int | None:
@@ -251,10 +176,7 @@ class Context:
                 spe = float(median(per))
                 if spe >= 2:
                     return int(round(spe))
-        for key, v in self.params.items():
-            if key.rsplit(".", 1)[-1] == "steps_per_epoch" and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2:
-                return int(v)
-        return None
+        return hparams.steps_per_epoch_from(self.params)
 
 
 @dataclass(frozen=True)

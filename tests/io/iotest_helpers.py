@@ -10,8 +10,9 @@ from typing import Callable
 import numpy as np
 
 from advisor.io import wire
+from advisor.io.records import frame
 from advisor.io.tfevents import EventFile
-from advisor.io.writer import event_bytes, frame, hparams_values, scalar_value, text_value
+from advisor.io.writer import event_bytes, hparams_values, scalar_value, text_value
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REALRUNS = os.environ.get("ADVISOR_REALRUNS", os.path.join(REPO, "..", "shared", "realruns"))

@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iotest_helpers import random_event_file, summary_event, write
 
+from advisor.io.records import frame
 from advisor.io.tfevents import read_event_file
-from advisor.io.writer import EventWriter, event_bytes, frame, scalar_value
+from advisor.io.writer import EventWriter, event_bytes, scalar_value
 
 tb = pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing import plugin_event_accumulator as pea  # noqa: E402

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from iotest_helpers import assert_same, summary_event, tensor_proto, tensor_value, write
 
 from advisor.io.crc32c import masked_crc32c
+from advisor.io.records import frame
 from advisor.io.tfevents import EventFileReader, read_event_file
-from advisor.io.writer import event_bytes, frame, hparams_values, scalar_value, text_value
+from advisor.io.writer import event_bytes, hparams_values, scalar_value, text_value
 
 
 def small_file() -> tuple[bytes, list[int]]:

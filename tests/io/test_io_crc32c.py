@@ -58,4 +58,5 @@ def test_rows_and_masks():
     assert C.crc32c_rows(rows).tolist() == [C.crc32c(r.tobytes()) for r in rows]
     crcs = C.crc32c_rows(rows)
     assert C.mask_array(crcs).tolist() == [C.mask(int(c)) for c in crcs]
+    assert C.unmask_array(C.mask_array(crcs)).tolist() == crcs.tolist()
     assert C.masked_crc32c(b"abc") == C.mask(C.crc32c(b"abc"))

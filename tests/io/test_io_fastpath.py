@@ -20,8 +20,9 @@ from iotest_helpers import (
 )
 
 from advisor.io import _fast
+from advisor.io.records import frame
 from advisor.io.tfevents import read_event_file
-from advisor.io.writer import EventWriter, event_bytes, frame, scalar_value
+from advisor.io.writer import EventWriter, event_bytes, scalar_value
 from benchmarks._corpus import RunData, run_data, torch_like_bytes
 
 

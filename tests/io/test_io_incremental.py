@@ -140,7 +140,8 @@ def test_chunked_reads_are_identical(tmp_path, eager_fast, chunk):
     """Files are read a chunk at a time: records across chunk boundaries, records larger than a
     chunk, and a truncated tail read exactly as in one piece."""
     from advisor.io import tfevents, wire
-    from advisor.io.writer import event_bytes, frame
+    from advisor.io.records import frame
+    from advisor.io.writer import event_bytes
 
     rng = np.random.default_rng(chunk)
     blob = frame(event_bytes(1.0, 7, summary=wire.field_bytes(1, wire.field_str(1, "img") + wire.field_bytes(4, bytes(5000)))))

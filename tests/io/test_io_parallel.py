@@ -127,3 +127,13 @@ def test_no_fork_once_a_threaded_runtime_is_loaded(monkeypatch, runtime):
     assert parallel.pool_context().get_start_method() != "fork"
     if "fork" in __import__("multiprocessing").get_all_start_methods():
         assert clean == "fork" or __import__("threading").active_count() > 1
+
+
+def test_cpu_count_follows_the_affinity_mask(monkeypatch):
+    if hasattr(os, "sched_getaffinity"):
+        assert parallel.cpu_count() == len(os.sched_getaffinity(0))
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+        assert parallel.cpu_count() == 1
+        monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # the OS cannot say
+    assert parallel.cpu_count() == 1

@@ -1,0 +1,229 @@
+"""The vectorised reader's batches: cycles of records decoded and CRC-checked as arrays.
+
+A plan (one per sequence of templates, cached) says where each template slot's fields lie in
+a cycle of records; a batch gathers each field for every cycle at once, checks the fixed bytes
+and the payload CRCs, and adds the points to the accumulator. See :mod:`advisor.io._fast`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor.io._fast_template import CACHE_LIMIT, STEP, Template, convert, fields_cover, template_for
+from advisor.io.accumulator import Accumulator
+from advisor.io.crc32c import unmask_array
+from advisor.io.events import decode_payload
+from advisor.io.records import HEADER
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One field of several template slots (wall times, steps of one varint length, values of
+    one kind): its bytes are gathered once, then both decoded and CRC-checked from there."""
+
+    kind: str
+    width: int
+    starts: np.ndarray  # (M,) row column of each member's first byte
+    slots: np.ndarray  # (M,) the template slot (index into plan.tslots) of each member
+    crc_index: np.ndarray  # (M, width, 1) offset of each byte's CRC table in plan.crc_table
+    unique: bool  # no slot has two members (so a fancy-index XOR is safe)
+
+
+@dataclass(frozen=True)
+class _Emit:
+    """One output of one template slot: (group, member) of its wall time, step and value."""
+
+    tag: str
+    meta: str | None
+    t: int  # index among the plan's template slots
+    wall: tuple[int, int] | None
+    step: tuple[int, int] | None
+    value: tuple[int, int]
+
+
+@dataclass(eq=False)
+class _Plan:
+    """Everything needed to decode cycles of one sequence of templates, precomputed."""
+
+    tmpl: np.ndarray  # (cycle,) uint8
+    mask: np.ndarray  # (cycle,) uint8
+    tmpl64: np.ndarray  # 8 cycles of tmpl as (cycle,) uint64 words
+    mask64: np.ndarray
+    general: tuple[int, ...]  # slots decoded record by record
+    tslots: np.ndarray  # slots decoded vectorised (intp)
+    groups: tuple[_Group, ...]
+    crc_table: np.ndarray  # flattened uint32 tables of every variable byte
+    foot_starts: np.ndarray  # (T,) row column of each template slot's footer
+    emit: tuple[_Emit, ...]
+
+
+_PLANS: dict[tuple[int, ...], list[_Plan]] = {}
+
+
+def decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: Accumulator, verify_crc: bool) -> None:
+    """Decode ``n`` whole cycles at ``start`` (framing already verified) into ``acc``."""
+    p = len(lengths)
+    rows = data[start : start + n * cycle].reshape(n, cycle)
+    plan = plan_for(rows[0], offs, lengths)
+    seq0 = acc.records
+    bad = mismatches(data, start, rows, plan)
+    bad_rows = np.flatnonzero(bad)
+    if plan.general or len(bad_rows):
+        # Record by record, in file order: these may change state (plugins, restarts, texts).
+        for k in range(n) if plan.general else bad_rows.tolist():
+            row_at = start + k * cycle
+            for j in range(p) if bad[k] else plan.general:
+                p0 = row_at + offs[j] + HEADER
+                decode_payload(buf, p0, p0 + lengths[j], seq0 + k * p + j, acc, verify_crc)
+    acc.records += n * p
+    n_t = len(plan.tslots)
+    if not n_t or len(bad_rows) == n:
+        return
+    raw = [gather(data, start, n, cycle, g.width, g.starts) for g in plan.groups]  # (M, n, width) bytes
+    sel = np.broadcast_to(~bad, (n_t, n)) if len(bad_rows) else None  # None: every row
+    if verify_crc:
+        crc_ok = _crc_ok(data, start, n, cycle, plan, raw)
+        sel = crc_ok if sel is None else crc_ok & sel
+        acc.bad_crc += n_t * (n - len(bad_rows)) - int(np.count_nonzero(sel))
+        if sel.all():
+            sel = None
+    seqs = [np.arange(seq0 + j, seq0 + j + n * p, p, dtype=np.int64) for j in plan.tslots.tolist()]
+    # One array per member, owning its memory: a tag's points can be freed on their own.
+    fields = [[x.copy() for x in convert(b, g.kind)] for g, b in zip(plan.groups, raw)]
+    zeros_f = zeros_i = None
+    for e in plan.emit:
+        q = seqs[e.t]
+        if e.wall is not None:
+            w = fields[e.wall[0]][e.wall[1]]
+        else:
+            w = zeros_f = np.zeros(n) if zeros_f is None else zeros_f
+        if e.step is not None:
+            s = fields[e.step[0]][e.step[1]]
+        else:
+            s = zeros_i = np.zeros(n, dtype=np.int64) if zeros_i is None else zeros_i
+        v = fields[e.value[0]][e.value[1]]
+        if sel is not None:
+            keep = sel[e.t]
+            q, w, s, v = q[keep], w[keep], s[keep], v[keep]
+        if len(q):
+            if e.meta is not None:
+                acc.note_meta(e.tag, int(q[0]), e.meta)
+            acc.add_arrays(e.tag, s, v, w, q)
+
+
+def gather(data: np.ndarray, start: int, n: int, cycle: int, width: int, starts: np.ndarray) -> np.ndarray:
+    """(members, rows, width) bytes of a field of ``width`` bytes at row columns ``starts``.
+
+    A field of 1, 2, 4 or 8 bytes is copied as one element per row and member, through a view
+    whose elements overlap (byte stride): several times faster than gathering bytes.
+    """
+    if width in (1, 2, 4, 8):
+        view = np.ndarray((cycle - width + 1, n), dtype=f"<u{width}", buffer=data, offset=start, strides=(1, cycle))
+        return view[starts].view(np.uint8).reshape(len(starts), n, width)
+    cols = (starts[:, None] + np.arange(width)).reshape(-1)
+    rows = data[start : start + n * cycle].reshape(n, cycle)
+    return np.ascontiguousarray(rows.T[cols].reshape(len(starts), width, n).transpose(0, 2, 1))
+
+
+def mismatches(data: np.ndarray, start: int, rows: np.ndarray, plan: _Plan) -> np.ndarray:
+    """Per row: does any fixed byte (or varint continuation bit) differ from the plan's template?"""
+    n, cycle = rows.shape
+    n8 = n // 8
+    bad = np.zeros(n, dtype=bool)
+    if n8:
+        # Eight cycles are a whole number of 8-byte words: compare words, then look closer
+        # at the (rare) groups of eight that differ somewhere.
+        words = data[start : start + n8 * 8 * cycle].view("<u8").reshape(n8, cycle)
+        x = np.bitwise_xor(words, plan.tmpl64)
+        np.bitwise_and(x, plan.mask64, out=x)
+        hit = np.flatnonzero(np.bitwise_or.reduce(x, axis=1))
+        if len(hit):
+            sub = rows[: n8 * 8].reshape(n8, 8, cycle)[hit]
+            bad[: n8 * 8].reshape(n8, 8)[hit] = np.bitwise_and(sub ^ plan.tmpl, plan.mask).any(axis=2)
+    if n8 * 8 < n:
+        bad[n8 * 8 :] = np.bitwise_and(rows[n8 * 8 :] ^ plan.tmpl, plan.mask).any(axis=1)
+    return bad
+
+
+def _crc_ok(data: np.ndarray, start: int, n: int, cycle: int, plan: _Plan, raw: list[np.ndarray]) -> np.ndarray:
+    """(template slots, rows): does each payload CRC match? Computed from the variable bytes only."""
+    crc = np.zeros((len(plan.tslots), n), dtype=np.uint32)
+    for g, b in zip(plan.groups, raw):
+        idx = np.empty((len(g.starts), g.width, n), dtype=np.intp)  # intp: take() is slow with others
+        np.add(b.transpose(0, 2, 1), g.crc_index, out=idx)
+        contrib = np.bitwise_xor.reduce(plan.crc_table.take(idx), axis=1)  # over the field's bytes
+        if g.unique:
+            crc[g.slots] ^= contrib
+        else:
+            np.bitwise_xor.at(crc, g.slots, contrib)
+    stored = gather(data, start, n, cycle, 4, plan.foot_starts).view("<u4")[..., 0]
+    return crc == unmask_array(stored)
+
+
+def plan_for(row: np.ndarray, offs: list[int], lengths: list[int]) -> _Plan:
+    """The plan whose fixed bytes ``row`` (one cycle) matches; built and cached when new."""
+    plans = _PLANS.setdefault(tuple(lengths), [])
+    for plan in plans:
+        if not np.bitwise_and(row ^ plan.tmpl, plan.mask).any():
+            return plan
+    slots = []
+    for j, n in enumerate(lengths):
+        p0 = offs[j] + HEADER
+        slots.append(template_for(row[p0 : p0 + n]))
+    plan = _build_plan(row, offs, lengths, slots)
+    plans.append(plan)
+    if len(plans) > CACHE_LIMIT:
+        del plans[0]
+    return plan
+
+
+def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: list[Template | None]) -> _Plan:
+    cycle = len(row)
+    tmpl = np.array(row, dtype=np.uint8)
+    mask = np.zeros(cycle, dtype=np.uint8)  # headers were checked by the framing; footers vary
+    # A template's variable bytes must be exactly its fields' bytes (the CRC covers them so).
+    usable = [tp is not None and fields_cover(tp) for tp in slots]
+    general = [j for j, u in enumerate(usable) if not u]
+    tslots = [j for j, u in enumerate(usable) if u]
+    tables: list[np.ndarray] = []
+    groups: dict[tuple[str, int], list[tuple[int, int, list[int]]]] = {}  # (kind, width) -> (slot, start, table rows)
+    emit = []
+
+    def member(kind: str, width: int, t: int, p0: int, col: int, tp: Template, table0: int) -> tuple[int, int]:
+        members = groups.setdefault((kind, width), [])
+        rows = [table0 + int(np.searchsorted(tp.var_cols, col + i)) for i in range(width)]
+        members.append((t, p0 + col, rows))
+        return list(groups).index((kind, width)), len(members) - 1
+
+    for t, j in enumerate(tslots):
+        tp = slots[j]
+        assert tp is not None
+        p0 = offs[j] + HEADER
+        n = lengths[j]
+        tmpl[p0 : p0 + n] = tp.tmpl
+        mask[p0 : p0 + n] = tp.mask
+        table0 = sum(len(tb) for tb in tables)
+        tables.append(tp.tables)
+        wall = member("<f8", 8, t, p0, tp.wall, tp, table0) if tp.wall is not None else None
+        step = member(STEP, tp.step[1], t, p0, tp.step[0], tp, table0) if tp.step is not None else None
+        for out in tp.outputs:
+            emit.append(_Emit(out.tag, out.meta, t, wall, step, member(out.kind, out.width, t, p0, out.col, tp, table0)))
+    built = []
+    for (kind, width), members in groups.items():
+        member_slots = np.array([m[0] for m in members], dtype=np.intp)
+        index = np.array([m[2] for m in members], dtype=np.intp).reshape(len(members), width, 1) * 256
+        built.append(_Group(kind, width, np.array([m[1] for m in members], dtype=np.intp), member_slots, index, len(set(member_slots.tolist())) == len(members)))
+    return _Plan(
+        tmpl=tmpl,
+        mask=mask,
+        tmpl64=np.tile(tmpl, 8).view("<u8"),
+        mask64=np.tile(mask, 8).view("<u8"),
+        general=tuple(general),
+        tslots=np.asarray(tslots, dtype=np.intp),
+        groups=tuple(built),
+        crc_table=np.concatenate(tables).reshape(-1) if tables else np.zeros(0, dtype=np.uint32),
+        foot_starts=np.array([offs[j] + HEADER + lengths[j] for j in tslots], dtype=np.intp),
+        emit=tuple(emit),
+    )
