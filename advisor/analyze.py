@@ -16,7 +16,7 @@ from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.errors import InputError, UsageError
 from advisor.io.discover import RunFiles, discover
-from advisor.io.parallel import pool_context
+from advisor.io.parallel import cpu_count, pool_context
 from advisor.model import PlotCurve, Report
 from advisor.pipeline import RunAnalysis, analyze_run
 
@@ -56,8 +56,7 @@ def _worker(args: tuple[list[RunFiles], Engine, dict[str, str] | None, bool, boo
 
 
 def default_workers(n_runs: int) -> int:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cpus, n_runs // 4 if n_runs >= 8 else 1))
+    return max(1, min(cpu_count(), n_runs // 4 if n_runs >= 8 else 1))
 
 
 def analyze(

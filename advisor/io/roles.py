@@ -215,10 +215,11 @@ def _align_axes(run: Run, roles: dict[Role, str], derived: dict[str, Series], no
         if k is None or k == key:
             continue
         s = derived.get(k) or run.series.get(k)
-        if s is None or len(s) < 2 or s.steps[-1] <= 0 or s.steps[-1] * 5 > t_last:
+        # Epoch counters start at 0 or 1; compare in floats (int64 steps near 2**63 overflow when scaled).
+        if s is None or len(s) < 2 or s.steps[0] < 0 or s.steps[-1] <= 0 or float(s.steps[-1]) * 5 > t_last:
             continue
         factor = t_last / float(s.steps[-1])
-        derived[k] = Series.from_points(s.tag, np.round(s.steps * factor).astype(np.int64), s.values, s.wall_times, split=s.split)
+        derived[k] = Series.from_points(s.tag, np.round(s.steps.astype(float) * factor).astype(np.int64), s.values, s.wall_times, split=s.split)
         notes.append(f"{k} is logged per epoch (steps {int(s.steps[0])}-{int(s.steps[-1])}); mapped onto training steps (x{factor:.0f})")
 
 
