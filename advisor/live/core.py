@@ -14,38 +14,25 @@
                 break
     print(mon.report().to_dict())                     # one SPEC §4 run entry
 
-How it stays cheap. ``log`` only appends the value as given (a torch tensor is detached, not
-read; a jax array is kept as it is) to a pending list. Every ``every`` steps (and/or ``seconds``
-seconds) the pending values are moved to the host in one go — one ``torch.cat(...).cpu()`` per
-device and dtype, one ``jax.device_get`` for all jax arrays — and appended to a bounded
-:class:`~advisor.live.reservoir.Reservoir` per stream. Then the run is diagnosed by the same
-engine as ``advisor analyze`` (``Engine.diagnose`` on an :class:`advisor.model.Run` built from
-the reservoirs). A diagnosis costs milliseconds, so it is skipped at a cadence point when it
+A :class:`Monitor` is thin: it keeps the cadence and the time budget and ties together the parts
+that live in their own modules —
+
+* :mod:`advisor.live.recorder`: what ``log`` keeps (names mapped onto tags, values held on their
+  device until the cadence, one host transfer per cadence point, a bounded reservoir per
+  stream, the ``tee`` event file);
+* :mod:`advisor.live.tripwire`: cheap checks of each transferred chunk that call for a
+  diagnosis now (a NaN/Inf, a train loss giving back its gain, exploding gradient norms);
+* :func:`advisor.pipeline.diagnose_run`: the same diagnosis as ``advisor analyze``, with the
+  recent-window view (:class:`RecentWindow`, below) merged in;
+* :class:`advisor.tracking.FindingTracker`: which findings are new;
+* the callbacks below: where new findings go (``"print"``, ``"warn"``, ``"log"``,
+  ``"raise"``, ``"stop"`` or any callable taking the finding).
+
+Cadence. Every ``every`` steps (and/or ``seconds`` seconds) pending values are transferred and
+the run is diagnosed. A diagnosis costs milliseconds, so it is skipped at a cadence point when it
 would take more than ``budget`` (0.5%) of the wall time since the last one — unless a tripwire
-on the new values calls for it: a NaN/Inf, a train loss giving back a quarter of its gain, a
-gradient norm 10x its start or a 20x spike (:class:`_Tripwire`). Critical faults are therefore
-diagnosed at the first cadence point where they show, whatever the budget.
-
-Names. Keyword names are mapped onto the tags advisor's role resolution knows (SPEC §6), so
-``advisor analyze`` on a ``tee`` directory resolves them the same way:
-
-=================================================  =====================
-``log(step, NAME=...)``                            stored as
-=================================================  =====================
-``loss``, ``train_loss``, ``training_loss``         ``train/loss``
-``val_loss``, ``valid_loss``, ``eval_loss``         ``val/loss``
-``test_loss``                                      ``test/loss``
-``acc``, ``accuracy``, ``train_acc(uracy)``         ``train/accuracy``
-``val_acc(uracy)``, ``valid_acc``, ``eval_acc``     ``val/accuracy``
-``lr``, ``learning_rate``                          ``train/lr``
-``grad_norm``, ``gradient_norm``                   ``train/grad_norm``
-``update_ratio``                                   ``train/update_ratio``
-anything else (and any name passed in a mapping)   as given
-=================================================  =====================
-
-Names in a mapping (``mon.log(step, {"train/grad_norm/fc1": g})``) are kept as given; any tag
-the role resolution understands works (``Loss/val``, ``val_f1``, ...), and a ``[signals]``
-mapping in the config overrides it.
+calls for it. Critical faults are therefore diagnosed at the first cadence point where they
+show, whatever the budget.
 
 Live judgment. The rules were written for finished runs, so two things differ live:
 
@@ -57,16 +44,10 @@ Live judgment. The rules were written for finished runs, so two things differ li
   early") is reported by ``close()`` only;
 * the divergence rule wants the rise to persist over a fraction of the whole run, so on a long
   run it would fire late; the monitor also runs it on the last ``recent`` steps (default
-  ``2 * every``) and keeps that finding when the rise gives back ``min_rise`` of the whole
-  run's gain too. A divergence is then caught within about one cadence window at any step.
+  ``2 * every``), see :class:`RecentWindow`.
 
 Findings. Each new condition is reported once to the ``on_finding`` callbacks; it is reported
-again only when its severity rises. Built-in callbacks by name: ``"print"`` (one line on
-stderr), ``"warn"`` (``warnings.warn``), ``"log"`` (``logging`` at the finding's level),
-``"raise"`` (raise :class:`FindingAlarm` from ``log`` for findings at or above ``stop_on``,
-critical when unset) and ``"stop"`` (set :attr:`Monitor.should_stop` likewise). Any callable
-taking the :class:`~advisor.model.Finding` works too. ``mon.alerts`` lists every delivery with
-its step.
+again only when its severity rises. ``mon.alerts`` lists every delivery with its step.
 
 Failure. The monitor never raises into the training loop because of its own failure: an error
 in converting, diagnosing, teeing or in a user callback is logged once (logger
@@ -78,11 +59,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -90,38 +71,18 @@ import numpy as np
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.io.roles import Signals, resolve
-from advisor.pipeline import build_report, diagnose_run
-from advisor.live.reservoir import Reservoir
+from advisor.live.recorder import ALIASES, Memory, Recorder, tag_for
+from advisor.live.tripwire import Tripwires
 from advisor.model import Finding, Role, Run, RunReport, Series, Severity
+from advisor.pipeline import View, build_report, diagnose_run
 from advisor.rules.base import Context
 from advisor.tracking import Alert, FindingTracker, describe
 
 log = logging.getLogger("advisor.live")
 
-ALIASES: dict[str, str] = {}
-for _tag, _names in {
-    "train/loss": ("loss", "train_loss", "training_loss", "loss_train"),
-    "val/loss": ("val_loss", "valid_loss", "validation_loss", "eval_loss", "loss_val"),
-    "test/loss": ("test_loss",),
-    "train/accuracy": ("acc", "accuracy", "train_acc", "train_accuracy"),
-    "val/accuracy": ("val_acc", "val_accuracy", "valid_acc", "validation_accuracy", "eval_acc", "eval_accuracy"),
-    "train/lr": ("lr", "learning_rate"),
-    "train/grad_norm": ("grad_norm", "gradient_norm", "grad_norm_total"),
-    "train/update_ratio": ("update_ratio",),
-}.items():
-    for _n in _names:
-        ALIASES[_n] = _tag
+__all__ = ["ALIASES", "FindingAlarm", "Monitor", "tag_for"]
 
-#: Conditions that describe a finished run: reported by ``close()`` only.
-END_OF_RUN = ("still-improving",)
-#: Conditions also checked on the recent steps alone, so that they are caught within about one
-#: cadence window however long the run already is.
-RECENT_RULES = ("divergence",)
-
-
-def tag_for(name: str) -> str:
-    """The stored tag for a ``log`` keyword name (see the module docstring)."""
-    return ALIASES.get(name, name)
+Callback = Callable[["Monitor", Finding], None]
 
 
 class FindingAlarm(Exception):
@@ -131,77 +92,6 @@ class FindingAlarm(Exception):
         super().__init__(f"{finding.severity.value} {finding.condition}: {finding.summary}")
         self.finding = finding
 
-
-# -- converting logged values ---------------------------------------------------------------------
-
-_HOST, _TORCH, _JAX, _OTHER = 0, 1, 2, 3
-_KINDS: dict[type, int] = {float: _HOST, int: _HOST, bool: _HOST}
-
-
-def _kind(t: type) -> int:
-    k = _KINDS.get(t)
-    if k is None:
-        mod = t.__module__ or ""
-        if mod.startswith("torch"):
-            k = _TORCH
-        elif mod.startswith(("jax", "jaxlib")):
-            k = _JAX
-        elif mod.startswith("numpy"):
-            k = _HOST
-        else:
-            k = _OTHER
-        _KINDS[t] = k
-    return k
-
-
-def to_host(values: Sequence[Any]) -> list[np.ndarray | None]:
-    """Move many logged values to the host at once; each comes back as a float64 1-d array.
-
-    A value that is not a number (a string, an object without ``__float__``) comes back None.
-
-    Torch tensors are concatenated per device and dtype and copied with one ``.cpu()`` each;
-    jax arrays go through one ``jax.device_get``. This is the only place the monitor reads
-    device memory (the tests count its calls to prove there is no per-step sync).
-    """
-    out: list[np.ndarray | None] = [None] * len(values)
-    groups: dict[tuple[int, Any], list[int]] = {}
-    for i, v in enumerate(values):
-        k = _kind(type(v))
-        if k == _TORCH:
-            groups.setdefault((k, (v.device, v.dtype)), []).append(i)
-        elif k == _JAX:
-            groups.setdefault((k, None), []).append(i)
-        else:
-            try:
-                out[i] = np.asarray(v if isinstance(v, np.ndarray) else [float(v)], dtype=np.float64).reshape(-1)
-            except (TypeError, ValueError):
-                out[i] = None
-    for (k, _), idx in groups.items():
-        if k == _TORCH:
-            flat = _torch_to_host([values[i] for i in idx])
-        else:
-            flat = _jax_to_host([values[i] for i in idx])
-        for i, a in zip(idx, flat):
-            out[i] = a
-    return out
-
-
-def _torch_to_host(ts: list[Any]) -> list[np.ndarray]:
-    torch = sys.modules["torch"]
-    sizes = [t.numel() for t in ts]
-    flat = torch.cat([t.reshape(-1) for t in ts]).cpu()
-    if flat.dtype in (torch.bfloat16, torch.float16) or not (flat.is_floating_point() or flat.dtype in (torch.int64, torch.int32, torch.bool)):
-        flat = flat.float()
-    arr = flat.numpy().astype(np.float64)
-    return np.split(arr, np.cumsum(sizes)[:-1])
-
-
-def _jax_to_host(xs: list[Any]) -> list[np.ndarray]:
-    jax = sys.modules["jax"]
-    return [np.asarray(a, dtype=np.float64).reshape(-1) for a in jax.device_get(xs)]
-
-
-# -- callbacks -----------------------------------------------------------------------------------
 
 def _print_cb(mon: Monitor, f: Finding) -> None:
     print(f"advisor [step {mon.step}] {describe(f)}", file=sys.stderr, flush=True)
@@ -228,7 +118,7 @@ def _stop_cb(mon: Monitor, f: Finding) -> None:
         mon.should_stop = True
 
 
-BUILTIN_CALLBACKS: dict[str, Callable[[Monitor, Finding], None]] = {
+BUILTIN_CALLBACKS: dict[str, Callback] = {
     "print": _print_cb,
     "warn": _warn_cb,
     "warnings": _warn_cb,
@@ -239,7 +129,8 @@ BUILTIN_CALLBACKS: dict[str, Callable[[Monitor, Finding], None]] = {
 }
 
 
-def _callbacks(spec: Any) -> list[Callable[[Monitor, Finding], None]]:
+def callbacks(spec: Any) -> list[Callback]:
+    """The callbacks ``on_finding`` names: None, a built-in name, a callable, or a list of them."""
     if spec is None:
         return []
     if isinstance(spec, str) or callable(spec):
@@ -256,14 +147,124 @@ def _callbacks(spec: Any) -> list[Callable[[Monitor, Finding], None]]:
             raise TypeError(f"on_finding entries must be names or callables, not {type(s).__name__}")
     return out
 
+# -- the recent-window view (divergence on the last steps) -----------------------------------------
+#: Conditions also checked on the recent steps alone, so that they are caught within about one
+#: cadence window however long the run already is.
+RECENT_RULES = ("divergence",)
+
+#: The divergence rule's default ``min_rise``, for a config that does not run that rule.
+DEFAULT_MIN_RISE = 0.25
+
+
+def min_rise(active: Mapping[str, Any]) -> float:
+    """The share of its gain a train loss must give back to count as a rise (the divergence
+    rule's ``min_rise``); ``active``: rule id -> params of the engine's rules."""
+    return getattr(active.get("divergence"), "min_rise", DEFAULT_MIN_RISE)
+
+
+class RecentWindow:
+    """Runs :data:`RECENT_RULES` on the last ``steps`` steps of a run; see the module docstring."""
+
+    def __init__(self, engine: Engine | None, steps: int, min_rise: float) -> None:
+        self.engine = engine  # None: none of RECENT_RULES is selected, the view finds nothing
+        self.steps = steps
+        self.min_rise = min_rise
+
+    @classmethod
+    def for_config(cls, config: AnalyzeConfig, active: Mapping[str, Any], steps: int) -> RecentWindow:
+        """The view for a monitor whose engine runs the rules ``active`` (id -> params)."""
+        fast = tuple(r for r in RECENT_RULES if r in active)
+        engine = Engine.from_config(AnalyzeConfig(rules=config.rules, select=fast)) if fast else None
+        return cls(engine, steps, min_rise(active))
+
+    def at(self, step: int | None) -> View:
+        """The view of a run whose latest recorded step is ``step``."""
+        return lambda run, signals, ctx: self.findings(run, signals, ctx, step)
+
+    def findings(self, run: Run, signals: Signals, ctx: Context, step: int | None) -> list[Finding]:
+        """Divergence on the last ``steps`` steps before ``step``, kept when it is one for the
+        whole run too (tagged ``evidence["view"]``)."""
+        if self.engine is None or step is None or not self.steps:
+            return []
+        lo = step - self.steps
+        series = {}
+        for tag, s in run.series.items():
+            keep = s.steps > lo
+            if keep.any():
+                series[tag] = Series.from_points(tag, s.steps[keep], s.values[keep], s.wall_times[keep])
+        tail = Run(name=run.name, path="", series=series, hparams=run.hparams)
+        t = signals.roles.get(Role.TRAIN_LOSS)
+        if t is None or t not in series or len(series[t]) < 0.8 * self.steps / max(_spacing(run.series[t]), 1):
+            return []  # the recent view needs a train loss that covers it (not the run's first steps)
+        mapping = {r.value: k for r, k in signals.roles.items() if k in series}
+        found = diagnose_run(tail, self.engine, mapping).report.findings
+        return [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.steps} steps"}) for f in found if self._rise_counts(f, ctx)]
+
+    def _rise_counts(self, f: Finding, ctx: Context) -> bool:
+        c = ctx.train
+        final = f.evidence.get("final_loss")
+        if c is None or c.n == 0 or not isinstance(final, (int, float)):
+            return False
+        start, low = c.start(), float(np.min(c.bvals))
+        return bool(final > start or final - low >= self.min_rise * max(start - low, 0.0) > 0)
+
+
+def _spacing(s: Series) -> float:
+    return float(np.median(np.diff(s.steps[-64:]))) if len(s) > 1 else 1.0
 
 # -- the monitor ---------------------------------------------------------------------------------
+#: Conditions that describe a finished run: reported by ``close()`` only.
+END_OF_RUN = ("still-improving",)
 
-_Entry = tuple  # (tag or tuple of tags, step, wall time, value, flags)
-#: Entry flags. DROP_NONFINITE: a NaN/Inf value is not a data point (an AMP step the scaler
-#: skipped); L2_BY_TAG: a vector of per-parameter norms whose tags repeat, combined per tag as
-#: sqrt(sum of squares) (per-layer gradient norms from per-tensor norms).
-DROP_NONFINITE, L2_BY_TAG = 1, 2
+
+@dataclass(frozen=True)
+class Cadence:
+    """When the monitor transfers values and diagnoses (see the module docstring)."""
+
+    every: int | None = 50  # steps between cadence points; None: only ``seconds``
+    seconds: float | None = None  # also a cadence point after this many seconds
+    budget: float = 0.005  # most fraction of wall time spent diagnosing; 0: no limit
+
+    @classmethod
+    def of(cls, every: int | None, seconds: float | None, budget: float | None) -> Cadence:
+        """From ``Monitor``'s keyword arguments; a cadence that can never fire is an error."""
+        if every is None and seconds is None:
+            raise ValueError("set every (steps) and/or seconds for the diagnosis cadence")
+        if every is not None and int(every) < 1:
+            raise ValueError("every must be a positive number of steps")
+        return cls(int(every) if every is not None else None, float(seconds) if seconds else None, float(budget) if budget else 0.0)
+
+    @property
+    def unit(self) -> int:
+        """The steps one cadence window stands for in the step-based defaults (50 when only
+        ``seconds`` drives the cadence)."""
+        return self.every or 50
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """How a live monitor judges an unfinished run (see "Live judgment" in the module doc)."""
+
+    confirm: int  # steps a finding below critical must hold before it is reported
+    warmup: int  # steps a run must be long before one is reported
+    recent: int  # steps of the recent-window view
+
+    @classmethod
+    def of(cls, unit: int, confirm: int | None, warmup: int | None, recent: int | None) -> Judgment:
+        """From ``Monitor``'s keyword arguments; None: the default in cadence windows."""
+        return cls(
+            4 * unit if confirm is None else int(confirm),
+            10 * unit if warmup is None else int(warmup),
+            2 * unit if recent is None else int(recent),
+        )
+
+
+def _load_config(config: AnalyzeConfig | str | None) -> AnalyzeConfig:
+    if isinstance(config, str):
+        from advisor.config import load
+
+        return load(config)
+    return config or AnalyzeConfig()
 
 
 class Monitor:
@@ -294,6 +295,10 @@ class Monitor:
             0: everything as soon as it is seen.
         recent: steps of the recent view the divergence rule also runs on (default
             ``2 * every``).
+
+    Adapters feed :attr:`recorder` (``mon.recorder.record(...)``), report their failures with
+    ``mon.recorder.report_failure(...)``, drive the cadence with :meth:`tick` when nothing calls
+    ``log``, and may override :meth:`on_step_cadence`.
     """
 
     def __init__(
@@ -316,27 +321,20 @@ class Monitor:
         warmup: int | None = None,
         recent: int | None = None,
     ) -> None:
-        if every is None and seconds is None:
-            raise ValueError("set every (steps) and/or seconds for the diagnosis cadence")
-        if every is not None and int(every) < 1:
-            raise ValueError("every must be a positive number of steps")
-        if isinstance(config, str):
-            from advisor.config import load
-
-            config = load(config)
-        self.config = config or AnalyzeConfig()
+        self.cadence = Cadence.of(every, seconds, budget)
+        self.config = _load_config(config)
         self.engine = Engine.from_config(self.config)
         self._mapping = dict(self.config.signals) or None
-        self.every = int(every) if every is not None else None
-        self.seconds = float(seconds) if seconds else None
         self.stop_on = Severity.parse(stop_on) if isinstance(stop_on, str) else stop_on
         self.alarm_severity = self.stop_on or Severity.CRITICAL
-        self._callbacks = _callbacks(on_finding)
+        self._callbacks = callbacks(on_finding)
         self.name = name
         self.hparams = dict(hparams or {})
-        self.budget = float(budget) if budget else 0.0
-        self._res_args = (int(window), int(bins), int(head))
-        self.max_pending = int(max_pending)
+        self.judgment = Judgment.of(self.cadence.unit, confirm, warmup, recent)
+        self._tracker = FindingTracker(confirm_steps=self.judgment.confirm, warmup=self.judgment.warmup, defer=END_OF_RUN)
+        active = {spec.id: params for spec, params in self.engine.rules}
+        self._recent = RecentWindow.for_config(self.config, active, self.judgment.recent)
+        self._tripwires = Tripwires(min_rise(active))
 
         self.should_stop = False
         self.enabled = True  # False: log() only keeps the cadence (a DDP rank that does not report)
@@ -345,44 +343,54 @@ class Monitor:
         self.alerts: list[Alert] = []  # every delivery, in order
         self.n_diagnoses = 0
         self.diagnose_seconds = 0.0  # total time spent diagnosing
-        self.transfer_seconds = 0.0  # total time spent moving values to the host
         self._findings: tuple[Finding, ...] = ()
         self._report: RunReport | None = None
-        self._series: dict[str, Reservoir] = {}
-        self._pending: list[_Entry] = []
-        self._due: int | None = None
+        self._due: int | None = None  # the step of the next ``every`` cadence point
         self._last_cadence = time.monotonic()
         self._last_diag_end = time.monotonic()
         self._diag_cost = 0.0  # running estimate of one diagnosis, seconds
         self._stale = False  # data arrived since the last diagnosis
-        self._trips: dict[str, _Tripwire] = {}  # train loss and grad norm, once resolved
-        unit = self.every or 50
-        self._tracker = FindingTracker(
-            confirm_steps=4 * unit if confirm is None else confirm,
-            warmup=10 * unit if warmup is None else warmup,
-            defer=END_OF_RUN,
-        )
         self._optax_reader: Any = None
-        self.recent = int(recent) if recent is not None else 2 * (self.every or 50)
-        active = {spec.id: params for spec, params in self.engine.rules}
-        self._divergence_params = active.get("divergence")
-        fast = tuple(r for r in RECENT_RULES if r in active)
-        self._recent_engine = Engine.from_config(AnalyzeConfig(rules=self.config.rules, select=fast)) if fast else None
-        self._failed: set[str] = set()
         self._closed = False
-        self._tee = None
-        if tee is not None:
-            from advisor.io.writer import EventWriter
+        self.recorder = Recorder(Memory(int(window), int(bins), int(head), int(max_pending)), tee, self.hparams)
 
-            self._tee = EventWriter(tee)
-            if self.hparams:
-                self._tee.add_hparams(self.hparams)
+    # -- the options, as attributes ----------------------------------------------------------------
+
+    @property
+    def every(self) -> int | None:
+        return self.cadence.every
+
+    @property
+    def seconds(self) -> float | None:
+        return self.cadence.seconds
+
+    @property
+    def budget(self) -> float:
+        return self.cadence.budget
+
+    @property
+    def recent(self) -> int:
+        return self.judgment.recent
+
+    @property
+    def max_pending(self) -> int:
+        return self.recorder.memory.max_pending
+
+    @property
+    def transfer_seconds(self) -> float:
+        """Total time spent moving values to the host."""
+        return self.recorder.transfer_seconds
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran (``log`` is then a no-op)."""
+        return self._closed
 
     # -- recording -------------------------------------------------------------------------------
 
     def add_callback(self, on_finding: Any) -> None:
         """Also deliver new findings to ``on_finding`` (a built-in name or a callable)."""
-        self._callbacks.extend(_callbacks(on_finding))
+        self._callbacks.extend(callbacks(on_finding))
 
     def log(self, step: int, scalars: Mapping[str, Any] | None = None, /, **named: Any) -> None:
         """Record scalars at ``step``: numbers, numpy, torch or jax scalars (read at the cadence).
@@ -395,21 +403,11 @@ class Monitor:
             step = int(step)
             self.last_logged = step
             if self.enabled:
-                wall = time.time()
-                pend = self._pending
-                if scalars:
-                    for tag, v in scalars.items():
-                        pend.append((tag, step, wall, _keep(v), 0))
-                for k, v in named.items():
-                    pend.append((ALIASES.get(k, k), step, wall, _keep(v), 0))
+                self.recorder.log(step, scalars, **named)
         except Exception as e:
-            self._fail("log", e)
+            self.recorder.report_failure("log", e)
             return
-        self._tick(step)
-
-    def _record(self, tags: str | tuple[str, ...], step: int, value: Any, flags: int = 0) -> None:
-        """Queue a value, or a 1-d vector for a tuple of tags, from a framework hook."""
-        self._pending.append((tags, step, time.time(), value, flags))
+        self.tick(step)
 
     def log_optax(self, opt_state: Any, step: int | None = None) -> None:
         """Record the norms an :func:`advisor.live.optax.monitored` state holds.
@@ -429,122 +427,79 @@ class Monitor:
             reader = self._optax_reader
             reader.calls += 1
             at = int(step) if step is not None else (self.last_logged if self.last_logged is not None else reader.calls - 1)
-            if not reader.due(at, self.every or 50):
+            if not reader.due(at, self.cadence.unit):
                 return
-            reader.read_into(self, opt_state, step)
+            reader.read_into(self.recorder, opt_state, step)
             reader.last_read_step = at
         except Exception as e:
-            self._fail("optax", e)
+            self.recorder.report_failure("optax", e)
             return
         if step is not None or self.last_logged is None:
-            self._tick(at)
+            self.tick(at)
 
-    def _tick(self, step: int) -> None:
-        """After recording at ``step``: run the cadence when it is due (never raises but alarms)."""
+    # -- cadence -----------------------------------------------------------------------------------
+
+    def tick(self, step: int) -> None:
+        """After recording at ``step``: run the cadence when it is due (never raises but alarms).
+
+        ``log`` calls it; an adapter whose hooks record through :attr:`recorder` while nobody
+        calls ``log`` calls it itself.
+        """
         try:
             self._tick_unsafe(step)
         except FindingAlarm:
             raise
         except Exception as e:
-            self._fail("cadence", e)
+            self.recorder.report_failure("cadence", e)
 
     def _tick_unsafe(self, step: int) -> None:
         self.step = step if self.step is None else max(self.step, step)
-        by_steps = False
-        if self.every is not None:
-            if self._due is None or step < self._due - 2 * self.every:  # first call, or steps restarted
-                self._due = step + self.every
+        every, by_steps = self.cadence.every, False
+        if every is not None:
+            if self._due is None or step < self._due - 2 * every:  # first call, or steps restarted
+                self._due = step + every
             elif step >= self._due:
                 by_steps = True
-        due = by_steps or (self.seconds is not None and time.monotonic() - self._last_cadence >= self.seconds)
-        if due or len(self._pending) >= self.max_pending:
+        seconds = self.cadence.seconds
+        due = by_steps or (seconds is not None and time.monotonic() - self._last_cadence >= seconds)
+        if due or self.recorder.full:
             self._cadence(step, by_steps=by_steps)
 
     def _cadence(self, step: int, force: bool = False, alarms: bool = True, final: bool = False, by_steps: bool = False) -> None:
         self._last_cadence = time.monotonic()
-        if self.every is not None and (by_steps or self._due is None):
-            self._due = step + self.every
+        if self.cadence.every is not None and (by_steps or self._due is None):
+            self._due = step + self.cadence.every
         urgent = False
         try:
-            urgent = self._drain()
+            urgent = self._transfer()
         except Exception as e:
-            self._fail("transfer", e)
+            self.recorder.report_failure("transfer", e)
         try:
             if (self._stale or final) and (force or urgent or self._within_budget()):
                 self._deliver(self._diagnose(final), alarms)
         finally:
             if by_steps:
                 try:
-                    self._on_step_cadence()
+                    self.on_step_cadence()
                 except Exception as e:
-                    self._fail("cadence hook", e)
+                    self.recorder.report_failure("cadence hook", e)
 
-    def _on_step_cadence(self) -> None:
+    def on_step_cadence(self) -> None:
         """Hook for adapters at each ``every``-steps cadence point, which every process reaches at
         the same steps (the torch adapter agrees on ``should_stop`` across DDP ranks here)."""
 
     def _within_budget(self) -> bool:
-        if not self.budget:
+        if not self.cadence.budget:
             return True
-        return self._diag_cost <= self.budget * (time.monotonic() - self._last_diag_end)
+        return self._diag_cost <= self.cadence.budget * (time.monotonic() - self._last_diag_end)
 
-    def _drain(self) -> bool:
-        """Move pending values to the host, into the reservoirs (and the tee).
-
-        Returns True when the new values call for a diagnosis now: a NaN/Inf, or a train loss
-        above its initial level.
-        """
-        if not self._pending:
+    def _transfer(self) -> bool:
+        """Move pending values to the host; True when a tripwire calls for a diagnosis now."""
+        new = self.recorder.drain()
+        if new is None:
             return False
-        t0 = time.perf_counter()
-        pend, self._pending = self._pending, []
-        host = to_host([e[3] for e in pend])
-        cols: dict[str, tuple[list[int], list[float], list[float]]] = {}
-        for (tags, step, wall, value, flags), arr in zip(pend, host):
-            if arr is None:
-                self._fail(f"value:{tags}", TypeError(f"{tags}: {type(value).__name__} is not a number; skipped"))
-                continue
-            if isinstance(tags, str):
-                if arr.size != 1:
-                    self._fail(f"shape:{tags}", ValueError(f"{tags}: expected a scalar, got {arr.size} values; skipped"))
-                    continue
-                pairs: Iterable[tuple[str, float]] = ((tags, arr[0]),)
-            elif flags & L2_BY_TAG:
-                pairs = _l2_by_tag(tags, arr).items()
-            else:
-                pairs = zip(tags, arr)
-            for tag, v in pairs:
-                v = float(v)
-                if flags & DROP_NONFINITE and not math.isfinite(v):
-                    continue
-                c = cols.get(tag)
-                if c is None:
-                    c = cols[tag] = ([], [], [])
-                c[0].append(step)
-                c[1].append(v)
-                c[2].append(wall)
-        urgent = False
-        for tag, (s, v, w) in cols.items():
-            res = self._series.get(tag)
-            if res is None:
-                res = self._series[tag] = Reservoir(*self._res_args)
-            vals = np.asarray(v, dtype=np.float64)
-            res.extend(np.asarray(s, dtype=np.int64), vals, np.asarray(w, dtype=np.float64))
-            if not np.isfinite(vals).all():
-                urgent = True
-            elif tag in self._trips:
-                urgent = self._trips[tag].trips(vals) or urgent
         self._stale = True
-        self.transfer_seconds += time.perf_counter() - t0
-        if self._tee is not None:
-            try:
-                for tag, (s, v, w) in cols.items():
-                    for st, val, wt in zip(s, v, w):
-                        self._tee.add_scalar(tag, val, st, wall_time=wt)
-                self._tee.flush()
-            except Exception as e:
-                self._fail("tee", e)
-        return urgent
+        return self._tripwires.check(new)
 
     # -- diagnosing ------------------------------------------------------------------------------
 
@@ -554,88 +509,36 @@ class Monitor:
         Moves pending values to the host first (like a cadence point, without a diagnosis).
         """
         try:
-            self._drain()
+            self._transfer()
         except Exception as e:
-            self._fail("transfer", e)
-        return self._build_run()
-
-    def _build_run(self) -> Run:
-        series = {}
-        for tag, res in self._series.items():
-            s, v, w = res.points()
-            series[tag] = Series.from_points(tag, s, v, w)
-        return Run(name=self.name, path="", series=series, hparams=dict(self.hparams))
-
-    def _arm(self, signals: Signals) -> None:
-        """Tripwires on the resolved train loss and gradient norm (see :class:`_Tripwire`)."""
-        min_rise = getattr(self._divergence_params, "min_rise", 0.25)
-        for role, kind in ((Role.TRAIN_LOSS, "loss"), (Role.GRAD_NORM, "grad")):
-            tag = signals.roles.get(role)
-            if tag is not None and tag not in self._trips:
-                res = self._series.get(tag)
-                self._trips[tag] = _Tripwire(kind, min_rise, res.points()[1][:16] if res is not None else None)
-
-    def _recent_findings(self, run: Run, signals: Signals, ctx: Context) -> list[Finding]:
-        """Divergence on the last ``recent`` steps, kept when it is one for the whole run too.
-
-        The divergence rule asks the rise to persist over a fraction of the run and measures the
-        end level over its last tenth, so on a long run it fires late. On the recent steps alone
-        it fires within about a cadence window; the finding is kept only when the recent rise
-        also gives back ``min_rise`` of the whole run's gain (or ends above its initial level),
-        so a bump in a flat tail is not called a divergence.
-        """
-        if self._recent_engine is None or self.step is None or not self.recent:
-            return []
-        lo = self.step - self.recent
-        series = {}
-        for tag, s in run.series.items():
-            keep = s.steps > lo
-            if keep.any():
-                series[tag] = Series.from_points(tag, s.steps[keep], s.values[keep], s.wall_times[keep])
-        tail = Run(name=run.name, path="", series=series, hparams=run.hparams)
-        t = signals.roles.get(Role.TRAIN_LOSS)
-        if t is None or t not in series or len(series[t]) < 0.8 * self.recent / max(self._spacing(run.series[t]), 1):
-            return []  # the recent view needs a train loss that covers it (not the run's first steps)
-        mapping = {r.value: k for r, k in signals.roles.items() if k in series}
-        found = diagnose_run(tail, self._recent_engine, mapping).report.findings
-        tagged = [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.recent} steps"}) for f in found if self._rise_counts(f, ctx)]
-        return tagged
-
-    def _rise_counts(self, f: Finding, ctx: Context) -> bool:
-        c = ctx.train
-        final = f.evidence.get("final_loss")
-        if c is None or c.n == 0 or not isinstance(final, (int, float)):
-            return False
-        start, low = c.start(), float(np.min(c.bvals))
-        min_rise = getattr(self._divergence_params, "min_rise", 0.25)
-        return bool(final > start or final - low >= min_rise * max(start - low, 0.0) > 0)
-
-    @staticmethod
-    def _spacing(s: Series) -> float:
-        return float(np.median(np.diff(s.steps[-64:]))) if len(s) > 1 else 1.0
+            self.recorder.report_failure("transfer", e)
+        return self.recorder.run(self.name, self.hparams)
 
     def _diagnose(self, final: bool = False) -> list[Finding]:
+        """Diagnose what is recorded; return the findings that are new (see FindingTracker)."""
         t0 = time.perf_counter()
         try:
-            run = self._build_run()
-            a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent_findings,))
-            self._arm(a.signals)
-            findings, problems = a.report.findings, a.report.problems  # a live run has no reader problems
-            self._findings = findings
+            run = self.recorder.run(self.name, self.hparams)
+            a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent.at(self.step),))
+            self._tripwires.arm(a.signals, self.recorder.series)
+            self._findings = a.report.findings
             self._report = a.report
-            for p in problems:
-                self._fail(f"rule:{p.split(':')[0]}", RuntimeError(p))
-            return self._tracker.update(findings, self.step or 0, final)
+            for p in a.report.problems:  # a live run has no reader problems: these are rules that failed
+                self.recorder.report_failure(f"rule:{p.split(':')[0]}", RuntimeError(p))
+            return self._tracker.update(self._findings, self.step or 0, final)
         except Exception as e:
-            self._fail("diagnose", e)
+            self.recorder.report_failure("diagnose", e)
             return []
         finally:
-            dt = time.perf_counter() - t0
-            self._stale = False
-            self.n_diagnoses += 1
-            self.diagnose_seconds += dt
-            self._diag_cost = dt if self.n_diagnoses == 1 else 0.7 * self._diag_cost + 0.3 * dt
-            self._last_diag_end = time.monotonic()
+            self._account(time.perf_counter() - t0)
+
+    def _account(self, dt: float) -> None:
+        """After a diagnosis that took ``dt`` seconds: the budget's running cost estimate."""
+        self._stale = False
+        self.n_diagnoses += 1
+        self.diagnose_seconds += dt
+        self._diag_cost = dt if self.n_diagnoses == 1 else 0.7 * self._diag_cost + 0.3 * dt
+        self._last_diag_end = time.monotonic()
 
     def _deliver(self, new: list[Finding], alarms: bool = True) -> None:
         alarm: FindingAlarm | None = None
@@ -649,7 +552,7 @@ class Monitor:
                 except FindingAlarm as a:
                     alarm = alarm or a
                 except Exception as e:
-                    self._fail(f"callback:{getattr(cb, '__name__', cb)}", e)
+                    self.recorder.report_failure(f"callback:{getattr(cb, '__name__', cb)}", e)
         if alarm is not None:
             if alarms:
                 raise alarm
@@ -684,81 +587,10 @@ class Monitor:
             self._cadence(self.step if self.step is not None else 0, force=True, alarms=False, final=True)
         finally:
             self._closed = True
-            if self._tee is not None:
-                try:
-                    self._tee.close()
-                except Exception as e:
-                    self._fail("tee", e)
+            self.recorder.close()
 
     def __enter__(self) -> Monitor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- failure ---------------------------------------------------------------------------------
-
-    def _fail(self, where: str, e: BaseException) -> None:
-        """Log a failure of the monitor once per kind, and go on."""
-        if where in self._failed:
-            return
-        self._failed.add(where)
-        log.warning("advisor live monitor: %s failed (%s: %s); continuing without it", where, type(e).__name__, e, exc_info=log.isEnabledFor(logging.DEBUG))
-
-
-class _Tripwire:
-    """A cheap check of each new chunk of the train loss or gradient norm that calls for a
-    diagnosis now, whatever the time budget (the engine still decides what it is).
-
-    Loss: the end of the chunk gave back ``min_rise`` of the gain so far (initial level minus the
-    lowest chunk median) or is above the initial level — the divergence rule's own threshold.
-    Gradient norm: the chunk's median is 10x its initial level, or its maximum is 20x the
-    previous chunk's median (the exploding-gradients rule's growth and spike scales).
-    """
-
-    def __init__(self, kind: str, min_rise: float, head: np.ndarray | None) -> None:
-        self.kind, self.min_rise = kind, min_rise
-        self.initial: float | None = None
-        self.low = math.inf
-        self.last: float | None = None
-        if head is not None:
-            self._start(head)
-
-    def _start(self, vals: np.ndarray) -> None:
-        fin = vals[np.isfinite(vals)]
-        if fin.size >= 5:
-            self.initial = float(np.median(fin[:16]))
-
-    def trips(self, vals: np.ndarray) -> bool:
-        if self.initial is None:
-            self._start(vals)
-            return False
-        med = float(np.median(vals))
-        if self.kind == "loss":
-            # the chunk's end (its last fifth, as the recent view's end level) against the
-            # lowest chunk median so far
-            end = float(np.median(vals[-max(5, len(vals) // 5) :]))
-            gain = self.initial - self.low
-            hit = end > self.initial or (gain > 0 and end - self.low >= self.min_rise * gain)
-            self.low = min(self.low, med)
-        else:
-            hit = med >= 10 * self.initial or (self.last is not None and float(np.max(vals)) >= 20 * self.last)
-            self.last = med
-        return bool(hit)
-
-
-def _l2_by_tag(tags: Sequence[str], arr: np.ndarray) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for t, x in zip(tags, arr.tolist()):
-        out[t] = out.get(t, 0.0) + x * x
-    return {t: math.sqrt(v) for t, v in out.items()}
-
-
-def _keep(v: Any) -> Any:
-    """What to hold until the cadence: the value itself, detached from autograd when a tensor."""
-    t = type(v)
-    if t is float or t is int:
-        return v
-    if _kind(t) == _TORCH:
-        return v.detach()
-    return v
