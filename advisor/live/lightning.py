@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - the standalone package
     except ImportError as e:
         raise ImportError("advisor.live.lightning needs PyTorch Lightning: pip install training-advisor[lightning]") from e
 
-from advisor.live.core import Monitor
+from advisor.live.monitor import Monitor
 from advisor.live.recorder import DROP_NONFINITE, L2_BY_TAG
 from advisor.live.torch import GRAD_TAG, GradStats
 

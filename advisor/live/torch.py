@@ -59,7 +59,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without torch
     raise ImportError("advisor.live.torch needs PyTorch: pip install training-advisor[torch]") from e
 
-from advisor.live.core import Monitor as _Monitor
+from advisor.live.monitor import Monitor as _Monitor
 from advisor.live.recorder import DROP_NONFINITE, L2_BY_TAG
 
 GRAD_TAG = "train/grad_norm"

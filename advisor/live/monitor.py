@@ -23,9 +23,9 @@ that live in their own modules —
 * :mod:`advisor.live.tripwire`: cheap checks of each transferred chunk that call for a
   diagnosis now (a NaN/Inf, a train loss giving back its gain, exploding gradient norms);
 * :func:`advisor.pipeline.diagnose_run`: the same diagnosis as ``advisor analyze``, with the
-  recent-window view (:class:`RecentWindow`, below) merged in;
+  recent-window view of :mod:`advisor.live.recent` merged in;
 * :class:`advisor.tracking.FindingTracker`: which findings are new;
-* the callbacks below: where new findings go (``"print"``, ``"warn"``, ``"log"``,
+* :mod:`advisor.live.callbacks`: where new findings go (``"print"``, ``"warn"``, ``"log"``,
   ``"raise"``, ``"stop"`` or any callable taking the finding).
 
 Cadence. Every ``every`` steps (and/or ``seconds`` seconds) pending values are transferred and
@@ -44,7 +44,7 @@ Live judgment. The rules were written for finished runs, so two things differ li
   early") is reported by ``close()`` only;
 * the divergence rule wants the rise to persist over a fraction of the whole run, so on a long
   run it would fire late; the monitor also runs it on the last ``recent`` steps (default
-  ``2 * every``), see :class:`RecentWindow`.
+  ``2 * every``), see :mod:`advisor.live.recent`.
 
 Findings. Each new condition is reported once to the ``on_finding`` callbacks; it is reported
 again only when its severity rises. ``mon.alerts`` lists every delivery with its step.
@@ -52,167 +52,30 @@ again only when its severity rises. ``mon.alerts`` lists every delivery with its
 Failure. The monitor never raises into the training loop because of its own failure: an error
 in converting, diagnosing, teeing or in a user callback is logged once (logger
 ``advisor.live``) and the monitor goes on. The only exception that leaves ``log`` is the
-:class:`FindingAlarm` the ``"raise"`` callback asks for.
+:class:`~advisor.live.callbacks.FindingAlarm` the ``"raise"`` callback asks for.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import sys
 import time
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
-from advisor.io.roles import Signals, resolve
-from advisor.live.recorder import ALIASES, Memory, Recorder, tag_for
+from advisor.io.roles import resolve
+from advisor.live.callbacks import FindingAlarm, callbacks
+from advisor.live.recent import RecentWindow, min_rise
+from advisor.live.recorder import Memory, Recorder
 from advisor.live.tripwire import Tripwires
-from advisor.model import Finding, Role, Run, RunReport, Series, Severity
-from advisor.pipeline import View, build_report, diagnose_run
-from advisor.rules.base import Context
-from advisor.tracking import Alert, FindingTracker, describe
+from advisor.model import Finding, Run, RunReport, Severity
+from advisor.pipeline import build_report, diagnose_run
+from advisor.tracking import Alert, FindingTracker
 
 log = logging.getLogger("advisor.live")
 
-__all__ = ["ALIASES", "FindingAlarm", "Monitor", "tag_for"]
-
-Callback = Callable[["Monitor", Finding], None]
-
-
-class FindingAlarm(Exception):
-    """Raised from ``Monitor.log`` by the ``"raise"`` callback; carries the finding."""
-
-    def __init__(self, finding: Finding) -> None:
-        super().__init__(f"{finding.severity.value} {finding.condition}: {finding.summary}")
-        self.finding = finding
-
-
-def _print_cb(mon: Monitor, f: Finding) -> None:
-    print(f"advisor [step {mon.step}] {describe(f)}", file=sys.stderr, flush=True)
-
-
-def _warn_cb(mon: Monitor, f: Finding) -> None:
-    warnings.warn(f"advisor [step {mon.step}] {describe(f)}", RuntimeWarning, stacklevel=4)
-
-
-_LOG_LEVEL = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING, Severity.CRITICAL: logging.CRITICAL}
-
-
-def _log_cb(mon: Monitor, f: Finding) -> None:
-    log.log(_LOG_LEVEL[f.severity], "[step %s] %s", mon.step, describe(f))
-
-
-def _raise_cb(mon: Monitor, f: Finding) -> None:
-    if f.severity.rank >= mon.alarm_severity.rank:
-        raise FindingAlarm(f)
-
-
-def _stop_cb(mon: Monitor, f: Finding) -> None:
-    if f.severity.rank >= mon.alarm_severity.rank:
-        mon.should_stop = True
-
-
-BUILTIN_CALLBACKS: dict[str, Callback] = {
-    "print": _print_cb,
-    "warn": _warn_cb,
-    "warnings": _warn_cb,
-    "log": _log_cb,
-    "logging": _log_cb,
-    "raise": _raise_cb,
-    "stop": _stop_cb,
-}
-
-
-def callbacks(spec: Any) -> list[Callback]:
-    """The callbacks ``on_finding`` names: None, a built-in name, a callable, or a list of them."""
-    if spec is None:
-        return []
-    if isinstance(spec, str) or callable(spec):
-        spec = [spec]
-    out = []
-    for s in spec:
-        if isinstance(s, str):
-            if s not in BUILTIN_CALLBACKS:
-                raise ValueError(f"unknown on_finding callback {s!r} (built-ins: {', '.join(sorted(set(BUILTIN_CALLBACKS)))})")
-            out.append(BUILTIN_CALLBACKS[s])
-        elif callable(s):
-            out.append(lambda mon, f, fn=s: fn(f))
-        else:
-            raise TypeError(f"on_finding entries must be names or callables, not {type(s).__name__}")
-    return out
-
-# -- the recent-window view (divergence on the last steps) -----------------------------------------
-#: Conditions also checked on the recent steps alone, so that they are caught within about one
-#: cadence window however long the run already is.
-RECENT_RULES = ("divergence",)
-
-#: The divergence rule's default ``min_rise``, for a config that does not run that rule.
-DEFAULT_MIN_RISE = 0.25
-
-
-def min_rise(active: Mapping[str, Any]) -> float:
-    """The share of its gain a train loss must give back to count as a rise (the divergence
-    rule's ``min_rise``); ``active``: rule id -> params of the engine's rules."""
-    return getattr(active.get("divergence"), "min_rise", DEFAULT_MIN_RISE)
-
-
-class RecentWindow:
-    """Runs :data:`RECENT_RULES` on the last ``steps`` steps of a run; see the module docstring."""
-
-    def __init__(self, engine: Engine | None, steps: int, min_rise: float) -> None:
-        self.engine = engine  # None: none of RECENT_RULES is selected, the view finds nothing
-        self.steps = steps
-        self.min_rise = min_rise
-
-    @classmethod
-    def for_config(cls, config: AnalyzeConfig, active: Mapping[str, Any], steps: int) -> RecentWindow:
-        """The view for a monitor whose engine runs the rules ``active`` (id -> params)."""
-        fast = tuple(r for r in RECENT_RULES if r in active)
-        engine = Engine.from_config(AnalyzeConfig(rules=config.rules, select=fast)) if fast else None
-        return cls(engine, steps, min_rise(active))
-
-    def at(self, step: int | None) -> View:
-        """The view of a run whose latest recorded step is ``step``."""
-        return lambda run, signals, ctx: self.findings(run, signals, ctx, step)
-
-    def findings(self, run: Run, signals: Signals, ctx: Context, step: int | None) -> list[Finding]:
-        """Divergence on the last ``steps`` steps before ``step``, kept when it is one for the
-        whole run too (tagged ``evidence["view"]``)."""
-        if self.engine is None or step is None or not self.steps:
-            return []
-        lo = step - self.steps
-        series = {}
-        for tag, s in run.series.items():
-            keep = s.steps > lo
-            if keep.any():
-                series[tag] = Series.from_points(tag, s.steps[keep], s.values[keep], s.wall_times[keep])
-        tail = Run(name=run.name, path="", series=series, hparams=run.hparams)
-        t = signals.roles.get(Role.TRAIN_LOSS)
-        if t is None or t not in series or len(series[t]) < 0.8 * self.steps / max(_spacing(run.series[t]), 1):
-            return []  # the recent view needs a train loss that covers it (not the run's first steps)
-        mapping = {r.value: k for r, k in signals.roles.items() if k in series}
-        found = diagnose_run(tail, self.engine, mapping).report.findings
-        return [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.steps} steps"}) for f in found if self._rise_counts(f, ctx)]
-
-    def _rise_counts(self, f: Finding, ctx: Context) -> bool:
-        c = ctx.train
-        final = f.evidence.get("final_loss")
-        if c is None or c.n == 0 or not isinstance(final, (int, float)):
-            return False
-        start, low = c.start(), float(np.min(c.bvals))
-        return bool(final > start or final - low >= self.min_rise * max(start - low, 0.0) > 0)
-
-
-def _spacing(s: Series) -> float:
-    return float(np.median(np.diff(s.steps[-64:]))) if len(s) > 1 else 1.0
-
-# -- the monitor ---------------------------------------------------------------------------------
 #: Conditions that describe a finished run: reported by ``close()`` only.
 END_OF_RUN = ("still-improving",)
 
