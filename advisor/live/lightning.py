@@ -34,7 +34,8 @@ except ImportError:  # pragma: no cover - the standalone package
     except ImportError as e:
         raise ImportError("advisor.live.lightning needs PyTorch Lightning: pip install training-advisor[lightning]") from e
 
-from advisor.live.core import DROP_NONFINITE, L2_BY_TAG, Monitor
+from advisor.live.monitor import Monitor
+from advisor.live.recorder import DROP_NONFINITE, L2_BY_TAG
 from advisor.live.torch import GRAD_TAG, GradStats
 
 
@@ -89,11 +90,11 @@ class AdvisorCallback(pl.Callback):
                 step = int(trainer.global_step)
                 flags = DROP_NONFINITE if self._amp else 0
                 if self.grad_norms:
-                    mon._record(GRAD_TAG, step, total, flags)
+                    mon.recorder.record(GRAD_TAG, step, total, flags)
                 if self.layer_norms and step % self.layer_every == 0:
-                    mon._record(self._stats.layer_tags(self._params, idx), step, torch.stack(per), flags | L2_BY_TAG)
+                    mon.recorder.record(self._stats.layer_tags(self._params, idx), step, torch.stack(per), flags | L2_BY_TAG)
         except Exception as e:
-            mon._fail("lightning grad hook", e)
+            mon.recorder.report_failure("lightning grad hook", e)
 
     def _changed_metrics(self, trainer: Any) -> dict[str, Any]:
         out = {}
@@ -137,7 +138,7 @@ class AdvisorCallback(pl.Callback):
             try:
                 stop = bool(trainer.strategy.reduce_boolean_decision(stop, all=False))
             except Exception as e:
-                mon._fail("lightning stop sync", e)
+                mon.recorder.report_failure("lightning stop sync", e)
         if stop:
             mon.should_stop = True
             trainer.should_stop = True

@@ -39,7 +39,7 @@ norm itself is kept as ``train/update_norm``.
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -49,6 +49,9 @@ try:
     import optax
 except ImportError as e:  # pragma: no cover - exercised only without jax
     raise ImportError("advisor.live.optax needs JAX and optax: pip install training-advisor[jax]") from e
+
+if TYPE_CHECKING:
+    from advisor.live.recorder import Recorder
 
 log = logging.getLogger("advisor.live")
 
@@ -156,7 +159,7 @@ def drain(opt_state: Any, since: int = 0) -> tuple[dict[str, np.ndarray], int, i
 
 
 class StateReader:
-    """Reads a monitored state now and then and hands new records to a Monitor."""
+    """Reads a monitored state now and then and hands new records to a monitor's recorder."""
 
     def __init__(self) -> None:
         self.count = 0  # updates read so far
@@ -172,7 +175,8 @@ class StateReader:
         gap = step - self.last_read_step
         return gap >= (min(every, max(1, self.history // 2)) if self.history else every)
 
-    def read_into(self, monitor: Any, opt_state: Any, step: int | None) -> None:
+    def read_into(self, recorder: Recorder, opt_state: Any, step: int | None) -> None:
+        """Record the updates made since the last read (an overwritten ring is reported)."""
         cols, count, lost = drain(opt_state, self.count)
         if self.history is None:
             self.history = int(find_state(opt_state).grad_norm.shape[-1])
@@ -181,7 +185,7 @@ class StateReader:
         self.count = count
         if lost:
             self.lost += lost
-            monitor._fail("optax ring", RuntimeError(f"{lost} update(s) were overwritten before they were read: read the state more often or use monitored(tx, history=...) larger"))
+            recorder.report_failure("optax ring", RuntimeError(f"{lost} update(s) were overwritten before they were read: read the state more often or use monitored(tx, history=...) larger"))
         n = len(cols["update"])
         if not n:
             return
@@ -192,4 +196,4 @@ class StateReader:
             if name in ("update_ratio", "lr") and not fin.any():
                 continue  # not available (no params passed / no injected learning rate)
             for s, v in zip(steps.tolist(), vals.tolist()):
-                monitor._record(tag, s, v)
+                recorder.record(tag, s, v)

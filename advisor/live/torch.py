@@ -59,8 +59,8 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without torch
     raise ImportError("advisor.live.torch needs PyTorch: pip install training-advisor[torch]") from e
 
-from advisor.live.core import DROP_NONFINITE, L2_BY_TAG
-from advisor.live.core import Monitor as _Monitor
+from advisor.live.monitor import Monitor as _Monitor
+from advisor.live.recorder import DROP_NONFINITE, L2_BY_TAG
 
 GRAD_TAG = "train/grad_norm"
 UPDATE_TAG = "train/update_ratio"
@@ -249,7 +249,7 @@ class Monitor(_Monitor):
 
     def _pre_step(self, opt: Any, args: tuple, kwargs: dict) -> None:
         try:
-            if self._closed:
+            if self.closed:
                 return
             self._last_total = None
             # With a closure the gradients are computed inside step(): read them after it.
@@ -262,7 +262,7 @@ class Monitor(_Monitor):
                     self._before = [p.detach().clone() for p in params]
         except Exception as e:
             self._before = None
-            self._fail("grad hook", e)
+            self.recorder.report_failure("grad hook", e)
 
     def _scaled(self, opt: Any) -> Any:
         """1/scale as a device tensor when the gradients are still scaled, else None."""
@@ -301,17 +301,17 @@ class Monitor(_Monitor):
             step = self._hook_step()
             self._last_total = total
             if due:
-                self._record(GRAD_TAG, step, total, flags)
+                self.recorder.record(GRAD_TAG, step, total, flags)
             if layer:
                 vec = torch.stack(per)
                 if inv is not None:
                     vec = vec * inv.to(vec.device)
-                self._record(self._stats.layer_tags(params, idx), step, vec, flags | L2_BY_TAG)
+                self.recorder.record(self._stats.layer_tags(params, idx), step, vec, flags | L2_BY_TAG)
 
     def _post_step(self, opt: Any, args: tuple, kwargs: dict) -> None:
         step = self._hook_step()
         try:
-            if self._closed:
+            if self.closed:
                 return
             if self._post_grads:
                 self._record_grads(opt)
@@ -327,19 +327,19 @@ class Monitor(_Monitor):
                         total = self._last_total
                         if self.scaler is not None and total is not None:  # a step the optimizer skipped
                             ratio = torch.where(torch.isfinite(total).to(ratio.device), ratio, torch.full_like(ratio, float("nan")))
-                        self._record(UPDATE_TAG, step, ratio, DROP_NONFINITE if self.scaler is not None else 0)
+                        self.recorder.record(UPDATE_TAG, step, ratio, DROP_NONFINITE if self.scaler is not None else 0)
             self.opt_steps += 1
             if self._auto_grad:
                 self._time_step()
         except Exception as e:
-            self._fail("update hook", e)
+            self.recorder.report_failure("update hook", e)
             return
         if self.last_logged is None:  # nobody calls log(): the hooks drive the cadence
-            self._tick(step)
+            self.tick(step)
 
     # -- distributed -----------------------------------------------------------------------------
 
-    def _on_step_cadence(self) -> None:
+    def on_step_cadence(self) -> None:
         dist = _dist()
         if dist is None or self.world_size < 2 or self.stop_on is None:
             return

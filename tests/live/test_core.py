@@ -12,7 +12,7 @@ import pytest
 from advisor.analyze import analyze
 from advisor.config import AnalyzeConfig
 from advisor.live import FindingAlarm, FindingTracker, Monitor
-from advisor.live.core import to_host
+from advisor.live.recorder import to_host
 from advisor.model import Finding, Severity
 
 from .helpers import alerts_for, diverging, healthy, nan_at
@@ -54,20 +54,20 @@ def test_values_stay_pending_until_the_cadence():
     mon = Monitor(every=50, on_finding=None)
     for step in range(49):
         mon.log(step, loss=1.0)
-    assert mon._series == {} and len(mon._pending) == 49
+    assert mon.recorder.series == {} and mon.recorder.pending == 49
     mon.log(50, loss=1.0)
-    assert len(mon._pending) == 0 and len(mon._series["train/loss"]) == 50
+    assert mon.recorder.pending == 0 and len(mon.recorder.series["train/loss"]) == 50
 
 
 def test_seconds_cadence_and_pending_cap():
     mon = Monitor(every=None, seconds=1e-9, on_finding=None)
     mon.log(0, loss=1.0)
     mon.log(1, loss=1.0)
-    assert len(mon._series["train/loss"]) == 2 and not mon._pending
+    assert len(mon.recorder.series["train/loss"]) == 2 and not mon.recorder.pending
     capped = Monitor(every=10**9, max_pending=100, on_finding=None)
     for step in range(250):
         capped.log(step, loss=1.0)
-    assert len(capped._pending) < 100 and len(capped._series["train/loss"]) >= 200
+    assert capped.recorder.pending < 100 and len(capped.recorder.series["train/loss"]) >= 200
 
 
 def test_to_host_accepts_numbers_and_numpy():
@@ -269,6 +269,6 @@ def test_tee_writes_everything_and_analyze_agrees(tmp_path):
 def test_context_manager_closes_and_log_after_close_is_a_no_op():
     with Monitor(every=5, on_finding=None) as mon:
         mon.log(0, loss=1.0)
-    assert mon._closed
+    assert mon.closed
     mon.log(1, loss=2.0)
     assert len(mon.run().series["train/loss"]) == 1

@@ -25,7 +25,7 @@ def run(code: str) -> subprocess.CompletedProcess:
 def test_live_core_and_watch_import_and_work_without_frameworks():
     r = run(
         """
-        import advisor.live, advisor.live.core, advisor.live.reservoir, advisor.watch
+        import advisor.live, advisor.live.monitor, advisor.live.recorder, advisor.live.tripwire, advisor.live.reservoir, advisor.watch
         from advisor.live import Monitor
         mon = Monitor(every=10, on_finding=None)
         for s in range(100):

@@ -67,7 +67,7 @@ def test_callback_records_losses_metrics_and_grad_norms():
     assert {"train/grad_norm/net.0", "train/grad_norm/net.2", "train_loss"} <= set(run.series)
     signals = cb.monitor.report().signals
     assert signals["val_loss"] == "val_loss" and signals["grad_norm"] == "train/grad_norm"
-    assert cb.monitor._closed
+    assert cb.monitor.closed
 
 
 def test_critical_finding_stops_the_trainer():

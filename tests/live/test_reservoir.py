@@ -54,7 +54,7 @@ def test_monitor_memory_stays_bounded():
     for step in range(60_000):
         mon.log(step, loss=1.0 / (1 + step))
     mon.run()
-    assert sum(r.n_stored for r in mon._series.values()) < 128 + 64 + 8 + 20
+    assert sum(r.n_stored for r in mon.recorder.series.values()) < 128 + 64 + 8 + 20
 
 
 @settings(max_examples=60, deadline=None)
