@@ -173,13 +173,14 @@ class Reservoir:
             w.append(hw)
         for b in self.bins():
             rep = round(b.step_mean)
+            pair = []
             if not math.isnan(b.value) and rep != b.bad_step:
-                s.append(rep)
-                v.append(b.value)
-                w.append(b.wall)
+                pair.append((rep, b.value))
             if b.bad_step is not None:
-                s.append(b.bad_step)
-                v.append(b.bad_value)
+                pair.append((b.bad_step, b.bad_value))
+            for step, value in sorted(pair, key=lambda p: p[0]):  # the bin's mean step can fall after its NaN
+                s.append(step)
+                v.append(value)
                 w.append(b.wall)
         steps = np.concatenate([np.asarray(s, dtype=np.int64), self._raw_s])
         values = np.concatenate([np.asarray(v, dtype=np.float64), self._raw_v])
