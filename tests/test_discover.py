@@ -110,3 +110,19 @@ def test_first_start_of_a_run_purges_nothing(tmp_path):
         w.add_scalar("loss", 99.0, 12)
     s = load_run(discover(str(tmp_path)).runs[0]).series["loss"]
     assert list(s.steps) == list(range(10)) + [12]
+
+
+def test_a_lone_train_dir_is_a_run_not_a_split(tmp_path):
+    """Ultralytics names its runs runs/<task>/train, train2, ...: none of them is a split."""
+    _write(tmp_path / "runs" / "detect" / "train", "train/box_loss")
+    _write(tmp_path / "runs" / "detect" / "train2", "train/box_loss")
+    assert names(tmp_path) == ["runs/detect/train", "runs/detect/train2"]
+    assert all(s is None for r in discover(str(tmp_path)).runs for _, s in r.files)
+
+
+def test_estimator_model_dir_with_eval_subdir_is_one_run(tmp_path):
+    """TF Estimator: training events in model_dir itself, evaluation in model_dir/eval/."""
+    _write(tmp_path / "model", "loss")
+    _write(tmp_path / "model" / "eval", "loss")
+    (run,) = discover(str(tmp_path)).runs
+    assert run.name == "model" and sorted(str(s) for _, s in run.files) == ["None", "eval"]

@@ -130,3 +130,25 @@ def test_params_lookup_across_writers():
     hf.texts = {"args/text_summary": '{"learning_rate": 5e-05, "per_device_train_batch_size": 16, "lr_scheduler_type": "linear", "max_grad_norm": 1.0}'}
     ctx = Context(hf, resolve(hf))
     assert ctx.num_param("lr") == 5e-05 and ctx.num_param("batch_size") == 16 and ctx.param("schedule") == "linear" and ctx.num_param("clip") == 1.0
+
+
+def test_a_tag_that_names_its_side_keeps_it_over_the_split_dir():
+    assert roles_of("train:loss", "train:val/loss")["val_loss"] == "train/val/loss"
+
+
+def test_a_side_word_inside_another_name_does_not_override_the_split():
+    got = roles_of("train:Training_procedure/cost", "valid:Training_procedure/cost")
+    assert got["train_loss"] == "train/Training_procedure/cost" and got["val_loss"] == "valid/Training_procedure/cost"
+
+
+@pytest.mark.parametrize("tag", ["val_ce", "val/cross_entropy", "valid_bce"])
+def test_cross_entropy_names_resolve_as_losses(tag):
+    assert roles_of("train_ce", tag)["train_loss"] == "train_ce"
+    assert roles_of("train_ce", tag)["val_loss"] == tag
+
+
+def test_ultralytics_run_named_train_keeps_its_metrics_on_the_val_side():
+    run = run_with("train/box_loss", "train/cls_loss", "val/box_loss", "val/cls_loss", "metrics/mAP50(B)", "lr/pg0", path="/runs/detect/train")
+    roles = resolve(run).roles
+    assert roles[Role.VAL_LOSS].startswith("val/")
+    assert roles.get(Role.VAL_METRIC) == "metrics/mAP50(B)" and Role.TRAIN_METRIC not in roles

@@ -4,8 +4,9 @@ A run is a directory that directly holds event files (any file whose name contai
 ``tfevents``, TensorBoard's own test). Several files in one directory merge in name order,
 which is write order for every writer's naming scheme. A directory whose subdirectories are
 splits — Keras ``train/`` + ``validation/``, ``train/`` + ``valid/``, Catalyst ``train_log/`` +
-``valid_log/``, ``train/`` + ``test/``, ``eval/`` — is one run whose streams carry the split as a
-role hint; leaf subdirectories beside the splits (Catalyst ``_base_log/``, TimeGAN's extra
+``valid_log/``, ``train/`` + ``test/`` — or whose own event files sit beside one split
+subdirectory (TF Estimator's ``eval/``) is one run whose streams carry the split as a role hint
+(a lone ``train/`` is a run of its own: Ultralytics names runs ``train``, ``train2``, ...); leaf subdirectories beside the splits (Catalyst ``_base_log/``, TimeGAN's extra
 streams) join that run too. Hidden directories are skipped; symlinked directories are followed
 once (loops are safe). Lightning's ``lightning_logs/version_N`` and Hugging Face's
 ``runs/<date>_<host>`` are ordinary run directories.
@@ -137,7 +138,11 @@ def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
         if parent != root and not parent.startswith(root + os.sep):
             continue  # never merge above what the user pointed at
         leaves = [c for c in children if not has_nested[c]]
-        if not any(split_kind(os.path.basename(c)) for c in leaves):
+        kinds = {split_kind(os.path.basename(c)) for c in leaves} - {None}
+        # A split needs a sibling split (Keras train/ + validation/), or a parent that holds the
+        # other side itself (TF Estimator's model_dir + eval/). A lone train/ is a run of its own
+        # (Ultralytics names its runs train, train2, ...).
+        if len(kinds) < 2 and not (kinds and event_dirs.get(parent)):
             continue
         files: list[tuple[str, str | None]] = [(f, None) for f in event_dirs.get(parent, [])]
         for c in leaves:

@@ -33,7 +33,7 @@ _VAL_TOKENS = {"val", "valid", "validation", "eval", "evaluation", "dev", "vl"}
 _TEST_TOKENS = {"test", "testing"}
 _GRANULARITY = {"step", "steps", "batch", "batches", "iter", "iters", "iteration", "iterations", "epoch", "epochs", "global"}
 _PER_STEP = {"step", "steps", "batch", "batches", "iter", "iters", "iteration", "iterations"}
-_LOSS = {"loss", "losses", "cost", "nll", "xent", "crossentropy", "objective"}
+_LOSS = {"loss", "losses", "cost", "nll", "xent", "crossentropy", "ce", "bce", "objective"}
 _LOSS_EXCLUDE = {"scale", "scaler", "std", "var", "variance", "weight", "weights", "ratio", "coef", "coeff", "lr"}
 _ACC = {"acc", "accuracy", "top1", "acc1", "accu"}
 _HIGHER = {"map", "f1", "auc", "auroc", "precision", "recall", "iou", "miou", "dice", "bleu", "rouge", "r2", "exprate", "psnr", "ssim", "kappa", "mcc", "top5", "acc5"}
@@ -44,12 +44,15 @@ _LR_RE = re.compile(r"(^|[^a-z])(lr\d*|learning[_ \-]?rate)([^a-z]|$)")
 _GRAD_RE = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm|global[_ ]?norm")
 _UPDATE_RE = re.compile(r"update[_\- ]?(to[_\- ]?(weight|param)|ratio|/param)|updates?[_ ]ratio")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_MAP = re.compile(r"mAP(?=[^a-z]|$)")
 _SPLIT = re.compile(r"[^a-z0-9]+")
 _LAYER_SUFFIX = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm[_ ]?(total|global|all)?$")
 
 
 def tokens(tag: str) -> list[str]:
-    """Lower-case word tokens of a tag: 'train/lossStep' -> ['train', 'loss', 'step']."""
+    """Lower-case word tokens of a tag: 'train/lossStep' -> ['train', 'loss', 'step'];
+    'metrics/mAP50(B)' -> ['metrics', 'map', '50', 'b'] (mAP is one word, not m + AP)."""
+    tag = _MAP.sub("map_", tag)
     return [t for t in _SPLIT.split(_CAMEL.sub(r"\1_\2", tag).lower()) if t]
 
 
@@ -66,22 +69,50 @@ class Features:
     tokens: tuple[str, ...]
 
 
+def _tag_side(toks: list[str]) -> str | None:
+    for t in toks:
+        if t in _TRAIN_TOKENS:
+            return "train"
+        if t in _VAL_TOKENS:
+            return "val"
+        if t in _TEST_TOKENS:
+            return "test"
+    return None
+
+
+def _explicit_side(tag: str) -> str | None:
+    """A side the tag states outright: a path component of its own (``val/loss``, ``loss/val``)
+    or beside the metric's name (``val_loss``, ``loss_train``) — not a word inside another name
+    (``Training_procedure/cost``)."""
+    kinds = _LOSS | _ACC | _HIGHER | _LOWER | {"lr"}
+    for comp in tag.split("/"):
+        toks = tokens(comp)
+        if not toks:
+            continue
+        if len(toks) == 1:
+            side = _tag_side(toks)
+        elif toks[1] in kinds:
+            side = _tag_side(toks[:1])
+        elif toks[-2] in kinds:
+            side = _tag_side(toks[-1:])
+        else:
+            side = None
+        if side is not None:
+            return side
+    return None
+
+
 def features(s: Series, run_hint: str | None = None) -> Features:
     tag_l = s.tag.lower()
     toks = tokens(s.tag)
     tset = set(toks)
-    side = split_kind(s.split) if s.split else None
+    # A tag that names its side keeps it (``val/loss`` under a train/ directory is still the
+    # validation loss); the split directory, then the run directory's name, decide otherwise.
+    side = _explicit_side(s.tag)
+    if side is None and s.split:
+        side = split_kind(s.split)
     if side is None:
-        for t in toks:
-            if t in _TRAIN_TOKENS:
-                side = "train"
-                break
-            if t in _VAL_TOKENS:
-                side = "val"
-                break
-            if t in _TEST_TOKENS:
-                side = "test"
-                break
+        side = _tag_side(toks)
     if side is None and not s.split:
         side = split_kind(run_hint)
     rest = tset - _TRAIN_TOKENS - _VAL_TOKENS - _TEST_TOKENS - _GRANULARITY
@@ -99,7 +130,7 @@ def features(s: Series, run_hint: str | None = None) -> Features:
         kind = "update_ratio"
     elif _LR_RE.search(tag_l) and not tset & _LOSS:
         kind = "lr"
-    elif tset & _LOSS and not tset & _LOSS_EXCLUDE:
+    elif (tset & _LOSS or {"cross", "entropy"} <= tset) and not tset & _LOSS_EXCLUDE:
         kind, direction = "loss", "min"
         generic = rest <= _LOSS | {"total", "avg", "mean"}
     elif tset & _ACC:
@@ -146,8 +177,12 @@ class Signals:
 REPORTED_ROLES = (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.LR, Role.GRAD_NORM)
 
 
+# Which task metric a user reads first, when a run logs several.
+_METRIC_RANK = {"map": 5.0, "miou": 4.0, "f1": 4.0, "bleu": 4.0, "exprate": 4.0, "rouge": 3.0, "auc": 3.0, "auroc": 3.0, "iou": 3.0, "dice": 3.0, "r2": 3.0}
+
+
 def _score(f: Features, want_side: str) -> float:
-    score = 0.0
+    score = max((_METRIC_RANK.get(t, 0.0) for t in f.tokens), default=0.0) if f.kind == "metric" else 0.0
     score += 10 if f.generic else 0
     score += 8 if "total" in f.tokens else 0
     score += 1 if f.side == want_side else 0
@@ -226,6 +261,10 @@ def _align_axes(run: Run, roles: dict[Role, str], derived: dict[str, Series], no
 def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
     """Resolve every role of ``run``; ``mapping`` (role name -> tag or glob) wins where it matches."""
     run_hint = os.path.basename(run.path.rstrip(os.sep)) if run.path else None
+    # The run directory's name is a side only for runs whose tags name none themselves: in a
+    # run named train/ that logs val/loss and metrics/mAP, the name says nothing about them.
+    if any(_tag_side(tokens(s.tag)) for s in run.series.values()):
+        run_hint = None
     feats = [features(s, run_hint) for s in run.series.values() if len(s)]
     roles: dict[Role, str] = {}
     derived: dict[str, Series] = {}
@@ -254,6 +293,7 @@ def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
         (Role.TRAIN_ACC, "acc", ("train", None), "train"),
         (Role.VAL_ACC, "acc", ("val",), "val"),
         (Role.TRAIN_METRIC, "metric", ("train",), "train"),
+        # A task metric that names no side (metrics/mAP50, BLEU) is an evaluation metric.
         (Role.VAL_METRIC, "metric", ("val",), "val"),
         (Role.LR, "lr", ("train", None), "train"),
         (Role.GRAD_NORM, "grad_norm", ("train", None), "train"),
@@ -263,6 +303,10 @@ def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
         f = _pick(feats, kind, sides, want)
         if f is not None:
             roles[role] = f.key
+    if Role.VAL_METRIC not in roles:  # a task metric naming no side (metrics/mAP50, BLEU) is an evaluation metric
+        f = _best([f for f in feats if f.kind == "metric" and f.side is None and f.direction == "max"], "val")
+        if f is not None:
+            roles[Role.VAL_METRIC] = f.key
     if Role.VAL_ACC not in roles:
         f = _pick(feats, "acc", ("test",), "val")
         if f is not None and Role.VAL_LOSS in roles and roles[Role.VAL_LOSS].startswith("test"):
