@@ -33,6 +33,12 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
     "non-finite": ("still-improving", "lr-decay-needed", "underfitting", "plateau", "slow-convergence", "oscillation", "gradient-noise", "noisy-validation"),
     "divergence": ("still-improving", "lr-decay-needed", "underfitting", "plateau", "slow-convergence", "no-learning", "gradient-noise"),
     "no-learning": ("plateau", "slow-convergence", "underfitting", "lr-decay-needed", "still-improving", "oscillation"),
+    # A rate far too high explains a flat or bouncing loss; advice that reads it as too little
+    # capacity or too small a rate would point the wrong way.
+    "lr-too-high": (
+        "no-learning", "underfitting", "plateau", "slow-convergence", "lr-decay-needed",
+        "still-improving", "bad-initial-loss",
+    ),
     "overfitting": ("still-improving", "underfitting"),
     "unshuffled-data": ("oscillation", "gradient-noise"),
     "oscillation": ("gradient-noise",),
@@ -45,6 +51,7 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
 EXPLAINS: dict[str, tuple[str, ...]] = {
     "exploding-gradients": ("non-finite", "divergence", "oscillation"),
     "divergence": ("non-finite",),
+    "lr-too-high": ("divergence",),
     "vanishing-gradients": ("no-learning", "plateau", "slow-convergence", "underfitting"),
     "schedule-misconfigured": ("underfitting", "plateau", "no-learning"),
     "clipping-saturated": ("slow-convergence",),

@@ -79,6 +79,6 @@ def test_rule_ids_match_spec():
         "non-finite", "divergence", "exploding-gradients", "vanishing-gradients", "no-learning", "plateau",
         "slow-convergence", "oscillation", "unshuffled-data", "gradient-noise", "overfitting", "underfitting",
         "still-improving", "lr-decay-needed", "schedule-misconfigured", "val-below-train", "data-mismatch",
-        "noisy-validation", "clipping-saturated", "bad-initial-loss", "validation-overuse",
+        "noisy-validation", "clipping-saturated", "bad-initial-loss", "validation-overuse", "lr-too-high",
     }
     assert {r.id for r in RULES} == spec

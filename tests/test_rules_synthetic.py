@@ -84,7 +84,7 @@ def test_overfitting_downgraded_when_val_accuracy_still_improves():
     vs, _ = c["val/loss"]
     c["val/accuracy"] = (vs, np.linspace(0.5, 0.9, len(vs)))
     f = [x for x in diagnose(c) if x.condition == "overfitting"][0]
-    assert f.severity == Severity.INFO and f.evidence["val_accuracy_still_improving"]
+    assert f.severity == Severity.INFO and f.evidence["task_metric_still_improving"]
 
 
 def test_still_improving_suppressed_by_overfitting_but_found_alone():

@@ -13,6 +13,7 @@ from advisor.rules import (
     exploding_gradients,
     gradient_noise,
     lr_decay_needed,
+    lr_too_high,
     no_learning,
     noisy_validation,
     non_finite,
@@ -34,6 +35,7 @@ RULES: tuple[RuleSpec, ...] = tuple(
     RuleSpec.from_module(m)
     for m in (
         non_finite,
+        lr_too_high,
         divergence,
         exploding_gradients,
         vanishing_gradients,

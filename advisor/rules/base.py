@@ -24,6 +24,26 @@ from advisor.model import Finding, Remedy, Role, Run, Series, Severity
 from advisor.signals import Curve, make_curve, median
 
 
+@dataclass(frozen=True)
+class TaskMetric:
+    """A held-out metric and which way is better."""
+
+    tag: str
+    curve: Curve
+    higher_is_better: bool
+
+    def best(self) -> tuple[int, float]:
+        """(step, value) of its best evaluation."""
+        vals = self.curve.values if self.higher_is_better else -self.curve.values
+        i = int(np.argmax(vals))
+        return int(self.curve.steps[i]), float(self.curve.values[i])
+
+    def at(self, step: float) -> float:
+        """Its value at the last evaluation at or before ``step`` (the first one if none is)."""
+        i = int(np.searchsorted(self.curve.steps, step, side="right")) - 1
+        return float(self.curve.values[max(i, 0)])
+
+
 class Context:
     """One run as the rules see it: resolved signals, prepared curves, hyperparameters."""
 
@@ -68,6 +88,19 @@ class Context:
     @cached_property
     def val_acc(self) -> Curve | None:
         return self._curve(Role.VAL_ACC)
+
+    @cached_property
+    def task_metric(self) -> TaskMetric | None:
+        """The held-out metric a user judges the run by: a task metric (mAP, F1, BLEU, ...) when
+        one is logged, else validation accuracy. Advice that stops or shortens training consults it."""
+        for role in (Role.VAL_METRIC, Role.VAL_ACC):
+            c = self._curve(role)
+            tag = self.tag(role)
+            if c is None or tag is None or c.n < 3 or c.nonfinite_step is not None:
+                continue
+            higher = self.signals.directions.get(tag, "max") == "max"
+            return TaskMetric(tag, c, higher)
+        return None
 
     @cached_property
     def train_shape(self):  # -> advisor.rules.shape.Shape | None

@@ -20,9 +20,12 @@ Trigger, either:
     within twice that margin: the model may memorise the training set, but it learns nothing
     that transfers (e.g. labels shuffled against inputs).
 
-Remedies: ``check_data`` (labels against inputs, the pipeline) first; then, for a smooth flat
-loss ``scale_lr`` 10 and ``optimizer`` adam, for a loss bouncing in place ``scale_lr`` 0.1;
-``normalization`` for saturated units.
+Remedies: ``check_data`` (labels against inputs, the pipeline) first; then the learning rate
+only where the evidence gives its direction (see ``advisor.rules.lr_evidence``): ``scale_lr``
+0.1 when the loss climbed above its start or the declared rate is far above its optimizer's
+range, ``scale_lr`` 10 and ``optimizer`` adam when the declared rate is far below it; otherwise
+no rate change and a note to log the rate and the first steps; ``normalization`` for saturated
+units.
 
 Known false positives: runs that are only a few steps long; a loss logged as a constant
 placeholder.
@@ -37,6 +40,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.lr_evidence import lr_direction
 from advisor.signals import fmt, median
 
 ID = "no-learning"
@@ -88,11 +92,17 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         evidence["chance_accuracy"] = chance
         acc_txt = f"; accuracy peaked at {fmt(float(np.max(acc.values)))} (chance {fmt(chance)})"
     rem = [R.check_data("labels against inputs, the data pipeline, and that the model's parameters are being optimised")]
-    if bouncing:
-        rem += [R.scale_lr(0.1, "the loss bounces in place: steps too large to descend"), R.batch_size(128, "less gradient noise")]
-    else:
-        rem += [R.scale_lr(10.0, "the loss does not move: steps too small (e.g. 0.001 -> 0.01)"), R.optimizer("adam", rationale="Adam converges fast from a stall")]
+    direction, why = lr_direction(ctx)
+    evidence["lr_direction"] = direction or "unclear"
+    if direction == "down":
+        rem += [R.scale_lr(0.1, f"steps too large: {why}"), R.warmup(100, "ramp the rate up from a small value")]
+    elif direction == "up":
+        rem += [R.scale_lr(10.0, f"steps too small: {why}"), R.optimizer("adam", rationale="Adam converges fast from a stall")]
+    elif bouncing:
+        rem += [R.batch_size(128, "the loss bounces in place: less gradient noise")]
     rem.append(R.normalization("batchnorm", "saturated or dead units pass no signal"))
+    if direction is None:
+        rem.append(R.check_data(f"log the learning rate and the loss of the first steps: {why}"))
     conf = margin_confidence(p.min_progress - max(sh.progress, 0), 0.0, p.min_progress, base=0.7)
     summary = (
         f"train loss stayed at its initial level for the whole run: {fmt(sh.v0)} -> {fmt(sh.vend)} "
@@ -126,18 +136,15 @@ def _held_out(ctx: Context, p: Params) -> list[Finding]:
             R.weight_decay(5e-4, "the model can only memorise; regularise while the data is checked"),
             R.early_stop(step=int(acc.steps[0]), restore_best=True, rationale="nothing transferable is learned"),
         ]
-    elif sh is not None and sh.rel_noise > 0.05:  # the train loss bounces in place as well
-        rem = [
-            R.check_data("labels against inputs and the data pipeline"),
-            R.scale_lr(0.1, "the train loss does not descend either and bounces: steps too large"),
-            R.clip_grad_norm(1.0, "bound the updates"),
-        ]
     else:
-        rem = [
-            R.check_data("labels against inputs and the data pipeline"),
-            R.scale_lr(10.0, "the train loss does not move either: steps too small"),
-            R.optimizer("adam", rationale="Adam converges fast from a stall"),
-        ]
+        direction, why = lr_direction(ctx)
+        rem = [R.check_data("labels against inputs and the data pipeline")]
+        if direction == "down":
+            rem += [R.scale_lr(0.1, f"the train loss does not descend either: steps too large ({why})"), R.clip_grad_norm(1.0, "bound the updates")]
+        elif direction == "up":
+            rem += [R.scale_lr(10.0, f"the train loss does not move either: steps too small ({why})"), R.optimizer("adam", rationale="Adam converges fast from a stall")]
+        else:
+            rem.append(R.check_data(f"log the learning rate and the loss of the first steps: {why}"))
     summary = (
         f"validation accuracy never rose above chance: best {fmt(best)} vs chance {fmt(chance)} over {acc.n} evaluations"
         + (" while the train loss fell (memorisation, not learning)" if train_moved else "")

@@ -94,14 +94,40 @@ def _rise_severity(ctx: Context, p: Params, evals_after: int, evidence: dict) ->
         severity = Severity.INFO
         acc_txt = f"; early stopping ended the run {evals_after} evaluations after the best point" + (" and restored it" if es.get("restore_best") else "")
         evidence["early_stopping"] = es
-    acc = ctx.val_acc
-    if acc is not None and acc.n >= 3 and acc.nonfinite_step is None:
-        i_acc = int(np.argmax(acc.values))
-        if i_acc >= acc.n - max(1, acc.n // 10):
+    tm = ctx.task_metric
+    if tm is not None:
+        m_step, m_best = tm.best()
+        if m_step >= int(tm.curve.steps[-max(1, tm.curve.n // 10)]):
+            # The metric the user cares about is still at its best at the end: stopping at the
+            # val-loss minimum would give up what it gained (the loss rises from overconfidence).
             severity = Severity.INFO
-            acc_txt = "; val accuracy is still at its best at the end, so the loss rises from overconfidence"
-            evidence["val_accuracy_still_improving"] = True
+            acc_txt = f"; {tm.tag} is still at its best at the end ({fmt(m_best)} at step {m_step}), so the loss rises from overconfidence"
+            evidence["task_metric"] = tm.tag
+            evidence["task_metric_still_improving"] = True
     return severity, acc_txt
+
+
+def _stop_remedy(ctx: Context, best_step: int, patience: int, wasted: float, evidence: dict) -> Remedy:
+    """Early stopping at the val-loss minimum — or, when a task metric is logged, at its best
+    evaluation if that came later (the user judges the run by the metric, not the loss)."""
+    tm = ctx.task_metric
+    if tm is not None:
+        m_step, m_best = tm.best()
+        evidence["task_metric"] = tm.tag
+        if m_step > best_step:
+            evidence["task_metric_best_step"] = m_step
+            return R.early_stop(
+                step=m_step,
+                patience=patience,
+                restore_best=True,
+                rationale=f"{tm.tag} was best at step {m_step} ({fmt(m_best)}), after the val-loss minimum at step {best_step}; stop on {tm.tag}",
+            )
+    return R.early_stop(
+        step=best_step,
+        patience=patience,
+        restore_best=True,
+        rationale=f"the best weights were at step {best_step}; {pct(wasted)} of the run came after them",
+    )
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -147,12 +173,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "signal": "val_loss",
     }
     patience = max(p.patience, min(20, v.n // 10))
-    rem_stop = R.early_stop(
-        step=best_step,
-        patience=patience,
-        restore_best=True,
-        rationale=f"the best weights were at step {best_step}; {pct(wasted)} of the run came after them",
-    )
+    rem_stop = _stop_remedy(ctx, best_step, patience, wasted, evidence)
     regs = _regularisers(ctx)
     if rise > 0 and rel_rise >= p.min_rise and rise > p.noise_k * noise and train_not_rising and gap_end > gap_best:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)

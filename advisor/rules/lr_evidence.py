@@ -1,0 +1,175 @@
+"""What a run says about its learning rate: the rate and optimizer it declares, and whether its
+loss ever climbed above where it started.
+
+Shared by ``lr-too-high`` and ``no-learning``: a loss that sits at its initial level can mean a
+rate far too high (units died after a jump, or Adam bouncing in place) or far too small; only
+evidence decides the direction, and without it neither rule may push the rate either way.
+
+Two kinds of evidence:
+
+* declared: the peak of a logged learning-rate stream, else a hyperparameter (``lr``,
+  ``learning_rate``, …), and the optimizer from the hyperparameters or from a Lightning
+  ``lr-<Optimizer>`` tag. Adaptive optimizers (Adam and kin) and SGD have different usual
+  ranges; a rate is *high* above ``ADAPTIVE_HIGH`` / ``SGD_HIGH`` and *low* below
+  ``ADAPTIVE_LOW`` / ``SGD_LOW`` (priors only: used together with what the curve shows).
+* seen: the loss's excursions above its initial value — an early *jump* (the largest 3-point
+  rolling median in the first tenth of the points, over the initial loss) and *bumps* later on
+  (episodes of binned medians above the initial loss by a margin). A healthy run never climbs
+  back above its initialisation loss; a run whose steps are too large does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from advisor.model import Role
+from advisor.rules.base import Context
+from advisor.signals import Curve, median, robust_sigma, rolling_median
+
+ADAPTIVE = ("adam", "adamw", "nadam", "radam", "adamax", "rmsprop", "adagrad", "adadelta", "ranger", "lamb", "adafactor", "lion")
+SGD_LIKE = ("sgd", "momentum", "nesterov")
+ADAPTIVE_HIGH, ADAPTIVE_LOW = 0.1, 1e-6
+SGD_HIGH, SGD_LOW = 2.0, 1e-5
+# Where a cut should bring a rate that is far too high: the top of each family's usual range.
+ADAPTIVE_TARGET, SGD_TARGET = 1e-3, 0.05
+
+
+@dataclass(frozen=True)
+class DeclaredLr:
+    """The rate and optimizer a run declares (None where it does not say)."""
+
+    lr: float | None
+    source: str | None  # where the rate came from, for the evidence
+    optimizer: str | None
+    family: str | None  # "adaptive" | "sgd" | None
+
+    @property
+    def high(self) -> bool:
+        limit = {"adaptive": ADAPTIVE_HIGH, "sgd": SGD_HIGH}.get(self.family or "")
+        return self.lr is not None and limit is not None and self.lr >= limit
+
+    @property
+    def low(self) -> bool:
+        limit = {"adaptive": ADAPTIVE_LOW, "sgd": SGD_LOW}.get(self.family or "")
+        return self.lr is not None and limit is not None and 0 < self.lr <= limit
+
+    def cut_factor(self) -> float | None:
+        """The factor that brings a declared high rate to its family's usual top, else None."""
+        if not self.high or self.lr is None:
+            return None
+        target = ADAPTIVE_TARGET if self.family == "adaptive" else SGD_TARGET
+        return target / self.lr
+
+    def describe(self) -> str:
+        if self.lr is None:
+            return "the learning rate is not logged"
+        opt = f"{self.optimizer} " if self.optimizer else ""
+        return f"{opt}lr {self.lr:.3g} ({self.source})"
+
+
+def _family(name: str | None) -> str | None:
+    if not name:
+        return None
+    low = name.lower()
+    if any(a in low for a in ADAPTIVE):
+        return "adaptive"
+    if any(s in low for s in SGD_LIKE):
+        return "sgd"
+    return None
+
+
+def _optimizer_name(ctx: Context) -> str | None:
+    v: Any = ctx.param("optimizer")
+    if isinstance(v, str) and v.strip():
+        return v.strip().rsplit(".", 1)[-1]
+    tag = ctx.tag(Role.LR) or ""
+    m = re.search(r"lr[-_/]([A-Za-z]+)", tag)  # Lightning's LearningRateMonitor: lr-Adam, lr-SGD
+    return m.group(1) if m else None
+
+
+def declared_lr(ctx: Context) -> DeclaredLr:
+    """The peak logged learning rate (else the configured one) and the optimizer."""
+    lr: float | None = None
+    source = None
+    c = ctx.lr
+    if c is not None and c.n:
+        peak = float(np.max(c.values))
+        if math.isfinite(peak) and peak > 0:
+            lr, source = peak, f"peak of {ctx.tag(Role.LR)}"
+    if lr is None:
+        v = ctx.num_param("lr")
+        if v is not None and v > 0:
+            lr, source = v, "hyperparameters"
+    opt = _optimizer_name(ctx)
+    return DeclaredLr(lr, source, opt, _family(opt))
+
+
+@dataclass(frozen=True)
+class Excursions:
+    """How far, and how often, the loss climbed above its initial value."""
+
+    ref: float  # the initial loss
+    jump: float  # early peak / initial loss
+    jump_step: int  # where the early peak was
+    early_end_step: int  # last step of the early window
+    bumps: int  # later episodes of binned medians above ref * (1 + margin)
+    bump_peak: float  # highest binned median after the early window, / ref
+
+
+def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: float = 4.0) -> Excursions | None:
+    """The loss's climbs above its start; None when the loss is not positive at the start.
+
+    Per-batch losses are noisy (with batch size 1 a point can be a tenth or ten times the level),
+    so both tests are relative to the curve's own noise: the early jump must clear ``noise_k``
+    times the early points' log-scale noise, and the later climbs are counted on binned medians
+    against the first bin's median when the start has no jump to explain away.
+    """
+    if c.n < 5:
+        return None
+    v = c.values
+    ref = min(float(v[0]), median(v[:3]))
+    if not (ref > 0 and math.isfinite(ref)):
+        return None
+    k = max(5, int(math.ceil(early_frac * c.n)))
+    early = v[:k]
+    sm = rolling_median(early, 3) if early.size >= 9 else early
+    i = int(np.argmax(sm))
+    jump = float(sm[i]) / ref
+    pos = early[early > 0]
+    noise = robust_sigma(np.diff(np.log(pos))) / math.sqrt(2) if pos.size >= 5 else 0.0
+    if math.log(max(jump, 1e-300)) < noise_k * noise:
+        jump = 1.0  # within the early points' own noise: no jump
+    early_end = float(c.steps[min(k, c.n) - 1])
+    later = c.bvals[c.bsteps > early_end]
+    # Without a jump the first bin is the start level (robust to one lucky first batch).
+    base = ref if jump > 1.0 else max(ref, float(c.bvals[0]))
+    above = later > base * (1 + margin)
+    bumps = int(np.count_nonzero(above[1:] & ~above[:-1]) + (1 if above.size and above[0] else 0))
+    peak = float(np.max(later)) / base if later.size else 0.0
+    return Excursions(ref, jump, int(c.steps[i]), int(early_end), bumps, peak)
+
+
+def chance_loss(ctx: Context) -> float | None:
+    """ln C for a classifier whose class count is known, else None."""
+    c = ctx.num_classes
+    return math.log(c) if c else None
+
+
+def lr_direction(ctx: Context) -> tuple[str | None, str]:
+    """Which way the evidence says the rate is off for a loss that does not move: ("down" | "up"
+    | None, why). None means unclear — neither a climb above the start nor a declared rate says."""
+    declared = declared_lr(ctx)
+    c = ctx.train
+    ex = excursions(c) if c is not None and c.nonfinite_step is None else None
+    if declared.high:
+        return "down", f"{declared.describe()} is far above the usual range for its optimizer"
+    if ex is not None and (ex.jump >= 2.0 or ex.bumps >= 1):
+        return "down", f"the loss climbed above its initial value {ex.ref:.3g} (up to {max(ex.jump, ex.bump_peak):.1f}x)"
+    if declared.low:
+        return "up", f"{declared.describe()} is far below the usual range for its optimizer"
+    return None, "the direction is unclear: no climb above the start and no declared rate"

@@ -1,0 +1,156 @@
+"""The learning rate is far too high, without (yet) a NaN.
+
+Why it matters: the most common real training bug. Steps that are too large throw the weights
+far from where they started: the loss jumps far above its initial value in the first steps and,
+with ReLU units killed by the jump, sits at the chance level for the rest of the run; with Adam
+at a huge rate it bounces around its initial level from the start. Raising the rate — the fix
+for a loss that does not move because the steps are too small — makes it worse; only evidence of
+the direction may decide.
+
+Signals: train loss; the learning rate (a logged stream or a hyperparameter) and the optimizer
+when the run declares them; the class count for the chance level ln C.
+
+Trigger (the loss never went non-finite — that is ``non-finite``), any of:
+  * jump: the early peak (largest 3-point rolling median of the first ``early_frac`` of the
+    points) is at least ``min_jump`` times the initial loss (and clears four times the early
+    points' own log-scale noise), and afterwards the loss made less
+    than ``max_progress`` of progress from the initial loss (it sits near its start or ln C) —
+    critical; or it did learn but climbed back above the initial loss in at least
+    ``min_bumps`` separate episodes (binned medians more than ``bump_margin`` above the start) —
+    warning;
+  * declared: less than ``max_progress`` progress while the declared rate is above its
+    optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
+  * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
+    least ``min_bumps`` episodes (rate not declared) — critical.
+Needs ``min_points`` points of a positive loss.
+
+Remedies: ``scale_lr`` down — to the family's usual top when the rate is declared, else 0.01
+after a jump of 30x or more and 0.1 otherwise; then ``warmup`` and ``clip_grad_norm``. Never a
+higher rate.
+
+Known false positives: losses that are meant to rise (RL value losses, adversarial losses) —
+the workload decides which rules judge them; a loss whose first logged point is not its
+initialisation value (a resumed run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advisor import remedies as R
+from advisor.model import Finding, Remedy, Severity
+from advisor.rules.base import Context, finding, margin_confidence, nice_factor
+from advisor.rules.lr_evidence import DeclaredLr, Excursions, chance_loss, declared_lr, excursions
+from advisor.rules.non_finite import clip_threshold
+from advisor.signals import fmt
+
+ID = "lr-too-high"
+SEVERITY = Severity.CRITICAL
+SIGNALS = ("train loss", "learning rate and optimizer if known")
+
+
+@dataclass(frozen=True)
+class Params:
+    min_jump: float = 3.0
+    early_frac: float = 0.1
+    max_progress: float = 0.1
+    bump_margin: float = 0.2
+    min_bumps: int = 3
+    min_points: int = 8
+
+
+def detect(ctx: Context, p: Params) -> list[Finding]:
+    got = ctx.finite_train(min_points=p.min_points)
+    if got is None:
+        return []
+    c, sh = got
+    ex = excursions(c, p.early_frac, p.bump_margin)
+    if ex is None:
+        return []
+    lr = declared_lr(ctx)
+    progress = (ex.ref - sh.vend) / ex.ref
+    stuck = progress < p.max_progress
+    jumped = ex.jump >= p.min_jump
+    bumpy = ex.bumps >= p.min_bumps
+    if jumped and stuck:
+        form, severity = "jump", Severity.CRITICAL
+    elif stuck and lr.high:
+        form, severity = "declared", Severity.CRITICAL
+    elif bumpy:
+        form, severity = ("bouncing", Severity.CRITICAL) if stuck else ("spiking", Severity.WARNING)
+    else:
+        return []
+    evidence = {
+        "form": form,
+        "initial_loss": ex.ref,
+        "early_peak_ratio": round(ex.jump, 2),
+        "early_peak_step": ex.jump_step,
+        "climbs_above_start": ex.bumps,
+        "final_loss": sh.vend,
+        "progress": round(progress, 4),
+        "step_range": [int(c.steps[0]), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    if lr.lr is not None:
+        evidence.update(lr=lr.lr, lr_source=lr.source)
+    if lr.optimizer:
+        evidence["optimizer"] = lr.optimizer
+    chance = chance_loss(ctx)
+    if chance is not None:
+        evidence["chance_loss"] = chance
+    summary = _summary(form, ex, sh.vend, progress, lr, chance, int(c.steps[-1]))
+    conf = _confidence(form, ex, p)
+    return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
+
+
+def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: DeclaredLr, chance: float | None, last: int) -> str:
+    at = f" (chance ln C = {fmt(chance)})" if chance is not None else ""
+    rate = lr.describe()
+    if form == "jump":
+        return (
+            f"train loss jumped from {fmt(ex.ref)} to {fmt(ex.ref * ex.jump)} ({ex.jump:.1f}x) by step {ex.jump_step}, "
+            f"then sat at {fmt(vend)}{at} up to step {last}, {100 * max(progress, 0):.1f}% below its start: "
+            f"the learning rate is far too high ({rate}); units have likely died"
+        )
+    if form == "declared":
+        return (
+            f"train loss stayed at its initial level ({fmt(ex.ref)} -> {fmt(vend)}{at}) while the learning rate is far "
+            f"above the usual range for its optimizer ({rate})"
+        )
+    if form == "bouncing":
+        return (
+            f"train loss bounced above its initial value {fmt(ex.ref)} in {ex.bumps} episodes (up to {ex.bump_peak:.1f}x) "
+            f"and made no progress ({fmt(ex.ref)} -> {fmt(vend)}{at}): steps too large to descend ({rate})"
+        )
+    return (
+        f"train loss climbed back above its initial value {fmt(ex.ref)} in {ex.bumps} separate episodes (up to "
+        f"{ex.bump_peak:.1f}x) although it learned ({fmt(ex.ref)} -> {fmt(vend)}): the learning rate is too high for "
+        f"stable training ({rate})"
+    )
+
+
+def _confidence(form: str, ex: Excursions, p: Params) -> float:
+    if form == "jump":
+        return margin_confidence(ex.jump, p.min_jump, 3 * p.min_jump, base=0.7)
+    if form == "declared":
+        return 0.75
+    return margin_confidence(ex.bumps, p.min_bumps, 3 * p.min_bumps, base=0.5)
+
+
+def _remedies(ctx: Context, ex: Excursions, lr: DeclaredLr, form: str) -> list[Remedy]:
+    cut = lr.cut_factor()
+    if cut is not None:
+        factor = nice_factor(cut, lo=1e-4, hi=0.5)
+        why = f"bring {lr.describe()} to about the usual top of its range"
+    elif form == "jump":
+        factor = 0.01 if ex.jump >= 30 else 0.1
+        why = f"the loss jumped {ex.jump:.0f}x in the first steps: the rate is orders of magnitude too high"
+    else:
+        factor = 0.1 if form == "bouncing" else nice_factor(1 / (1 + ex.bump_peak), lo=0.1, hi=0.5)
+        why = "the loss climbs above where it started: smaller steps"
+    warm = max(100, int(0.05 * max(int(ctx.last_step), 1)))
+    return [
+        R.scale_lr(factor, why),
+        R.warmup(warm, "ramp the rate up from a small value so the first steps do not throw the weights away"),
+        R.clip_grad_norm(clip_threshold(ctx, ex.early_end_step) or 1.0, "bound the update size while the rate is being fixed"),
+    ]
