@@ -119,16 +119,16 @@ def test_parallel_seeds_match_serial(tmp_path):
 
 def test_compare_statistics():
     c = compare([1.0, 1.1, 0.9], [0.5, 0.6, 0.4], True)
-    assert c["improved"] and c["improved_seeds"] == 3 and c["effect_size"] > 5
+    assert c.improved and c.improved_seeds == 3 and c.effect_size > 5
     c = compare([1.0, 1.4, 0.6], [0.95, 1.35, 0.55], True)  # gain smaller than the seed noise
-    assert not c["improved"] and c["improvement"] < c["noise"]
+    assert not c.improved and c.improvement < c.noise
     c = compare([1.0, 1.0, 1.0], [0.5, 1.2, 1.2], True)  # one seed better, two worse
-    assert not c["improved"]
+    assert not c.improved
     c = compare([math.inf, math.inf], [0.3, 0.31], True)  # rescued from divergence
-    assert c["improved"] and c["improvement"] == math.inf
+    assert c.improved and c.improvement == math.inf
     c = compare([0.8, 0.82], [0.9, 0.91], False)  # accuracy: higher is better
-    assert c["improved"]
-    assert compare([1.0], [0.5], True)["improved"] and not compare([1.0], [0.999], True)["improved"]
+    assert c.improved
+    assert compare([1.0], [0.5], True).improved and not compare([1.0], [0.999], True).improved
 
 
 def _f(cond, sev="warning", conf=0.8, prio=1, remedies=()):
@@ -154,8 +154,8 @@ def test_condition_state_weaker_counts():
         {"ok": True, "findings": [_f("overfitting", "info", 0.9)]},
         {"ok": True, "findings": [_f("overfitting", "warning", 0.85)]},
     ]
-    gone, n = condition_state(after, "overfitting", before)
-    assert gone and n == 2
+    state = condition_state(after, "overfitting", before)
+    assert state.gone and state.seeds == 2
 
 
 def test_config_diff():
@@ -174,12 +174,12 @@ def test_bad_inputs(tmp_path):
 
 
 def test_cli_entry(tmp_path, capsys):
-    from advisor.tune import run_tune
+    from advisor.commands.tune import run
 
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"lr": 3.0}))
     ns = argparse.Namespace(backend="tests.fake_trainer", config=str(p), rounds=2, seeds=2, out=str(tmp_path / "o"), format="json", metric="val_loss", resume=False, live=False, workers=1, budget=None, target="warning")
-    assert run_tune(ns) == 0
+    assert run(ns) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["verified"] is True and d["final_config"]["lr"] < 1
 
@@ -193,3 +193,4 @@ def test_target_info_acts_on_advice(tmp_path):
     r = tune(FAKE, cfg(lr=0.03), out=str(tmp_path / "i"), seeds=2, workers=1, target=Severity.INFO, budget=2)
     assert r.attempts and r.attempts[0]["condition"] == "still-improving"
     assert r.attempts[0]["applied"]["action"] == "train_longer"
+
