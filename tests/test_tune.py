@@ -1,8 +1,13 @@
 import argparse
+import ast
 import html.parser
 import json
 import math
 import os
+import pathlib
+import subprocess
+import sys
+import types
 
 import pytest
 
@@ -193,4 +198,38 @@ def test_target_info_acts_on_advice(tmp_path):
     r = tune(FAKE, cfg(lr=0.03), out=str(tmp_path / "i"), seeds=2, workers=1, target=Severity.INFO, budget=2)
     assert r.attempts and r.attempts[0]["condition"] == "still-improving"
     assert r.attempts[0]["applied"]["action"] == "train_longer"
+
+
+# a user's trainer as an object in a module: load_trainer("package.module:object")
+AS_OBJECT = types.SimpleNamespace(train=fake_trainer.train, apply=fake_trainer.apply, load_config=fake_trainer.load_config)
+NO_APPLY = types.SimpleNamespace(train=fake_trainer.train, load_config=fake_trainer.load_config)
+
+
+def test_trainer_by_module_and_object(tmp_path):
+    t = load_trainer("tests.test_tune:AS_OBJECT")
+    assert t.apply(cfg(), {"action": "scale_lr", "params": {"factor": 0.5}})["lr"] == pytest.approx(0.05)
+    r = tune(t, cfg(lr=3.0), out=str(tmp_path / "o"), seeds=1, rounds=1, workers=1)
+    assert r.backend == "tests.test_tune:AS_OBJECT" and r.attempts
+    with pytest.raises(UsageError, match="provides no apply"):
+        load_trainer("tests.test_tune:NO_APPLY").apply(cfg(), {"action": "scale_lr", "params": {"factor": 0.5}})
+    with pytest.raises(UsageError, match="has no"):
+        load_trainer("tests.test_tune:MISSING").load_config("x")
+
+
+def test_core_never_imports_backends():
+    """Trainers are loaded by name: no module in advisor/ imports backends (the registry holds strings)."""
+    root = pathlib.Path(__file__).resolve().parents[1] / "advisor"
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] == "backends" for n in names), path
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("backends."):
+                assert path.name == "protocol.py" and path.parent.name == "tune", (path, node.value)
+
+
+def test_tune_imports_neither_render_nor_commands():
+    """One direction: the command and the report import tune, never the other way round."""
+    code = "import sys, advisor.tune; print(sorted(m for m in sys.modules if m.startswith(('advisor.render', 'advisor.commands', 'backends'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
