@@ -13,4 +13,4 @@ from backends.protocol import apply, load_config
 BACKEND = "jax"
 train = trainer(BACKEND, "backends.flax_trainer.engine:FlaxEngine")
 
-__all__ = ["train", "apply", "load_config", "TrainResult", "TrainConfig", "Control", "BACKEND"]
+__all__ = ["BACKEND", "Control", "TrainConfig", "TrainResult", "apply", "load_config", "train"]

@@ -13,4 +13,4 @@ from backends.protocol import apply, load_config
 BACKEND = "torch"
 train = trainer(BACKEND, "backends.torch_trainer.engine:TorchEngine")
 
-__all__ = ["train", "apply", "load_config", "TrainResult", "TrainConfig", "Control", "BACKEND"]
+__all__ = ["BACKEND", "Control", "TrainConfig", "TrainResult", "apply", "load_config", "train"]
