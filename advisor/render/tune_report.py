@@ -8,7 +8,7 @@ import math
 import os
 from typing import Any, Mapping
 
-from advisor.model import Curves
+from advisor.model import PlotCurve
 from advisor.render.html import CSS, SMALL, svg_chart
 from advisor.render.png import line_chart
 from advisor.render.text import params_text
@@ -74,7 +74,7 @@ def text(result: Any, paths: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _curves_for(result: Any, h: str | None) -> Curves:
+def _curves_for(result: Any, h: str | None) -> Mapping[str, PlotCurve]:
     return result.curves.get(h) or {}
 
 
