@@ -23,13 +23,11 @@ from typing import Any, Mapping
 from advisor.config import read_table
 from advisor.model import Remedy
 from advisor.remedies import ACTIONS, ACTIVATIONS, AUTO_ACTIONS, NORMALIZATIONS, OPTIMIZERS, SCHEDULES
+from backends.errors import ConfigError
+from backends.taskspec import SPECS, split_sizes
 
 
-class ConfigError(ValueError):
-    """A configuration or remedy a user wrote is invalid; the message is one line."""
-
-
-TASKS = ("digits", "spirals", "blobs", "adding", "regression")
+TASKS = tuple(SPECS)  # "digits", "spirals", "blobs", "adding", "regression"
 MODELS = ("mlp", "cnn", "rnn", "lstm")
 INITS = ("default", "lecun", "xavier", "kaiming", "orthogonal", "normal")
 DEVICES = ("auto", "cpu", "cuda", "gpu", "tpu")
@@ -258,8 +256,6 @@ class TrainConfig:
             raise ConfigError(f"model.activation: an rnn supports {' or '.join(RECURRENT_ACTIVATIONS)}, got {m.activation!r}")
         if d.task in ("spirals", "blobs") and d.n_classes == 1:
             raise ConfigError("data.n_classes: a classification task needs at least 2 classes")
-        from backends.tasks import split_sizes  # late: tasks imports this module
-
         split_sizes(d)
         return self
 
@@ -427,8 +423,6 @@ assert set(_PATCHES) == set(AUTO_ACTIONS), "every auto action of SPEC §3 has a 
 
 def steps_per_epoch(c: TrainConfig) -> int:
     """Full batches per epoch (the last, partial batch is dropped so every step has one shape)."""
-    from backends.tasks import split_sizes
-
     n_train = split_sizes(c.data)[0]
     return max(1, n_train // min(c.data.batch_size, n_train))
 

@@ -86,7 +86,7 @@ def _gone(runs: dict, r, condition: str) -> bool:
 
     first = [runs[(config_hash(r.initial_config), s)] for s in r.seeds]
     last = [runs[(config_hash(r.final_config), s)] for s in r.seeds]
-    return condition_state(last, condition, first)[0]
+    return condition_state(last, condition, first).gone
 
 
 def _journal_runs(out: str) -> dict:

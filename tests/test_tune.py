@@ -1,8 +1,13 @@
 import argparse
+import ast
 import html.parser
 import json
 import math
 import os
+import pathlib
+import subprocess
+import sys
+import types
 
 import pytest
 
@@ -119,16 +124,16 @@ def test_parallel_seeds_match_serial(tmp_path):
 
 def test_compare_statistics():
     c = compare([1.0, 1.1, 0.9], [0.5, 0.6, 0.4], True)
-    assert c["improved"] and c["improved_seeds"] == 3 and c["effect_size"] > 5
+    assert c.improved and c.improved_seeds == 3 and c.effect_size > 5
     c = compare([1.0, 1.4, 0.6], [0.95, 1.35, 0.55], True)  # gain smaller than the seed noise
-    assert not c["improved"] and c["improvement"] < c["noise"]
+    assert not c.improved and c.improvement < c.noise
     c = compare([1.0, 1.0, 1.0], [0.5, 1.2, 1.2], True)  # one seed better, two worse
-    assert not c["improved"]
+    assert not c.improved
     c = compare([math.inf, math.inf], [0.3, 0.31], True)  # rescued from divergence
-    assert c["improved"] and c["improvement"] == math.inf
+    assert c.improved and c.improvement == math.inf
     c = compare([0.8, 0.82], [0.9, 0.91], False)  # accuracy: higher is better
-    assert c["improved"]
-    assert compare([1.0], [0.5], True)["improved"] and not compare([1.0], [0.999], True)["improved"]
+    assert c.improved
+    assert compare([1.0], [0.5], True).improved and not compare([1.0], [0.999], True).improved
 
 
 def _f(cond, sev="warning", conf=0.8, prio=1, remedies=()):
@@ -154,8 +159,8 @@ def test_condition_state_weaker_counts():
         {"ok": True, "findings": [_f("overfitting", "info", 0.9)]},
         {"ok": True, "findings": [_f("overfitting", "warning", 0.85)]},
     ]
-    gone, n = condition_state(after, "overfitting", before)
-    assert gone and n == 2
+    state = condition_state(after, "overfitting", before)
+    assert state.gone and state.seeds == 2
 
 
 def test_config_diff():
@@ -174,12 +179,12 @@ def test_bad_inputs(tmp_path):
 
 
 def test_cli_entry(tmp_path, capsys):
-    from advisor.tune import run_tune
+    from advisor.commands.tune import run
 
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"lr": 3.0}))
     ns = argparse.Namespace(backend="tests.fake_trainer", config=str(p), rounds=2, seeds=2, out=str(tmp_path / "o"), format="json", metric="val_loss", resume=False, live=False, workers=1, budget=None, target="warning")
-    assert run_tune(ns) == 0
+    assert run(ns) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["verified"] is True and d["final_config"]["lr"] < 1
 
@@ -193,3 +198,38 @@ def test_target_info_acts_on_advice(tmp_path):
     r = tune(FAKE, cfg(lr=0.03), out=str(tmp_path / "i"), seeds=2, workers=1, target=Severity.INFO, budget=2)
     assert r.attempts and r.attempts[0]["condition"] == "still-improving"
     assert r.attempts[0]["applied"]["action"] == "train_longer"
+
+
+# a user's trainer as an object in a module: load_trainer("package.module:object")
+AS_OBJECT = types.SimpleNamespace(train=fake_trainer.train, apply=fake_trainer.apply, load_config=fake_trainer.load_config)
+NO_APPLY = types.SimpleNamespace(train=fake_trainer.train, load_config=fake_trainer.load_config)
+
+
+def test_trainer_by_module_and_object(tmp_path):
+    t = load_trainer("tests.test_tune:AS_OBJECT")
+    assert t.apply(cfg(), {"action": "scale_lr", "params": {"factor": 0.5}})["lr"] == pytest.approx(0.05)
+    r = tune(t, cfg(lr=3.0), out=str(tmp_path / "o"), seeds=1, rounds=1, workers=1)
+    assert r.backend == "tests.test_tune:AS_OBJECT" and r.attempts
+    with pytest.raises(UsageError, match="provides no apply"):
+        load_trainer("tests.test_tune:NO_APPLY").apply(cfg(), {"action": "scale_lr", "params": {"factor": 0.5}})
+    with pytest.raises(UsageError, match="has no"):
+        load_trainer("tests.test_tune:MISSING").load_config("x")
+
+
+def test_core_never_imports_backends():
+    """Trainers are loaded by name: no module in advisor/ imports backends (the registry holds strings)."""
+    root = pathlib.Path(__file__).resolve().parents[1] / "advisor"
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] == "backends" for n in names), path
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("backends."):
+                assert path.name == "protocol.py" and path.parent.name == "tune", (path, node.value)
+
+
+def test_tune_imports_neither_render_nor_commands():
+    """One direction: the command and the report import tune, never the other way round."""
+    code = "import sys, advisor.tune; print(sorted(m for m in sys.modules if m.startswith(('advisor.render', 'advisor.commands', 'backends'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+

@@ -13,7 +13,7 @@ from advisor.render.html import CSS
 from advisor.render.png import line_chart
 from advisor.render.svg import SMALL, svg_chart
 from advisor.render.text import params_text
-from advisor.tune import verdict_text
+from advisor.tune import config_diff, verdict_text
 
 TUNE_COLORS = [(120, 120, 220), (31, 119, 180), (255, 150, 120), (214, 39, 40)]
 
@@ -64,8 +64,6 @@ def text(result: Any, paths: Mapping[str, str]) -> str:
     if not result.attempts:
         lines.append("(nothing to try)")
     lines.append("")
-    from advisor.tune import config_diff
-
     diff = config_diff(result.initial_config, result.final_config)
     if diff:
         lines.append("config changes:")
@@ -77,7 +75,7 @@ def text(result: Any, paths: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _curves_for(result: Any, h: str) -> dict[str, Any]:
+def _curves_for(result: Any, h: str | None) -> Mapping[str, PlotCurve]:
     return result.curves.get(h) or {}
 
 
@@ -87,8 +85,7 @@ def chart_lines(result: Any, attempt: Mapping[str, Any]) -> list[tuple[str, list
         c = _curves_for(result, h)
         for role in ("train_loss", "val_loss"):
             if role in c:
-                ys = [math.nan if v is None else v for v in c[role]["values"]]
-                out.append((f"{tag} {role.replace('_loss', '')}", c[role]["steps"], ys))
+                out.append((f"{tag} {role.replace('_loss', '')}", list(c[role].steps), list(c[role].values)))
     return out
 
 
@@ -103,8 +100,6 @@ def html_page(result: Any) -> str:
     for r in rows(result):
         body.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
     body.append("</table>")
-    from advisor.tune import config_diff
-
     diff = config_diff(result.initial_config, result.final_config)
     body.append("<h2>Config changes</h2>")
     if diff:
@@ -118,15 +113,10 @@ def html_page(result: Any) -> str:
         title = f"round {a['round']}: {a['condition']} → {a['applied']['action']} {params_text(a['applied']['params'])} ({verdict_text(a)})"
         before = _curves_for(result, a["config_hash_before"])
         after = _curves_for(result, a["config_hash_after"])
-        span = [s for c in (*before.values(), *after.values()) for s in c["steps"][:1] + c["steps"][-1:]]
-        charts = "".join(f"<figure>{svg_chart(label, _as_role_curves(c), frame=SMALL, span=span)}</figure>" for label, c in (("before", before), ("after", after)))
+        span = [s for c in (*before.values(), *after.values()) for s in c.steps[:1] + c.steps[-1:]]
+        charts = "".join(f"<figure>{svg_chart(label, c, frame=SMALL, span=span)}</figure>" for label, c in (("before", before), ("after", after)))
         body.append(f"<h3>{e(title)}</h3><div class='charts'>{charts}</div>")
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>advisor tune</title><style>{CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n"
-
-
-def _as_role_curves(c: Mapping[str, Any]) -> dict[str, PlotCurve]:
-    """Median curves in the shape the HTML charts take (None -> NaN)."""
-    return {role: PlotCurve(role, tuple(v["steps"]), tuple(math.nan if x is None else x for x in v["values"])) for role, v in c.items()}
 
 
 def write_outputs(result: Any, out: str) -> dict[str, str]:
@@ -152,6 +142,20 @@ def write_outputs(result: Any, out: str) -> dict[str, str]:
         fh.write(png)
     os.replace(paths["png"] + ".tmp", paths["png"])
     return paths
+
+
+def live_text(res: Mapping[str, Any], out: str) -> str:
+    """``advisor tune --live`` as text: per seed what was found and applied, then the comparison."""
+    lines = [f"advisor tune --live ({res['backend']}, {len(res['per_seed'])} seed(s), metric {res['metric']})", ""]
+    for p in res["per_seed"]:
+        acts = "; ".join(f"step {a['step']}: {a['action']} {a['params']}" for a in p["applied"]) or "nothing applied"
+        found = ", ".join(f"{f['condition']}@{f['step']}" for f in p["live_findings"]) or "no live finding"
+        lines.append(f"seed {p['seed']}: {found} -> {acts}; steps {p['plain_steps']} -> {p['live_steps']}")
+    b, a = res["before"], res["after"]
+    lines.append("")
+    lines.append(f"{res['metric']}: plain {b['mean']} ± {b['std']} -> live {a['mean']} ± {a['std']} (effect {res['effect_size']}, improved in {res['improved_seeds']}/{len(res['per_seed'])})")
+    lines.append(f"verified: {'yes' if res['verified'] else 'no'}; journal and live.json under {out}")
+    return "\n".join(lines) + "\n"
 
 
 def _atomic(path: str, text: str) -> None:

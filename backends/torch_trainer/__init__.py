@@ -1,14 +1,16 @@
 """PyTorch reference trainer: ``train(config, logdir, seed=None, *, control=None, callback=None, progress=False)``.
 
 Run it as ``python -m backends.torch_trainer [--config FILE] [--set KEY=VALUE ...] --logdir DIR``.
-The framework is imported on the first ``train`` call, not with this package.
+The framework is imported on the first ``train`` call, not with this package. ``train``, ``apply``
+and ``load_config`` are the protocol ``advisor tune`` loads this package by (see :mod:`backends.protocol`).
 """
 
 from backends.config import TrainConfig
 from backends.control import Control
 from backends.loop import TrainResult, trainer
+from backends.protocol import apply, load_config
 
 BACKEND = "torch"
 train = trainer(BACKEND, "backends.torch_trainer.engine:TorchEngine")
 
-__all__ = ["train", "TrainResult", "TrainConfig", "Control", "BACKEND"]
+__all__ = ["BACKEND", "Control", "TrainConfig", "TrainResult", "apply", "load_config", "train"]

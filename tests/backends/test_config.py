@@ -137,3 +137,30 @@ def test_control_accepts_live_remedies_and_rejects_the_rest():
     assert c.stop_requested is None
     c.stop("enough")
     assert c.stop_requested == "enough"
+
+
+def test_both_packages_export_the_tune_protocol_on_dicts(tmp_path):
+    """advisor.tune calls train/apply/load_config on the package with plain dicts (no framework imported)."""
+    import backends.flax_trainer as jx
+    import backends.torch_trainer as pt
+
+    TINY.save(tmp_path / "c.toml")
+    for mod in (pt, jx):
+        d = mod.load_config(str(tmp_path / "c.toml"))
+        assert d == TINY.to_dict()
+        patched = mod.apply(d, {"action": "scale_lr", "params": {"factor": 0.5}})
+        assert isinstance(patched, dict) and patched["optim"]["lr"] == pytest.approx(d["optim"]["lr"] * 0.5)
+        assert callable(mod.train)
+    with pytest.raises(ConfigError):
+        pt.apply(TINY.to_dict(), {"action": "check_data", "params": {}})
+
+
+def test_task_sizes_sit_below_config_and_tasks():
+    """taskspec imports neither config nor tasks, so the two no longer import each other."""
+    import subprocess
+    import sys
+
+    code = "import sys, backends.taskspec; print(sorted(m for m in sys.modules if m in ('backends.config', 'backends.tasks')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+

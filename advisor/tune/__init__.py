@@ -1,0 +1,91 @@
+"""``advisor tune``: apply recommendations on a reference trainer and verify them over seeds.
+
+A round trains the current config with K seeds, analyses every run, takes the finding present
+in most seeds that ranks highest, and tries its ``auto`` remedies in order: patch the config,
+train the patched config with the same seeds, and verify —
+
+* the condition is gone (or clearly weaker: lower severity, or confidence down by
+  ``WEAKER_BY``) in a majority of seeds, and
+* the target metric improved in a majority of seeds, with a mean paired improvement larger
+  than the seed-to-seed noise (pooled standard deviation of both sides); the paired effect
+  size (mean / std of the differences) is reported.
+
+A verified remedy becomes the new config and the next round starts from it. A remedy that
+improved the metric beyond the noise while its condition stayed is kept too (``"kept": true``,
+``"verified": false``): throwing away a clear gain helps nobody, and the next round diagnoses
+the better config again (a dropout cut from 0.8 to 0.4 that still leaves val below train is
+followed by a further cut). Any other attempt is recorded and the next candidate (then the next
+finding) is tried, within a budget. Tuning stops when the runs are healthy, the budget or the
+rounds are spent, or nothing helps.
+
+Every finished training is appended to ``journal.jsonl`` under ``--out`` (flushed and fsynced),
+keyed by the config's hash and the seed; ``--resume`` reuses finished runs, so killing the
+process at any moment loses no result. Seeds train in parallel worker processes.
+
+Trainers are reached through a small protocol and loaded by name; the core never imports them.
+
+Modules, lowest first: :mod:`~advisor.tune.protocol` (what a trainer provides, loading one by
+name, config hashing and diffs), :mod:`~advisor.tune.journal` (the journal and resume),
+:mod:`~advisor.tune.verify` (the statistics), :mod:`~advisor.tune.executors` (local worker
+processes), :mod:`~advisor.tune.runner` (a config over seeds, each run diagnosed once),
+:mod:`~advisor.tune.result` (attempts and the result), :mod:`~advisor.tune.loop` (the rounds,
+and ``tune --live``). The command (``advisor.commands.tune``) and the report
+(``advisor.render.tune_report``) sit above this package; it imports neither.
+"""
+
+from advisor.tune.journal import Journal
+from advisor.tune.loop import Session, TuneOptions, open_session, run_tuning, tune, tune_live
+from advisor.tune.protocol import (
+    BACKENDS,
+    Trainer,
+    TrainerModule,
+    config_diff,
+    config_hash,
+    config_to_dict,
+    load_trainer,
+)
+from advisor.tune.result import Attempt, FailedPatch, TuneResult
+from advisor.tune.verify import (
+    METRICS,
+    WEAKER_BY,
+    Comparison,
+    ConditionState,
+    Target,
+    compare,
+    condition_state,
+    metric_values,
+    seed_stats,
+    targets,
+    verdict_text,
+)
+
+__all__ = [
+    "BACKENDS",
+    "METRICS",
+    "WEAKER_BY",
+    "Attempt",
+    "Comparison",
+    "ConditionState",
+    "FailedPatch",
+    "Journal",
+    "Session",
+    "Target",
+    "Trainer",
+    "TrainerModule",
+    "TuneOptions",
+    "TuneResult",
+    "compare",
+    "condition_state",
+    "config_diff",
+    "config_hash",
+    "config_to_dict",
+    "load_trainer",
+    "metric_values",
+    "open_session",
+    "run_tuning",
+    "seed_stats",
+    "targets",
+    "tune",
+    "tune_live",
+    "verdict_text",
+]

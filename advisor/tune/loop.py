@@ -1,0 +1,272 @@
+"""The tuning loop: rounds of diagnose -> patch -> retrain -> verify, and ``tune --live``.
+
+Both start the same way (:func:`open_session`): check the options, open (or resume) the journal
+under ``out``, and set up a :class:`~advisor.tune.runner.Runner` for the seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from advisor.errors import UsageError
+from advisor.model import Severity, jsonable
+from advisor.tune.journal import Journal
+from advisor.tune.protocol import Trainer, config_hash, config_to_dict
+from advisor.tune.result import Attempt, FailedPatch, TuneResult
+from advisor.tune.runner import Progress, Runner
+from advisor.tune.verify import (
+    METRICS,
+    Target,
+    compare,
+    condition_state,
+    findings_of,
+    lower_is_better,
+    metric_values,
+    seed_stats,
+    targets,
+    verdict_text,
+)
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """What ``advisor tune`` is asked to do (everything but the trainer, the config and callbacks)."""
+
+    out: str
+    rounds: int = 3
+    seeds: int = 3
+    metric: str = "val_loss"
+    budget: int | None = None  # remedies tried in all; None: 2 per round
+    resume: bool = False
+    workers: int | None = None  # None: one per seed, at most one per CPU
+    base_seed: int = 0
+    target: Severity = Severity.WARNING  # the least severe finding to act on
+
+    def check(self) -> None:
+        if self.metric not in METRICS:
+            raise UsageError(f"unknown metric {self.metric!r} (known: {', '.join(METRICS)})")
+        if self.rounds < 1 or self.seeds < 1:
+            raise UsageError("--rounds and --seeds must be at least 1")
+
+    @property
+    def seed_list(self) -> list[int]:
+        return [self.base_seed + i for i in range(self.seeds)]
+
+    @property
+    def max_attempts(self) -> int:
+        return self.budget if self.budget is not None else 2 * self.rounds
+
+
+@dataclass(frozen=True)
+class Session:
+    """An opened tuning: its journal, the initial config as a dict, the seeds, the runner."""
+
+    trainer: Trainer
+    options: TuneOptions
+    journal: Journal
+    initial: dict[str, Any]
+    seeds: list[int]
+    runner: Runner
+
+
+def open_session(trainer: Trainer, config: Mapping[str, Any], options: TuneOptions, progress: Progress | None = None, mode: str | None = None) -> Session:
+    """Check the options, open (or resume) the journal under ``options.out``, set up the runner."""
+    options.check()
+    os.makedirs(options.out, exist_ok=True)
+    journal = Journal(os.path.join(options.out, "journal.jsonl"), options.resume)
+    initial = config_to_dict(config)
+    journal.begin(trainer.name, initial, config_hash(initial), options.seeds, options.metric, mode)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    runner = Runner(trainer, options.out, journal, options.workers or max(1, min(options.seeds, cpus)), progress)
+    return Session(trainer, options, journal, initial, options.seed_list, runner)
+
+
+def tune(
+    trainer: Trainer,
+    config: Mapping[str, Any],
+    *,
+    out: str,
+    rounds: int = 3,
+    seeds: int = 3,
+    metric: str = "val_loss",
+    budget: int | None = None,
+    resume: bool = False,
+    workers: int | None = None,
+    base_seed: int = 0,
+    target: Severity = Severity.WARNING,
+    progress: Progress | None = None,
+    log: Log | None = None,
+) -> TuneResult:
+    """The tuning loop; see :mod:`advisor.tune`. ``target``: the least severe finding to act on
+    (warning: stop at SPEC's "healthy"; info: also act on advice such as gradient noise)."""
+    options = TuneOptions(out, rounds=rounds, seeds=seeds, metric=metric, budget=budget, resume=resume, workers=workers, base_seed=base_seed, target=target)
+    return run_tuning(trainer, config, options, progress=progress, log=log)
+
+
+def run_tuning(trainer: Trainer, config: Mapping[str, Any], options: TuneOptions, *, progress: Progress | None = None, log: Log | None = None) -> TuneResult:
+    """:func:`tune` with its options in one object."""
+    tuning = _Tuning(open_session(trainer, config, options, progress), log or (lambda s: None))
+    t0 = time.time()  # the reported seconds count the rounds, not opening or reading the journal
+    tuning.run_rounds()
+    return tuning.finish(time.time() - t0)
+
+
+@dataclass
+class _Tuning:
+    """The state of one tuning as its rounds go: the current config and the remedies tried so far."""
+
+    session: Session
+    say: Log
+    current: dict[str, Any] = field(init=False)
+    result: TuneResult = field(init=False)
+    tried: int = 0
+
+    def __post_init__(self) -> None:
+        s = self.session
+        self.current = s.initial
+        self.result = TuneResult(s.trainer.name, s.options.metric, s.seeds, s.initial, s.initial)
+
+    @property
+    def budget_spent(self) -> bool:
+        return self.tried >= self.session.options.max_attempts
+
+    def train(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every seed's record for ``config``, its median curves kept for the plots."""
+        records = self.session.runner.train_all(config, self.session.seeds)
+        self.result.curves[config_hash(config)] = self.session.runner.median_curves(records)
+        return records
+
+    def run_rounds(self) -> None:
+        for rnd in range(1, self.session.options.rounds + 1):
+            stop = self._round(rnd)
+            if stop is not None:
+                self.result.stop_reason = stop
+                return
+        last = self.train(self.current)
+        self.result.stop_reason = "healthy" if not targets(last, self.session.options.target) else "rounds spent"
+
+    def _round(self, rnd: int) -> str | None:
+        """One round from the current config; why tuning stops, or None when a remedy was kept."""
+        before = self.train(self.current)
+        failed = [r for r in before if not r.get("ok")]
+        if len(failed) > len(before) / 2:  # a crashed training is not a healthy one
+            return f"training failed: {failed[0].get('error', 'unknown error')}"
+        todo = targets(before, self.session.options.target)
+        if not todo:
+            return "healthy"
+        for target in todo:
+            for remedy in target.remedies:
+                if self.budget_spent:
+                    break
+                if self._attempt(rnd, target, remedy, before):
+                    return None
+            if self.budget_spent:
+                break
+        return "budget spent" if self.budget_spent else "nothing helped"
+
+    def _attempt(self, rnd: int, target: Target, remedy: Mapping[str, Any], before: list[dict[str, Any]]) -> bool:
+        """Patch, train and judge one remedy; True when it is kept (and becomes the current config)."""
+        applied = {"action": remedy["action"], "params": dict(remedy.get("params") or {})}
+        try:
+            patched = self.session.trainer.apply(self.current, remedy)
+        except (ValueError, TypeError, KeyError) as e:
+            self.result.attempts.append(FailedPatch(rnd, target.condition, applied, str(e)).to_dict())
+            return False
+        if config_hash(patched) == config_hash(self.current):
+            return False  # a no-op for this config
+        self.tried += 1
+        self.say(f"round {rnd}: {target.condition} in {target.seeds}/{len(self.session.seeds)} seeds -> trying {remedy['action']} {remedy['params']}")
+        attempt = self._judge(rnd, target, applied, before, self.train(patched), config_hash(patched))
+        entry = attempt.to_dict()
+        self.result.attempts.append(entry)
+        self.session.journal.write({"type": "attempt", **entry})
+        self._log_verdict(attempt, entry)
+        if attempt.kept:
+            self.result.rounds.append(entry)
+            self.current = patched
+        return attempt.kept
+
+    def _judge(self, rnd: int, target: Target, applied: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]], h_after: str) -> Attempt:
+        metric = self.session.options.metric
+        mb, ma = metric_values(before, metric), metric_values(after, metric)
+        state = condition_state(after, target.condition, before)
+        return Attempt(
+            rnd, target.condition, applied, metric, seed_stats(mb), seed_stats(ma), state.gone, state.seeds,
+            compare(mb, ma, lower_is_better(metric)), config_hash(self.current), h_after,
+        )
+
+    def _log_verdict(self, a: Attempt, entry: Mapping[str, Any]) -> None:
+        c = a.comparison
+        self.say(
+            f"  -> {verdict_text(entry)}: condition gone in {a.gone_in_seeds}/{len(self.session.seeds)}, {a.metric} "
+            f"{a.before['mean']:.4g} -> {a.after['mean']:.4g} (noise {c.noise:.2g}, effect {c.effect_size:.2g})"
+        )
+
+    def finish(self, seconds: float) -> TuneResult:
+        """Fill in the final config's conditions and metrics (from the journal: nothing retrains)."""
+        s, r = self.session, self.result
+        r.final_config = self.current
+        final = s.runner.train_all(self.current, s.seeds)
+        first = s.runner.train_all(s.initial, s.seeds)
+        r.final_conditions = [[f.condition for f in findings_of(rec)] for rec in final]
+        r.final_metric = metric_values(final, s.options.metric)
+        r.initial_metric = metric_values(first, s.options.metric)
+        r.trainings = len(s.journal.runs)
+        r.seconds = seconds
+        s.journal.write({"type": "end", "stop_reason": r.stop_reason, "final_config_hash": config_hash(self.current), "verified": r.verified})
+        return r
+
+
+# ----------------------------------------------------------------------------- live mode
+
+
+def tune_live(trainer: Trainer, config: Mapping[str, Any], *, out: str, seeds: int = 3, metric: str = "val_loss", resume: bool = False, workers: int | None = None) -> dict[str, Any]:
+    """Each seed trained twice: plain, and with live remedies applied as findings arrive.
+
+    Returns SPEC-style before/after statistics (plain vs live), the paired comparison, and per
+    seed what the live monitor found and which remedy it applied at which step.
+    """
+    s = open_session(trainer, config, TuneOptions(out, seeds=seeds, metric=metric, resume=resume, workers=workers), mode="live")
+    plain = s.runner.train_all(s.initial, s.seeds)
+    live = s.runner.train_all(s.initial, s.seeds, live=True)
+    for rec in (*plain, *live):
+        if not rec.get("ok") and rec.get("usage"):
+            raise UsageError(rec["error"])
+    mp_, ml = metric_values(plain, metric), metric_values(live, metric)
+    cmp = compare(mp_, ml, lower_is_better(metric))
+    per_seed = [_live_seed(seed, a, b) for seed, a, b in zip(s.seeds, plain, live)]
+    return jsonable(
+        {
+            "backend": trainer.name,
+            "mode": "live",
+            "metric": metric,
+            "verified": bool(cmp.improved) and any(p["applied"] for p in per_seed),
+            "before": seed_stats(mp_),
+            "after": seed_stats(ml),
+            "improvement": cmp.improvement,
+            "noise": cmp.noise,
+            "effect_size": cmp.effect_size,
+            "improved_seeds": cmp.improved_seeds,
+            "per_seed": per_seed,
+            "config": s.initial,
+        }
+    )
+
+
+def _live_seed(seed: int, plain: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    """One seed of ``tune --live``: what the plain run showed, what the live run found and applied."""
+    res = live.get("result") or {}
+    return {
+        "seed": seed,
+        "plain_findings": [f.condition for f in findings_of(plain)],
+        "live_findings": res.get("live_findings", []),
+        "applied": res.get("applied", []),
+        "plain_steps": (plain.get("result") or {}).get("steps"),
+        "live_steps": res.get("steps"),
+        "stop_reason": res.get("stop_reason", ""),
+    }
