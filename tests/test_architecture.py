@@ -42,11 +42,24 @@ def _sources() -> dict[str, tuple[pathlib.Path, ast.Module]]:
 SOURCES = _sources()
 
 
+def _runtime_nodes(tree: ast.Module):
+    """Every node except what sits under ``if TYPE_CHECKING:`` (annotations only, never run)."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and getattr(child.test, "id", getattr(child.test, "attr", None)) == "TYPE_CHECKING":
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
 def _imports(name: str, tree: ast.Module) -> set[str]:
-    """Every module this one imports, at module level or inside functions."""
+    """Every module this one imports when it runs, at module level or inside functions."""
     out: set[str] = set()
     package = name if SOURCES[name][0].name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):

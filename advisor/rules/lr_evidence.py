@@ -50,13 +50,15 @@ class DeclaredLr:
 
     @property
     def high(self) -> bool:
-        limit = {"adaptive": ADAPTIVE_HIGH, "sgd": SGD_HIGH}.get(self.family or "")
-        return self.lr is not None and limit is not None and self.lr >= limit
+        # Optimizer unknown: only a rate too high for every family counts.
+        limit = {"adaptive": ADAPTIVE_HIGH, "sgd": SGD_HIGH}.get(self.family or "", SGD_HIGH)
+        return self.lr is not None and self.lr >= limit
 
     @property
     def low(self) -> bool:
-        limit = {"adaptive": ADAPTIVE_LOW, "sgd": SGD_LOW}.get(self.family or "")
-        return self.lr is not None and limit is not None and 0 < self.lr <= limit
+        # Optimizer unknown: only a rate too low for every family counts.
+        limit = {"adaptive": ADAPTIVE_LOW, "sgd": SGD_LOW}.get(self.family or "", ADAPTIVE_LOW)
+        return self.lr is not None and 0 < self.lr <= limit
 
     def cut_factor(self) -> float | None:
         """The factor that brings a declared high rate to its family's usual top, else None."""

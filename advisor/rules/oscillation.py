@@ -8,9 +8,9 @@ Signals: train loss.
 
 Trigger: the smoothed curve (binned medians) swings — its residual around a wide rolling
 median (an eighth of the bins, at least 9; it keeps monotone stretches and steps) exceeds ``min_amplitude`` of the loss level and ``min_amp_of_drop`` of the whole fall
-(small wiggles on a curve that fell far are not swings) and, for per-step logs, is more than
-``structure_k`` times what independent per-step noise would leave in a bin median (so the
-swings are structure, not noise) — and it makes little net progress: the fall over the second
+(small wiggles on a curve that fell far are not swings) and is more than ``structure_k``
+times what independent point-to-point noise would leave in a bin (so the swings are structure,
+not noise — at any logging cadence: with one logged point a bin, that is the point's own noise) — and it makes little net progress: the fall over the second
 half is smaller than the swing amplitude (``max_progress_over_amp``). Needs ``min_bins``
 binned points.
 
@@ -58,8 +58,10 @@ def swings(ctx: Context) -> tuple[float, float, float] | None:
     # removes swings shorter than its window; what it removes is the swing.
     resid = b - rolling_median(b, max(9, len(b) // 8))
     amp = robust_sigma(resid)
-    m = float(median(c.bcount))
-    expected = 1.25 * c.noise / math.sqrt(m) if m > 1 else 0.0
+    m = max(float(median(c.bcount)), 1.0)
+    # What i.i.d. point noise leaves in a bin: the median of m points has sd ~1.25 sigma/sqrt(m);
+    # with one point a bin (sparse logging: every 50 steps, per epoch) it is the point's own noise.
+    expected = (1.25 if m > 1 else 1.0) * c.noise / math.sqrt(m)
     level = abs(float(median(b[-max(3, len(b) // 4) :])))
     return amp, expected, level
 

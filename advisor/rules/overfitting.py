@@ -8,8 +8,10 @@ Signals: train and val loss (val accuracy, when logged, refines the severity).
 
 Trigger: with at least ``min_evals`` validation points, the (3-point median smoothed) val loss
 has its minimum at least ``patience`` evaluations and ``min_after`` of the run before the end;
-from there it rises by at least ``min_rise`` of its minimum and by more than ``noise_k`` times
-its own noise, while the train loss did not rise and the train/val gap widened. If the val
+from there it rises by at least ``min_rise`` of its minimum and clearly — by more than ``noise_k``
+times its own noise, or, with at most ``small_n`` evaluations (where a noise estimate is poor),
+with the points from the minimum on rising in order at an exact one-sided p of at most
+``max_p`` — while the train loss did not rise and the train/val gap widened. If the val
 accuracy is still at its best at the end, the rising loss is overconfidence rather than lost
 accuracy, and the finding drops to info; so does a run whose configured early stopping
 ended it within its patience of the best point (the overfitting was caught). A val loss that
@@ -33,7 +35,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, mann_kendall_z, median, pct, rolling_median
+from advisor.signals import fmt, mann_kendall_z, median, pct, rising_p_exact, rolling_median
 
 ID = "overfitting"
 SEVERITY = Severity.WARNING
@@ -42,8 +44,10 @@ SIGNALS = ("train loss", "val loss")
 
 @dataclass(frozen=True)
 class Params:
-    min_evals: int = 5
+    min_evals: int = 4
     patience: int = 3
+    small_n: int = 12
+    max_p: float = 0.05
     min_after: float = 0.1
     min_rise: float = 0.05
     noise_k: float = 3.0
@@ -175,16 +179,24 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     patience = max(p.patience, min(20, v.n // 10))
     rem_stop = _stop_remedy(ctx, best_step, patience, wasted, evidence)
     regs = _regularisers(ctx)
-    if rise > 0 and rel_rise >= p.min_rise and rise > p.noise_k * noise and train_not_rising and gap_end > gap_best:
+    # Few evaluations: the noise estimate is poor (the early fall inflates it), but an exact
+    # order test on the points from the minimum on is valid at any n.
+    after = v.values[v.steps >= best_step]
+    p_rise = rising_p_exact(after) if v.n <= p.small_n else 1.0
+    clear = rise > p.noise_k * noise or p_rise <= p.max_p
+    if rise > 0 and rel_rise >= p.min_rise and clear and train_not_rising and gap_end > gap_best:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
-        z = mann_kendall_z(v.values[v.steps >= best_step])
+        z = mann_kendall_z(after)
         evidence["rise_trend_z"] = round(z, 2)
+        evidence["evaluations"] = v.n
+        if p_rise < 1.0:
+            evidence["rise_p_exact"] = round(p_rise, 4)
         summary = (
-            f"val loss rose {pct(rel_rise)} from its minimum {fmt(best_raw)} at step {best_step} to {fmt(v_end)} "
-            f"at step {int(v.steps[-1])} while train loss went {fmt(t_best)} -> {fmt(t_end)}; "
-            f"{pct(wasted)} of the run came after the best point{acc_txt}"
+            f"val loss rose {pct(rel_rise)} from its minimum {fmt(best_raw)} at step {best_step} to {fmt(v_end)} over its "
+            f"last {k_end} evaluations (to step {int(v.steps[-1])}; {evals_after} of {v.n} after the minimum) while train loss went "
+            f"{fmt(t_best)} -> {fmt(t_end)}; {pct(wasted)} of the run came after the best point{acc_txt}"
         )
-        conf = margin_confidence(rise / noise, p.noise_k, 3.0, base=0.55)
+        conf = margin_confidence(max(rise / noise, p.noise_k * (1 + (p.max_p - p_rise) / p.max_p) if p_rise <= p.max_p else 0.0), p.noise_k, 3.0, base=0.55)
         return [finding(ID, severity, conf, summary, evidence, [rem_stop, *regs], onset=best_step)]
     # Train falls, val flat.
     t_drop = (t_best - t_end) / abs(t_best) if t_best else 0.0

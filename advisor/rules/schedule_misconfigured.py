@@ -7,7 +7,11 @@ stepped leaves the run at its initial rate. Size the decay to the real number of
 
 Signals: the learning rate (logged), and the configured schedule kind when available.
 
-Trigger, either:
+Trigger, any of:
+  * warmup the whole run: the logged rate starts under half its peak and is still rising (never
+    falling) for at least ``max_warmup_share`` of the run;
+  * stuck tiny: the logged rate is constant for the whole run at or below ``tiny_lr`` (6e-8 from
+    a scheduler that never stepped learns nothing with any optimizer);
   * early floor: the logged rate decays (ends at most ``min_decay`` of its peak), reaches its
     floor — within 10% of its final value, or 1% of its peak — and stays there for at least
     ``max_floor_share`` of the run, and that floor is either negligible (at most ``negligible``
@@ -20,7 +24,8 @@ Trigger, either:
 Needs at least ``min_points`` points.
 
 Remedies: ``lr_schedule`` of the same kind with ``horizon`` set to the run's real length (and
-``min_lr`` about 1/1000 of the peak).
+``min_lr`` about 1/1000 of the peak); a ``warmup`` of about 5% of the run; for a stuck tiny rate,
+check that the scheduler is stepped, then ``scale_lr`` up to the usual range.
 
 Known false positives: deliberate two-phase training (decay, then a long low-rate fine-tune);
 a plateau scheduler that legitimately never triggered (not counted as decaying).
@@ -35,6 +40,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.lr_evidence import ADAPTIVE_TARGET, SGD_TARGET, declared_lr
 from advisor.signals import fmt, pct
 
 ID = "schedule-misconfigured"
@@ -46,6 +52,8 @@ _DECAYING = ("cosine", "linear", "step", "multistep", "exponential", "polynomial
 
 @dataclass(frozen=True)
 class Params:
+    max_warmup_share: float = 0.5
+    tiny_lr: float = 1e-6
     min_decay: float = 0.1
     max_floor_share: float = 0.4
     negligible: float = 0.01  # a floor at or below this fraction of the peak learns next to nothing
@@ -129,6 +137,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         )
         conf = margin_confidence(share, p.max_floor_share, 0.3, base=0.6)
         return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=floor_step)]
+    late = _warmup_whole_run(lr, start_step, span, p)
+    if late is not None:
+        return [late]
+    stuck = _stuck_tiny(ctx, lr, end_step, p)
+    if stuck is not None:
+        return [stuck]
     if kind_name is not None and "plateau" not in kind:
         post = vals[i_peak:]
         if post.size >= p.min_points and float(post.min()) >= float(post.max()) / 1.01:
@@ -137,3 +151,43 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             summary = f"the config asks for a {kind} schedule but the logged learning rate stays at {fmt(peak)} from step {int(steps[i_peak])} to the end"
             return [finding(ID, SEVERITY, 0.7, summary, evidence, rem, onset=int(steps[i_peak]))]
     return []
+
+
+def _warmup_whole_run(lr, start_step: int, span: int, p: Params) -> Finding | None:
+    """The rate is still ramping up (from under half its peak) for ``max_warmup_share`` of the run."""
+    vals, steps = lr.values, lr.steps
+    i_peak = int(np.argmax(vals))
+    peak = float(vals[i_peak])
+    rising_until = (float(steps[i_peak]) - start_step) / span
+    if vals[0] > 0.5 * peak or rising_until < p.max_warmup_share or np.any(np.diff(vals[: i_peak + 1]) < -1e-12 * peak):
+        return None
+    warm = max(1, int(0.05 * span))
+    evidence = {"peak_lr": peak, "peak_step": int(steps[i_peak]), "warmup_share": round(rising_until, 3), "step_range": [int(steps[0]), int(steps[i_peak])], "signal": "lr"}
+    summary = (
+        f"the learning rate was still warming up from {fmt(float(vals[0]))} to {fmt(peak)} until step {int(steps[i_peak])}, "
+        f"{pct(rising_until)} of the run: the warmup is sized for a much longer run"
+    )
+    rem = [R.warmup(warm, f"a warmup of about 5% of the run ({warm} steps) instead of {int(steps[i_peak]) - int(steps[0])}")]
+    return finding(ID, SEVERITY, margin_confidence(rising_until, p.max_warmup_share, 0.3, base=0.6), summary, evidence, rem, onset=int(steps[0]))
+
+
+def _stuck_tiny(ctx: Context, lr, end_step: int, p: Params) -> Finding | None:
+    """A constant rate at or below ``tiny_lr`` for the whole run: a scheduler or warmup that never
+    stepped past its starting value (a rate of 6e-8 learns nothing with any optimizer)."""
+    vals, steps = lr.values, lr.steps
+    hi, lo = float(np.max(vals)), float(np.min(vals))
+    if not (0 < hi <= p.tiny_lr) or lo < hi / 1.01:
+        return None
+    declared = declared_lr(ctx)
+    target = ADAPTIVE_TARGET if declared.family == "adaptive" else SGD_TARGET if declared.family == "sgd" else ADAPTIVE_TARGET
+    factor = float(f"{10 ** round(np.log10(target / hi)):.3g}")
+    evidence = {"lr": hi, "step_range": [int(steps[0]), end_step], "signal": "lr"}
+    summary = (
+        f"the learning rate stays at {fmt(hi)} for the whole run (steps {int(steps[0])}-{end_step}): far too small to "
+        f"learn with any optimizer — a scheduler or warmup that never stepped?"
+    )
+    rem = [
+        R.check_data("that the scheduler is stepped (once per batch or per epoch, as it was written for) and starts from the intended rate"),
+        R.scale_lr(factor, f"bring the rate to the usual range (about {target:g})"),
+    ]
+    return finding(ID, SEVERITY, 0.8, summary, evidence, rem, onset=int(steps[0]))

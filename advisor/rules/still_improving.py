@@ -31,7 +31,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, mann_kendall_z, pct
+from advisor.signals import median, fmt, mann_kendall_z, pct
 
 ID = "still-improving"
 SEVERITY = Severity.INFO
@@ -72,7 +72,13 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         fall = float(v.values[0] - np.min(v.values))
         last_drop = float(v.values[-2] - v.values[-1]) if v.n >= 2 else 0.0
         val_strong = int(np.argmin(v.values)) == v.n - 1 and fall > 0 and last_drop >= p.val_last_drop * fall
-        val_txt = f"; validation is still falling too ({fmt(float(late[0]))} -> {fmt(float(late[-1]))})"
+        third = max(1, late.size // 3)
+        a, b = median(late[:third]), median(late[-third:])  # levels, not single noisy points
+        val_txt = (
+            f"; validation is still falling too ({fmt(a)} -> {fmt(b)} over its last {late.size} evaluations)"
+            if b < a
+            else f"; validation is at its lowest at the end ({fmt(float(np.min(v.values)))})"
+        )
     # Both falling: a significant train trend, or a weaker one with validation still dropping fast.
     if not (train_strong or (val_strong and sh.z_late < -1.5 and sh.late_drop > 0)):
         return []
