@@ -236,3 +236,52 @@ def test_tune_imports_neither_render_nor_commands():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
+
+
+# -- journals damaged by a kill or by hand --------------------------------------------------------------
+
+
+def _cut_last_run(jp: str) -> None:
+    lines = open(jp).read().splitlines(keepends=True)
+    last_run = max(i for i, line in enumerate(lines) if '"type": "run"' in line)
+    with open(jp, "w") as fh:
+        fh.writelines(lines[:last_run])
+        fh.write(lines[last_run][: len(lines[last_run]) // 2])
+
+
+def test_a_second_resume_after_a_cut_line_redoes_nothing(tmp_path, markers):
+    """The cut line used to swallow the next record appended to it, so a second resume redid a finished training."""
+    out = str(tmp_path / "o")
+    tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1)
+    jp = os.path.join(out, "journal.jsonl")
+    _cut_last_run(jp)
+    n = markers()
+    tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1, resume=True)
+    assert markers() == n + 1  # exactly the cut run
+    tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1, resume=True)
+    assert markers() == n + 1  # and nothing again
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [b"123\n", b"[1,2]\n", b"null\n", b'{"type": "run", "seed": 0}\n', b'{"type": "run", "config_hash": "x", "seed": "zero"}\n',
+     b'{"type": "run", "config_hash": "x", "seed": 0, "findings": ["a string"]}\n', b"\xff\xfe\x00garbage\n", b'"a string"\n',
+     b'{"type": "run", "config_hash": "x", "seed": 0, "findings": [{"condition": "x"}]}\n'],
+)
+def test_hand_corrupted_journal_lines_are_skipped_and_reported(tmp_path, markers, junk, capsys):
+    out = str(tmp_path / "o")
+    tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1)
+    n = markers()
+    with open(os.path.join(out, "journal.jsonl"), "ab") as fh:
+        fh.write(junk)
+    r = tune(FAKE, cfg(lr=3.0), out=out, seeds=2, workers=1, resume=True)
+    assert markers() == n and r.stop_reason
+    assert "skipped 1 unreadable line" in capsys.readouterr().err
+
+
+def test_a_journal_that_cannot_be_used_is_a_usage_error(tmp_path):
+    out = tmp_path / "o"
+    (out / "journal.jsonl").mkdir(parents=True)
+    with pytest.raises(UsageError) as e:
+        tune(FAKE, cfg(lr=3.0), out=str(out), seeds=2, workers=1, resume=True)
+    assert "journal" in str(e.value) and "\n" not in str(e.value)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 from advisor.errors import UsageError
+from advisor.io.parallel import cpu_count
 from advisor.tune.protocol import load_trainer
 
 
@@ -95,4 +96,4 @@ class LocalExecutor:
 
 def threads_per_job(workers: int, jobs: int) -> int:
     """The machine's cores shared among the jobs that run at once."""
-    return max(1, (os.cpu_count() or 1) // max(1, min(workers, jobs)))
+    return max(1, cpu_count() // max(1, min(workers, jobs)))

@@ -7,12 +7,15 @@ under ``out``, and set up a :class:`~advisor.tune.runner.Runner` for the seeds.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from advisor.errors import UsageError
+from advisor.io.parallel import cpu_count
 from advisor.model import Severity, jsonable
+from advisor.terminal import terminal_safe
 from advisor.tune.journal import Journal
 from advisor.tune.protocol import Trainer, config_hash, config_to_dict
 from advisor.tune.result import Attempt, FailedPatch, TuneResult
@@ -79,10 +82,11 @@ def open_session(trainer: Trainer, config: Mapping[str, Any], options: TuneOptio
     options.check()
     os.makedirs(options.out, exist_ok=True)
     journal = Journal(os.path.join(options.out, "journal.jsonl"), options.resume)
+    for problem in journal.problems:
+        print(terminal_safe(f"advisor: {problem}"), file=sys.stderr)
     initial = config_to_dict(config)
     journal.begin(trainer.name, initial, config_hash(initial), options.seeds, options.metric, mode)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    runner = Runner(trainer, options.out, journal, options.workers or max(1, min(options.seeds, cpus)), progress)
+    runner = Runner(trainer, options.out, journal, options.workers or max(1, min(options.seeds, cpu_count())), progress)
     return Session(trainer, options, journal, initial, options.seed_list, runner)
 
 
