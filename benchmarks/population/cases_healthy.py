@@ -1,0 +1,135 @@
+"""Healthy runs: a sampled grid over families, optimisers, schedules, cadences and writers.
+
+Every base recipe carries a sensible lr per optimiser (what a practitioner would pick for that
+model) and a length range in which it converges without overfitting. Combinations are sampled
+with a fixed generator, not taken as a full product.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+
+from .recipe import D, L, M, O, case, log
+from .spec import EPOCH, Case, DataSpec, ModelSpec
+
+
+@dataclass(frozen=True)
+class Base:
+    key: str
+    data: DataSpec
+    model: ModelSpec
+    lrs: tuple[tuple[str, float], ...]  # healthy lr per optimiser
+    steps: tuple[int, int]
+    batch: int = 32
+    weight_decay: float = 0.0
+
+
+BASES: tuple[Base, ...] = (
+    Base("digits-mlp", D("digits"), M("mlp", 64, 2, dropout=0.1),
+         (("sgd", 0.1), ("momentum", 0.02), ("adam", 1e-3), ("adamw", 1e-3)), (300, 900), weight_decay=1e-4),
+    Base("digits-cnn", D("digits"), M("cnn", 32),
+         (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("adamw", 1e-3)), (200, 450)),
+    Base("spirals-mlp", D("spirals", n=4000), M("mlp", 64, 3),
+         (("sgd", 0.3), ("momentum", 0.05), ("adam", 2e-3), ("adamw", 2e-3)), (1000, 2500), batch=64, weight_decay=5e-4),
+    Base("blobs-mlp", D("blobs", n=4000), M("mlp", 32, 2),
+         (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("adamw", 1e-3)), (300, 1200), batch=64),
+    Base("friedman-mlp", D("friedman", n=4000), M("mlp", 64, 2),
+         (("sgd", 0.05), ("momentum", 0.01), ("adam", 3e-3), ("adamw", 3e-3)), (800, 2500)),
+    Base("breast-mlp", D("breast_cancer"), M("mlp", 32, 2, dropout=0.2),
+         (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("adamw", 1e-3)), (150, 400), batch=16, weight_decay=1e-3),
+    Base("wine-mlp", D("wine"), M("mlp", 32, 2),
+         (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("adamw", 1e-3)), (100, 300), batch=16, weight_decay=1e-3),
+    Base("iris-mlp", D("iris"), M("mlp", 16, 2),
+         (("sgd", 0.1), ("momentum", 0.02), ("adam", 2e-3), ("adamw", 2e-3)), (150, 400), batch=16, weight_decay=1e-3),
+    Base("seqcls-lstm", D("seqcls", n=5000), M("lstm", 32),
+         (("sgd", 0.5), ("momentum", 0.1), ("adam", 3e-3), ("adamw", 3e-3)), (300, 600), batch=64),
+    Base("majority-transformer", D("majority", n=4000), M("transformer", 32, 1),
+         (("sgd", 0.1), ("momentum", 0.02), ("adam", 1e-3), ("adamw", 2e-3)), (200, 450), batch=32),
+    Base("seqcls-rnn", D("seqcls", n=5000), M("rnn", 32, activation="tanh"),
+         (("sgd", 0.1), ("momentum", 0.02), ("adam", 3e-3), ("adamw", 3e-3)), (500, 900), batch=64),
+)
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "onecycle", "cyclic", "linear")
+# writer -> the train-loss cadences its users commonly choose
+CADENCES: dict[str, tuple[int, ...]] = {
+    "torch": (1, 10, 50, EPOCH), "tbx": (1, 10, 50, EPOCH), "lightning": (10, 50),
+    "hf": (10, 50, 200), "keras": (EPOCH,), "spec": (1, 10),
+}
+WRITERS = tuple(CADENCES)
+
+
+def _logspec(rng: random.Random, writer: str, steps: int, regression: bool) -> object:
+    """A plausible logging setup: cadence the writer's users pick, and optional extras."""
+    usable = [e for e in CADENCES[writer] if e == EPOCH or steps // e >= 8]
+    every = rng.choice(usable)
+    mode = ""
+    if writer in ("torch", "tbx") and every > 1 and every != EPOCH:
+        mode = rng.choice(("instant", "mean"))  # loss.item() at the step, or running_loss / N
+    if writer == "lightning":
+        mode = rng.choice(("instant", "epoch_mean"))  # on_epoch=True adds train_loss_epoch
+    extras = dict(grad_norm=rng.random() < 0.4 or writer == "hf", lr=rng.random() < 0.5,
+                  accuracy=not regression and rng.random() < 0.8, hparams=rng.random() < 0.3,
+                  config_json=rng.random() < 0.25, layer_norms=writer in ("spec", "torch") and rng.random() < 0.15,
+                  version=rng.choice((0, 0, 1, 3)) if writer == "lightning" else 0)
+    return log(writer, every, mode, **extras)
+
+
+def sampled(n: int, seed: int = 1234) -> list[Case]:
+    """n healthy cases; bases, optimisers and writers cycle with co-prime strides, the rest is drawn."""
+    rng = random.Random(seed)
+    out: list[Case] = []
+    for i in range(n):
+        base = BASES[i % len(BASES)]
+        opt = OPTIMIZERS[(i // len(BASES) + i) % len(OPTIMIZERS)]
+        writer = WRITERS[(i * 5 + i // 7) % len(WRITERS)]
+        steps = rng.randrange(base.steps[0], base.steps[1] + 1, 50)
+        sched = rng.choice(SCHEDULES)
+        lr = dict(base.lrs)[opt]
+        optim = O(opt, lr, batch_size=base.batch, weight_decay=base.weight_decay, schedule=sched,
+                  warmup=0.05 if sched in ("warmup_cosine", "linear") else 0.0)
+        evals = rng.choice((5, 10, 20, 30, 50))
+        early = rng.choice((0, 0, 0, 5)) if steps >= 600 else 0
+        logspec = _logspec(rng, writer, steps, base.data.name == "friedman")
+        variant = f"{i:03d}-{base.key}-{opt}-{sched}-{writer}"
+        out.append(case("healthy", variant, base.data, base.model, optim, L(steps, evals, early_stop=early), logspec))  # type: ignore[arg-type]
+    return out
+
+
+def long_runs() -> list[Case]:
+    """A few long converged runs (5k-20k steps) on small fast models, logged sparsely."""
+    h = "healthy"
+    return [
+        case(h, "long-friedman-20k-adamw-cosine-hf", D("friedman", n=8000), M("mlp", 32, 2), O("adamw", 1e-3, schedule="cosine", batch_size=64), L(20000, 40, early_stop=8), log("hf", 200, grad_norm=True, lr=True)),
+        case(h, "long-spirals-12k-sgd-step-torch", D("spirals", n=6000), M("mlp", 32, 3), O("sgd", 0.1, schedule="step", batch_size=64), L(12000, 30), log("torch", 200, "mean")),
+        case(h, "long-blobs-8k-adam-onecycle-tbx", D("blobs", n=8000), M("mlp", 32, 2), O("adam", 1e-3, schedule="onecycle", batch_size=64), L(8000, 40, early_stop=10), log("tbx", 50, lr=True)),
+        case(h, "long-blobs-10k-momentum-const-spec", D("blobs", n=8000, classes=3), M("mlp", 16, 1), O("momentum", 0.002, batch_size=64, weight_decay=1e-3), L(10000, 50), log("spec", 50, lr=True, grad_norm=True)),
+        case(h, "long-friedman-6k-sgd-cyclic-lightning", D("friedman", n=6000), M("mlp", 32, 2), O("sgd", 0.05, schedule="cyclic", batch_size=64), L(6000, 60), log("lightning", 50, lr=True)),
+        case(h, "long-spirals-8k-adamw-warmupcos-spec", D("spirals", n=10000), M("mlp", 32, 3), O("adamw", 3e-3, schedule="warmup_cosine", warmup=0.05, batch_size=64), L(8000, 100), log("spec", 10, lr=True)),
+    ]
+
+
+def ci_cases() -> list[Case]:
+    """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
+    h = "healthy"
+    return [
+        case(h, "ci-digits-mlp-adam-const-torch1", D("digits"), M("mlp", 64, dropout=0.1), O("adam", 1e-3), L(250, 10), log("torch", 1), ci=True),
+        case(h, "ci-digits-cnn-adam-step-lightning", D("digits"), M("cnn", 16), O("adam", 2e-3, schedule="step"), L(200, 6), log("lightning", 10, lr=True), ci=True),
+        case(h, "ci-spirals-mlp-adamw-cosine-spec", D("spirals"), M("mlp", 64, 3), O("adamw", 3e-3, schedule="cosine", batch_size=64), L(600, 12), log("spec", 1, lr=True, grad_norm=True, hparams=True, config_json=True), ci=True),
+        case(h, "ci-friedman-mlp-momentum-onecycle-hf", D("friedman"), M("mlp", 32), O("momentum", 0.01, schedule="onecycle"), L(500, 10), log("hf", 10, grad_norm=True, lr=True), ci=True),
+        case(h, "ci-blobs-mlp-sgd-cyclic-tbx50", D("blobs", n=4000), M("mlp", 32), O("sgd", 0.05, schedule="cyclic", batch_size=64), L(500, 10), log("tbx", 50, "mean"), ci=True),
+        case(h, "ci-wine-mlp-adam-warmupcos-keras", D("wine"), M("mlp", 32), O("adam", 3e-3, schedule="warmup_cosine", warmup=0.05, batch_size=16, weight_decay=1e-2), L(120, 10), log("keras", lr=True), ci=True),
+        case(h, "ci-seqcls-lstm-adam-cosine-torch10", D("seqcls", n=3000), M("lstm", 16), O("adam", 3e-3, schedule="cosine", batch_size=64), L(200, 8), log("torch", 10), ci=True),
+        case(h, "ci-majority-transformer-adamw-warmupcos-hf", D("majority", n=3000), M("transformer", 32, 1), O("adamw", 2e-3, schedule="warmup_cosine", warmup=0.1, batch_size=64), L(150, 5), log("hf", 10, lr=True), ci=True),
+        case(h, "ci-iris-mlp-momentum-linear-spec10", D("iris"), M("mlp", 16), O("momentum", 0.02, schedule="linear", batch_size=16), L(300, 10), log("spec", 10, lr=True), ci=True),
+        case(h, "ci-breast-mlp-adamw-const-torch-epoch", D("breast_cancer"), M("mlp", 32, dropout=0.2), O("adamw", 1e-3, batch_size=16, weight_decay=1e-3), L(200, 8), log("torch", EPOCH), ci=True),
+        case(h, "ci-seqcls-rnn-adam-step-lightning50", D("seqcls", n=3000), M("rnn", 32, activation="tanh"), O("adam", 3e-3, schedule="step", batch_size=64), L(600, 8), log("lightning", 50, "epoch_mean"), ci=True),
+        case(h, "ci-spirals-mlp-sgd-const-tbx1", D("spirals"), M("mlp", 64, 3), O("sgd", 0.3, batch_size=64), L(600, 10), log("tbx", 1, grad_norm=True), ci=True),
+    ]
+
+
+def healthy(n_sampled: int = 150) -> list[Case]:
+    return ci_cases() + long_runs() + sampled(n_sampled)
+
+
+_ = replace  # dataclasses.replace is handy when extending bases; kept importable for recipe authors
