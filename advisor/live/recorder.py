@@ -33,9 +33,11 @@ Names in a mapping (``mon.log(step, {"train/grad_norm/fc1": g})``) are kept as g
 the role resolution understands works (``Loss/val``, ``val_f1``, ...), and a ``[signals]``
 mapping in the config overrides it.
 
-Failure. Nothing here raises into the training loop: a value that is not a number, a vector
-where a scalar was expected, or a failing tee is logged once per kind (logger ``advisor.live``,
-through :meth:`Recorder.report_failure`) and skipped.
+Failure. Nothing here raises into the training loop: a value that is not a number (a string,
+a meta, sparse or quantized tensor, an int too large for a float), a vector where a scalar was
+expected, or a failing tee is logged once per kind and tag (logger ``advisor.live``, through
+:meth:`Recorder.report_failure`) and skipped. A bad value costs only itself: when the batched
+transfer of its group fails, that group is read value by value and the good values are kept.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -104,36 +106,51 @@ def _kind(t: type) -> int:
     return k
 
 
-def to_host(values: Sequence[Any]) -> list[np.ndarray | None]:
+def to_host(values: Sequence[Any], errors: dict[int, BaseException] | None = None) -> list[np.ndarray | None]:
     """Move many logged values to the host at once; each comes back as a float64 1-d array.
 
-    A value that is not a number (a string, an object without ``__float__``) comes back None.
+    A value that cannot be read as numbers (a string, an object without ``__float__``, a meta,
+    sparse or quantized tensor, an int too large for a float) comes back None, and with
+    ``errors`` its exception is stored there by index.
 
-    Torch tensors are concatenated per device and dtype and copied with one ``.cpu()`` each;
-    jax arrays go through one ``jax.device_get``. This is the only place the monitor reads
-    device memory (the tests count its calls to prove there is no per-step sync).
+    Torch tensors are concatenated per device, dtype and layout and copied with one ``.cpu()``
+    each; jax arrays go through one ``jax.device_get``. This is the only place the monitor reads
+    device memory (the tests count its calls to prove there is no per-step sync). A group whose
+    batched copy fails is read value by value, so one bad value costs only itself.
     """
+    errors = {} if errors is None else errors
     out: list[np.ndarray | None] = [None] * len(values)
     groups: dict[tuple[int, Any], list[int]] = {}
     for i, v in enumerate(values):
         k = _kind(type(v))
-        if k == _TORCH:
-            groups.setdefault((k, (v.device, v.dtype)), []).append(i)
-        elif k == _JAX:
-            groups.setdefault((k, None), []).append(i)
-        else:
-            try:
+        try:
+            if k == _TORCH:
+                groups.setdefault((k, (v.device, v.dtype, v.layout)), []).append(i)
+            elif k == _JAX:
+                groups.setdefault((k, None), []).append(i)
+            else:
                 out[i] = np.asarray(v if isinstance(v, np.ndarray) else [float(v)], dtype=np.float64).reshape(-1)
-            except (TypeError, ValueError):
-                out[i] = None
+        except Exception as e:  # OverflowError, a failing __float__, a torch object that is no tensor
+            errors[i] = e
     for (k, _), idx in groups.items():
-        if k == _TORCH:
-            flat = _torch_to_host([values[i] for i in idx])
-        else:
-            flat = _jax_to_host([values[i] for i in idx])
-        for i, a in zip(idx, flat):
-            out[i] = a
+        _group_to_host(_torch_to_host if k == _TORCH else _jax_to_host, values, idx, out, errors)
     return out
+
+
+def _group_to_host(convert: Callable[[list[Any]], list[np.ndarray]], values: Sequence[Any], idx: list[int], out: list[np.ndarray | None], errors: dict[int, BaseException]) -> None:
+    """One batched transfer of ``values[idx]`` into ``out``; when it fails, one per value (slow,
+    but only for a batch that holds a value no transfer can read)."""
+    try:
+        flat = convert([values[i] for i in idx])
+    except Exception:
+        for i in idx:
+            try:
+                out[i] = convert([values[i]])[0]
+            except Exception as e:
+                errors[i] = e
+        return
+    for i, a in zip(idx, flat):
+        out[i] = a
 
 
 def _torch_to_host(ts: list[Any]) -> list[np.ndarray]:
@@ -157,7 +174,10 @@ def _keep(v: Any) -> Any:
     if t is float or t is int:
         return v
     if _kind(t) == _TORCH:
-        return v.detach()
+        try:
+            return v.detach()
+        except Exception:  # a torch object that is no tensor: to_host reports it with its tag
+            return v
     return v
 
 
@@ -255,7 +275,8 @@ class Recorder:
             return None
         t0 = time.perf_counter()
         pend, self._pending = self._pending, []
-        cols = self._columns(pend, to_host([e[3] for e in pend]))
+        errors: dict[int, BaseException] = {}
+        cols = self._columns(pend, to_host([e[3] for e in pend], errors), errors)
         new: dict[str, np.ndarray] = {}
         for tag, (s, v, w) in cols.items():
             res = self._series.get(tag)
@@ -268,11 +289,11 @@ class Recorder:
         self._tee_write(cols)
         return new
 
-    def _columns(self, pend: list[_Entry], host: list[np.ndarray | None]) -> _Columns:
+    def _columns(self, pend: list[_Entry], host: list[np.ndarray | None], errors: Mapping[int, BaseException]) -> _Columns:
         cols: _Columns = {}
-        for (tags, step, wall, value, flags), arr in zip(pend, host):
+        for i, ((tags, step, wall, value, flags), arr) in enumerate(zip(pend, host)):
             if arr is None:
-                self.report_failure(f"value:{tags}", TypeError(f"{tags}: {type(value).__name__} is not a number; skipped"))
+                self._skipped(tags, value, errors.get(i))
                 continue
             if isinstance(tags, str):
                 if arr.size != 1:
@@ -294,6 +315,11 @@ class Recorder:
                 c[1].append(v)
                 c[2].append(wall)
         return cols
+
+    def _skipped(self, tags: str | tuple[str, ...], value: Any, exc: BaseException | None) -> None:
+        """Report a value no transfer could read, once per tag (the tag names the culprit)."""
+        why = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+        self.report_failure(f"value:{tags}", TypeError(f"{tags}: {type(value).__name__} is not a number{why}; skipped"))
 
     def _tee_write(self, cols: _Columns) -> None:
         if self._tee is None:
