@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from advisor.live.reservoir import Reservoir
+from advisor.live.tee import Columns, Tee
 from advisor.model import Run, Series
 
 log = logging.getLogger("advisor.live")
@@ -206,8 +207,6 @@ class Memory:
 #: dataclass: one is built per logged value on the training loop's own time.
 _Entry = tuple
 
-#: Columns of one drain: tag -> (steps, values, wall times), in arrival order.
-_Columns = dict[str, tuple[list[int], list[float], list[float]]]
 
 
 class Recorder:
@@ -226,13 +225,7 @@ class Recorder:
         self._pending: list[_Entry] = []
         self._series: dict[str, Reservoir] = {}
         self._failed: set[str] = set()
-        self._tee = None
-        if tee is not None:
-            from advisor.io.writer import EventWriter
-
-            self._tee = EventWriter(tee)
-            if hparams:
-                self._tee.add_hparams(dict(hparams))
+        self._tee = Tee(tee, hparams, self.report_failure) if tee is not None else None
 
     # -- values in -------------------------------------------------------------------------------
 
@@ -286,11 +279,12 @@ class Recorder:
             new[tag] = vals = np.asarray(v, dtype=np.float64)
             res.extend(np.asarray(s, dtype=np.int64), vals, np.asarray(w, dtype=np.float64))
         self.transfer_seconds += time.perf_counter() - t0
-        self._tee_write(cols)
+        if self._tee is not None:
+            self._tee.write(cols)
         return new
 
-    def _columns(self, pend: list[_Entry], host: list[np.ndarray | None], errors: Mapping[int, BaseException]) -> _Columns:
-        cols: _Columns = {}
+    def _columns(self, pend: list[_Entry], host: list[np.ndarray | None], errors: Mapping[int, BaseException]) -> Columns:
+        cols: Columns = {}
         for i, ((tags, step, wall, value, flags), arr) in enumerate(zip(pend, host)):
             if arr is None:
                 self._skipped(tags, value, errors.get(i))
@@ -321,17 +315,6 @@ class Recorder:
         why = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
         self.report_failure(f"value:{tags}", TypeError(f"{tags}: {type(value).__name__} is not a number{why}; skipped"))
 
-    def _tee_write(self, cols: _Columns) -> None:
-        if self._tee is None:
-            return
-        try:
-            for tag, (s, v, w) in cols.items():
-                for st, val, wt in zip(s, v, w):
-                    self._tee.add_scalar(tag, val, st, wall_time=wt)
-            self._tee.flush()
-        except Exception as e:
-            self.report_failure("tee", e)
-
     # -- what is held --------------------------------------------------------------------------------
 
     @property
@@ -348,13 +331,15 @@ class Recorder:
             series[tag] = Series.from_points(tag, s, v, w)
         return Run(name=name, path="", series=series, hparams=dict(hparams))
 
+    @property
+    def tee(self) -> Tee | None:
+        """The event file everything drained is also written to (``tee=``), or None."""
+        return self._tee
+
     def close(self) -> None:
         """Close the tee (the reservoirs stay readable)."""
         if self._tee is not None:
-            try:
-                self._tee.close()
-            except Exception as e:
-                self.report_failure("tee", e)
+            self._tee.close()
 
     # -- failure -------------------------------------------------------------------------------------
 
