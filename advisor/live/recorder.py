@@ -10,7 +10,9 @@ given (a torch tensor is detached, not read; a jax array is kept as it is) to a 
 to the host in one go — one ``torch.cat(...).cpu()`` per device and dtype, one
 ``jax.device_get`` for all jax arrays (:func:`to_host`) — and appends them to a bounded
 :class:`~advisor.live.reservoir.Reservoir` per stream, and, with ``tee``, to a TensorBoard event
-file at full resolution.
+file at full resolution (:mod:`advisor.live.tee`). One memory budget bounds all reservoirs
+together: as streams multiply, per-layer gradient norms and then other streams are coarsened,
+the run's main streams never (:mod:`advisor.live.budget`).
 
 Names. Keyword names are mapped onto the tags advisor's role resolution knows (SPEC §6), so
 ``advisor analyze`` on a ``tee`` directory resolves them the same way:
@@ -53,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from advisor.live.budget import MemoryBudget, Shape
 from advisor.live.reservoir import Reservoir
 from advisor.live.tee import Columns, Tee
 from advisor.model import Run, Series
@@ -194,13 +197,16 @@ def _l2_by_tag(tags: Sequence[str], arr: np.ndarray) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Memory:
-    """How much a recorder holds: per stream (see :class:`~advisor.live.reservoir.Reservoir`)
-    and between cadence points (``max_pending`` values before the monitor transfers early)."""
+    """How much a recorder holds: per stream (see :class:`~advisor.live.reservoir.Reservoir`),
+    for all streams together (``budget`` bytes, None: no bound; see
+    :mod:`advisor.live.budget`) and between cadence points (``max_pending`` values before the
+    monitor transfers early)."""
 
     window: int = 1024
     bins: int = 512
     head: int = 32
     max_pending: int = 100_000
+    budget: int | None = 64 * 2**20
 
 
 #: A pending value: (tag or tuple of tags, step, wall time, value, flags). A plain tuple, not a
@@ -224,6 +230,7 @@ class Recorder:
         self.transfer_seconds = 0.0  # total time spent moving values to the host
         self._pending: list[_Entry] = []
         self._series: dict[str, Reservoir] = {}
+        self._budget = MemoryBudget(memory.budget, Shape(memory.window, memory.bins), memory.head, ALIASES.values())
         self._failed: set[str] = set()
         self._tee = Tee(tee, hparams, self.report_failure) if tee is not None else None
 
@@ -271,13 +278,14 @@ class Recorder:
         errors: dict[int, BaseException] = {}
         cols = self._columns(pend, to_host([e[3] for e in pend], errors), errors)
         new: dict[str, np.ndarray] = {}
+        n_streams = len(self._series)
         for tag, (s, v, w) in cols.items():
             res = self._series.get(tag)
             if res is None:
-                m = self.memory
-                res = self._series[tag] = Reservoir(m.window, m.bins, m.head)
+                res = self._series[tag] = self._budget.reservoir(tag)
             new[tag] = vals = np.asarray(v, dtype=np.float64)
             res.extend(np.asarray(s, dtype=np.int64), vals, np.asarray(w, dtype=np.float64))
+        self._fit_budget(len(self._series) > n_streams)
         self.transfer_seconds += time.perf_counter() - t0
         if self._tee is not None:
             self._tee.write(cols)
@@ -314,6 +322,33 @@ class Recorder:
         """Report a value no transfer could read, once per tag (the tag names the culprit)."""
         why = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
         self.report_failure(f"value:{tags}", TypeError(f"{tags}: {type(value).__name__} is not a number{why}; skipped"))
+
+    # -- memory ------------------------------------------------------------------------------------
+
+    def _fit_budget(self, added: bool) -> None:
+        """After a drain: coarsen streams when new ones joined (see :mod:`advisor.live.budget`),
+        and report once if they hold more than the budget at their coarsest."""
+        if "memory budget" in self._failed:
+            return  # reported: the streams stay at their coarsest, and counting them again is waste
+        try:
+            if added:
+                self._budget.plan(self._series)
+            used = self._budget.over(self._series)
+        except Exception as e:
+            self.report_failure("memory budget", e)
+            return
+        if used is not None:
+            budget = self.memory.budget or 0
+            msg = f"{len(self._series)} streams hold {used / 2**20:.0f} MiB at their coarsest, over the {budget / 2**20:.0f} MiB budget; log fewer streams or raise it"
+            self.report_failure("memory budget", MemoryError(msg))
+
+    def prioritize(self, keep: Iterable[str], layers: Iterable[str] = ()) -> None:
+        """Tell the memory budget what the role resolution found: the tags of the run's roles
+        (``keep``: never coarsened) and its per-layer gradient norms (coarsened first)."""
+        try:
+            self._budget.prioritize(keep, layers, self._series)
+        except Exception as e:
+            self.report_failure("memory budget", e)
 
     # -- what is held --------------------------------------------------------------------------------
 

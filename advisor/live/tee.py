@@ -55,7 +55,8 @@ class Tee:
         if self.backlog and self.backlog + n > TEE_BACKLOG:
             self._flush()  # the disk may take the backlog now; else these points stay out
         if self.backlog + n > TEE_BACKLOG:
-            self._report("tee backlog", RuntimeError(f"the tee's disk refused {self.backlog} points; new points are left out of the file until it takes them"))
+            msg = f"the tee's disk refused {self.backlog} points; new points are left out of the file until it takes them"
+            self._report("tee backlog", RuntimeError(msg))
         else:
             self.backlog += n
             try:

@@ -68,8 +68,7 @@ def test_bins_account_for_every_point(values, window, bins, head):
     res = Reservoir(window=window, bins=bins, head=head)
     fill(res, values, chunk=7)
     v = np.asarray(values, dtype=float)
-    n_raw = len(res._raw_s) + len(res._head)
-    assert n_raw + sum(b.count for b in res.bins()) == len(v) == res.total
+    assert res.n_raw + sum(b.count for b in res.bins()) == len(v) == res.total
     fin = v[np.isfinite(v)]
     lo, hi = res.extremes()
     if fin.size:

@@ -62,7 +62,7 @@ def disks(monkeypatch):
     mode = {"short": True}
 
     def fake_open(path: Any, *a: Any, **k: Any) -> FullDisk:
-        d = FullDisk(open(path, *a, **k), mode["short"])
+        d = FullDisk(open(path, *a, **k), mode["short"])  # noqa: SIM115 - the writer closes it
         opened.append(d)
         return d
 
@@ -90,7 +90,8 @@ def test_tee_on_a_full_disk_writes_each_record_once_and_whole(tmp_path, disks, s
             ef = read_back(logdir)  # while it is full: whole records only, none twice
             assert ef.problems == () and not ef.truncated
             steps = ef.scalars["train/loss"].steps
-            assert len(steps) == len(set(steps.tolist())) and 900 <= len(steps) < 1000  # the drain at step 1000 met the full disk
+            # the drain at step 1000 met the full disk
+            assert len(steps) == len(set(steps.tolist())) and 900 <= len(steps) < 1000
             disk.room = None  # space returns
         mon.log(step, loss=float(v))
     mon.close()
@@ -121,6 +122,7 @@ def test_tee_gives_up_on_a_disk_that_stays_full_without_growing_memory(tmp_path,
     ef = read_back(logdir)
     assert ef.problems == ()
     steps = ef.scalars["train/loss"].steps.tolist()
-    assert steps == sorted(set(steps)) and steps[-100:] == list(range(2000, 2100))  # dropped while full, whole again after
+    # points were left out while the disk was full, and the file is whole again after
+    assert steps == sorted(set(steps)) and steps[-100:] == list(range(2000, 2100))
     assert {"tee", "tee backlog"} <= mon.recorder.failures
     assert len(mon.recorder.series["train/loss"]) == 2100  # the monitor itself lost nothing
