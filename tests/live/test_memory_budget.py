@@ -8,8 +8,6 @@ import tracemalloc
 from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from advisor.live import Monitor, Recorder, Reservoir
 from advisor.live.recorder import Memory
@@ -145,32 +143,3 @@ def test_the_byte_estimate_covers_what_tracemalloc_measures():
             tracemalloc.stop()
             est = res[0].nbytes
             assert measured <= est <= 2 * measured + 2048, (window, bins, n, measured, est)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1, max_size=400),
-    st.integers(1, 40),
-    st.integers(2, 8),
-    st.integers(1, 40),
-    st.integers(2, 8),
-    st.integers(0, 400),
-)
-def test_resizing_keeps_every_point_and_the_first_nan(values, window, bins, window2, bins2, cut):
-    res = Reservoir(window=window, bins=bins, head=3)
-    v = np.asarray(values, dtype=float)
-    s = np.arange(len(v))
-    cut = min(cut, len(v))
-    res.extend(s[:cut], v[:cut], s[:cut] * 0.1)
-    res.resize(window2, bins2)
-    res.extend(s[cut:], v[cut:], s[cut:] * 0.1)
-    assert res.n_raw + sum(b.count for b in res.bins()) == len(v) == res.total
-    assert len(res.bins()) <= 2 * bins2 + len(res._carry) or res.width == 1
-    steps, _, _ = res.points()
-    assert np.all(np.diff(steps) > 0) and steps[-1] == len(v) - 1
-    bad = np.flatnonzero(~np.isfinite(v))
-    if bad.size:
-        assert int(bad[0]) in steps.tolist()
-    fin = v[np.isfinite(v)]
-    if fin.size:
-        assert res.extremes() == (fin.min(), fin.max())
