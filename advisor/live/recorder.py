@@ -7,7 +7,7 @@ A :class:`Recorder` is the part of :class:`advisor.live.Monitor` that holds data
 How it stays cheap. :meth:`Recorder.log` and :meth:`Recorder.record` only append the value as
 given (a torch tensor is detached, not read; a jax array is kept as it is) to a pending list.
 :meth:`Recorder.drain`, which the monitor calls at its cadence points, moves the pending values
-to the host in one go — one ``torch.cat(...).cpu()`` per device and dtype, one
+to the host in one go — one ``torch.cat(...).cpu()`` per device, dtype and layout, one
 ``jax.device_get`` for all jax arrays (:func:`to_host`) — and appends them to a bounded
 :class:`~advisor.live.reservoir.Reservoir` per stream, and, with ``tee``, to a TensorBoard event
 file at full resolution (:mod:`advisor.live.tee`). One memory budget bounds all reservoirs

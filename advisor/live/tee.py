@@ -20,9 +20,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-#: Points the tee holds while its disk refuses them (about 50 bytes each); beyond this it drops
+#: Points the tee holds while its disk refuses them (about 50 bytes each: 25 MB); beyond this it drops
 #: new points until a write succeeds, so a disk that stays full does not grow memory.
-TEE_BACKLOG = 1_000_000
+TEE_BACKLOG = 500_000
 
 #: What one drain hands the tee: tag -> (steps, values, wall times), in arrival order.
 Columns = dict[str, tuple[list[int], list[float], list[float]]]
