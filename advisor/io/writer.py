@@ -4,10 +4,14 @@ What it writes reads back identically in TensorBoard (a test proves it with its
 EventAccumulator). Records are buffered and written by :meth:`EventWriter.flush`, which also
 runs on its own every ``flush_secs`` seconds (checked as records are added), when the buffer
 grows past ``max_buffer`` bytes, and on :meth:`close`. A writer is a context manager.
+
+A failed write (a full disk) leaves no partial record: the file is cut back to its last whole
+record and the records stay buffered, so a later flush writes each of them exactly once.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import socket
@@ -135,7 +139,10 @@ class EventWriter:
         self._buf: list[bytes] = []
         self._buffered = 0
         self._last_flush = time.monotonic()
-        self._fh = open(self.path, "ab")
+        # Unbuffered: each write reports how many bytes reached the file, so a flush knows exactly
+        # what a full disk kept (a buffered file would hold some back and write it again later).
+        self._fh = open(self.path, "ab", buffering=0)
+        self._size = self._fh.seek(0, os.SEEK_END)  # bytes of whole records in the file
         self._closed = False
         self._add(event_bytes(time.time(), file_version="brain.Event:2"))
         self.flush()
@@ -176,9 +183,11 @@ class EventWriter:
         self._add(payload)
 
     def flush(self) -> None:
+        """Write the buffered records. When that fails (OSError), none of them is in the file and
+        all stay buffered for the next flush (where the file cannot be truncated, the bytes that
+        reached it stay and only the rest is buffered)."""
         if self._buf and not self._closed:
-            self._fh.write(b"".join(self._buf))
-            self._fh.flush()
+            self._append(b"".join(self._buf))
             self._buf.clear()
             self._buffered = 0
         self._last_flush = time.monotonic()
@@ -203,6 +212,38 @@ class EventWriter:
             pass
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _append(self, data: bytes) -> None:
+        """Append whole records: all of ``data``, or after a failed write none of it."""
+        view, done = memoryview(data), 0
+        try:
+            while done < len(data):
+                n = self._fh.write(view[done:])
+                if not n:  # 0 or None: the file took nothing and said no error
+                    raise OSError(errno.EIO, f"write to {self.path} made no progress")
+                done += n
+        except BaseException:
+            self._cut_back(data)
+            raise
+        self._size += done
+
+    def _cut_back(self, data: bytes) -> None:
+        """After a failed write: truncate the file to its last whole record (where the failed
+        write started). Where truncating fails too, keep the bytes that reached the file and
+        buffer only the rest, so the record is completed, not written twice."""
+        try:
+            self._fh.truncate(self._size)
+            return
+        except (OSError, ValueError):
+            pass
+        try:
+            reached = self._fh.seek(0, os.SEEK_END) - self._size
+        except (OSError, ValueError):
+            return
+        if 0 < reached <= len(data):
+            self._size += reached
+            self._buf[:] = [data[reached:]] if reached < len(data) else []
+            self._buffered = len(data) - reached
 
     def _add(self, payload: bytes) -> None:
         if self._closed:

@@ -9,7 +9,8 @@ diagnosis, tracking, callbacks), :mod:`~advisor.live.recorder` (values in: names
 reservoirs, tee; the API the adapters feed), :mod:`~advisor.live.tripwire` (checks that call for
 a diagnosis now), :mod:`~advisor.live.recent` (divergence on the recent window),
 :mod:`~advisor.live.callbacks` (where findings go), :mod:`~advisor.live.reservoir` (bounded
-history of one stream).
+history of one stream), :mod:`~advisor.live.budget` (one memory budget for all streams),
+:mod:`~advisor.live.tee` (the full-resolution event file).
 """
 
 from advisor.live.callbacks import FindingAlarm

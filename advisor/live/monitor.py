@@ -152,6 +152,9 @@ class Monitor:
             cadence point).
         window, bins, head: per-stream memory (see :class:`~advisor.live.reservoir.Reservoir`).
         max_pending: values held between cadence points before an early transfer.
+        memory_budget: bytes for all streams together (default 64 MiB; None: no bound): as
+            streams multiply, per-layer gradient norms and then other streams are coarsened,
+            the streams of the run's roles never (see :mod:`advisor.live.budget`).
         confirm, warmup: a finding below critical is reported once the run is ``warmup`` steps
             long (default ``10 * every``) and the finding has held in every diagnosis for
             ``confirm`` steps (default ``4 * every``); critical ones are reported at once. 0 and
@@ -180,6 +183,7 @@ class Monitor:
         bins: int = 512,
         head: int = 32,
         max_pending: int = 100_000,
+        memory_budget: int | None = Memory.budget,
         confirm: int | None = None,
         warmup: int | None = None,
         recent: int | None = None,
@@ -215,7 +219,8 @@ class Monitor:
         self._stale = False  # data arrived since the last diagnosis
         self._optax_reader: Any = None
         self._closed = False
-        self.recorder = Recorder(Memory(int(window), int(bins), int(head), int(max_pending)), tee, self.hparams)
+        budget_bytes = int(memory_budget) if memory_budget is not None else None
+        self.recorder = Recorder(Memory(int(window), int(bins), int(head), int(max_pending), budget_bytes), tee, self.hparams)
 
     # -- the options, as attributes ----------------------------------------------------------------
 
@@ -384,6 +389,7 @@ class Monitor:
             run = self.recorder.run(self.name, self.hparams)
             a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent.at(self.step),))
             self._tripwires.arm(a.signals, self.recorder.series)
+            self.recorder.prioritize(a.signals.roles.values(), a.signals.layer_grad_norms)
             self._findings = a.report.findings
             self._report = a.report
             for p in a.report.problems:  # a live run has no reader problems: these are rules that failed

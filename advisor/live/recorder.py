@@ -7,10 +7,12 @@ A :class:`Recorder` is the part of :class:`advisor.live.Monitor` that holds data
 How it stays cheap. :meth:`Recorder.log` and :meth:`Recorder.record` only append the value as
 given (a torch tensor is detached, not read; a jax array is kept as it is) to a pending list.
 :meth:`Recorder.drain`, which the monitor calls at its cadence points, moves the pending values
-to the host in one go — one ``torch.cat(...).cpu()`` per device and dtype, one
+to the host in one go — one ``torch.cat(...).cpu()`` per device, dtype and layout, one
 ``jax.device_get`` for all jax arrays (:func:`to_host`) — and appends them to a bounded
 :class:`~advisor.live.reservoir.Reservoir` per stream, and, with ``tee``, to a TensorBoard event
-file at full resolution.
+file at full resolution (:mod:`advisor.live.tee`). One memory budget bounds all reservoirs
+together: as streams multiply, per-layer gradient norms and then other streams are coarsened,
+the run's main streams never (:mod:`advisor.live.budget`).
 
 Names. Keyword names are mapped onto the tags advisor's role resolution knows (SPEC §6), so
 ``advisor analyze`` on a ``tee`` directory resolves them the same way:
@@ -33,9 +35,11 @@ Names in a mapping (``mon.log(step, {"train/grad_norm/fc1": g})``) are kept as g
 the role resolution understands works (``Loss/val``, ``val_f1``, ...), and a ``[signals]``
 mapping in the config overrides it.
 
-Failure. Nothing here raises into the training loop: a value that is not a number, a vector
-where a scalar was expected, or a failing tee is logged once per kind (logger ``advisor.live``,
-through :meth:`Recorder.report_failure`) and skipped.
+Failure. Nothing here raises into the training loop: a value that is not a number (a string,
+a meta, sparse or quantized tensor, an int too large for a float), a vector where a scalar was
+expected, or a failing tee is logged once per kind and tag (logger ``advisor.live``, through
+:meth:`Recorder.report_failure`) and skipped. A bad value costs only itself: when the batched
+transfer of its group fails, that group is read value by value and the good values are kept.
 """
 
 from __future__ import annotations
@@ -44,14 +48,16 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from advisor.live.budget import MemoryBudget, Shape
 from advisor.live.reservoir import Reservoir
+from advisor.live.tee import Columns, Tee
 from advisor.model import Run, Series
 
 log = logging.getLogger("advisor.live")
@@ -104,36 +110,51 @@ def _kind(t: type) -> int:
     return k
 
 
-def to_host(values: Sequence[Any]) -> list[np.ndarray | None]:
+def to_host(values: Sequence[Any], errors: dict[int, BaseException] | None = None) -> list[np.ndarray | None]:
     """Move many logged values to the host at once; each comes back as a float64 1-d array.
 
-    A value that is not a number (a string, an object without ``__float__``) comes back None.
+    A value that cannot be read as numbers (a string, an object without ``__float__``, a meta,
+    sparse or quantized tensor, an int too large for a float) comes back None, and with
+    ``errors`` its exception is stored there by index.
 
-    Torch tensors are concatenated per device and dtype and copied with one ``.cpu()`` each;
-    jax arrays go through one ``jax.device_get``. This is the only place the monitor reads
-    device memory (the tests count its calls to prove there is no per-step sync).
+    Torch tensors are concatenated per device, dtype and layout and copied with one ``.cpu()``
+    each; jax arrays go through one ``jax.device_get``. This is the only place the monitor reads
+    device memory (the tests count its calls to prove there is no per-step sync). A group whose
+    batched copy fails is read value by value, so one bad value costs only itself.
     """
+    errors = {} if errors is None else errors
     out: list[np.ndarray | None] = [None] * len(values)
     groups: dict[tuple[int, Any], list[int]] = {}
     for i, v in enumerate(values):
         k = _kind(type(v))
-        if k == _TORCH:
-            groups.setdefault((k, (v.device, v.dtype)), []).append(i)
-        elif k == _JAX:
-            groups.setdefault((k, None), []).append(i)
-        else:
-            try:
+        try:
+            if k == _TORCH:
+                groups.setdefault((k, (v.device, v.dtype, v.layout)), []).append(i)
+            elif k == _JAX:
+                groups.setdefault((k, None), []).append(i)
+            else:
                 out[i] = np.asarray(v if isinstance(v, np.ndarray) else [float(v)], dtype=np.float64).reshape(-1)
-            except (TypeError, ValueError):
-                out[i] = None
+        except Exception as e:  # OverflowError, a failing __float__, a torch object that is no tensor
+            errors[i] = e
     for (k, _), idx in groups.items():
-        if k == _TORCH:
-            flat = _torch_to_host([values[i] for i in idx])
-        else:
-            flat = _jax_to_host([values[i] for i in idx])
-        for i, a in zip(idx, flat):
-            out[i] = a
+        _group_to_host(_torch_to_host if k == _TORCH else _jax_to_host, values, idx, out, errors)
     return out
+
+
+def _group_to_host(convert: Callable[[list[Any]], list[np.ndarray]], values: Sequence[Any], idx: list[int], out: list[np.ndarray | None], errors: dict[int, BaseException]) -> None:
+    """One batched transfer of ``values[idx]`` into ``out``; when it fails, one per value (slow,
+    but only for a batch that holds a value no transfer can read)."""
+    try:
+        flat = convert([values[i] for i in idx])
+    except Exception:
+        for i in idx:
+            try:
+                out[i] = convert([values[i]])[0]
+            except Exception as e:
+                errors[i] = e
+        return
+    for i, a in zip(idx, flat):
+        out[i] = a
 
 
 def _torch_to_host(ts: list[Any]) -> list[np.ndarray]:
@@ -157,7 +178,10 @@ def _keep(v: Any) -> Any:
     if t is float or t is int:
         return v
     if _kind(t) == _TORCH:
-        return v.detach()
+        try:
+            return v.detach()
+        except Exception:  # a torch object that is no tensor: to_host reports it with its tag
+            return v
     return v
 
 
@@ -173,21 +197,22 @@ def _l2_by_tag(tags: Sequence[str], arr: np.ndarray) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Memory:
-    """How much a recorder holds: per stream (see :class:`~advisor.live.reservoir.Reservoir`)
-    and between cadence points (``max_pending`` values before the monitor transfers early)."""
+    """How much a recorder holds: per stream (see :class:`~advisor.live.reservoir.Reservoir`),
+    for all streams together (``budget`` bytes, None: no bound; see
+    :mod:`advisor.live.budget`) and between cadence points (``max_pending`` values before the
+    monitor transfers early)."""
 
     window: int = 1024
     bins: int = 512
     head: int = 32
     max_pending: int = 100_000
+    budget: int | None = 64 * 2**20
 
 
 #: A pending value: (tag or tuple of tags, step, wall time, value, flags). A plain tuple, not a
 #: dataclass: one is built per logged value on the training loop's own time.
 _Entry = tuple
 
-#: Columns of one drain: tag -> (steps, values, wall times), in arrival order.
-_Columns = dict[str, tuple[list[int], list[float], list[float]]]
 
 
 class Recorder:
@@ -205,14 +230,9 @@ class Recorder:
         self.transfer_seconds = 0.0  # total time spent moving values to the host
         self._pending: list[_Entry] = []
         self._series: dict[str, Reservoir] = {}
+        self._budget = MemoryBudget(memory.budget, Shape(memory.window, memory.bins), memory.head, ALIASES.values())
         self._failed: set[str] = set()
-        self._tee = None
-        if tee is not None:
-            from advisor.io.writer import EventWriter
-
-            self._tee = EventWriter(tee)
-            if hparams:
-                self._tee.add_hparams(dict(hparams))
+        self._tee = Tee(tee, hparams, self.report_failure) if tee is not None else None
 
     # -- values in -------------------------------------------------------------------------------
 
@@ -255,24 +275,27 @@ class Recorder:
             return None
         t0 = time.perf_counter()
         pend, self._pending = self._pending, []
-        cols = self._columns(pend, to_host([e[3] for e in pend]))
+        errors: dict[int, BaseException] = {}
+        cols = self._columns(pend, to_host([e[3] for e in pend], errors), errors)
         new: dict[str, np.ndarray] = {}
+        n_streams = len(self._series)
         for tag, (s, v, w) in cols.items():
             res = self._series.get(tag)
             if res is None:
-                m = self.memory
-                res = self._series[tag] = Reservoir(m.window, m.bins, m.head)
+                res = self._series[tag] = self._budget.reservoir(tag)
             new[tag] = vals = np.asarray(v, dtype=np.float64)
             res.extend(np.asarray(s, dtype=np.int64), vals, np.asarray(w, dtype=np.float64))
+        self._fit_budget(len(self._series) > n_streams)
         self.transfer_seconds += time.perf_counter() - t0
-        self._tee_write(cols)
+        if self._tee is not None:
+            self._tee.write(cols)
         return new
 
-    def _columns(self, pend: list[_Entry], host: list[np.ndarray | None]) -> _Columns:
-        cols: _Columns = {}
-        for (tags, step, wall, value, flags), arr in zip(pend, host):
+    def _columns(self, pend: list[_Entry], host: list[np.ndarray | None], errors: Mapping[int, BaseException]) -> Columns:
+        cols: Columns = {}
+        for i, ((tags, step, wall, value, flags), arr) in enumerate(zip(pend, host)):
             if arr is None:
-                self.report_failure(f"value:{tags}", TypeError(f"{tags}: {type(value).__name__} is not a number; skipped"))
+                self._skipped(tags, value, errors.get(i))
                 continue
             if isinstance(tags, str):
                 if arr.size != 1:
@@ -295,16 +318,37 @@ class Recorder:
                 c[2].append(wall)
         return cols
 
-    def _tee_write(self, cols: _Columns) -> None:
-        if self._tee is None:
-            return
+    def _skipped(self, tags: str | tuple[str, ...], value: Any, exc: BaseException | None) -> None:
+        """Report a value no transfer could read, once per tag (the tag names the culprit)."""
+        why = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+        self.report_failure(f"value:{tags}", TypeError(f"{tags}: {type(value).__name__} is not a number{why}; skipped"))
+
+    # -- memory ------------------------------------------------------------------------------------
+
+    def _fit_budget(self, added: bool) -> None:
+        """After a drain: coarsen streams when new ones joined (see :mod:`advisor.live.budget`),
+        and report once if they hold more than the budget at their coarsest."""
+        if "memory budget" in self._failed:
+            return  # reported: the streams stay at their coarsest, and counting them again is waste
         try:
-            for tag, (s, v, w) in cols.items():
-                for st, val, wt in zip(s, v, w):
-                    self._tee.add_scalar(tag, val, st, wall_time=wt)
-            self._tee.flush()
+            if added:
+                self._budget.plan(self._series)
+            used = self._budget.over(self._series)
         except Exception as e:
-            self.report_failure("tee", e)
+            self.report_failure("memory budget", e)
+            return
+        if used is not None:
+            budget = self.memory.budget or 0
+            msg = f"{len(self._series)} streams hold {used / 2**20:.0f} MiB at their coarsest, over the {budget / 2**20:.0f} MiB budget; log fewer streams or raise it"
+            self.report_failure("memory budget", MemoryError(msg))
+
+    def prioritize(self, keep: Iterable[str], layers: Iterable[str] = ()) -> None:
+        """Tell the memory budget what the role resolution found: the tags of the run's roles
+        (``keep``: never coarsened) and its per-layer gradient norms (coarsened first)."""
+        try:
+            self._budget.prioritize(keep, layers, self._series)
+        except Exception as e:
+            self.report_failure("memory budget", e)
 
     # -- what is held --------------------------------------------------------------------------------
 
@@ -322,13 +366,15 @@ class Recorder:
             series[tag] = Series.from_points(tag, s, v, w)
         return Run(name=name, path="", series=series, hparams=dict(hparams))
 
+    @property
+    def tee(self) -> Tee | None:
+        """The event file everything drained is also written to (``tee=``), or None."""
+        return self._tee
+
     def close(self) -> None:
         """Close the tee (the reservoirs stay readable)."""
         if self._tee is not None:
-            try:
-                self._tee.close()
-            except Exception as e:
-                self.report_failure("tee", e)
+            self._tee.close()
 
     # -- failure -------------------------------------------------------------------------------------
 

@@ -57,19 +57,13 @@ def test_monitor_memory_stays_bounded():
     assert sum(r.n_stored for r in mon.recorder.series.values()) < 128 + 64 + 8 + 20
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1, max_size=600),
-    st.integers(1, 40),
-    st.integers(2, 8),
-    st.integers(0, 5),
-)
-def test_bins_account_for_every_point(values, window, bins, head):
-    res = Reservoir(window=window, bins=bins, head=head)
-    fill(res, values, chunk=7)
-    v = np.asarray(values, dtype=float)
-    n_raw = len(res._raw_s) + len(res._head)
-    assert n_raw + sum(b.count for b in res.bins()) == len(v) == res.total
+#: A stream's values: finite, NaN and Inf, as a float32 logger could hand them over.
+STREAMS = st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1, max_size=600)
+
+
+def assert_every_point_kept(res: Reservoir, v: np.ndarray) -> None:
+    """Every point counted once, exact extremes, steps in order, the first NaN/Inf at its own step."""
+    assert res.n_raw + sum(b.count for b in res.bins()) == len(v) == res.total
     fin = v[np.isfinite(v)]
     lo, hi = res.extremes()
     if fin.size:
@@ -81,6 +75,28 @@ def test_bins_account_for_every_point(values, window, bins, head):
         first = int(bad[0])
         assert first in steps.tolist()
         assert not np.isfinite(vals[steps.tolist().index(first)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(STREAMS, st.integers(1, 40), st.integers(2, 8), st.integers(0, 5))
+def test_bins_account_for_every_point(values, window, bins, head):
+    res = Reservoir(window=window, bins=bins, head=head)
+    fill(res, values, chunk=7)
+    assert_every_point_kept(res, np.asarray(values, dtype=float))
+
+
+@settings(max_examples=60, deadline=None)
+@given(STREAMS, st.integers(1, 40), st.integers(2, 8), st.integers(1, 40), st.integers(2, 8), st.integers(0, 600))
+def test_resizing_keeps_every_point_and_the_first_nan(values, window, bins, window2, bins2, cut):
+    """A reservoir coarsened (or grown) mid-stream by the memory budget loses no point."""
+    res = Reservoir(window=window, bins=bins, head=3)
+    v = np.asarray(values, dtype=float)
+    cut = min(cut, len(v))
+    fill(res, v[:cut], chunk=7)
+    res.resize(window2, bins2)
+    fill(res, v[cut:], chunk=7, start=cut)
+    assert_every_point_kept(res, v)
+    assert len(res.bins()) <= 2 * bins2 + len(res._carry)
 
 
 def test_points_stay_in_step_order_when_a_bins_nan_comes_before_its_mean_step():
