@@ -148,14 +148,8 @@ class Context:
 
     @cached_property
     def chance_accuracy(self) -> float | None:
-        """1/C for a classifier with C classes, from the config or an initial loss of ln C."""
+        """1/C for a classifier with C classes (see :attr:`num_classes`), else None."""
         c = self.num_classes
-        if c is None and (self.train_acc is not None or self.val_acc is not None) and self.train is not None and self.train.n:
-            v0 = self.train.values[0]
-            if 0.6 < v0 < 7.0:
-                guess = int(round(math.exp(v0)))
-                if guess >= 2 and abs(v0 - math.log(guess)) < 0.05 * math.log(guess):
-                    c = guess
         return 1.0 / c if c else None
 
     @cached_property
@@ -193,8 +187,26 @@ class Context:
 
     @cached_property
     def num_classes(self) -> int | None:
-        """The class count, from any alias that holds a real one (configs use 0 for 'default')."""
-        return hparams.num_classes(self.params)
+        """The class count: from the hyperparameters (any alias that holds a real one; configs use
+        0 for 'default'), else when an accuracy and a loss agree on it — the accuracy sits at 1/C
+        while the loss sits at ln C for the same C. Never from the loss alone."""
+        return hparams.num_classes(self.params) or self._classes_from_curves()
+
+    def _classes_from_curves(self) -> int | None:
+        for acc in (self.val_acc, self.train_acc):
+            if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
+                continue
+            late = acc.values[acc.n // 2 :]
+            a = median(late) / (100.0 if float(np.max(acc.values)) > 1.5 else 1.0)
+            if not 0.001 < a <= 0.55:
+                continue
+            c = int(round(1.0 / a))
+            if not 2 <= c <= 1000 or abs(a - 1.0 / c) > 0.15 / c:
+                continue
+            for loss in (self.train, self.val):
+                if loss is not None and loss.n >= 3 and abs(loss.end() - math.log(c)) <= 0.15 * math.log(c):
+                    return c
+        return None
 
     @cached_property
     def steps_per_epoch(self) -> int | None:

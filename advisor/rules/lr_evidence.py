@@ -116,11 +116,18 @@ class Excursions:
     """How far, and how often, the loss climbed above its initial value."""
 
     ref: float  # the initial loss
-    jump: float  # early peak / initial loss
+    peak: float  # the early peak (3-point rolling median)
+    log_noise: float  # point-to-point noise of log(loss) after the early window
+    jump: float  # early peak / initial loss (1 when within the noise)
     jump_step: int  # where the early peak was
     early_end_step: int  # last step of the early window
     bumps: int  # later episodes of binned medians above ref * (1 + margin)
     bump_peak: float  # highest binned median after the early window, / ref
+
+
+def clears_noise(ratio: float, log_noise: float, k: float = 4.0) -> bool:
+    """Whether a ratio of loss levels is more than ``k`` times the curve's log-scale noise."""
+    return math.log(max(ratio, 1e-300)) >= k * log_noise
 
 
 def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: float = 4.0) -> Excursions | None:
@@ -142,9 +149,12 @@ def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: 
     sm = rolling_median(early, 3) if early.size >= 9 else early
     i = int(np.argmax(sm))
     jump = float(sm[i]) / ref
-    pos = early[early > 0]
+    # Point-to-point noise of the loss after the early window (the jump itself must not count as
+    # noise); the whole curve when that part is short.
+    rest = v[k:] if c.n - k >= 8 else v
+    pos = rest[rest > 0]
     noise = robust_sigma(np.diff(np.log(pos))) / math.sqrt(2) if pos.size >= 5 else 0.0
-    if math.log(max(jump, 1e-300)) < noise_k * noise:
+    if not clears_noise(jump, noise, noise_k):
         jump = 1.0  # within the early points' own noise: no jump
     early_end = float(c.steps[min(k, c.n) - 1])
     later = c.bvals[c.bsteps > early_end]
@@ -153,7 +163,7 @@ def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: 
     above = later > base * (1 + margin)
     bumps = int(np.count_nonzero(above[1:] & ~above[:-1]) + (1 if above.size and above[0] else 0))
     peak = float(np.max(later)) / base if later.size else 0.0
-    return Excursions(ref, jump, int(c.steps[i]), int(early_end), bumps, peak)
+    return Excursions(ref, float(sm[i]), noise, jump, int(c.steps[i]), int(early_end), bumps, peak)
 
 
 def chance_loss(ctx: Context) -> float | None:

@@ -35,12 +35,13 @@ initialisation value (a resumed run).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
-from advisor.rules.lr_evidence import DeclaredLr, Excursions, chance_loss, declared_lr, excursions
+from advisor.rules.lr_evidence import DeclaredLr, Excursions, chance_loss, clears_noise, declared_lr, excursions
 from advisor.rules.non_finite import clip_threshold
 from advisor.signals import fmt
 
@@ -68,6 +69,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if ex is None:
         return []
     lr = declared_lr(ctx)
+    chance = chance_loss(ctx)
+    # A classifier starts at about ln C: a first logged loss far above that (sparse logging, an
+    # epoch mean) already holds the jump, and "no progress" means not below the chance level.
+    base = min(ex.ref, chance) if chance else ex.ref
+    jump = ex.jump if base == ex.ref else (ex.peak / base if clears_noise(ex.peak / base, ex.log_noise) else 1.0)
+    ex = dataclasses.replace(ex, ref=base, jump=jump)
     progress = (ex.ref - sh.vend) / ex.ref
     stuck = progress < p.max_progress
     jumped = ex.jump >= p.min_jump
@@ -95,7 +102,6 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         evidence.update(lr=lr.lr, lr_source=lr.source)
     if lr.optimizer:
         evidence["optimizer"] = lr.optimizer
-    chance = chance_loss(ctx)
     if chance is not None:
         evidence["chance_loss"] = chance
     summary = _summary(form, ex, sh.vend, progress, lr, chance, int(c.steps[-1]))

@@ -42,7 +42,7 @@ SIGNALS = ("train loss", "val loss (optional)")
 
 @dataclass(frozen=True)
 class Params:
-    min_ratio: float = 0.6  # final / initial train loss at or above this is "high"
+    min_ratio: float = 0.7  # final / initial train loss at or above this is "high"
     min_progress: float = 0.03
     max_gap: float = 0.15
     max_rel_noise: float = 0.1
