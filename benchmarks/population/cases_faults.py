@@ -77,12 +77,12 @@ def exploding_gradients() -> list[Case]:
     return [
         case(c, "irnn-x1.05-momentum-torch1", D("adding"), irnn(1.05), O("momentum", 1e-4), L(300, 10), log("torch", 1, grad_norm=True), ci=True, also_ok=ok),
         case(c, "irnn-x1.1-sgd-spec1", D("adding"), irnn(1.1), O("sgd", 1e-4), L(400, 10), log("spec", 1, grad_norm=True, lr=True, hparams=True), also_ok=ok),
-        case(c, "irnn-x1.05-sgd3e-4-hf10", D("adding"), irnn(1.05), O("sgd", 3e-4), L(400, 10), log("hf", 10, grad_norm=True, lr=True), also_ok=ok),
-        case(c, "irnn-x1.1-sgd-lightning10", D("adding"), irnn(1.1), O("sgd", 1e-4), L(400, 10), log("lightning", 10, grad_norm=True), also_ok=ok),
+        case(c, "irnn-x1.05-sgd3e-4-hf1", D("adding"), irnn(1.05), O("sgd", 3e-4), L(400, 10), log("hf", 1, grad_norm=True, lr=True), also_ok=ok),
+        case(c, "irnn-x1.05-sgd3e-4-lightning1", D("adding"), irnn(1.05), O("sgd", 3e-4), L(400, 10), log("lightning", 1, grad_norm=True), also_ok=ok),
         case(c, "irnn-x1.05-momentum-tbx10", D("adding"), irnn(1.05), O("momentum", 1e-4), L(400, 10), log("tbx", 10, grad_norm=True), also_ok=ok),
-        case(c, "irnn-x1.1-sgd-torch10-mean", D("adding"), irnn(1.1), O("sgd", 1e-4), L(400, 10), log("torch", 10, "mean", grad_norm=True), also_ok=ok),
+        case(c, "irnn-x1.05-sgd3e-4-torch2", D("adding"), irnn(1.05), O("sgd", 3e-4), L(400, 10), log("torch", 2, grad_norm=True), also_ok=ok),
         case(c, "irnn-x1.1-momentum-hf10", D("adding"), irnn(1.1), O("momentum", 1e-4), L(500, 10), log("hf", 10, grad_norm=True), also_ok=ok),
-        case(c, "irnn-x1.05-sgd-spec10-layers", D("adding"), irnn(1.05), O("sgd", 2e-4), L(400, 10), log("spec", 10, grad_norm=True, layer_norms=True), also_ok=ok),
+        case(c, "irnn-x1.05-sgd-spec10-layers", D("adding"), irnn(1.05), O("sgd", 3e-4), L(400, 10), log("spec", 10, grad_norm=True, layer_norms=True), also_ok=ok),
     ]
 
 
@@ -110,7 +110,7 @@ def no_learning() -> list[Case]:
     data, lr_up = {"data": "check"}, {"lr": "up"}
     return [
         case(c, "shuffled-labels-digits-mlp", D("digits", label_noise=1.0), M("mlp", 32), O("adam", 1e-3), L(300, 10), log("torch", 1), ci=True, direction=data),
-        case(c, "shuffled-labels-blobs-mlp", D("blobs", label_noise=1.0), M("mlp", 32), O("sgd", 0.05), L(500, 10), log("hf", 10), direction=data),
+        case(c, "shuffled-labels-seqcls-lstm-hf", D("seqcls", label_noise=1.0), M("lstm", 32), O("adam", 1e-3), L(300, 10), log("hf", 10), direction=data),
         case(c, "shuffled-labels-spirals-keras", D("spirals", label_noise=1.0), M("mlp", 32, 2), O("adam", 1e-3), L(600, 10), log("keras"), direction=data),
         case(c, "lr1e-7-digits-cnn", D("digits"), M("cnn", 32), O("adam", 1e-7), L(300, 10), log("lightning", 10, lr=True), direction=lr_up),
         case(c, "lr1e-7-majority-transformer", D("majority"), M("transformer", 32, 1), O("sgd", 1e-7), L(250, 10), log("spec", 1, lr=True, hparams=True), direction=lr_up),
@@ -132,7 +132,7 @@ def plateau() -> list[Case]:
         case(c, "tanh4-smallinit-breast-sgd-hf", D("breast_cancer"), M("mlp", 32, 4, activation="tanh", init_scale=0.2), O("sgd", 0.2), L(1500, 12), log("hf", 10), also_ok=ok),
         case(c, "lstm-adding-adam", D("adding"), M("lstm", 32), O("adam", 1e-2), L(800, 16), log("torch", 1), also_ok=ok),
         case(c, "lstm-adding-adamw-lightning", D("adding"), M("lstm", 32), O("adamw", 1e-2), L(900, 12), log("lightning", 10), also_ok=ok),
-        case(c, "sigmoid5-blobs-adam", D("blobs"), M("mlp", 32, 5, activation="sigmoid"), O("adam", 1e-3), L(2500, 15), log("spec", 1), also_ok=ok),
+        case(c, "lstm-adding-adam-hf", D("adding"), M("lstm", 32), O("adam", 5e-3), L(900, 12), log("hf", 10), also_ok=ok),
         case(c, "tanh4-smallinit-blobs-keras", D("blobs"), M("mlp", 32, 4, activation="tanh", init_scale=0.2), O("sgd", 0.2), L(2500, 50), log("keras"), also_ok=ok),
     ]
 

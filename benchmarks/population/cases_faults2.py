@@ -61,8 +61,8 @@ def lr_decay_needed() -> list[Case]:
         case(c, "spirals-adam-const", sp, M("mlp", 64, 3), O("adam", 1e-2, batch_size=16), L(3000, 15), log("tbx", 1)),
         case(c, "blobs-sgd-bs8", D("blobs", n=4000, difficulty=1.5), M("mlp", 32), O("sgd", 0.1, batch_size=8), L(3000, 15), log("spec", 1, lr=True)),
         case(c, "friedman-adam-const", fr, M("mlp", 64), O("adam", 1e-2, batch_size=16), L(4000, 15), log("lightning", 2, lr=True)),
-        case(c, "spirals-adamw-const-torch5", sp, M("mlp", 64, 3), O("adamw", 1e-2, batch_size=16), L(3000, 10), log("torch", 5)),
-        case(c, "friedman-momentum-const-spec", fr, M("mlp", 64), O("momentum", 0.02, batch_size=16), L(3000, 10), log("spec", 1)),
+        case(c, "friedman-adam-const-torch5", fr, M("mlp", 64), O("adam", 1e-2, batch_size=16), L(3000, 10), log("torch", 5)),
+        case(c, "friedman-momentum-const-spec", fr, M("mlp", 64), O("momentum", 0.05, batch_size=16), L(3000, 10), log("spec", 1)),
         case(c, "spirals-adam-const-lightning", sp, M("mlp", 64, 3), O("adam", 1e-2, batch_size=16), L(3000, 10), log("lightning", 1)),
         case(c, "spirals-sgd-const-tbx", sp, M("mlp", 64, 3), O("sgd", 0.3, batch_size=16), L(3000, 10), log("tbx", 2)),
     ]
@@ -91,7 +91,7 @@ def val_below_train() -> list[Case]:
         case(c, "dropout0.75-spirals-mlp", D("spirals"), M("mlp", 256, 3, dropout=0.75), O("adamw", 1e-3), L(1500, 15), log("spec", 10)),
         case(c, "dropout0.8-digits-cnn", D("digits"), M("cnn", 64, dropout=0.8), O("momentum", 0.02), L(400, 10), log("lightning", 10)),
         case(c, "dropout0.7-breast-mlp", D("breast_cancer"), M("mlp", 128, 2, dropout=0.7), O("sgd", 0.05), L(500, 10), log("hf", 10)),
-        case(c, "dropout0.75-breast-mlp-torch1", D("breast_cancer"), M("mlp", 256, 2, dropout=0.75), O("adam", 1e-3, batch_size=16), L(400, 10), log("torch", 1)),
+        case(c, "dropout0.8-digits-mlp-torch1", D("digits"), M("mlp", 256, 2, dropout=0.8), O("adamw", 1e-3), L(500, 10), log("torch", 1)),
         case(c, "dropout0.5-majority-transformer", D("majority"), M("transformer", 64, 1, dropout=0.5), O("adamw", 1e-3), L(300, 10), log("spec", 1)),
         case(c, "dropout0.8-friedman-keras", D("friedman"), M("mlp", 256, 2, dropout=0.8), O("adam", 1e-3), L(1000, 20), log("keras")),
     ]

@@ -30,8 +30,8 @@ BASES: tuple[Base, ...] = (
          (("sgd", 0.1), ("momentum", 0.02), ("adam", 1e-3), ("adamw", 1e-3)), (300, 900), weight_decay=1e-4),
     Base("digits-cnn", D("digits"), M("cnn", 32),
          (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("adamw", 1e-3)), (200, 450)),
-    Base("spirals-mlp", D("spirals", n=4000), M("mlp", 64, 3),
-         (("sgd", 0.3), ("momentum", 0.05), ("adam", 2e-3), ("adamw", 2e-3)), (1000, 2500), batch=64, weight_decay=5e-4),
+    Base("spirals-mlp", D("spirals", n=4000, difficulty=1.5), M("mlp", 64, 3),
+         (("sgd", 0.3), ("momentum", 0.05), ("adam", 1e-3), ("adamw", 1e-3)), (1000, 2500), batch=64, weight_decay=5e-4),
     Base("blobs-mlp", D("blobs", n=4000), M("mlp", 32, 2),
          (("sgd", 0.05), ("momentum", 0.01), ("adam", 1e-3), ("adamw", 1e-3)), (300, 1200), batch=64),
     Base("friedman-mlp", D("friedman", n=4000), M("mlp", 64, 2),
@@ -44,8 +44,8 @@ BASES: tuple[Base, ...] = (
          (("sgd", 0.1), ("momentum", 0.02), ("adam", 2e-3), ("adamw", 2e-3)), (150, 400), batch=16, weight_decay=1e-3),
     Base("seqcls-lstm", D("seqcls", n=5000), M("lstm", 32),
          (("sgd", 0.5), ("momentum", 0.1), ("adam", 3e-3), ("adamw", 3e-3)), (300, 600), batch=64),
-    Base("majority-transformer", D("majority", n=4000), M("transformer", 32, 1),
-         (("sgd", 0.1), ("momentum", 0.02), ("adam", 1e-3), ("adamw", 2e-3)), (200, 450), batch=32),
+    Base("majority-transformer", D("majority", n=6000), M("transformer", 32, 1),
+         (("sgd", 0.1), ("momentum", 0.02), ("adam", 1e-3), ("adamw", 2e-3)), (150, 350), batch=32, weight_decay=1e-4),
     Base("seqcls-rnn", D("seqcls", n=5000), M("rnn", 32, activation="tanh"),
          (("sgd", 0.1), ("momentum", 0.02), ("adam", 3e-3), ("adamw", 3e-3)), (500, 900), batch=64),
 )
@@ -101,11 +101,11 @@ def long_runs() -> list[Case]:
     h = "healthy"
     return [
         case(h, "long-friedman-20k-adamw-cosine-hf", D("friedman", n=8000), M("mlp", 32, 2), O("adamw", 1e-3, schedule="cosine", batch_size=64), L(20000, 40, early_stop=8), log("hf", 200, grad_norm=True, lr=True)),
-        case(h, "long-spirals-12k-sgd-step-torch", D("spirals", n=6000), M("mlp", 32, 3), O("sgd", 0.1, schedule="step", batch_size=64), L(12000, 30), log("torch", 200, "mean")),
+        case(h, "long-spirals-12k-sgd-step-torch", D("spirals", n=10000, difficulty=2.0), M("mlp", 32, 3), O("sgd", 0.1, schedule="step", batch_size=64), L(12000, 30), log("torch", 200, "mean")),
         case(h, "long-blobs-8k-adam-onecycle-tbx", D("blobs", n=8000), M("mlp", 32, 2), O("adam", 1e-3, schedule="onecycle", batch_size=64), L(8000, 40, early_stop=10), log("tbx", 50, lr=True)),
         case(h, "long-blobs-10k-momentum-const-spec", D("blobs", n=8000, classes=3), M("mlp", 16, 1), O("momentum", 0.002, batch_size=64, weight_decay=1e-3), L(10000, 50), log("spec", 50, lr=True, grad_norm=True)),
         case(h, "long-friedman-6k-sgd-cyclic-lightning", D("friedman", n=6000), M("mlp", 32, 2), O("sgd", 0.05, schedule="cyclic", batch_size=64), L(6000, 60), log("lightning", 50, lr=True)),
-        case(h, "long-spirals-8k-adamw-warmupcos-spec", D("spirals", n=10000), M("mlp", 32, 3), O("adamw", 3e-3, schedule="warmup_cosine", warmup=0.05, batch_size=64), L(8000, 100), log("spec", 10, lr=True)),
+        case(h, "long-spirals-8k-adamw-warmupcos-spec", D("spirals", n=10000, difficulty=2.0), M("mlp", 32, 3), O("adamw", 3e-3, schedule="warmup_cosine", warmup=0.05, batch_size=64), L(8000, 100), log("spec", 10, lr=True)),
     ]
 
 
@@ -123,7 +123,7 @@ def ci_cases() -> list[Case]:
         case(h, "ci-majority-transformer-adamw-warmupcos-hf", D("majority", n=3000), M("transformer", 32, 1), O("adamw", 2e-3, schedule="warmup_cosine", warmup=0.1, batch_size=64), L(150, 5), log("hf", 10, lr=True), ci=True),
         case(h, "ci-iris-mlp-momentum-linear-spec10", D("iris"), M("mlp", 16), O("momentum", 0.02, schedule="linear", batch_size=16), L(300, 10), log("spec", 10, lr=True), ci=True),
         case(h, "ci-breast-mlp-adamw-const-torch-epoch", D("breast_cancer"), M("mlp", 32, dropout=0.2), O("adamw", 1e-3, batch_size=16, weight_decay=1e-3), L(200, 8), log("torch", EPOCH), ci=True),
-        case(h, "ci-seqcls-rnn-adam-step-lightning50", D("seqcls", n=3000), M("rnn", 32, activation="tanh"), O("adam", 3e-3, schedule="step", batch_size=64), L(600, 8), log("lightning", 50, "epoch_mean"), ci=True),
+        case(h, "ci-seqcls-lstm-adam-step-lightning50", D("seqcls", n=3000), M("lstm", 16), O("adam", 5e-3, schedule="step", batch_size=64), L(500, 8), log("lightning", 50, "epoch_mean"), ci=True),
         case(h, "ci-spirals-mlp-sgd-const-tbx1", D("spirals"), M("mlp", 64, 3), O("sgd", 0.3, batch_size=64), L(600, 10), log("tbx", 1, grad_norm=True), ci=True),
     ]
 
