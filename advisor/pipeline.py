@@ -24,7 +24,7 @@ from advisor.io.tfevents import EventFile
 from advisor.model import Finding, PlotCurve, Role, Run, RunReport, SweepEntry
 from advisor.rules.base import Context
 from advisor.signals import bin_medians, first_nonfinite
-from advisor.workload import Workload, classify
+from advisor.workload import Workload, classify, supervised_evidence
 
 CURVE_ROLES = (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.TRAIN_ACC, Role.VAL_ACC, Role.LR, Role.GRAD_NORM, Role.REWARD, Role.ENTROPY, Role.GEN_LOSS, Role.DISC_LOSS)
 CURVE_POINTS = 400
@@ -66,6 +66,8 @@ def diagnose_run(
     signals = resolve(run, dict(mapping) if mapping else None, wl.kind, wl.roles)
     if wl.notes:
         signals = dataclasses.replace(signals, notes=signals.notes + wl.notes)
+    if wl.kind == "supervised" and wl.source == "tags":
+        wl = dataclasses.replace(wl, evidence=supervised_evidence(signals.roles) or wl.evidence)
     ctx = Context(run, signals, wl.kind)
     findings, problems = engine.diagnose(ctx)
     extra = [f for view in views for f in view(run, signals, ctx)]

@@ -171,7 +171,7 @@ def _read_kind(kinds: Mapping[str, list[Series]], supervised: list[str], held_ou
 
 
 def _listing(kinds: Mapping[str, list[Series]], names: list[str]) -> str:
-    return ", ".join(f"{_LABEL.get(k, k.replace('_', ' '))} {kinds[k][0].key}" for k in names if k in kinds)
+    return ", ".join(f"{_LABEL.get(k, k.replace('_', ' '))} {_best(kinds[k], k).key}" for k in names if k in kinds)
 
 
 def _supervised_signs(run: Run) -> tuple[list[str], bool]:
@@ -198,6 +198,15 @@ def classify(run: Run, override: str | None = None) -> Workload:
         kind, why, source = override, f"set in the config (the tags read as {kind}: {why})", "config"
     roles, notes = pick_roles(run, kind, kinds)
     return Workload(kind, why, roles, source, notes)
+
+
+_SUPERVISED_ROLES = ((Role.TRAIN_LOSS, "train loss"), (Role.VAL_LOSS, "val loss"), (Role.VAL_METRIC, "task metric"), (Role.VAL_ACC, "val accuracy"))
+
+
+def supervised_evidence(roles: Mapping[Role, str]) -> str | None:
+    """A supervised run's evidence from its resolved roles (train loss, val loss, task metric)."""
+    parts = [f"{label} {roles[r]}" for r, label in _SUPERVISED_ROLES if r in roles]
+    return ", ".join(parts) if parts else None
 
 
 def _score(s: Series, kind: str) -> tuple[float, int, str]:

@@ -94,7 +94,7 @@ def _remedies(ctx: Context) -> list[Remedy]:
     d_steps = declared(ctx, "d_steps", "n_critic", "critic_iters", "d_iters", "n_dis", "disc_steps")
     what = []
     if d_lr is not None and g_lr is not None and d_lr > g_lr:
-        what.append(f"lower the discriminator's learning rate from {fmt(d_lr)} to {fmt(g_lr)} (the generator's)")
+        what.append(f"lower the discriminator's learning rate from {d_lr:g} to {g_lr:g} (the generator's)")
     if d_steps is not None and d_steps > 1:
         what.append(f"take 1 discriminator step per generator step instead of {d_steps:g}")
     if not what:

@@ -13,8 +13,8 @@ whose values are negative is negated (:func:`entropy`). A discrete policy's entr
 
 RL ``no-learning`` (reached from ``advisor.rules.no_learning`` for runs whose workload is ``rl``,
 with that rule's ``min_points``): over at least ``min_points`` reward points, every bin of the
-reward stays within ``FLAT_TOL`` of its initial level — the scale is the larger of the initial
-level's magnitude and the spread of the first fifth of the points — while the policy entropy never
+reward stays within ``FLAT_TOL`` of its initial level's magnitude or ``NOISE_K`` times the bins'
+noise (whichever is larger) of that level (the median of the first tenth) — while the policy entropy never
 falls below ``ENTROPY_KEEP`` of its initial value (a policy still as random as it started; an
 initial entropy of ln k says "uniform over k actions"), or the reward is the same in every
 point (no episode ever paid anything else: there is nothing to learn from, whatever the entropy
@@ -40,7 +40,8 @@ from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
 from advisor.signals import Curve, binned_noise, fmt, make_curve, median
 
-FLAT_TOL = 0.3  # reward bins within this share of the scale count as "at the initial level"
+FLAT_TOL = 0.3  # reward bins within this share of the initial level ...
+NOISE_K = 4.0  # ... or this many times the bins' noise count as "at the initial level"
 ENTROPY_KEEP = 0.9  # entropy above this share of its start counts as "still at its maximum"
 TRACK_BINS = 20
 _USUAL_LR = 3e-4  # PPO's and Adam's usual rate, the target of a rate that is far too small
@@ -116,6 +117,12 @@ def uniform_over(h0: float) -> int | None:
     return k if k >= 2 and abs(h0 - math.log(k)) <= 0.02 * math.log(k) else None
 
 
+def start_level(c: Curve) -> float:
+    """The initial level: median of the points in the first tenth of the span (at least one)."""
+    head = c.values[c.steps <= c.steps[0] + 0.1 * c.span] if c.span > 0 else c.values[:1]
+    return median(head if head.size else c.values[:1])
+
+
 def reward_scale(c: Curve, r0: float) -> float:
     """The reward's own scale: its initial magnitude or its early spread, whichever is larger."""
     early = c.values[c.steps <= c.steps[0] + 0.2 * c.span] if c.span > 0 else c.values
@@ -138,10 +145,10 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     if c is None:
         return []
     tr = track(c)
-    r0 = tr.values[0]
-    scale = reward_scale(c, r0)
-    moved = float(np.max(np.abs(tr.values - r0))) / scale
-    if moved > FLAT_TOL:
+    r0 = start_level(c)
+    tol = max(FLAT_TOL * abs(r0), NOISE_K * tr.noise)
+    moved = float(np.max(np.abs(tr.values - r0)))
+    if moved > tol:
         return []
     ent = entropy(ctx, 3)
     constant = float(np.ptp(c.values)) == 0.0  # not one episode paid anything else: nothing to learn from
@@ -150,7 +157,7 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
         h = track(ent[0])
         if float(np.min(h.values)) < ENTROPY_KEEP * ent[0].start() and not constant:
             return []  # the policy changed: whatever the reward did, this is not no-learning
-    evidence = {"initial_reward": r0, "final_reward": float(tr.values[-1]), "max_move": round(moved, 3),
+    evidence = {"initial_reward": r0, "final_reward": float(tr.values[-1]), "max_move": moved, "tolerance": tol,
                 "step_range": [int(c.steps[0]), int(c.steps[-1])], "signal": "reward"}
     ent_txt = "entropy not logged: a flat reward may also be a policy that had already converged"
     if constant:
@@ -161,10 +168,10 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
         evidence.update(initial_entropy=h0, min_entropy=float(np.min(h.values)), uniform_actions=k)
         ent_txt = f"policy entropy stayed at {fmt(float(np.min(h.values)))}-{fmt(h0)}" + (f" = ln({k}), a uniform policy over {k} actions" if k else " (its initial value)")
     summary = (f"reward stayed at its initial level for the whole run: {fmt(r0)} -> {fmt(float(tr.values[-1]))} "
-               f"(bins within {100 * moved:.0f}% of its scale over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
+               f"(no bin moved more than {fmt(moved)} over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
     sure = ent is not None or constant
     severity = Severity.CRITICAL if sure else Severity.INFO
-    conf = margin_confidence(FLAT_TOL - moved, 0.0, FLAT_TOL, base=0.7 if sure else 0.4)
+    conf = margin_confidence(1 - moved / tol if tol > 0 else 1.0, 0.0, 1.0, base=0.7 if sure else 0.4)
     return [finding("no-learning", severity, conf, summary, evidence, _no_learning_remedies(ctx, c), onset=int(c.steps[0]))]
 
 
