@@ -84,6 +84,9 @@ CASES: tuple[Case, ...] = (
     _rl("rl/entropy-collapse/reward-x100-mlagents", "entropy-collapse", "mlagents", "reward x100, SGD, no advantage normalisation or clipping",
         optimizer="sgd", lr=0.01, reward_scale=100.0, norm_adv=False, max_grad_norm=0.0, ent_coef=0.0),
     _rl("rl/entropy-collapse/corridor-noent-torchrl", "entropy-collapse", "torchrl", "no entropy bonus, lr 0.05", env="trap", ent_coef=0.0, lr=0.05),
+    _rl("rl/entropy-collapse/corridor-lr-high-sb3", "entropy-collapse", "sb3", "no entropy bonus, Adam lr 0.3", env="trap", ent_coef=0.0, lr=0.3),
+    _rl("rl/entropy-collapse/reward-x100-cleanrl", "entropy-collapse", "cleanrl", "reward x100, SGD, no advantage normalisation or clipping",
+        optimizer="sgd", lr=0.01, reward_scale=100.0, norm_adv=False, max_grad_norm=0.0, ent_coef=0.0),
     _rl("rl/reward-collapse/lr-jump-sb3", "reward-collapse", "sb3", "lr multiplied by 300 at 40% of the run", lr_jump_at=0.4, lr_jump=300.0, ent_coef=0.0),
     _rl("rl/reward-collapse/lr-jump-cleanrl", "reward-collapse", "cleanrl", "lr multiplied by 100 at 50% of the run", lr_jump_at=0.5, lr_jump=100.0, ent_coef=0.0),
     _rl("rl/reward-collapse/lr-jump-mlagents", "reward-collapse", "mlagents", "lr multiplied by 300 at 45% of the run", lr_jump_at=0.45, lr_jump=300.0),
@@ -360,6 +363,7 @@ def score(directory: str, split: str = "test") -> dict[str, Any]:
         labels = [lab for lab in json.load(fh) if lab["verified"] and (split == "all" or lab["split"] == split)]
     reports = {r.run: r for r in analyze([directory]).report.runs}
     per: dict[str, list[bool]] = {}
+    loud_hits: dict[str, list[bool]] = {}
     healthy_warn, supervised, wrong_workload, rows = [], [], [], []
     for lab in labels:
         r = reports.get(lab["run"])
@@ -371,6 +375,7 @@ def score(directory: str, split: str = "test") -> dict[str, Any]:
                 healthy_warn.append((lab["case"], lab["seed"], loud))
         else:
             per.setdefault(lab["condition"], []).append(lab["condition"] in found)
+            loud_hits.setdefault(lab["condition"], []).append(lab["condition"] in loud)
         stray = sorted(set(found) - WORKLOAD_CONDITIONS)
         if stray:
             supervised.append((lab["case"], lab["seed"], stray))
@@ -378,15 +383,18 @@ def score(directory: str, split: str = "test") -> dict[str, Any]:
         if wl != lab["workload"]:
             wrong_workload.append((lab["case"], lab["seed"], wl))
         rows.append((lab["case"], lab["seed"], lab["condition"], sorted(f"{c}:{f.severity.value}" for c, f in found.items())))
-    return {"per": per, "healthy_warnings": healthy_warn, "supervised": supervised, "wrong_workload": wrong_workload, "rows": rows, "n": len(labels)}
+    return {"per": per, "loud": loud_hits, "healthy_warnings": healthy_warn, "supervised": supervised, "wrong_workload": wrong_workload, "rows": rows, "n": len(labels)}
 
 
 def print_score(res: dict[str, Any], split: str, verbose: bool = False) -> None:
     print(f"split {split}: {res['n']} verified runs")
-    print(f"{'condition':28s} {'recall':>10s}")
+    print(f"{'condition':28s} {'recall (any severity)':>22s}   at warning+")
     for cond, hits in sorted(res["per"].items()):
-        label = "quiet at warning+" if cond == HEALTHY else "recall"
-        print(f"{cond:28s} {sum(hits):4d}/{len(hits):<4d} {sum(hits) / len(hits):5.2f}  {label}")
+        if cond == HEALTHY:
+            print(f"{cond:28s} {sum(hits):4d}/{len(hits):<4d} {sum(hits) / len(hits):5.2f}   quiet at warning+")
+            continue
+        loud = res["loud"][cond]
+        print(f"{cond:28s} {sum(hits):4d}/{len(hits):<4d} {sum(hits) / len(hits):5.2f}   {sum(loud)}/{len(loud)}")
     print(f"healthy runs with a warning+: {len(res['healthy_warnings'])}  {res['healthy_warnings']}")
     print(f"RL/GAN runs with a supervised-loss finding: {len(res['supervised'])}  {res['supervised']}")
     print(f"runs whose workload was misread: {len(res['wrong_workload'])}  {res['wrong_workload']}")

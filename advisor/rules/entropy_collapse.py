@@ -53,7 +53,7 @@ WORKLOADS = ("rl",)
 class Params:
     floor: float = 0.05  # share of the initial entropy that counts as ~0
     early: float = 0.5  # the collapse must come within this share of the run
-    low_gain: float = 0.5  # reward rise (share of its scale) under which the reward "stayed low"
+    low_gain: float = 0.15  # reward rise (share of its scale) under which the reward "stayed low"
     kl_high: float = 0.05
     min_points: int = 10
 
