@@ -21,6 +21,7 @@ reported as unresolved, never guessed.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
 import re
@@ -78,8 +79,15 @@ def loss_family(toks: tuple[str, ...] | list[str]) -> str | None:
 def tokens(tag: str) -> list[str]:
     """Lower-case word tokens of a tag: 'train/lossStep' -> ['train', 'loss', 'step'];
     'metrics/mAP50(B)' -> ['metrics', 'map', '50', 'b'] (mAP is one word, not m + AP)."""
+    return list(_tokens(tag))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _tokens(tag: str) -> tuple[str, ...]:
+    # Cached: roles and the workload reader both tokenise every tag of a run (thousands, with
+    # per-layer gradient norms).
     tag = _MAP.sub("map_", tag)
-    return [t for t in _SPLIT.split(_CAMEL.sub(r"\1_\2", tag).lower()) if t]
+    return tuple(t for t in _SPLIT.split(_CAMEL.sub(r"\1_\2", tag).lower()) if t)
 
 
 @dataclass(frozen=True)
