@@ -62,7 +62,8 @@ def diagnose_run(
 ) -> RunAnalysis:
     """Read the workload, resolve signals, run the workload's rules once, merge extra views, build the report."""
     label = run.name if name is None else name
-    wl = classify(run, engine.workload_for(label))
+    workload_for = getattr(engine, "workload_for", None)  # an engine-like stand-in may not set workloads
+    wl = classify(run, workload_for(label) if workload_for else None)
     signals = resolve(run, dict(mapping) if mapping else None, wl.kind, wl.roles)
     if wl.notes:
         signals = dataclasses.replace(signals, notes=signals.notes + wl.notes)
