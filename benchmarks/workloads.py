@@ -187,14 +187,21 @@ def _label(case: Case, seed: int, rel: str, checks: dict[str, tuple[bool, str]],
 Scalars = list[tuple[str, int, float]]  # (tag, step, value) in write order
 
 
-def _sb3(tr: Trace) -> Scalars:
-    out: Scalars = []
+def _windows(tr: Trace, size: int = 100):
+    """(update, the last ``size`` finished episodes' (return, length)) per update: SB3's
+    ep_info_buffer and RLlib's episode_reward_mean both average the last 100 episodes."""
     window: list[tuple[float, int]] = []
     ei = 0
     for u in tr.updates:
         while ei < len(tr.episodes) and tr.episodes[ei][0] <= u["step"]:
-            window = (window + [tr.episodes[ei][1:]])[-100:]  # SB3's ep_info_buffer holds the last 100 episodes
+            window = (window + [tr.episodes[ei][1:]])[-size:]
             ei += 1
+        yield u, window
+
+
+def _sb3(tr: Trace) -> Scalars:
+    out: Scalars = []
+    for u, window in _windows(tr):
         s = int(u["step"])
         if window:
             out += [("rollout/ep_rew_mean", s, float(np.mean([r for r, _ in window]))), ("rollout/ep_len_mean", s, float(np.mean([n for _, n in window])))]
@@ -241,11 +248,7 @@ def _mlagents(tr: Trace, every: int = 2048) -> Scalars:
 def _rllib(tr: Trace) -> Scalars:
     out: Scalars = []
     p = "ray/tune/info/learner/default_policy/learner_stats/"
-    ei, window = 0, []
-    for u in tr.updates:
-        while ei < len(tr.episodes) and tr.episodes[ei][0] <= u["step"]:
-            window = (window + [tr.episodes[ei][1:]])[-100:]
-            ei += 1
+    for u, window in _windows(tr):
         s = int(u["step"])
         if window:
             out += [("ray/tune/episode_reward_mean", s, float(np.mean([r for r, _ in window]))), ("ray/tune/episode_len_mean", s, float(np.mean([n for _, n in window])))]
