@@ -13,12 +13,23 @@
     [rules.overfitting]                 # any parameter of a rule (`advisor explain ID` lists them)
     patience = 5
 
+    workload = "rl"                     # every run is this workload: supervised | rl | gan | unknown
+    [workloads]                         # or per run: a glob on the run's name, first match wins
+    "runs/ppo*" = "rl"
+    "gan/**" = "gan"
+
+Without a workload setting, each run's workload is read from its tags (``advisor.workload``):
+reward, entropy and value/policy losses make ``rl``, a generator and a discriminator loss make
+``gan``. The supervised loss-shape rules do not judge ``rl`` or ``gan`` runs. (``workload`` is a
+top-level key, so in an ``advisor.toml`` it goes above the first table.)
+
 Without ``--config``, ``advisor.toml`` and then ``pyproject.toml`` are looked up in the current
 directory. A bad file is one clear error line (exit code 2), never a traceback.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import sys
@@ -34,6 +45,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 FAIL_ON = ("critical", "warning", "info", "never")
+WORKLOADS = ("supervised", "rl", "gan", "unknown")
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,8 @@ class AnalyzeConfig:
     ignore: tuple[str, ...] = ()
     fail_on: str = "critical"
     source: str | None = None  # the file it came from
+    workload: str | None = None  # every run's workload, overriding what its tags say
+    workloads: Mapping[str, str] = field(default_factory=dict)  # run-name glob -> workload (first match)
 
     def fail_severity(self) -> Severity | None:
         return None if self.fail_on == "never" else Severity.parse(self.fail_on)
@@ -58,7 +72,16 @@ class AnalyzeConfig:
             ignore=tuple(self.ignore) + tuple(ignore or ()),
             fail_on=fail_on or self.fail_on,
             source=self.source,
+            workload=self.workload,
+            workloads=self.workloads,
         )
+
+    def workload_for(self, run: str) -> str | None:
+        """The workload the config sets for the run named ``run`` (None: read it from the tags)."""
+        for pattern, kind in self.workloads.items():
+            if fnmatch.fnmatchcase(run, pattern):
+                return kind
+        return self.workload
 
 
 def _parse_ids(value: Any, what: str) -> tuple[str, ...]:
@@ -72,10 +95,10 @@ def _parse_ids(value: Any, what: str) -> tuple[str, ...]:
 def from_mapping(data: Mapping[str, Any], source: str | None = None) -> AnalyzeConfig:
     """Validate a parsed ``[tool.advisor]`` table."""
     where = f"{source}: " if source else ""
-    known = {"signals", "rules", "select", "ignore", "fail_on", "fail-on"}
+    known = {"signals", "rules", "select", "ignore", "fail_on", "fail-on", "workload", "workloads"}
     unknown = set(data) - known
     if unknown:
-        raise UsageError(f"{where}unknown setting(s) {', '.join(sorted(unknown))} (known: fail_on, select, ignore, signals, rules)")
+        raise UsageError(f"{where}unknown setting(s) {', '.join(sorted(unknown))} (known: fail_on, select, ignore, signals, rules, workload, workloads)")
     signals = data.get("signals", {})
     if not isinstance(signals, Mapping):
         raise UsageError(f"{where}[signals] must be a table of role = \"tag\"")
@@ -91,6 +114,7 @@ def from_mapping(data: Mapping[str, Any], source: str | None = None) -> AnalyzeC
     fail_on = str(data.get("fail_on", data.get("fail-on", "critical"))).lower()
     if fail_on not in FAIL_ON:
         raise UsageError(f"{where}fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+    workload, workloads = _parse_workloads(data, where)
     return AnalyzeConfig(
         signals=dict(signals),
         rules={k: dict(v) for k, v in rules.items()},
@@ -98,7 +122,24 @@ def from_mapping(data: Mapping[str, Any], source: str | None = None) -> AnalyzeC
         ignore=_parse_ids(data.get("ignore", ()), f"{where}ignore"),
         fail_on=fail_on,
         source=source,
+        workload=workload,
+        workloads=workloads,
     )
+
+
+def _parse_workloads(data: Mapping[str, Any], where: str) -> tuple[str | None, dict[str, str]]:
+    """``workload = "rl"`` and ``[workloads] "glob" = "gan"``, checked against WORKLOADS."""
+    kinds = ", ".join(WORKLOADS)
+    workload = data.get("workload")
+    if workload is not None and workload not in WORKLOADS:
+        raise UsageError(f"{where}workload must be one of {kinds}, not {workload!r}")
+    table = data.get("workloads", {})
+    if not isinstance(table, Mapping):
+        raise UsageError(f"{where}[workloads] must be a table of \"run glob\" = \"workload\"")
+    for pattern, kind in table.items():
+        if kind not in WORKLOADS:
+            raise UsageError(f"{where}[workloads] {pattern!r} must be one of {kinds}, not {kind!r}")
+    return workload, dict(table)
 
 
 def load(path: str | None = None, cwd: str | None = None) -> AnalyzeConfig:

@@ -61,10 +61,13 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Engine:
-    """The active rules with their parameters, built once per analysis."""
+    """The active rules with their parameters, built once per analysis, and the workloads the
+    config sets (None: each run's workload is read from its tags)."""
 
     rules: tuple[tuple[RuleSpec, Any], ...]
     sweep_rules: tuple[tuple[RuleSpec, Any], ...]
+    workload: str | None = None
+    workloads: tuple[tuple[str, str], ...] = ()  # (run-name glob, workload), first match wins
 
     @classmethod
     def from_config(cls, config: AnalyzeConfig | None = None) -> "Engine":
@@ -74,13 +77,26 @@ class Engine:
                 raise UsageError(f"unknown condition id {rid!r} (see `advisor rules`)")
         active = [r for r in RULES if (not config.select or r.id in config.select) and r.id not in config.ignore]
         built = [(r, r.make_params(config.rules.get(r.id))) for r in active]
-        return cls(tuple(b for b in built if b[0].scope == "run"), tuple(b for b in built if b[0].scope == "sweep"))
+        return cls(
+            tuple(b for b in built if b[0].scope == "run"),
+            tuple(b for b in built if b[0].scope == "sweep"),
+            config.workload,
+            tuple(config.workloads.items()),
+        )
+
+    def workload_for(self, run: str) -> str | None:
+        """The workload the config sets for the run named ``run``, or None."""
+        return AnalyzeConfig(workload=self.workload, workloads=dict(self.workloads)).workload_for(run)
 
     def diagnose(self, ctx: Context) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
-        """(ranked findings, problems from failing rules) for the run behind ``ctx``."""
+        """(ranked findings, problems from failing rules) for the run behind ``ctx``: only the
+        rules written for its workload run (SPEC §2: supervised loss-shape rules do not judge RL
+        or GAN losses)."""
         found: list[Finding] = []
         problems: list[str] = []
         for spec, params in self.rules:
+            if ctx.workload not in spec.workloads:
+                continue
             try:
                 found.extend(spec.detect(ctx, params))
             except Exception as e:  # a rule bug must not cost the user the other findings

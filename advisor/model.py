@@ -52,6 +52,16 @@ class Role(str, enum.Enum):
     GRAD_NORM = "grad_norm"
     UPDATE_RATIO = "update_ratio"
     EPOCH = "epoch"
+    # Reinforcement learning (resolved only for a run whose workload is rl).
+    REWARD = "reward"
+    EPISODE_LENGTH = "episode_length"
+    ENTROPY = "entropy"
+    VALUE_LOSS = "value_loss"
+    POLICY_LOSS = "policy_loss"
+    APPROX_KL = "approx_kl"
+    # GANs (resolved only for a run whose workload is gan).
+    GEN_LOSS = "gen_loss"
+    DISC_LOSS = "disc_loss"
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.value
@@ -234,12 +244,15 @@ class RunReport:
     n_series: int = 0
     notes: tuple[str, ...] = ()  # how signals were resolved (e.g. a summed loss)
     counts: Mapping[str, int] = field(default_factory=dict)  # points per resolved tag
+    workload: str = "supervised"  # supervised | rl | gan | unknown (SPEC §2)
+    workload_evidence: str = ""  # what the workload was read from, in a few words
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run": self.run,
             "steps": list(self.steps) if self.steps else None,
             "signals": dict(self.signals),
+            "workload": self.workload,
             "findings": [f.to_dict() for f in self.findings],
             "problems": list(self.problems),
             "unresolved": list(self.unresolved),

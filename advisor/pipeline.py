@@ -1,7 +1,8 @@
 """Diagnose one run: the one path that ``analyze``, ``watch``, the live monitors and ``tune`` call.
 
 ``diagnose_run`` takes a :class:`~advisor.model.Run` (read from event files or built from live
-values), resolves its signals, runs the engine on one :class:`~advisor.rules.base.Context`, and
+values), reads its workload (``advisor.workload``; the config may set it), resolves its signals
+for that workload, runs the engine on one :class:`~advisor.rules.base.Context`, and
 returns a :class:`RunAnalysis`: the SPEC §4 run entry, what the sweep rules need, and optionally
 the curves the reports draw. Everything above this floor orchestrates many runs or a loop.
 """
@@ -23,8 +24,9 @@ from advisor.io.tfevents import EventFile
 from advisor.model import Finding, PlotCurve, Role, Run, RunReport, SweepEntry
 from advisor.rules.base import Context
 from advisor.signals import bin_medians, first_nonfinite
+from advisor.workload import Workload, classify, supervised_evidence
 
-CURVE_ROLES = (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.TRAIN_ACC, Role.VAL_ACC, Role.LR, Role.GRAD_NORM)
+CURVE_ROLES = (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.TRAIN_ACC, Role.VAL_ACC, Role.LR, Role.GRAD_NORM, Role.REWARD, Role.ENTROPY, Role.GEN_LOSS, Role.DISC_LOSS)
 CURVE_POINTS = 400
 
 #: An extra view of a run (the live monitor's recent window, say): findings merged into the
@@ -58,14 +60,21 @@ def diagnose_run(
     curves: bool = False,
     views: Sequence[View] = (),
 ) -> RunAnalysis:
-    """Resolve signals, run every rule once, merge extra views, build the report."""
-    signals = resolve(run, dict(mapping) if mapping else None)
-    ctx = Context(run, signals)
+    """Read the workload, resolve signals, run the workload's rules once, merge extra views, build the report."""
+    label = run.name if name is None else name
+    workload_for = getattr(engine, "workload_for", None)  # an engine-like stand-in may not set workloads
+    wl = classify(run, workload_for(label) if workload_for else None)
+    signals = resolve(run, dict(mapping) if mapping else None, wl.kind, wl.roles)
+    if wl.notes:
+        signals = dataclasses.replace(signals, notes=signals.notes + wl.notes)
+    if wl.kind == "supervised" and wl.source == "tags":
+        wl = dataclasses.replace(wl, evidence=supervised_evidence(signals.roles) or wl.evidence)
+    ctx = Context(run, signals, wl.kind)
     findings, problems = engine.diagnose(ctx)
     extra = [f for view in views for f in view(run, signals, ctx)]
     if extra:
         findings = resolve_findings(list(findings) + extra)
-    report = build_report(run.name if name is None else name, run, signals, findings, problems)
+    report = build_report(label, run, signals, findings, problems, wl)
     return RunAnalysis(report, sweep_entry(run, signals), run_curves(run, signals) if curves else {}, _readable(run), run, signals)
 
 
@@ -87,8 +96,16 @@ def _readable(run: Run) -> bool:
     return run.records > 0 or bool(run.series) or bool(run.hparams) or bool(run.texts)
 
 
-def build_report(name: str, run: Run, signals: Signals, findings: tuple[Finding, ...], problems: Sequence[str] = ()) -> RunReport:
+def build_report(
+    name: str,
+    run: Run,
+    signals: Signals,
+    findings: tuple[Finding, ...],
+    problems: Sequence[str] = (),
+    workload: Workload | None = None,
+) -> RunReport:
     """SPEC §4's run entry for a diagnosed run."""
+    workload = workload or classify(run)
     return RunReport(
         run=name,
         steps=run.steps,
@@ -100,6 +117,8 @@ def build_report(name: str, run: Run, signals: Signals, findings: tuple[Finding,
         n_series=len(run.series),
         notes=signals.notes,
         counts={k: len(s) for k, s in (*run.series.items(), *signals.derived.items()) if k in signals.roles.values()},
+        workload=workload.kind,
+        workload_evidence=workload.evidence,
     )
 
 

@@ -55,6 +55,8 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("check_data", ("what",), "manual", False, True, "a person checks labels, splits or the input pipeline"),
         ActionSpec("eval_more_often", ("every",), "manual", False, True, "evaluate more often"),
         ActionSpec("larger_val_set", (), "manual", False, True, "use a larger validation set"),
+        ActionSpec("entropy_coef", ("factor",), "manual", False, True, "RL: scale the entropy bonus by factor"),
+        ActionSpec("balance_adversaries", ("what",), "manual", False, True, "GAN: rebalance generator and discriminator (what to change)"),
     )
 }
 
@@ -159,3 +161,11 @@ def eval_more_often(every: int | None = None, rationale: str = "") -> Remedy:
 
 def larger_val_set(rationale: str = "") -> Remedy:
     return make("larger_val_set", rationale)
+
+
+def entropy_coef(factor: float, rationale: str = "") -> Remedy:
+    return make("entropy_coef", rationale, factor=float(factor))
+
+
+def balance_adversaries(what: str, rationale: str = "") -> Remedy:
+    return make("balance_adversaries", rationale, what=what)

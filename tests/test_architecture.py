@@ -15,6 +15,7 @@ PKG = ROOT / "advisor"
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("advisor", "advisor.errors", "advisor.model", "advisor.signals", "advisor.terminal"),
     ("advisor.io", "advisor.config"),
+    ("advisor.workload",),  # reads a run's tags (io) into supervised / rl / gan / unknown
     ("advisor.remedies", "advisor.rules"),
     ("advisor.engine",),
     ("advisor.pipeline", "advisor.tracking"),

@@ -80,5 +80,6 @@ def test_rule_ids_match_spec():
         "slow-convergence", "oscillation", "unshuffled-data", "gradient-noise", "overfitting", "underfitting",
         "still-improving", "lr-decay-needed", "schedule-misconfigured", "val-below-train", "data-mismatch",
         "noisy-validation", "clipping-saturated", "bad-initial-loss", "validation-overuse", "lr-too-high",
+        "entropy-collapse", "reward-collapse", "discriminator-overpowering",
     }
     assert {r.id for r in RULES} == spec

@@ -9,7 +9,11 @@ split directory (or a token such as ``val``) gives its side, a table of patterns
 candidates are scored (a plain ``loss`` beats ``box_loss``; per-step beats per-epoch for
 training, the reverse for validation; single points lose). Loss components that share their
 steps and have no total (``box_loss`` + ``obj_loss`` + ``cls_loss``) are summed into one derived
-stream. A user mapping (``[signals]`` in advisor.toml, or ``[tool.advisor.signals]`` in
+stream — but never unlike losses (policy + value + entropy, generator + discriminator: see
+:func:`loss_family`) and never a group holding a total of its own, which would count its parts
+twice. For a run whose workload (``advisor.workload``) is ``rl`` or ``gan`` the losses are not
+resolved here at all: the caller pins the roles it read (reward, entropy, generator loss, ...),
+and the train loss is a real total or one named loss, never a sum. A user mapping (``[signals]`` in advisor.toml, or ``[tool.advisor.signals]`` in
 pyproject.toml) overrides any role with a tag name or glob. Roles that cannot be found are
 reported as unresolved, never guessed.
 """
@@ -17,6 +21,7 @@ reported as unresolved, never guessed.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
 import re
@@ -49,11 +54,40 @@ _SPLIT = re.compile(r"[^a-z0-9]+")
 _LAYER_SUFFIX = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm[_ ]?(total|global|all)?$")
 
 
+# Words that put a loss in a family of its own: losses of different families are different
+# objectives (a PPO agent's policy and value losses, a GAN's two players) and are never summed.
+POLICY_WORDS = frozenset({"policy", "actor", "pg", "pi", "surrogate", "surr"})
+VALUE_WORDS = frozenset({"value", "vf", "critic", "qf", "qf1", "qf2", "q"})
+GEN_WORDS = frozenset({"g", "gen", "generator", "netg", "errg"})
+DISC_WORDS = frozenset({"d", "dis", "disc", "discriminator", "netd", "errd"})
+TOTAL_WORDS = frozenset({"total", "sum", "overall", "combined", "all"})
+_FAMILIES = (("policy", POLICY_WORDS), ("value", VALUE_WORDS), ("generator", GEN_WORDS), ("discriminator", DISC_WORDS), ("entropy", frozenset({"entropy"})), ("kl", frozenset({"kl"})))
+
+
+def loss_family(toks: tuple[str, ...] | list[str]) -> str | None:
+    """The objective a loss tag belongs to (``policy``, ``value``, ``generator``, ...), or None
+    for a component of one ordinary loss (``box_loss``, ``cls_loss``)."""
+    tset = set(toks)
+    if {"cross", "entropy"} <= tset:
+        return None  # cross-entropy is a supervised loss, not a policy's entropy
+    for name, words in _FAMILIES:
+        if tset & words:
+            return name
+    return None
+
+
 def tokens(tag: str) -> list[str]:
     """Lower-case word tokens of a tag: 'train/lossStep' -> ['train', 'loss', 'step'];
     'metrics/mAP50(B)' -> ['metrics', 'map', '50', 'b'] (mAP is one word, not m + AP)."""
+    return list(_tokens(tag))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _tokens(tag: str) -> tuple[str, ...]:
+    # Cached: roles and the workload reader both tokenise every tag of a run (thousands, with
+    # per-layer gradient norms).
     tag = _MAP.sub("map_", tag)
-    return [t for t in _SPLIT.split(_CAMEL.sub(r"\1_\2", tag).lower()) if t]
+    return tuple(t for t in _SPLIT.split(_CAMEL.sub(r"\1_\2", tag).lower()) if t)
 
 
 @dataclass(frozen=True)
@@ -175,6 +209,8 @@ class Signals:
 
 
 REPORTED_ROLES = (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.LR, Role.GRAD_NORM)
+# What a report lists as "not found" for the other workloads: the streams their rules read.
+REPORTED_BY_WORKLOAD = {"rl": (Role.REWARD, Role.ENTROPY, Role.LR), "gan": (Role.GEN_LOSS, Role.DISC_LOSS, Role.LR)}
 
 
 # Which task metric a user reads first, when a run logs several.
@@ -210,7 +246,10 @@ def _pick(feats: list[Features], kind: str, sides: tuple[str | None, ...], want:
 
 
 def _summed_components(run: Run, feats: list[Features], side_ok: tuple[str | None, ...], best: Features | None) -> Series | None:
-    """Sum loss components (box/obj/cls) that share steps when no total loss exists."""
+    """Sum loss components (box/obj/cls) that share steps when no total loss exists.
+
+    Components are grouped by directory, steps and family; a group with a member of another
+    family (policy beside value) or with a total among its members is not a set of parts."""
     if best is not None and best.generic:
         return None
     comps = [f for f in feats if f.kind == "loss" and f.side in side_ok and f.n >= 3]
@@ -222,7 +261,7 @@ def _summed_components(run: Run, feats: list[Features], side_ok: tuple[str | Non
         parent = os.path.dirname(s.tag)
         groups.setdefault((parent, s.steps.tobytes()), []).append(f)
     group = max(groups.values(), key=lambda g: (len(g), g[0].n))
-    if len(group) < 2:
+    if len(group) < 2 or len({loss_family(f.tokens) for f in group}) > 1 or any(TOTAL_WORDS & set(f.tokens) for f in group):
         return None
     first = run.series[group[0].key]
     total = np.sum([run.series[f.key].values for f in group], axis=0)
@@ -258,8 +297,18 @@ def _align_axes(run: Run, roles: dict[Role, str], derived: dict[str, Series], no
         notes.append(f"{k} is logged per epoch (steps {int(s.steps[0])}-{int(s.steps[-1])}); mapped onto training steps (x{factor:.0f})")
 
 
-def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
-    """Resolve every role of ``run``; ``mapping`` (role name -> tag or glob) wins where it matches."""
+def resolve(
+    run: Run,
+    mapping: Mapping[str, str] | None = None,
+    workload: str = "supervised",
+    pinned: Mapping[Role, Series] | None = None,
+) -> Signals:
+    """Resolve every role of ``run``; ``mapping`` (role name -> tag or glob) wins where it matches.
+
+    ``workload`` ``rl`` or ``gan``: the losses are not picked or summed here; ``pinned`` (role ->
+    stream, from ``advisor.workload``) gives them, and a stream not in the run becomes a derived one.
+    ``unknown``: losses of a family (value, policy, generator, ...) are not taken for the train loss.
+    """
     run_hint = os.path.basename(run.path.rstrip(os.sep)) if run.path else None
     # The run directory's name is a side only for runs whose tags name none themselves: in a
     # run named train/ that logs val/loss and metrics/mAP, the name says nothing about them.
@@ -269,7 +318,21 @@ def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
     roles: dict[Role, str] = {}
     derived: dict[str, Series] = {}
     notes: list[str] = []
+    if workload == "unknown":
+        # An unrecognised run's value, policy or G/D loss is not a supervised loss to judge.
+        _resolve_losses(run, [f for f in feats if f.kind != "loss" or loss_family(f.tokens) is None], roles, derived, notes)
+    elif workload not in ("rl", "gan"):
+        _resolve_losses(run, feats, roles, derived, notes)
+    for role, s in (pinned or {}).items():
+        roles[role] = s.key
+        if run.series.get(s.key) is not s:
+            derived[s.key] = s
+    _resolve_others(feats, roles)
+    return _finish(run, feats, roles, derived, notes, mapping, REPORTED_BY_WORKLOAD.get(workload, REPORTED_ROLES))
 
+
+def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], derived: dict[str, Series], notes: list[str]) -> None:
+    """The train and validation loss of a supervised (or unrecognised) run."""
     tl = _pick(feats, "loss", ("train", None), "train")
     summed = _summed_components(run, feats, ("train", None), tl)
     if summed is not None and (tl is None or summed.steps.size >= 0.5 * tl.n):
@@ -289,6 +352,10 @@ def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
         roles[Role.VAL_LOSS] = summed_v.key
     elif vl is not None:
         roles[Role.VAL_LOSS] = vl.key
+
+
+def _resolve_others(feats: list[Features], roles: dict[Role, str]) -> None:
+    """Accuracy, task metric, learning rate, gradient norm, update ratio, epoch."""
     for role, kind, sides, want in (
         (Role.TRAIN_ACC, "acc", ("train", None), "train"),
         (Role.VAL_ACC, "acc", ("val",), "val"),
@@ -312,6 +379,17 @@ def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
         if f is not None and Role.VAL_LOSS in roles and roles[Role.VAL_LOSS].startswith("test"):
             roles[Role.VAL_ACC] = f.key
 
+
+def _finish(
+    run: Run,
+    feats: list[Features],
+    roles: dict[Role, str],
+    derived: dict[str, Series],
+    notes: list[str],
+    mapping: Mapping[str, str] | None,
+    reported: tuple[Role, ...],
+) -> Signals:
+    """Apply the user mapping, align per-epoch axes, and package the result."""
     if mapping:
         keys = list(run.series)
         for role_name, pattern in mapping.items():
@@ -328,5 +406,5 @@ def resolve(run: Run, mapping: Mapping[str, str] | None = None) -> Signals:
     for k in derived:
         directions[k] = "min"
     layers = tuple(sorted(f.key for f in feats if f.kind == "grad_norm_layer"))
-    unresolved = tuple(r for r in REPORTED_ROLES if r not in roles)
+    unresolved = tuple(r for r in reported if r not in roles)
     return Signals(roles, directions, layers, derived, unresolved, tuple(notes))

@@ -14,12 +14,20 @@ from advisor.model import Finding, PlotCurve, RunReport, Severity, jsonable
 # The one severity icon table: text, Markdown and HTML mark a severity with the same symbol.
 ICON = {Severity.CRITICAL: "✖", Severity.WARNING: "▲", Severity.INFO: "●"}
 ROLE_LABEL = {
+    "reward": "reward",  # first: an RL run's story is its reward (supervised runs have none)
     "train_loss": "train loss",
     "val_loss": "val loss",
     "train_acc": "train accuracy",
     "val_acc": "val accuracy",
     "lr": "learning rate",
     "grad_norm": "grad norm",
+    "disc_loss": "discriminator loss",
+    "gen_loss": "generator loss",
+    "entropy": "policy entropy",
+    "episode_length": "episode length",
+    "value_loss": "value loss",
+    "policy_loss": "policy loss",
+    "approx_kl": "approx KL",
 }
 # Evidence keys drawn or linked elsewhere; highlights list them first, in this order.
 _EVIDENCE_FIRST = ("step_range", "best_step", "first_nonfinite_step", "signal")
@@ -170,3 +178,8 @@ def curve_endpoints(c: PlotCurve) -> str:
 def anchor(i: int) -> str:
     """The id of the i-th run's section (never derived from the run name, so always safe)."""
     return f"run-{i + 1}"
+
+
+def workload_line(r: RunReport) -> str:
+    """The run's workload and what it was read from, in one line (``rl: reward ..., entropy ...``)."""
+    return f"{r.workload}: {r.workload_evidence}" if r.workload_evidence else r.workload

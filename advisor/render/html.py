@@ -32,6 +32,7 @@ from advisor.render.common import (
     ordered,
     remedy_cells,
     role_label,
+    workload_line,
     worst,
 )
 from advisor.render.svg import BIG, SMALL, Mark, esc, finding_marks, svg_chart
@@ -40,10 +41,13 @@ from advisor.render.text import summary_line
 # -- charts ---------------------------------------------------------------------------------------
 
 CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("reward", ("reward",)),  # an RL or GAN run's key chart comes first (supervised runs have neither)
+    ("adversarial losses", ("disc_loss", "gen_loss")),
     ("loss", ("train_loss", "val_loss")),
     ("accuracy", ("train_acc", "val_acc")),
     ("learning rate", ("lr",)),
     ("grad norm", ("grad_norm",)),
+    ("policy entropy", ("entropy",)),
 )
 
 
@@ -161,7 +165,7 @@ def _run(i: int, r: RunReport, curves: Mapping[str, Any], runs: Mapping[str, str
         f'<summary>{_badge(sev)} <code class="run-name">{esc(r.run)}</code> '
         f'<span class="muted">steps {esc(fmt_steps(r.steps))} · {state}</span></summary>'
     )
-    body = [f'<p class="muted">{r.n_series} series · {r.n_points} points</p>']
+    body = [f'<p class="muted">{r.n_series} series · {r.n_points} points</p>', f'<p class="muted workload">workload: {esc(workload_line(r))}</p>']
     if r.signals:
         rows = "".join(
             f"<tr><td>{esc(role_label(role))}</td><td>{_code(tag)}</td><td>{esc(r.counts.get(tag, ''))}</td></tr>"

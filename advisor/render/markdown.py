@@ -33,6 +33,7 @@ from advisor.render.common import (
     ordered,
     remedy_cells,
     role_label,
+    workload_line,
     worst,
 )
 from advisor.render.text import sparkline, summary_line
@@ -143,6 +144,7 @@ def _findings(findings: Sequence[Finding]) -> list[str]:
 
 def _run_body(r: RunReport, curves: Mapping[str, Any]) -> list[str]:
     out = [f"{fmt_steps(r.steps)} · {r.n_series} series · {r.n_points} points", ""]
+    out += [f"**Workload:** {md_text(workload_line(r))}", ""]
     if r.signals:
         sig = " · ".join(
             f"{md_text(role_label(role))} {md_code(tag)}" + (f" ({r.counts[tag]})" if tag in r.counts else "")

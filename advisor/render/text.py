@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from advisor.model import Curves, Finding, Report, RunReport, Severity
-from advisor.render.common import ICON, params_text
+from advisor.render.common import ICON, params_text, workload_line
 from advisor.terminal import terminal_safe
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
@@ -54,6 +54,7 @@ def _finding_lines(f: Finding) -> list[tuple[str, str]]:
 def run_lines(r: RunReport, curves: Curves | None = None) -> list[tuple[str, str]]:
     steps = f"steps {r.steps[0]}–{r.steps[1]}" if r.steps else "no scalar data"
     out = [(f"{r.run}  ({steps}, {r.n_series} series, {r.n_points} points)", "bold")]
+    out.append((f"  workload {workload_line(r)}", "dim"))
     if r.signals:
         sig = "   ".join(f"{role}: {tag}" + (f" ({r.counts[tag]})" if tag in r.counts else "") for role, tag in r.signals.items())
         out.append((f"  signals  {sig}", "dim"))
@@ -62,7 +63,7 @@ def run_lines(r: RunReport, curves: Curves | None = None) -> list[tuple[str, str
     for n in r.notes:
         out.append((f"  note: {n}", "dim"))
     if curves:
-        for role in ("train_loss", "val_loss"):
+        for role in ("reward", "train_loss", "val_loss", "disc_loss"):
             c = curves.get(role)
             if c and c.values:
                 line = sparkline(c.values)

@@ -9,7 +9,9 @@ from advisor.rules import (
     bad_initial_loss,
     clipping_saturated,
     data_mismatch,
+    discriminator_overpowering,
     divergence,
+    entropy_collapse,
     exploding_gradients,
     gradient_noise,
     lr_decay_needed,
@@ -20,6 +22,7 @@ from advisor.rules import (
     oscillation,
     overfitting,
     plateau,
+    reward_collapse,
     schedule_misconfigured,
     slow_convergence,
     still_improving,
@@ -55,6 +58,9 @@ RULES: tuple[RuleSpec, ...] = tuple(
         noisy_validation,
         clipping_saturated,
         bad_initial_loss,
+        entropy_collapse,
+        reward_collapse,
+        discriminator_overpowering,
         validation_overuse,
     )
 )

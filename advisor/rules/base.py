@@ -45,11 +45,13 @@ class TaskMetric:
 
 
 class Context:
-    """One run as the rules see it: resolved signals, prepared curves, hyperparameters."""
+    """One run as the rules see it: resolved signals, prepared curves, hyperparameters, and its
+    workload (``supervised``, ``rl``, ``gan`` or ``unknown``; see ``advisor.workload``)."""
 
-    def __init__(self, run: Run, signals: Signals) -> None:
+    def __init__(self, run: Run, signals: Signals, workload: str = "supervised") -> None:
         self.run = run
         self.signals = signals
+        self.workload = workload
 
     # -- streams -----------------------------------------------------------------------------
 
@@ -224,6 +226,10 @@ class Context:
         return hparams.steps_per_epoch_from(self.params)
 
 
+SUPERVISED_WORKLOADS: tuple[str, ...] = ("supervised", "unknown")
+ALL_WORKLOADS: tuple[str, ...] = ("supervised", "unknown", "rl", "gan")
+
+
 @dataclass(frozen=True)
 class RuleSpec:
     """A registry entry: everything known about one rule without running it."""
@@ -235,6 +241,9 @@ class RuleSpec:
     detect: Callable[[Context, Any], list[Finding]]
     doc: str
     scope: str = "run"  # "run" or "sweep"
+    # The workloads whose runs the rule judges (a module's WORKLOADS): the supervised loss-shape
+    # rules read nothing right in an RL agent's value loss or a GAN's adversarial losses.
+    workloads: tuple[str, ...] = SUPERVISED_WORKLOADS
 
     @classmethod
     def from_module(cls, mod: types.ModuleType) -> "RuleSpec":
@@ -246,6 +255,7 @@ class RuleSpec:
             detect=mod.detect,
             doc=(mod.__doc__ or "").strip(),
             scope=getattr(mod, "SCOPE", "run"),
+            workloads=tuple(getattr(mod, "WORKLOADS", SUPERVISED_WORKLOADS)),
         )
 
     @property

@@ -41,11 +41,13 @@ from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import lr_direction
+from advisor.rules.rl_signals import rl_no_learning
 from advisor.signals import fmt, median
 
 ID = "no-learning"
 SEVERITY = Severity.CRITICAL
 SIGNALS = ("train loss or accuracy",)
+WORKLOADS = ("supervised", "unknown", "rl")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Params:
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
+    if ctx.workload == "rl": return rl_no_learning(ctx, p)  # noqa: E701 - the RL branch: advisor.rules.rl_signals
     c = ctx.train
     sh = ctx.train_shape
     if c is None or sh is None or c.n < p.min_points:

@@ -44,6 +44,7 @@ from advisor.signals import mann_kendall_z, median
 ID = "non-finite"
 SEVERITY = Severity.CRITICAL
 SIGNALS = ("any loss",)
+WORKLOADS = ("supervised", "unknown", "rl", "gan")  # a NaN means the same in every workload
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,193 @@
+"""What the reinforcement-learning rules share, and the RL branch of ``no-learning``.
+
+An RL agent's reward is noisy (one point per episode in CleanRL, a 100-episode mean in
+Stable-Baselines3, a per-period mean in ML-Agents) and is judged on its own scale: levels are
+medians over bins of equal step width (:func:`track`), an improvement counts only when it clears
+both the curve's noise and a share of its own level.
+
+Policy entropy is read as a positive number: Stable-Baselines3 logs ``train/entropy_loss``, the
+negative entropy, and TorchRL ``loss_entropy``, a negative multiple of it; a loss-named stream
+whose values are negative is negated (:func:`entropy`). A discrete policy's entropy lies in
+[0, ln k] for k actions; a stream that goes clearly negative is a differential entropy
+(continuous actions), which has no zero floor, and the entropy rules leave it alone.
+
+RL ``no-learning`` (reached from ``advisor.rules.no_learning`` for runs whose workload is ``rl``,
+with that rule's ``min_points``): over at least ``min_points`` reward points, every bin of the
+reward stays within ``FLAT_TOL`` of its initial level's magnitude or ``NOISE_K`` times the bins'
+noise (whichever is larger) of that level (the median of the first tenth) — while the policy entropy never
+falls below ``ENTROPY_KEEP`` of its initial value (a policy still as random as it started; an
+initial entropy of ln k says "uniform over k actions"), or the reward is the same in every
+point (no episode ever paid anything else: there is nothing to learn from, whatever the entropy
+does). Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
+reward may also be a policy that had already converged).
+Remedies follow the evidence: a reward that never changed at all -> the goal is out of the
+policy's reach (``check_data``: shape the reward, a curriculum, exploration); an approximate KL
+of ~0 between updates -> the policy is not being updated (its parameters in the optimizer,
+``scale_lr`` up when the declared rate is tiny); otherwise the reward pipeline and a larger rate.
+Known false positives: a run resumed from a converged checkpoint whose entropy bonus keeps the
+policy near uniform; tasks whose reward cannot move in the logged window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Role, Severity
+from advisor.rules.base import Context, finding, margin_confidence, nice_factor
+from advisor.signals import Curve, binned_noise, fmt, make_curve, median
+
+FLAT_TOL = 0.3  # reward bins within this share of the initial level ...
+NOISE_K = 4.0  # ... or this many times the bins' noise count as "at the initial level"
+ENTROPY_KEEP = 0.9  # entropy above this share of its start counts as "still at its maximum"
+TRACK_BINS = 20
+_USUAL_LR = 3e-4  # PPO's and Adam's usual rate, the target of a rate that is far too small
+
+
+@dataclass(frozen=True)
+class Track:
+    """A stream as medians over bins of equal step width (empty bins dropped)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    noise: float  # robust noise of the bin medians
+
+    def at(self, step: float) -> float:
+        """The bin median at or before ``step`` (the first bin if none is)."""
+        i = int(np.searchsorted(self.steps, step, side="right")) - 1
+        return float(self.values[max(i, 0)])
+
+
+def track(c: Curve, bins: int = TRACK_BINS) -> Track:
+    """Medians of ``c`` over ``bins`` equal step-width bins: an agent logs more points when its
+    episodes get short (a collapsed policy), so equal-count bins would stretch those stretches."""
+    steps = c.steps.astype(float)
+    if c.n < 2 or c.span <= 0:
+        return Track(steps, c.values.astype(float), 0.0)
+    edges = np.linspace(steps[0], steps[-1], bins + 1)
+    idx = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, bins - 1)
+    out_s, out_v = [], []
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            out_s.append(float(median(steps[m])))
+            out_v.append(float(median(c.values[m])))
+    vals = np.array(out_v)
+    return Track(np.array(out_s), vals, binned_noise(vals))
+
+
+def curve(ctx: Context, role: Role) -> Curve | None:
+    s = ctx.series(role)
+    return make_curve(s.steps, s.values) if s is not None and len(s) else None
+
+
+def reward(ctx: Context, min_points: int) -> Curve | None:
+    """The reward curve when it has ``min_points`` points and never went non-finite (non-finite
+    values are the non-finite rule's)."""
+    c = curve(ctx, Role.REWARD)
+    return c if c is not None and c.n >= min_points and c.nonfinite_step is None else None
+
+
+def entropy(ctx: Context, min_points: int) -> tuple[Curve, bool] | None:
+    """(entropy as a positive curve, whether the logged stream was negated), or None when absent,
+    short, non-finite or a differential entropy."""
+    s = ctx.series(Role.ENTROPY)
+    if s is None or len(s) < min_points:
+        return None
+    vals = s.values
+    finite = vals[np.isfinite(vals)]
+    if finite.size == 0 or finite.size < len(vals):
+        return None
+    negated = bool(median(finite) < 0)  # an entropy loss: -entropy, or -coef * entropy
+    c = make_curve(s.steps, -vals if negated else vals)
+    lo, h0 = float(np.min(c.values)), c.start()
+    if h0 <= 0 or lo < -0.05 * h0:
+        return None  # a differential entropy (continuous actions) has no zero floor
+    return c, negated
+
+
+def uniform_over(h0: float) -> int | None:
+    """k when ``h0`` is ln k within 2% (a uniform policy over k actions), else None."""
+    if not (h0 > 0.5 and math.isfinite(h0)):
+        return None
+    k = int(round(math.exp(h0)))
+    return k if k >= 2 and abs(h0 - math.log(k)) <= 0.02 * math.log(k) else None
+
+
+def start_level(c: Curve) -> float:
+    """The initial level: median of the points in the first tenth of the span (at least one)."""
+    head = c.values[c.steps <= c.steps[0] + 0.1 * c.span] if c.span > 0 else c.values[:1]
+    return median(head if head.size else c.values[:1])
+
+
+def reward_scale(c: Curve, r0: float) -> float:
+    """The reward's own scale: its initial magnitude or its early spread, whichever is larger."""
+    early = c.values[c.steps <= c.steps[0] + 0.2 * c.span] if c.span > 0 else c.values
+    spread = float(np.percentile(early, 75) - np.percentile(early, 25)) if early.size >= 4 else 0.0
+    return max(abs(r0), spread, 1e-12)
+
+
+def declared(ctx: Context, *names: str) -> float | None:
+    """The first of ``names`` the run's hyperparameters declare as a number."""
+    for n in names:
+        v = ctx.num_param(n)
+        if v is not None and math.isfinite(v):
+            return v
+    return None
+
+
+def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_learning.Params
+    """The RL branch of ``no-learning`` (see the module docstring)."""
+    c = reward(ctx, p.min_points)
+    if c is None:
+        return []
+    tr = track(c)
+    r0 = start_level(c)
+    tol = max(FLAT_TOL * abs(r0), NOISE_K * tr.noise)
+    moved = float(np.max(np.abs(tr.values - r0)))
+    if moved > tol:
+        return []
+    ent = entropy(ctx, 3)
+    constant = float(np.ptp(c.values)) == 0.0  # not one episode paid anything else: nothing to learn from
+    h = None
+    if ent is not None:
+        h = track(ent[0])
+        if float(np.min(h.values)) < ENTROPY_KEEP * ent[0].start() and not constant:
+            return []  # the policy changed: whatever the reward did, this is not no-learning
+    evidence = {"initial_reward": r0, "final_reward": float(tr.values[-1]), "max_move": moved, "tolerance": tol,
+                "step_range": [int(c.steps[0]), int(c.steps[-1])], "signal": "reward"}
+    ent_txt = "entropy not logged: a flat reward may also be a policy that had already converged"
+    if constant:
+        ent_txt = f"not one episode paid anything but {fmt(r0)}, so there was no signal to learn from"
+    elif ent is not None and h is not None:
+        h0 = ent[0].start()
+        k = uniform_over(h0)
+        evidence.update(initial_entropy=h0, min_entropy=float(np.min(h.values)), uniform_actions=k)
+        ent_txt = f"policy entropy stayed at {fmt(float(np.min(h.values)))}-{fmt(h0)}" + (f" = ln({k}), a uniform policy over {k} actions" if k else " (its initial value)")
+    summary = (f"reward stayed at its initial level for the whole run: {fmt(r0)} -> {fmt(float(tr.values[-1]))} "
+               f"(no bin moved more than {fmt(moved)} over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
+    sure = ent is not None or constant
+    severity = Severity.CRITICAL if sure else Severity.INFO
+    conf = margin_confidence(1 - moved / tol if tol > 0 else 1.0, 0.0, 1.0, base=0.7 if sure else 0.4)
+    return [finding("no-learning", severity, conf, summary, evidence, _no_learning_remedies(ctx, c), onset=int(c.steps[0]))]
+
+
+def _no_learning_remedies(ctx: Context, c: Curve) -> list:
+    rem = []
+    if float(np.ptp(c.values)) == 0.0:
+        rem.append(R.check_data(f"the reward is {fmt(float(c.values[0]))} in every episode: the agent never reaches a reward a random policy could find — "
+                                "shape the reward, start with an easier task (curriculum), or add exploration (intrinsic reward)"))
+    kl = curve(ctx, Role.APPROX_KL)
+    lr = declared(ctx, "lr")
+    if kl is not None and kl.n >= 3 and float(np.max(np.abs(kl.values))) < 1e-6:
+        rem.append(R.check_data(f"the approximate KL between updates stays below 1e-6: the policy is not being updated — "
+                                "check that its parameters are in the optimizer and receive gradients"))
+    if lr is not None and 0 < lr < 1e-5:
+        rem.append(R.scale_lr(nice_factor(_USUAL_LR / lr, lo=10.0, hi=1e4), f"the declared learning rate {fmt(lr)} is far below the usual {_USUAL_LR:g}"))
+    if not rem:
+        rem = [R.check_data("that the reward reaches the agent (wrappers, scaling, the logged tag) and that the policy's parameters are optimised"),
+               R.scale_lr(3.0, "the policy barely moved: a larger step, if the rate is at the low end")]
+    return rem

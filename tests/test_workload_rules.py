@@ -1,0 +1,132 @@
+"""The RL and GAN rules: the contract battery on their own streams, and each trigger on curves
+shaped like the condition and like its look-alikes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from advisor.io.roles import resolve
+from advisor.model import Finding, Run, Series
+from advisor.rules import BY_ID
+from advisor.rules.base import Context
+from advisor.workload import classify
+from tests.test_rules_contract import BATTERY
+
+RL_TAGS = ("rollout/ep_rew_mean", "train/entropy_loss", "train/value_loss", "train/policy_gradient_loss", "train/approx_kl", "train/learning_rate")
+GAN_TAGS = ("G_loss", "D_loss")
+RL_RULES = ("no-learning", "entropy-collapse", "reward-collapse", "non-finite")
+GAN_RULES = ("discriminator-overpowering", "non-finite")
+
+
+def _ctx(tags, make, hparams=None) -> tuple[Run, Context]:
+    series = {}
+    for tag in tags:
+        s, v = make(tag)
+        ser = Series.from_points(tag, s, v)
+        series[ser.key] = ser
+    run = Run("r", "/x/r", series, hparams=dict(hparams or {}))
+    wl = classify(run)
+    return run, Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind)
+
+
+@pytest.mark.parametrize("case", list(BATTERY))
+@pytest.mark.parametrize("tags,rules", [(RL_TAGS, RL_RULES), (GAN_TAGS, GAN_RULES)], ids=["rl", "gan"])
+def test_battery(tags, rules, case):
+    run, ctx = _ctx(tags, BATTERY[case])
+    before = {k: s.values.copy() for k, s in run.series.items()}
+    for rid in rules:
+        spec = BY_ID[rid]
+        out1 = spec.detect(ctx, spec.make_params())
+        out2 = spec.detect(Context(run, ctx.signals, ctx.workload), spec.make_params())
+        assert [f.to_dict() for f in out1] == [f.to_dict() for f in out2]
+        for f in out1:
+            assert isinstance(f, Finding) and f.condition == rid and f.summary and 0 <= f.confidence <= 1
+            f.to_dict()
+    for k, s in run.series.items():
+        assert np.array_equal(s.values, before[k], equal_nan=True)
+
+
+def _rl(reward, entropy, n=None, lr=None, kl=None, value_loss=None, hparams=None):
+    n = len(reward)
+    vals = {"rollout/ep_rew_mean": np.asarray(reward, float), "train/entropy_loss": -np.asarray(entropy, float),
+            "train/value_loss": np.ones(n) if value_loss is None else value_loss, "train/learning_rate": np.full(n, 3e-4) if lr is None else lr}
+    if kl is not None:
+        vals["train/approx_kl"] = kl
+    return _ctx(tuple(vals), lambda tag: (np.arange(n) * 2048, vals[tag]), hparams)[1]
+
+
+def _detect(rid, ctx):
+    spec = BY_ID[rid]
+    return spec.detect(ctx, spec.make_params())
+
+
+T = np.linspace(0, 1, 120)
+NOISE = np.random.default_rng(0).normal(0, 1, 120)
+
+
+def test_entropy_collapse_premature_warns_with_remedies():
+    ctx = _rl(20 - 10 * np.minimum(T * 5, 1) + NOISE, 0.69 * np.exp(-T * 40) + 1e-4, hparams={"ent_coef": 0.0},
+              kl=np.r_[np.full(10, 0.3), np.full(110, 0.001)])
+    (f,) = _detect("entropy-collapse", ctx)
+    assert f.severity.value == "warning" and f.evidence["collapse_fraction"] < 0.2
+    assert f.remedies[0].action == "entropy_coef" and "is 0" in f.remedies[0].rationale
+    assert f.remedies[1].action == "scale_lr" and f.remedies[1].params["factor"] == 0.1
+
+
+def test_entropy_converged_after_learning_is_at_most_info():
+    ctx = _rl(20 + 180 * np.minimum(T * 4, 1) + NOISE, 0.69 * np.exp(-T * 20) + 1e-4)
+    fs = _detect("entropy-collapse", ctx)
+    assert all(f.severity.value == "info" for f in fs)
+
+
+def test_entropy_slow_decay_or_continuous_is_silent():
+    assert _detect("entropy-collapse", _rl(20 + NOISE, 0.69 - 0.4 * T)) == []
+    # a Gaussian policy's differential entropy crosses zero: no floor, no collapse
+    assert _detect("entropy-collapse", _rl(20 + NOISE, 1.4 - 3 * T)) == []
+
+
+def test_reward_collapse_with_a_logged_lr_jump():
+    reward = np.where(T < 0.45, 20 + 160 * np.minimum(T * 4, 1), 9.0) + NOISE
+    lr = np.where(T < 0.4, 3e-3, 0.9)
+    (f,) = _detect("reward-collapse", _rl(reward, np.full(120, 0.5), lr=lr))
+    acts = {r.action: r.params for r in f.remedies}
+    assert acts["early_stop"]["restore_best"] and acts["early_stop"]["step"] == f.evidence["best_step"]
+    assert acts["scale_lr"]["factor"] <= 0.01 and f.evidence["lr_rise"] == pytest.approx(300)
+
+
+def test_reward_dip_that_recovers_or_noise_is_silent():
+    dip = 20 + 160 * np.minimum(T * 4, 1) - 120 * ((T > 0.5) & (T < 0.7)) + 3 * NOISE
+    assert _detect("reward-collapse", _rl(dip, np.full(120, 0.5))) == []
+    assert _detect("reward-collapse", _rl(20 + 5 * NOISE, np.full(120, 0.5))) == []
+
+
+def test_rl_no_learning_needs_a_random_policy_or_a_reward_that_never_paid():
+    assert _detect("no-learning", _rl(20 + NOISE, np.full(120, math.log(3))))[0].evidence["uniform_actions"] == 3
+    assert _detect("no-learning", _rl(20 + NOISE, 1.0 - 0.9 * T)) == []  # the policy changed
+    (never,) = _detect("no-learning", _rl(np.zeros(120), 0.69 - 0.4 * T))  # no episode paid anything
+    assert never.severity.value == "critical" and any("never" in r.params.get("what", "") for r in never.remedies)
+    tiny = _rl(20 + NOISE, np.full(120, 0.69), kl=np.zeros(120), hparams={"learning_rate": 1e-7})
+    acts = [r.action for r in _detect("no-learning", tiny)[0].remedies]
+    assert acts == ["check_data", "scale_lr"]
+
+
+def _gan(d, g, hparams=None):
+    vals = {"D_loss": np.asarray(d, float), "G_loss": np.asarray(g, float)}
+    return _ctx(tuple(vals), lambda tag: (np.arange(len(vals[tag])) * 10, vals[tag]), hparams)[1]
+
+
+def test_discriminator_overpowering():
+    d = np.r_[1.38, 0.3, np.full(118, 0.02)]
+    g = np.r_[0.69, 2.0, np.linspace(3, 8, 118)]
+    (f,) = _detect("discriminator-overpowering", _gan(d, g, {"d_lr": 2e-3, "g_lr": 2e-4, "n_critic": 3}))
+    assert "from 0.002 to 0.0002" in f.remedies[0].params["what"] and "instead of 3" in f.remedies[0].params["what"]
+    assert f.remedies[0].kind == "manual"
+
+
+def test_balanced_or_wasserstein_gans_are_silent():
+    swing = 1.3 + 0.3 * np.sin(np.arange(120) / 2)
+    assert _detect("discriminator-overpowering", _gan(swing, 0.8 + 0.4 * np.cos(np.arange(120) / 2))) == []
+    assert _detect("discriminator-overpowering", _gan(-np.linspace(0.1, 5, 120), np.linspace(0.1, 5, 120))) == []
