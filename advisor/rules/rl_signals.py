@@ -183,7 +183,7 @@ def _no_learning_remedies(ctx: Context, c: Curve) -> list:
     kl = curve(ctx, Role.APPROX_KL)
     lr = declared(ctx, "lr")
     if kl is not None and kl.n >= 3 and float(np.max(np.abs(kl.values))) < 1e-6:
-        rem.append(R.check_data(f"the approximate KL between updates stays below 1e-6: the policy is not being updated — "
+        rem.append(R.check_data("the approximate KL between updates stays below 1e-6: the policy is not being updated — "
                                 "check that its parameters are in the optimizer and receive gradients"))
     if lr is not None and 0 < lr < 1e-5:
         rem.append(R.scale_lr(nice_factor(_USUAL_LR / lr, lo=10.0, hi=1e4), f"the declared learning rate {fmt(lr)} is far below the usual {_USUAL_LR:g}"))
