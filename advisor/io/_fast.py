@@ -143,10 +143,23 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
             keep = i + 1 - MIN_CYCLES * MAX_PERIOD
             _decode_pending(buf, starts, lens, done, keep, acc, verify_crc)
             del starts[:keep], lens[:keep], keys[:keep]
-            seen = {n: [k - keep for k in ks if k >= keep] for n, ks in seen.items()}
+            seen = _slide(seen, keep)
             done = 0
     _decode_pending(buf, starts, lens, done, len(lens), acc, verify_crc)
     return decode_records_general(buf, q, end, base, acc, verify_crc)
+
+
+def _slide(seen: dict[object, list[int]], keep: int) -> dict[object, list[int]]:
+    """``seen`` after the pending window dropped its first ``keep`` records.
+
+    Keys with no index left are dropped: files of many distinct tags (one key each in content
+    mode) would otherwise keep every key ever seen, and each slide would walk them all,
+    making the walk quadratic in the number of tags."""
+    out: dict[object, list[int]] = {}
+    for key, ks in seen.items():
+        if ks[-1] >= keep:
+            out[key] = [k - keep for k in ks if k >= keep]
+    return out
 
 
 def _first_tag(buf: memoryview, p0: int, p1: int) -> bytes | None:
