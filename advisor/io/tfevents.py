@@ -27,6 +27,11 @@ from advisor.io.records import FOOTER, HEADER, U64
 
 #: Bytes read and decoded at a time (a larger record is read whole).
 READ_CHUNK = 16 << 20
+#: Bytes kept from the start of the file and from just before the offset, re-checked at each
+#: poll: a file truncated and rewritten in place can grow past the offset between two polls, and
+#: then neither its size nor its inode says so, but these bytes do (a new file_version's wall
+#: time, the last record's values and CRC).
+WITNESS = 64
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,8 @@ class EventFileReader:
     """Reads one event file, incrementally: each :meth:`poll` decodes only appended bytes.
 
     An incomplete record at the end (a writer still writing) is left for the next poll. A file
-    that shrank or was replaced is read again from the start.
+    that shrank, was replaced or was rewritten in place (its first bytes or the bytes before the
+    offset changed) is read again from the start.
     """
 
     def __init__(self, path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> None:
@@ -75,7 +81,9 @@ class EventFileReader:
         self._problems: list[str] = []
         self._stopped: str | None = None  # a fatal message: the file is not read further
         self._truncated = False
-        self._ino: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None  # (device, inode, size, mtime) at the last poll
+        self._head = b""  # the file's first bytes, as decoded (at most WITNESS)
+        self._tail = b""  # the bytes just before the offset, as decoded (at most WITNESS)
 
     def poll(self) -> int:
         """Decode what was appended since the last poll; return the number of new records."""
@@ -84,39 +92,60 @@ class EventFileReader:
         except OSError as e:
             self._note(f"unreadable: {e.strerror or e}")
             return 0
-        ino = (st.st_dev, st.st_ino)
-        if self._ino is not None and (ino != self._ino or st.st_size < self.offset):
-            self._reset()
-        self._ino = ino
-        if self._stopped is not None or st.st_size <= self.offset:
-            return 0
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self._stamp:
+            return 0  # not touched since the last poll: not even opened
+        if self._stamp is not None and (stamp[:2] != self._stamp[:2] or st.st_size < self.offset):
+            self._reset()  # replaced, or shrank below what was read
+        self._stamp = stamp
         before = self._acc.records
-        size = st.st_size
         try:
             with open(self.path, "rb") as fh:
-                # A chunk at a time, so that a large file costs its results, not its size.
-                while self._stopped is None and self.offset < size:
-                    fh.seek(self.offset)
-                    data = fh.read(min(READ_CHUNK, size - self.offset))
-                    at = self.offset
-                    self._consume(memoryview(data), at)
-                    if self.offset == at and len(data) >= HEADER:
-                        # Not one whole record in the chunk: a record larger than a chunk (read
-                        # it whole) or a tail still being written (leave it for the next poll).
-                        need = HEADER + U64.unpack_from(data, 0)[0] + FOOTER
-                        if len(data) < need <= size - at:
-                            fh.seek(at)
-                            self._consume(memoryview(fh.read(need)), at)
-                    if self.offset == at:
-                        break
+                if self.offset and not self._unchanged(fh):
+                    self._reset()  # rewritten in place: the bytes already decoded are gone
+                if self._stopped is None and self.offset < st.st_size:
+                    self._read_new(fh, st.st_size)
         except (OSError, ValueError, MemoryError) as e:
             self._note(f"unreadable: {getattr(e, 'strerror', None) or e}")
-            return self._acc.records - before
-        self._truncated = self._stopped is None and self.offset < size
+            self._stamp = None  # try again at the next poll
         return self._acc.records - before
+
+    def _read_new(self, fh: Any, size: int) -> None:
+        """Decode from the offset up to ``size``, a chunk at a time, so that a large file costs
+        its results, not its size."""
+        while self._stopped is None and self.offset < size:
+            fh.seek(self.offset)
+            data = fh.read(min(READ_CHUNK, size - self.offset))
+            at = self.offset
+            self._consume(memoryview(data), at)
+            if self.offset == at and len(data) >= HEADER:
+                # Not one whole record in the chunk: a record larger than a chunk (read it
+                # whole) or a tail still being written (leave it for the next poll).
+                need = HEADER + U64.unpack_from(data, 0)[0] + FOOTER
+                if len(data) < need <= size - at:
+                    fh.seek(at)
+                    self._consume(memoryview(fh.read(need)), at)
+            if self.offset == at:
+                break
+        self._truncated = self._stopped is None and self.offset < size
+
+    def _unchanged(self, fh: Any) -> bool:
+        """Whether the bytes kept at the start and before the offset are still there."""
+        fh.seek(0)
+        if fh.read(len(self._head)) != self._head:
+            return False
+        fh.seek(self.offset - len(self._tail))
+        return fh.read(len(self._tail)) == self._tail
+
+    def _witness(self, buf: memoryview, base: int) -> None:
+        """Keep the first bytes and the bytes before the new offset (``buf`` starts at ``base``)."""
+        if base < WITNESS and len(self._head) == base:
+            self._head += bytes(buf[: min(self.offset, WITNESS) - base])
+        self._tail = (self._tail + bytes(buf[max(0, self.offset - base - WITNESS) : self.offset - base]))[-WITNESS:]
 
     def _reset(self) -> None:
         self.offset = 0
+        self._head = self._tail = b""
         self._acc = Accumulator()
         self._problems = []
         self._stopped = None
@@ -131,6 +160,7 @@ class EventFileReader:
         decode = _fast.decode_records if self.fast else decode_records_general
         pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc)
         self.offset = base + pos
+        self._witness(buf, base)
         if fatal:
             self._stopped = fatal
             self._note(fatal)
