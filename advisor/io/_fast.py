@@ -67,11 +67,22 @@ def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumula
         return decode_records_general(buf, pos, end, base, acc, verify_crc)
     data = np.frombuffer(buf, dtype=np.uint8)
     with np.errstate(all="ignore"):  # NaN payloads convert quietly, as struct does
-        return _walk(buf, data, pos, end, base, acc, verify_crc)
+        while True:
+            if acc.damage.open_at is None:
+                pos = _walk(buf, data, pos, end, acc, verify_crc)
+            # Where the walk stopped (damage, a tail, the end), the general decoder decides, exactly
+            # as it always does, for one record; then batching resumes after it.
+            new, fatal = decode_records_general(buf, pos, end, base, acc, verify_crc, stop=1)
+            if fatal is not None or new == pos:
+                return new, fatal
+            pos = new
+            if end - pos < MIN_BYTES:
+                return decode_records_general(buf, pos, end, base, acc, verify_crc)
 
 
-def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool) -> tuple[int, str | None]:
-    """Peek at record headers; batch every stretch where a cycle of lengths repeats.
+def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, acc: Accumulator, verify_crc: bool) -> int:
+    """Peek at record headers; batch every stretch where a cycle of lengths repeats. Returns the
+    position of the first record it cannot frame (damage, a tail) or ``end``.
 
     Peeking reads only a record's length (and checks its header CRC), which is cheap; the
     peeked records stay pending until they are either decoded as part of a batch or, when no
@@ -95,8 +106,8 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
         if q + HEADER > end:
             break
         length = unpack64(buf, q)[0]
-        if verify_crc and unpack32(buf, q + 8)[0] != (crcs.get(length) or header_crc(length)):
-            break  # the general decoder says what is wrong, exactly as it always does
+        if unpack32(buf, q + 8)[0] != (crcs.get(length) or header_crc(length)):
+            break  # the general decoder says what is wrong (records.check_frame), as it always does
         if length > MAX_RECORD or q + HEADER + length + FOOTER > end:
             break
         i = len(lens)
@@ -146,7 +157,7 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
             seen = _slide(seen, keep)
             done = 0
     _decode_pending(buf, starts, lens, done, len(lens), acc, verify_crc)
-    return decode_records_general(buf, q, end, base, acc, verify_crc)
+    return q
 
 
 def _slide(seen: dict[object, list[int]], keep: int) -> dict[object, list[int]]:
@@ -212,7 +223,7 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     offs = [0] * p
     for j in range(1, p):
         offs[j] = offs[j - 1] + sizes[j - 1]
-    m = _frame_cycles(data, pos, avail, cycle, offs, lengths, verify_crc)
+    m = _frame_cycles(data, pos, avail, cycle, offs, lengths)
     if m < MIN_CYCLES:
         return 0, pos
     # Most rows unlike the first (tags that differ at equal lengths): not a cycle of templates.
@@ -229,7 +240,7 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     return m * p, pos + m * cycle
 
 
-def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], lengths: list[int], verify_crc: bool) -> int:
+def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], lengths: list[int]) -> int:
     """How many whole cycles from ``pos`` have exactly the predicted record headers."""
     starts = np.asarray(offs, dtype=np.intp)
     want_len = np.asarray(lengths, dtype=np.uint64)[:, None]
@@ -240,8 +251,8 @@ def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list
         n = min(window, avail - done)
         start = pos + done * cycle
         ok = (gather(data, start, n, cycle, 8, starts).view("<u8")[..., 0] == want_len).all(axis=0)
-        if verify_crc:
-            ok &= (gather(data, start, n, cycle, 4, starts + 8).view("<u4")[..., 0] == want_crc).all(axis=0)
+        # Header CRCs are checked with payload CRCs off too (records.check_frame).
+        ok &= (gather(data, start, n, cycle, 4, starts + 8).view("<u4")[..., 0] == want_crc).all(axis=0)
         if not ok.all():
             return done + int(np.argmin(ok))
         done += n

@@ -26,7 +26,7 @@ from advisor.io import wire
 from advisor.io.accumulator import Accumulator
 from advisor.io.crc32c import masked_crc32c
 from advisor.io.hparams import decode_session_start
-from advisor.io.records import FOOTER, HEADER, MAX_RECORD, U32, U64, header_crc
+from advisor.io.records import DAMAGED, FOOTER, HEADER, TAIL, U32, check_frame
 from advisor.io.wire import I32, I64, LEN, VARINT, WireError
 
 # TensorFlow DataType enum values -> numpy dtypes for tensor_content.
@@ -250,28 +250,32 @@ def decode_records_general(
 ) -> tuple[int, str | None]:
     """Walk TFRecord frames one by one from ``pos``; decode each Event into ``acc``.
 
-    Returns (position after the last complete record, fatal message or None). Stops early at
-    ``stop`` records when given (the vectorised path hands back to this one for a few records).
+    Returns (position after the last complete record, fatal message or None). Damaged framing
+    is scanned past (``acc.damage`` keeps the skipped ranges) and reading goes on at the next
+    record. Stops early at ``stop`` records when given (the vectorised path hands back to this
+    one for a record at a time).
     """
     n = 0
-    while pos + HEADER <= end:
+    damage = acc.damage
+    while True:
+        if damage.open_at is not None:
+            pos, fatal = damage.skip(buf, pos, end, base, verify_crc, leading=acc.records == 0)
+            if fatal is not None or damage.open_at is not None:
+                return pos, fatal  # not an event file, or more bytes are needed to go on
         if stop is not None and n >= stop:
             break
-        length = U64.unpack_from(buf, pos)[0]
-        if verify_crc and U32.unpack_from(buf, pos + 8)[0] != header_crc(length):
-            if acc.records == 0 and base + pos == 0:
-                return pos, "not a TFRecord event file (bad header at byte 0)"
-            return pos, f"corrupt record header at byte {base + pos}; stopped reading this file"
-        if length > MAX_RECORD:
-            return pos, f"record at byte {base + pos} claims {length} bytes; stopped reading this file"
-        rec_end = pos + HEADER + length + FOOTER
-        if rec_end > end:
-            break  # incomplete tail
+        status, length = check_frame(buf, pos, end)
+        if status == TAIL:
+            break
+        if status == DAMAGED:
+            damage.open_at = base + pos
+            pos += 1
+            continue
         seq = acc.records
         acc.records += 1
         n += 1
         decode_payload(buf, pos + HEADER, pos + HEADER + length, seq, acc, verify_crc)
-        pos = rec_end
+        pos += HEADER + length + FOOTER
     return pos, None
 
 

@@ -9,13 +9,16 @@ No protobuf or tensorboard import. This is the reader, the top of the event-file
 * this module: :func:`read_event_file`, :class:`EventFileReader` (incremental polls).
 
 Damage is survivable: a record whose payload CRC fails is skipped and counted; a header that
-fails its CRC or claims more bytes than the file holds stops that file with a message; an
-incomplete last record (a writer still writing) stops cleanly and is reported. Nothing here
-raises on bad bytes; problems come back as one-line messages.
+fails its CRC or claims an absurd length is damage, scanned past to the next record that checks
+(:func:`advisor.io.records.resync`), and the bytes skipped are reported; a file with no record
+in its first bytes is no event file; an incomplete last record (a writer still writing) stops
+cleanly and is reported. Nothing here raises on bad bytes; problems come back as one-line
+messages.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +26,7 @@ from typing import Any
 from advisor.io import _fast
 from advisor.io.accumulator import Accumulator, TagData
 from advisor.io.events import decode_records_general
-from advisor.io.records import FOOTER, HEADER, U64
+from advisor.io.records import FOOTER, HEADER, NOT_TFRECORD, U64, Damage
 
 #: Bytes read and decoded at a time (a larger record is read whole).
 READ_CHUNK = 16 << 20
@@ -32,6 +35,8 @@ READ_CHUNK = 16 << 20
 #: then neither its size nor its inode says so, but these bytes do (a new file_version's wall
 #: time, the last record's values and CRC).
 WITNESS = 64
+#: Ranges of damage listed one per line; more are summed up in one.
+MAX_DAMAGE_LINES = 3
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class EventFileReader:
         self._problems: list[str] = []
         self._stopped: str | None = None  # a fatal message: the file is not read further
         self._truncated = False
+        self._size = 0  # the file's size when last read
         self._stamp: tuple[int, int, int, int] | None = None  # (device, inode, size, mtime) at the last poll
         self._head = b""  # the file's first bytes, as decoded (at most WITNESS)
         self._tail = b""  # the bytes just before the offset, as decoded (at most WITNESS)
@@ -114,6 +120,8 @@ class EventFileReader:
         """Decode from the offset up to ``size``, a chunk at a time, so that a large file costs
         its results, not its size."""
         while self._stopped is None and self.offset < size:
+            if self._acc.damage.open_at is not None:
+                self.offset = _past_hole(fh, self.offset, size)
             fh.seek(self.offset)
             data = fh.read(min(READ_CHUNK, size - self.offset))
             at = self.offset
@@ -127,7 +135,9 @@ class EventFileReader:
                     self._consume(memoryview(fh.read(need)), at)
             if self.offset == at:
                 break
-        self._truncated = self._stopped is None and self.offset < size
+        self._size = size
+        damaged_tail = self._acc.damage.open_at is not None  # the bytes left are damage, not a record
+        self._truncated = self._stopped is None and self.offset < size and not damaged_tail
 
     def _unchanged(self, fh: Any) -> bool:
         """Whether the bytes kept at the start and before the offset are still there."""
@@ -170,7 +180,7 @@ class EventFileReader:
         acc = self._acc
         scalars = acc.tag_data()  # before the counts: it counts numbers under non-scalar tags
         acc.resolve()
-        problems = list(self._problems)
+        problems = list(self._problems) + damage_problems(acc.damage, acc.records, self._size)
         if self._truncated:
             problems.append(f"truncated record at byte {self.offset} (the writer may still be writing); read what came before")
         if acc.bad_crc:
@@ -192,6 +202,38 @@ class EventFileReader:
             truncated=self._truncated,
             problems=tuple(problems),
         )
+
+
+def _past_hole(fh: Any, offset: int, size: int) -> int:
+    """Where a scan past damage can go on, skipping a hole at ``offset`` (bytes the filesystem
+    does not store: zeros, which never hold a record header; a header may start in the last
+    HEADER - 1 of them). A sparse file of gigabytes of zeros is not read at all."""
+    seek_data = getattr(os, "SEEK_DATA", None)
+    if seek_data is None:
+        return offset
+    fd = fh.fileno()
+    here = os.lseek(fd, 0, os.SEEK_CUR)  # put back after: the buffered file object relies on it
+    try:
+        data = os.lseek(fd, offset, seek_data)
+    except OSError as e:  # ENXIO: a hole up to the end; anything else: the filesystem cannot say
+        data = size if e.errno == errno.ENXIO else offset
+    finally:
+        os.lseek(fd, here, os.SEEK_SET)
+    return max(offset, min(data, size) - HEADER + 1)
+
+
+def damage_problems(damage: Damage, records: int, size: int) -> list[str]:
+    """One line per range of damaged framing skipped (a summary line past a few); damage still
+    open at the end runs to the end of the file (``size``)."""
+    ranges = list(damage.ranges)
+    if damage.open_at is not None:
+        if damage.open_at == 0 and not records and not ranges:
+            return [NOT_TFRECORD]  # nothing in the file was a record
+        ranges.append((damage.open_at, max(size, damage.open_at)))
+    if len(ranges) > MAX_DAMAGE_LINES:
+        total = sum(b - a for a, b in ranges)
+        return [f"skipped {total} bytes of damage in {len(ranges)} places (the first at byte {ranges[0][0]})"]
+    return [f"skipped {b - a} bytes of damage at byte {a}" for a, b in ranges]
 
 
 def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> EventFile:
