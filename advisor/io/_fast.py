@@ -44,7 +44,7 @@ import numpy as np
 from advisor.io._fast_batch import decode_cycles, gather, mismatches, plan_for
 from advisor.io.accumulator import Accumulator
 from advisor.io.events import decode_payload, decode_records_general
-from advisor.io.records import FOOTER, HEADER, HEADER_CRCS, MAX_RECORD, U32, U64, header_crc
+from advisor.io.records import FOOTER, HEADER, HEADER_CRCS, MAX_RECORD, OK, U32, U64, check_frame, header_crc
 
 #: Below this many bytes the general walk is as fast; the fast path is not tried.
 MIN_BYTES = 2048
@@ -61,28 +61,31 @@ FIRST_WINDOW = 512
 # --------------------------------------------------------------------------- entry point
 
 
-def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool) -> tuple[int, str | None]:
-    """Decode every complete record in buf[pos:end]; return (position after the last, fatal message)."""
+def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool = True) -> tuple[int, str | None]:
+    """Decode every record in buf[pos:end] that can be decided; return (position after the
+    last, fatal message). ``eof``: the file ends at ``end`` (see decode_records_general)."""
     if end - pos < MIN_BYTES:
-        return decode_records_general(buf, pos, end, base, acc, verify_crc)
+        return decode_records_general(buf, pos, end, base, acc, verify_crc, eof=eof)
     data = np.frombuffer(buf, dtype=np.uint8)
     with np.errstate(all="ignore"):  # NaN payloads convert quietly, as struct does
         while True:
             if acc.damage.open_at is None:
                 pos = _walk(buf, data, pos, end, acc, verify_crc)
-            # Where the walk stopped (damage, a tail, the end), the general decoder decides, exactly
-            # as it always does, for one record; then batching resumes after it.
-            new, fatal = decode_records_general(buf, pos, end, base, acc, verify_crc, stop=1)
+            # Where the walk stopped (the last record before damage, a tail or the end), the
+            # general decoder decides, exactly as it always does, for one record; then batching
+            # resumes after it.
+            new, fatal = decode_records_general(buf, pos, end, base, acc, verify_crc, stop=1, eof=eof)
             if fatal is not None or new == pos:
                 return new, fatal
             pos = new
             if end - pos < MIN_BYTES:
-                return decode_records_general(buf, pos, end, base, acc, verify_crc)
+                return decode_records_general(buf, pos, end, base, acc, verify_crc, eof=eof)
 
 
 def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, acc: Accumulator, verify_crc: bool) -> int:
     """Peek at record headers; batch every stretch where a cycle of lengths repeats. Returns the
-    position of the first record it cannot frame (damage, a tail) or ``end``.
+    position of the last record whose successor it did not frame (before damage, a tail or the
+    end): the general decoder decides that one (records.check_record).
 
     Peeking reads only a record's length (and checks its header CRC), which is cheap; the
     peeked records stay pending until they are either decoded as part of a batch or, when no
@@ -156,7 +159,9 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, acc: Accumulato
             del starts[:keep], lens[:keep], keys[:keep]
             seen = _slide(seen, keep)
             done = 0
-    _decode_pending(buf, starts, lens, done, len(lens), acc, verify_crc)
+    if done < len(lens):
+        _decode_pending(buf, starts, lens, done, len(lens) - 1, acc, verify_crc)
+        return starts[-1]
     return q
 
 
@@ -224,6 +229,8 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     for j in range(1, p):
         offs[j] = offs[j - 1] + sizes[j - 1]
     m = _frame_cycles(data, pos, avail, cycle, offs, lengths)
+    if m and check_frame(buf, pos + m * cycle, end, verify_crc, eof=False)[0] != OK:
+        m -= 1  # the last record's successor is not a record: the general decoder decides it
     if m < MIN_CYCLES:
         return 0, pos
     # Most rows unlike the first (tags that differ at equal lengths): not a cycle of templates.

@@ -24,9 +24,8 @@ import numpy as np
 
 from advisor.io import wire
 from advisor.io.accumulator import Accumulator
-from advisor.io.crc32c import masked_crc32c
 from advisor.io.hparams import decode_session_start
-from advisor.io.records import DAMAGED, FOOTER, HEADER, TAIL, U32, check_frame
+from advisor.io.records import DAMAGED, FOOTER, HEADER, TAIL, check_record, payload_ok
 from advisor.io.wire import I32, I64, LEN, VARINT, WireError
 
 # TensorFlow DataType enum values -> numpy dtypes for tensor_content.
@@ -246,25 +245,26 @@ def _tensor_text(buf: memoryview, start: int, end: int) -> str | None:
 
 
 def decode_records_general(
-    buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, stop: int | None = None
+    buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, stop: int | None = None, eof: bool = True
 ) -> tuple[int, str | None]:
     """Walk TFRecord frames one by one from ``pos``; decode each Event into ``acc``.
 
-    Returns (position after the last complete record, fatal message or None). Damaged framing
+    Returns (position after the last record decided, fatal message or None). Damaged framing
     is scanned past (``acc.damage`` keeps the skipped ranges) and reading goes on at the next
-    record. Stops early at ``stop`` records when given (the vectorised path hands back to this
-    one for a record at a time).
+    record. ``eof``: the file ends at ``end`` (else the last record waits for its successor's
+    header: see :func:`advisor.io.records.check_record`). Stops early at ``stop`` records when
+    given (the vectorised path hands back to this one for a record at a time).
     """
     n = 0
     damage = acc.damage
     while True:
         if damage.open_at is not None:
-            pos, fatal = damage.skip(buf, pos, end, base, verify_crc, leading=acc.records == 0)
+            pos, fatal = damage.skip(buf, pos, end, base, verify_crc, acc.records == 0, eof)
             if fatal is not None or damage.open_at is not None:
                 return pos, fatal  # not an event file, or more bytes are needed to go on
         if stop is not None and n >= stop:
             break
-        status, length = check_frame(buf, pos, end)
+        status, length = check_record(buf, pos, end, verify_crc, eof)
         if status == TAIL:
             break
         if status == DAMAGED:
@@ -285,7 +285,7 @@ def decode_payload(buf: memoryview, p0: int, p1: int, seq: int, acc: Accumulator
     Counts a bad CRC or an undecodable payload in ``acc``; never raises on bad bytes. Does not
     advance ``acc.records`` (the caller numbers records).
     """
-    if verify_crc and U32.unpack_from(buf, p1)[0] != masked_crc32c(buf[p0:p1]):
+    if verify_crc and not payload_ok(buf, p0, p1):
         acc.bad_crc += 1
         return
     try:

@@ -60,21 +60,52 @@ OK, TAIL, DAMAGED = 0, 1, 2  # what check_frame finds at a position
 NOT_TFRECORD = "not a TFRecord event file (bad header at byte 0)"
 
 
-def check_frame(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
-    """(OK, TAIL or DAMAGED, payload length) of the record that should start at ``pos``.
+def check_frame(buf: memoryview, pos: int, end: int, verify_crc: bool = True, eof: bool = True) -> tuple[int, int]:
+    """(OK, TAIL or DAMAGED, payload length) of the record header at ``pos``.
 
     TAIL: the record does not end before ``end`` (a writer may still be writing it). DAMAGED: the
-    header fails its CRC, or claims more than :data:`MAX_RECORD` bytes. The header CRC is checked
-    even when payload CRCs are not (as TensorFlow's and TensorBoard's readers do): it costs a
-    cached lookup, and a wrong length unchecked misframes the rest of the file (a run of zeros
-    reads as empty records, 16 bytes each; a length off by one reads the next records as one).
+    header fails its CRC, or claims more than :data:`MAX_RECORD` bytes, or (``eof``: the file
+    ends at ``end``) claims more than the file holds while a whole record lies inside what it
+    claims (no writer still writing this record wrote that). The header CRC is checked even
+    when payload CRCs are not (as TensorFlow's and TensorBoard's readers do): it costs a cached
+    lookup, and a wrong length unchecked misframes the rest of the file (a run of zeros reads as
+    empty records, 16 bytes each; a length off by one reads the next records as one).
     """
     if pos + HEADER > end:
         return TAIL, 0
     length = U64.unpack_from(buf, pos)[0]
     if length > MAX_RECORD or U32.unpack_from(buf, pos + 8)[0] != header_crc(length):
         return DAMAGED, length
-    return (TAIL if pos + HEADER + length + FOOTER > end else OK), length
+    if pos + HEADER + length + FOOTER <= end:
+        return OK, length
+    if eof and resync(buf, pos + 1, end, verify_crc, eof=True)[1]:
+        return DAMAGED, length
+    return TAIL, length
+
+
+def check_record(buf: memoryview, pos: int, end: int, verify_crc: bool, eof: bool) -> tuple[int, int]:
+    """:func:`check_frame`, and what the record's successor says about its length.
+
+    A record whose payload fails its CRC while the header after it is damaged is damage too:
+    bytes were lost inside it (a torn write that a restarted writer appended after), so its
+    length runs into the records that follow, and a resync from its start finds them. Hence a
+    record is decided only once its successor's header is there: TAIL until then, unless the
+    file ends (``eof``).
+    """
+    status, length = check_frame(buf, pos, end, verify_crc, eof)
+    if status != OK:
+        return status, length
+    nxt = pos + HEADER + length + FOOTER
+    if nxt + HEADER > end:
+        return (OK if eof else TAIL), length
+    if check_frame(buf, nxt, end, verify_crc, eof)[0] == DAMAGED and not payload_ok(buf, pos + HEADER, pos + HEADER + length):
+        return DAMAGED, length
+    return OK, length
+
+
+def payload_ok(buf: memoryview, p0: int, p1: int) -> bool:
+    """Whether the payload buf[p0:p1] matches the masked CRC stored right after it."""
+    return U32.unpack_from(buf, p1)[0] == masked_crc32c(buf[p0:p1])
 
 
 @dataclass
@@ -84,18 +115,19 @@ class Damage:
     ranges: list[tuple[int, int]] = field(default_factory=list)
     open_at: int | None = None  # where the damage being scanned past began
 
-    def skip(self, buf: memoryview, pos: int, end: int, base: int, verify_crc: bool, leading: bool) -> tuple[int, str | None]:
+    def skip(self, buf: memoryview, pos: int, end: int, base: int, verify_crc: bool, leading: bool, eof: bool) -> tuple[int, str | None]:
         """Scan ``buf[pos:end]`` (at file offset ``base``) for where records resume.
 
         Returns (where to go on, fatal message or None). The damage is closed at the record
         found; when none is found yet it stays open and the position is where the scan must go
-        on once more bytes are there. ``leading``: no record has been read from this file.
+        on once more bytes are there. ``leading``: no record has been read from this file;
+        ``eof``: the file ends at ``end``.
         """
         assert self.open_at is not None
         limit = end
         if leading and self.open_at == 0:
             limit = min(end, max(pos, LEADING_SCAN - base))
-        q, found = resync(buf, pos, end, verify_crc, limit)
+        q, found = resync(buf, pos, end, verify_crc, limit, eof)
         if found:
             self.ranges.append((self.open_at, base + q))
             self.open_at = None
@@ -105,11 +137,13 @@ class Damage:
         return q, None
 
 
-def resync(buf: memoryview, pos: int, end: int, verify_crc: bool, limit: int | None = None) -> tuple[int, bool]:
+def resync(buf: memoryview, pos: int, end: int, verify_crc: bool, limit: int | None = None, eof: bool = False) -> tuple[int, bool]:
     """The first position from ``pos`` where a record plausibly starts: its header passes its
     CRC, its length is at most :data:`MAX_RECORD`, and with CRC checks on its payload passes its
     CRC too. Returns (position, True) when found; else (where a scan must go on once more bytes
-    are there, False): a record that does not end before ``end`` cannot be checked yet.
+    are there, False): a record that does not end before ``end`` cannot be checked yet. With
+    ``eof`` (the file ends at ``end``) the scan looks past such a record for a whole one, and
+    returns the first it passed only when there is none (it may be one still being written).
 
     Vectorised: every position's length field and header CRC field are read at once; only the
     positions with a plausible length get their header CRC computed, and a run of zeros (a
@@ -118,20 +152,20 @@ def resync(buf: memoryview, pos: int, end: int, verify_crc: bool, limit: int | N
     stop = min(end - HEADER + 1, end if limit is None else limit)
     data = np.frombuffer(buf, dtype=np.uint8)
     window = SCAN_WINDOW
+    passed: int | None = None  # the first candidate that runs past the end
     while pos < stop:
         hi = min(stop, pos + window)
         for p in _header_candidates(data, pos, hi).tolist():
-            length = U64.unpack_from(buf, p)[0]
-            p1 = p + HEADER + length
-            if not verify_crc:
-                return p, True
+            p1 = p + HEADER + U64.unpack_from(buf, p)[0]
             if p1 + FOOTER > end:
-                return p, False  # its payload CRC decides, once the payload is there
-            if U32.unpack_from(buf, p1)[0] == masked_crc32c(buf[p + HEADER : p1]):
+                if not eof:
+                    return p, False  # decided once the rest of it is there
+                passed = p if passed is None else passed
+            elif not verify_crc or payload_ok(buf, p + HEADER, p1):
                 return p, True
         pos = hi
         window = min(window * 8, MAX_SCAN_WINDOW)
-    return max(pos, stop), False
+    return (passed if passed is not None else max(pos, stop)), False
 
 
 def _header_candidates(data: np.ndarray, lo: int, hi: int) -> np.ndarray:

@@ -125,14 +125,15 @@ class EventFileReader:
             fh.seek(self.offset)
             data = fh.read(min(READ_CHUNK, size - self.offset))
             at = self.offset
-            self._consume(memoryview(data), at)
-            if self.offset == at and len(data) >= HEADER:
-                # Not one whole record in the chunk: a record larger than a chunk (read it
-                # whole) or a tail still being written (leave it for the next poll).
-                need = HEADER + U64.unpack_from(data, 0)[0] + FOOTER
-                if len(data) < need <= size - at:
+            self._consume(memoryview(data), at, at + len(data) >= size)
+            if self.offset == at and HEADER <= len(data) < size - at:
+                # Not one record and its successor's header in the chunk: a record larger than
+                # a chunk (read it whole, up to the end of the file if it claims more: then
+                # that claim is checked) or a tail still being written (the next poll's).
+                need = HEADER + U64.unpack_from(data, 0)[0] + FOOTER + HEADER
+                if len(data) < need:
                     fh.seek(at)
-                    self._consume(memoryview(fh.read(need)), at)
+                    self._consume(memoryview(fh.read(min(need, size - at))), at, need >= size - at)
             if self.offset == at:
                 break
         self._size = size
@@ -165,10 +166,11 @@ class EventFileReader:
         if msg not in self._problems:
             self._problems.append(msg)
 
-    def _consume(self, buf: memoryview, base: int) -> None:
-        """Decode complete records in ``buf`` (which starts at file offset ``base``)."""
+    def _consume(self, buf: memoryview, base: int, eof: bool) -> None:
+        """Decode the records of ``buf`` (which starts at file offset ``base``; ``eof``: the file
+        ends where it does)."""
         decode = _fast.decode_records if self.fast else decode_records_general
-        pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc)
+        pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc, eof=eof)
         self.offset = base + pos
         self._witness(buf, base)
         if fatal:

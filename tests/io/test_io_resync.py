@@ -143,3 +143,45 @@ def test_zeroed_sparse_tail_is_skipped_fast(tmp_path):
     ef = read_event_file(path, verify_crc=False)
     assert time.perf_counter() - t0 < 2.0
     assert steps(ef) == list(range(1, 51)) and ef.problems == (f"skipped {2 << 30} bytes of damage at byte {len(good)}",)
+
+
+@pytest.mark.parametrize("verify_crc", [True, False])
+def test_torn_record_then_appends(tmp_path, verify_crc):
+    """A writer killed mid-record, then restarted appending to the same file: the torn record's
+    length runs into the records appended after it. Its payload fails its CRC and the header
+    after it is damaged, so it is damage, and the appended records are found again (the first
+    of them was swallowed as the torn record's payload). Read whole and polled as written."""
+    recs = records(200)
+    torn = recs[100][:-20]
+    data = b"".join(recs[:100]) + torn + b"".join(recs[101:])
+    path = write(str(tmp_path / "events.out.tfevents.torn"), data)
+    ef = read_both(path, verify_crc)
+    assert steps(ef) == [s for s in range(1, 201) if s != 100]
+    assert ef.problems == (f"skipped {len(torn)} bytes of damage at byte {sum(len(r) for r in recs[:100])}",)
+    live = write(str(tmp_path / "events.out.tfevents.live"), b"".join(recs[:100]) + torn)
+    r = EventFileReader(live, verify_crc=verify_crc)
+    r.poll()
+    assert r.result().truncated and steps(r.result()) == list(range(1, 100))
+    with open(live, "ab") as fh:
+        fh.write(b"".join(recs[101:]))
+    r.poll()
+    assert steps(r.result()) == steps(ef) and r.result().problems == ef.problems
+
+
+@pytest.mark.parametrize("verify_crc", [True, False])
+def test_valid_header_claiming_past_the_end_before_records(tmp_path, verify_crc):
+    """A header that passes its CRC but claims more than the file holds is a record still being
+    written only when nothing whole follows it; with records after it, its length is damage."""
+    from advisor.io.records import U32, U64, header_crc
+
+    recs = records(100)
+    bogus = U64.pack(10 << 20) + U32.pack(header_crc(10 << 20)) + b"\x01" * 30
+    at = sum(len(r) for r in recs[:50])
+    path = write(str(tmp_path / "events.out.tfevents.claim"), b"".join(recs[:50]) + bogus + b"".join(recs[50:]))
+    ef = read_both(path, verify_crc)
+    assert steps(ef) == list(range(1, 101)) and not ef.truncated
+    assert ef.problems == (f"skipped {len(bogus)} bytes of damage at byte {at}",)
+    # Nothing whole after it: a record being written, as before.
+    tail = write(str(tmp_path / "events.out.tfevents.tail"), b"".join(recs[:50]) + bogus)
+    ef = read_both(tail, verify_crc)
+    assert ef.truncated and steps(ef) == list(range(1, 50))
