@@ -264,7 +264,7 @@ def decode_records_general(
                 return pos, fatal  # not an event file, or more bytes are needed to go on
         if stop is not None and n >= stop:
             break
-        status, length = check_record(buf, pos, end, verify_crc, eof)
+        status, length, crc_ok = check_record(buf, pos, end, verify_crc, eof)
         if status == TAIL:
             break
         if status == DAMAGED:
@@ -274,18 +274,19 @@ def decode_records_general(
         seq = acc.records
         acc.records += 1
         n += 1
-        decode_payload(buf, pos + HEADER, pos + HEADER + length, seq, acc, verify_crc)
+        decode_payload(buf, pos + HEADER, pos + HEADER + length, seq, acc, verify_crc, crc_ok)
         pos += HEADER + length + FOOTER
     return pos, None
 
 
-def decode_payload(buf: memoryview, p0: int, p1: int, seq: int, acc: Accumulator, verify_crc: bool) -> None:
+def decode_payload(buf: memoryview, p0: int, p1: int, seq: int, acc: Accumulator, verify_crc: bool, crc_ok: bool | None = None) -> None:
     """Check one framed record's payload CRC (footer at ``p1``) and decode it as record ``seq``.
 
     Counts a bad CRC or an undecodable payload in ``acc``; never raises on bad bytes. Does not
-    advance ``acc.records`` (the caller numbers records).
+    advance ``acc.records`` (the caller numbers records). ``crc_ok``: the CRC's verdict when the
+    caller has it already.
     """
-    if verify_crc and not payload_ok(buf, p0, p1):
+    if verify_crc and not (payload_ok(buf, p0, p1) if crc_ok is None else crc_ok):
         acc.bad_crc += 1
         return
     try:

@@ -83,24 +83,38 @@ def check_frame(buf: memoryview, pos: int, end: int, verify_crc: bool = True, eo
     return TAIL, length
 
 
-def check_record(buf: memoryview, pos: int, end: int, verify_crc: bool, eof: bool) -> tuple[int, int]:
-    """:func:`check_frame`, and what the record's successor says about its length.
+def check_record(buf: memoryview, pos: int, end: int, verify_crc: bool, eof: bool) -> tuple[int, int, bool | None]:
+    """:func:`check_frame`, and whether the record's length can be trusted: (status, payload
+    length, whether its payload passes its CRC, None where that was not asked).
 
-    A record whose payload fails its CRC while the header after it is damaged is damage too:
-    bytes were lost inside it (a torn write that a restarted writer appended after), so its
-    length runs into the records that follow, and a resync from its start finds them. Hence a
-    record is decided only once its successor's header is there: TAIL until then, unless the
-    file ends (``eof``).
+    A record whose payload fails its CRC is damage too when the header after it is damaged or a
+    whole record lies inside it: bytes were lost inside it (a torn write that a restarted writer
+    appended after), so its length runs into the records that follow, and a resync from its
+    start finds them. With its successor not there yet it is decided later (TAIL), unless the
+    file ends exactly after it (``eof``: the file ends at ``end``). With CRC checks off the
+    payload CRC is asked only where the header after the record is not sound.
     """
     status, length = check_frame(buf, pos, end, verify_crc, eof)
     if status != OK:
-        return status, length
-    nxt = pos + HEADER + length + FOOTER
-    if nxt + HEADER > end:
-        return (OK if eof else TAIL), length
-    if check_frame(buf, nxt, end, verify_crc, eof)[0] == DAMAGED and not payload_ok(buf, pos + HEADER, pos + HEADER + length):
-        return DAMAGED, length
-    return OK, length
+        return status, length, None
+    p0, nxt = pos + HEADER, pos + HEADER + length + FOOTER
+    if nxt + HEADER > end and not eof:
+        return TAIL, length, None  # its successor's header is in the next bytes: decided with them
+    after = check_frame(buf, nxt, end, verify_crc, eof)[0] if nxt < end else OK
+    if after == OK and not verify_crc:
+        return OK, length, None
+    crc_ok = payload_ok(buf, p0, p0 + length)
+    if crc_ok:
+        return OK, length, True
+    if after == DAMAGED or holds_record(buf, pos, nxt):
+        return DAMAGED, length, False
+    return after, length, False  # OK: a payload damaged in place; TAIL: decided later
+
+
+def holds_record(buf: memoryview, pos: int, nxt: int) -> bool:
+    """Whether a whole record (its header and payload CRCs passing) lies inside the frame from
+    ``pos`` to ``nxt`` after its first byte: then that frame's length is wrong."""
+    return resync(buf, pos + 1, nxt, verify_crc=True)[1]
 
 
 def payload_ok(buf: memoryview, p0: int, p1: int) -> bool:

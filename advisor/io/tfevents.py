@@ -26,7 +26,7 @@ from typing import Any
 from advisor.io import _fast
 from advisor.io.accumulator import Accumulator, TagData
 from advisor.io.events import decode_records_general
-from advisor.io.records import FOOTER, HEADER, NOT_TFRECORD, U64, Damage
+from advisor.io.records import FOOTER, HEADER, MAX_RECORD, NOT_TFRECORD, U64, Damage
 
 #: Bytes read and decoded at a time (a larger record is read whole).
 READ_CHUNK = 16 << 20
@@ -121,21 +121,23 @@ class EventFileReader:
         its results, not its size."""
         while self._stopped is None and self.offset < size:
             if self._acc.damage.open_at is not None:
-                self.offset = _past_hole(fh, self.offset, size)
-            fh.seek(self.offset)
-            data = fh.read(min(READ_CHUNK, size - self.offset))
+                past = _past_hole(fh, self.offset, size)
+                if past != self.offset:
+                    self.offset, self._tail = past, b""  # the witness bytes must end at the offset
             at = self.offset
-            self._consume(memoryview(data), at, at + len(data) >= size)
-            if self.offset == at and HEADER <= len(data) < size - at:
-                # Not one record and its successor's header in the chunk: a record larger than
-                # a chunk (read it whole, up to the end of the file if it claims more: then
-                # that claim is checked) or a tail still being written (the next poll's).
-                need = HEADER + U64.unpack_from(data, 0)[0] + FOOTER + HEADER
-                if len(data) < need:
-                    fh.seek(at)
-                    self._consume(memoryview(fh.read(min(need, size - at))), at, need >= size - at)
+            want = READ_CHUNK
+            while True:
+                fh.seek(at)
+                data = fh.read(min(want, size - at))
+                eof = at + len(data) >= size
+                self._consume(memoryview(data), at, eof)
+                if self.offset != at or eof or self._stopped is not None:
+                    break
+                # Nothing decided in the chunk: a record larger than it, or one whose successor
+                # is (see records.check_record), or damage to look past: read more at once.
+                want = max(2 * want, _claimed(data))
             if self.offset == at:
-                break
+                break  # what is left is a tail still being written: the next poll's
         self._size = size
         damaged_tail = self._acc.damage.open_at is not None  # the bytes left are damage, not a record
         self._truncated = self._stopped is None and self.offset < size and not damaged_tail
@@ -204,6 +206,15 @@ class EventFileReader:
             truncated=self._truncated,
             problems=tuple(problems),
         )
+
+
+def _claimed(data: bytes) -> int:
+    """Bytes that the record at the start of ``data`` and its successor's header take, as its
+    header claims (0 when it claims no plausible length)."""
+    if len(data) < HEADER:
+        return 0
+    length = U64.unpack_from(data, 0)[0]
+    return HEADER + length + FOOTER + HEADER if length <= MAX_RECORD else 0
 
 
 def _past_hole(fh: Any, offset: int, size: int) -> int:

@@ -143,6 +143,14 @@ def test_zeroed_sparse_tail_is_skipped_fast(tmp_path):
     ef = read_event_file(path, verify_crc=False)
     assert time.perf_counter() - t0 < 2.0
     assert steps(ef) == list(range(1, 51)) and ef.problems == (f"skipped {2 << 30} bytes of damage at byte {len(good)}",)
+    # Polled: records written after the hole are found, and the jump over the hole is no rewrite.
+    r = EventFileReader(path)
+    r.poll()
+    more = records(60)[51:]
+    with open(path, "ab") as fh:
+        fh.write(b"".join(more))
+    assert r.poll() == 10
+    assert steps(r.result()) == list(range(1, 61)) and r.result().problems == ef.problems
 
 
 @pytest.mark.parametrize("verify_crc", [True, False])
@@ -185,3 +193,22 @@ def test_valid_header_claiming_past_the_end_before_records(tmp_path, verify_crc)
     tail = write(str(tmp_path / "events.out.tfevents.tail"), b"".join(recs[:50]) + bogus)
     ef = read_both(tail, verify_crc)
     assert ef.truncated and steps(ef) == list(range(1, 50))
+
+
+def test_record_that_lost_exactly_the_next_records_size(tmp_path):
+    """Bytes lost inside a record, exactly as many as the next record holds: its length now ends
+    on a sound header, so the framing looks whole, but its payload fails its CRC and a whole
+    record lies inside it. It is damage, and the record inside is read (it was swallowed).
+    With CRC checks off nothing says so (the payload CRC is asked only before unsound framing)."""
+    long_tag, short_tag = "layer/" + "x" * 120, "lr"
+    recs = [frame(event_bytes(1.0, file_version="brain.Event:2"))]
+    for s in range(1, 301):
+        recs += [frame(summary_event(1.0 + s, s, scalar_value(long_tag, s))), frame(summary_event(1.0 + s, s, scalar_value(short_tag, s)))]
+    k = 201  # the long record of step 101; the short one after it is swallowed
+    at = sum(len(r) for r in recs[:k])
+    torn = recs[k][:40] + recs[k][40 + len(recs[k + 1]) :]
+    data = b"".join(recs[:k]) + torn + b"".join(recs[k + 1 :])
+    ef = read_both(write(str(tmp_path / "events.out.tfevents.inner"), data))
+    assert ef.scalars[short_tag].steps.tolist() == list(range(1, 301))
+    assert ef.scalars[long_tag].steps.tolist() == [s for s in range(1, 301) if s != 101]
+    assert ef.problems == (f"skipped {len(torn)} bytes of damage at byte {at}",) and ef.bad_crc == 0
