@@ -44,7 +44,19 @@ import numpy as np
 from advisor.io._fast_batch import decode_cycles, gather, mismatches, plan_for
 from advisor.io.accumulator import Accumulator
 from advisor.io.events import decode_payload, decode_records_general
-from advisor.io.records import FOOTER, HEADER, HEADER_CRCS, MAX_RECORD, OK, U32, U64, check_frame, header_crc, holds_record, payload_ok
+from advisor.io.records import (
+    FOOTER,
+    HEADER,
+    HEADER_CRCS,
+    MAX_RECORD,
+    OK,
+    U32,
+    U64,
+    check_frame,
+    header_crc,
+    holds_record,
+    payload_ok,
+)
 
 #: Below this many bytes the general walk is as fast; the fast path is not tried.
 MIN_BYTES = 2048

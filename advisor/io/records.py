@@ -90,9 +90,11 @@ def check_record(buf: memoryview, pos: int, end: int, verify_crc: bool, eof: boo
     A record whose payload fails its CRC is damage too when the header after it is damaged or a
     whole record lies inside it: bytes were lost inside it (a torn write that a restarted writer
     appended after), so its length runs into the records that follow, and a resync from its
-    start finds them. With its successor not there yet it is decided later (TAIL), unless the
-    file ends exactly after it (``eof``: the file ends at ``end``). With CRC checks off the
-    payload CRC is asked only where the header after the record is not sound.
+    start finds them. So a record is decided once its successor's header is there (TAIL until
+    then), or where the file ends (``eof``: at ``end``): exactly after it, or inside a
+    successor that is not whole yet (then only a record whose payload checks; one that fails
+    waits for the rest). With CRC checks off the payload CRC is asked only where the header
+    after the record is not sound.
     """
     status, length = check_frame(buf, pos, end, verify_crc, eof)
     if status != OK:

@@ -74,7 +74,10 @@ class EventFileReader:
 
     An incomplete record at the end (a writer still writing) is left for the next poll. A file
     that shrank, was replaced or was rewritten in place (its first bytes or the bytes before the
-    offset changed) is read again from the start.
+    offset changed) is read again from the start. One limit: a record that fails its CRC and
+    ends exactly where the file ended at a poll is counted as damaged in place; should later
+    bytes show that its length was wrong (records.check_record), a read of the whole file
+    decides it as damage and finds the records inside it, which this reader has passed.
     """
 
     def __init__(self, path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> None:
