@@ -44,7 +44,19 @@ import numpy as np
 from advisor.io._fast_batch import decode_cycles, gather, mismatches, plan_for
 from advisor.io.accumulator import Accumulator
 from advisor.io.events import decode_payload, decode_records_general
-from advisor.io.records import FOOTER, HEADER, HEADER_CRCS, MAX_RECORD, U32, U64, header_crc
+from advisor.io.records import (
+    FOOTER,
+    HEADER,
+    HEADER_CRCS,
+    MAX_RECORD,
+    OK,
+    U32,
+    U64,
+    check_frame,
+    header_crc,
+    holds_record,
+    payload_ok,
+)
 
 #: Below this many bytes the general walk is as fast; the fast path is not tried.
 MIN_BYTES = 2048
@@ -61,17 +73,31 @@ FIRST_WINDOW = 512
 # --------------------------------------------------------------------------- entry point
 
 
-def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool) -> tuple[int, str | None]:
-    """Decode every complete record in buf[pos:end]; return (position after the last, fatal message)."""
+def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool = True) -> tuple[int, str | None]:
+    """Decode every record in buf[pos:end] that can be decided; return (position after the
+    last, fatal message). ``eof``: the file ends at ``end`` (see decode_records_general)."""
     if end - pos < MIN_BYTES:
-        return decode_records_general(buf, pos, end, base, acc, verify_crc)
+        return decode_records_general(buf, pos, end, base, acc, verify_crc, eof=eof)
     data = np.frombuffer(buf, dtype=np.uint8)
     with np.errstate(all="ignore"):  # NaN payloads convert quietly, as struct does
-        return _walk(buf, data, pos, end, base, acc, verify_crc)
+        while True:
+            if acc.damage.open_at is None:
+                pos = _walk(buf, data, pos, end, acc, verify_crc, eof)
+            # Where the walk stopped (the last record before damage, a tail or the end), the
+            # general decoder decides, exactly as it always does, for one record; then batching
+            # resumes after it.
+            new, fatal = decode_records_general(buf, pos, end, base, acc, verify_crc, stop=1, eof=eof)
+            if fatal is not None or new == pos:
+                return new, fatal
+            pos = new
+            if end - pos < MIN_BYTES:
+                return decode_records_general(buf, pos, end, base, acc, verify_crc, eof=eof)
 
 
-def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool) -> tuple[int, str | None]:
-    """Peek at record headers; batch every stretch where a cycle of lengths repeats.
+def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, acc: Accumulator, verify_crc: bool, eof: bool) -> int:
+    """Peek at record headers; batch every stretch where a cycle of lengths repeats. Returns the
+    position of the last record whose successor it did not frame (before damage, a tail or the
+    end): the general decoder decides that one (records.check_record).
 
     Peeking reads only a record's length (and checks its header CRC), which is cheap; the
     peeked records stay pending until they are either decoded as part of a batch or, when no
@@ -95,8 +121,8 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
         if q + HEADER > end:
             break
         length = unpack64(buf, q)[0]
-        if verify_crc and unpack32(buf, q + 8)[0] != (crcs.get(length) or header_crc(length)):
-            break  # the general decoder says what is wrong, exactly as it always does
+        if unpack32(buf, q + 8)[0] != (crcs.get(length) or header_crc(length)):
+            break  # the general decoder says what is wrong (records.check_frame), as it always does
         if length > MAX_RECORD or q + HEADER + length + FOOTER > end:
             break
         i = len(lens)
@@ -123,7 +149,9 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
         if period and not wait:
             first = i + 1 - MIN_CYCLES * period  # the cycle's first record
             done = _decode_pending(buf, starts, lens, done, first, acc, verify_crc)
-            n, new = _run_cycles(buf, data, starts[first], end, lens[first : first + period], acc, verify_crc)
+            if done < first:
+                return starts[done]  # a record whose length is wrong: the general decoder's
+            n, new = _run_cycles(buf, data, starts[first], end, lens[first : first + period], acc, verify_crc, eof)
             if n:
                 q = new
                 starts.clear()
@@ -141,12 +169,30 @@ def _walk(buf: memoryview, data: np.ndarray, pos: int, end: int, base: int, acc:
         if i - done > 2 * MIN_CYCLES * MAX_PERIOD:
             # No cycle can start this far back any more: decode the old ones, forget them.
             keep = i + 1 - MIN_CYCLES * MAX_PERIOD
-            _decode_pending(buf, starts, lens, done, keep, acc, verify_crc)
+            stopped = _decode_pending(buf, starts, lens, done, keep, acc, verify_crc)
+            if stopped < keep:
+                return starts[stopped]
             del starts[:keep], lens[:keep], keys[:keep]
-            seen = {n: [k - keep for k in ks if k >= keep] for n, ks in seen.items()}
+            seen = _slide(seen, keep)
             done = 0
-    _decode_pending(buf, starts, lens, done, len(lens), acc, verify_crc)
-    return decode_records_general(buf, q, end, base, acc, verify_crc)
+    if done < len(lens):
+        last = len(lens) if q == end and eof else len(lens) - 1  # nothing after the last: decided
+        stopped = _decode_pending(buf, starts, lens, done, last, acc, verify_crc)
+        return starts[stopped] if stopped < len(lens) else q
+    return q
+
+
+def _slide(seen: dict[object, list[int]], keep: int) -> dict[object, list[int]]:
+    """``seen`` after the pending window dropped its first ``keep`` records.
+
+    Keys with no index left are dropped: files of many distinct tags (one key each in content
+    mode) would otherwise keep every key ever seen, and each slide would walk them all,
+    making the walk quadratic in the number of tags."""
+    out: dict[object, list[int]] = {}
+    for key, ks in seen.items():
+        if ks[-1] >= keep:
+            out[key] = [k - keep for k in ks if k >= keep]
+    return out
 
 
 def _first_tag(buf: memoryview, p0: int, p1: int) -> bytes | None:
@@ -173,19 +219,23 @@ def _first_tag(buf: memoryview, p0: int, p1: int) -> bytes | None:
 
 
 def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int, hi: int, acc: Accumulator, verify_crc: bool) -> int:
-    """Decode pending records lo..hi-1 one by one (general decoder); return hi."""
+    """Decode pending records lo..hi-1 one by one; return hi, or the index of the first one the
+    general decoder must decide (its CRC fails while a whole record lies inside it)."""
     for k in range(lo, hi):
         p0 = starts[k] + HEADER
+        crc_ok = payload_ok(buf, p0, p0 + lens[k]) if verify_crc else None
+        if crc_ok is False and holds_record(buf, starts[k], p0 + lens[k] + FOOTER):
+            return k
         seq = acc.records
         acc.records += 1
-        decode_payload(buf, p0, p0 + lens[k], seq, acc, verify_crc)
+        decode_payload(buf, p0, p0 + lens[k], seq, acc, verify_crc, crc_ok)
     return max(lo, hi)
 
 
 # --------------------------------------------------------------------------- framing
 
 
-def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: list[int], acc: Accumulator, verify_crc: bool) -> tuple[int, int]:
+def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: list[int], acc: Accumulator, verify_crc: bool, eof: bool) -> tuple[int, int]:
     """Decode the cycles of ``lengths`` that start at ``pos``; return (records decoded, new pos).
 
     (0, -1): the lengths repeat but most records differ from the first cycle's templates.
@@ -199,7 +249,10 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     offs = [0] * p
     for j in range(1, p):
         offs[j] = offs[j - 1] + sizes[j - 1]
-    m = _frame_cycles(data, pos, avail, cycle, offs, lengths, verify_crc)
+    m = _frame_cycles(data, pos, avail, cycle, offs, lengths)
+    after = pos + m * cycle
+    if m and not (eof and after == end) and check_frame(buf, after, end, verify_crc, eof=False)[0] != OK:
+        m -= 1  # the last record's successor is not a sound record: the general decoder decides it
     if m < MIN_CYCLES:
         return 0, pos
     # Most rows unlike the first (tags that differ at equal lengths): not a cycle of templates.
@@ -211,12 +264,14 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     done = 0
     while done < m:
         n = min(rows, m - done)
-        decode_cycles(buf, data, pos + done * cycle, n, cycle, offs, lengths, acc, verify_crc)
-        done += n
-    return m * p, pos + m * cycle
+        got = decode_cycles(buf, data, pos + done * cycle, n, cycle, offs, lengths, acc, verify_crc)
+        done += got
+        if got < n:  # a record whose length is wrong: the walk hands it to the general decoder
+            break
+    return done * p, pos + done * cycle
 
 
-def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], lengths: list[int], verify_crc: bool) -> int:
+def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], lengths: list[int]) -> int:
     """How many whole cycles from ``pos`` have exactly the predicted record headers."""
     starts = np.asarray(offs, dtype=np.intp)
     want_len = np.asarray(lengths, dtype=np.uint64)[:, None]
@@ -227,8 +282,8 @@ def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list
         n = min(window, avail - done)
         start = pos + done * cycle
         ok = (gather(data, start, n, cycle, 8, starts).view("<u8")[..., 0] == want_len).all(axis=0)
-        if verify_crc:
-            ok &= (gather(data, start, n, cycle, 4, starts + 8).view("<u4")[..., 0] == want_crc).all(axis=0)
+        # Header CRCs are checked with payload CRCs off too (records.check_frame).
+        ok &= (gather(data, start, n, cycle, 4, starts + 8).view("<u4")[..., 0] == want_crc).all(axis=0)
         if not ok.all():
             return done + int(np.argmin(ok))
         done += n

@@ -15,7 +15,7 @@ from advisor.io._fast_template import CACHE_LIMIT, STEP, Template, convert, fiel
 from advisor.io.accumulator import Accumulator
 from advisor.io.crc32c import unmask_array
 from advisor.io.events import decode_payload
-from advisor.io.records import HEADER
+from advisor.io.records import FOOTER, HEADER, holds_record, payload_ok
 
 
 @dataclass(frozen=True)
@@ -62,29 +62,41 @@ class _Plan:
 _PLANS: dict[tuple[int, ...], list[_Plan]] = {}
 
 
-def decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: Accumulator, verify_crc: bool) -> None:
-    """Decode ``n`` whole cycles at ``start`` (framing already verified) into ``acc``."""
+def decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: Accumulator, verify_crc: bool) -> int:
+    """Decode up to ``n`` whole cycles at ``start`` (framing already verified) into ``acc``.
+
+    Returns the cycles decoded: fewer when a record in them fails its CRC while a whole record
+    lies inside it (its length is wrong: records.check_record), which the general decoder then
+    decides; nothing of that cycle or after it is decoded here.
+    """
     p = len(lengths)
     rows = data[start : start + n * cycle].reshape(n, cycle)
     plan = plan_for(rows[0], offs, lengths)
     seq0 = acc.records
     bad = mismatches(data, start, rows, plan)
-    bad_rows = np.flatnonzero(bad)
-    if plan.general or len(bad_rows):
-        # Record by record, in file order: these may change state (plugins, restarts, texts).
-        for k in range(n) if plan.general else bad_rows.tolist():
-            row_at = start + k * cycle
-            for j in range(p) if bad[k] else plan.general:
-                p0 = row_at + offs[j] + HEADER
-                decode_payload(buf, p0, p0 + lengths[j], seq0 + k * p + j, acc, verify_crc)
-    acc.records += n * p
     n_t = len(plan.tslots)
-    if not n_t or len(bad_rows) == n:
-        return
-    raw = [gather(data, start, n, cycle, g.width, g.starts) for g in plan.groups]  # (M, n, width) bytes
-    sel = np.broadcast_to(~bad, (n_t, n)) if len(bad_rows) else None  # None: every row
+    raw = [gather(data, start, n, cycle, g.width, g.starts) for g in plan.groups] if n_t and not bad.all() else []  # (M, n, width) bytes
+    crc_ok = _crc_ok(data, start, n, cycle, plan, raw) if verify_crc and raw else None
+    # Records decoded one by one, in file order: these may change state (plugins, restarts, texts).
+    singles = _singles(n, p, np.flatnonzero(bad).tolist(), plan.general)
+    single_ok = [payload_ok(buf, *_payload(start, k, offs[j], lengths[j], cycle)) for k, j in singles] if verify_crc else None
     if verify_crc:
-        crc_ok = _crc_ok(data, start, n, cycle, plan, raw)
+        n = _first_misframed(buf, start, n, cycle, offs, lengths, plan, bad, crc_ok, singles, single_ok)
+        if n < len(bad):
+            bad, rows = bad[:n], rows[:n]
+            raw = [b[:, :n] for b in raw]
+            crc_ok = crc_ok[:, :n] if crc_ok is not None else None
+            if not n:
+                return 0
+    bad_rows = np.flatnonzero(bad)
+    for i, (k, j) in enumerate(singles):
+        if k < n:
+            decode_payload(buf, *_payload(start, k, offs[j], lengths[j], cycle), seq0 + k * p + j, acc, verify_crc, single_ok[i] if single_ok else None)
+    acc.records += n * p
+    if not n_t or len(bad_rows) == n:
+        return n
+    sel = np.broadcast_to(~bad, (n_t, n)) if len(bad_rows) else None  # None: every row
+    if crc_ok is not None:
         sel = crc_ok if sel is None else crc_ok & sel
         acc.bad_crc += n_t * (n - len(bad_rows)) - int(np.count_nonzero(sel))
         if sel.all():
@@ -111,6 +123,35 @@ def decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: 
             if e.meta is not None:
                 acc.note_meta(e.tag, int(q[0]), e.meta)
             acc.add_arrays(e.tag, s, v, w, q)
+    return n
+
+
+def _singles(n: int, p: int, bad_rows: list[int], general: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(cycle, slot) of the records decoded one by one, in file order: every slot of a row that
+    differs from its templates, the general slots of the others."""
+    if not general:
+        return [(k, j) for k in bad_rows for j in range(p)]
+    bad = set(bad_rows)
+    return [(k, j) for k in range(n) for j in (range(p) if k in bad else general)]
+
+
+def _payload(start: int, k: int, off: int, length: int, cycle: int) -> tuple[int, int]:
+    """(first, end) byte of the payload of slot at ``off`` in cycle ``k``."""
+    p0 = start + k * cycle + off + HEADER
+    return p0, p0 + length
+
+
+def _first_misframed(buf: memoryview, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], plan: _Plan, bad: np.ndarray, crc_ok: np.ndarray | None, singles: list[tuple[int, int]], single_ok: list[bool] | None) -> int:
+    """The first cycle holding a record that fails its CRC with a whole record inside it (n: none)."""
+    failing = [kj for kj, ok in zip(singles, single_ok or []) if not ok]
+    if crc_ok is not None:
+        t, k = np.nonzero(~crc_ok & ~bad)
+        failing += zip(k.tolist(), plan.tslots[t].tolist())
+    for k, j in sorted(failing):
+        p0, p1 = _payload(start, k, offs[j], lengths[j], cycle)
+        if holds_record(buf, p0 - HEADER, p1 + FOOTER):
+            return k
+    return n
 
 
 def gather(data: np.ndarray, start: int, n: int, cycle: int, width: int, starts: np.ndarray) -> np.ndarray:

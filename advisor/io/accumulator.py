@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from advisor.io.hparams import decode_session_start
+from advisor.io.records import Damage
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Accumulator:
         self._mark_seqs: list[int] = []
         self._mark_steps: list[int] = []
         self.records = 0
+        self.damage = Damage()  # byte ranges skipped as damaged framing
         self.non_scalar = 0
         self.bad_crc = 0
         self.bad_records = 0

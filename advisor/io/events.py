@@ -24,9 +24,8 @@ import numpy as np
 
 from advisor.io import wire
 from advisor.io.accumulator import Accumulator
-from advisor.io.crc32c import masked_crc32c
 from advisor.io.hparams import decode_session_start
-from advisor.io.records import FOOTER, HEADER, MAX_RECORD, U32, U64, header_crc
+from advisor.io.records import DAMAGED, FOOTER, HEADER, TAIL, check_record, payload_ok
 from advisor.io.wire import I32, I64, LEN, VARINT, WireError
 
 # TensorFlow DataType enum values -> numpy dtypes for tensor_content.
@@ -246,42 +245,48 @@ def _tensor_text(buf: memoryview, start: int, end: int) -> str | None:
 
 
 def decode_records_general(
-    buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, stop: int | None = None
+    buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, stop: int | None = None, eof: bool = True
 ) -> tuple[int, str | None]:
     """Walk TFRecord frames one by one from ``pos``; decode each Event into ``acc``.
 
-    Returns (position after the last complete record, fatal message or None). Stops early at
-    ``stop`` records when given (the vectorised path hands back to this one for a few records).
+    Returns (position after the last record decided, fatal message or None). Damaged framing
+    is scanned past (``acc.damage`` keeps the skipped ranges) and reading goes on at the next
+    record. ``eof``: the file ends at ``end`` (else the last record waits for its successor's
+    header: see :func:`advisor.io.records.check_record`). Stops early at ``stop`` records when
+    given (the vectorised path hands back to this one for a record at a time).
     """
     n = 0
-    while pos + HEADER <= end:
+    damage = acc.damage
+    while True:
+        if damage.open_at is not None:
+            pos, fatal = damage.skip(buf, pos, end, base, verify_crc, acc.records == 0, eof)
+            if fatal is not None or damage.open_at is not None:
+                return pos, fatal  # not an event file, or more bytes are needed to go on
         if stop is not None and n >= stop:
             break
-        length = U64.unpack_from(buf, pos)[0]
-        if verify_crc and U32.unpack_from(buf, pos + 8)[0] != header_crc(length):
-            if acc.records == 0 and base + pos == 0:
-                return pos, "not a TFRecord event file (bad header at byte 0)"
-            return pos, f"corrupt record header at byte {base + pos}; stopped reading this file"
-        if length > MAX_RECORD:
-            return pos, f"record at byte {base + pos} claims {length} bytes; stopped reading this file"
-        rec_end = pos + HEADER + length + FOOTER
-        if rec_end > end:
-            break  # incomplete tail
+        status, length, crc_ok = check_record(buf, pos, end, verify_crc, eof)
+        if status == TAIL:
+            break
+        if status == DAMAGED:
+            damage.open_at = base + pos
+            pos += 1
+            continue
         seq = acc.records
         acc.records += 1
         n += 1
-        decode_payload(buf, pos + HEADER, pos + HEADER + length, seq, acc, verify_crc)
-        pos = rec_end
+        decode_payload(buf, pos + HEADER, pos + HEADER + length, seq, acc, verify_crc, crc_ok)
+        pos += HEADER + length + FOOTER
     return pos, None
 
 
-def decode_payload(buf: memoryview, p0: int, p1: int, seq: int, acc: Accumulator, verify_crc: bool) -> None:
+def decode_payload(buf: memoryview, p0: int, p1: int, seq: int, acc: Accumulator, verify_crc: bool, crc_ok: bool | None = None) -> None:
     """Check one framed record's payload CRC (footer at ``p1``) and decode it as record ``seq``.
 
     Counts a bad CRC or an undecodable payload in ``acc``; never raises on bad bytes. Does not
-    advance ``acc.records`` (the caller numbers records).
+    advance ``acc.records`` (the caller numbers records). ``crc_ok``: the CRC's verdict when the
+    caller has it already.
     """
-    if verify_crc and U32.unpack_from(buf, p1)[0] != masked_crc32c(buf[p0:p1]):
+    if verify_crc and not (payload_ok(buf, p0, p1) if crc_ok is None else crc_ok):
         acc.bad_crc += 1
         return
     try:

@@ -8,6 +8,11 @@ because of a bad file (or because the pool itself broke: the rest is then read s
 A worker hands its arrays back through one file in shared memory (``/dev/shm``) that this
 process maps copy-on-write, instead of pickling them through a pipe: unpickling would copy
 every point again in this one process, which caps the speed-up long before the cores do.
+
+Nothing outlives a killed reader: workers die with it (Linux: the parent-death signal, checked
+against a parent that died before it was set; elsewhere too: a watcher thread that notices the
+parent is gone), and the first of them to notice removes the run's shared-memory directory,
+whose name carries the reader's pid so that the next run removes any a harder death left.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import mmap
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Iterable, Sequence
 
@@ -38,6 +45,12 @@ MIN_PARALLEL_BYTES = 4 << 20
 #: Results smaller than this come back pickled; larger ones through shared memory.
 MIN_SHARED_BYTES = 1 << 20
 SHM_DIR = "/dev/shm"
+#: A run's shared-memory directory is SHM_PREFIX + its reader's pid + "-" + a random part.
+SHM_PREFIX = "advisor-read-"
+#: Seconds between a worker's checks that its parent is still there (where no signal says so).
+WATCH_INTERVAL = 0.5
+#: A dead reader's shared-memory directory untouched this long is removed by the next run.
+STALE_AFTER = 600.0
 
 
 def cpu_count() -> int:
@@ -66,7 +79,10 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     results: list[EventFile | None] = [None] * len(files)
     shm = _shared_dir()
     try:
-        with ProcessPoolExecutor(n, mp_context=pool_context()) as pool:
+        ctx = pool_context()
+        # A forkserver's workers are the server's children: their parent is not this process.
+        parent = os.getpid() if ctx.get_start_method() != "forkserver" else None
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=(parent, shm)) as pool:
             futures = [(chunk, pool.submit(_read_chunk_shared, [files[i] for i in chunk], verify_crc, shm, MIN_SHARED_BYTES)) for chunk in chunks]
             for chunk, fut in futures:
                 try:
@@ -152,10 +168,89 @@ def _shared_dir() -> str | None:
     """A private directory in shared memory for this call's results, or None (pickle them)."""
     try:
         if os.path.isdir(SHM_DIR) and os.access(SHM_DIR, os.W_OK):
-            return tempfile.mkdtemp(dir=SHM_DIR, prefix="advisor-read-")
+            _remove_stale(SHM_DIR)
+            return tempfile.mkdtemp(dir=SHM_DIR, prefix=f"{SHM_PREFIX}{os.getpid()}-")
     except OSError:
         pass
     return None
+
+
+def _remove_stale(root: str) -> None:
+    """Remove the shared-memory directories of runs whose reader is dead (killed together with
+    its workers, so that none cleaned up). Only those untouched for STALE_AFTER seconds: a
+    /dev/shm shared across pid namespaces (containers) may hold a live run of a pid that is
+    free here."""
+    now = time.time()
+    for name in os.listdir(root):
+        owner = name[len(SHM_PREFIX) :].split("-", 1)[0] if name.startswith(SHM_PREFIX) else ""
+        if owner.isdigit() and not _alive(int(owner)):
+            path = os.path.join(root, name)
+            try:
+                if now - os.stat(path).st_mtime > STALE_AFTER:
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's process, alive
+        pass
+    return True
+
+
+# --------------------------------------------------------------------------- workers' lifetime
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _worker_init(parent: int | None, shm: str | None) -> None:
+    """First thing in each worker: make sure it dies with its parent, and cleans up after it.
+
+    ``parent``: the pid that must be this worker's parent (None under a forkserver, whose
+    workers are the server's children; the server exits when the reader does).
+    """
+    ppid = os.getppid()
+    try:  # SIGTERM, not SIGKILL: an orphan removes the run's shared memory on its way out
+        signal.signal(signal.SIGTERM, lambda *_: _exit(ppid, shm))
+        _set_parent_death_signal(signal.SIGTERM)
+    except ValueError:  # not this interpreter's main thread: the watcher thread alone
+        pass
+    if parent is not None and ppid != parent:
+        _exit(ppid, shm, orphan=True)  # the parent died before the signal was set
+    threading.Thread(target=_watch_parent, args=(ppid, shm), daemon=True, name="advisor-watch-parent").start()
+
+
+def _set_parent_death_signal(sig: int) -> None:
+    """Linux: have the kernel send ``sig`` to this process when its parent dies. Elsewhere a no-op
+    (the watcher thread notices instead)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _watch_parent(ppid: int, shm: str | None) -> None:
+    """A worker's watcher thread: a worker whose parent is gone (reparented) exits."""
+    while os.getppid() == ppid:
+        time.sleep(WATCH_INTERVAL)
+    _exit(ppid, shm, orphan=True)
+
+
+def _exit(ppid: int, shm: str | None, orphan: bool = False) -> None:
+    """Leave at once. An orphan (its parent is gone, so none will read the results) first removes
+    the run's shared-memory directory; a worker stopped by a live parent (a pool shutting down
+    after a broken worker) leaves it to the parent, which still reads from it."""
+    if (orphan or os.getppid() != ppid) and shm is not None:
+        shutil.rmtree(shm, ignore_errors=True)
+    os._exit(1)
 
 
 def _read_one(path: str, verify_crc: bool) -> EventFile:

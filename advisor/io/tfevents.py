@@ -9,13 +9,16 @@ No protobuf or tensorboard import. This is the reader, the top of the event-file
 * this module: :func:`read_event_file`, :class:`EventFileReader` (incremental polls).
 
 Damage is survivable: a record whose payload CRC fails is skipped and counted; a header that
-fails its CRC or claims more bytes than the file holds stops that file with a message; an
-incomplete last record (a writer still writing) stops cleanly and is reported. Nothing here
-raises on bad bytes; problems come back as one-line messages.
+fails its CRC or claims an absurd length is damage, scanned past to the next record that checks
+(:func:`advisor.io.records.resync`), and the bytes skipped are reported; a file with no record
+in its first bytes is no event file; an incomplete last record (a writer still writing) stops
+cleanly and is reported. Nothing here raises on bad bytes; problems come back as one-line
+messages.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +26,17 @@ from typing import Any
 from advisor.io import _fast
 from advisor.io.accumulator import Accumulator, TagData
 from advisor.io.events import decode_records_general
-from advisor.io.records import FOOTER, HEADER, U64
+from advisor.io.records import FOOTER, HEADER, MAX_RECORD, NOT_TFRECORD, U64, Damage
 
 #: Bytes read and decoded at a time (a larger record is read whole).
 READ_CHUNK = 16 << 20
+#: Bytes kept from the start of the file and from just before the offset, re-checked at each
+#: poll: a file truncated and rewritten in place can grow past the offset between two polls, and
+#: then neither its size nor its inode says so, but these bytes do (a new file_version's wall
+#: time, the last record's values and CRC).
+WITNESS = 64
+#: Ranges of damage listed one per line; more are summed up in one.
+MAX_DAMAGE_LINES = 3
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,11 @@ class EventFileReader:
     """Reads one event file, incrementally: each :meth:`poll` decodes only appended bytes.
 
     An incomplete record at the end (a writer still writing) is left for the next poll. A file
-    that shrank or was replaced is read again from the start.
+    that shrank, was replaced or was rewritten in place (its first bytes or the bytes before the
+    offset changed) is read again from the start. One limit: a record that fails its CRC and
+    ends exactly where the file ended at a poll is counted as damaged in place; should later
+    bytes show that its length was wrong (records.check_record), a read of the whole file
+    decides it as damage and finds the records inside it, which this reader has passed.
     """
 
     def __init__(self, path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> None:
@@ -75,7 +89,10 @@ class EventFileReader:
         self._problems: list[str] = []
         self._stopped: str | None = None  # a fatal message: the file is not read further
         self._truncated = False
-        self._ino: tuple[int, int] | None = None
+        self._size = 0  # the file's size when last read
+        self._stamp: tuple[int, int, int, int] | None = None  # (device, inode, size, mtime) at the last poll
+        self._head = b""  # the file's first bytes, as decoded (at most WITNESS)
+        self._tail = b""  # the bytes just before the offset, as decoded (at most WITNESS)
 
     def poll(self) -> int:
         """Decode what was appended since the last poll; return the number of new records."""
@@ -84,39 +101,67 @@ class EventFileReader:
         except OSError as e:
             self._note(f"unreadable: {e.strerror or e}")
             return 0
-        ino = (st.st_dev, st.st_ino)
-        if self._ino is not None and (ino != self._ino or st.st_size < self.offset):
-            self._reset()
-        self._ino = ino
-        if self._stopped is not None or st.st_size <= self.offset:
-            return 0
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self._stamp:
+            return 0  # not touched since the last poll: not even opened
+        if self._stamp is not None and (stamp[:2] != self._stamp[:2] or st.st_size < self.offset):
+            self._reset()  # replaced, or shrank below what was read
+        self._stamp = stamp
         before = self._acc.records
-        size = st.st_size
         try:
             with open(self.path, "rb") as fh:
-                # A chunk at a time, so that a large file costs its results, not its size.
-                while self._stopped is None and self.offset < size:
-                    fh.seek(self.offset)
-                    data = fh.read(min(READ_CHUNK, size - self.offset))
-                    at = self.offset
-                    self._consume(memoryview(data), at)
-                    if self.offset == at and len(data) >= HEADER:
-                        # Not one whole record in the chunk: a record larger than a chunk (read
-                        # it whole) or a tail still being written (leave it for the next poll).
-                        need = HEADER + U64.unpack_from(data, 0)[0] + FOOTER
-                        if len(data) < need <= size - at:
-                            fh.seek(at)
-                            self._consume(memoryview(fh.read(need)), at)
-                    if self.offset == at:
-                        break
+                if self.offset and not self._unchanged(fh):
+                    self._reset()  # rewritten in place: the bytes already decoded are gone
+                if self._stopped is None and self.offset < st.st_size:
+                    self._read_new(fh, st.st_size)
         except (OSError, ValueError, MemoryError) as e:
             self._note(f"unreadable: {getattr(e, 'strerror', None) or e}")
-            return self._acc.records - before
-        self._truncated = self._stopped is None and self.offset < size
+            self._stamp = None  # try again at the next poll
         return self._acc.records - before
+
+    def _read_new(self, fh: Any, size: int) -> None:
+        """Decode from the offset up to ``size``, a chunk at a time, so that a large file costs
+        its results, not its size."""
+        while self._stopped is None and self.offset < size:
+            if self._acc.damage.open_at is not None:
+                past = _past_hole(fh, self.offset, size)
+                if past != self.offset:
+                    self.offset, self._tail = past, b""  # the witness bytes must end at the offset
+            at = self.offset
+            want = READ_CHUNK
+            while True:
+                fh.seek(at)
+                data = fh.read(min(want, size - at))
+                eof = at + len(data) >= size
+                self._consume(memoryview(data), at, eof)
+                if self.offset != at or eof or self._stopped is not None:
+                    break
+                # Nothing decided in the chunk: a record larger than it, or one whose successor
+                # is (see records.check_record), or damage to look past: read more at once.
+                want = max(2 * want, _claimed(data))
+            if self.offset == at:
+                break  # what is left is a tail still being written: the next poll's
+        self._size = size
+        damaged_tail = self._acc.damage.open_at is not None  # the bytes left are damage, not a record
+        self._truncated = self._stopped is None and self.offset < size and not damaged_tail
+
+    def _unchanged(self, fh: Any) -> bool:
+        """Whether the bytes kept at the start and before the offset are still there."""
+        fh.seek(0)
+        if fh.read(len(self._head)) != self._head:
+            return False
+        fh.seek(self.offset - len(self._tail))
+        return fh.read(len(self._tail)) == self._tail
+
+    def _witness(self, buf: memoryview, base: int) -> None:
+        """Keep the first bytes and the bytes before the new offset (``buf`` starts at ``base``)."""
+        if base < WITNESS and len(self._head) == base:
+            self._head += bytes(buf[: min(self.offset, WITNESS) - base])
+        self._tail = (self._tail + bytes(buf[max(0, self.offset - base - WITNESS) : self.offset - base]))[-WITNESS:]
 
     def _reset(self) -> None:
         self.offset = 0
+        self._head = self._tail = b""
         self._acc = Accumulator()
         self._problems = []
         self._stopped = None
@@ -126,11 +171,13 @@ class EventFileReader:
         if msg not in self._problems:
             self._problems.append(msg)
 
-    def _consume(self, buf: memoryview, base: int) -> None:
-        """Decode complete records in ``buf`` (which starts at file offset ``base``)."""
+    def _consume(self, buf: memoryview, base: int, eof: bool) -> None:
+        """Decode the records of ``buf`` (which starts at file offset ``base``; ``eof``: the file
+        ends where it does)."""
         decode = _fast.decode_records if self.fast else decode_records_general
-        pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc)
+        pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc, eof=eof)
         self.offset = base + pos
+        self._witness(buf, base)
         if fatal:
             self._stopped = fatal
             self._note(fatal)
@@ -140,7 +187,7 @@ class EventFileReader:
         acc = self._acc
         scalars = acc.tag_data()  # before the counts: it counts numbers under non-scalar tags
         acc.resolve()
-        problems = list(self._problems)
+        problems = list(self._problems) + damage_problems(acc.damage, acc.records, self._size)
         if self._truncated:
             problems.append(f"truncated record at byte {self.offset} (the writer may still be writing); read what came before")
         if acc.bad_crc:
@@ -162,6 +209,47 @@ class EventFileReader:
             truncated=self._truncated,
             problems=tuple(problems),
         )
+
+
+def _claimed(data: bytes) -> int:
+    """Bytes that the record at the start of ``data`` and its successor's header take, as its
+    header claims (0 when it claims no plausible length)."""
+    if len(data) < HEADER:
+        return 0
+    length = U64.unpack_from(data, 0)[0]
+    return HEADER + length + FOOTER + HEADER if length <= MAX_RECORD else 0
+
+
+def _past_hole(fh: Any, offset: int, size: int) -> int:
+    """Where a scan past damage can go on, skipping a hole at ``offset`` (bytes the filesystem
+    does not store: zeros, which never hold a record header; a header may start in the last
+    HEADER - 1 of them). A sparse file of gigabytes of zeros is not read at all."""
+    seek_data = getattr(os, "SEEK_DATA", None)
+    if seek_data is None:
+        return offset
+    fd = fh.fileno()
+    here = os.lseek(fd, 0, os.SEEK_CUR)  # put back after: the buffered file object relies on it
+    try:
+        data = os.lseek(fd, offset, seek_data)
+    except OSError as e:  # ENXIO: a hole up to the end; anything else: the filesystem cannot say
+        data = size if e.errno == errno.ENXIO else offset
+    finally:
+        os.lseek(fd, here, os.SEEK_SET)
+    return max(offset, min(data, size) - HEADER + 1)
+
+
+def damage_problems(damage: Damage, records: int, size: int) -> list[str]:
+    """One line per range of damaged framing skipped (a summary line past a few); damage still
+    open at the end runs to the end of the file (``size``)."""
+    ranges = list(damage.ranges)
+    if damage.open_at is not None:
+        if damage.open_at == 0 and not records and not ranges:
+            return [NOT_TFRECORD]  # nothing in the file was a record
+        ranges.append((damage.open_at, max(size, damage.open_at)))
+    if len(ranges) > MAX_DAMAGE_LINES:
+        total = sum(b - a for a, b in ranges)
+        return [f"skipped {total} bytes of damage in {len(ranges)} places (the first at byte {ranges[0][0]})"]
+    return [f"skipped {b - a} bytes of damage at byte {a}" for a, b in ranges]
 
 
 def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> EventFile:

@@ -157,3 +157,47 @@ def test_chunked_reads_are_identical(tmp_path, eager_fast, chunk):
         finally:
             tfevents.READ_CHUNK = saved
         assert ref_fast.truncated == (name == "cut")
+
+
+def _scalar_file(tag: str, n: int, wall: float, scale: float) -> bytes:
+    from iotest_helpers import summary_event
+
+    from advisor.io.records import frame
+    from advisor.io.writer import event_bytes, scalar_value
+
+    head = frame(event_bytes(wall, file_version="brain.Event:2"))
+    return head + b"".join(frame(summary_event(wall + s, s, scalar_value(tag, scale * s))) for s in range(1, n + 1))
+
+
+@pytest.mark.parametrize("layout", ["same", "other"])
+def test_rewrite_in_place_is_read_again(tmp_path, layout):
+    """A file truncated and rewritten on the same inode that has already grown past the old offset
+    before the next poll: neither the size nor the inode says so. The reader re-checks the first
+    bytes and the bytes before its offset, and reads the new file from the start (it spliced old
+    and new records of the same layout, and stopped at a false corrupt header otherwise)."""
+    path = str(tmp_path / "events.out.tfevents.rw")
+    write(path, _scalar_file("loss", 20, 100.0, 1.0))
+    ino = os.stat(path).st_ino
+    r = EventFileReader(path)
+    r.poll()
+    assert r.result().n_scalars == 20
+    new = _scalar_file("loss", 45, 200.0, -1.0) if layout == "same" else _scalar_file("validation/accuracy_top5", 45, 200.0, 2.0)
+    with open(path, "r+b") as fh:  # same inode: truncate, then write more than there was
+        fh.truncate(0)
+        fh.write(new)
+    assert os.stat(path).st_ino == ino and len(new) > r.offset
+    r.poll()
+    ref = read_event_file(write(str(tmp_path / "events.out.tfevents.ref"), new))
+    assert_same_content(r.result(), ref)
+    assert r.result().problems == ()
+
+
+def test_unchanged_file_is_not_read_again(tmp_path):
+    """The rewrite check re-reads a few bytes, never the records: appends still cost only themselves."""
+    path = write(str(tmp_path / "events.out.tfevents.app"), _scalar_file("loss", 20, 100.0, 1.0))
+    r = EventFileReader(path)
+    assert r.poll() == 21
+    assert r.poll() == 0
+    extra = _scalar_file("loss", 2, 300.0, 5.0)
+    append(path, extra)
+    assert r.poll() == 3 and r.result().n_scalars == 22

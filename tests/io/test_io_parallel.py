@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
 
 import pytest
-from iotest_helpers import assert_same, write
+from iotest_helpers import REPO, assert_same, write
 
 from advisor.io import parallel
 from advisor.io.parallel import read_event_files
@@ -137,3 +143,95 @@ def test_cpu_count_follows_the_affinity_mask(monkeypatch):
         monkeypatch.delattr(os, "sched_getaffinity")
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # the OS cannot say
     assert parallel.cpu_count() == 1
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (from /proc: no psutil needed)."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.add(int(entry))
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a dead worker reparented to a PID 1 that never reaps stays one)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+_KILLED_READER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from advisor.io import parallel
+parallel.SHM_DIR = sys.argv[2]  # private: tests reading in parallel beside this one use the real one
+parallel.MIN_SHARED_BYTES = 0  # every result through shared memory
+while True:
+    parallel.read_event_files(sys.argv[3:], workers=2)
+"""
+
+
+def _files_under(root: str) -> list[str]:
+    return [os.path.join(d, f) for d, dirs, files in os.walk(root) for f in dirs + files]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.isdir(parallel.SHM_DIR), reason="Linux /proc and /dev/shm")
+def test_killed_reader_leaves_no_workers_and_no_shared_memory(tmp_path):
+    """kill -9 of a process mid-read: its workers die with it and its shared memory goes too (the
+    workers kept running, blocked on a queue no one would write, and their result files stayed
+    in /dev/shm)."""
+    paths = write_corpus(str(tmp_path / "big"), 8, 6000)
+    shm = os.path.join(parallel.SHM_DIR, f"advisor-test-{uuid.uuid4().hex[:12]}")
+    os.mkdir(shm)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_READER, REPO, shm, *paths])
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not (len(workers) >= 2 and any(os.path.isfile(f) for f in _files_under(shm))):
+            if time.monotonic() > deadline:  # until both workers run and a result file is out
+                pytest.fail(f"no worker result in shared memory (workers seen: {workers})")
+            workers |= _children(proc.pid)
+            time.sleep(0.002)
+        workers |= _children(proc.pid)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (any(_running(w) for w in workers) or _files_under(shm)):
+            time.sleep(0.05)
+        assert not [w for w in workers if _running(w)], "workers outlived their parent"
+        assert not _files_under(shm), "shared memory outlived the run"
+    finally:
+        proc.kill()
+        for w in workers:
+            if _running(w):
+                os.kill(w, signal.SIGKILL)
+        shutil.rmtree(shm, ignore_errors=True)
+
+
+def test_next_run_removes_a_dead_readers_shared_memory(tmp_path, monkeypatch, corpus):
+    """Where a reader and its workers were killed at once (no one left to clean up), the next run
+    removes what they left: directories named after a dead pid, untouched for a while."""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(parallel, "SHM_DIR", str(shm))
+    monkeypatch.setattr(parallel, "MIN_SHARED_BYTES", 0)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    old, fresh, alive, other = (shm / f"advisor-read-{dead.pid}-old", shm / f"advisor-read-{dead.pid}-new", shm / f"advisor-read-{os.getppid()}-x", shm / "unrelated")
+    for d in (old, fresh, alive, other):
+        d.mkdir()
+        (d / "part-1").write_bytes(b"x" * 100)
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    for d in (alive, other):
+        os.utime(d, (time.time() - 3600, time.time() - 3600))
+    read_event_files(corpus, workers=2)
+    assert sorted(os.listdir(shm)) == sorted(d.name for d in (fresh, alive, other))
