@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--fail-on", choices=("critical", "warning", "info", "never"), default=None)
 
     t = sub.add_parser("tune", help="apply recommendations on a reference trainer and verify them over seeds")
-    t.add_argument("--backend", choices=("torch", "jax"), required=True)
+    t.add_argument("--backend", required=True, metavar="NAME", help="torch, jax, or your own trainer as package.module[:object] (see README: tuning your own trainer)")
     t.add_argument("--config", required=True, metavar="FILE", help="the trainer config (TOML or JSON)")
     t.add_argument("--rounds", type=int, default=3, metavar="N")
     t.add_argument("--seeds", type=int, default=3, metavar="K")

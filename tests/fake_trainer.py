@@ -57,6 +57,10 @@ def apply(config: Mapping[str, Any], remedy: Mapping[str, Any]) -> dict[str, Any
 
 def train(config: Mapping[str, Any], logdir: str, seed: int) -> dict[str, Any]:
     cfg = {**DEFAULT, **dict(config)}
+    if os.environ.get("FAKE_TRAINER_SLEEP"):  # lets a test kill tune while its workers train
+        import time
+
+        time.sleep(float(os.environ["FAKE_TRAINER_SLEEP"]))
     markers = os.environ.get("FAKE_TRAINER_MARKERS")
     if markers:
         os.makedirs(markers, exist_ok=True)

@@ -285,3 +285,51 @@ def test_a_journal_that_cannot_be_used_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError) as e:
         tune(FAKE, cfg(lr=3.0), out=str(out), seeds=2, workers=1, resume=True)
     assert "journal" in str(e.value) and "\n" not in str(e.value)
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = set(), [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.add(k)
+            todo.append(k)
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_kill_9_of_tune_leaves_no_worker_behind(tmp_path):
+    """Spawned training workers (and the resource tracker) used to outlive a killed tune."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cfg(lr=3.0)))
+    env = {**os.environ, "FAKE_TRAINER_SLEEP": "30", "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    proc = subprocess.Popen([sys.executable, "-m", "advisor", "tune", "--backend", "tests.fake_trainer", "--config", str(p),
+                             "--seeds", "2", "--workers", "2", "--out", str(tmp_path / "o")], env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_children(proc.pid)) < 2:
+        time.sleep(0.2)
+    kids = _children(proc.pid)
+    assert len(kids) >= 2, "the workers never started"
+    time.sleep(1.0)  # let them reach the training
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    alive = kids
+    while time.time() < deadline and alive:
+        alive = {k for k in alive if os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"}
+        time.sleep(0.2)
+    assert not alive, f"{len(alive)} worker(s) outlived the killed tune"

@@ -224,6 +224,13 @@ def _worker_init(parent: int | None, shm: str | None) -> None:
     threading.Thread(target=_watch_parent, args=(ppid, shm), daemon=True, name="advisor-watch-parent").start()
 
 
+def die_with_parent(parent: int | None) -> None:
+    """A pool initializer for any worker process: it ends when ``parent`` (its creator) dies,
+    by signal on Linux and by a watcher thread everywhere (a ``kill -9`` of ``advisor tune`` or
+    ``analyze`` leaves no worker behind)."""
+    _worker_init(parent, None)
+
+
 def _set_parent_death_signal(sig: int) -> None:
     """Linux: have the kernel send ``sig`` to this process when its parent dies. Elsewhere a no-op
     (the watcher thread notices instead)."""

@@ -55,8 +55,9 @@ class Trainer:
         try:
             mod = importlib.import_module(module)
         except ImportError as e:
-            extra = _EXTRAS.get(self.name, self.name)
-            raise UsageError(f"cannot load the {self.name} trainer ({e}); install it with: pip install 'training-advisor[{extra}]'") from None
+            extra = _EXTRAS.get(self.name)
+            hint = f"; install it with: pip install 'training-advisor[{extra}]'" if extra else "; a trainer of your own is package.module[:object] on the Python path"
+            raise UsageError(f"cannot load the {self.name} trainer ({e}){hint}") from None
         if not attr:
             return mod  # type: ignore[return-value]
         try:
