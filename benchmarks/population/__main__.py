@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         for case, seed in selected:
             print(f"{case.name} s{seed} [{case.condition}] {case.variant}")
         return 0
-    generate(selected, args.out, max(1, args.workers))
+    _, failed = generate(selected, args.out, max(1, args.workers))
+    if failed:
+        print(f"{len(failed)} job(s) failed and are not in the manifest", file=sys.stderr)
+        return 1
     return 0
 
 

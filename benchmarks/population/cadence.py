@@ -30,7 +30,7 @@ class Series:
     values: np.ndarray
 
     @staticmethod
-    def of(steps: list[int] | np.ndarray, values: list[float] | np.ndarray) -> "Series":
+    def of(steps: list[int] | np.ndarray, values: list[float] | np.ndarray) -> Series:
         # scalars are stored as float32 on disk; checks must see the same numbers
         return Series(np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float32).astype(np.float64))
 

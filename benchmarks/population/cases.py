@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable
+from collections.abc import Callable
 
 from . import cases_faults as f1
 from . import cases_faults2 as f2

@@ -7,7 +7,7 @@ The variant marked ``ci=True`` is the short one the CI size runs.
 from __future__ import annotations
 
 from .recipe import D, L, M, O, case, log
-from .spec import EPOCH, Case
+from .spec import Case, LogSpec, OptimSpec
 
 
 def lr_too_high() -> list[Case]:
@@ -50,19 +50,19 @@ def divergence() -> list[Case]:
     c = "divergence"
     ok = ("lr-too-high",)
 
-    def ramp(name: str, lr: float, factor: float) -> object:
+    def ramp(name: str, lr: float, factor: float) -> OptimSpec:
         # an lr that keeps growing (a warmup with no end, a finder left in): loss falls, then climbs
         return O(name, lr, lr_jump=factor, schedule="ramp")
 
     return [
-        case(c, "adam-ramp-digits-mlp", D("digits"), M("mlp", 64), ramp("adam", 1e-3, 1000.0), L(400, 10), log("torch", 1), ci=True, also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sgd-ramp-spirals-mlp", D("spirals"), M("mlp", 64, 3), ramp("sgd", 0.05, 300.0), L(800, 10), log("tbx", 10, lr=True), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "momentum-ramp-digits-mlp", D("digits"), M("mlp", 64), ramp("momentum", 0.005, 300.0), L(600, 12), log("lightning", 10), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sgd-ramp-friedman-mlp", D("friedman"), M("mlp", 64), ramp("sgd", 0.005, 100.0), L(1200, 12), log("hf", 10, lr=True, grad_norm=True), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "adamw-ramp-spirals-mlp", D("spirals"), M("mlp", 64, 3), ramp("adamw", 1e-3, 300.0), L(800, 16), log("spec", 1, lr=True), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "adamw-ramp-majority-transformer", D("majority"), M("transformer", 32, 1), ramp("adamw", 1e-3, 1000.0), L(300, 10), log("hf", 10, lr=True), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "adam-ramp-seqcls-lstm", D("seqcls"), M("lstm", 32), ramp("adam", 3e-3, 300.0), L(400, 10), log("torch", 10), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sgd-ramp-friedman-keras", D("friedman"), M("mlp", 64), ramp("sgd", 0.01, 100.0), L(1500, 10), log("keras", lr=True), also_ok=ok),  # type: ignore[arg-type]
+        case(c, "adam-ramp-digits-mlp", D("digits"), M("mlp", 64), ramp("adam", 1e-3, 1000.0), L(400, 10), log("torch", 1), ci=True, also_ok=ok),
+        case(c, "sgd-ramp-spirals-mlp", D("spirals"), M("mlp", 64, 3), ramp("sgd", 0.05, 300.0), L(800, 10), log("tbx", 10, lr=True), also_ok=ok),
+        case(c, "momentum-ramp-digits-mlp", D("digits"), M("mlp", 64), ramp("momentum", 0.005, 300.0), L(600, 12), log("lightning", 10), also_ok=ok),
+        case(c, "sgd-ramp-friedman-mlp", D("friedman"), M("mlp", 64), ramp("sgd", 0.005, 100.0), L(1200, 12), log("hf", 10, lr=True, grad_norm=True), also_ok=ok),
+        case(c, "adamw-ramp-spirals-mlp", D("spirals"), M("mlp", 64, 3), ramp("adamw", 1e-3, 300.0), L(800, 16), log("spec", 1, lr=True), also_ok=ok),
+        case(c, "adamw-ramp-majority-transformer", D("majority"), M("transformer", 32, 1), ramp("adamw", 1e-3, 1000.0), L(300, 10), log("hf", 10, lr=True), also_ok=ok),
+        case(c, "adam-ramp-seqcls-lstm", D("seqcls"), M("lstm", 32), ramp("adam", 3e-3, 300.0), L(400, 10), log("torch", 10), also_ok=ok),
+        case(c, "sgd-ramp-friedman-keras", D("friedman"), M("mlp", 64), ramp("sgd", 0.01, 100.0), L(1500, 10), log("keras", lr=True), also_ok=ok),
     ]
 
 
@@ -90,18 +90,18 @@ def vanishing_gradients() -> list[Case]:
     c = "vanishing-gradients"
     ok = ("no-learning", "plateau")
 
-    def lg(writer: str, every: int) -> object:
+    def lg(writer: str, every: int) -> LogSpec:
         return log(writer, every, grad_norm=True, layer_norms=True)
 
     return [
-        case(c, "sigmoid8-digits-sgd", D("digits"), M("mlp", 32, 8, activation="sigmoid"), O("sgd", 0.1), L(300, 10), lg("torch", 10), ci=True, also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sigmoid10-digits-sgd", D("digits"), M("mlp", 32, 10, activation="sigmoid"), O("sgd", 0.5), L(600, 10), lg("spec", 1), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sigmoid12-spirals-momentum", D("spirals"), M("mlp", 32, 12, activation="sigmoid"), O("momentum", 0.05), L(600, 10), lg("tbx", 10), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sigmoid8-spirals-adam", D("spirals"), M("mlp", 32, 8, activation="sigmoid"), O("adam", 1e-4), L(600, 10), lg("lightning", 10), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sigmoid8-breast-sgd", D("breast_cancer"), M("mlp", 32, 8, activation="sigmoid"), O("sgd", 0.1), L(500, 10), lg("spec", 10), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sigmoid10-blobs-sgd", D("blobs"), M("mlp", 64, 10, activation="sigmoid"), O("sgd", 0.2), L(600, 10), lg("torch", 50), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sigmoid12-wine-momentum", D("wine"), M("mlp", 32, 12, activation="sigmoid"), O("momentum", 0.05, batch_size=16), L(500, 10), lg("tbx", 1), also_ok=ok),  # type: ignore[arg-type]
-        case(c, "sigmoid9-digits-adamw", D("digits"), M("mlp", 64, 9, activation="sigmoid"), O("adamw", 1e-4), L(500, 10), lg("lightning", 50), also_ok=ok),  # type: ignore[arg-type]
+        case(c, "sigmoid8-digits-sgd", D("digits"), M("mlp", 32, 8, activation="sigmoid"), O("sgd", 0.1), L(300, 10), lg("torch", 10), ci=True, also_ok=ok),
+        case(c, "sigmoid10-digits-sgd", D("digits"), M("mlp", 32, 10, activation="sigmoid"), O("sgd", 0.5), L(600, 10), lg("spec", 1), also_ok=ok),
+        case(c, "sigmoid12-spirals-momentum", D("spirals"), M("mlp", 32, 12, activation="sigmoid"), O("momentum", 0.05), L(600, 10), lg("tbx", 10), also_ok=ok),
+        case(c, "sigmoid8-spirals-adam", D("spirals"), M("mlp", 32, 8, activation="sigmoid"), O("adam", 1e-4), L(600, 10), lg("lightning", 10), also_ok=ok),
+        case(c, "sigmoid8-breast-sgd", D("breast_cancer"), M("mlp", 32, 8, activation="sigmoid"), O("sgd", 0.1), L(500, 10), lg("spec", 10), also_ok=ok),
+        case(c, "sigmoid10-blobs-sgd", D("blobs"), M("mlp", 64, 10, activation="sigmoid"), O("sgd", 0.2), L(600, 10), lg("torch", 50), also_ok=ok),
+        case(c, "sigmoid12-wine-momentum", D("wine"), M("mlp", 32, 12, activation="sigmoid"), O("momentum", 0.05, batch_size=16), L(500, 10), lg("tbx", 1), also_ok=ok),
+        case(c, "sigmoid9-digits-adamw", D("digits"), M("mlp", 64, 9, activation="sigmoid"), O("adamw", 1e-4), L(500, 10), lg("lightning", 50), also_ok=ok),
     ]
 
 
@@ -171,7 +171,7 @@ def oscillation() -> list[Case]:
 
 def unshuffled_data() -> list[Case]:
     c = "unshuffled-data"
-    srt = dict(shuffle=False, sort_by_class=True)
+    srt = {"shuffle": False, "sort_by_class": True}
     return [
         case(c, "sorted-digits-mlp-sgd", D("digits"), M("mlp", 64), O("sgd", 0.05), L(450, 10, **srt), log("torch", 1), ci=True),
         case(c, "sorted-blobs-mlp-adam", D("blobs"), M("mlp", 32), O("adam", 1e-3), L(900, 15, **srt), log("tbx", 1)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .recipe import D, L, M, O, case, log
-from .spec import EPOCH, Case
+from .spec import Case, DataSpec, LogSpec
 
 
 def overfitting() -> list[Case]:
@@ -17,7 +17,7 @@ def overfitting() -> list[Case]:
         case(c, "digits200-cnn-sgd", D("digits", train_size=200, label_noise=0.2), M("cnn", 64), O("momentum", 0.02), L(500, 10), log("tbx", 10)),
         case(c, "seqcls200-lstm-adam", D("seqcls", train_size=200), M("lstm", 64), O("adam", 3e-3, batch_size=16), L(600, 12), log("torch", 1)),
         case(c, "digits100-mlp256-momentum-hf", D("digits", train_size=100, label_noise=0.1), M("mlp", 256, 2), O("momentum", 0.02, batch_size=16), L(1000, 20), log("hf", 50)),
-        case(c, "wine60-mlp256-keras", D("wine", train_size=60, label_noise=0.25), M("mlp", 256, 2), O("adam", 1e-3, batch_size=8), L(1000, 25), log("keras")),
+        case(c, "wine60-mlp256-keras", D("wine", train_size=60, label_noise=0.25), M("mlp", 256, 2), O("adam", 1e-3, batch_size=8), L(640, 25), log("keras")),
     ]
 
 
@@ -44,10 +44,10 @@ def still_improving() -> list[Case]:
         case(c, "friedman-adam-250", D("friedman"), M("mlp", 64), O("adam", 1e-3), L(250, 10), log("hf", 10, lr=True)),
         case(c, "digits-sgd-200", D("digits"), M("mlp", 64), O("sgd", 0.02), L(200, 8), log("tbx", 1)),
         case(c, "spirals-sgd-400-lightning", D("spirals"), M("mlp", 64, 3), O("sgd", 0.1, batch_size=64), L(400, 8), log("lightning", 10)),
-        case(c, "majority-transformer-100", D("majority"), M("transformer", 32, 1), O("adamw", 1e-3), L(100, 5), log("spec", 1)),
+        case(c, "majority-transformer-200", D("majority"), M("transformer", 32, 1), O("adamw", 3e-4), L(200, 8), log("spec", 1)),
         case(c, "blobs-momentum-150", D("blobs", difficulty=1.5), M("mlp", 32), O("momentum", 0.002), L(300, 10), log("torch", 10)),
-        case(c, "wine-adam-keras", D("wine"), M("mlp", 32), O("adam", 1e-3, batch_size=16), L(90, 10), log("keras")),
-        case(c, "digits-cnn-100", D("digits"), M("cnn", 32), O("sgd", 0.02), L(150, 6), log("spec", 1)),
+        case(c, "wine-adam-keras", D("wine"), M("mlp", 32), O("adam", 3e-4, batch_size=16), L(200, 10), log("keras")),
+        case(c, "digits-cnn-200", D("digits"), M("cnn", 32), O("sgd", 0.01), L(200, 8), log("spec", 1)),
     ]
 
 
@@ -101,26 +101,26 @@ def data_mismatch() -> list[Case]:
     c = "data-mismatch"
     data = {"data": "check"}
 
-    def blobs(k: int, noise: float) -> object:
+    def blobs(k: int, noise: float) -> DataSpec:
         return D("blobs", n=4000, classes=k, difficulty=0.5, label_noise=noise)
 
     # the training labels are corrupted (a pipeline bug) while validation is clean: the training
     # loss barely moves while the validation loss improves
     return [
-        case(c, "blobs2-train-labels-corrupt-sgd", blobs(2, 0.8), M("mlp", 16), O("sgd", 0.05), L(600, 12), log("torch", 1), ci=True, direction=data),  # type: ignore[arg-type]
-        case(c, "blobs2-train-labels-momentum-hf", blobs(2, 0.8), M("mlp", 16), O("momentum", 0.005), L(800, 16), log("hf", 10), direction=data),  # type: ignore[arg-type]
-        case(c, "blobs3-train-labels-sgd-keras", blobs(3, 0.85), M("mlp", 16), O("sgd", 0.02), L(1500, 10), log("keras"), direction=data),  # type: ignore[arg-type]
-        case(c, "blobs4-train-labels-sgd-spec", blobs(4, 0.9), M("mlp", 16), O("sgd", 0.05), L(800, 16), log("spec", 1, lr=True), direction=data),  # type: ignore[arg-type]
-        case(c, "blobs3-train-labels-sgd-lightning", blobs(3, 0.85), M("mlp", 32, 2), O("sgd", 0.03), L(1000, 10), log("lightning", 10), direction=data),  # type: ignore[arg-type]
-        case(c, "blobs2-train-labels-tbx-mean", blobs(2, 0.85), M("mlp", 16, 1), O("sgd", 0.03, batch_size=64), L(1000, 20), log("tbx", 10, "mean"), direction=data),  # type: ignore[arg-type]
-        case(c, "blobs3-train-labels-adamw-hf", blobs(3, 0.85), M("mlp", 16), O("adamw", 1e-4), L(800, 16), log("hf", 10), direction=data),  # type: ignore[arg-type]
-        case(c, "blobs4-train-labels-momentum-torch", blobs(4, 0.9), M("mlp", 32), O("momentum", 0.005), L(800, 20), log("torch", 10), direction=data),  # type: ignore[arg-type]
+        case(c, "blobs2-train-labels-corrupt-sgd", blobs(2, 0.8), M("mlp", 16), O("sgd", 0.05), L(600, 12), log("torch", 1), ci=True, direction=data),
+        case(c, "blobs2-train-labels-momentum-hf", blobs(2, 0.8), M("mlp", 16), O("momentum", 0.005), L(800, 16), log("hf", 10), direction=data),
+        case(c, "blobs3-train-labels-sgd-keras", blobs(3, 0.85), M("mlp", 16), O("sgd", 0.02), L(1500, 10), log("keras"), direction=data),
+        case(c, "blobs4-train-labels-sgd-spec", blobs(4, 0.9), M("mlp", 16), O("sgd", 0.05), L(800, 16), log("spec", 1, lr=True), direction=data),
+        case(c, "blobs3-train-labels-sgd-lightning", blobs(3, 0.85), M("mlp", 32, 2), O("sgd", 0.03), L(1000, 10), log("lightning", 10), direction=data),
+        case(c, "blobs2-train-labels-tbx-mean", blobs(2, 0.85), M("mlp", 16, 1), O("sgd", 0.03, batch_size=64), L(1000, 20), log("tbx", 10, "mean"), direction=data),
+        case(c, "blobs3-train-labels-adamw-hf", blobs(3, 0.85), M("mlp", 16), O("adamw", 1e-4), L(800, 16), log("hf", 10), direction=data),
+        case(c, "blobs4-train-labels-momentum-torch", blobs(4, 0.9), M("mlp", 32), O("momentum", 0.005), L(800, 20), log("torch", 10), direction=data),
     ]
 
 
 def noisy_validation() -> list[Case]:
     c = "noisy-validation"
-    tiny = dict(val_size=20)
+    tiny = {"val_size": 20}
 
     def sample(k: int, evals: int, steps: int) -> L:
         return L(steps, evals, val_sample=k)  # one small random val batch per evaluation
@@ -140,18 +140,18 @@ def noisy_validation() -> list[Case]:
 def clipping_saturated() -> list[Case]:
     c = "clipping-saturated"
 
-    def lg(writer: str, every: int) -> object:
+    def lg(writer: str, every: int) -> LogSpec:
         return log(writer, every, grad_norm=True, hparams=True, config_json=True)
 
     return [
-        case(c, "clip0.05-digits-sgd", D("digits"), M("mlp", 64), O("sgd", 0.5, clip=0.05), L(400, 10), lg("torch", 1), ci=True),  # type: ignore[arg-type]
-        case(c, "clip0.01-digits-adam", D("digits"), M("mlp", 64), O("adam", 1e-3, clip=0.01), L(400, 10), lg("spec", 1)),  # type: ignore[arg-type]
-        case(c, "clip0.05-friedman-sgd", D("friedman"), M("mlp", 64), O("sgd", 0.1, clip=0.05), L(800, 10), lg("hf", 10)),  # type: ignore[arg-type]
-        case(c, "clip0.02-spirals-momentum", D("spirals"), M("mlp", 64, 3), O("momentum", 0.05, clip=0.02), L(1000, 10), lg("lightning", 10)),  # type: ignore[arg-type]
-        case(c, "clip0.01-seqcls-lstm-adam", D("seqcls"), M("lstm", 32), O("adam", 3e-3, clip=0.01), L(400, 10), lg("tbx", 10)),  # type: ignore[arg-type]
-        case(c, "clip0.01-majority-transformer", D("majority"), M("transformer", 32, 1), O("adamw", 2e-3, clip=0.01), L(300, 10), lg("hf", 10)),  # type: ignore[arg-type]
-        case(c, "clip0.05-digits-cnn-sgd", D("digits"), M("cnn", 32), O("sgd", 0.3, clip=0.05), L(300, 10), lg("spec", 10)),  # type: ignore[arg-type]
-        case(c, "clip0.02-breast-momentum", D("breast_cancer"), M("mlp", 32), O("momentum", 0.05, clip=0.02), L(500, 10), lg("torch", 10)),  # type: ignore[arg-type]
+        case(c, "clip0.05-digits-sgd", D("digits"), M("mlp", 64), O("sgd", 0.5, clip=0.05), L(400, 10), lg("torch", 1), ci=True),
+        case(c, "clip0.01-digits-adam", D("digits"), M("mlp", 64), O("adam", 1e-3, clip=0.01), L(400, 10), lg("spec", 1)),
+        case(c, "clip0.05-friedman-sgd", D("friedman"), M("mlp", 64), O("sgd", 0.1, clip=0.05), L(800, 10), lg("hf", 10)),
+        case(c, "clip0.02-spirals-momentum", D("spirals"), M("mlp", 64, 3), O("momentum", 0.05, clip=0.02), L(1000, 10), lg("lightning", 10)),
+        case(c, "clip0.01-seqcls-lstm-adam", D("seqcls"), M("lstm", 32), O("adam", 3e-3, clip=0.01), L(400, 10), lg("tbx", 10)),
+        case(c, "clip0.01-majority-transformer", D("majority"), M("transformer", 32, 1), O("adamw", 2e-3, clip=0.01), L(300, 10), lg("hf", 10)),
+        case(c, "clip0.05-digits-cnn-sgd", D("digits"), M("cnn", 32), O("sgd", 0.3, clip=0.05), L(300, 10), lg("spec", 10)),
+        case(c, "clip0.02-breast-momentum", D("breast_cancer"), M("mlp", 32), O("momentum", 0.05, clip=0.02), L(500, 10), lg("torch", 10)),
     ]
 
 

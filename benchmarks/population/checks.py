@@ -9,7 +9,7 @@ Each check returns (passed, text) where the text gives the numbers it looked at.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -175,8 +175,9 @@ def oscillation(case: Case, lg: Logged) -> Result:
 
 def unshuffled_data(case: Case, lg: Logged) -> Result:
     v = _fin(lg.train_loss)
-    period = lg.steps_per_epoch / max(1, int(np.median(np.diff(lg.train_loss.steps))) if len(v) > 1 else 1)
-    lag = int(round(period))
+    stride = int(np.median(np.diff(lg.train_loss.steps))) if len(v) > 1 else 1
+    period = lg.steps_per_epoch / max(1, stride)
+    lag = round(period)
     if lag < 2 or len(v) < 3 * lag:
         return False, f"epoch period {period:.1f} points: too few to see a repeat"
     r = v - _smooth(v, lag)

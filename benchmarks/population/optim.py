@@ -8,7 +8,7 @@ warmup as long as the run, and a LambdaLR whose ``step()`` is never called.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -29,7 +29,7 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], spec: OptimSpec) -> tor
     raise ValueError(f"unknown optimizer {spec.name!r}")
 
 
-def _lambda(spec: OptimSpec, steps: int, epochs: int) -> Callable[[int], float] | None:
+def _lambda(spec: OptimSpec, steps: int) -> Callable[[int], float] | None:
     """The multiplier of the base lr at step s, for the LambdaLR-style schedules."""
     warm = max(1, int(steps * spec.warmup))
     total = max(warm + 1, int(steps * spec.horizon))
@@ -62,7 +62,7 @@ def _lambda(spec: OptimSpec, steps: int, epochs: int) -> Callable[[int], float] 
 
 def make_scheduler(opt: torch.optim.Optimizer, spec: OptimSpec, steps: int, epochs: int) -> LRScheduler | None:
     kind = spec.schedule
-    fn = _lambda(spec, steps, epochs)
+    fn = _lambda(spec, steps)
     if fn is not None:
         return torch.optim.lr_scheduler.LambdaLR(opt, fn)
     if kind == "constant":

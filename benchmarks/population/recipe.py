@@ -14,7 +14,7 @@ def log(writer: str, every: int = 1, mode: str = "", **kw: object) -> LogSpec:
         mode = "epoch_mean" if every == EPOCH else _MODE.get(writer, "instant")
     if writer == "keras":
         every = EPOCH
-    return LogSpec(writer=writer, log_every=every, loss_mode=mode, **kw)  # type: ignore[arg-type]
+    return LogSpec(writer=writer, log_every=every, loss_mode=mode, **kw)  # type: ignore[arg-type]  # flags only
 
 
 def case(condition: str, variant: str, data: DataSpec, model: ModelSpec, optim: OptimSpec, loop: LoopSpec,

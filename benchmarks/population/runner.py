@@ -88,17 +88,27 @@ def _cost(case: Case) -> float:
     return case.loop.steps * COST.get(case.model.family, 1.0)
 
 
-def generate(jobs: list[tuple[Case, int]], out: str, workers: int, ctx: str = "spawn") -> list[dict[str, Any]]:
-    """Run all jobs (longest first, for an even finish) and write DIR/manifest.json."""
+def generate(
+    jobs: list[tuple[Case, int]], out: str, workers: int, ctx: str = "spawn"
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Run all jobs (longest first, for an even finish) and write DIR/manifest.json.
+
+    Returns the labels and the jobs that raised (they are left out of the manifest)."""
     os.makedirs(out, exist_ok=True)
     ordered = sorted(jobs, key=lambda j: -_cost(j[0]))
     labels: list[dict[str, Any]] = []
+    failed: list[str] = []
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(ctx)) as pool:
         futures = {pool.submit(run_one, c, s, out): (c, s) for c, s in ordered}
         for i, fut in enumerate(as_completed(futures), 1):
             case, seed = futures[fut]
-            lab = fut.result()
+            try:
+                lab = fut.result()
+            except Exception as exc:  # noqa: BLE001 -- one broken recipe must not lose the other runs
+                failed.append(f"{case.name} s{seed}: {type(exc).__name__}: {exc}")
+                print(f"[{i}/{len(jobs)}] ERR {failed[-1]}", file=sys.stderr, flush=True)
+                continue
             labels.append(lab)
             mark = "ok " if lab["verified"] else "UNV"
             print(f"[{i}/{len(jobs)} {time.perf_counter() - t0:6.1f}s] {mark} {lab['condition']:22s} "
@@ -108,7 +118,7 @@ def generate(jobs: list[tuple[Case, int]], out: str, workers: int, ctx: str = "s
     with open(os.path.join(out, "manifest.json"), "w") as fh:
         json.dump(labels, fh, indent=1, sort_keys=True)
     _summary(labels, time.perf_counter() - t0)
-    return labels
+    return labels, failed
 
 
 def _summary(labels: list[dict[str, Any]], wall: float) -> None:

@@ -50,7 +50,7 @@ def plan(case: Case, n_train: int) -> Plan:
     spe = math.ceil(n_train / case.optim.batch_size)
     steps = case.loop.steps
     if case.log.writer == "keras" or case.log.log_every == EPOCH:
-        epochs = max(2, round(steps / spe))
+        epochs = max(4, round(steps / spe))  # at least four evaluations, even for long epochs
         steps = epochs * spe
         # Keras validates every epoch; epoch-logging scripts every k epochs
         per = 1 if case.log.writer == "keras" else max(1, epochs // case.loop.eval_count)

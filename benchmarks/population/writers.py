@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
