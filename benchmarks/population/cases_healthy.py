@@ -45,7 +45,7 @@ BASES: tuple[Base, ...] = (
     Base("seqcls-lstm", D("seqcls", n=5000), M("lstm", 32),
          (("sgd", 0.5), ("momentum", 0.1), ("adam", 3e-3), ("adamw", 3e-3)), (300, 600), batch=64),
     Base("majority-transformer", D("majority", n=6000), M("transformer", 32, 1),
-         (("sgd", 0.1), ("momentum", 0.02), ("adam", 1e-3), ("adamw", 2e-3)), (200, 400), batch=32, weight_decay=1e-4),
+         (("sgd", 0.1), ("momentum", 0.01), ("adam", 1e-3), ("adamw", 2e-3)), (200, 400), batch=32, weight_decay=1e-4),
     Base("seqcls-rnn", D("seqcls", n=5000), M("rnn", 32, activation="tanh"),
          (("sgd", 0.1), ("momentum", 0.02), ("adam", 3e-3), ("adamw", 3e-3)), (500, 900), batch=64),
 )
@@ -104,7 +104,20 @@ def long_runs() -> list[Case]:
         case(h, "long-blobs-8k-adam-onecycle-tbx", D("blobs", n=8000), M("mlp", 32, 2), O("adam", 1e-3, schedule="onecycle", batch_size=64), L(8000, 40, early_stop=10), log("tbx", 50, lr=True)),
         case(h, "long-blobs-10k-momentum-const-spec", D("blobs", n=8000, classes=3), M("mlp", 16, 1), O("momentum", 0.002, batch_size=64, weight_decay=1e-3), L(10000, 50), log("spec", 50, lr=True, grad_norm=True)),
         case(h, "long-friedman-6k-sgd-cyclic-lightning", D("friedman", n=6000), M("mlp", 32, 2), O("sgd", 0.05, schedule="cyclic", batch_size=64), L(6000, 60), log("lightning", 50, lr=True)),
-        case(h, "long-spirals-8k-adamw-warmupcos-spec", D("spirals", n=10000, difficulty=2.0), M("mlp", 32, 3), O("adamw", 3e-3, schedule="warmup_cosine", warmup=0.05, batch_size=64), L(8000, 100), log("spec", 10, lr=True)),
+        case(h, "long-spirals-8k-adamw-warmupcos-spec", D("spirals", n=10000, difficulty=2.0), M("mlp", 32, 3), O("adamw", 3e-3, schedule="warmup_cosine", warmup=0.05, batch_size=64), L(8000, 100, early_stop=8), log("spec", 10, lr=True)),
+    ]
+
+
+def small_batches() -> list[Case]:
+    """Healthy runs with noisy small batches at an lr scaled down to match, logged every step."""
+    h = "healthy"
+    return [
+        case(h, "smallbatch-digits-mlp-bs8-sgd-cosine-torch1", D("digits"), M("mlp", 64, dropout=0.1), O("sgd", 0.02, batch_size=8, schedule="cosine", weight_decay=1e-4), L(1200, 12), log("torch", 1)),
+        case(h, "smallbatch-friedman-mlp-bs8-adam-step-spec1", D("friedman", n=4000), M("mlp", 64), O("adam", 5e-4, batch_size=8, schedule="step"), L(2000, 10), log("spec", 1, lr=True)),
+        case(h, "smallbatch-spirals-mlp-bs8-momentum-cosine-tbx1", D("spirals", n=4000, difficulty=1.5), M("mlp", 64, 3), O("momentum", 0.01, batch_size=8, schedule="cosine"), L(3000, 15), log("tbx", 1)),
+        case(h, "smallbatch-blobs-mlp-bs4-sgd-onecycle-lightning10", D("blobs", n=4000), M("mlp", 32), O("sgd", 0.01, batch_size=4, schedule="onecycle"), L(1500, 10), log("lightning", 10)),
+        case(h, "smallbatch-wine-mlp-bs4-adam-linear-hf10", D("wine"), M("mlp", 32), O("adam", 3e-4, batch_size=4, schedule="linear", weight_decay=1e-3), L(400, 10), log("hf", 10)),
+        case(h, "smallbatch-seqcls-lstm-bs8-adamw-warmupcos-torch10", D("seqcls", n=4000), M("lstm", 32), O("adamw", 1e-3, batch_size=8, schedule="warmup_cosine", warmup=0.05), L(1200, 12), log("torch", 10)),
     ]
 
 
@@ -128,4 +141,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 150) -> list[Case]:
-    return ci_cases() + long_runs() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + sampled(n_sampled)
