@@ -52,7 +52,7 @@ def divergence() -> list[Case]:
 
     def ramp(name: str, lr: float, factor: float) -> OptimSpec:
         # an lr that keeps growing (a warmup with no end, a finder left in): loss falls, then climbs
-        return O(name, lr, lr_jump=factor, schedule="ramp")
+        return O(name, lr, lr_growth=factor, schedule="ramp")
 
     return [
         case(c, "adam-ramp-digits-mlp", D("digits"), M("mlp", 64), ramp("adam", 1e-3, 1000.0), L(400, 10), log("torch", 1), ci=True, also_ok=ok),

@@ -49,7 +49,7 @@ def _lambda(spec: OptimSpec, steps: int) -> Callable[[int], float] | None:
         return min(1.0, (s + 1) / warm)
 
     def ramp(s: int) -> float:
-        return math.exp(math.log(spec.lr_jump) * s / steps)
+        return math.exp(math.log(spec.lr_growth) * s / steps)
 
     def never(s: int) -> float:
         return (s + 1) / 10000  # warmup over 10k steps, but step() is never called

@@ -77,8 +77,7 @@ class OptimSpec:
     horizon: float = 1.0  # the schedule's length as a share of the run (misconfigured: 0.25)
     warmup: float = 0.0  # warmup share of the run
     clip: float | None = None  # max grad norm
-    lr_jump_at: float = 0.0  # share of the run at which lr is multiplied by lr_jump (0: never)
-    lr_jump: float = 1.0
+    lr_growth: float = 1.0  # schedule "ramp": the lr is multiplied by this over the run, geometrically
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,6 @@ def _loop(case: Case, model: nn.Module, data: Data, opt: torch.optim.Optimizer,
     val_gen = torch.Generator().manual_seed(int(torch.initial_seed()) + 1)
     loss_fn = _loss_fn(data)
     need_norm = case.log.grad_norm or case.log.layer_norms or case.optim.clip is not None
-    jump_at = int(case.optim.lr_jump_at * p.steps) if case.optim.lr_jump_at else -1
     nan_at = int(case.loop.nan_from * p.steps) if case.loop.nan_from else -1
     bs = case.optim.batch_size
     order = _order(data, case, gen)
@@ -159,9 +158,6 @@ def _loop(case: Case, model: nn.Module, data: Data, opt: torch.optim.Optimizer,
         if 0 <= nan_at <= step:
             x = x.clone()
             x[0] = float("nan")  # a corrupted shard from here on
-        if step == jump_at:
-            for g in opt.param_groups:
-                g["lr"] *= case.optim.lr_jump  # resumed with a different lr
         out = _forward(model, x, data)
         loss = loss_fn(out, y)
         opt.zero_grad(set_to_none=True)
