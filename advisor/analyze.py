@@ -16,7 +16,7 @@ from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.errors import InputError, UsageError
 from advisor.io.discover import RunFiles, discover
-from advisor.io.parallel import cpu_count, die_with_parent, pool_context
+from advisor.io.parallel import cpu_count, die_with_parent, pool_context, worker_parent
 from advisor.model import PlotCurve, Report
 from advisor.pipeline import RunAnalysis, analyze_run
 
@@ -86,8 +86,7 @@ def analyze(
         chunks = [runs[i::n_chunks] for i in range(n_chunks)]
         ctx = pool_context()
         done = 0
-        parent = os.getpid() if ctx.get_start_method() != "forkserver" else None  # forkserver children are the server's
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(parent,)) as ex:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(worker_parent(ctx),)) as ex:
             futures = [ex.submit(_worker, (c, engine, mapping, curves, verify_crc)) for c in chunks]
             for fut in cf.as_completed(futures):
                 part = fut.result()

@@ -80,9 +80,7 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     shm = _shared_dir()
     try:
         ctx = pool_context()
-        # A forkserver's workers are the server's children: their parent is not this process.
-        parent = os.getpid() if ctx.get_start_method() != "forkserver" else None
-        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=(parent, shm)) as pool:
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=(worker_parent(ctx), shm)) as pool:
             futures = [(chunk, pool.submit(_read_chunk_shared, [files[i] for i in chunk], verify_crc, shm, MIN_SHARED_BYTES)) for chunk in chunks]
             for chunk, fut in futures:
                 try:
@@ -222,6 +220,12 @@ def _worker_init(parent: int | None, shm: str | None) -> None:
     if parent is not None and ppid != parent:
         _exit(ppid, shm, orphan=True)  # the parent died before the signal was set
     threading.Thread(target=_watch_parent, args=(ppid, shm), daemon=True, name="advisor-watch-parent").start()
+
+
+def worker_parent(ctx: multiprocessing.context.BaseContext) -> int | None:
+    """The pid a pool worker started by ``ctx`` must have as its parent: this process, except
+    under a forkserver, whose workers are the server's children (None: not checked)."""
+    return os.getpid() if ctx.get_start_method() != "forkserver" else None
 
 
 def die_with_parent(parent: int | None) -> None:
