@@ -187,7 +187,7 @@ def print_population(sc: PopScore, split: str, out=sys.stdout) -> None:
     for title, rows in (("misses", sc.misses), ("healthy alarms", sc.alarms), ("harmful", sc.harmful_runs)):
         if rows:
             print(f"-- {title} ({len(rows)}):", file=out)
-            for row in rows[:40]:
+            for row in rows:
                 print(f"   {row}", file=out)
 
 

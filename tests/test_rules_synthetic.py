@@ -214,3 +214,39 @@ def test_layer_depth_order_puts_heads_last():
         "train/grad_norm/classifier.weight",
         "train/grad_norm/head",
     ]
+
+
+def _stall_to_end(seed: int, n: int, stall_at: float, tail_slope: float = 0.0):
+    """Loss falls fast, then sits (with per-step noise) from ``stall_at`` of the run to its end."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(n)
+    t0 = stall_at * n
+    clean = np.where(steps < t0, 2.3 - 1.6 * steps / t0, 0.7 - tail_slope * (steps - t0) / n)
+    return steps, clean * (1 + rng.normal(0, 0.05, n))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_plateau_that_lasts_is_reported_at_info_with_its_start(seed):
+    steps, loss = _stall_to_end(seed, 3000, 0.15)
+    found = {f.condition: f for f in diagnose({"train/loss": (steps, loss)})}
+    f = found["plateau"]
+    assert f.severity is Severity.INFO and f.evidence["form"] == "lasting"
+    assert 300 <= f.evidence["step_range"][0] <= 700  # the stall began at step 450
+    assert f.evidence["plateau_fraction_of_run"] >= 0.7
+    assert f.remedies[0].action == "early_stop"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_no_lasting_plateau_when_the_tail_still_improves_or_is_short(seed):
+    steps, loss = _stall_to_end(seed, 3000, 0.15, tail_slope=0.4)  # keeps falling: 0.7 -> 0.42
+    assert "plateau" not in {f.condition for f in diagnose({"train/loss": (steps, loss)})}
+    steps, loss = _stall_to_end(seed, 3000, 0.5)  # only the last half is flat: converged, not stuck
+    assert "plateau" not in {f.condition for f in diagnose({"train/loss": (steps, loss)})}
+
+
+def test_lasting_plateau_on_a_few_epochs():
+    epochs = np.arange(15)
+    loss = np.array([34.1, 31.2, 29.0, 28.97, 28.92, 28.97, 28.97, 28.96, 28.92, 28.93, 28.9, 28.9, 28.88, 28.85, 28.83])
+    val = loss + np.array([0.1, -1.5, 1.4, 0.7, 0.7, 2.0, 1.1, 1.0, 1.7, 1.4, 2.0, 0.7, 1.2, 0.9, 0.8])
+    found = {f.condition: f for f in diagnose({"train/epoch_loss": (epochs, loss), "validation/epoch_loss": (epochs, val)})}
+    assert found["plateau"].evidence["step_range"][0] <= 3

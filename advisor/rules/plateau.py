@@ -13,14 +13,21 @@ learning-rate warmup (a logged lr
 rising over it), after which the loss falls by at least ``min_escape`` of the total fall —
 the plateau sits far above where the run ends — and falls right after it at least
 1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
-of a steady decline). Needs at least ``min_bins`` binned points.
+of a steady decline). Needs at least ``min_bins`` binned points (the lasting form below,
+``min_points_lasting``).
+
+A second form, the plateau that lasts: the loss stopped improving early and the rest of the run —
+at least ``tail_min`` of it, starting within the first ``max_start`` — bought less than
+``tail_gain`` of the total fall (train loss flat within its noise band; validation, when logged,
+not improving either). That is reported at ``info`` (the run may simply have converged early; a
+person decides whether the level is good enough): stop earlier, decay the rate, or add capacity.
 
 Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style), ``optimizer``
 adam (converges fast from a stall), ``normalization`` batchnorm, ``warmup`` when the plateau
 follows an early spike.
 
-Not (yet) compared across a sweep: a run that plateaus to its end, far above its siblings,
-is not flagged by this rule.
+Not (yet) compared across a sweep: a plateau that lasts is reported at info, never raised to a
+warning by a sibling run that goes lower.
 
 Known false positives: curricula and multi-phase training (e.g. a frozen backbone unfrozen
 later) that are flat by design; very long warmups when the learning rate is not logged.
@@ -30,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
+import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
@@ -50,10 +57,13 @@ class Params:
     tol_gain: float = 0.03
     min_escape: float = 0.3
     min_bins: int = 20
+    tail_min: float = 0.66
+    tail_gain: float = 0.04
+    min_points_lasting: int = 8
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
-    got = ctx.finite_train(min_bins=p.min_bins)
+    got = ctx.finite_train(min_points=p.min_points_lasting)
     if got is None:
         return []
     c, sh = got
@@ -62,6 +72,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     # The range of many noisy bins grows like ~6 sigma, hence the generous noise multiple.
     tol = max(p.tol_noise * c.bnoise, p.tol_gain * total_fall, 1e-12)
+    if len(c.bvals) < p.min_bins:  # too few points to see a stall and its escape; a lasting one shows
+        return _lasting(ctx, c, sh, p, tol)
+    return _escaped(ctx, c, sh, p, tol) or _lasting(ctx, c, sh, p, tol)
+
+
+def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
+    """The early stall the run escaped from: the longest flat stretch, followed by a steep fall."""
+    total_fall = sh.v0 - sh.vend
     a, b = flat_run(c.bvals, tol)
     if b - a < 2:
         return []
@@ -106,3 +124,53 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     )
     conf = margin_confidence(length, p.min_len, 0.2, base=0.55)
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(s_a))]
+
+
+def _lasting(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
+    """The plateau that lasts to the end: the earliest point after which the (window-median)
+    train loss never again improves by more than ``tail_gain`` of the total fall."""
+    total_fall = sh.v0 - sh.vend
+    y = c.bvals
+    n = len(y)
+    h = max(1, n // 20) if n >= 20 else 1
+    smooth = np.array([median(y[max(0, i - h) : i + h + 1]) for i in range(n)])  # centred window medians
+    later_best = np.minimum.accumulate(smooth[::-1])[::-1]  # best level reached from i on
+    # the earliest start below which the rest of the run never goes by more than the allowance
+    # (a bump above the level and back is not progress)
+    ok = np.nonzero((smooth - later_best <= p.tail_gain * total_fall) & (smooth - later_best <= tol))[0]
+    if ok.size == 0:
+        return []
+    k = int(ok[0])
+    s_a = float(c.bsteps[k])
+    start_frac = (s_a - c.steps[0]) / max(c.span, 1)
+    tail = 1.0 - start_frac
+    if k == 0 or tail < p.tail_min or start_frac > p.max_start:
+        return []
+    v = ctx.val
+    if v is not None and v.n >= 4:
+        vt = v.values[v.steps >= s_a]
+        v_range = float(np.max(v.values) - np.min(v.values))
+        gain = float(vt[0] - vt[-1]) if vt.size >= 2 else 0.0
+        if v_range > 0 and gain > 0.25 * v_range and gain > 0.05 * abs(float(vt[0])):
+            return []  # validation kept improving: not a plateau of the run
+    level = float(smooth[k])
+    evidence = {
+        "step_range": [int(s_a), int(c.steps[-1])],
+        "plateau_level": level,
+        "final_loss": sh.vend,
+        "plateau_fraction_of_run": round(tail, 3),
+        "tail_fraction_of_fall": round(max(level - sh.vend, 0.0) / total_fall, 3),
+        "form": "lasting",
+        "signal": "train_loss",
+    }
+    rem = [
+        R.early_stop(int(s_a), patience=max(2, min(10, (v.n // 10) if v is not None else 3)), rationale="the rest of the run bought almost nothing"),
+        R.lr_schedule("plateau", "cut the rate when progress stalls; a lower rate often goes below the floor", factor=0.2, patience=3),
+        R.capacity(2.0, rationale="if the level is not good enough, a larger model can go lower"),
+    ]
+    summary = (
+        f"train loss stopped improving at about {fmt(level)} from step {int(s_a)}: the last {pct(tail)} of the run "
+        f"lowered it by only {pct(max(level - sh.vend, 0.0) / total_fall)} of its total fall (to {fmt(sh.vend)})"
+    )
+    conf = margin_confidence(tail, p.tail_min, 0.3, base=0.4)
+    return [finding(ID, Severity.INFO, conf, summary, evidence, rem, onset=int(s_a))]
