@@ -56,6 +56,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "schedule-misconfigured": ("underfitting", "plateau", "no-learning"),
     "clipping-saturated": ("slow-convergence",),
     "gradient-noise": ("lr-decay-needed",),  # the flat, noisy end is the noise floor
+    "data-mismatch": ("val-below-train",),  # a corrupted training signal sits above a clean val
 }
 
 

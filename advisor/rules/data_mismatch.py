@@ -6,10 +6,12 @@ logged from the wrong place), or the splits come from different distributions.
 
 Signals: train and val loss.
 
-Trigger: the train loss shows no trend (Mann-Kendall |z| under ``flat_z``) and changes by less
-than ``train_flat`` of its level, while the validation loss, over at least ``min_evals``
-points, falls with a significant trend (z below ``val_z``) by more than ``val_drop`` of its
-initial value.
+Trigger: the train loss changes by less than ``train_flat`` of its level and either shows no
+trend (Mann-Kendall |z| under ``flat_z``) or falls at most 1/``val_ratio`` as much as
+validation does (a long curve makes a 2% drift significant; what matters is that validation
+improves several times more than training), while the validation loss, over at least
+``min_evals`` points, falls with a significant trend (z below ``val_z``) by more than
+``val_drop`` of its initial value.
 
 Remedies: ``check_data`` (that the logged train loss is the optimised one; labels; that train
 and validation come from the same distribution and pipeline).
@@ -35,7 +37,8 @@ SIGNALS = ("train loss", "val loss")
 @dataclass(frozen=True)
 class Params:
     flat_z: float = 2.0
-    train_flat: float = 0.05
+    train_flat: float = 0.08
+    val_ratio: float = 3.0
     val_z: float = -2.6
     val_drop: float = 0.1
     min_evals: int = 6
@@ -48,9 +51,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     if ctx.train.nonfinite_step is not None or v.nonfinite_step is not None:
         return []
-    if abs(ts.z_all) >= p.flat_z or abs(ts.progress) >= p.train_flat:
+    if vs.z_all >= p.val_z or vs.progress < p.val_drop or abs(ts.progress) >= p.train_flat:
         return []
-    if vs.z_all >= p.val_z or vs.progress < p.val_drop:
+    if abs(ts.z_all) >= p.flat_z and vs.progress < p.val_ratio * abs(ts.progress):
         return []
     evidence = {
         "train_progress": round(ts.progress, 3),
