@@ -9,7 +9,10 @@ Signals: val loss (or val accuracy when no val loss is logged).
 Trigger: with at least ``min_evals`` points, the robust point-to-point noise of the validation
 metric (MAD of first differences) exceeds ``max_ratio`` of its total improvement (first level to the
 best of a wide rolling-median trend)
-and ``min_rel`` of its level.
+and ``min_rel`` of its level — or, after the initial fall, the noise over the second half of the
+evaluations exceeds ``late_rel`` of the level there while the train loss (binned) is at least
+``calm_ratio`` times calmer relative to its own level (the jumps come from the val set, not
+from a model that is itself bouncing: that would be oscillation or gradient noise).
 
 Remedies: ``larger_val_set``; ``eval_more_often`` when evaluations are sparse (fewer than
 ``sparse`` points), so that a smoothed curve can be trusted.
@@ -27,7 +30,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import diff_noise, fmt, median, rolling_median
+from advisor.signals import binned_noise, diff_noise, fmt, median, pct, rolling_median
 
 ID = "noisy-validation"
 SEVERITY = Severity.INFO
@@ -40,6 +43,8 @@ class Params:
     max_ratio: float = 0.5
     min_rel: float = 0.02
     sparse: int = 20
+    late_rel: float = 0.1
+    calm_ratio: float = 1.5
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -60,10 +65,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     best = float(trend.min() if lower_better else trend.max())
     improvement = abs(first - best)
     level = abs(float(median(y)))
-    if level == 0 or noise <= p.min_rel * level:
-        return []
     ratio = noise / improvement if improvement > 0 else np.inf
-    if ratio <= p.max_ratio:
+    late_ratio = _late_noise(ctx, v.values, p)
+    if level == 0 or ((noise <= p.min_rel * level or ratio <= p.max_ratio) and late_ratio is None):
         return []
     rem = [R.larger_val_set(f"{name} noise ({fmt(noise)}) is comparable to the improvement it measures ({fmt(improvement)})")]
     if v.n < p.sparse:
@@ -74,12 +78,40 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "improvement": improvement,
         "noise_over_improvement": round(float(min(ratio, 1e6)), 3),
         "evaluations": v.n,
+        "late_noise_over_level": None if late_ratio is None else round(late_ratio, 3),
         "step_range": [int(v.steps[0]), int(v.steps[-1])],
         "signal": "val_loss" if lower_better else "val_acc",
     }
-    summary = (
-        f"{name} noise {fmt(noise)} is {min(ratio, 999):.1f}x its improvement {fmt(improvement)} over "
-        f"{v.n} evaluations: decisions taken on it are unreliable"
-    )
+    if ratio > p.max_ratio and noise > p.min_rel * level:
+        summary = (
+            f"{name} noise {fmt(noise)} is {min(ratio, 999):.1f}x its improvement {fmt(improvement)} over "
+            f"{v.n} evaluations: decisions taken on it are unreliable"
+        )
+    else:
+        summary = (
+            f"{name} jumps by about {pct(late_ratio)} of its level between evaluations in the second half of "
+            f"the run ({v.n} evaluations) while the train loss is calm: the val set is too small to rank checkpoints"
+        )
     conf = margin_confidence(float(min(ratio, 100)), p.max_ratio, 1.0, base=0.5)
+    if late_ratio is not None:
+        conf = max(conf, margin_confidence(late_ratio, p.late_rel, 0.2, base=0.5))
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(v.steps[0]))]
+
+
+def _late_noise(ctx: Context, vals: np.ndarray, p: Params) -> float | None:
+    """Relative noise of the second half of the evaluations, when it is large and the train loss
+    is calm by comparison (None otherwise)."""
+    late = np.asarray(vals[len(vals) // 2 :], dtype=float)
+    lvl = abs(float(median(late)))
+    if late.size < 4 or lvl == 0:
+        return None
+    rel = diff_noise(late) / lvl
+    if rel <= p.late_rel:
+        return None
+    t = ctx.train
+    if t is not None and t.bvals.size >= 8:
+        tb = t.bvals[t.bvals.size // 2 :]
+        t_lvl = abs(float(median(tb)))
+        if t_lvl > 0 and rel < p.calm_ratio * binned_noise(tb) / t_lvl:
+            return None
+    return rel

@@ -172,5 +172,6 @@ def _lasting(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
         f"train loss stopped improving at about {fmt(level)} from step {int(s_a)}: the last {pct(tail)} of the run "
         f"lowered it by only {pct(max(level - sh.vend, 0.0) / total_fall)} of its total fall (to {fmt(sh.vend)})"
     )
-    conf = margin_confidence(tail, p.tail_min, 0.3, base=0.4)
+    # below the other advice: this one is about compute spent, not about what went wrong
+    conf = min(margin_confidence(tail, p.tail_min, 0.3, base=0.3), 0.45)
     return [finding(ID, Severity.INFO, conf, summary, evidence, rem, onset=int(s_a))]
