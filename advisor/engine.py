@@ -55,7 +55,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "vanishing-gradients": ("no-learning", "plateau", "slow-convergence", "underfitting"),
     "schedule-misconfigured": ("underfitting", "plateau", "no-learning"),
     "clipping-saturated": ("slow-convergence",),
-    "gradient-noise": ("lr-decay-needed",),  # the flat, noisy end is the noise floor
+    "gradient-noise": ("lr-decay-needed", "noisy-validation"),  # the flat, noisy end is the noise floor
+    "lr-decay-needed": ("noisy-validation",),  # weights bouncing at the floor make validation bounce
     "data-mismatch": ("val-below-train",),  # a corrupted training signal sits above a clean val
 }
 

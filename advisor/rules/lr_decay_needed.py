@@ -4,9 +4,13 @@ Why it matters: at a constant learning rate SGD-style optimisers settle into a n
 by the step size. Cutting the rate (÷2 to ÷10 when progress stalls, repeated down to about
 1/1000 of the start) lets the loss descend below that floor — usually the cheapest gain left.
 
-Signals: train loss, and the learning rate (logged, or a constant schedule in the config).
+Signals: train loss, and the learning rate (logged, or a constant schedule in the config; when
+neither says, the loss's own noise floor).
 
-Trigger: the learning rate was constant over the second half of the run, the train loss made
+Trigger: the learning rate was constant over the second half of the run — or, when nothing says
+what it was, the train loss ends on a noise floor that did not shrink (the relative step-to-step
+noise of the last ``tail`` of the points is at least ``noise_floor`` of the level and at least
+``keep_noise`` of the noise in the stretch before it; a decaying rate shrinks it) — the train loss made
 real progress (it ends below ``max_ratio`` of its initial value — a flat, high loss is
 underfitting instead) and has flattened (no significant fall in its last quarter, under 5% of
 the progress made there).
@@ -27,7 +31,9 @@ from dataclasses import dataclass
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, pct
+import numpy as np
+
+from advisor.signals import diff_noise, fmt, median, pct
 
 ID = "lr-decay-needed"
 SEVERITY = Severity.INFO
@@ -40,6 +46,9 @@ class Params:
     patience: int = 3
     factor: float = 0.2
     min_points: int = 10
+    tail: float = 0.2
+    noise_floor: float = 0.05
+    keep_noise: float = 0.75
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -47,7 +56,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if got is None:
         return []
     c, sh = got
-    if ctx.lr_constant_late is not True or not sh.end_flat or sh.v0 <= 0:
+    known = ctx.lr_constant_late
+    floor = _noise_floor(c.values, p) if known is None else None
+    if not (known is True or floor is not None) or not sh.end_flat or sh.v0 <= 0:
         return []
     ratio = sh.vend / sh.v0
     if ratio >= p.max_ratio:
@@ -77,9 +88,30 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     }
     if lr0:
         evidence["lr"] = lr0
+    how = f"under a constant learning rate{lr_txt}"
+    if floor is not None:
+        evidence["noise_floor"] = round(floor, 3)
+        how = f"on a noise floor that did not shrink (step-to-step noise {pct(floor)} of the level; the learning rate is not logged)"
     summary = (
-        f"train loss flattened at {fmt(sh.vend)} from step {int(sh.late_start)} under a constant learning rate{lr_txt}; "
+        f"train loss flattened at {fmt(sh.vend)} from step {int(sh.late_start)} {how}; "
         f"only {pct(max(sh.late_drop, 0))} of its fall came after that"
     )
-    conf = margin_confidence(p.max_ratio - ratio, 0.0, 0.3, base=0.5)
+    conf = margin_confidence(p.max_ratio - ratio, 0.0, 0.3, base=0.5 if floor is None else 0.45)
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(sh.late_start))]
+
+
+def _noise_floor(values: np.ndarray, p: Params) -> float | None:
+    """Relative noise of the last points when it is large and no smaller than just before
+    (what a constant rate leaves; a decay shrinks it), else None."""
+    y = np.asarray(values, dtype=float)
+    k = int(len(y) * p.tail)
+    if k < 10 or len(y) < 2 * k:
+        return None
+    last, prev = y[-k:], y[-2 * k : -k]
+    lvl, lvl_prev = abs(float(median(last))), abs(float(median(prev)))
+    if lvl == 0 or lvl_prev == 0:
+        return None
+    rel, rel_prev = diff_noise(last) / lvl, diff_noise(prev) / lvl_prev
+    if rel < p.noise_floor or rel < p.keep_noise * rel_prev:
+        return None
+    return rel
