@@ -250,3 +250,15 @@ def test_lasting_plateau_on_a_few_epochs():
     val = loss + np.array([0.1, -1.5, 1.4, 0.7, 0.7, 2.0, 1.1, 1.0, 1.7, 1.4, 2.0, 0.7, 1.2, 0.9, 0.8])
     found = {f.condition: f for f in diagnose({"train/epoch_loss": (epochs, loss), "validation/epoch_loss": (epochs, val)})}
     assert found["plateau"].evidence["step_range"][0] <= 3
+
+
+def test_bad_initial_loss_without_a_class_count_needs_a_classifier_and_an_impossible_start():
+    rng = np.random.default_rng(0)
+    steps = np.arange(600)
+    loss = 0.3 + 25.0 * np.exp(-steps / 20) + rng.normal(0, 0.02, 600)
+    acc = np.clip(0.9 - 0.6 * np.exp(-steps / 50), 0, 1)
+    found = {f.condition: f for f in diagnose({"train/loss": (steps, loss), "train/accuracy": (steps, acc)})}
+    assert found["bad-initial-loss"].evidence["classes"] is None
+    assert found["bad-initial-loss"].remedies[0].action == "check_data"
+    # a regression loss of that size is just its scale: no accuracy, no finding
+    assert "bad-initial-loss" not in {f.condition for f in diagnose({"train/loss": (steps, loss)})}

@@ -10,7 +10,9 @@ Signals: train loss and the class count (``num_classes`` in hparams or config).
 
 Trigger: the run is a classifier with C known, the loss is logged from the start (first step
 within ``max_first`` of the run), and its first value is above ``high`` x ln C or below
-``low`` x ln C.
+``low`` x ln C. When C is not known but the run logs an accuracy (it is a classifier), a first
+loss above ``unknown_high`` is reported all the same: that is over 3x ln C for any C under 150,
+and above what a uniform output over even millions of classes gives.
 
 Remedies: ``sanitize_inputs`` (normalise features), ``normalization``, ``check_data`` (last-layer
 init, label encoding, the loss's reduction).
@@ -41,13 +43,16 @@ class Params:
     high: float = 2.0
     low: float = 0.3
     max_first: float = 0.01
+    unknown_high: float = 15.0
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
     c = ctx.train
     k = ctx.num_classes
-    if c is None or c.n < 2 or k is None:
+    if c is None or c.n < 2:
         return []
+    if k is None:
+        return _unknown_classes(ctx, c, p)
     span = max(ctx.last_step - ctx.first_step, 1)
     if (c.steps[0] - ctx.first_step) > p.max_first * span and c.steps[0] > 10:
         return []
@@ -70,4 +75,27 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         rem = [R.check_data("the labels for leakage into the inputs, and that the loss is per-example cross-entropy")]
         summary = f"first train loss {fmt(first)} is only {ratio:.2f}x ln({k}) = {fmt(expected)}: suspiciously low for an untrained {k}-class model"
         conf = 0.5
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _unknown_classes(ctx: Context, c, p: Params) -> list[Finding]:
+    """A classifier whose class count is not known, starting at a loss no uniform output gives."""
+    if ctx.train_acc is None and ctx.val_acc is None:
+        return []
+    span = max(ctx.last_step - ctx.first_step, 1)
+    if (c.steps[0] - ctx.first_step) > p.max_first * span and c.steps[0] > 10:
+        return []
+    first = float(median(c.values[: min(3, c.n)] if c.n >= 100 else c.values[:1]))
+    if not first > p.unknown_high:
+        return []
+    evidence = {"first_loss": first, "classes": None, "step_range": [int(c.steps[0]), int(c.steps[0])], "signal": "train_loss"}
+    rem = [
+        R.check_data("the final layer's initialisation (small weights, zero bias), the label encoding and the loss's reduction"),
+        R.sanitize_inputs("normalise the inputs: large features make confident, wrong logits at step 0"),
+    ]
+    summary = (
+        f"first train loss {fmt(first)} of a classifier (it logs accuracy): a uniform output over C classes gives ln C, "
+        f"about {fmt(math.log(10))} for 10 and {fmt(math.log(1000))} for 1000 (class count not known; set num_classes)"
+    )
+    conf = margin_confidence(first, p.unknown_high, 15.0, base=0.45)
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
