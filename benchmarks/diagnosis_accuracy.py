@@ -137,6 +137,11 @@ def score_population(root: str, split: str = "test", workers: int | None = None)
 def _score_one(sc: PopScore, m: Mapping[str, Any], findings: list[Finding]) -> None:
     cond = m["condition"]
     expected = set(m.get("expected") or [cond])
+    injected = m.get("injected")
+    if cond == "non-finite" and injected and injected != cond:
+        # a recipe that overshot into NaN: its injected cause, ranked first *and* linked by the
+        # analysis to the non-finite values it explains, is the right first finding
+        expected |= {f.condition for f in findings if f.condition == injected and "non-finite" in (f.evidence.get("explains") or ())}
     ok_extra = expected | set(m.get("also_ok") or [])
     first = findings[0] if findings else None
     if harmful(first, m.get("direction") or {}, m.get("knobs") or {}):

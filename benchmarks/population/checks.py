@@ -97,9 +97,14 @@ def exploding_gradients(case: Case, lg: Logged) -> Result:
     fin = g[np.isfinite(g)]
     if not len(fin):
         return False, "no finite grad norm logged"
-    early = fin[: max(1, len(fin) // 10)]
-    base, level = float(np.median(early)), float(np.median(fin))
-    top = float(np.max(np.where(np.isfinite(g), g, np.inf)))
+    # the first logged steps are the initialisation's gradient, not an explosion: a norm that is
+    # huge at step 0 and ordinary from step 2 on has not exploded
+    skip = max(2, len(g) // 100)
+    if len(fin) <= skip + 2:
+        return False, "too few grad norm points"
+    early = fin[skip : skip + max(3, len(fin) // 10)]
+    base, level = float(np.median(early)), float(np.median(fin[skip:]))
+    top = float(np.max(np.where(np.isfinite(g[skip:]), g[skip:], np.inf)))
     # orders of magnitude above its early or its typical level, or simply astronomically large
     ok = top > 100 * base or top > 100 * level or top > 1e4
     text = f"grad norm max {top:.3g} vs early median {base:.3g} and run median {level:.3g}"
