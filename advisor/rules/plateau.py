@@ -8,7 +8,8 @@ Signals: train loss.
 
 Trigger: a stretch of the binned train loss that stays within a band of ``tol_noise`` times
 the curve's noise or ``tol_gain`` of its total fall (whichever is wider) for at least
-``min_len`` of the run, that starts in the first ``max_start`` of the run and is not a
+``min_len`` of the run (``min_len_no_lr`` when it starts at the first steps and no learning rate
+is logged: a warmup from a tiny rate looks the same), that starts in the first ``max_start`` of the run and is not a
 learning-rate warmup (a logged lr
 rising over it), after which the loss falls by at least ``min_escape`` of the total fall —
 the plateau sits far above where the run ends — and falls right after it at least
@@ -51,10 +52,11 @@ SIGNALS = ("train loss",)
 @dataclass(frozen=True)
 class Params:
     min_len: float = 0.15
+    min_len_no_lr: float = 0.25
     max_slope_ratio: float = 0.25
     max_start: float = 0.5
     tol_noise: float = 8.0
-    tol_gain: float = 0.03
+    tol_gain: float = 0.06
     min_escape: float = 0.3
     min_bins: int = 20
     tail_min: float = 0.66
@@ -78,15 +80,24 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
 
 
 def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
-    """The early stall the run escaped from: the longest flat stretch, followed by a steep fall."""
+    """The early stall the run escaped from: the longest flat stretch, followed by a steep fall,
+    searched for before the loss left the levels a plateau can sit at (at least ``min_escape`` of
+    the fall above the end): the converged tail is flat too, and often longer."""
     total_fall = sh.v0 - sh.vend
-    a, b = flat_run(c.bvals, tol)
+    high = np.nonzero(c.bvals >= sh.vend + p.min_escape * total_fall)[0]
+    if high.size < 2:
+        return []
+    a, b = flat_run(c.bvals[: int(high[-1]) + 1], tol)
     if b - a < 2:
         return []
     s_a, s_b = float(c.bsteps[a]), float(c.bsteps[b - 1])
     length = (s_b - s_a) / max(c.span, 1)
     start_frac = (s_a - c.steps[0]) / max(c.span, 1)
-    if length < p.min_len or start_frac > p.max_start:
+    lr_known = ctx.lr is not None and ctx.lr.n >= 3
+    # from the first step and with no logged rate, a low-rate warmup phase looks just the same:
+    # then it takes a longer stall to be sure
+    need = p.min_len if lr_known or start_frac > 0.05 else p.min_len_no_lr
+    if length < need or start_frac > p.max_start:
         return []
     plateau_level = float(median(c.bvals[a:b]))
     escape = (plateau_level - sh.vend) / total_fall
