@@ -51,8 +51,8 @@ CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def run_charts(r: RunReport, curves: Curves) -> list[str]:
-    """Every chart of one run (loss big, the rest small), with its findings drawn on them."""
+def chart_svgs(r: RunReport, curves: Curves) -> list[tuple[str, str]]:
+    """Every chart of one run as (title, standalone SVG), loss first, with its findings drawn on them."""
     present = [
         (title, {role: curves[role] for role in roles if role in curves})
         for title, roles in CHARTS
@@ -68,13 +68,24 @@ def run_charts(r: RunReport, curves: Curves) -> list[str]:
     # The curves' own span, not the run's: a run may log other tags far past its losses.
     steps = [s for c in curves.values() for s in (*c.steps, c.nonfinite_step) if s is not None]
     span = (min(steps), max(steps)) if steps else r.steps
-    out = []
-    for i, (title, cs) in enumerate(present):
-        frame = BIG if i == 0 else SMALL
-        out.append(
-            f'<figure class="chart-{"big" if i == 0 else "small"}">{svg_chart(title, cs, placed[title], frame, span)}</figure>'
-        )
+    return [(title, svg_chart(title, cs, placed[title], BIG if i == 0 else SMALL, span)) for i, (title, cs) in enumerate(present)]
+
+
+def run_charts(r: RunReport, curves: Curves) -> list[str]:
+    """Every chart of one run (loss big, the rest small) as figures."""
+    svgs = chart_svgs(r, curves)
+    if not svgs:
+        return []
+    out = [f'<figure class="chart-{"big" if i == 0 else "small"}">{svg}</figure>' for i, (_, svg) in enumerate(svgs)]
     return ['<div class="charts">', *out, "</div>"]
+
+
+def standalone_svg(svg: str) -> str:
+    """One chart as an SVG document of its own (its styles inside), for an ``<img>`` or a file."""
+    rules = [line for line in CSS.splitlines() if line.startswith((":root", "svg"))]
+    style = "<style>" + "".join(rules).replace("font-family:inherit", "font-family:sans-serif") + "</style>"
+    head, sep, rest = svg.partition(">")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + head + sep + style + rest
 
 # -- the page -------------------------------------------------------------------------------------
 
