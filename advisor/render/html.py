@@ -18,11 +18,14 @@ The drawing itself lives in advisor.render.svg (the tune report draws with it to
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from advisor.model import Curves, Finding, Report, RunReport, Severity
 from advisor.render.common import (
+    by_severity,
     alarming,
     anchor,
     causal_links,
@@ -317,6 +320,7 @@ _LEGEND = (
 
 def render(report: Report, curves: Mapping[str, Curves] | None = None, **_: Any) -> str:
     """The whole report as one self-contained HTML page."""
+    report = dataclasses.replace(report, runs=tuple(by_severity(report.runs)))  # a triage list: worst first, then by name
     from advisor import __version__
 
     curves = curves or {}
