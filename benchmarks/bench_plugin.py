@@ -86,7 +86,8 @@ def main() -> None:
             cached[route], _ = timed(client, pre + route, args.repeat)
         after_cached = plugin.diagnoser.diagnoses
 
-        with EventWriter(os.path.join(root, one)) as w:  # one run grows by one point
+        (existing,) = os.listdir(os.path.join(root, one))
+        with EventWriter(os.path.join(root, one), filename=existing) as w:  # one run grows by one point
             w.add_scalar("train/loss", 0.3, args.points + 10, wall_time=1_800_000_000.0)
         mx.Reload()
         touched, body = timed(client, pre + "/runs")

@@ -149,7 +149,10 @@ def test_only_changed_runs_are_diagnosed_again(tmp_path):
     assert h.plugin.diagnoser.diagnoses == 2
     h.json("/runs"), h.json("/report"), h.json("/run", run="a")
     assert h.plugin.diagnoser.diagnoses == 2  # cached: nothing changed
-    with EventWriter(str(logdir / "a")) as w:
+    # Appended to the run's own file: TensorBoard's loader reads a run's files in name order and
+    # never goes back to a name that sorts before the one it reads (a new file may sort first).
+    (existing,) = os.listdir(logdir / "a")
+    with EventWriter(str(logdir / "a"), filename=existing) as w:
         w.add_scalar("train/loss", 0.5, 5000, wall_time=1_800_000_000.0)
     h.mx.Reload()
     assert "a" in [r["run"] for r in h.json("/runs")["runs"]]

@@ -271,6 +271,7 @@ svg .empty{fill:var(--muted);font-style:italic}
 svg .line{fill:none;stroke-width:1.6;stroke-linejoin:round}
 svg .c-train{stroke:#0969da}svg .c-val{stroke:#e16f24}svg .c-lr{stroke:#1a7f37}svg .c-grad{stroke:#8250df}svg .c-other{stroke:#57606a}
 svg .dots circle{stroke:none}svg .dots.c-train{fill:#0969da}svg .dots.c-val{fill:#e16f24}svg .dots.c-lr{fill:#1a7f37}svg .dots.c-grad{fill:#8250df}
+svg .band{stroke:none;fill-opacity:.22}svg .band.c-train{fill:#0969da}svg .band.c-val{fill:#e16f24}svg .band.c-lr{fill:#1a7f37}svg .band.c-grad{fill:#8250df}svg .band.c-other{fill:#57606a}
 svg .onset{stroke:none}svg .lane{fill-opacity:.85}
 svg .best{stroke-dasharray:5 3;stroke-width:1.5}
 svg .best-dot{fill:#fff;stroke-width:2}
