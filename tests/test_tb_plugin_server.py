@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import shutil
+import time
 import urllib.parse
 
 import pytest
@@ -43,10 +44,32 @@ def logdir(tmp_path_factory) -> pathlib.Path:
     return d
 
 
+def _report_when_loaded(srv, expected_runs: int, timeout: float = 90.0) -> dict:
+    """TensorBoard loads event files in the background: the report once every run is in and two
+    polls a second apart agree (a run still loading changes its fingerprint, so its findings)."""
+    deadline = time.monotonic() + timeout
+    prev = None
+    while True:
+        code, body = srv.get("/data/plugin/advisor/report")
+        report = json.loads(body) if code == 200 else None
+        if report is not None and len(report["runs"]) == expected_runs and report == prev:
+            return report
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tensorboard never finished loading: {code} {body[:300]!r}")
+        prev = report
+        time.sleep(1.0)
+
+
 @pytest.fixture(scope="module")
 def server(logdir):
-    # scalars=0: every point (TensorBoard keeps 1000 per tag by default; advisor analyze reads all).
-    srv = TensorBoardServer(str(logdir), "--samples_per_plugin", "scalars=0")
+    # TensorBoard's defaults, as a user starts it (the Rust data server when installed; 1000
+    # points kept per tag: findings agree with advisor analyze, numbers on longer tags may differ).
+    srv = TensorBoardServer(str(logdir))
+    try:
+        _report_when_loaded(srv, len(FIXTURES) + 1)
+    except BaseException:
+        srv.close()
+        raise
     yield srv
     srv.close()
 

@@ -150,7 +150,10 @@ export async function render() {
     el("header", {}, el("h1", { text: "Advisor" }), el("p", { id: "summary", class: "muted" }),
       el("div", { class: "toolbar" }, filter, el("label", {}, only, " only problems (warning or critical)"), reload,
         el("span", { id: "shown", class: "muted" }))),
-    el("main", {}, el("section", { class: "list" }, table, el("div", { id: "sweep" })), el("section", { id: "detail" })),
+    el("main", {}, el("section", { class: "list" }, table, el("div", { id: "sweep" }),
+      el("p", { class: "muted hint", text: "Diagnosed from the points TensorBoard keeps (1000 per tag by default); "
+        + "start it with --samples_per_plugin scalars=0 for the exact figures of advisor analyze." })),
+      el("section", { id: "detail" })),
   );
   try {
     await load();
