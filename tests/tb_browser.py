@@ -107,9 +107,16 @@ class Chromium:
         self._id = 0
         self._replies: queue.Queue[dict] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height, deviceScaleFactor=1, mobile=False)
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height, deviceScaleFactor=1, mobile=False)
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            os.close(self._w)
+            shutil.rmtree(self.profile, ignore_errors=True)
+            raise
 
     def _pump(self) -> None:
         buf = b""
@@ -130,7 +137,10 @@ class Chromium:
         os.write(self._w, json.dumps(msg).encode() + b"\0")
         deadline = time.monotonic() + timeout
         while True:
-            reply = self._replies.get(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                reply = self._replies.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"chromium did not answer {method} within {timeout:.0f}s (exit code {self.proc.poll()})") from None
             if reply["id"] == self._id:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")

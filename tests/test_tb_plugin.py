@@ -200,3 +200,12 @@ def test_entry_point_is_declared():
 
     assert pkg.AdvisorPlugin is AdvisorPlugin
     assert os.path.isfile(ROOT / "advisor/tb_plugin/static/index.js")
+
+
+def test_config_in_the_working_directory_applies_and_a_bad_one_falls_back(tmp_path, logdir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "advisor.toml").write_text('ignore = ["overfitting"]\n')
+    conds = _conditions(Harness(logdir).json("/report"))
+    assert "overfitting" not in conds["overfit"]  # as `advisor analyze` run here would
+    (tmp_path / "advisor.toml").write_text('select = ["no-such-condition"]\n')
+    assert "overfitting" in _conditions(Harness(logdir).json("/report"))["overfit"]

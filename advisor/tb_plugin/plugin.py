@@ -27,6 +27,10 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from advisor import config
+from advisor.config import AnalyzeConfig
+from advisor.engine import Engine
+from advisor.errors import AdvisorError
 from advisor.render import html as html_render
 from advisor.tb_plugin import views
 from advisor.tb_plugin.service import Diagnoser, Snapshot
@@ -44,7 +48,7 @@ class AdvisorPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext) -> None:
         self._provider = context.data_provider
-        self._diagnoser = Diagnoser(context.data_provider, getattr(context, "logdir", None))
+        self._diagnoser = Diagnoser(context.data_provider, getattr(context, "logdir", None), _config())
 
     @property
     def diagnoser(self) -> Diagnoser:
@@ -127,6 +131,18 @@ class AdvisorPlugin(base_plugin.TBPlugin):
         if err is not None:
             return err
         return _json(request, snap.report(name).to_dict())
+
+
+def _config() -> AnalyzeConfig:
+    """advisor.toml (or pyproject.toml's [tool.advisor]) in the working directory, as ``advisor
+    analyze`` finds it; the defaults when there is none or it cannot be used."""
+    try:
+        cfg = config.load(None)
+        Engine.from_config(cfg)  # unknown condition ids and the like show here, not at the first request
+        return cfg
+    except AdvisorError as e:
+        log.warning("advisor: %s; the Advisor tab uses the default rules", e)
+        return AnalyzeConfig()
 
 
 def _run_arg(request: wrappers.Request, snap: Snapshot) -> tuple[str, Any]:
