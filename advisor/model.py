@@ -207,7 +207,7 @@ class Finding:
 class Run:
     """A training run: every scalar stream found under one run directory, plus its metadata."""
 
-    name: str  # path relative to what the user analysed ('.' when that path is the run)
+    name: str  # path relative to what the user analysed (its directory name when that path is the run)
     path: str  # absolute directory
     series: dict[str, Series] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
