@@ -24,8 +24,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+EXAMPLES = """\
+examples:
+  advisor analyze runs/                           every run under runs/, worst first
+  advisor analyze runs/ --only-problems           leave runs without warnings out
+  advisor analyze runs/ --format html -o report.html
+  advisor analyze runs/ --format json --fail-on warning   for CI: exit 1 on a warning
+  advisor watch runs/                             follow runs as they train
+  advisor tune --backend torch --config bad.toml --seeds 3   apply a remedy, verify over seeds
+  advisor rules                                   every condition the analysis knows
+  advisor explain overfitting                     what a condition means and what to do
+  tensorboard --logdir runs/                      the same findings in TensorBoard's Advisor tab
+
+exit codes: 0 nothing at or above --fail-on; 1 findings at or above it; 2 usage error or unreadable input
+"""
+# The names advisor.tune.verify.METRICS accepts (a test keeps the two lists equal).
+TUNE_METRICS = ("val_loss", "best_val_loss", "val_accuracy", "best_val_accuracy", "test_loss", "test_accuracy")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="advisor", description="Diagnose deep-learning training runs from their TensorBoard logs and say what to change.")
+    p = _Parser(
+        prog="advisor",
+        description="Diagnose deep-learning training runs from their TensorBoard logs and say what to change.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"advisor {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -40,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes (default: by CPU count and number of runs)")
     a.add_argument("--no-crc", action="store_true", help="skip CRC checks when reading (faster, less safe)")
     a.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    a.add_argument("--only-problems", action="store_true", help="text report: leave out runs without a warning or critical finding")
 
     w = sub.add_parser("watch", help="follow event files as they are written; print new findings")
     w.add_argument("paths", nargs="+", metavar="PATH")
@@ -53,14 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tune", help="apply recommendations on a reference trainer and verify them over seeds")
     t.add_argument("--backend", required=True, metavar="NAME", help="torch, jax, or your own trainer as package.module[:object] (see README: tuning your own trainer)")
     t.add_argument("--config", required=True, metavar="FILE", help="the trainer config (TOML or JSON)")
-    t.add_argument("--rounds", type=int, default=3, metavar="N")
-    t.add_argument("--seeds", type=int, default=3, metavar="K")
-    t.add_argument("--out", default=None, metavar="DIR")
-    t.add_argument("--format", choices=("text", "json"), default="text")
-    t.add_argument("--metric", default="val_loss", help="target metric: val_loss (default), val_accuracy, test_loss, test_accuracy")
+    t.add_argument("--rounds", type=int, default=3, metavar="N", help="most rounds of diagnose, apply, re-train (default 3)")
+    t.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds each config is trained with, for the verdict (default 3)")
+    t.add_argument("--out", default=None, metavar="DIR", help="where runs, the journal, report.json/html and curves.png go (default: advisor-tune/CONFIG-BACKEND)")
+    t.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or the JSON object of SPEC §5")
+    t.add_argument(
+        "--metric",
+        choices=TUNE_METRICS,
+        default="val_loss",
+        help="target metric a remedy must improve: val_loss (default: the delivered model's), best_val_loss, val_accuracy, best_val_accuracy, test_loss, test_accuracy",
+    )
     t.add_argument("--resume", action="store_true", help="continue a journal in --out without redoing finished runs")
     t.add_argument("--live", action="store_true", help="apply live-capable remedies during a single run and compare")
-    t.add_argument("--workers", type=int, default=None, metavar="N")
+    t.add_argument("--workers", type=int, default=None, metavar="N", help="training processes at once (default: by CPU count)")
     t.add_argument("--budget", type=int, default=None, metavar="N", help="most remedies tried in all (default: 2 per round)")
     t.add_argument("--target", choices=("warning", "info"), default="warning", help="least severe finding to act on (default: warning, i.e. stop when healthy)")
 

@@ -207,7 +207,7 @@ class Finding:
 class Run:
     """A training run: every scalar stream found under one run directory, plus its metadata."""
 
-    name: str  # path relative to what the user analysed ('.' when that path is the run)
+    name: str  # path relative to what the user analysed (its directory name when that path is the run)
     path: str  # absolute directory
     series: dict[str, Series] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
@@ -298,15 +298,23 @@ class PlotCurve:
     steps: tuple[float, ...]
     values: tuple[float, ...]
     nonfinite_step: int | None = None
+    # Each bin's min and max when a bin holds several points (empty when every point is drawn):
+    # a chart shades them so a spike the median smooths away still shows.
+    lo: tuple[float, ...] = ()
+    hi: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: missing values become null."""
-        return {
+        out = {
             "tag": self.tag,
             "steps": list(self.steps),
             "values": [v if math.isfinite(v) else None for v in self.values],
             "nonfinite_step": self.nonfinite_step,
         }
+        if self.lo and self.hi:
+            out["lo"] = [v if math.isfinite(v) else None for v in self.lo]
+            out["hi"] = [v if math.isfinite(v) else None for v in self.hi]
+        return out
 
 
 # role value ('train_loss', ...) -> its curve

@@ -147,7 +147,8 @@ def sweep_entry(run: Run, signals: Signals) -> SweepEntry:
 
 
 def run_curves(run: Run, signals: Signals, points: int = CURVE_POINTS) -> dict[str, PlotCurve]:
-    """Each plotted role's curve as bin medians over at most ``points`` bins, cut at the first NaN."""
+    """Each plotted role's curve as bin medians over at most ``points`` bins (with each bin's min and
+    max), cut at the first NaN."""
     out = {}
     for role in CURVE_ROLES:
         s = signals.get(run, role)
@@ -155,11 +156,23 @@ def run_curves(run: Run, signals: Signals, points: int = CURVE_POINTS) -> dict[s
             continue
         cut = first_nonfinite(s.values)
         steps, values = (s.steps, s.values) if cut is None else (s.steps[:cut], s.values[:cut])
-        bs, bv, _ = bin_medians(steps, values, points)
+        bs, bv, counts = bin_medians(steps, values, points)
+        lo, hi = bin_extremes(values, int(counts[0])) if len(bv) < len(values) else ((), ())
         out[role.value] = PlotCurve(
             tag=s.key,
             steps=tuple(int(x) for x in bs),
             values=tuple(float(x) for x in bv),
             nonfinite_step=None if cut is None else int(s.steps[cut]),
+            lo=lo,
+            hi=hi,
         )
     return out
+
+
+def bin_extremes(values: np.ndarray, size: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Min and max of each bin of ``size`` consecutive points (the last may hold fewer), as
+    :func:`~advisor.signals.bin_medians` bins them."""
+    v = np.asarray(values, dtype=float)
+    bins = -(-len(v) // size)
+    v = np.concatenate([v, np.full(bins * size - len(v), np.nan)]).reshape(bins, size)
+    return tuple(float(x) for x in np.nanmin(v, axis=1)), tuple(float(x) for x in np.nanmax(v, axis=1))

@@ -35,13 +35,13 @@ def test_layouts(tmp_path):
 
 def test_root_is_the_run(tmp_path):
     _write(tmp_path)
-    assert names(tmp_path) == ["."]
+    assert names(tmp_path) == [tmp_path.name]
 
 
 def test_pointing_at_a_split_dir_keeps_it_a_run(tmp_path):
     _write(tmp_path / "train", "epoch_loss")
     _write(tmp_path / "validation", "epoch_loss")
-    assert names(tmp_path / "train") == ["."]
+    assert names(tmp_path / "train") == ["train"]
 
 
 def test_hidden_dirs_skipped_and_symlink_loops_safe(tmp_path):

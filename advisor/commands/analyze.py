@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     kw = {}
     if args.format == "text":
         kw["color"] = args.output is None and color_enabled(args.color, sys.stdout)
+        kw["only_problems"] = bool(getattr(args, "only_problems", False))
     text = render(args.format, result.report, curves, **kw)
     write_output(text, args.output)
     if args.format != "text" or args.output is not None:

@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"{'':<{width}}  {'':<8}  signals: {', '.join(r.signals)}")
     lines.append("")
     lines.append("remedy actions: " + ", ".join(f"{a} ({s.kind})" for a, s in ACTIONS.items()))
-    lines.append("`advisor explain ID` for what a condition means, how it is detected and what to do.")
+    lines.append("advisor explain ID: what a condition means, how it is detected and what to do.")
     write_output("\n".join(lines) + "\n", None)
     return EXIT_OK

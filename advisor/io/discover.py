@@ -45,7 +45,7 @@ def is_event_file_name(name: str) -> bool:
 class RunFiles:
     """The event files of one run, each with the split subdirectory it came from (or None)."""
 
-    name: str  # relative to the analysed root ('.' when the root is the run)
+    name: str  # relative to the analysed root (the root's own name when the root is the run)
     path: str  # absolute run directory
     files: tuple[tuple[str, str | None], ...]  # (absolute path, split dir name or None)
 
@@ -66,10 +66,9 @@ def discover(root: str | os.PathLike[str], name_prefix: str | None = None) -> Di
         return Discovery((RunFiles(name, os.path.dirname(ap), ((ap, None),)),), ())
     event_dirs = _walk(os.path.abspath(root), problems)
     runs = _group(os.path.abspath(root), event_dirs)
-    if name_prefix is not None:
-        runs = [
-            RunFiles(name_prefix if r.name == "." else os.path.join(name_prefix, r.name), r.path, r.files) for r in runs
-        ]
+    # The analysed path being the run itself: SPEC §4 names it by its directory, never '.'.
+    own = name_prefix if name_prefix is not None else (os.path.basename(os.path.abspath(root)) or ".")
+    runs = [RunFiles(own if r.name == "." else r.name if name_prefix is None else os.path.join(name_prefix, r.name), r.path, r.files) for r in runs]
     runs.sort(key=lambda r: _natural_key(r.name))
     return Discovery(tuple(runs), tuple(problems))
 

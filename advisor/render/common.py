@@ -183,3 +183,8 @@ def anchor(i: int) -> str:
 def workload_line(r: RunReport) -> str:
     """The run's workload and what it was read from, in one line (``rl: reward ..., entropy ...``)."""
     return f"{r.workload}: {r.workload_evidence}" if r.workload_evidence else r.workload
+
+
+def by_severity(runs: Iterable[RunReport]) -> list[RunReport]:
+    """Runs as a triage list: the worst finding first (critical, warning, info, none), then by name."""
+    return sorted(runs, key=lambda r: (-(worst(r.findings).rank if r.findings else 0), r.run))

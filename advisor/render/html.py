@@ -18,11 +18,14 @@ The drawing itself lives in advisor.render.svg (the tune report draws with it to
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from advisor.model import Curves, Finding, Report, RunReport, Severity
 from advisor.render.common import (
+    by_severity,
     alarming,
     anchor,
     causal_links,
@@ -51,8 +54,8 @@ CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def run_charts(r: RunReport, curves: Curves) -> list[str]:
-    """Every chart of one run (loss big, the rest small), with its findings drawn on them."""
+def chart_svgs(r: RunReport, curves: Curves) -> list[tuple[str, str]]:
+    """Every chart of one run as (title, standalone SVG), loss first, with its findings drawn on them."""
     present = [
         (title, {role: curves[role] for role in roles if role in curves})
         for title, roles in CHARTS
@@ -68,13 +71,24 @@ def run_charts(r: RunReport, curves: Curves) -> list[str]:
     # The curves' own span, not the run's: a run may log other tags far past its losses.
     steps = [s for c in curves.values() for s in (*c.steps, c.nonfinite_step) if s is not None]
     span = (min(steps), max(steps)) if steps else r.steps
-    out = []
-    for i, (title, cs) in enumerate(present):
-        frame = BIG if i == 0 else SMALL
-        out.append(
-            f'<figure class="chart-{"big" if i == 0 else "small"}">{svg_chart(title, cs, placed[title], frame, span)}</figure>'
-        )
+    return [(title, svg_chart(title, cs, placed[title], BIG if i == 0 else SMALL, span)) for i, (title, cs) in enumerate(present)]
+
+
+def run_charts(r: RunReport, curves: Curves) -> list[str]:
+    """Every chart of one run (loss big, the rest small) as figures."""
+    svgs = chart_svgs(r, curves)
+    if not svgs:
+        return []
+    out = [f'<figure class="chart-{"big" if i == 0 else "small"}">{svg}</figure>' for i, (_, svg) in enumerate(svgs)]
     return ['<div class="charts">', *out, "</div>"]
+
+
+def standalone_svg(svg: str) -> str:
+    """One chart as an SVG document of its own (its styles inside), for an ``<img>`` or a file."""
+    rules = [line for line in CSS.splitlines() if line.startswith((":root", "svg"))]
+    style = "<style>" + "".join(rules).replace("font-family:inherit", "font-family:sans-serif") + "</style>"
+    head, sep, rest = svg.partition(">")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + head + sep + style + rest
 
 # -- the page -------------------------------------------------------------------------------------
 
@@ -257,6 +271,7 @@ svg .empty{fill:var(--muted);font-style:italic}
 svg .line{fill:none;stroke-width:1.6;stroke-linejoin:round}
 svg .c-train{stroke:#0969da}svg .c-val{stroke:#e16f24}svg .c-lr{stroke:#1a7f37}svg .c-grad{stroke:#8250df}svg .c-other{stroke:#57606a}
 svg .dots circle{stroke:none}svg .dots.c-train{fill:#0969da}svg .dots.c-val{fill:#e16f24}svg .dots.c-lr{fill:#1a7f37}svg .dots.c-grad{fill:#8250df}
+svg .band{stroke:none;fill-opacity:.22}svg .band.c-train{fill:#0969da}svg .band.c-val{fill:#e16f24}svg .band.c-lr{fill:#1a7f37}svg .band.c-grad{fill:#8250df}svg .band.c-other{fill:#57606a}
 svg .onset{stroke:none}svg .lane{fill-opacity:.85}
 svg .best{stroke-dasharray:5 3;stroke-width:1.5}
 svg .best-dot{fill:#fff;stroke-width:2}
@@ -306,6 +321,7 @@ _LEGEND = (
 
 def render(report: Report, curves: Mapping[str, Curves] | None = None, **_: Any) -> str:
     """The whole report as one self-contained HTML page."""
+    report = dataclasses.replace(report, runs=tuple(by_severity(report.runs)))  # a triage list: worst first, then by name
     from advisor import __version__
 
     curves = curves or {}

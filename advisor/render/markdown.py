@@ -15,12 +15,15 @@ ranges read) live in advisor.render.common, shared with the HTML renderer.
 
 from __future__ import annotations
 
+import dataclasses
+
 import html
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
 from advisor.model import Curves, Finding, Report, RunReport, Severity
 from advisor.render.common import (
+    by_severity,
     ICON,
     alarming,
     anchor,
@@ -187,6 +190,7 @@ def _run(i: int, r: RunReport, curves: Mapping[str, Any]) -> list[str]:
 
 def render(report: Report, curves: Mapping[str, Curves] | None = None, **_: Any) -> str:
     """The whole report as GitHub-flavoured Markdown."""
+    report = dataclasses.replace(report, runs=tuple(by_severity(report.runs)))  # a triage list: worst first, then by name
     curves = curves or {}
     out = ["# advisor report", "", md_text(summary_line(report)), ""]
     if not report.runs:

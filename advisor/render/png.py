@@ -78,10 +78,18 @@ def line_chart(
     width: int = 720,
     height: int = 400,
     colors: Sequence[tuple[int, int, int]] | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
 ) -> bytes:
-    """A PNG (bytes) of named lines [(label, xs, ys)]; non-finite points break a line."""
+    """A PNG (bytes) of named lines [(label, xs, ys)] with a legend and axis labels; non-finite
+    points break a line."""
     img = np.full((height, width, 3), 255, dtype=np.uint8)
-    left, right, top, bottom = 70, 20, 30 if title else 15, 40
+    left, right, bottom = 70, 20, 40 + (14 if xlabel else 0)
+    top = (30 if title else 15) + (14 if ylabel else 0)
+    if ylabel:  # above the value axis (a 5x7 bitmap font does not rotate)
+        _text(img, 4, top - 14, ylabel[:60], (20, 20, 20))
+    if xlabel:
+        _text(img, left + (width - left - right) // 2 - 3 * len(xlabel[:60]), height - 14, xlabel[:60], (20, 20, 20))
     pw, ph = width - left - right, height - top - bottom
     xs_all = np.concatenate([np.asarray(x, float) for _, x, _ in lines]) if lines else np.zeros(0)
     ys_all = np.concatenate([np.asarray(y, float) for _, _, y in lines]) if lines else np.zeros(0)
@@ -127,6 +135,8 @@ def line_chart(
             label = _fmt(t)
             _text(img, xx - 3 * len(label), top + ph + 8, label)
     colors = list(colors or PALETTE)
+    box_w = 26 + 6 * max((len(lbl[:20]) for lbl, _, _ in lines), default=0)
+    img[top + 2 : top + 8 + 12 * len(lines), left + pw - box_w - 8 : left + pw - 2] = 255  # the legend's own ground
     for i, (label, xs, ys) in enumerate(lines):
         col = colors[i % len(colors)]
         x = px(xs)
@@ -135,9 +145,11 @@ def line_chart(
         for j in range(len(x) - 1):
             if good[j] and good[j + 1]:
                 _line(img, float(x[j]), float(y[j]), float(x[j + 1]), float(y[j + 1]), col)
+    for i, (label, _, _) in enumerate(lines):  # drawn last, over the lines
+        col = colors[i % len(colors)]
         ly = top + 6 + 12 * i
-        img[ly + 2 : ly + 4, left + pw - 150 : left + pw - 132] = col
-        _text(img, left + pw - 126, ly, label[:20], col)
+        img[ly + 2 : ly + 4, left + pw - box_w : left + pw - box_w + 18] = col
+        _text(img, left + pw - box_w + 24, ly, label[:20], col)
     return encode_png(img)
 
 

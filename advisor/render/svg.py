@@ -290,7 +290,7 @@ def svg_chart(
     steps += [float(c.nonfinite_step) for c in curves.values() if c.nonfinite_step is not None]
     steps += [float(s) for s in (span or ()) if s is not None]
     xs = x_scale(steps, frame)
-    ys = y_scale((v for c in curves.values() for v in c.values), frame)
+    ys = y_scale((v for c in curves.values() for v in (*c.values, *getattr(c, "lo", ()), *getattr(c, "hi", ()))), frame)
     f = frame
     label = f"{title}: " + ", ".join(f"{role_label(r)} ({c.tag})" for r, c in curves.items())
     out = [
@@ -402,7 +402,8 @@ def _curve(role: str, c: Mapping[str, Any], xs: Scale, ys: Scale) -> list[str]:
     tip = f"{role_label(role)} ({c.tag}): {len(values)} points, {curve_endpoints(c)}"
     d = _path([xs(s) for s, _ in pts], [ys(v) if math.isfinite(v) else math.nan for _, v in pts])
     pts = [(s, v) for s, v in pts if math.isfinite(v)]
-    out = [f'<path class="line {cls}" data-role="{esc(role)}" d="{d}"><title>{esc(tip)}</title></path>']
+    out = _band(c, cls, xs, ys)
+    out.append(f'<path class="line {cls}" data-role="{esc(role)}" d="{d}"><title>{esc(tip)}</title></path>')
     if 0 < len(pts) < DOTS_BELOW:
         out.append(
             f'<g class="dots {cls}">'
@@ -410,6 +411,29 @@ def _curve(role: str, c: Mapping[str, Any], xs: Scale, ys: Scale) -> list[str]:
             + "</g>"
         )
     return out
+
+
+def _band(c: Any, cls: str, xs: Scale, ys: Scale) -> list[str]:
+    """Each bin's min-max range as a shaded band behind the median line (a spike stays visible)."""
+    lo, hi = list(getattr(c, "lo", ()) or ()), list(getattr(c, "hi", ()) or ())
+    if not lo or len(lo) != len(hi) or len(lo) != len(c.steps):
+        return []
+    ok = [
+        (float(st), float(a), float(b))
+        for st, a, b in zip(c.steps, lo, hi)
+        if math.isfinite(float(a)) and math.isfinite(float(b)) and (not ys.log or float(a) > 0)
+    ]
+    if len(ok) < 2:
+        return []
+    top = " ".join(f"{xs(st):.1f},{ys(b):.1f}" for st, _, b in ok)
+    bottom = " ".join(f"{xs(st):.1f},{ys(a):.1f}" for st, a, _ in reversed(ok))
+    peak = max(b for _, _, b in ok)
+    tip = f"{_band_label(cls)} min-max of each plotted bin (highest {peak:.4g})"
+    return [f'<polygon class="band {cls}" points="{top} {bottom}"><title>{esc(tip)}</title></polygon>']
+
+
+def _band_label(cls: str) -> str:
+    return {"c-train": "train", "c-val": "val", "c-lr": "learning rate", "c-grad": "grad norm"}.get(cls, "curve")
 
 
 def _best_dot(m: Mark, curves: Curves, xs: Scale, ys: Scale, colour: str) -> list[str]:

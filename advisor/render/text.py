@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from advisor.model import Curves, Finding, Report, RunReport, Severity
-from advisor.render.common import ICON, params_text, workload_line
+from advisor.render.common import ICON, alarming, by_severity, params_text, workload_line
 from advisor.terminal import terminal_safe
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+_RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def plain_text(text: str) -> str:
+    """Docstring text for a terminal: reStructuredText roles and double backticks dropped."""
+    return _RST_ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text).replace("``", "")
 
 
 def sparkline(values: Sequence[float], width: int = 40) -> str:
@@ -93,11 +102,25 @@ def summary_line(report: Report) -> str:
     )
 
 
-def render(report: Report, curves: Mapping[str, Curves] | None = None, color: bool | None = None, width: int | None = None) -> str:
-    """The whole report as text (with ANSI colour when ``color``)."""
+def render(
+    report: Report,
+    curves: Mapping[str, Curves] | None = None,
+    color: bool | None = None,
+    width: int | None = None,
+    only_problems: bool = False,
+) -> str:
+    """The whole report as text (with ANSI colour when ``color``), runs worst first.
+
+    ``only_problems`` leaves out runs without a warning or critical finding (the summary line
+    still counts them).
+    """
     lines: list[tuple[str, str]] = []
-    for r in report.runs:
+    shown = [r for r in by_severity(report.runs) if alarming(r) or not only_problems]
+    for r in shown:
         lines.extend(run_lines(r, (curves or {}).get(r.run)))
+        lines.append(("", ""))
+    if len(shown) < len(report.runs):
+        lines.append((f"{len(report.runs) - len(shown)} run(s) without warnings not shown (--only-problems)", "dim"))
         lines.append(("", ""))
     if report.sweep:
         lines.append(("sweep", "bold"))

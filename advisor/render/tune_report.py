@@ -15,7 +15,8 @@ from advisor.render.svg import SMALL, svg_chart
 from advisor.render.text import params_text
 from advisor.tune import config_diff, verdict_text
 
-TUNE_COLORS = [(120, 120, 220), (31, 119, 180), (255, 150, 120), (214, 39, 40)]
+# initial train, initial val, final train, final val: four hues a reader tells apart at a glance.
+TUNE_COLORS = [(127, 127, 127), (255, 127, 14), (31, 119, 180), (44, 160, 44)]
 
 
 def _num(x: Any) -> str:
@@ -133,11 +134,11 @@ def write_outputs(result: Any, out: str) -> dict[str, str]:
         lines = []
         b = chart_lines(result, {"config_hash_before": first["config_hash_before"]})
         a = chart_lines(result, {"config_hash_after": last["config_hash_after"]})
-        lines = [(f"initial {lbl.split()[-1]}", x, y) for lbl, x, y in b] + [(f"final {lbl.split()[-1]}", x, y) for lbl, x, y in a]
+        lines = [(f"initial {lbl.split()[-1]} loss", x, y) for lbl, x, y in b] + [(f"final {lbl.split()[-1]} loss", x, y) for lbl, x, y in a]
         title = "initial vs final config (median over seeds)"
     else:
         lines, title = [], "no change tried"
-    png = line_chart(lines, title=title, colors=TUNE_COLORS)
+    png = line_chart(lines, title=title, colors=TUNE_COLORS, xlabel="step", ylabel="loss")
     with open(paths["png"] + ".tmp", "wb") as fh:
         fh.write(png)
     os.replace(paths["png"] + ".tmp", paths["png"])
