@@ -262,3 +262,26 @@ def test_bad_initial_loss_without_a_class_count_needs_a_classifier_and_an_imposs
     assert found["bad-initial-loss"].remedies[0].action == "check_data"
     # a regression loss of that size is just its scale: no accuracy, no finding
     assert "bad-initial-loss" not in {f.condition for f in diagnose({"train/loss": (steps, loss)})}
+
+
+def test_overfitting_on_three_evaluations_is_info_and_says_the_n():
+    steps = np.arange(10, 9371, 10)
+    train = 0.7 * np.exp(-steps / 800) + 0.15 * (1 - steps / 9370) + 0.03
+    val = ([3125, 6250, 9375], [0.2626, 0.268, 0.2986])
+    f = {x.condition: x for x in diagnose({"train/loss": (steps, train), "eval/loss": val})}["overfitting"]
+    assert f.severity is Severity.INFO and f.evidence["evaluations"] == 3
+    assert "too few to be sure" in f.summary and f.remedies[0].action == "early_stop"
+    # the same three points falling: nothing
+    falling = ([3125, 6250, 9375], [0.2986, 0.268, 0.2626])
+    assert "overfitting" not in {x.condition for x in diagnose({"train/loss": (steps, train), "eval/loss": falling})}
+
+
+def test_overfitting_when_the_gap_keeps_widening_while_val_creeps_down():
+    rng = np.random.default_rng(0)
+    steps = np.arange(0, 20000, 10)
+    train = 20 * np.exp(-steps / 6000) + 0.5 + rng.normal(0, 0.1, steps.size)
+    vs = steps[::40]
+    val = 20 - 10 * (1 - np.exp(-vs / 2500)) + rng.normal(0, 0.03, vs.size)
+    f = {x.condition: x for x in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)})}["overfitting"]
+    assert f.severity is Severity.INFO and f.evidence["form"] == "widening-gap"
+    assert f.evidence["val_over_train_end"] > f.evidence["val_over_train_mid"]

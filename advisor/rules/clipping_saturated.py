@@ -8,7 +8,9 @@ rate is too high. (Clipping by value is worse: it can also flip the update direc
 Signals: the gradient norm before clipping and the clip threshold (from hparams or
 config.json: ``max_norm``, ``max_grad_norm``, ``gradient_clip_val``, ...).
 
-Trigger: more than ``min_share`` of the logged gradient norms exceed the clip threshold.
+Trigger: more than ``min_share`` of the logged gradient norms exceed the clip threshold — a
+warning from ``warn_share`` (nearly every step), advice at info below that (clipping on most
+steps is common, e.g. when fine-tuning large pretrained models at their usual rates).
 
 Needs at least ``min_points`` points.
 
@@ -39,6 +41,7 @@ SIGNALS = ("gradient norm", "clip threshold")
 @dataclass(frozen=True)
 class Params:
     min_share: float = 0.5
+    warn_share: float = 0.9
     min_points: int = 20
 
 
@@ -73,4 +76,5 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         f"(median norm {fmt(float(median(g.values)))}): clipping sets the step size"
     )
     conf = margin_confidence(share, p.min_share, 0.3, base=0.6)
-    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(g.steps[0]))]
+    severity = SEVERITY if share >= p.warn_share else Severity.INFO
+    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(g.steps[0]))]

@@ -17,7 +17,12 @@ accuracy, and the finding drops to info; so does a run whose configured early st
 ended it within its patience of the best point (the overfitting was caught). A val loss that
 merely stopped improving for
 ``flat_after`` of the run while train loss fell by ``flat_train_drop`` more is reported at
-info level (train falls, val flat).
+info level (train falls, val flat). Two more info-level forms: with at most ``tiny_n``
+evaluations (3 or more), every evaluation after the minimum above it, the last by ``min_rise``,
+while train fell ``flat_train_drop`` — too few points for a test, and the summary says so; and a
+gap that keeps widening while validation still creeps down: over the second half train fell by
+``gap_train_drop`` or more, validation by under ``gap_val_drop``, and val/train ended at
+``gap_ratio`` or more, up by half.
 
 Remedies: ``early_stop`` at the best step with ``restore_best`` (patience from the cadence),
 ``weight_decay``, ``dropout``, more data or augmentation (``check_data``), less ``capacity``.
@@ -53,6 +58,10 @@ class Params:
     noise_k: float = 3.0
     flat_after: float = 0.3
     flat_train_drop: float = 0.2
+    tiny_n: int = 6
+    gap_train_drop: float = 0.5
+    gap_val_drop: float = 0.1
+    gap_ratio: float = 2.0
 
 
 def _train_level(ctx: Context, step: float) -> float | None:
@@ -137,8 +146,10 @@ def _stop_remedy(ctx: Context, best_step: int, patience: int, wasted: float, evi
 def detect(ctx: Context, p: Params) -> list[Finding]:
     v = ctx.val
     t = ctx.train
-    if v is None or t is None or v.n < p.min_evals or t.n < 3:
+    if v is None or t is None or t.n < 3 or v.n < 3:
         return []
+    if v.n < p.min_evals:
+        return _tiny(ctx, p)
     bv = best_val(ctx)
     if bv is None:
         return []
@@ -149,7 +160,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     last = max(ctx.last_step, int(v.steps[-1]))
     frac_after = (last - best_step) / max(last - ctx.first_step, 1)
     if evals_after < p.patience or frac_after < p.min_after:
-        return []
+        return _tiny(ctx, p) or _widening(ctx, p)
     k_end = max(2, v.n // 10) if v.n >= 10 else 2
     v_end = float(median(v.values[-k_end:]))
     noise = max(v.bnoise, 1e-12)
@@ -208,4 +219,65 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         evidence["train_drop_after_best"] = round(t_drop, 3)
         conf = margin_confidence(t_drop, p.flat_train_drop, 0.3, base=0.45)
         return [finding(ID, Severity.INFO, conf, summary, evidence, [rem_stop, *regs], onset=best_step)]
-    return []
+    return _widening(ctx, p)
+
+
+def _tiny(ctx: Context, p: Params) -> list[Finding]:
+    """A handful of evaluations, each after the minimum above it, while train keeps falling."""
+    v, t = ctx.val, ctx.train
+    if v.n > p.tiny_n or v.n < 3:
+        return []
+    y = v.values
+    i = int(np.argmin(y))
+    after = y[i + 1 :]
+    t_best, t_end = _train_level(ctx, float(v.steps[i])), t.end()
+    if after.size < 2 or t_best is None or not t_best:
+        return []
+    rel_rise = (float(after[-1]) - float(y[i])) / abs(float(y[i])) if y[i] else 0.0
+    t_drop = (t_best - t_end) / abs(t_best)
+    if not (np.all(after > y[i]) and rel_rise >= p.min_rise and t_drop >= p.flat_train_drop):
+        return []
+    best_step = int(v.steps[i])
+    last = max(ctx.last_step, int(v.steps[-1]))
+    wasted = (last - best_step) / max(last - ctx.first_step, 1)
+    evidence = {
+        "best_step": best_step, "best_val_loss": float(y[i]), "final_val_loss": float(after[-1]),
+        "train_loss_at_best": t_best, "final_train_loss": t_end, "evaluations": v.n, "form": "few-evaluations",
+        "wasted_fraction": round(wasted, 3), "step_range": [best_step, last], "signal": "val_loss",
+    }
+    summary = (
+        f"val loss was lowest at step {best_step} ({fmt(float(y[i]))}) and every one of the {after.size} later evaluations was "
+        f"higher (last {fmt(float(after[-1]))}, +{pct(rel_rise)}) while train loss fell {pct(t_drop)}: likely overfitting, "
+        f"but {v.n} evaluations are too few to be sure"
+    )
+    rem = [_stop_remedy(ctx, best_step, 1, wasted, evidence), *_regularisers(ctx)]
+    return [finding(ID, Severity.INFO, 0.45, summary, evidence, rem, onset=best_step)]
+
+
+def _widening(ctx: Context, p: Params) -> list[Finding]:
+    """Validation still creeping down while train falls steeply: the gap keeps widening."""
+    v, t = ctx.val, ctx.train
+    if v.n < p.min_evals or t.n < 10 or v.nonfinite_step is not None:
+        return []
+    mid = float(v.steps[0] + (v.steps[-1] - v.steps[0]) / 2)
+    v_mid, v_end = float(np.interp(mid, v.bsteps, v.bvals)), float(median(v.values[-max(2, v.n // 10) :]))
+    t_mid, t_end = _train_level(ctx, mid), t.end()
+    if t_mid is None or t_mid <= 0 or t_end <= 0 or v_mid <= 0:
+        return []
+    t_drop, v_drop = (t_mid - t_end) / t_mid, (v_mid - v_end) / v_mid
+    ratio_mid, ratio_end = v_mid / t_mid, v_end / t_end
+    if not (t_drop >= p.gap_train_drop and v_drop < p.gap_val_drop and ratio_end >= p.gap_ratio and ratio_end >= 1.5 * ratio_mid):
+        return []
+    last = max(ctx.last_step, int(v.steps[-1]))
+    evidence = {
+        "train_drop_second_half": round(t_drop, 3), "val_drop_second_half": round(v_drop, 3),
+        "val_over_train_mid": round(ratio_mid, 3), "val_over_train_end": round(ratio_end, 3), "form": "widening-gap",
+        "evaluations": v.n, "step_range": [int(mid), last], "signal": "val_loss",
+    }
+    summary = (
+        f"over the second half train loss fell {pct(t_drop)} ({fmt(t_mid)} -> {fmt(t_end)}) while val loss moved only "
+        f"{pct(v_drop)} ({fmt(v_mid)} -> {fmt(v_end)}): val/train went {ratio_mid:.1f}x -> {ratio_end:.1f}x, the model is memorising"
+    )
+    rem = [*_regularisers(ctx), R.early_stop(step=int(mid), patience=max(p.patience, min(20, v.n // 10)), restore_best=True,
+                                             rationale="later training mostly fits the training set")]
+    return [finding(ID, Severity.INFO, 0.45, summary, evidence, rem, onset=int(mid))]

@@ -75,8 +75,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # The range of many noisy bins grows like ~6 sigma, hence the generous noise multiple.
     tol = max(p.tol_noise * c.bnoise, p.tol_gain * total_fall, 1e-12)
     if len(c.bvals) < p.min_bins:  # too few points to see a stall and its escape; a lasting one shows
-        return _lasting(ctx, c, sh, p, tol)
-    return _escaped(ctx, c, sh, p, tol) or _lasting(ctx, c, sh, p, tol)
+        return _lasting(ctx, c, sh, p)
+    return _escaped(ctx, c, sh, p, tol) or _lasting(ctx, c, sh, p)
 
 
 def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
@@ -137,7 +137,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(s_a))]
 
 
-def _lasting(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
+def _lasting(ctx: Context, c, sh, p: Params) -> list[Finding]:
     """The plateau that lasts to the end: the earliest point after which the (window-median)
     train loss never again improves by more than ``tail_gain`` of the total fall."""
     total_fall = sh.v0 - sh.vend
@@ -148,6 +148,7 @@ def _lasting(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
     later_best = np.minimum.accumulate(smooth[::-1])[::-1]  # best level reached from i on
     # the earliest start below which the rest of the run never goes by more than the allowance
     # (a bump above the level and back is not progress)
+    tol = max(p.tol_noise * c.bnoise, 0.03 * total_fall, 1e-12)  # and within the curve's own noise band
     ok = np.nonzero((smooth - later_best <= p.tail_gain * total_fall) & (smooth - later_best <= tol))[0]
     if ok.size == 0:
         return []
