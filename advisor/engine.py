@@ -57,7 +57,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "clipping-saturated": ("slow-convergence",),
     "gradient-noise": ("lr-decay-needed", "noisy-validation"),  # the flat, noisy end is the noise floor
     "lr-decay-needed": ("noisy-validation",),  # weights bouncing at the floor make validation bounce
-    "data-mismatch": ("val-below-train",),  # a corrupted training signal sits above a clean val
+    "data-mismatch": ("val-below-train",),
+    # a fixed (class-sorted) order makes the loss chase the current class: little net progress
+    "unshuffled-data": ("no-learning", "plateau", "slow-convergence", "underfitting"),  # a corrupted training signal sits above a clean val
 }
 
 

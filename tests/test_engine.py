@@ -31,6 +31,16 @@ def test_root_cause_ranked_first_and_severity_raised():
     assert out[1].evidence["explained_by"] == "vanishing-gradients"
 
 
+def test_causes_of_the_issue_rank_before_their_symptoms():
+    # class-sorted data that never learns: the order first, never "raise the lr" first
+    out = resolve([F("no-learning", Severity.CRITICAL, 0.95), F("unshuffled-data", Severity.WARNING, 0.6)])
+    assert [f.condition for f in out] == ["unshuffled-data", "no-learning"] and out[0].severity == Severity.CRITICAL
+    out = resolve([F("val-below-train", Severity.INFO, 0.9), F("data-mismatch", Severity.WARNING, 0.6)])
+    assert [f.condition for f in out] == ["data-mismatch", "val-below-train"]
+    out = resolve([F("noisy-validation", Severity.INFO, 0.9), F("lr-decay-needed", Severity.INFO, 0.5)])
+    assert [f.condition for f in out] == ["lr-decay-needed", "noisy-validation"]
+
+
 def test_nonfinite_cause_must_match_to_be_explained():
     out = resolve([F("non-finite", Severity.CRITICAL, 0.99, 10, cause="inputs"), F("exploding-gradients", Severity.CRITICAL, 0.5, 10)])
     assert "explained_by" not in out[[f.condition for f in out].index("non-finite")].evidence

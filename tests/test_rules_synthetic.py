@@ -285,3 +285,17 @@ def test_overfitting_when_the_gap_keeps_widening_while_val_creeps_down():
     f = {x.condition: x for x in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)})}["overfitting"]
     assert f.severity is Severity.INFO and f.evidence["form"] == "widening-gap"
     assert f.evidence["val_over_train_end"] > f.evidence["val_over_train_mid"]
+
+
+def test_class_sorted_data_that_never_learns_ranks_the_order_before_the_symptom():
+    rng = np.random.default_rng(0)
+    per_epoch, epochs = 50, 12
+    steps = np.arange(per_epoch * epochs)
+    phase = (steps % per_epoch) / per_epoch
+    # chasing the current class: the loss is low within a class block, high at each switch
+    loss = 2.3 + 0.8 * np.sin(2 * np.pi * 5 * phase) * (1 - 0.2 * phase) + rng.normal(0, 0.1, steps.size)
+    findings = diagnose({"train/loss": (steps, loss)}, hparams={"num_classes": 10, "steps_per_epoch": per_epoch})
+    names = [f.condition for f in findings]
+    assert names[0] == "unshuffled-data", names
+    assert findings[0].remedies[0].action == "shuffle"
+    assert all(r.action != "scale_lr" or r.params["factor"] < 1 for f in findings[:1] for r in f.remedies)

@@ -10,7 +10,10 @@ Trigger: on the per-step train loss (its last ``max_points`` points, at least ``
 whole periods of at least ``min_period`` steps), detrended by a
 moving average over exactly one period, the share of variance explained by the position in
 the period (phase) is at least ``min_strength`` and ``min_over_chance`` times what noise alone
-gives (period/points). The period is the epoch length when known, else the strongest
+gives (period/points) — or, with at least four periods, at least ``rep_strength`` and the
+pattern replicates: the phase profile of the even-numbered periods correlates with that of the
+odd-numbered ones at ``min_replication`` or more (noise, even autocorrelated noise, does not
+repeat in phase; a fixed data order does). The period is the epoch length when known, else the strongest
 autocorrelation peak. Not reported when a logged learning rate repeats with the same period
 (a cyclic schedule), nor when the loss is a running average reset each epoch (Keras
 ``batch_loss``: its step-to-step changes shrink through each epoch).
@@ -44,6 +47,20 @@ class Params:
     min_periods: int = 3
     min_period: int = 8
     max_points: int = 20000
+    rep_strength: float = 0.1
+    min_replication: float = 0.75
+
+
+def _replication(resid: np.ndarray, period: int) -> float:
+    """Correlation of the phase profiles of the even- and odd-numbered periods (0 with under four)."""
+    k = (resid.size // period) * period
+    m = resid[:k].reshape(-1, period)
+    if m.shape[0] < 4:
+        return 0.0
+    a, b = m[0::2].mean(axis=0), m[1::2].mean(axis=0)
+    if np.std(a) == 0 or np.std(b) == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def _running_average_signature(y: np.ndarray, period: int) -> bool:
@@ -84,7 +101,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     strength = fold_strength(resid, period)
     n_used = (y.size // period) * period
     chance = period / max(n_used, 1)
-    if strength < p.min_strength or strength < p.min_over_chance * chance:
+    replication = _replication(resid, period)
+    strong = strength >= p.min_strength and strength >= p.min_over_chance * chance
+    if not strong and not (strength >= p.rep_strength and replication >= p.min_replication):
         return []
     if _running_average_signature(y, period):
         return []
@@ -99,6 +118,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "epoch_steps": spe,
         "phase_variance_share": round(strength, 3),
         "chance_share": round(chance, 4),
+        "replication": round(replication, 3),
         "periods_seen": int(y.size // period),
         "step_range": [int(steps[0]), int(steps[-1])],
         "signal": "train_loss",
