@@ -299,3 +299,16 @@ def test_class_sorted_data_that_never_learns_ranks_the_order_before_the_symptom(
     assert names[0] == "unshuffled-data", names
     assert findings[0].remedies[0].action == "shuffle"
     assert all(r.action != "scale_lr" or r.params["factor"] < 1 for f in findings[:1] for r in f.remedies)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tiny_train_set_memorised_is_not_advised_to_train_longer(seed):
+    rng = np.random.default_rng(seed)
+    steps = np.arange(3000)
+    train = (0.07 + 2.2 * np.exp(-steps / 700)) * (1 + rng.normal(0, 0.05, steps.size))
+    vs = steps[::100]
+    val = 0.85 + 1.45 * np.exp(-vs / 150) + rng.normal(0, 0.01, vs.size)
+    findings = diagnose({"train/loss": (steps, train), "val/loss": (vs, val)})
+    names = [f.condition for f in findings]
+    assert "still-improving" not in names
+    assert names[0] == "overfitting", names

@@ -6,7 +6,7 @@ schedule stretched to match) would likely reach a lower loss.
 Signals: train loss (and val loss when logged).
 
 Trigger: validation, when logged with at least ``min_evals`` points, is still falling over the
-train loss's last quarter (z below ``val_z``) or at its minimum at the end, and either the
+train loss's last quarter (z below ``val_z``) or at its minimum at the end having fallen over 2% across that quarter, and either the
 train loss falls significantly over its last quarter (Mann-Kendall z below -2.6) with at least
 ``min_late_drop`` of its total fall there, or — noisy per-step train losses hide a real trend
 — it falls there less significantly (z below -1.5) while validation is at its minimum at the
@@ -66,14 +66,15 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             late = v.values[-max(3, v.n // 4) :]
         zv = mann_kendall_z(late)
         at_min = float(np.min(v.values)) >= float(np.min(late)) - 1e-12 and int(np.argmin(v.values)) >= v.n - 2
-        if not (zv < p.val_z or at_min):
+        third = max(1, late.size // 3)
+        a, b = median(late[:third]), median(late[-third:])  # levels, not single noisy points
+        # a flat validation that happens to end on its lowest point is not "still improving"
+        if not (zv < p.val_z or (at_min and a - b > 0.02 * abs(a))):
             return []
         # Validation at its minimum at the very end, and still dropping steeply there.
         fall = float(v.values[0] - np.min(v.values))
         last_drop = float(v.values[-2] - v.values[-1]) if v.n >= 2 else 0.0
         val_strong = int(np.argmin(v.values)) == v.n - 1 and fall > 0 and last_drop >= p.val_last_drop * fall
-        third = max(1, late.size // 3)
-        a, b = median(late[:third]), median(late[-third:])  # levels, not single noisy points
         val_txt = (
             f"; validation is still falling too ({fmt(a)} -> {fmt(b)} over its last {late.size} evaluations)"
             if b < a
