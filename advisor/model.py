@@ -44,6 +44,7 @@ class Role(str, enum.Enum):
 
     TRAIN_LOSS = "train_loss"
     VAL_LOSS = "val_loss"
+    TEST_LOSS = "test_loss"  # a held-out test loss beside the validation loss
     TRAIN_ACC = "train_acc"
     VAL_ACC = "val_acc"
     TRAIN_METRIC = "train_metric"

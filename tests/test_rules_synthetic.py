@@ -312,3 +312,14 @@ def test_tiny_train_set_memorised_is_not_advised_to_train_longer(seed):
     names = [f.condition for f in findings]
     assert "still-improving" not in names
     assert names[0] == "overfitting", names
+
+
+def test_a_test_loss_far_above_validation_is_a_data_mismatch():
+    c = synth.healthy_step_decay(0, 2000)
+    vs, val = c["val/loss"]
+    c["test/loss"] = (vs, val * 70)
+    f = {x.condition: x for x in diagnose(c)}["data-mismatch"]
+    assert f.evidence["form"] == "test-vs-val" and f.evidence["test_over_val"] > 60
+    assert f.remedies[0].action == "check_data"
+    c["test/loss"] = (vs, val * 1.2)  # a test set a little harder than validation is normal
+    assert "data-mismatch" not in {x.condition for x in diagnose(c)}

@@ -346,6 +346,10 @@ def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], der
         vl = _pick(feats, "loss", ("test",), "val")
         if vl is not None:
             notes.append(f"no validation loss; using {vl.key} as the held-out loss")
+    else:
+        te = _pick(feats, "loss", ("test",), "val")
+        if te is not None and te.key != vl.key:
+            roles[Role.TEST_LOSS] = te.key
     summed_v = _summed_components(run, feats, ("val",), vl)
     if summed_v is not None:
         derived[summed_v.key] = summed_v

@@ -76,6 +76,10 @@ class Context:
         return self._curve(Role.VAL_LOSS)
 
     @cached_property
+    def test(self) -> Curve | None:
+        return self._curve(Role.TEST_LOSS)
+
+    @cached_property
     def lr(self) -> Curve | None:
         return self._curve(Role.LR)
 

@@ -13,6 +13,10 @@ improves several times more than training), while the validation loss, over at l
 ``min_evals`` points, falls with a significant trend (z below ``val_z``) by more than
 ``val_drop`` of its initial value.
 
+Second form: a test loss logged beside the validation loss ends ``test_ratio`` times above it or
+more (compared at the same steps): the test set is not drawn like the validation set, so what
+validation promises will not hold there.
+
 Remedies: ``check_data`` (that the logged train loss is the optimised one; labels; that train
 and validation come from the same distribution and pipeline).
 
@@ -24,8 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from advisor import remedies as R
-from advisor.model import Finding, Severity
+from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.signals import fmt, pct
 
@@ -42,9 +48,39 @@ class Params:
     val_z: float = -2.6
     val_drop: float = 0.1
     min_evals: int = 6
+    test_ratio: float = 3.0
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
+    return _flat_train(ctx, p) or _test_apart(ctx, p)
+
+
+def _test_apart(ctx: Context, p: Params) -> list[Finding]:
+    """A held-out test loss far above the validation loss at the same steps."""
+    v, te = ctx.val, ctx.test
+    if v is None or te is None or v.n < 1 or te.n < 1 or v.nonfinite_step is not None or te.nonfinite_step is not None:
+        return []
+    k = max(1, min(3, te.n))
+    at = te.steps[-k:]
+    val_at = np.interp(at, v.steps, v.values)
+    test_end, val_end = float(np.median(te.values[-k:])), float(np.median(val_at))
+    if val_end <= 0 or test_end < p.test_ratio * val_end:
+        return []
+    ratio = test_end / val_end
+    evidence = {
+        "test_loss": test_end, "val_loss": val_end, "test_over_val": round(ratio, 2), "test_tag": ctx.tag(Role.TEST_LOSS),
+        "form": "test-vs-val", "step_range": [int(at[0]), int(at[-1])], "signal": "test_loss",
+    }
+    rem = [R.check_data("how the test split is built (distribution, preprocessing, label mapping) against the validation split")]
+    summary = (
+        f"test loss {fmt(test_end)} is {ratio:.1f}x the validation loss {fmt(val_end)} at the same steps: the test set is not "
+        f"drawn like the validation set, so validation results will not carry over"
+    )
+    conf = margin_confidence(ratio, p.test_ratio, 10.0, base=0.6)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(at[0]))]
+
+
+def _flat_train(ctx: Context, p: Params) -> list[Finding]:
     ts, vs = ctx.train_shape, ctx.val_shape
     v = ctx.val
     if ts is None or vs is None or v is None or v.n < p.min_evals:
