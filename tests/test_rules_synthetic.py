@@ -323,3 +323,15 @@ def test_a_test_loss_far_above_validation_is_a_data_mismatch():
     assert f.remedies[0].action == "check_data"
     c["test/loss"] = (vs, val * 1.2)  # a test set a little harder than validation is normal
     assert "data-mismatch" not in {x.condition for x in diagnose(c)}
+
+
+def test_cosine_running_past_its_period_is_misconfigured_but_warm_restarts_are_not():
+    c = synth.healthy_step_decay(0, 2000)
+    steps = c["train/loss"][0]
+    t_max = 500  # CosineAnnealingLR with T_max a quarter of the run: 0 at 500, back up at 1000, ...
+    c["train/lr"] = (steps, 0.05 * (1 + np.cos(np.pi * steps / t_max)) / 2)
+    f = {x.condition: x for x in diagnose(c)}["schedule-misconfigured"]
+    assert f.evidence["form"] == "past-horizon" and 450 <= f.evidence["floor_step"] <= 520
+    assert f.remedies[0].params["horizon"] >= 1999
+    c["train/lr"] = (steps, 0.05 * (1 + np.cos(np.pi * (steps % t_max) / t_max)) / 2)  # SGDR: abrupt restarts
+    assert "schedule-misconfigured" not in {x.condition for x in diagnose(c)}

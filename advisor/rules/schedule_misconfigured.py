@@ -18,6 +18,11 @@ Trigger, any of:
     of the peak) or stalls training (the train loss, still falling just before the floor, fell
     by less than ``max_floor_gain`` of its whole fall after reaching it) — a ÷10 step followed
     by a productive low-rate phase, or by a loss that had converged anyway, is normal;
+  * past its horizon: the logged rate falls to about zero (``zero`` of its peak) before
+    ``max_restart_at`` of the run and then climbs smoothly back above half its peak (no single
+    jump of more than a third of the peak) — a cosine whose period (``T_max``) is shorter than
+    the run, continuing past its end; an abrupt restart (SGDR) or a declared cyclic schedule is
+    intended and not reported;
   * never decays: the config names a decaying schedule (cosine, linear, step, exponential,
     polynomial) but the logged rate is constant after any warmup.
 
@@ -57,7 +62,9 @@ class Params:
     min_decay: float = 0.1
     max_floor_share: float = 0.4
     negligible: float = 0.01  # a floor at or below this fraction of the peak learns next to nothing
-    max_floor_gain: float = 0.1  # the loss's fall after the floor, as a fraction of its whole fall
+    max_floor_gain: float = 0.1
+    zero: float = 0.005
+    max_restart_at: float = 0.6  # the loss's fall after the floor, as a fraction of its whole fall
     min_points: int = 5
 
 
@@ -137,7 +144,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         )
         conf = margin_confidence(share, p.max_floor_share, 0.3, base=0.6)
         return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=floor_step)]
-    late = _warmup_whole_run(lr, start_step, span, p)
+    late = _warmup_whole_run(lr, start_step, span, p) or _past_horizon(lr, kind, start_step, end_step, p)
     if late is not None:
         return [late]
     stuck = _stuck_tiny(ctx, lr, end_step, p)
@@ -191,3 +198,33 @@ def _stuck_tiny(ctx: Context, lr, end_step: int, p: Params) -> Finding | None:
         R.scale_lr(factor, f"bring the rate to the usual range (about {target:g})"),
     ]
     return finding(ID, SEVERITY, 0.8, summary, evidence, rem, onset=int(steps[0]))
+
+
+def _past_horizon(lr, kind: str, start_step: int, end_step: int, p: Params) -> Finding | None:
+    """A cosine that reached ~0 early and then rose smoothly again: its period is shorter than the run."""
+    if any(k in kind for k in ("cycl", "restart", "triangular", "sgdr", "one_cycle", "onecycle")):
+        return None
+    vals, steps = lr.values, lr.steps
+    peak = float(np.max(vals))
+    span = max(end_step - start_step, 1)
+    low = np.nonzero(vals <= p.zero * peak)[0]
+    if low.size == 0:
+        return None
+    i0 = int(low[0])
+    if (float(steps[i0]) - start_step) / span > p.max_restart_at:
+        return None
+    later = vals[i0:]
+    if float(later.max()) < 0.5 * peak or float(np.max(np.diff(later), initial=0.0)) > peak / 3:
+        return None
+    floor_step = int(steps[i0])
+    rem = [
+        R.lr_schedule("cosine", f"set the cosine's horizon (T_max) to the real run ({end_step} steps), not {floor_step - start_step}", horizon=end_step,
+                      min_lr=float(f"{peak / 1000:.3g}")),
+    ]
+    evidence = {"peak_lr": peak, "floor_step": floor_step, "run_end_step": end_step, "form": "past-horizon",
+                "step_range": [floor_step, end_step], "signal": "lr"}
+    summary = (
+        f"the learning rate fell to about zero at step {floor_step} ({pct((floor_step - start_step) / span)} of the run) and then climbed "
+        f"back to {fmt(float(later.max()))}: a cosine schedule whose period is shorter than the run kept going past its end"
+    )
+    return finding(ID, SEVERITY, 0.65, summary, evidence, rem, onset=floor_step)
