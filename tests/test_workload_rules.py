@@ -130,3 +130,20 @@ def test_balanced_or_wasserstein_gans_are_silent():
     swing = 1.3 + 0.3 * np.sin(np.arange(120) / 2)
     assert _detect("discriminator-overpowering", _gan(swing, 0.8 + 0.4 * np.cos(np.arange(120) / 2))) == []
     assert _detect("discriminator-overpowering", _gan(-np.linspace(0.1, 5, 120), np.linspace(0.1, 5, 120))) == []
+
+
+def test_entropy_collapsed_to_exact_zero_is_read_with_the_right_sign():
+    # SB3 logs -entropy: a stream that sits at ~0 after the first point has a median of either sign
+    ent = np.r_[0.11, np.full(119, 2.4e-7)]
+    ctx = _rl(0.5 + 0.01 * NOISE, ent)
+    (f,) = _detect("entropy-collapse", ctx)
+    assert f.evidence["negated"] is True and f.evidence["collapse_fraction"] < 0.05
+
+
+def test_late_total_collapse_that_costs_reward_warns_but_late_convergence_does_not():
+    reward = np.where(T < 0.6, 10 * np.minimum(T * 3, 1), 2.0) + 0.1 * NOISE
+    ent = np.where(T < 0.6, 1.1 * (1 - T), 1e-6)
+    (f,) = _detect("entropy-collapse", _rl(reward, ent))
+    assert f.severity.value == "warning" and f.evidence["late_degenerate"] is True
+    # the same late collapse after which the agent keeps its reward: converged, not flagged late
+    assert _detect("entropy-collapse", _rl(10 * np.minimum(T * 3, 1) + 0.1 * NOISE, ent)) == []

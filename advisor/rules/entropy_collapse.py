@@ -13,7 +13,9 @@ Trigger: over at least ``min_points`` entropy points of a discrete policy (a str
 clearly negative is a differential entropy and is skipped), the entropy's step-binned median
 falls to ``floor`` of its initial value or below within the first ``early`` of the run and its
 median after that point stays under twice ``floor`` of the initial value (it does not come back).
-Severity warning when the reward never rose more than ``low_gain`` of its own scale (the larger
+A collapse later than ``early`` counts only when it is total (under ``extreme`` of the initial
+entropy) and costs the agent (the reward after it is below its best before, or the reward stream
+ends: no episode completes) — a warning. Severity warning when the reward never rose more than ``low_gain`` of its own scale (the larger
 of its initial magnitude and early spread) above its initial level before the collapse and its
 median after the collapse is no higher either: the policy committed before it learned anything
 (premature convergence). Info otherwise: a reward that rose first and stays up may be a policy
@@ -55,7 +57,8 @@ class Params:
     early: float = 0.5  # the collapse must come within this share of the run
     low_gain: float = 0.15  # reward rise (share of its scale) under which the reward "stayed low"
     kl_high: float = 0.05
-    min_points: int = 10
+    min_points: int = 8
+    extreme: float = 1e-3  # share of the initial entropy that is numerically deterministic
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -71,15 +74,41 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     at = float(h.steps[below[0]])
     frac = (at - float(c.steps[0])) / c.span if c.span > 0 else 1.0
     after = c.values[c.steps >= at]
-    if frac > p.early or median(after) > 2 * p.floor * h0:
+    if median(after) > 2 * p.floor * h0:
+        return []
+    late = frac > p.early
+    if late and not _degenerate(ctx, p, at, h0, median(after)):
         return []
     evidence = {"initial_entropy": h0, "entropy_after": median(after), "collapse_step": int(at), "collapse_fraction": round(frac, 3),
                 "entropy_tag": ctx.tag(Role.ENTROPY), "negated": negated, "step_range": [int(at), int(c.steps[-1])], "signal": "entropy"}
     severity, conf, reward_txt = _judge_reward(ctx, p, at, evidence)
+    if late:
+        evidence["late_degenerate"] = True
+        severity, conf = Severity.WARNING, max(conf, 0.55)
+        reward_txt += "; the collapse came late but is total, and the agent stopped earning what it had"
     rem = _remedies(ctx, p, at)
     summary = (f"policy entropy fell from {fmt(h0)} to {fmt(median(after))} by step {int(at)} ({100 * frac:.0f}% into the run) "
                f"and stayed there: the policy turned deterministic; {reward_txt}")
     return [finding(ID, severity, conf, summary, evidence, rem, onset=int(at))]
+
+
+def _degenerate(ctx: Context, p: Params, at: float, h0: float, h_after: float) -> bool:
+    """A late collapse that is total (numerically deterministic) and costs the agent: its reward
+    after is below its best before, or episodes stop completing (the reward stream ends early)."""
+    if h_after > p.extreme * h0:
+        return False
+    r = reward(ctx, 2)
+    ent = ctx.series(Role.ENTROPY)
+    if r is None or ent is None:
+        return False
+    if float(r.steps[-1]) < at <= float(ent.steps[-1]):
+        return True  # no episode ends after the collapse: a policy stuck doing one thing
+    tr = track(r)
+    before, after = tr.values[tr.steps <= at], r.values[r.steps >= at]
+    if before.size == 0 or after.size == 0:
+        return False
+    scale = reward_scale(r, float(tr.values[0]))
+    return (float(np.max(before)) - median(after)) / scale > p.low_gain
 
 
 def _judge_reward(ctx: Context, p: Params, at: float, evidence: dict) -> tuple[Severity, float, str]:

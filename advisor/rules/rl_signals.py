@@ -101,7 +101,9 @@ def entropy(ctx: Context, min_points: int) -> tuple[Curve, bool] | None:
     finite = vals[np.isfinite(vals)]
     if finite.size == 0 or finite.size < len(vals):
         return None
-    negated = bool(median(finite) < 0)  # an entropy loss: -entropy, or -coef * entropy
+    # an entropy loss (-entropy, or -coef * entropy) is negative where it is large; a stream that
+    # collapsed to ~0 has a median of either sign, so the largest magnitude decides
+    negated = bool(finite[int(np.argmax(np.abs(finite)))] < 0)
     c = make_curve(s.steps, -vals if negated else vals)
     lo, h0 = float(np.min(c.values)), c.start()
     if h0 <= 0 or lo < -0.05 * h0:
