@@ -335,3 +335,11 @@ def test_cosine_running_past_its_period_is_misconfigured_but_warm_restarts_are_n
     assert f.remedies[0].params["horizon"] >= 1999
     c["train/lr"] = (steps, 0.05 * (1 + np.cos(np.pi * (steps % t_max) / t_max)) / 2)  # SGDR: abrupt restarts
     assert "schedule-misconfigured" not in {x.condition for x in diagnose(c)}
+
+
+def test_warmup_from_zero_then_cosine_is_not_a_schedule_past_its_horizon():
+    c = synth.healthy_step_decay(0, 2000)
+    steps = c["train/loss"][0]
+    warm = np.minimum(steps / 100, 1.0)
+    c["train/lr"] = (steps, 3e-3 * warm * (1 + np.cos(np.pi * steps / 2000)) / 2)
+    assert "schedule-misconfigured" not in {x.condition for x in diagnose(c)}

@@ -147,3 +147,11 @@ def test_late_total_collapse_that_costs_reward_warns_but_late_convergence_does_n
     assert f.severity.value == "warning" and f.evidence["late_degenerate"] is True
     # the same late collapse after which the agent keeps its reward: converged, not flagged late
     assert _detect("entropy-collapse", _rl(10 * np.minimum(T * 3, 1) + 0.1 * NOISE, ent)) == []
+
+
+def test_rl_plateau_reads_the_reward_never_the_losses():
+    reward = 100 * np.minimum(T * 5, 1) + 3 * NOISE  # solved by a fifth of the run, flat after
+    (f,) = _detect("plateau", _rl(reward, 0.69 - 0.3 * T, value_loss=1 + 50 * T))
+    assert f.severity.value == "info" and f.evidence["signal"] == "reward"
+    assert f.evidence["plateau_fraction_of_run"] >= 0.7 and f.evidence["plateau_level"] > 90
+    assert _detect("plateau", _rl(100 * T + 3 * NOISE, 0.69 - 0.3 * T)) == []  # still rising

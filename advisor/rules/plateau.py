@@ -42,9 +42,12 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import flat_run, fmt, median, pct, theil_sen
+from advisor.rules.rl_signals import reward
+from advisor.rules.shape import shape
+from advisor.signals import flat_run, fmt, make_curve, median, pct, theil_sen
 
 ID = "plateau"
+WORKLOADS = ("supervised", "unknown", "rl")  # rl: the lasting form, on the reward
 SEVERITY = Severity.WARNING
 SIGNALS = ("train loss",)
 
@@ -65,6 +68,8 @@ class Params:
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
+    if ctx.workload == "rl":
+        return _reward_lasting(ctx, p)
     got = ctx.finite_train(min_points=p.min_points_lasting)
     if got is None:
         return []
@@ -137,7 +142,19 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(s_a))]
 
 
-def _lasting(ctx: Context, c, sh, p: Params) -> list[Finding]:
+def _reward_lasting(ctx: Context, p: Params) -> list[Finding]:
+    """An RL run whose reward stopped rising early: the lasting form on the negated reward."""
+    r = reward(ctx, p.min_points_lasting)
+    if r is None:
+        return []
+    c = make_curve(r.steps, -r.values)
+    sh = shape(c)
+    if sh is None or sh.v0 - sh.vend <= 0:
+        return []
+    return _lasting(ctx, c, sh, p, what="reward")
+
+
+def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[Finding]:
     """The plateau that lasts to the end: the earliest point after which the (window-median)
     train loss never again improves by more than ``tail_gain`` of the total fall."""
     total_fall = sh.v0 - sh.vend
@@ -148,8 +165,9 @@ def _lasting(ctx: Context, c, sh, p: Params) -> list[Finding]:
     later_best = np.minimum.accumulate(smooth[::-1])[::-1]  # best level reached from i on
     # the earliest start below which the rest of the run never goes by more than the allowance
     # (a bump above the level and back is not progress)
-    tol = max(p.tol_noise * c.bnoise, 0.03 * total_fall, 1e-12)  # and within the curve's own noise band
-    ok = np.nonzero((smooth - later_best <= p.tail_gain * total_fall) & (smooth - later_best <= tol))[0]
+    # the allowance: the gain, or what the noise of a window median gives its lowest later value
+    allow = max(p.tail_gain * total_fall, 3.0 * c.bnoise / np.sqrt(2 * h + 1), 1e-12)
+    ok = np.nonzero(smooth - later_best <= allow)[0]
     if ok.size == 0:
         return []
     k = int(ok[0])
@@ -158,7 +176,8 @@ def _lasting(ctx: Context, c, sh, p: Params) -> list[Finding]:
     tail = 1.0 - start_frac
     if k == 0 or tail < p.tail_min or start_frac > p.max_start:
         return []
-    v = ctx.val
+    sign = -1.0 if what == "reward" else 1.0  # the reward was negated into a loss
+    v = ctx.val if what != "reward" else None
     if v is not None and v.n >= 4:
         vt = v.values[v.steps >= s_a]
         v_range = float(np.max(v.values) - np.min(v.values))
@@ -168,21 +187,22 @@ def _lasting(ctx: Context, c, sh, p: Params) -> list[Finding]:
     level = float(smooth[k])
     evidence = {
         "step_range": [int(s_a), int(c.steps[-1])],
-        "plateau_level": level,
-        "final_loss": sh.vend,
+        "plateau_level": sign * level,
+        "final_level": sign * sh.vend,
         "plateau_fraction_of_run": round(tail, 3),
         "tail_fraction_of_fall": round(max(level - sh.vend, 0.0) / total_fall, 3),
         "form": "lasting",
-        "signal": "train_loss",
+        "signal": "reward" if what == "reward" else "train_loss",
     }
     rem = [
         R.early_stop(int(s_a), patience=max(2, min(10, (v.n // 10) if v is not None else 3)), rationale="the rest of the run bought almost nothing"),
         R.lr_schedule("plateau", "cut the rate when progress stalls; a lower rate often goes below the floor", factor=0.2, patience=3),
         R.capacity(2.0, rationale="if the level is not good enough, a larger model can go lower"),
     ]
+    moved = "raised" if what == "reward" else "lowered"
     summary = (
-        f"train loss stopped improving at about {fmt(level)} from step {int(s_a)}: the last {pct(tail)} of the run "
-        f"lowered it by only {pct(max(level - sh.vend, 0.0) / total_fall)} of its total fall (to {fmt(sh.vend)})"
+        f"{what} stopped improving at about {fmt(sign * level)} from step {int(s_a)}: the last {pct(tail)} of the run "
+        f"{moved} it by only {pct(max(level - sh.vend, 0.0) / total_fall)} of its whole gain (to {fmt(sign * sh.vend)})"
     )
     # below the other advice: this one is about compute spent, not about what went wrong
     conf = min(margin_confidence(tail, p.tail_min, 0.3, base=0.3), 0.45)

@@ -207,10 +207,11 @@ def _past_horizon(lr, kind: str, start_step: int, end_step: int, p: Params) -> F
     vals, steps = lr.values, lr.steps
     peak = float(np.max(vals))
     span = max(end_step - start_step, 1)
-    low = np.nonzero(vals <= p.zero * peak)[0]
+    high = np.nonzero(vals >= 0.5 * peak)[0]
+    low = np.nonzero(vals[int(high[0]) :] <= p.zero * peak)[0] if high.size else np.array([], dtype=int)
     if low.size == 0:
-        return None
-    i0 = int(low[0])
+        return None  # (a warmup from zero is not a fall to zero)
+    i0 = int(high[0]) + int(low[0])
     if (float(steps[i0]) - start_step) / span > p.max_restart_at:
         return None
     later = vals[i0:]
