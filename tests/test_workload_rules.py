@@ -155,3 +155,13 @@ def test_rl_plateau_reads_the_reward_never_the_losses():
     assert f.severity.value == "info" and f.evidence["signal"] == "reward"
     assert f.evidence["plateau_fraction_of_run"] >= 0.7 and f.evidence["plateau_level"] > 90
     assert _detect("plateau", _rl(100 * T + 3 * NOISE, 0.69 - 0.3 * T)) == []  # still rising
+
+
+@pytest.mark.parametrize("stream", ["reward", "entropy", "value_loss"])
+def test_non_finite_on_rl_streams_is_critical(stream):
+    reward, ent, vl = 10 * T + NOISE, 0.69 - 0.3 * T, 1 + T
+    bad = {"reward": reward, "entropy": ent, "value_loss": vl}[stream].copy()
+    bad[80:] = np.nan
+    kw = {"reward": reward, "entropy": ent, "value_loss": vl, stream: bad}
+    (f,) = _detect("non-finite", _rl(kw["reward"], kw["entropy"], value_loss=kw["value_loss"]))
+    assert f.severity.value == "critical" and f.evidence["first_nonfinite_step"] == 80 * 2048

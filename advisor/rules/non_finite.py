@@ -54,10 +54,18 @@ class Params:
     early_points: int = 10  # fewer finite train-loss points than this before the NaN: an early blow-up
 
 
+# A non-finite value in one of these means the optimisation itself broke (critical): the losses
+# and gradient norm of any workload, and an RL agent's reward and policy entropy.
+_CRITICAL_ROLES = (
+    Role.TRAIN_LOSS, Role.VAL_LOSS, Role.GRAD_NORM, Role.REWARD, Role.ENTROPY, Role.VALUE_LOSS, Role.POLICY_LOSS,
+    Role.GEN_LOSS, Role.DISC_LOSS,
+)
+
+
 def _first_bad(ctx: Context) -> tuple[Role, int, float, int] | None:
     """(role, step, value, count) of the earliest non-finite value among the monitored roles."""
     best = None
-    for role in (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.GRAD_NORM, Role.TRAIN_ACC, Role.VAL_ACC, Role.TRAIN_METRIC, Role.VAL_METRIC):
+    for role in (*_CRITICAL_ROLES, Role.TRAIN_ACC, Role.VAL_ACC, Role.TRAIN_METRIC, Role.VAL_METRIC):
         s = ctx.series(role)
         if s is None or not len(s):
             continue
@@ -172,7 +180,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     role, step, value, count = hit
     tag = ctx.tag(role) or role.value
-    is_loss = role in (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.GRAD_NORM)
+    is_loss = role in _CRITICAL_ROLES
     train = ctx.train
     evidence: dict = {"first_nonfinite_step": step, "signal": role.value, "tag": tag, "value": str(value), "nonfinite_points": count}
     cause, growth = _cause(ctx, p, role, step, evidence)
