@@ -13,6 +13,7 @@
     [rules.overfitting]                 # any parameter of a rule (`advisor explain ID` lists them)
     patience = 5
 
+    num_classes = 10                    # class count for runs that do not declare one
     workload = "rl"                     # every run is this workload: supervised | rl | gan | unknown
     [workloads]                         # or per run: a glob on the run's name, first match wins
     "runs/ppo*" = "rl"
@@ -60,6 +61,7 @@ class AnalyzeConfig:
     source: str | None = None  # the file it came from
     workload: str | None = None  # every run's workload, overriding what its tags say
     workloads: Mapping[str, str] = field(default_factory=dict)  # run-name glob -> workload (first match)
+    num_classes: int | None = None  # class count for runs that do not declare one (chance level ln C)
 
     def fail_severity(self) -> Severity | None:
         return None if self.fail_on == "never" else Severity.parse(self.fail_on)
@@ -74,6 +76,7 @@ class AnalyzeConfig:
             source=self.source,
             workload=self.workload,
             workloads=self.workloads,
+            num_classes=self.num_classes,
         )
 
     def workload_for(self, run: str) -> str | None:
@@ -95,10 +98,13 @@ def _parse_ids(value: Any, what: str) -> tuple[str, ...]:
 def from_mapping(data: Mapping[str, Any], source: str | None = None) -> AnalyzeConfig:
     """Validate a parsed ``[tool.advisor]`` table."""
     where = f"{source}: " if source else ""
-    known = {"signals", "rules", "select", "ignore", "fail_on", "fail-on", "workload", "workloads"}
+    known = {"signals", "rules", "select", "ignore", "fail_on", "fail-on", "workload", "workloads", "num_classes"}
     unknown = set(data) - known
     if unknown:
-        raise UsageError(f"{where}unknown setting(s) {', '.join(sorted(unknown))} (known: fail_on, select, ignore, signals, rules, workload, workloads)")
+        raise UsageError(f"{where}unknown setting(s) {', '.join(sorted(unknown))} (known: fail_on, select, ignore, signals, rules, workload, workloads, num_classes)")
+    num_classes = data.get("num_classes")
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2):
+        raise UsageError(f"{where}num_classes must be a whole number of classes, 2 or more, not {num_classes!r}")
     signals = data.get("signals", {})
     if not isinstance(signals, Mapping):
         raise UsageError(f"{where}[signals] must be a table of role = \"tag\"")
@@ -124,6 +130,7 @@ def from_mapping(data: Mapping[str, Any], source: str | None = None) -> AnalyzeC
         source=source,
         workload=workload,
         workloads=workloads,
+        num_classes=num_classes,
     )
 
 

@@ -72,6 +72,7 @@ class Engine:
     sweep_rules: tuple[tuple[RuleSpec, Any], ...]
     workload: str | None = None
     workloads: tuple[tuple[str, str], ...] = ()  # (run-name glob, workload), first match wins
+    num_classes: int | None = None  # the config's class count for runs that declare none
 
     @classmethod
     def from_config(cls, config: AnalyzeConfig | None = None) -> "Engine":
@@ -86,6 +87,7 @@ class Engine:
             tuple(b for b in built if b[0].scope == "sweep"),
             config.workload,
             tuple(config.workloads.items()),
+            config.num_classes,
         )
 
     def workload_for(self, run: str) -> str | None:

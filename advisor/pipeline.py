@@ -69,7 +69,7 @@ def diagnose_run(
         signals = dataclasses.replace(signals, notes=signals.notes + wl.notes)
     if wl.kind == "supervised" and wl.source == "tags":
         wl = dataclasses.replace(wl, evidence=supervised_evidence(signals.roles) or wl.evidence)
-    ctx = Context(run, signals, wl.kind)
+    ctx = Context(run, signals, wl.kind, num_classes=getattr(engine, "num_classes", None))
     findings, problems = engine.diagnose(ctx)
     extra = [f for view in views for f in view(run, signals, ctx)]
     if extra:

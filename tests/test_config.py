@@ -28,7 +28,7 @@ def test_pyproject_tool_table(tmp_path):
 
 @pytest.mark.parametrize(
     "text",
-    ["fail_on = 'loud'", "nonsense = 1", "[signals]\nfoo = 'x'", "[signals]\ntrain_loss = 3", "rules = 3", "select = [1, 2]", "this is not toml ==="],
+    ["fail_on = 'loud'", "nonsense = 1", "num_classes = 1", "num_classes = 'ten'", "num_classes = 2.5", "[signals]\nfoo = 'x'", "[signals]\ntrain_loss = 3", "rules = 3", "select = [1, 2]", "this is not toml ==="],
 )
 def test_bad_configs_one_clear_error(tmp_path, text):
     p = tmp_path / "advisor.toml"
@@ -91,3 +91,24 @@ def test_malformed_pyproject_tool_tables(tmp_path, text, explicit):
     with pytest.raises(UsageError) as e:
         load(str(tmp_path / "pyproject.toml")) if explicit else load(cwd=str(tmp_path))
     assert "\n" not in str(e.value)
+
+
+def test_num_classes_from_the_config_sets_the_chance_level_unless_the_run_declares_it(tmp_path):
+    import numpy as np
+
+    from advisor.engine import Engine
+    from advisor.pipeline import diagnose_run
+    from tests import synth
+
+    steps = np.arange(400)
+    loss = 0.2 + 9.0 * np.exp(-steps / 30)  # starts at 9.2: 4x ln 10, but only 2x ln 100
+    (tmp_path / "advisor.toml").write_text("num_classes = 10\n")
+    eng = Engine.from_config(load(None, cwd=str(tmp_path)))
+
+    def bad_init(hparams=None):
+        run = synth.run_of({"train/loss": (steps, loss)}, hparams=hparams)
+        return {x.condition: x for x in diagnose_run(run, eng).report.findings}.get("bad-initial-loss")
+
+    assert bad_init().evidence["classes"] == 10
+    assert bad_init({"num_classes": 100}) is None  # the run's own hparams win over the config
+    assert {x.condition for x in diagnose_run(synth.run_of({"train/loss": (steps, loss)}), Engine.from_config()).report.findings}.isdisjoint({"bad-initial-loss"})

@@ -48,10 +48,11 @@ class Context:
     """One run as the rules see it: resolved signals, prepared curves, hyperparameters, and its
     workload (``supervised``, ``rl``, ``gan`` or ``unknown``; see ``advisor.workload``)."""
 
-    def __init__(self, run: Run, signals: Signals, workload: str = "supervised") -> None:
+    def __init__(self, run: Run, signals: Signals, workload: str = "supervised", num_classes: int | None = None) -> None:
         self.run = run
         self.signals = signals
         self.workload = workload
+        self.configured_classes = num_classes  # the config file's num_classes (runs' own hparams win)
 
     # -- streams -----------------------------------------------------------------------------
 
@@ -194,9 +195,10 @@ class Context:
     @cached_property
     def num_classes(self) -> int | None:
         """The class count: from the hyperparameters (any alias that holds a real one; configs use
-        0 for 'default'), else when an accuracy and a loss agree on it — the accuracy sits at 1/C
-        while the loss sits at ln C for the same C. Never from the loss alone."""
-        return hparams.num_classes(self.params) or self._classes_from_curves()
+        0 for 'default'), else the config file's ``num_classes``, else when an accuracy and a loss
+        agree on it — the accuracy sits at 1/C while the loss sits at ln C for the same C. Never
+        from the loss alone."""
+        return hparams.num_classes(self.params) or self.configured_classes or self._classes_from_curves()
 
     def _classes_from_curves(self) -> int | None:
         for acc in (self.val_acc, self.train_acc):
