@@ -419,8 +419,6 @@ def run(
     finally:
         bar.close()
         writer.close()
-        if hasattr(engine, "close"):
-            engine.close()
 
 
 def trainer(backend: str, engine: str) -> Callable[..., TrainResult]:

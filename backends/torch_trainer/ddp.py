@@ -10,6 +10,7 @@ Without torchrun, a :class:`Ranks` is the one process and every method is a no-o
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -27,7 +28,6 @@ class Ranks:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.owns_group = False
         self.device = device
         if self.world <= 1:
             return
@@ -36,9 +36,9 @@ class Ranks:
         if device.type == "cuda":
             torch.cuda.set_device(self.local_rank)
             self.device = torch.device("cuda", self.local_rank)
-        if not dist.is_initialized():
+        if not dist.is_initialized():  # joined once per process, left at exit (a later run reuses it)
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-            self.owns_group = True
+            atexit.register(_leave)
         share = batch_size // self.world
         self.lo, self.hi = self.rank * share, (self.rank + 1) * share
 
@@ -85,7 +85,7 @@ class Ranks:
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return box[0][0], box[0][1], bool(flag.item() > 0)
 
-    def close(self) -> None:
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
-            self.owns_group = False
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -159,8 +159,6 @@ class TorchEngine:
     def agree(self, remedies: list[Any], reason: str | None, halt: bool) -> tuple[list[Any], str | None, bool]:
         return self.ranks.agree(remedies, reason, halt)
 
-    def close(self) -> None:
-        self.ranks.close()
 
     def set_hyper(self, optim: OptimConfig) -> None:
         self.clip_norm, self.clip_value = optim.clip_norm, optim.clip_value
