@@ -61,6 +61,10 @@ def test_batches_are_contiguous_and_bounded():
 def test_bad_executor_is_exit_2(capsys):
     assert main(["analyze", str(FIXTURES / "torch"), "--executor", "spark"]) == 2
     assert "--executor" in capsys.readouterr().err
+    if not ray.is_initialized():  # (run before the module's cluster starts) an unreachable head: at once
+        assert main(["analyze", str(FIXTURES / "torch"), "--executor", "ray=127.0.0.1:1"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot reach the Ray cluster" in err and err.count("\n") == 1
 
 
 def test_pack_unpack_stays_inside_the_logdir(tmp_path):
@@ -104,6 +108,19 @@ def test_tune_on_ray_matches_local(cluster, tmp_path):
         b = tune(FAKE, cfg, out=str(tmp_path / "b"), seeds=2, rounds=1, workers=1)
     assert a.rounds[0]["after"]["per_seed"] == b.rounds[0]["after"]["per_seed"]
     assert a.final_config == b.final_config and a.verified == b.verified
+
+
+def test_cli_tune_executor_ray(cluster, tmp_path, capsys):
+    import argparse
+
+    from advisor.commands.tune import run
+
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"lr": 3.0}))
+    ns = argparse.Namespace(backend="tests.fake_trainer", config=str(p), rounds=1, seeds=2, out=str(tmp_path / "o"), format="json", metric="val_loss",
+                            resume=False, live=False, workers=1, budget=None, target="warning", executor="ray")
+    assert run(ns) == 0
+    assert json.loads(capsys.readouterr().out)["final_config"]["lr"] < 1
 
 
 def test_killed_worker_is_retried_and_journaled_once(cluster, tmp_path):
