@@ -15,6 +15,7 @@ travels, for a sweep of N runs on a cluster:
 
 from __future__ import annotations
 
+import logging
 import socket
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -61,7 +62,8 @@ def ray_session(address: str | None) -> Iterator[Any]:
         return
     _check_reachable(address)
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # Ray's own notices (token authentication, ...) stay off advisor's stderr: errors only.
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise UsageError(f"cannot connect to the Ray cluster at {address or 'a new local cluster'}: {e}") from None
     try:
