@@ -78,6 +78,22 @@ def test_pack_unpack_stays_inside_the_logdir(tmp_path):
     assert not (tmp_path / "escape").exists()
 
 
+def _slow_first(chunk, shared):
+    import time
+
+    time.sleep(0.3 if chunk[0] == 0 else 0.0)  # the first batch finishes last
+    return [shared + x for x in chunk]
+
+
+def test_map_ordered_streams_in_order_with_a_bounded_window(cluster):
+    from advisor.ray_executor import map_ordered
+
+    chunks = [list(range(i, i + 3)) for i in range(0, 30, 3)]
+    seen = []
+    parts = list(map_ordered(cluster, _slow_first, chunks, 100, window=3, progress=seen.append))
+    assert parts == [[100 + x for x in c] for c in chunks] and sum(seen) == 30
+
+
 def test_analyze_fixtures_same_json_as_local(cluster):
     paths = [str(FIXTURES / "torch"), str(FIXTURES / "keras")]
     assert _json(paths, executor="ray") == _json(paths, workers=1)
