@@ -1,8 +1,9 @@
 """``advisor tune --executor ray[=ADDRESS]``: each training a Ray task, spread over a cluster.
 
-Every job of a round (seeds x candidates) is submitted at once with its resource request: one
-CPU, and a GPU when the trainer asks for one (its ``resources(config)`` when it provides that,
-else a config whose ``device`` is ``cuda``/``gpu``). Ray places them where the resources are and
+Every job the runner hands over at once (all the seeds of a config: the tuning loop trains one
+candidate config after another) is submitted at once with its resource request: one CPU, and a
+GPU when the trainer asks for one (its ``resources(config)`` when it provides that, else a config
+whose ``device`` is ``cuda``/``gpu``; ``auto`` asks for none and so trains on a CPU). Ray places them where the resources are and
 retries a task whose worker died (a node lost, a process killed: :data:`MAX_RETRIES`); a
 training that *raises* is an outcome, not retried, as with the local executor.
 
