@@ -67,6 +67,16 @@ def test_bad_executor_is_exit_2(capsys):
         assert "cannot reach the Ray cluster" in err and err.count("\n") == 1
 
 
+def test_resource_request_follows_the_device():
+    from advisor.tune.executors import TrainJob
+    from advisor.tune.ray_executor import resources_of
+
+    job = lambda device: TrainJob("tests.fake_trainer", {"device": device}, "/x", 0, 1)  # noqa: E731
+    assert resources_of(job("cuda")) == {"num_cpus": 1.0, "num_gpus": 1.0}
+    assert resources_of(job("cuda:1"))["num_gpus"] == 1.0
+    assert resources_of(job("cpu"))["num_gpus"] == 0.0 and resources_of(job("auto"))["num_gpus"] == 0.0
+
+
 def test_pack_unpack_stays_inside_the_logdir(tmp_path):
     src = tmp_path / "a"
     (src / "train").mkdir(parents=True)
