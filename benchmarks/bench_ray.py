@@ -13,6 +13,7 @@ with other work, 2 workers cannot be twice as fast as 1: the ratio printed is wh
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
@@ -68,7 +69,7 @@ def ray_times(root: str, cpus: int, reference: str) -> tuple[float, float, float
     """(cluster start s, first analysis s, second analysis s, same JSON as local)."""
     import ray
 
-    start, _ = timed(lambda: ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False))
+    start, _ = timed(lambda: ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR))
     try:
         first, out = timed(lambda: report_json(root, executor="ray"))
         second, out2 = timed(lambda: report_json(root, executor="ray"))
