@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Sequence
 
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
@@ -51,7 +51,7 @@ def find_runs(paths: Sequence[str]) -> tuple[list[RunFiles], list[str]]:
     return runs, problems
 
 
-Settings = tuple[Engine, Optional[dict[str, str]], bool, bool]  # engine, signal mapping, curves, verify_crc
+Settings = tuple[Engine, dict[str, str] | None, bool, bool]  # engine, signal mapping, curves, verify_crc
 
 
 def _worker(chunk: Sequence[RunFiles], settings: Settings) -> list[RunAnalysis]:

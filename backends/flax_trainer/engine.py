@@ -26,10 +26,10 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from backends.config import ConfigError, OptimConfig, TrainConfig
+from backends.flax_trainer.models import build_model
 from backends.loop import Chunk, nan_rows
 from backends.schedule import Schedule
 from backends.tasks import Dataset
-from backends.flax_trainer.models import build_model
 
 LOOKAHEAD_K, LOOKAHEAD_ALPHA = 6, 0.5
 
