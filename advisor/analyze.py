@@ -19,6 +19,7 @@ from advisor.io.discover import RunFiles, discover
 from advisor.io.parallel import cpu_count, die_with_parent, pool_context, worker_parent
 from advisor.model import PlotCurve, Report
 from advisor.pipeline import RunAnalysis, analyze_run
+from advisor.ray_executor import parse_executor
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,56 @@ def find_runs(paths: Sequence[str]) -> tuple[list[RunFiles], list[str]]:
     return runs, problems
 
 
-def _worker(args: tuple[list[RunFiles], Engine, dict[str, str] | None, bool, bool]) -> list[RunAnalysis]:
-    chunk, engine, mapping, curves, verify = args
+Settings = tuple[Engine, dict[str, str] | None, bool, bool]  # engine, signal mapping, curves, verify_crc
+
+
+def _worker(chunk: Sequence[RunFiles], settings: Settings) -> list[RunAnalysis]:
+    engine, mapping, curves, verify = settings
     return [analyze_run(rf, engine, mapping, curves, verify).detached() for rf in chunk]
+
+
+def _analyze_local(runs: list[RunFiles], settings: Settings, workers: int, progress: Callable[[int, int], None] | None) -> list[RunAnalysis]:
+    """In this process, or in a pool of worker processes (chunks dealt round-robin)."""
+    n = len(runs)
+    results: list[RunAnalysis] = []
+    if workers == 1 or n < 2:
+        for i, rf in enumerate(runs):
+            results.extend(_worker([rf], settings))
+            if progress:
+                progress(i + 1, n)
+        return results
+    n_chunks = min(n, workers * 8)
+    chunks = [runs[i::n_chunks] for i in range(n_chunks)]
+    ctx = pool_context()
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(worker_parent(ctx),)) as ex:
+        futures = [ex.submit(_worker, c, settings) for c in chunks]
+        for fut in cf.as_completed(futures):
+            results.extend(fut.result())
+            if progress:
+                progress(len(results), n)
+    order = {rf.name: i for i, rf in enumerate(runs)}
+    results.sort(key=lambda r: order[r.report.run])
+    return results
+
+
+def _analyze_ray(runs: list[RunFiles], settings: Settings, address: str | None, progress: Callable[[int, int], None] | None) -> list[RunAnalysis]:
+    """As Ray tasks over batches of runs (paths travel, not bytes); results come back in order."""
+    from advisor.ray_executor import batches, cluster_cpus, map_ordered, ray_session
+
+    n = len(runs)
+    results: list[RunAnalysis] = []
+    done = 0
+
+    def tick(k: int) -> None:
+        nonlocal done
+        done += k
+        if progress:
+            progress(done, n)
+
+    with ray_session(address) as ray:
+        for part in map_ordered(ray, _worker, batches(runs, cluster_cpus(ray)), settings, progress=tick):
+            results.extend(part)
+    return results
 
 
 def default_workers(n_runs: int) -> int:
@@ -67,35 +115,22 @@ def analyze(
     curves: bool = False,
     verify_crc: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    executor: str | None = None,
 ) -> Analysis:
-    """Analyse every run under ``paths``. Raises InputError/UsageError for what a user must fix."""
+    """Analyse every run under ``paths``. Raises InputError/UsageError for what a user must fix.
+
+    ``executor``: ``local`` (default: this machine's process pool) or ``ray[=ADDRESS]`` (runs
+    read and diagnosed as Ray tasks, see :mod:`advisor.ray_executor`); the report is the same."""
+    kind, address = parse_executor(executor)
     config = config or AnalyzeConfig()
     engine = Engine.from_config(config)
     runs, problems = find_runs(paths)
     mapping = dict(config.signals) or None
     n = len(runs)
-    workers = default_workers(n) if workers is None else max(1, workers)
-    results: list[RunAnalysis] = []
-    if workers == 1 or n < 2:
-        for i, rf in enumerate(runs):
-            results.append(analyze_run(rf, engine, mapping, curves, verify_crc).detached())
-            if progress:
-                progress(i + 1, n)
+    if kind == "ray":
+        results = _analyze_ray(runs, (engine, mapping, curves, verify_crc), address, progress)
     else:
-        n_chunks = min(n, workers * 8)
-        chunks = [runs[i::n_chunks] for i in range(n_chunks)]
-        ctx = pool_context()
-        done = 0
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(worker_parent(ctx),)) as ex:
-            futures = [ex.submit(_worker, (c, engine, mapping, curves, verify_crc)) for c in chunks]
-            for fut in cf.as_completed(futures):
-                part = fut.result()
-                results.extend(part)
-                done += len(part)
-                if progress:
-                    progress(done, n)
-        order = {rf.name: i for i, rf in enumerate(runs)}
-        results.sort(key=lambda r: order[r.report.run])
+        results = _analyze_local(runs, (engine, mapping, curves, verify_crc), default_workers(n) if workers is None else max(1, workers), progress)
     if not any(r.readable for r in results):
         first = next((p for r in results for p in r.report.problems), "no readable records")
         raise InputError(f"no readable event data in {n} run(s) ({first})")

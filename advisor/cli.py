@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-crc", action="store_true", help="skip CRC checks when reading (faster, less safe)")
     a.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     a.add_argument("--only-problems", action="store_true", help="text report: leave out runs without a warning or critical finding")
+    a.add_argument("--executor", default="local", metavar="local|ray[=ADDRESS]", help="where runs are read and diagnosed: this machine (default) or a Ray cluster")
 
     w = sub.add_parser("watch", help="follow event files as they are written; print new findings")
     w.add_argument("paths", nargs="+", metavar="PATH")
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--live", action="store_true", help="apply live-capable remedies during a single run and compare")
     t.add_argument("--workers", type=int, default=None, metavar="N", help="training processes at once (default: by CPU count)")
     t.add_argument("--budget", type=int, default=None, metavar="N", help="most remedies tried in all (default: 2 per round)")
+    t.add_argument("--executor", default="local", metavar="local|ray[=ADDRESS]", help="where trainings run: this machine (default) or a Ray cluster")
     t.add_argument("--target", choices=("warning", "info"), default="warning", help="least severe finding to act on (default: warning, i.e. stop when healthy)")
 
     r = sub.add_parser("rules", help="every condition with its signals, severity and remedies")

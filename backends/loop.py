@@ -189,6 +189,13 @@ def _live_monitor(spec: Any, every: int, logdir: str, sink: list[dict[str, Any]]
     return mon
 
 
+class _NullWriter:
+    """The event writer of a rank that does not write (data parallel: rank 0 writes)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *a, **k: None
+
+
 class _Progress:
     """A rich progress bar on stderr, or nothing."""
 
@@ -248,10 +255,14 @@ def run(
     eval_every = cfg.train.eval_every or spe
     plan = BatchPlan(len(data.x_train), cfg.data.batch_size, cfg.data.shuffle, cfg.seed)
 
-    os.makedirs(logdir, exist_ok=True)
-    with open(os.path.join(logdir, "config.json"), "w", encoding="utf-8") as fh:
-        json.dump(cfg.to_dict(), fh, indent=2)
-    writer = EventWriter(logdir)
+    # Data parallel across processes (torchrun): rank 0 alone writes the logs and runs the live
+    # monitor; ``agree`` shares its decisions with the other ranks once per interval.
+    writes, agree = getattr(engine, "is_writer", True), getattr(engine, "agree", None)
+    if writes:
+        os.makedirs(logdir, exist_ok=True)
+        with open(os.path.join(logdir, "config.json"), "w", encoding="utf-8") as fh:
+            json.dump(cfg.to_dict(), fh, indent=2)
+    writer = EventWriter(logdir) if writes else _NullWriter()
     # Resolved facts beside the config (whose 0s mean "the task's default"), for the analyzer.
     facts = {"run.steps_per_epoch": spe, "run.total_steps": run_steps, "run.n_classes": data.n_classes, "run.n_train": len(data.x_train), "run.n_val_samples": len(data.x_val)}
     writer.add_hparams({**cfg.flat(), **facts}, metrics=("val/loss", "val/accuracy", "test/loss", "test/accuracy"))
@@ -261,7 +272,7 @@ def run(
     best_loss, best_step, best_acc, best_snap = math.inf, 0, None, None
     bad_evals, last_eval, val_loss, val_acc = 0, 0, float("nan"), None
     live_findings: list[dict[str, Any]] = []
-    mon = _live_monitor(monitor, interval, logdir, live_findings, control if auto_remedy else None)
+    mon = _live_monitor(monitor, interval, logdir, live_findings, control if auto_remedy else None) if writes else None
     step, stop_reason, diverged, stopped_early = 0, "", False, False
     applied: list[dict[str, Any]] = []
     recent_train: np.ndarray = np.array([np.nan])
@@ -339,23 +350,26 @@ def run(
                         writer.add_text("run/callback_error", msg, step)
                         print(f"warning: {msg}", file=sys.stderr)
 
-            if control is not None and not diverged:
-                for remedy in control.drain():
-                    try:
-                        cfg = apply(cfg, remedy)
-                    except ConfigError as e:
-                        writer.add_text("control/rejected", f"{remedy.action}: {e}", step)
-                        applied.append({"step": step, "action": remedy.action, "params": dict(remedy.params), "error": str(e)})
-                        continue
-                    schedule.reconfigure(cfg.schedule, cfg.optim.lr)
-                    engine.set_hyper(cfg.optim)
-                    applied.append({"step": step, "action": remedy.action, "params": dict(remedy.params)})
-                    writer.add_text("control/applied", f"step {step}: {remedy.action} {json.dumps(dict(remedy.params))}", step)
-                    if remedy.action == "early_stop" and cfg.early_stop.patience and bad_evals >= cfg.early_stop.patience:
-                        stop_reason, stopped_early = "early stopping (applied live)", True
-                reason = control.stop_requested
-                if reason and not stop_reason:
-                    stop_reason, stopped_early = f"control: {reason}", True
+            remedies, reason = (control.drain(), control.stop_requested) if control is not None and not diverged else ([], None)
+            if agree is not None:  # every rank acts on rank 0's remedies, and stops when any rank stops
+                remedies, reason, halt = agree(remedies, reason, bool(diverged or stop_reason))
+                if halt and not (diverged or stop_reason):
+                    stop_reason, stopped_early = "stopped on another rank", True
+            for remedy in remedies if not diverged else ():
+                try:
+                    cfg = apply(cfg, remedy)
+                except ConfigError as e:
+                    writer.add_text("control/rejected", f"{remedy.action}: {e}", step)
+                    applied.append({"step": step, "action": remedy.action, "params": dict(remedy.params), "error": str(e)})
+                    continue
+                schedule.reconfigure(cfg.schedule, cfg.optim.lr)
+                engine.set_hyper(cfg.optim)
+                applied.append({"step": step, "action": remedy.action, "params": dict(remedy.params)})
+                writer.add_text("control/applied", f"step {step}: {remedy.action} {json.dumps(dict(remedy.params))}", step)
+                if remedy.action == "early_stop" and cfg.early_stop.patience and bad_evals >= cfg.early_stop.patience:
+                    stop_reason, stopped_early = "early stopping (applied live)", True
+            if reason and not stop_reason:
+                stop_reason, stopped_early = f"control: {reason}", True
 
             bar.update(step, f"loss {_mean(recent_train):.4g}" + (f" val {val_loss:.4g}" if last_eval else ""))
             if diverged or stop_reason:

@@ -18,7 +18,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("advisor.workload",),  # reads a run's tags (io) into supervised / rl / gan / unknown
     ("advisor.remedies", "advisor.rules"),
     ("advisor.engine",),
-    ("advisor.pipeline", "advisor.tracking"),
+    ("advisor.pipeline", "advisor.tracking", "advisor.ray_executor"),  # ray_executor: Ray, imported lazily
     ("advisor.analyze", "advisor.watch", "advisor.evaluate", "advisor.live", "advisor.tune", "advisor.render", "advisor.tb_plugin"),
     ("advisor.commands",),
     ("advisor.cli", "advisor.__main__"),

@@ -17,6 +17,7 @@ from advisor.errors import UsageError
 from advisor.model import Severity
 from advisor.render import tune_report
 from advisor.tune import Trainer, TuneOptions, load_trainer, run_tuning, tune_live
+from advisor.tune.ray_executor import use_executor
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,8 +26,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.config}: no such config file")
     config = trainer.load_config(args.config)
     out = args.out or os.path.join("advisor-tune", os.path.splitext(os.path.basename(args.config))[0] + f"-{args.backend}")
-    if args.live:
-        return run_live(trainer, config, out, args)
+    with use_executor(getattr(args, "executor", "local")):
+        return run_live(trainer, config, out, args) if args.live else run_rounds(trainer, config, out, args)
+
+
+def run_rounds(trainer: Trainer, config: Mapping[str, Any], out: str, args: argparse.Namespace) -> int:
+    """``advisor tune``: rounds of diagnose, patch, retrain, verify; writes the reports under ``out``."""
     options = TuneOptions(out, args.rounds, args.seeds, args.metric, args.budget, args.resume, args.workers, target=Severity.parse(args.target))
     log = (lambda s: print(s, file=sys.stderr)) if args.format == "text" else None
     bar, stop = progress_bar()

@@ -70,6 +70,11 @@ def run_job(job: TrainJob) -> JobOutcome:
         return JobOutcome(False, time.time() - t, error=f"{type(e).__name__}: {e}")
 
 
+#: Executors registered by ``tune --executor`` (:func:`advisor.tune.ray_executor.use_executor`):
+#: while one is, it trains every job in place of the local pool.
+SELECTED: list[Any] = []
+
+
 @dataclass(frozen=True)
 class LocalExecutor:
     """Runs jobs in this process (one worker, or one job) or in a pool of spawned processes."""
@@ -78,6 +83,9 @@ class LocalExecutor:
 
     def run(self, jobs: Sequence[TrainJob]) -> Iterator[tuple[TrainJob, JobOutcome]]:
         """Each job with its outcome, as each finishes."""
+        if SELECTED:
+            yield from SELECTED[-1].run(jobs)
+            return
         if self.workers <= 1 or len(jobs) == 1:
             for job in jobs:
                 yield job, run_job(job)

@@ -22,12 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from backends.config import ConfigError, OptimConfig, TrainConfig
+from backends.flax_trainer.models import build_model
 from backends.loop import Chunk, nan_rows
 from backends.schedule import Schedule
 from backends.tasks import Dataset
-from backends.flax_trainer.models import build_model
 
 LOOKAHEAD_K, LOOKAHEAD_ALPHA = 6, 0.5
 
@@ -105,6 +107,15 @@ def resolve_device(name: str) -> jax.Device:
         raise ConfigError(f"device: {name!r} requested but jax has no {platform} backend") from None
 
 
+def data_parallel_devices(dev: jax.Device, batch_size: int) -> list[jax.Device]:
+    """Every device of ``dev``'s platform in this process, when there are several and the batch
+    splits evenly over them (data parallel); else ``[dev]`` alone."""
+    devices = jax.local_devices(backend=dev.platform)
+    if len(devices) > 1 and batch_size % len(devices) == 0:
+        return devices
+    return [dev]
+
+
 def _layer_of(path: tuple[Any, ...]) -> str:
     keys = [str(getattr(k, "key", getattr(k, "name", k))) for k in path]
     keys = [k for k in keys if k != "value"]  # Variable.value
@@ -125,7 +136,15 @@ class FlaxEngine:
 
     def __init__(self, cfg: TrainConfig, data: Dataset, schedule: Schedule, steps_per_epoch: int) -> None:
         self.dev = resolve_device(cfg.device)
-        self.device = f"{self.dev.platform}:{self.dev.id}"
+        # Data parallel over the platform's devices: parameters and data replicated, each step's
+        # batch split along its rows (jax.sharding); XLA inserts the gradient all-reduce. The
+        # loss, batch statistics and gradients are those of the whole batch, as on one device.
+        devices = data_parallel_devices(self.dev, min(cfg.data.batch_size, len(data.x_train)))
+        mesh = Mesh(np.array(devices), ("data",))
+        self._replicated = NamedSharding(mesh, P())
+        self._batch_rows = NamedSharding(mesh, P(None, "data"))  # (steps, batch) row indices
+        self.n_devices = len(devices)
+        self.device = f"{self.dev.platform}:{self.dev.id}" if len(devices) == 1 else f"{self.dev.platform}:0-{len(devices) - 1} (data parallel)"
         self.cfg = cfg
         self.regression = data.regression
         with jax.default_device(self.dev):
@@ -137,8 +156,8 @@ class FlaxEngine:
             # on the first call would make the second call compile again.
             hp = {k: jnp.asarray(v, jnp.float32) for k, v in opt_state.hyperparams.items()}
             # Committed to the device from the start, so the first and later calls share one compilation.
-            self.carry = jax.device_put((params, rest, opt_state._replace(hyperparams=hp)), self.dev)
-        put = lambda a: jax.device_put(a, self.dev)  # noqa: E731
+            self.carry = jax.device_put((params, rest, opt_state._replace(hyperparams=hp)), self._replicated)
+        put = lambda a: jax.device_put(a, self._replicated)  # noqa: E731
         self.data = {s: (put(x), put(y)) for s, x, y in (("train", data.x_train, data.y_train),
                                                         ("val", data.x_val, data.y_val),
                                                         ("test", data.x_test, data.y_test))}
@@ -166,7 +185,8 @@ class FlaxEngine:
 
     def run_chunk(self, chunk: Chunk) -> dict[str, np.ndarray]:
         x, y = self.data["train"]
-        self.carry, metrics = self._train(self.carry, x, y, chunk.indices, chunk.lr, chunk.nan, chunk.active)
+        idx = jax.device_put(chunk.indices, self._batch_rows)
+        self.carry, metrics = self._train(self.carry, x, y, idx, chunk.lr, chunk.nan, chunk.active)
         loss, acc, grad_norm, layer_norm, ratio = jax.device_get(metrics)  # one host sync per interval
         n = chunk.n
         out = {"loss": loss[:n], "grad_norm": grad_norm[:n], "update_ratio": ratio[:n]}
@@ -195,7 +215,7 @@ class FlaxEngine:
         hp = dict(opt_state.hyperparams)
         for key, value in (("weight_decay", optim.weight_decay), ("max_norm", _inf_if_off(optim.clip_norm)),
                            ("clip_value", _inf_if_off(optim.clip_value))):
-            hp[key] = jax.device_put(jnp.asarray(value, jnp.float32), self.dev)  # committed: no recompile
+            hp[key] = jax.device_put(jnp.asarray(value, jnp.float32), self._replicated)  # committed: no recompile
         self.carry = (params, rest, opt_state._replace(hyperparams=hp))
 
 

@@ -20,6 +20,7 @@ from backends.config import ConfigError, OptimConfig, TrainConfig
 from backends.loop import Chunk, nan_rows
 from backends.schedule import Schedule
 from backends.tasks import Dataset
+from backends.torch_trainer.ddp import Ranks
 from backends.torch_trainer.models import build_model
 from backends.torch_trainer.optim import make_optimizer
 
@@ -46,12 +47,15 @@ class TorchEngine:
     """Implements :class:`backends.loop.Engine` for PyTorch."""
 
     def __init__(self, cfg: TrainConfig, data: Dataset, schedule: Schedule, steps_per_epoch: int) -> None:
-        self.dev = resolve_device(cfg.device)
-        self.device = str(self.dev)
+        self.ranks = Ranks(resolve_device(cfg.device), min(cfg.data.batch_size, len(data.x_train)))
+        self.dev = self.ranks.device
+        self.device = str(self.dev) + (f" (data parallel x{self.ranks.world})" if self.ranks.parallel else "")
+        self.is_writer = self.ranks.rank == 0
         seed_everything(cfg.seed)
         self.cfg = cfg
         self.regression = data.regression
-        self.model = build_model(cfg.model, data).to(self.dev)
+        self.module = self.ranks.sync_batch_norm(build_model(cfg.model, data).to(self.dev))  # the model itself (evaluated, saved)
+        self.model = self.ranks.wrap(self.module)  # what trains: DDP under torchrun
         to = self._tensors
         self.x = {"train": to(data.x_train, cfg), "val": to(data.x_val, cfg), "test": to(data.x_test, cfg)}
         self.y = {s: torch.as_tensor(v, device=self.dev) for s, v in
@@ -59,9 +63,9 @@ class TorchEngine:
         if not self.regression:
             self.y = {s: v.long() for s, v in self.y.items()}
         self.loss_fn = nn.MSELoss() if self.regression else nn.CrossEntropyLoss()
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
         groups: dict[str, list[torch.Tensor]] = defaultdict(list)
-        for name, p in self.model.named_parameters():
+        for name, p in self.module.named_parameters():
             groups[name.rsplit(".", 1)[0]].append(p)
         self.layer_names = list(groups)
         self._layers = list(groups.values())
@@ -78,7 +82,8 @@ class TorchEngine:
 
     def run_chunk(self, chunk: Chunk) -> dict[str, np.ndarray]:
         n = chunk.n
-        idx = torch.as_tensor(chunk.indices[:n], device=self.dev)
+        idx = self.ranks.rows(torch.as_tensor(chunk.indices[:n], device=self.dev))  # this rank's share of each batch
+        n_bad = self.ranks.bad_rows(self.n_bad)
         x_all, y_all = self.x["train"], self.y["train"]
         losses, accs, norms = [], [], []
         layer_rows, ratios, layer_steps = [], [], []
@@ -87,7 +92,7 @@ class TorchEngine:
         for i in range(n):
             xb, yb = x_all[idx[i]], y_all[idx[i]]
             if chunk.nan[i]:
-                xb[: self.n_bad] = float("nan")  # xb is a fresh copy (advanced indexing)
+                xb[:n_bad] = float("nan")  # xb is a fresh copy (advanced indexing)
             if sanitize:
                 xb = torch.nan_to_num(xb, nan=0.0, posinf=0.0, neginf=0.0)
             out = self.model(xb)
@@ -116,9 +121,9 @@ class TorchEngine:
             if not self.regression:
                 accs.append((out.detach().argmax(1) == yb).float().mean())
         # One host sync for the whole interval.
-        out_arrays = {"loss": torch.stack(losses), "grad_norm": torch.stack(norms)}
+        out_arrays = {"loss": self.ranks.mean(torch.stack(losses)), "grad_norm": torch.stack(norms)}
         if accs:
-            out_arrays["accuracy"] = torch.stack(accs)
+            out_arrays["accuracy"] = self.ranks.mean(torch.stack(accs))
         result = {k: v.float().cpu().numpy() for k, v in out_arrays.items()}
         ratio = np.full(n, np.nan)
         layers = np.full((n, len(self.layer_names)), np.nan)
@@ -132,12 +137,12 @@ class TorchEngine:
 
     @torch.inference_mode()
     def evaluate(self, split: str) -> tuple[float, float | None]:
-        self.model.eval()
+        self.module.eval()  # every rank evaluates the whole split: the same numbers, no collective
         x, y = self.x[split], self.y[split]
         loss_sum = torch.zeros((), device=self.dev)
         correct = torch.zeros((), device=self.dev)
         for start in range(0, len(x), 4096):
-            out = self.model(x[start:start + 4096])
+            out = self.module(x[start:start + 4096])
             yb = y[start:start + 4096]
             loss_sum += self.loss_fn(out, yb) * len(yb)
             if not self.regression:
@@ -146,10 +151,14 @@ class TorchEngine:
         return loss, None if self.regression else float(correct) / len(x)
 
     def snapshot(self) -> Any:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
 
     def restore(self, snap: Any) -> None:
-        self.model.load_state_dict(snap)
+        self.module.load_state_dict(snap)
+
+    def agree(self, remedies: list[Any], reason: str | None, halt: bool) -> tuple[list[Any], str | None, bool]:
+        return self.ranks.agree(remedies, reason, halt)
+
 
     def set_hyper(self, optim: OptimConfig) -> None:
         self.clip_norm, self.clip_value = optim.clip_norm, optim.clip_value
