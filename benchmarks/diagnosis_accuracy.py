@@ -142,6 +142,9 @@ def _score_one(sc: PopScore, m: Mapping[str, Any], findings: list[Finding]) -> N
         # a recipe that overshot into NaN: its injected cause, ranked first *and* linked by the
         # analysis to the non-finite values it explains, is the right first finding
         expected |= {f.condition for f in findings if f.condition == injected and "non-finite" in (f.evidence.get("explains") or ())}
+    # a cause the label accepts (also_ok), ranked first because the analysis linked it to the
+    # labelled symptom it explains (e.g. lr-too-high explaining a divergence under a rising rate)
+    expected |= {f.condition for f in findings if f.condition in (m.get("also_ok") or ()) and cond in (f.evidence.get("explains") or ())}
     ok_extra = expected | set(m.get("also_ok") or [])
     first = findings[0] if findings else None
     if harmful(first, m.get("direction") or {}, m.get("knobs") or {}):
