@@ -165,3 +165,13 @@ def test_non_finite_on_rl_streams_is_critical(stream):
     kw = {"reward": reward, "entropy": ent, "value_loss": vl, stream: bad}
     (f,) = _detect("non-finite", _rl(kw["reward"], kw["entropy"], value_loss=kw["value_loss"]))
     assert f.severity.value == "critical" and f.evidence["first_nonfinite_step"] == 80 * 2048
+
+
+def test_discriminator_that_won_before_the_first_log_is_found_from_the_levels():
+    rng = np.random.default_rng(1)
+    d = np.abs(rng.normal(0.05, 0.1, 20))  # ~0 from the first point (a resumed run)
+    g = 8 + 4 * np.abs(rng.normal(0, 1, 20))  # high, no trend
+    (f,) = _detect("discriminator-overpowering", _gan(d, g))
+    assert f.evidence["form"] == "won-from-start" and f.evidence["g_min"] >= 2.5
+    # a balanced game at the same scale of noise: silent
+    assert _detect("discriminator-overpowering", _gan(0.7 + 0.1 * rng.normal(size=20), 1.2 + 0.3 * rng.normal(size=20))) == []

@@ -17,7 +17,11 @@ wins within the first few logged steps). The discriminator's medians over bins o
 width reach ``d_floor`` of its initial level or less (it went to ~0), its median over the last
 ``late`` of the run stays at ``d_ceiling`` of its initial level or less (the game never came back
 to balance), and the generator's median over that window is at least ``g_rise`` times its own
-initial level. The onset is the first bin at ``d_floor`` or less.
+initial level. The onset is the first bin at ``d_floor`` or less. A run that is already in that state from its
+first logged step (resumed from a checkpoint, or won within the first interval) has no fall to
+see: it is reported when the generator's loss never drops below half of ``g_saturated`` and its
+median is ``g_saturated`` or more (a cross-entropy generator loss of 5: generated samples pass
+for real under 1% of the time) while the discriminator's median is under ``d_small`` of it.
 
 Remedies: ``balance_adversaries`` with what to change, from the run's own settings: the
 discriminator's learning rate down to the generator's when it is higher, one discriminator step
@@ -54,6 +58,8 @@ class Params:
     g_rise: float = 2.0
     late: float = 0.3
     min_points: int = 10
+    g_saturated: float = 5.0  # a BCE generator loss this high: D(G(z)) under e^-5, fooled under 1%
+    d_small: float = 0.1  # the discriminator's median under this share of the generator's
 
 
 def _levels(c: Curve | None, p: Params, first: str) -> tuple[float, float] | None:
@@ -76,7 +82,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     tr = track(d)
     low = np.nonzero(tr.values <= p.d_floor * d0)[0]
     if low.size == 0 or d_late > p.d_ceiling * d0 or g_late < p.g_rise * g0:
-        return []
+        return _won_from_the_start(ctx, d, curve(ctx, Role.GEN_LOSS), p)
     onset = int(tr.steps[low[0]])
     d_min = float(np.min(tr.values))
     evidence = {"d_initial": d0, "d_min": d_min, "d_late": d_late, "g_initial": g0, "g_late": g_late,
@@ -86,6 +92,19 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
                f"{100 * d_late / d0:.0f}% of its start) while the generator loss climbed from {fmt(g0)} to {fmt(g_late)} "
                f"({g_late / g0:.1f}x): the discriminator wins and the generator's gradient fades")
     return [finding(ID, SEVERITY, conf, summary, evidence, _remedies(ctx), onset=onset)]
+
+
+def _won_from_the_start(ctx: Context, d: Curve, g: Curve, p: Params) -> list[Finding]:
+    """The discriminator wins from the first logged step: nothing to fall from, the levels tell."""
+    g_med, d_med = median(g.values), median(d.values)
+    if float(np.min(g.values)) < p.g_saturated / 2 or g_med < p.g_saturated or d_med > p.d_small * g_med:
+        return []
+    evidence = {"d_median": d_med, "g_median": g_med, "g_min": float(np.min(g.values)), "form": "won-from-start",
+                "d_tag": ctx.tag(Role.DISC_LOSS), "g_tag": ctx.tag(Role.GEN_LOSS), "step_range": [int(d.steps[0]), int(d.steps[-1])], "signal": "disc_loss"}
+    summary = (f"from the first logged step the discriminator loss sits near 0 (median {fmt(d_med)}) while the generator loss stays "
+               f"high (median {fmt(g_med)}, never below {fmt(float(np.min(g.values)))}): generated samples almost never pass for real, "
+               f"so the generator's gradient fades")
+    return [finding(ID, SEVERITY, 0.55, summary, evidence, _remedies(ctx), onset=int(d.steps[0]))]
 
 
 def _remedies(ctx: Context) -> list[Remedy]:
