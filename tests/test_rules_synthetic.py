@@ -343,3 +343,13 @@ def test_warmup_from_zero_then_cosine_is_not_a_schedule_past_its_horizon():
     warm = np.minimum(steps / 100, 1.0)
     c["train/lr"] = (steps, 3e-3 * warm * (1 + np.cos(np.pi * steps / 2000)) / 2)
     assert "schedule-misconfigured" not in {x.condition for x in diagnose(c)}
+
+
+def test_a_small_rise_that_settles_is_not_divergence_but_a_blowup_that_settles_is():
+    epochs = np.arange(10)
+    settle = np.array([0.5224, 0.5595, 0.5615, 0.562, 0.5624, 0.5627, 0.5628, 0.563, 0.5631, 0.5632])
+    assert "divergence" not in {f.condition for f in diagnose({"train/epoch_loss": (epochs, settle)})}
+    steps = np.arange(600)
+    fall = 2.3 * np.exp(-steps / 60) + 0.05
+    blow = np.where(steps < 250, fall, np.minimum(0.05 * np.exp((steps - 250) / 40), 2.3)) + np.random.default_rng(0).normal(0, 0.01, 600)
+    assert "divergence" in {f.condition for f in diagnose({"train/loss": (steps, blow)})}

@@ -15,6 +15,11 @@ covers at least ``min_span`` of the run. Critical when the loss gives back more 
 
 Needs at least ``min_points`` points.
 
+A small rise (under half the minimum's level) that was over by halfway through the stretch
+after the minimum (the second half added under ``min_late_rise`` of it) is a step to a new
+level, not a persistent rise, and is left to the rules for what it settled at; a blow-up that
+then sits at a far higher level is still a divergence.
+
 Remedies: ``scale_lr`` (0.1 for an explosion, 0.3 for a creep), ``clip_grad_norm`` near the
 healthy 90th percentile of the gradient norm, ``warmup``; for a slow creep also
 ``early_stop`` at the loss minimum. When validation rises with it (both rising) the
@@ -50,6 +55,15 @@ class Params:
     min_z: float = 2.6
     min_span: float = 0.15  # fraction of the run after the minimum
     min_points: int = 8
+    min_late_rise: float = 0.2  # share of the rise still happening in the second half after the minimum
+
+
+def _saturated(c, step_min: float, rise: float, p: Params) -> bool:
+    """Whether the rise after the minimum was over by halfway: the second half of the stretch
+    added under ``min_late_rise`` of it (a step up to a new level, e.g. a regulariser settling)."""
+    mid = step_min + (float(c.steps[-1]) - step_min) / 2
+    at_mid = float(np.interp(mid, c.bsteps, c.bvals))
+    return rise > 0 and (c.end() - at_mid) < p.min_late_rise * rise
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -80,6 +94,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     z = mann_kendall_z(b[i_min:]) if len(b) - i_min >= 4 else (3.0 if exploded else 0.0)
     if z < p.min_z and not (exploded and rise_frac >= p.min_rise):
         return []
+    if not exploded and rise < 0.5 * abs(v_min) and _saturated(c, step_min, rise, p):
+        return []  # rose a little once and settled at a higher level: not a persistent rise
 
     critical = exploded or ends_above_start or rise_frac >= p.critical_rise
     severity = Severity.CRITICAL if critical else Severity.WARNING
