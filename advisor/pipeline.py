@@ -59,8 +59,12 @@ def diagnose_run(
     name: str | None = None,
     curves: bool = False,
     views: Sequence[View] = (),
+    partial: bool = False,
 ) -> RunAnalysis:
-    """Read the workload, resolve signals, run the workload's rules once, merge extra views, build the report."""
+    """Read the workload, resolve signals, run the workload's rules once, merge extra views, build the report.
+
+    ``partial``: the run is still being written (a live monitor): judgments about the whole run
+    — "the last two thirds bought nothing" — wait for its end."""
     label = run.name if name is None else name
     workload_for = getattr(engine, "workload_for", None)  # an engine-like stand-in may not set workloads
     wl = classify(run, workload_for(label) if workload_for else None)
@@ -69,7 +73,7 @@ def diagnose_run(
         signals = dataclasses.replace(signals, notes=signals.notes + wl.notes)
     if wl.kind == "supervised" and wl.source == "tags":
         wl = dataclasses.replace(wl, evidence=supervised_evidence(signals.roles) or wl.evidence)
-    ctx = Context(run, signals, wl.kind, num_classes=getattr(engine, "num_classes", None))
+    ctx = Context(run, signals, wl.kind, num_classes=getattr(engine, "num_classes", None), partial=partial)
     findings, problems = engine.diagnose(ctx)
     extra = [f for view in views for f in view(run, signals, ctx)]
     if extra:

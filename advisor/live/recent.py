@@ -75,7 +75,7 @@ class RecentWindow:
         if t is None or t not in series or len(series[t]) < 0.8 * self.steps / max(_spacing(run.series[t]), 1):
             return []  # the recent view needs a train loss that covers it (not the run's first steps)
         mapping = {r.value: k for r, k in signals.roles.items() if k in series}
-        found = diagnose_run(tail, self.engine, mapping).report.findings
+        found = diagnose_run(tail, self.engine, mapping, partial=True).report.findings
         return [dataclasses.replace(f, evidence={**f.evidence, "view": f"last {self.steps} steps"}) for f in found if self._rise_counts(f, ctx)]
 
     def _rise_counts(self, f: Finding, ctx: Context) -> bool:

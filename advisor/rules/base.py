@@ -48,8 +48,9 @@ class Context:
     """One run as the rules see it: resolved signals, prepared curves, hyperparameters, and its
     workload (``supervised``, ``rl``, ``gan`` or ``unknown``; see ``advisor.workload``)."""
 
-    def __init__(self, run: Run, signals: Signals, workload: str = "supervised", num_classes: int | None = None) -> None:
+    def __init__(self, run: Run, signals: Signals, workload: str = "supervised", num_classes: int | None = None, partial: bool = False) -> None:
         self.run = run
+        self.partial = partial  # still being written: whole-run judgments wait for the end
         self.signals = signals
         self.workload = workload
         self.configured_classes = num_classes  # the config file's num_classes (runs' own hparams win)

@@ -156,7 +156,10 @@ def _reward_lasting(ctx: Context, p: Params) -> list[Finding]:
 
 def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[Finding]:
     """The plateau that lasts to the end: the earliest point after which the (window-median)
-    train loss never again improves by more than ``tail_gain`` of the total fall."""
+    train loss never again improves by more than ``tail_gain`` of the total fall. A run still
+    being written has no end yet: nothing."""
+    if ctx.partial:
+        return []
     total_fall = sh.v0 - sh.vend
     y = c.bvals
     n = len(y)
