@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = cfgmod.load(args.config).with_cli(select=parse_ids(args.select), ignore=parse_ids(args.ignore), fail_on=args.fail_on)
     cb, stop = progress_bar()
     try:
-        result = analyze(args.paths, cfg, workers=args.workers, curves=args.format in ("text", "html", "markdown"), verify_crc=not args.no_crc, progress=cb, executor=args.executor)
+        result = analyze(args.paths, cfg, workers=args.workers, curves=args.format in ("text", "html", "markdown"), verify_crc=not args.no_crc, progress=cb, executor=getattr(args, "executor", "local"))
     finally:
         stop()
     curves = {r.report.run: r.curves for r in result.runs}
