@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.errors import InputError, UsageError
-from advisor.io.discover import RunFiles, discover
+from advisor.io.discover import RunFiles, discover, is_url
 from advisor.io.parallel import cpu_count, die_with_parent, pool_context, worker_parent
 from advisor.model import PlotCurve, Report
 from advisor.pipeline import RunAnalysis, analyze_run
@@ -39,9 +39,14 @@ def find_runs(paths: Sequence[str]) -> tuple[list[RunFiles], list[str]]:
     problems: list[str] = []
     multi = len(paths) > 1
     for p in paths:
-        if not os.path.exists(p):
+        if is_url(p):  # object storage: advisor.io.remote, imported only then
+            from advisor.io.remote import discover_url
+
+            d = discover_url(p, name_prefix=p.rstrip("/") if multi else None)
+        elif not os.path.exists(p):
             raise InputError(f"{p}: no such file or directory")
-        d = discover(p, name_prefix=os.path.normpath(p) if multi else None)
+        else:
+            d = discover(p, name_prefix=os.path.normpath(p) if multi else None)
         runs.extend(d.runs)
         problems.extend(d.problems)
     if not runs:

@@ -41,6 +41,14 @@ def is_event_file_name(name: str) -> bool:
     return "tfevents" in name
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(path: object) -> bool:
+    """Whether ``path`` is a URL (``s3://bucket/runs``): read through :mod:`advisor.io.remote`."""
+    return isinstance(path, str) and _URL.match(path) is not None
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """The event files of one run, each with the split subdirectory it came from (or None)."""
@@ -122,6 +130,18 @@ def _is_regular(path: str) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def group_runs(root: str, event_dirs: dict[str, list[str]], sep: str = "/") -> list[RunFiles]:
+    """Group directories holding event files (directory -> its files, sorted) under ``root``
+    into runs, by the rules of a local walk; for a listing of '/'-separated object paths."""
+    if sep != os.sep:
+        raise ValueError(f"separator {sep!r} is not this platform's")
+    return _group(root, event_dirs)
+
+
+def natural_key(s: str) -> list[object]:
+    return _natural_key(s)
 
 
 def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:

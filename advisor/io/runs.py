@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from advisor.io.discover import RunFiles
+from advisor.io.discover import RunFiles, is_url
 from advisor.io.tfevents import EventFile, read_event_file
 from advisor.model import Run, Series
 
@@ -24,7 +24,12 @@ CONFIG_NAMES = ("config.json",)
 
 def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc: bool = True) -> Run:
     """Read (unless ``files`` are given, in the order of ``rf.files``) and merge one run."""
-    if files is None:
+    remote = is_url(rf.path)
+    if files is None and remote:
+        from advisor.io.remote import read_run
+
+        files = read_run(rf, verify_crc=verify_crc)
+    elif files is None:
         files = [read_event_file(p, verify_crc=verify_crc) for p, _ in rf.files]
     files = list(files)
     by_split: dict[str | None, list[EventFile]] = {}
@@ -52,7 +57,7 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
         series=series,
         hparams=hparams,
         texts=texts,
-        config=_read_config(rf),
+        config=_read_remote_config(rf) if remote else _read_config(rf),
         files=tuple(p for p, _ in rf.files),
         problems=tuple(problems),
         non_scalar=non_scalar,
@@ -82,6 +87,12 @@ def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.n
             s, v, w = s[keep], v[keep], w[keep]
         out[tag] = (s, v, w)
     return out
+
+
+def _read_remote_config(rf: RunFiles) -> dict[str, Any]:
+    from advisor.io.remote import read_config
+
+    return read_config(rf)
 
 
 def _read_config(rf: RunFiles) -> dict[str, Any]:
