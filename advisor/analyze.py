@@ -16,6 +16,7 @@ from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.errors import InputError, UsageError
 from advisor.io.discover import RunFiles, discover, is_url
+from advisor.io.runs import read_ahead
 from advisor.io.parallel import cpu_count, die_with_parent, pool_context, worker_parent
 from advisor.model import PlotCurve, Report
 from advisor.pipeline import RunAnalysis, analyze_run
@@ -57,7 +58,7 @@ def find_runs(paths: Sequence[str]) -> tuple[list[RunFiles], list[str]]:
 
 def _worker(args: tuple[list[RunFiles], Engine, dict[str, str] | None, bool, bool]) -> list[RunAnalysis]:
     chunk, engine, mapping, curves, verify = args
-    return [analyze_run(rf, engine, mapping, curves, verify).detached() for rf in chunk]
+    return [analyze_run(rf, engine, mapping, curves, verify).detached() for rf in read_ahead(chunk)]
 
 
 def default_workers(n_runs: int) -> int:
@@ -82,7 +83,7 @@ def analyze(
     workers = default_workers(n) if workers is None else max(1, workers)
     results: list[RunAnalysis] = []
     if workers == 1 or n < 2:
-        for i, rf in enumerate(runs):
+        for i, rf in enumerate(read_ahead(runs)):  # remote files: fetched a group ahead
             results.append(analyze_run(rf, engine, mapping, curves, verify_crc).detached())
             if progress:
                 progress(i + 1, n)

@@ -26,9 +26,10 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from advisor.errors import InputError
 from advisor.io.discover import Discovery, RunFiles, group_runs, is_event_file_name, natural_key
@@ -217,9 +218,64 @@ def read_urls(urls: Sequence[str], sizes: Sequence[int] | None = None, verify_cr
 
 
 def read_run(rf: RunFiles, verify_crc: bool = True) -> list[EventFile]:
-    """The event files of a discovered remote run, fetched at once."""
+    """The event files of a discovered remote run: what :func:`read_ahead` fetched, else
+    fetched now, all at once."""
+    urls = [p for p, _ in rf.files]
+    with _LOCK:
+        ready = [_READY.pop(u, None) for u in urls]
+    if all(r is not None for r in ready):
+        return [_unreadable(u, r) if isinstance(r, Exception) else decode(u, r, verify_crc) for u, r in zip(urls, ready)]  # type: ignore[arg-type]
     sizes = rf.sizes if isinstance(rf, RemoteRunFiles) and len(rf.sizes) == len(rf.files) else None
-    return read_urls([p for p, _ in rf.files], sizes, verify_crc)
+    return read_urls(urls, sizes, verify_crc)
+
+
+#: Fetched ahead by read_ahead, by URL, until read_run takes them.
+_READY: dict[str, bytes | Exception] = {}
+_LOCK = threading.Lock()
+#: Runs read_ahead fetches in one go (at most BATCH_BYTES); the next group is fetched while
+#: this one is decoded.
+AHEAD_RUNS = 64
+
+
+def read_ahead(runs: Iterable[RunFiles]) -> Iterator[RunFiles]:
+    """Yield ``runs`` in order while their files are fetched a group ahead, so that a sweep of
+    small remote runs costs a round trip per group rather than per run."""
+    groups: list[list[RunFiles]] = []
+    total = 0
+    for rf in runs:
+        size = sum(rf.sizes) if isinstance(rf, RemoteRunFiles) else 0
+        if not groups or len(groups[-1]) >= AHEAD_RUNS or total + size > BATCH_BYTES:
+            groups.append([])
+            total = 0
+        groups[-1].append(rf)
+        total += size
+    if not groups:
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_fetch_group, groups[0])
+        for k, group in enumerate(groups):
+            pending.result()
+            if k + 1 < len(groups):
+                pending = pool.submit(_fetch_group, groups[k + 1])
+            yield from group
+    with _LOCK:  # what a consumer did not take (it stopped early) is not kept
+        for rf in (r for g in groups for r in g):
+            for u, _ in rf.files:
+                _READY.pop(u, None)
+
+
+def _fetch_group(group: list[RunFiles]) -> None:
+    urls, sizes = [], []
+    for rf in group:
+        if isinstance(rf, RemoteRunFiles) and len(rf.sizes) == len(rf.files):
+            urls.extend(p for p, _ in rf.files)
+            sizes.extend(rf.sizes)
+    try:
+        got = fetch(urls, sizes)
+    except Exception:  # read_run fetches (and reports) them itself
+        return
+    with _LOCK:
+        _READY.update(zip(urls, got))
 
 
 def read_config(rf: RunFiles) -> dict[str, Any]:

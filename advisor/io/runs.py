@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -63,6 +63,17 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
         non_scalar=non_scalar,
         records=sum(ef.records for ef in files),
     )
+
+
+def read_ahead(runs: Iterable[RunFiles]) -> Iterator[RunFiles]:
+    """``runs`` in order; where they are remote (object storage), their files are fetched a
+    group of runs ahead while each is read (:func:`advisor.io.remote.read_ahead`)."""
+    runs = list(runs)
+    if not any(is_url(rf.path) for rf in runs):
+        return iter(runs)
+    from advisor.io.remote import read_ahead as remote_read_ahead
+
+    return remote_read_ahead(runs)
 
 
 def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
