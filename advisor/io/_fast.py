@@ -296,7 +296,8 @@ def _stretches(
         m2 = 0
         while len(gap) <= MAX_GAP:
             avail = (end - q) // cycle
-            m2 = _frame_cycles(data, q, min(avail, max(1, (STRETCH_BYTES - total) // cycle)), cycle, offs, lengths) if avail and gap else 0
+            resumes = avail and gap and unpack64(buf, q)[0] == lengths[0]  # cheap first: the cycle's first length
+            m2 = _frame_cycles(data, q, min(avail, max(1, (STRETCH_BYTES - total) // cycle)), cycle, offs, lengths) if resumes else 0
             if m2:
                 break
             if q + HEADER > end:
@@ -359,11 +360,46 @@ def _decode_stretches(
                 where = a + r * cycle
                 break
             r -= k
-    for seq, start, length in gap_seq:
-        if seq < stop:
+    gap_seq = [g for g in gap_seq if g[0] < stop]
+    if not _decode_gaps_batched(buf, data, gap_seq, acc, verify_crc):
+        for seq, start, length in gap_seq:
             decode_payload(buf, start + HEADER, start + HEADER + length, seq, acc, verify_crc, True if verify_crc else None)
     acc.records = stop
     return stop - base, where
+
+
+def _decode_gaps_batched(buf: memoryview, data: np.ndarray, gap_seq: list[tuple[int, int, int]], acc: Accumulator, verify_crc: bool) -> bool:
+    """Decode the records between stretches (record index, start, length) as one batch when
+    every gap is alike (the same record lengths, plain scalars matching the first gap's
+    templates), each with its record index; False: they are not (nothing was decoded)."""
+    if len(gap_seq) < 2 * MIN_CYCLES:
+        return False
+    # The gaps' record lengths, gap by gap: records follow each other inside a gap.
+    gaps: list[list[tuple[int, int, int]]] = [[gap_seq[0]]]
+    for g in gap_seq[1:]:
+        prev = gaps[-1][-1]
+        if g[1] == prev[1] + HEADER + prev[2] + FOOTER and g[0] == prev[0] + 1:
+            gaps[-1].append(g)
+        else:
+            gaps.append([g])
+    lengths = [x[2] for x in gaps[0]]
+    if any([x[2] for x in gap] != lengths for gap in gaps):
+        return False
+    p = len(lengths)
+    offs = [0] * p
+    for j in range(1, p):
+        offs[j] = offs[j - 1] + HEADER + lengths[j - 1] + FOOTER
+    cycle = offs[-1] + HEADER + lengths[-1] + FOOTER
+    compact = np.concatenate([data[gap[0][1] : gap[0][1] + cycle] for gap in gaps])
+    table = compact.reshape(len(gaps), cycle)
+    plan = plan_for(table[0], offs, lengths)
+    if plan.general or mismatches(compact, 0, table, plan).any():
+        return False
+    row_seq = np.array([gap[0][0] for gap in gaps], dtype=np.int64)
+    got = decode_cycles(memoryview(compact), compact, 0, len(gaps), cycle, offs, lengths, acc, verify_crc, row_seq=row_seq)
+    for seq, start, length in (g for gap in gaps[got:] for g in gap):  # none: their CRCs passed when framed
+        decode_payload(buf, start + HEADER, start + HEADER + length, seq, acc, verify_crc, True if verify_crc else None)
+    return True
 
 
 def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], lengths: list[int]) -> int:
