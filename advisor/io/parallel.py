@@ -33,6 +33,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from advisor.io.accumulator import TagData
+from advisor.io.discover import is_url
 from advisor.io.tfevents import EventFile, read_event_file
 
 # Runtimes that start native threads the threading module cannot see.
@@ -71,6 +72,10 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     files = [os.fspath(p) for p in paths]
     if not files:
         return []
+    if any(is_url(f) for f in files):  # object storage: concurrent ranged reads, decoded here
+        from advisor.io.remote import read_urls
+
+        return read_urls(files, verify_crc=verify_crc)
     sizes = [_size(p) for p in files]
     n = min(workers if workers is not None else cpu_count(), len(files))
     if n <= 1 or (workers is None and sum(sizes) < MIN_PARALLEL_BYTES):

@@ -160,3 +160,18 @@ def test_missing_paths_and_secrets_in_urls_are_one_line_exit_2(mem, capsys):
     assert rc == 2 and err.count("\n") == 1
     assert remote.redact("cannot open s3://AKIA:s3cr3t@bucket/x") == "cannot open s3://***@bucket/x"
     assert remote.redact("Invalid bucket name AKIA:s3cr3t@bucket", "s3://AKIA:s3cr3t@bucket/x") == "Invalid bucket name ***@bucket"
+
+
+def test_read_event_files_reads_urls_like_paths(mem, tmp_path):
+    from advisor.io.parallel import read_event_files
+
+    fs, root, url = mem
+    with EventWriter(tmp_path / "r") as w:
+        for i in range(100):
+            w.add_scalar("train/loss", 1.0 / (i + 1), i)
+    (local,) = list((tmp_path / "r").iterdir())
+    fs.pipe_file(f"{root}/r/{local.name}", local.read_bytes())
+    far, missing = read_event_files([f"{url}/r/{local.name}", f"{url}/r/events.out.tfevents.gone"])
+    near = read_event_files([str(local)])[0]
+    assert far.scalars["train/loss"].values.tolist() == near.scalars["train/loss"].values.tolist()
+    assert far.records == near.records and missing.problems == ("unreadable: no such file",)
