@@ -42,8 +42,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from benchmarks._corpus import DEFAULT_TAGS, write_corpus  # noqa: E402
-from benchmarks._layouts import LAYOUTS, write_layout  # noqa: E402
+from benchmarks._corpus import DEFAULT_TAGS, write_corpus
+from benchmarks._layouts import LAYOUTS, write_layout
 
 
 @dataclass
@@ -255,7 +255,7 @@ def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, pe
     print(f"\nwriter layouts (benchmarks/_layouts.py), about {n_scalars} scalars each; scalars per CPU-second, best of {repeat}:")
     print(f"  {'layout':10s} {'runs':>6s} {'files':>6s} {'scalars':>9s} {'CRC on':>9s} {'CRC off':>9s} {'Rust --checksum':>16s} {'ours/Rust':>9s}")
     for name in layouts:
-        make, per_step, val_rate = LAYOUTS[name]
+        _, per_step, val_rate = LAYOUTS[name]
         per = per_step + val_rate
         steps = 100 if name == "keras" else 5000  # Keras logs per epoch: many small runs
         runs = max(1, round(n_scalars / (per * steps)))

@@ -31,7 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from benchmarks._corpus import write_corpus  # noqa: E402
+from benchmarks._corpus import write_corpus
 
 BUCKET = "bench"
 
@@ -56,7 +56,7 @@ def start_server(port: int) -> subprocess.Popen:
 
 def run_advisor(env: dict[str, str], *argv: str) -> tuple[float, int, str, int]:
     """(wall seconds, exit code, stdout, peak RSS in MiB of the largest process of its tree)."""
-    out = tempfile.TemporaryFile()
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (read after the child exits)
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "advisor", *argv], stdout=out, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
     _, status, usage = os.wait4(proc.pid, 0)

@@ -27,9 +27,10 @@ import io
 import json
 import re
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from advisor.errors import InputError
 from advisor.io.discover import Discovery, RunFiles, group_runs, is_event_file_name, natural_key
@@ -316,7 +317,7 @@ class _Window(io.RawIOBase):
     """A read-only file over the bytes of an object from ``base`` on; reads outside them are
     fetched (and recorded in ``requests``)."""
 
-    def __init__(self, reader: "RemoteEventFileReader", data: bytes, base: int) -> None:
+    def __init__(self, reader: RemoteEventFileReader, data: bytes, base: int) -> None:
         self.reader, self.data, self.base, self.pos = reader, memoryview(data), base, 0
 
     def seek(self, pos: int, whence: int = 0) -> int:
@@ -388,4 +389,4 @@ class RemoteEventFileReader(EventFileReader):
         return self._acc.records - before
 
 
-__all__ = ["RemoteEventFileReader", "RemoteRunFiles", "WITNESS", "discover_url", "read_run", "read_urls", "redact"]
+__all__ = ["WITNESS", "RemoteEventFileReader", "RemoteRunFiles", "discover_url", "read_run", "read_urls", "redact"]

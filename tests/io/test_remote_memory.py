@@ -12,12 +12,11 @@ import pytest
 
 fsspec = pytest.importorskip("fsspec")
 
-from advisor.cli import main  # noqa: E402
-from advisor.io.writer import EventWriter  # noqa: E402
-from advisor.io import remote  # noqa: E402
-from advisor.watch import Watcher  # noqa: E402
-
-from tests.live.helpers import healthy  # noqa: E402
+from advisor.cli import main
+from advisor.io import remote
+from advisor.io.writer import EventWriter
+from advisor.watch import Watcher
+from tests.live.helpers import healthy
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
