@@ -150,6 +150,13 @@ def fetch(urls: Sequence[str], sizes: Sequence[int]) -> list[bytes | Exception]:
     RANGE_BYTES, all in flight at once; an object that cannot be read yields its exception."""
     if not urls:
         return []
+    schemes = sorted({u.split("://", 1)[0] for u in urls})
+    if len(schemes) > 1:  # one filesystem at a time (analyze s3://a gs://b)
+        got: dict[int, bytes | Exception] = {}
+        for scheme in schemes:
+            mine = [i for i, u in enumerate(urls) if u.split("://", 1)[0] == scheme]
+            got.update(zip(mine, fetch([urls[i] for i in mine], [sizes[i] for i in mine])))
+        return [got[i] for i in range(len(urls))]
     fs, _ = open_url(urls[0])
     paths = [open_url(u)[1] for u in urls]
     spans: list[tuple[int, int, int]] = []  # (object index, start, end)

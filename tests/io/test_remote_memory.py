@@ -174,3 +174,15 @@ def test_read_event_files_reads_urls_like_paths(mem, tmp_path):
     near = read_event_files([str(local)])[0]
     assert far.scalars["train/loss"].values.tolist() == near.scalars["train/loss"].values.tolist()
     assert far.records == near.records and missing.problems == ("unreadable: no such file",)
+
+
+def test_a_local_tree_and_a_url_analysed_together(mem, tmp_path, capsys):
+    fs, root, url = mem
+    for name, values in (("far", [1.0] * 40 + [float("nan")]), ("near", [1.0] * 40 + [float("inf")])):
+        with EventWriter(tmp_path / name) as w:
+            for i, v in enumerate(values):
+                w.add_scalar("train/loss", v, i)
+    upload(fs, tmp_path / "far", f"{root}/far")
+    rc, out, err = cli(capsys, "analyze", str(tmp_path / "near"), url, "--format", "json", "--workers", "1")
+    assert err == "" and f'"run": "{url}/far"' in out and f'"run": "{tmp_path / "near"}"' in out
+    assert out.count('"condition": "non-finite"') == 2
