@@ -15,7 +15,8 @@ from typing import Callable, Mapping, Sequence
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.errors import InputError, UsageError
-from advisor.io.discover import RunFiles, discover
+from advisor.io.discover import RunFiles, discover, is_url
+from advisor.io.runs import read_ahead
 from advisor.io.parallel import cpu_count, die_with_parent, pool_context, worker_parent
 from advisor.model import PlotCurve, Report
 from advisor.pipeline import RunAnalysis, analyze_run
@@ -40,9 +41,14 @@ def find_runs(paths: Sequence[str]) -> tuple[list[RunFiles], list[str]]:
     problems: list[str] = []
     multi = len(paths) > 1
     for p in paths:
-        if not os.path.exists(p):
+        if is_url(p):  # object storage: advisor.io.remote, imported only then
+            from advisor.io.remote import discover_url
+
+            d = discover_url(p, name_prefix=p.rstrip("/") if multi else None)
+        elif not os.path.exists(p):
             raise InputError(f"{p}: no such file or directory")
-        d = discover(p, name_prefix=os.path.normpath(p) if multi else None)
+        else:
+            d = discover(p, name_prefix=os.path.normpath(p) if multi else None)
         runs.extend(d.runs)
         problems.extend(d.problems)
     if not runs:
@@ -56,7 +62,8 @@ Settings = tuple[Engine, dict[str, str] | None, bool, bool]  # engine, signal ma
 
 def _worker(chunk: Sequence[RunFiles], settings: Settings) -> list[RunAnalysis]:
     engine, mapping, curves, verify = settings
-    return [analyze_run(rf, engine, mapping, curves, verify).detached() for rf in chunk]
+    # remote files: a group fetched ahead while the current one is analysed
+    return [analyze_run(rf, engine, mapping, curves, verify).detached() for rf in read_ahead(list(chunk))]
 
 
 def _analyze_local(runs: list[RunFiles], settings: Settings, workers: int, progress: Callable[[int, int], None] | None) -> list[RunAnalysis]:
@@ -64,8 +71,9 @@ def _analyze_local(runs: list[RunFiles], settings: Settings, workers: int, progr
     n = len(runs)
     results: list[RunAnalysis] = []
     if workers == 1 or n < 2:
-        for i, rf in enumerate(runs):
-            results.extend(_worker([rf], settings))
+        engine, mapping, curves, verify = settings
+        for i, rf in enumerate(read_ahead(runs)):  # remote files: fetched a group ahead
+            results.append(analyze_run(rf, engine, mapping, curves, verify).detached())
             if progress:
                 progress(i + 1, n)
         return results

@@ -29,7 +29,7 @@ from typing import Any
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.errors import InputError
-from advisor.io.discover import RunFiles, discover
+from advisor.io.discover import RunFiles, discover, is_url
 from advisor.io.tfevents import EventFileReader
 from advisor.pipeline import analyze_run
 from advisor.tracking import FindingTracker
@@ -72,6 +72,9 @@ class Watcher:
         found: list[RunFiles] = []
         multi = len(self.paths) > 1
         for p in self.paths:
+            if is_url(p):  # object storage: one listing, which also gives every object's size
+                found.extend(self._discover_url(p, multi))
+                continue
             if not os.path.exists(p):
                 if not self.runs:
                     raise InputError(f"{p}: no such file or directory")
@@ -83,6 +86,16 @@ class Watcher:
                     self.problems.append(msg)
         return found
 
+    def _discover_url(self, url: str, multi: bool) -> list[RunFiles]:
+        from advisor.io.remote import discover_url
+
+        try:
+            return list(discover_url(url, name_prefix=url.rstrip("/") if multi else None).runs)
+        except InputError:
+            if not self.runs:
+                raise
+            return []  # gone, or unreachable for a moment, while being watched: keep what was read
+
     def poll(self, now: float | None = None, force: bool = False) -> list[tuple[str, Finding]]:
         """Read what was appended, diagnose changed runs; return (run, finding) newly reported."""
         now = time.monotonic() if now is None else now
@@ -91,12 +104,13 @@ class Watcher:
             if wr is None:
                 wr = self.runs[rf.path] = WatchedRun(rf)
             wr.files = rf
-            for path, _ in rf.files:
+            sizes = getattr(rf, "sizes", None) or [None] * len(rf.files)  # a remote listing's
+            for (path, _), size in zip(rf.files, sizes):
                 reader = wr.readers.get(path)
                 if reader is None:
-                    reader = wr.readers[path] = EventFileReader(path, verify_crc=self.verify_crc)
+                    reader = wr.readers[path] = _reader(path, self.verify_crc)
                     wr.dirty = True
-                if reader.poll():
+                if reader.poll() if size is None else reader.poll(size=size):
                     wr.dirty = True
             if wr.dirty:
                 wr.last_change = now
@@ -125,6 +139,14 @@ class Watcher:
 
     def findings(self) -> list[Finding]:
         return [f for r in self.reports() for f in r.findings]
+
+
+def _reader(path: str, verify_crc: bool) -> EventFileReader:
+    if is_url(path):
+        from advisor.io.remote import RemoteEventFileReader
+
+        return RemoteEventFileReader(path, verify_crc=verify_crc)
+    return EventFileReader(path, verify_crc=verify_crc)
 
 
 def _last_step(r: RunReport) -> int:

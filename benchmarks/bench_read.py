@@ -3,6 +3,7 @@
     python benchmarks/bench_read.py                  # 5.25M scalars: 1050 runs x 5 tags x 1000 steps
     python benchmarks/bench_read.py --scale 0.1      # a tenth of the runs
     python benchmarks/bench_read.py --data DIR       # keep (and reuse) the generated corpus in DIR
+    python benchmarks/bench_read.py --layouts tbx-mixed,tf2,keras   # which extra layouts ('' for none)
 
 The corpus is generated deterministically, laid out byte for byte as torch's SummaryWriter
 writes it (benchmarks/_corpus.py). Measured side by side, after one untimed pass that puts
@@ -12,6 +13,10 @@ the files in the page cache:
 * advisor's peak memory, in a fresh process, against the size of the arrays it returns;
 * TensorBoard's EventAccumulator (``Reload()``, every tensor kept), tbparse, and TensorBoard's
   Rust data server (one ``--reload once`` load cycle, from its own log).
+
+Then each further writer layout (benchmarks/_layouts.py: tensorboardX with mixed cadences, TF2
+tensor summaries, Keras per-epoch files) is read by advisor (one process, CRC on and off) and by
+the Rust data server, per CPU-second.
 
 Peers are optional (skipped with a note when missing). Slow peers read a subset of the runs
 and are compared per scalar; the table says how many scalars each one read. Timings are
@@ -37,7 +42,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from benchmarks._corpus import DEFAULT_TAGS, write_corpus  # noqa: E402
+from benchmarks._corpus import DEFAULT_TAGS, write_corpus
+from benchmarks._layouts import LAYOUTS, write_layout
 
 
 @dataclass
@@ -241,6 +247,34 @@ def _rust_once(binary: str, logdir: str, checksum: bool) -> tuple[float, float] 
     return cycle, usage.ru_utime + usage.ru_stime
 
 
+def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, peers: bool) -> None:
+    """Each layout's sweep read by advisor (one process, CRC on and off) and by the Rust data
+    server (--checksum), per CPU-second; the target is >= 2.5M scalars/cpu-s with CRC on."""
+    from advisor.io.tfevents import read_event_file
+
+    print(f"\nwriter layouts (benchmarks/_layouts.py), about {n_scalars} scalars each; scalars per CPU-second, best of {repeat}:")
+    print(f"  {'layout':10s} {'runs':>6s} {'files':>6s} {'scalars':>9s} {'CRC on':>9s} {'CRC off':>9s} {'Rust --checksum':>16s} {'ours/Rust':>9s}")
+    for name in layouts:
+        _, per_step, val_rate = LAYOUTS[name]
+        per = per_step + val_rate
+        steps = 100 if name == "keras" else 5000  # Keras logs per epoch: many small runs
+        runs = max(1, round(n_scalars / (per * steps)))
+        d = os.path.join(root, f"{name}-{runs}x{steps}")
+        paths = write_layout(d, name, runs, steps)
+        for p in paths:
+            with open(p, "rb") as fh:
+                fh.read()
+        rates = []
+        for verify in (True, False):
+            _, cpu, res = best_of(repeat, lambda: [read_event_file(p, verify_crc=verify) for p in paths])
+            n = sum(ef.n_scalars for ef in res)  # type: ignore[attr-defined]
+            rates.append(n / cpu if cpu else float("nan"))
+        rust = bench_rust(d, n, repeat, True) if peers else Result("rust", 0, 0, None, "skipped: --no-peers")
+        rr = rust.cpu_rate
+        tail = f"{rr / 1e6:15.2f}M {rates[0] / rr:8.2f}x" if rr else f"  {rust.note}"
+        print(f"  {name:10s} {runs:6d} {len(paths):6d} {n:9d} {rates[0] / 1e6:8.2f}M {rates[1] / 1e6:8.2f}M {tail}")
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -279,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-scalars", type=int, default=250_000, help="scalars the slow Python peers read (a subset of runs)")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--layouts", default=",".join(LAYOUTS), help=f"more writer layouts read side by side with the Rust server ({', '.join(LAYOUTS)}; '' for none)")
+    ap.add_argument("--layout-scalars", type=int, default=2_000_000, help="scalars per extra layout (times --scale)")
     args = ap.parse_args(argv)
 
     runs = max(1, round(args.runs * args.scale))
@@ -311,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
             for checksum in (True, False):
                 results.append(bench_rust(root, total, args.repeat, checksum))
         report(results, ours, mem, header, scaling)
+        layouts = [name for name in args.layouts.split(",") if name]
+        if layouts:
+            bench_layouts(layouts, os.path.join(os.path.dirname(root), "layouts") if args.data else os.path.join(tmp, "layouts"), round(args.layout_scalars * args.scale), args.repeat, not args.no_peers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -14,6 +14,7 @@ from advisor.commands import analyze as analyze_command
 from advisor.commands.common import EXIT_FINDINGS, EXIT_OK, parse_ids
 from advisor.engine import severity_at_least
 from advisor.errors import InputError, UsageError
+from advisor.io.discover import is_url
 from advisor.model import Finding
 from advisor.terminal import terminal_safe
 from advisor.tracking import describe
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.interval or args.interval <= 0 or not math.isfinite(args.interval):
         raise UsageError("--interval must be a positive number of seconds")
     for p in args.paths:
-        if not os.path.exists(p):
+        if not is_url(p) and not os.path.exists(p):  # a URL is listed by the Watcher
             raise InputError(f"{p}: no such file or directory")
     if args.once:
         ns = argparse.Namespace(

@@ -66,6 +66,10 @@ MIN_CYCLES = 4
 MAX_PERIOD = 256
 #: Bytes of records decoded per vectorised batch: bounds the temporaries (about 10x this).
 BATCH_BYTES = 1 << 20
+#: Records between two stretches of one cycle that a batch steps over (decoded one by one).
+MAX_GAP = 8
+#: Bytes of stretches of one cycle decoded as one batch, at most.
+STRETCH_BYTES = 4 << 20
 #: Cycles checked by the first framing window; each next window is 4x larger.
 FIRST_WINDOW = 512
 
@@ -261,6 +265,11 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     if np.count_nonzero(mismatches(data, pos, probe, plan_for(probe[0], offs, lengths))) * 2 > k:
         return 0, -1
     rows = max(BATCH_BYTES // cycle, 512)  # long cycles (many tags per step): amortise per-slot work
+    segs, gaps = _stretches(buf, data, pos, m, end, cycle, offs, lengths, verify_crc, eof)
+    if len(segs) > 1:
+        got = _decode_stretches(buf, data, segs, gaps, cycle, offs, lengths, rows, acc, verify_crc)
+        if got is not None:
+            return got
     done = 0
     while done < m:
         n = min(rows, m - done)
@@ -269,6 +278,128 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
         if got < n:  # a record whose length is wrong: the walk hands it to the general decoder
             break
     return done * p, pos + done * cycle
+
+
+def _stretches(
+    buf: memoryview, data: np.ndarray, pos: int, m: int, end: int, cycle: int, offs: list[int], lengths: list[int], verify_crc: bool, eof: bool
+) -> tuple[list[tuple[int, int]], list[list[tuple[int, int]]]]:
+    """Stretches of the same cycle after the first (``m`` cycles at ``pos``), each after at most
+    MAX_GAP other records (a validation scalar among per-step ones): ([(pos, cycles)], the gap
+    records (start, length) before each stretch). Gap records are framed exactly as the
+    sequential walk frames them, and their CRCs pass; up to STRETCH_BYTES in all."""
+    segs, gaps = [(pos, m)], [[]]
+    at, total = pos + m * cycle, m * cycle
+    unpack64, unpack32, crcs = U64.unpack_from, U32.unpack_from, HEADER_CRCS
+    while total < STRETCH_BYTES and at < end:
+        gap: list[tuple[int, int]] = []
+        q = at
+        m2 = 0
+        while len(gap) <= MAX_GAP:
+            avail = (end - q) // cycle
+            resumes = avail and gap and unpack64(buf, q)[0] == lengths[0]  # cheap first: the cycle's first length
+            m2 = _frame_cycles(data, q, min(avail, max(1, (STRETCH_BYTES - total) // cycle)), cycle, offs, lengths) if resumes else 0
+            if m2:
+                break
+            if q + HEADER > end:
+                return segs, gaps
+            length = unpack64(buf, q)[0]
+            if unpack32(buf, q + 8)[0] != (crcs.get(length) or header_crc(length)) or length > MAX_RECORD or q + HEADER + length + FOOTER > end:
+                return segs, gaps
+            if verify_crc and not payload_ok(buf, q + HEADER, q + HEADER + length):
+                return segs, gaps  # the general decoder decides it
+            gap.append((q, length))
+            q += HEADER + length + FOOTER
+        after = q + m2 * cycle
+        if m2 and not (eof and after == end) and check_frame(buf, after, end, verify_crc, eof=False)[0] != OK:
+            m2 -= 1
+        if not m2:
+            return segs, gaps
+        segs.append((q, m2))
+        gaps.append(gap)
+        at, total = q + m2 * cycle, total + m2 * cycle
+    return segs, gaps
+
+
+def _decode_stretches(
+    buf: memoryview, data: np.ndarray, segs: list[tuple[int, int]], gaps: list[list[tuple[int, int]]], cycle: int, offs: list[int], lengths: list[int], rows: int, acc: Accumulator, verify_crc: bool
+) -> tuple[int, int] | None:
+    """Decode stretches of one cycle as one batch (their rows copied together), the records
+    between them one by one, each with its record index in the file; (records, position
+    after), or None when a stretch holds a record unlike the templates (decode them apart)."""
+    p = len(lengths)
+    compact = np.concatenate([data[a : a + k * cycle] for a, k in segs])
+    n_rows = len(compact) // cycle
+    table = compact.reshape(n_rows, cycle)
+    plan = plan_for(table[0], offs, lengths)
+    if plan.general or mismatches(compact, 0, table, plan).any():
+        return None
+    base = acc.records
+    row_seq = np.empty(n_rows, dtype=np.int64)
+    gap_seq: list[tuple[int, int, int]] = []  # (record index, start, length)
+    r, q = 0, base
+    for (_, k), gap in zip(segs, gaps):
+        for start, length in gap:
+            gap_seq.append((q, start, length))
+            q += 1
+        row_seq[r : r + k] = q + np.arange(k, dtype=np.int64) * p
+        r, q = r + k, q + k * p
+    cbuf = memoryview(compact)
+    done = 0
+    while done < n_rows:
+        n = min(rows, n_rows - done)
+        got = decode_cycles(cbuf, compact, done * cycle, n, cycle, offs, lengths, acc, verify_crc, row_seq=row_seq[done : done + n])
+        done += got
+        if got < n:
+            break
+    if done == n_rows:
+        stop, where = q, segs[-1][0] + segs[-1][1] * cycle
+    else:  # a record whose length is wrong: the walk hands it to the general decoder
+        stop, r = int(row_seq[done]), done
+        for a, k in segs:
+            if r < k:
+                where = a + r * cycle
+                break
+            r -= k
+    gap_seq = [g for g in gap_seq if g[0] < stop]
+    if not _decode_gaps_batched(buf, data, gap_seq, acc, verify_crc):
+        for seq, start, length in gap_seq:
+            decode_payload(buf, start + HEADER, start + HEADER + length, seq, acc, verify_crc, True if verify_crc else None)
+    acc.records = stop
+    return stop - base, where
+
+
+def _decode_gaps_batched(buf: memoryview, data: np.ndarray, gap_seq: list[tuple[int, int, int]], acc: Accumulator, verify_crc: bool) -> bool:
+    """Decode the records between stretches (record index, start, length) as one batch when
+    every gap is alike (the same record lengths, plain scalars matching the first gap's
+    templates), each with its record index; False: they are not (nothing was decoded)."""
+    if len(gap_seq) < 2 * MIN_CYCLES:
+        return False
+    # The gaps' record lengths, gap by gap: records follow each other inside a gap.
+    gaps: list[list[tuple[int, int, int]]] = [[gap_seq[0]]]
+    for g in gap_seq[1:]:
+        prev = gaps[-1][-1]
+        if g[1] == prev[1] + HEADER + prev[2] + FOOTER and g[0] == prev[0] + 1:
+            gaps[-1].append(g)
+        else:
+            gaps.append([g])
+    lengths = [x[2] for x in gaps[0]]
+    if any([x[2] for x in gap] != lengths for gap in gaps):
+        return False
+    p = len(lengths)
+    offs = [0] * p
+    for j in range(1, p):
+        offs[j] = offs[j - 1] + HEADER + lengths[j - 1] + FOOTER
+    cycle = offs[-1] + HEADER + lengths[-1] + FOOTER
+    compact = np.concatenate([data[gap[0][1] : gap[0][1] + cycle] for gap in gaps])
+    table = compact.reshape(len(gaps), cycle)
+    plan = plan_for(table[0], offs, lengths)
+    if plan.general or mismatches(compact, 0, table, plan).any():
+        return False
+    row_seq = np.array([gap[0][0] for gap in gaps], dtype=np.int64)
+    got = decode_cycles(memoryview(compact), compact, 0, len(gaps), cycle, offs, lengths, acc, verify_crc, row_seq=row_seq)
+    for seq, start, length in (g for gap in gaps[got:] for g in gap):  # none: their CRCs passed when framed
+        decode_payload(buf, start + HEADER, start + HEADER + length, seq, acc, verify_crc, True if verify_crc else None)
+    return True
 
 
 def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], lengths: list[int]) -> int:

@@ -62,8 +62,14 @@ class _Plan:
 _PLANS: dict[tuple[int, ...], list[_Plan]] = {}
 
 
-def decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: Accumulator, verify_crc: bool) -> int:
+def decode_cycles(
+    buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: Accumulator, verify_crc: bool, row_seq: np.ndarray | None = None
+) -> int:
     """Decode up to ``n`` whole cycles at ``start`` (framing already verified) into ``acc``.
+
+    ``row_seq``: the record index of each cycle's first record, when the cycles were gathered
+    from stretches of the file with other records between them (the caller then counts
+    ``acc.records``); by default they follow each other from ``acc.records`` on.
 
     Returns the cycles decoded: fewer when a record in them fails its CRC while a whole record
     lies inside it (its length is wrong: records.check_record), which the general decoder then
@@ -91,8 +97,10 @@ def decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: 
     bad_rows = np.flatnonzero(bad)
     for i, (k, j) in enumerate(singles):
         if k < n:
-            decode_payload(buf, *_payload(start, k, offs[j], lengths[j], cycle), seq0 + k * p + j, acc, verify_crc, single_ok[i] if single_ok else None)
-    acc.records += n * p
+            first = seq0 + k * p if row_seq is None else int(row_seq[k])
+            decode_payload(buf, *_payload(start, k, offs[j], lengths[j], cycle), first + j, acc, verify_crc, single_ok[i] if single_ok else None)
+    if row_seq is None:
+        acc.records += n * p
     if not n_t or len(bad_rows) == n:
         return n
     sel = np.broadcast_to(~bad, (n_t, n)) if len(bad_rows) else None  # None: every row
@@ -101,7 +109,10 @@ def decode_cycles(buf: memoryview, data: np.ndarray, start: int, n: int, cycle: 
         acc.bad_crc += n_t * (n - len(bad_rows)) - int(np.count_nonzero(sel))
         if sel.all():
             sel = None
-    seqs = [np.arange(seq0 + j, seq0 + j + n * p, p, dtype=np.int64) for j in plan.tslots.tolist()]
+    if row_seq is None:
+        seqs = [np.arange(seq0 + j, seq0 + j + n * p, p, dtype=np.int64) for j in plan.tslots.tolist()]
+    else:
+        seqs = [row_seq[:n] + j for j in plan.tslots.tolist()]
     # One array per member, owning its memory: a tag's points can be freed on their own.
     fields = [[x.copy() for x in convert(b, g.kind)] for g, b in zip(plan.groups, raw)]
     zeros_f = zeros_i = None

@@ -14,6 +14,7 @@ once (loops are safe). Lightning's ``lightning_logs/version_N`` and Hugging Face
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import stat
@@ -39,6 +40,14 @@ def split_kind(name: str | None) -> str | None:
 
 def is_event_file_name(name: str) -> bool:
     return "tfevents" in name
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(path: object) -> bool:
+    """Whether ``path`` is a URL (``s3://bucket/runs``): read through :mod:`advisor.io.remote`."""
+    return isinstance(path, str) and _URL.match(path) is not None
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,18 @@ def _is_regular(path: str) -> bool:
         return False
 
 
+def group_runs(root: str, event_dirs: dict[str, list[str]], sep: str = "/") -> list[RunFiles]:
+    """Group directories holding event files (directory -> its files, sorted) under ``root``
+    into runs, by the rules of a local walk; for a listing of '/'-separated object paths."""
+    if sep != os.sep:
+        raise ValueError(f"separator {sep!r} is not this platform's")
+    return _group(root, event_dirs)
+
+
+def natural_key(s: str) -> list[object]:
+    return _natural_key(s)
+
+
 def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
     """Merge split subdirectories into their parent run; every other event dir is a run."""
     children_of: dict[str, list[str]] = {}
@@ -130,7 +151,7 @@ def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
         if d != root:
             children_of.setdefault(os.path.dirname(d), []).append(d)
     prefixes = sorted(event_dirs)
-    has_nested = {d: any(o.startswith(d + os.sep) for o in prefixes) for d in event_dirs}
+    has_nested = {d: _has_below(prefixes, d + os.sep) for d in event_dirs}
     consumed: set[str] = set()
     runs: list[RunFiles] = []
     for parent, children in children_of.items():
@@ -153,6 +174,13 @@ def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
         if d not in consumed:
             runs.append(RunFiles(_rel(root, d), d, tuple((f, None) for f in files)))
     return runs
+
+
+def _has_below(ordered: list[str], prefix: str) -> bool:
+    """Whether a string of the sorted ``ordered`` starts with ``prefix``: they sort together,
+    from the first one not below it (a bisection: a sweep of 10,000 runs is not quadratic)."""
+    i = bisect.bisect_left(ordered, prefix)
+    return i < len(ordered) and ordered[i].startswith(prefix)
 
 
 def _rel(root: str, d: str) -> str:

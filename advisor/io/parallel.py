@@ -33,6 +33,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from advisor.io.accumulator import TagData
+from advisor.io.discover import is_url
 from advisor.io.tfevents import EventFile, read_event_file
 
 # Runtimes that start native threads the threading module cannot see.
@@ -71,6 +72,10 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     files = [os.fspath(p) for p in paths]
     if not files:
         return []
+    if any(is_url(f) for f in files):  # object storage: concurrent ranged reads, decoded here
+        from advisor.io.remote import read_urls
+
+        return read_urls(files, verify_crc=verify_crc)
     sizes = [_size(p) for p in files]
     n = min(workers if workers is not None else cpu_count(), len(files))
     if n <= 1 or (workers is None and sum(sizes) < MIN_PARALLEL_BYTES):
@@ -291,6 +296,23 @@ def _balanced_chunks(sizes: list[int], n_chunks: int) -> list[list[int]]:
     return sorted((sorted(c) for c in chunks if c), key=lambda c: -sum(sizes[i] for i in c))
 
 
+#: Threads that a fork may leave behind: fsspec's event loop (remote logdirs), which fsspec
+#: itself replaces in a forked child (os.register_at_fork; filesystems are re-created there),
+#: and that loop's default executor (``asyncio_N``: idle name-resolution workers of the old loop).
+FORK_SAFE_THREADS = ("fsspecIO",)
+
+
+def _other_threads() -> bool:
+    fsspec_loop = any(t.name in FORK_SAFE_THREADS for t in threading.enumerate())
+    for t in threading.enumerate():
+        if t is threading.main_thread() or t.name in FORK_SAFE_THREADS:
+            continue
+        if fsspec_loop and t.name.startswith("asyncio_"):
+            continue
+        return True
+    return False
+
+
 def pool_context() -> multiprocessing.context.BaseContext:
     """fork where it is safe (workers start instantly), else forkserver/spawn.
 
@@ -298,7 +320,7 @@ def pool_context() -> multiprocessing.context.BaseContext:
     TensorFlow and PyTorch start native threads that ``threading`` cannot see, and a forked child
     may inherit a lock one of them held (JAX warns that this deadlocks)."""
     methods = multiprocessing.get_all_start_methods()
-    threaded = threading.active_count() > 1 or any(m in sys.modules for m in _THREADED_RUNTIMES)
+    threaded = _other_threads() or any(m in sys.modules for m in _THREADED_RUNTIMES)
     if "fork" in methods and not threaded:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")

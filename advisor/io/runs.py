@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
-from advisor.io.discover import RunFiles
+from advisor.io.discover import RunFiles, is_url
 from advisor.io.tfevents import EventFile, read_event_file
 from advisor.model import Run, Series
 
@@ -24,7 +25,12 @@ CONFIG_NAMES = ("config.json",)
 
 def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc: bool = True) -> Run:
     """Read (unless ``files`` are given, in the order of ``rf.files``) and merge one run."""
-    if files is None:
+    remote = is_url(rf.path)
+    if files is None and remote:
+        from advisor.io.remote import read_run
+
+        files = read_run(rf, verify_crc=verify_crc)
+    elif files is None:
         files = [read_event_file(p, verify_crc=verify_crc) for p, _ in rf.files]
     files = list(files)
     by_split: dict[str | None, list[EventFile]] = {}
@@ -52,12 +58,23 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
         series=series,
         hparams=hparams,
         texts=texts,
-        config=_read_config(rf),
+        config=_read_remote_config(rf) if remote else _read_config(rf),
         files=tuple(p for p, _ in rf.files),
         problems=tuple(problems),
         non_scalar=non_scalar,
         records=sum(ef.records for ef in files),
     )
+
+
+def read_ahead(runs: Iterable[RunFiles]) -> Iterator[RunFiles]:
+    """``runs`` in order; where they are remote (object storage), their files are fetched a
+    group of runs ahead while each is read (:func:`advisor.io.remote.read_ahead`)."""
+    runs = list(runs)
+    if not any(is_url(rf.path) for rf in runs):
+        return iter(runs)
+    from advisor.io.remote import read_ahead as remote_read_ahead
+
+    return remote_read_ahead(runs)
 
 
 def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -82,6 +99,12 @@ def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.n
             s, v, w = s[keep], v[keep], w[keep]
         out[tag] = (s, v, w)
     return out
+
+
+def _read_remote_config(rf: RunFiles) -> dict[str, Any]:
+    from advisor.io.remote import read_config
+
+    return read_config(rf)
 
 
 def _read_config(rf: RunFiles) -> dict[str, Any]:

@@ -227,7 +227,10 @@ def _past_hole(fh: Any, offset: int, size: int) -> int:
     seek_data = getattr(os, "SEEK_DATA", None)
     if seek_data is None:
         return offset
-    fd = fh.fileno()
+    try:
+        fd = fh.fileno()
+    except (AttributeError, OSError, ValueError):  # not an OS file (an object fetched whole)
+        return offset
     here = os.lseek(fd, 0, os.SEEK_CUR)  # put back after: the buffered file object relies on it
     try:
         data = os.lseek(fd, offset, seek_data)

@@ -25,10 +25,11 @@ FLOORS: list[set[str]] = [
     {"_fast_batch"},
     {"_fast"},
     {"tfevents"},
+    {"remote"},  # object storage (fsspec, lazily): the reader over fetched bytes
     {"parallel", "runs"},
 ]
-#: What io may use from the rest of advisor: the data model, which is below it.
-OUTSIDE_ALLOWED = {"advisor.model"}
+#: What io may use from the rest of advisor: the data model and the error types, which are below it.
+OUTSIDE_ALLOWED = {"advisor.model", "advisor.errors"}
 
 
 def _imports(path: str) -> set[str]:
