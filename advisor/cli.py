@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes (default: by CPU count and number of runs)")
     a.add_argument("--no-crc", action="store_true", help="skip CRC checks when reading (faster, less safe)")
     a.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    a.add_argument("--write-summaries", action="store_true", help="also write each run's findings as a TensorBoard text summary (advisor/findings) in a new event file in its directory")
 
     w = sub.add_parser("watch", help="follow event files as they are written; print new findings")
     w.add_argument("paths", nargs="+", metavar="PATH")

@@ -71,6 +71,7 @@ from advisor.live.callbacks import FindingAlarm, callbacks
 from advisor.live.judge import END_OF_RUN, Judge
 from advisor.live.recent import RecentWindow, min_rise
 from advisor.live.recorder import Memory, Recorder, tag_for
+from advisor.live.summary import attach
 from advisor.live.tripwire import Tripwires
 from advisor.model import Finding, Role, Run, RunReport, Severity
 from advisor.pipeline import build_report, diagnose_run
@@ -237,6 +238,7 @@ class Monitor:
         self._closed = False
         budget_bytes = int(memory_budget) if memory_budget is not None else None
         self.recorder = Recorder(Memory(int(window), int(bins), int(head), int(max_pending), budget_bytes), tee, self.hparams)
+        self.summary = attach(self, self.recorder.tee_writer) if tee else None  # findings table into the tee
 
     # -- the options, as attributes ----------------------------------------------------------------
 
@@ -292,10 +294,7 @@ class Monitor:
         except Exception as e:
             self.recorder.report_failure("log", e)
             return
-        if evaluation:  # a new validation point: the evaluation is the natural moment to judge
-            self.tick(step, now=True)
-        else:
-            self.tick(step)
+        self.tick(step, now=evaluation)  # a new validation point: the moment to judge
 
     def _evaluation(self, scalars: Mapping[str, Any] | None, named: Mapping[str, Any]) -> bool:
         val = self._tripwires.val_tags
