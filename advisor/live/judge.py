@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from advisor.model import Finding, Severity
 
@@ -40,6 +41,24 @@ SELF_EVIDENT_HOLD = 2
 END_OF_RUN = frozenset({"still-improving"})
 #: The most a NEEDS_FUTURE finding is worth before the evidence is in.
 CAP = Severity.WARNING
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """How a live monitor judges an unfinished run (see "Live judgment" in the module doc)."""
+
+    confirm: int  # steps a finding below critical must hold before it is reported
+    warmup: int  # steps a run must be long before one is reported
+    recent: int  # steps of the recent-window view
+
+    @classmethod
+    def of(cls, unit: int, confirm: int | None, warmup: int | None, recent: int | None) -> Judgment:
+        """From ``Monitor``'s keyword arguments; None: the default in cadence windows."""
+        return cls(
+            4 * unit if confirm is None else int(confirm),
+            10 * unit if warmup is None else int(warmup),
+            2 * unit if recent is None else int(recent),
+        )
 
 
 class Judge:

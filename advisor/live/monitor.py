@@ -67,8 +67,10 @@ from typing import Any
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.io.roles import resolve
+from advisor.live.act import PendingTarget, notes_with
+from advisor.live.act import attach as attach_actions
 from advisor.live.callbacks import FindingAlarm, callbacks
-from advisor.live.judge import END_OF_RUN, Judge
+from advisor.live.judge import Judge, Judgment
 from advisor.live.recent import RecentWindow, min_rise
 from advisor.live.recorder import Memory, Recorder, tag_for
 from advisor.live.summary import attach
@@ -102,24 +104,6 @@ class Cadence:
         """The steps one cadence window stands for in the step-based defaults (50 when only
         ``seconds`` drives the cadence)."""
         return self.every or 50
-
-
-@dataclass(frozen=True)
-class Judgment:
-    """How a live monitor judges an unfinished run (see "Live judgment" in the module doc)."""
-
-    confirm: int  # steps a finding below critical must hold before it is reported
-    warmup: int  # steps a run must be long before one is reported
-    recent: int  # steps of the recent-window view
-
-    @classmethod
-    def of(cls, unit: int, confirm: int | None, warmup: int | None, recent: int | None) -> Judgment:
-        """From ``Monitor``'s keyword arguments; None: the default in cadence windows."""
-        return cls(
-            4 * unit if confirm is None else int(confirm),
-            10 * unit if warmup is None else int(warmup),
-            2 * unit if recent is None else int(recent),
-        )
 
 
 #: hparams keys that give a run's planned length in steps.
@@ -167,6 +151,9 @@ class Monitor:
         memory_budget: bytes for all streams together (default 64 MiB; None: no bound): as
             streams multiply, per-layer gradient norms and then other streams are coarsened,
             the streams of the run's roles never (see :mod:`advisor.live.budget`).
+        act: ``True`` or a set of ``"lr"``, ``"clip"``, ``"stop"``: apply the live-capable
+            remedies to the run (see :mod:`advisor.live.act`), at most one per cadence window,
+            ``act_cooldown`` windows apart, ``act_cap`` per run.
         confirm, warmup: a finding below critical is reported once the run is ``warmup`` steps
             long (default ``10 * every``) and the finding has held in every diagnosis for
             ``confirm`` steps (default ``4 * every``); critical ones are reported at once. 0 and
@@ -204,6 +191,9 @@ class Monitor:
         recent: int | None = None,
         total_steps: int | None = None,
         evidence: float = 0.25,
+        act: Any = None,
+        act_cooldown: int = 2,
+        act_cap: int = 3,
     ) -> None:
         self.cadence = Cadence.of(every, seconds, budget)
         self.config = _load_config(config)
@@ -239,6 +229,7 @@ class Monitor:
         budget_bytes = int(memory_budget) if memory_budget is not None else None
         self.recorder = Recorder(Memory(int(window), int(bins), int(head), int(max_pending), budget_bytes), tee, self.hparams)
         self.summary = attach(self, self.recorder.tee_writer) if tee else None  # findings table into the tee
+        self.actions = attach_actions(self, act, self._act_target(), act_cooldown, act_cap) if act else None
 
     # -- the options, as attributes ----------------------------------------------------------------
 
@@ -290,6 +281,8 @@ class Monitor:
             self.last_logged = step
             if self.enabled:
                 self.recorder.log(step, scalars, **named)
+                if self.actions is not None:
+                    self.actions.observe(step, scalars, named)
             evaluation = self._evaluation(scalars, named)
         except Exception as e:
             self.recorder.report_failure("log", e)
@@ -382,6 +375,10 @@ class Monitor:
                 except Exception as e:
                     self.recorder.report_failure("cadence hook", e)
 
+    def _act_target(self) -> Any:
+        """What ``act=`` changes: here, plans kept for :func:`advisor.live.optax.apply`."""
+        return PendingTarget()
+
     def on_step_cadence(self) -> None:
         """Hook for adapters at each ``every``-steps cadence point, which every process reaches at
         the same steps (the torch adapter agrees on ``should_stop`` across DDP ranks here)."""
@@ -422,7 +419,7 @@ class Monitor:
             self.recorder.prioritize(a.signals.roles.values(), a.signals.layer_grad_norms)
             step = self.step or 0
             self._findings = self._tracker.weigh_all(a.report.findings, step, final)
-            self._report = dataclasses.replace(a.report, findings=self._findings)
+            self._report = dataclasses.replace(a.report, findings=self._findings, notes=notes_with(a.report.notes, self.actions))
             for p in a.report.problems:  # a live run has no reader problems: these are rules that failed
                 self.recorder.report_failure(f"rule:{p.split(':')[0]}", RuntimeError(p))
             val = a.signals.roles.get(Role.VAL_LOSS)

@@ -50,6 +50,7 @@ def train_torch(mon_factory, lr: float, steps: int, seed: int = 0, bs: int = 32,
     opt)`` returns a monitor or None. The delivered model is whatever the weights are at the end."""
     import torch
 
+    torch.set_num_threads(1)  # tiny matrices: threads only contend on a shared machine
     xt, yt, xv, yv = data if data is not None else digits()
     xt, yt, xv, yv = map(torch.as_tensor, (xt, yt, xv, yv))
     model = mlp_torch(seed, width, depth)
@@ -113,3 +114,69 @@ def offline_first(res: Result, condition: str, at: list[int] | None = None, hold
         if len(streak) > hold:
             return streak[0]
     return None
+
+
+def train_optax(mon_factory, lr: float, steps: int, seed: int = 0, bs: int = 32, eval_every: int = 25, data=None, width: int = 64, depth: int = 2) -> Result:
+    """The same MLP in JAX, plain SGD through ``optax.inject_hyperparams`` wrapped in
+    ``monitored``; ``mon_factory()`` returns a monitor or None (``act=`` applied with
+    :func:`advisor.live.optax.apply`)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from advisor.live.optax import apply, monitored
+
+    xt, yt, xv, yv = data if data is not None else digits()
+    key = jax.random.PRNGKey(seed)
+    sizes = [64] + [width] * depth + [10]
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        key, k = jax.random.split(key)
+        bound = 1.0 / np.sqrt(a)
+        params.append({"w": jax.random.uniform(k, (a, b), minval=-bound, maxval=bound), "b": jnp.zeros(b)})
+
+    def loss_fn(p, x, y):
+        h = x
+        for layer in p[:-1]:
+            h = jax.nn.relu(h @ layer["w"] + layer["b"])
+        logits = h @ p[-1]["w"] + p[-1]["b"]
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    tx = monitored(optax.inject_hyperparams(optax.sgd)(learning_rate=lr))
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def step_fn(p, s, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s, loss
+
+    val_fn = jax.jit(loss_fn)
+    mon = mon_factory() if mon_factory else None
+    if mon is not None:
+        params, opt_state = apply(mon, params, opt_state)
+    rng = np.random.default_rng(seed)
+    res = Result()
+    for step in range(steps):
+        idx = rng.integers(0, len(xt), bs)
+        params, opt_state, loss = step_fn(params, opt_state, xt[idx], yt[idx])
+        res.losses.append(loss)
+        if mon is not None:
+            mon.log(step, loss=loss)
+            mon.log_optax(opt_state, step)
+        if step % eval_every == 0 or step == steps - 1:
+            v = float(val_fn(params, xv, yv))
+            res.vals.append((step, v))
+            if mon is not None:
+                mon.log(step, val_loss=v)
+        if mon is not None:
+            params, opt_state = apply(mon, params, opt_state)
+            if mon.should_stop:
+                res.stopped_at = step
+                break
+    if mon is not None:
+        mon.close()
+    res.losses = [float(v) for v in res.losses]
+    res.final_val = float(val_fn(params, xv, yv))
+    res.monitor = mon
+    return res
