@@ -170,6 +170,9 @@ class TorchTarget:
                 g["lr"] = g["lr"] * plan.lr_factor
                 if "initial_lr" in g:  # an lr_scheduler recomputes from these
                     g["initial_lr"] = g["initial_lr"] * plan.lr_factor
+            sched = getattr(self.mon, "scheduler", None)
+            if sched is not None and hasattr(sched, "base_lrs"):
+                sched.base_lrs = [b * plan.lr_factor for b in sched.base_lrs]
             lr = opt.param_groups[0]["lr"]
             return f"learning rate x{plan.lr_factor:.3g} (now {float(lr):.4g}){restored}"
         if plan.kind == "clip":
