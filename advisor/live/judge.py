@@ -4,7 +4,9 @@ The rules are the offline ones (``advisor analyze``); what differs live is that 
 finished. :class:`Judge` decides, at each diagnosis of a growing run, which findings to deliver:
 
 * **tripwires** — a critical finding that does not need the run's future (``non-finite``,
-  ``divergence``, ``exploding-gradients``, ``lr-too-high``) is delivered at once;
+  ``divergence``, ``exploding-gradients``, ``lr-too-high``) is delivered at once — a NaN/Inf at
+  any step, the others once the run is ``early`` steps long (two cadence windows: read off the
+  first few dozen points of a noisy small-batch run, a shape is noise);
 * **evidence-counting** conditions (``overfitting``: its rule counts the evaluations after the
   validation minimum itself) are delivered once the offline analysis of the same prefix has
   reported them through ``SELF_EVIDENT_HOLD`` more evaluations (each new validation point
@@ -39,6 +41,10 @@ SELF_EVIDENT = frozenset({"overfitting"})
 SELF_EVIDENT_HOLD = 2
 #: Conditions that describe a finished run: delivered by the final update only.
 END_OF_RUN = frozenset({"still-improving"})
+#: Critical at any step: a NaN/Inf is a fact, not a shape. Other critical findings (divergence,
+#: lr-too-high, exploding gradients) wait until the run is ``early`` steps long (two cadence
+#: windows): on the first few dozen points of a noisy small-batch run they are read off noise.
+IMMEDIATE = frozenset({"non-finite"})
 #: The most a NEEDS_FUTURE finding is worth before the evidence is in.
 CAP = Severity.WARNING
 
@@ -61,6 +67,13 @@ class Judgment:
         )
 
 
+def needs_future(f: Finding) -> bool:
+    """Whether the finding is a judgment on the run's future: a NEEDS_FUTURE condition, or
+    ``lr-too-high`` read only from a loss that bounced and made no progress yet (no jump, no
+    declared rate)."""
+    return f.condition in NEEDS_FUTURE or (f.condition == "lr-too-high" and (f.evidence or {}).get("form") == "bouncing")
+
+
 class Judge:
     """Which findings of a growing run to deliver now (see the module docstring).
 
@@ -73,7 +86,9 @@ class Judge:
         confirm_growth: the run must also have grown by this factor while the finding held.
     """
 
-    def __init__(self, confirm: int = 0, warmup: int = 0, total_steps: int | None = None, evidence: float = 0.25, confirm_growth: float = 0.0) -> None:
+    def __init__(self, confirm: int = 0, warmup: int = 0, total_steps: int | None = None, evidence: float = 0.25, early: int = 0, confirm_growth: float = 0.0) -> None:
+        self.early = max(0, int(early))
+        self.recheck = False
         self.confirm, self.warmup = max(0, int(confirm)), max(0, int(warmup))
         self.total_steps = int(total_steps) if total_steps else None
         self.evidence = float(evidence)
@@ -92,9 +107,14 @@ class Judge:
 
     def weigh(self, f: Finding, step: int, final: bool = False) -> Finding:
         """The finding at the severity its evidence supports at ``step``."""
-        if final or f.condition not in NEEDS_FUTURE or f.severity.rank <= CAP.rank or step >= self.evidence_step():
+        if final or f.severity.rank <= CAP.rank:
             return f
-        return dataclasses.replace(f, severity=CAP)
+        if needs_future(f) and step < self.evidence_step():
+            return dataclasses.replace(f, severity=CAP)
+        if f.condition not in IMMEDIATE and step < self.early:  # a shape read off a few noisy points
+            self.recheck = True  # the next cadence point diagnoses whatever the time budget
+            return dataclasses.replace(f, severity=CAP)
+        return f
 
     def _ready(self, f: Finding, step: int, since: int) -> bool:
         if f.condition in END_OF_RUN:
@@ -110,6 +130,7 @@ class Judge:
         logged so far."""
         if evals is not None:
             self.evals = int(evals)
+        self.recheck = False
         new, present = [], set()
         for f in findings:
             present.add(f.condition)

@@ -205,7 +205,7 @@ class Monitor:
         self.name = name
         self.hparams = dict(hparams or {})
         self.judgment = Judgment.of(self.cadence.unit, confirm, warmup, recent)
-        self._tracker = Judge(self.judgment.confirm, self.judgment.warmup, total_steps or _planned_steps(self.hparams), evidence)
+        self._tracker = Judge(self.judgment.confirm, self.judgment.warmup, total_steps or _planned_steps(self.hparams), evidence, 2 * self.cadence.unit)
         active = {spec.id: params for spec, params in self.engine.rules}
         self._recent = RecentWindow.for_config(self.config, active, self.judgment.recent)
         self._tripwires = Tripwires(min_rise(active))
@@ -362,7 +362,7 @@ class Monitor:
             self._due = step + self.cadence.every
         urgent = False
         try:
-            urgent = self._transfer()
+            urgent = self._transfer() or self._tracker.recheck
         except Exception as e:
             self.recorder.report_failure("transfer", e)
         try:
