@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     a.add_argument("--only-problems", action="store_true", help="text report: leave out runs without a warning or critical finding")
     a.add_argument("--executor", default="local", metavar="local|ray[=ADDRESS]", help="where runs are read and diagnosed: this machine (default) or a Ray cluster")
+    a.add_argument("--write-summaries", action="store_true", help="also write each run's findings as a TensorBoard text summary (advisor/findings) in a new event file in its directory")
 
     w = sub.add_parser("watch", help="follow event files as they are written; print new findings")
     w.add_argument("paths", nargs="+", metavar="PATH")

@@ -3,6 +3,8 @@
     python benchmarks/bench_live.py                      # overhead on a CPU MLP (and CUDA if present)
     python benchmarks/bench_live.py --latency            # steps from an injected fault to its finding
     python benchmarks/bench_live.py --replay DIR         # real runs replayed live vs advisor analyze
+    python benchmarks/bench_live.py --judgment           # latency in cadence windows, healthy streams
+    python benchmarks/bench_live.py --act                # act=True vs no monitor, torch and optax
 
 Overhead: an MLP 784-512-512-10, batch 128, Adam, with no monitor (the named peer), with the
 framework-free ``advisor.live.Monitor`` logging the loss tensor, and with
@@ -283,6 +285,97 @@ def replay(root: str, points: int = 50) -> None:
         print(f"    {name} at step {step}: {cond}")
 
 
+# -- judgment: latency in cadence windows, healthy streams, act= ------------------------------------
+
+
+def _stream(mon, curves) -> None:
+    """Feed synthetic curves ({tag: (steps, values)}) to a monitor in step order."""
+    import collections
+
+    at = collections.defaultdict(dict)
+    for tag, (st, vals) in curves.items():
+        for s, v in zip(np.asarray(st).tolist(), np.asarray(vals).tolist()):
+            at[int(s)][tag.split(":", 1)[-1]] = v
+    for s in sorted(at):
+        mon.log(s, at[s])
+    mon.close()
+
+
+def judgment(every: int, seeds: int) -> None:
+    """Latency in cadence windows on the issue's probes, and the healthy streams' alert rate."""
+    from advisor.engine import Engine
+    from advisor.config import AnalyzeConfig
+    from advisor.live import Monitor
+    from advisor.live.torch import Monitor as TorchMonitor
+    from advisor.model import Severity
+    from advisor.pipeline import diagnose_run
+    from tests import synth
+    from tests.live.helpers import diverging
+    from tests.live.probes import offline_first, overfit_data, train_torch
+
+    print(f"\nlatency (cadence every={every}; default settings, default time budget)")
+    rows = []
+    for seed in range(seeds):
+        r = train_torch(lambda m, o: TorchMonitor(m, o, every=every, on_finding=None), 8.0, 4 * every, seed=seed)
+        crit = [a for a in r.monitor.alerts if a.finding.severity is Severity.CRITICAL]
+        jump = int(np.argmax(r.losses[:10]))
+        rows.append(("lr 8 SGD digits MLP", seed, crit[0].finding.condition if crit else "-", (crit[0].step - jump) / every if crit else float("inf")))
+        onset = 600 + 137 * seed
+        mon = Monitor(every=every, on_finding=None)
+        for s, v in enumerate(diverging(onset + 300, onset, growth=1.05, seed=seed)):
+            mon.log(s, loss=float(v))
+        hit = [a for a in mon.alerts if a.finding.condition in ("divergence", "non-finite")]
+        rows.append(("divergence x1.05/step", seed, hit[0].finding.condition if hit else "-", (hit[0].step - onset) / every if hit else float("inf")))
+    for name, seed, cond, win in rows:
+        print(f"  {name:<24} seed {seed}  {cond:<16} {win:5.2f} windows after onset")
+    ev = 10
+    print(f"\noverfitting (eval every {ev} steps): live alert vs offline analyze of the same prefix (held 2 evals)")
+    for seed in range(seeds):
+        r = train_torch(lambda m, o: TorchMonitor(m, o, every=every, on_finding=None), 0.5, 600, seed=seed, width=256, eval_every=ev, data=overfit_data())
+        off = offline_first(r, "overfitting", hold=2)
+        live = [a.step for a in r.monitor.alerts if a.finding.condition == "overfitting"]
+        gap = (live[0] - off) / ev if live and off is not None else float("nan")
+        print(f"  seed {seed}: val min at {min(r.vals, key=lambda t: t[1])[0]}, offline {off}, live {live[0] if live else None}: {gap:+.0f} evaluations")
+    eng = Engine.from_config(AnalyzeConfig())
+    n = crit = warn = same = 0
+    alerts = 0
+    for name, build in synth.HEALTHY.items():
+        for seed in range(seeds):
+            curves = build(seed)
+            mon = Monitor(every=every, on_finding=None)
+            _stream(mon, curves)
+            n += 1
+            loud = [a for a in mon.alerts if a.step < (mon.step or 0)]  # during the run, not close()
+            alerts += len(loud)
+            crit += any(a.finding.severity is Severity.CRITICAL for a in loud)
+            warn += any(a.finding.severity is Severity.WARNING for a in loud)
+            offline = {f.condition for f in diagnose_run(synth.run_of(curves), eng).report.findings}
+            same += {f.condition for f in mon.findings} == offline
+    print(f"\nhealthy synthetic streams ({n}: {len(synth.HEALTHY)} shapes x {seeds} seeds) through the monitor at defaults:")
+    print(f"  runs with a critical alert during the run: {crit}/{n}; with a warning: {warn}/{n} ({100 * warn / n:.1f}%)")
+    print(f"  final live findings == offline analyze: {same}/{n} ({100 * same / n:.0f}%)")
+
+
+def act(seeds: int) -> None:
+    """Delivered val loss with act=True vs the same loop without a monitor, torch and optax."""
+    from advisor.live import Monitor
+    from advisor.live.torch import Monitor as TorchMonitor
+    from tests.live.probes import overfit_data, train_optax, train_torch
+
+    print("\nact=True: delivered val loss (the model the loop ends with) vs no monitor")
+    probes = [
+        ("torch lr 8", lambda f, s: train_torch(f and (lambda m, o: TorchMonitor(m, o, on_finding=None, act=True)), 8.0, 300, seed=s)),
+        ("torch overfit", lambda f, s: train_torch(f and (lambda m, o: TorchMonitor(m, o, on_finding=None, act=True)), 0.5, 600, seed=s, width=256, eval_every=10, data=overfit_data())),
+        ("optax lr 5", lambda f, s: train_optax(f and (lambda: Monitor(on_finding=None, act=True, hparams={"lr": 5.0, "optimizer": "sgd"})), 5.0, 300, seed=s)),
+        ("optax overfit", lambda f, s: train_optax(f and (lambda: Monitor(on_finding=None, act=True)), 0.5, 600, seed=s, width=256, eval_every=10, data=overfit_data())),
+    ]
+    for name, go in probes:
+        for seed in range(seeds):
+            plain, acted = go(None, seed), go(True, seed)
+            acts = "; ".join(a.detail for a in acted.monitor.actions.taken) or "no action"
+            print(f"  {name:<14} seed {seed}: none {plain.final_val:.3f}  act {acted.final_val:.3f}  ({'better' if acted.final_val < plain.final_val else 'NOT better'}) — {acts}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--blocks", type=int, default=60, help="blocks of --every steps per variant")
@@ -292,7 +385,19 @@ def main() -> None:
     ap.add_argument("--variants", default="core,torch,torch1")
     ap.add_argument("--latency", action="store_true", help="only the detection-latency table")
     ap.add_argument("--replay", metavar="DIR", help="only the live-vs-analyze replay of the runs under DIR")
+    ap.add_argument("--judgment", action="store_true", help="only latency in cadence windows on the probes and the healthy streams' alert rate")
+    ap.add_argument("--act", action="store_true", help="only act=True vs no monitor on the probes (torch and optax)")
+    ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
+    if args.judgment or args.act:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        if args.judgment:
+            judgment(args.every, args.seeds)
+        if args.act:
+            act(args.seeds)
+        return
     if args.latency:
         latency(args.every)
         return

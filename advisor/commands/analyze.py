@@ -34,5 +34,9 @@ def run(args: argparse.Namespace) -> int:
                 print(terminal_safe(f"advisor: {r.run}: {p}"), file=sys.stderr)
         for p in result.report.problems:
             print(terminal_safe(f"advisor: {p}"), file=sys.stderr)
+    if getattr(args, "write_summaries", False):
+        from advisor.live.summary import write_summaries
+
+        write_summaries(args.paths, result.report.runs)
     findings = [f for r in result.report.runs for f in r.findings] + list(result.report.sweep)
     return EXIT_FINDINGS if severity_at_least(findings, cfg.fail_severity()) else EXIT_OK

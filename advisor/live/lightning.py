@@ -17,7 +17,10 @@ and the global and per-layer gradient norms in ``on_before_optimizer_step`` (aft
 accumulation, with AMP already unscaled; a step whose gradients are non-finite under 16-bit
 AMP is one the scaler skips and is not recorded). Nothing is read from the device between
 cadence points. When a finding at or above ``stop_on`` arrives, ``trainer.should_stop`` is set
-(agreed across ranks at cadence points, as Lightning's EarlyStopping does).
+(agreed across ranks at cadence points, as Lightning's EarlyStopping does), and the reason is written with the
+findings table (a TensorBoard text summary, tag ``advisor/findings``) into the logger's event
+file when the logger has a TensorBoard writer (else into ``tee=`` when given). The Trainer's
+planned steps (``estimated_stepping_batches``) tell the monitor how long the run will be.
 """
 
 from __future__ import annotations
@@ -36,7 +39,17 @@ except ImportError:  # pragma: no cover - the standalone package
 
 from advisor.live.monitor import Monitor
 from advisor.live.recorder import DROP_NONFINITE, L2_BY_TAG
+from advisor.live.summary import TextSink, attach
 from advisor.live.torch import GRAD_TAG, GradStats
+
+
+def _planned(trainer: Any) -> int | None:
+    """The Trainer's planned optimizer steps, when finite."""
+    try:
+        n = float(trainer.estimated_stepping_batches)
+    except Exception:
+        return None
+    return int(n) if 0 < n < float("inf") else None
 
 
 class AdvisorCallback(pl.Callback):
@@ -60,6 +73,8 @@ class AdvisorCallback(pl.Callback):
         self._params: list[Any] = []
         self._seen: dict[str, Any] = {}
         self._amp = False
+        self.summary: TextSink | None = None
+        self.stop_reason: str | None = None
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -69,8 +84,15 @@ class AdvisorCallback(pl.Callback):
         kwargs = dict(self.kwargs)
         if not trainer.is_global_zero:
             kwargs.update(on_finding=None, tee=None)
+        if "total_steps" not in kwargs:
+            kwargs["total_steps"] = _planned(trainer)
         self.monitor = Monitor(every=self.every, **kwargs)
         self.monitor.enabled = bool(trainer.is_global_zero)
+        if trainer.is_global_zero:  # findings into the logger's own event file, where users look
+            for lg in getattr(trainer, "loggers", None) or []:
+                self.summary = attach(self.monitor, getattr(lg, "experiment", None)) if hasattr(lg, "log_dir") else None
+                if self.summary is not None:
+                    break
         self._params = [p for p in pl_module.parameters()]
         self._stats = GradStats({id(p): n for n, p in pl_module.named_parameters()})
         self._amp = "16" in str(getattr(trainer, "precision", ""))
@@ -118,7 +140,7 @@ class AdvisorCallback(pl.Callback):
         mon.log(step, scalars)
         if trainer.world_size == 1:
             if mon.should_stop:
-                trainer.should_stop = True
+                self._stop(trainer)
         elif step % self.every == 0:  # every rank reaches these steps: agree on stopping there
             self._sync_stop(trainer)
 
@@ -141,7 +163,20 @@ class AdvisorCallback(pl.Callback):
                 mon.recorder.report_failure("lightning stop sync", e)
         if stop:
             mon.should_stop = True
-            trainer.should_stop = True
+            self._stop(trainer)
+
+    def _stop(self, trainer: Any) -> None:
+        """Stop the Trainer and write why (once) beside the findings table."""
+        trainer.should_stop = True
+        mon = self.monitor
+        if self.stop_reason is not None or mon is None:
+            return
+        hit = [a for a in mon.alerts if mon.stop_on is not None and a.finding.severity.rank >= mon.stop_on.rank]
+        why = f"{hit[0].finding.severity.value} {hit[0].finding.condition}: {hit[0].finding.summary}" if hit else "a finding"
+        self.stop_reason = f"advisor stopped the run at step {trainer.global_step} on {why}"
+        sink = self.summary or mon.summary
+        if sink is not None:
+            sink.note(mon, self.stop_reason)
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         if self.monitor is not None:

@@ -34,17 +34,17 @@ would take more than ``budget`` (0.5%) of the wall time since the last one — u
 calls for it. Critical faults are therefore diagnosed at the first cadence point where they
 show, whatever the budget.
 
-Live judgment. The rules were written for finished runs, so two things differ live:
-
-* a condition below critical is a judgment on the shape of an unfinished run (at step 100 a
-  healthy exponential decay looks like slow convergence); it is reported once the run is
-  ``warmup`` steps long (default ``10 * every``) and the finding has held in every diagnosis
-  for ``confirm`` steps (default ``4 * every``). Critical findings (NaN/Inf, divergence,
-  exploding gradients) are reported at once. ``still-improving`` ("training stopped too
-  early") is reported by ``close()`` only;
-* the divergence rule wants the rise to persist over a fraction of the whole run, so on a long
-  run it would fire late; the monitor also runs it on the last ``recent`` steps (default
-  ``2 * every``), see :mod:`advisor.live.recent`.
+Live judgment (:mod:`advisor.live.judge`): the rules are the offline ones, severity grows with
+evidence. Tripwire conditions (NaN/Inf, divergence, exploding gradients, lr-too-high) are
+reported at once; overfitting once the offline analysis of the same prefix has said it through
+two more evaluations (each new validation point above the best one asks for a diagnosis, over
+the budget); conditions that need the run's future (no-learning, plateau, slow convergence,
+underfitting) are capped at ``warning`` until the run is ``warmup`` steps long and, when
+``total_steps`` is known (or an hparam such as ``max_steps``), ``evidence`` (25%) of it; below
+critical, a finding is reported once the run is ``warmup`` steps long (default ``10 * every``)
+and it has held for ``confirm`` steps (default ``4 * every``). ``still-improving`` is reported
+by ``close()`` only. The divergence rule also runs on the last ``recent`` steps (default
+``2 * every``), see :mod:`advisor.live.recent`.
 
 Findings. Each new condition is reported once to the ``on_finding`` callbacks; it is reported
 again only when its severity rises. ``mon.alerts`` lists every delivery with its step.
@@ -57,6 +57,7 @@ in converting, diagnosing, teeing or in a user callback is logged once (logger
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -66,18 +67,19 @@ from typing import Any
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.io.roles import resolve
+from advisor.live.act import PendingTarget, notes_with
+from advisor.live.act import attach as attach_actions
 from advisor.live.callbacks import FindingAlarm, callbacks
+from advisor.live.judge import Judge, Judgment
 from advisor.live.recent import RecentWindow, min_rise
-from advisor.live.recorder import Memory, Recorder
+from advisor.live.recorder import Memory, Recorder, tag_for
+from advisor.live.summary import attach
 from advisor.live.tripwire import Tripwires
-from advisor.model import Finding, Run, RunReport, Severity
+from advisor.model import Finding, Role, Run, RunReport, Severity
 from advisor.pipeline import build_report, diagnose_run
-from advisor.tracking import Alert, FindingTracker
+from advisor.tracking import Alert
 
 log = logging.getLogger("advisor.live")
-
-#: Conditions that describe a finished run: reported by ``close()`` only.
-END_OF_RUN = ("still-improving",)
 
 
 @dataclass(frozen=True)
@@ -104,22 +106,16 @@ class Cadence:
         return self.every or 50
 
 
-@dataclass(frozen=True)
-class Judgment:
-    """How a live monitor judges an unfinished run (see "Live judgment" in the module doc)."""
+#: hparams keys that give a run's planned length in steps.
+PLANNED_KEYS = ("total_steps", "max_steps", "num_steps", "num_training_steps", "steps")
 
-    confirm: int  # steps a finding below critical must hold before it is reported
-    warmup: int  # steps a run must be long before one is reported
-    recent: int  # steps of the recent-window view
 
-    @classmethod
-    def of(cls, unit: int, confirm: int | None, warmup: int | None, recent: int | None) -> Judgment:
-        """From ``Monitor``'s keyword arguments; None: the default in cadence windows."""
-        return cls(
-            4 * unit if confirm is None else int(confirm),
-            10 * unit if warmup is None else int(warmup),
-            2 * unit if recent is None else int(recent),
-        )
+def _planned_steps(hparams: Mapping[str, Any]) -> int | None:
+    for k in PLANNED_KEYS:
+        v = hparams.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            return int(v)
+    return None
 
 
 def _load_config(config: AnalyzeConfig | str | None) -> AnalyzeConfig:
@@ -155,12 +151,18 @@ class Monitor:
         memory_budget: bytes for all streams together (default 64 MiB; None: no bound): as
             streams multiply, per-layer gradient norms and then other streams are coarsened,
             the streams of the run's roles never (see :mod:`advisor.live.budget`).
+        act: ``True`` or a set of ``"lr"``, ``"clip"``, ``"stop"``: apply the live-capable
+            remedies to the run (see :mod:`advisor.live.act`), at most one per cadence window,
+            ``act_cooldown`` windows apart, ``act_cap`` per run.
         confirm, warmup: a finding below critical is reported once the run is ``warmup`` steps
             long (default ``10 * every``) and the finding has held in every diagnosis for
             ``confirm`` steps (default ``4 * every``); critical ones are reported at once. 0 and
             0: everything as soon as it is seen.
         recent: steps of the recent view the divergence rule also runs on (default
             ``2 * every``).
+        total_steps: the run's planned length (default: from ``hparams``' ``total_steps`` /
+            ``max_steps`` / ...); conditions that need the run's future wait for ``evidence``
+            (a fraction, default 0.25) of it before they may be critical.
 
     Adapters feed :attr:`recorder` (``mon.recorder.record(...)``), report their failures with
     ``mon.recorder.report_failure(...)``, drive the cadence with :meth:`tick` when nothing calls
@@ -187,6 +189,11 @@ class Monitor:
         confirm: int | None = None,
         warmup: int | None = None,
         recent: int | None = None,
+        total_steps: int | None = None,
+        evidence: float = 0.25,
+        act: Any = None,
+        act_cooldown: int = 2,
+        act_cap: int = 3,
     ) -> None:
         self.cadence = Cadence.of(every, seconds, budget)
         self.config = _load_config(config)
@@ -198,7 +205,7 @@ class Monitor:
         self.name = name
         self.hparams = dict(hparams or {})
         self.judgment = Judgment.of(self.cadence.unit, confirm, warmup, recent)
-        self._tracker = FindingTracker(confirm_steps=self.judgment.confirm, warmup=self.judgment.warmup, defer=END_OF_RUN)
+        self._tracker = Judge(self.judgment.confirm, self.judgment.warmup, total_steps or _planned_steps(self.hparams), evidence, 2 * self.cadence.unit)
         active = {spec.id: params for spec, params in self.engine.rules}
         self._recent = RecentWindow.for_config(self.config, active, self.judgment.recent)
         self._tripwires = Tripwires(min_rise(active))
@@ -221,6 +228,8 @@ class Monitor:
         self._closed = False
         budget_bytes = int(memory_budget) if memory_budget is not None else None
         self.recorder = Recorder(Memory(int(window), int(bins), int(head), int(max_pending), budget_bytes), tee, self.hparams)
+        self.summary = attach(self, self.recorder.tee_writer) if tee else None  # findings table into the tee
+        self.actions = attach_actions(self, act, self._act_target(), act_cooldown, act_cap) if act else None
 
     # -- the options, as attributes ----------------------------------------------------------------
 
@@ -272,10 +281,19 @@ class Monitor:
             self.last_logged = step
             if self.enabled:
                 self.recorder.log(step, scalars, **named)
+                if self.actions is not None:
+                    self.actions.observe(step, scalars, named)
+            evaluation = self._evaluation(scalars, named)
         except Exception as e:
             self.recorder.report_failure("log", e)
             return
-        self.tick(step)
+        self.tick(step, now=evaluation)  # a new validation point: the moment to judge
+
+    def _evaluation(self, scalars: Mapping[str, Any] | None, named: Mapping[str, Any]) -> bool:
+        val = self._tripwires.val_tags
+        if not val or not self.enabled:
+            return False
+        return any(tag_for(k) in val for k in named) or any(k in val for k in scalars or ())
 
     def log_optax(self, opt_state: Any, step: int | None = None) -> None:
         """Record the norms an :func:`advisor.live.optax.monitored` state holds.
@@ -307,14 +325,19 @@ class Monitor:
 
     # -- cadence -----------------------------------------------------------------------------------
 
-    def tick(self, step: int) -> None:
+    def tick(self, step: int, now: bool = False) -> None:
         """After recording at ``step``: run the cadence when it is due (never raises but alarms).
 
         ``log`` calls it; an adapter whose hooks record through :attr:`recorder` while nobody
-        calls ``log`` calls it itself.
+        calls ``log`` calls it itself. ``now``: a cadence point now (a transfer, and a diagnosis
+        when a tripwire or the budget allows), as after a new validation point.
         """
         try:
-            self._tick_unsafe(step)
+            if now:
+                self.step = step if self.step is None else max(self.step, step)
+                self._cadence(step)
+            else:
+                self._tick_unsafe(step)
         except FindingAlarm:
             raise
         except Exception as e:
@@ -339,7 +362,7 @@ class Monitor:
             self._due = step + self.cadence.every
         urgent = False
         try:
-            urgent = self._transfer()
+            urgent = self._transfer() or self._tracker.recheck
         except Exception as e:
             self.recorder.report_failure("transfer", e)
         try:
@@ -351,6 +374,10 @@ class Monitor:
                     self.on_step_cadence()
                 except Exception as e:
                     self.recorder.report_failure("cadence hook", e)
+
+    def _act_target(self) -> Any:
+        """What ``act=`` changes: here, plans kept for :func:`advisor.live.optax.apply`."""
+        return PendingTarget()
 
     def on_step_cadence(self) -> None:
         """Hook for adapters at each ``every``-steps cadence point, which every process reaches at
@@ -390,11 +417,14 @@ class Monitor:
             a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent.at(self.step),), partial=True)
             self._tripwires.arm(a.signals, self.recorder.series)
             self.recorder.prioritize(a.signals.roles.values(), a.signals.layer_grad_norms)
-            self._findings = a.report.findings
-            self._report = a.report
+            step = self.step or 0
+            self._findings = self._tracker.weigh_all(a.report.findings, step, final)
+            self._report = dataclasses.replace(a.report, findings=self._findings, notes=notes_with(a.report.notes, self.actions))
             for p in a.report.problems:  # a live run has no reader problems: these are rules that failed
                 self.recorder.report_failure(f"rule:{p.split(':')[0]}", RuntimeError(p))
-            return self._tracker.update(self._findings, self.step or 0, final)
+            val = a.signals.roles.get(Role.VAL_LOSS)
+            res = self.recorder.series.get(val) if val else None
+            return self._tracker.update(a.report.findings, step, final, len(res) if res is not None else 0)
         except Exception as e:
             self.recorder.report_failure("diagnose", e)
             return []

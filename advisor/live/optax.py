@@ -34,6 +34,12 @@ at least every ``history`` updates (e.g. after each ``lax.scan`` chunk of at mos
 steps) or the oldest ones are overwritten; a reader says when that happened. Recorded as
 ``train/grad_norm``, ``train/update_ratio`` (‖update‖/‖params‖) and ``train/lr``; the update
 norm itself is kept as ``train/update_norm``.
+
+``act=`` (see :mod:`advisor.live.act`): ``Monitor(act=True)`` plus one call per step of
+:func:`apply` — ``params, opt_state = apply(mon, params, opt_state)`` after ``mon.log`` — cuts the
+learning rate of an ``optax.inject_hyperparams`` state, clips gradients inside the
+:func:`monitored` transformation (its state's ``max_norm``), and restores the best params (a
+host copy taken at each new validation minimum) when it stops or after a fault.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ class MonitoredState(NamedTuple):
     update_norm: Any
     param_norm: Any  # NaN when update() was called without params
     lr: Any  # NaN when no learning rate is found in the inner state
+    max_norm: Any = None  # float32: gradients are clipped to this global norm (inf: off; act= sets it)
 
 
 def _norm(tree: Any) -> Any:
@@ -103,10 +110,13 @@ def monitored(tx: Any, history: int = 128) -> Any:
 
     def init_fn(params: Any) -> MonitoredState:
         ring = jnp.full((k,), jnp.nan, jnp.float32)
-        return MonitoredState(inner_tx.init(params), jnp.zeros([], jnp.int32), ring, ring, ring, ring)
+        return MonitoredState(inner_tx.init(params), jnp.zeros([], jnp.int32), ring, ring, ring, ring, jnp.asarray(jnp.inf, jnp.float32))
 
     def update_fn(updates: Any, state: MonitoredState, params: Any = None, **extra: Any) -> tuple[Any, MonitoredState]:
         g = _norm(updates)
+        if state.max_norm is not None:  # clipping act= turned on (a no-op at inf)
+            scale = jnp.minimum(1.0, state.max_norm / jnp.maximum(g, 1e-12))
+            updates = jax.tree_util.tree_map(lambda x: (x * scale).astype(x.dtype) if hasattr(x, "dtype") else x, updates)
         new_updates, inner = inner_tx.update(updates, state.inner, params, **extra)
         i = state.count % k
         p = _norm(params) if params is not None else jnp.asarray(jnp.nan, jnp.float32)
@@ -117,6 +127,7 @@ def monitored(tx: Any, history: int = 128) -> Any:
             update_norm=state.update_norm.at[i].set(_norm(new_updates)),
             param_norm=state.param_norm.at[i].set(p),
             lr=state.lr.at[i].set(_find_lr(inner)),
+            max_norm=state.max_norm,
         )
         return new_updates, new
 
@@ -197,3 +208,64 @@ class StateReader:
                 continue  # not available (no params passed / no injected learning rate)
             for s, v in zip(steps.tolist(), vals.tolist()):
                 recorder.record(tag, s, v)
+
+
+# -- act= ---------------------------------------------------------------------------------------
+
+
+def _scale_lr(opt_state: Any, factor: float) -> tuple[Any, int]:
+    """``opt_state`` with every ``inject_hyperparams`` learning rate multiplied by ``factor``."""
+    hits = [0]
+
+    def fix(x: Any) -> Any:
+        hp = getattr(x, "hyperparams", None)
+        if isinstance(hp, dict):
+            for k in ("learning_rate", "lr"):
+                if k in hp:
+                    hits[0] += 1
+                    return x._replace(hyperparams={**hp, k: jnp.asarray(hp[k]) * factor})
+        return x
+
+    out = jax.tree_util.tree_map(fix, opt_state, is_leaf=lambda x: isinstance(getattr(x, "hyperparams", None), dict))
+    return out, hits[0]
+
+
+def _set_clip(opt_state: Any, max_norm: float) -> Any:
+    return jax.tree_util.tree_map(
+        lambda x: x._replace(max_norm=jnp.asarray(max_norm, jnp.float32)) if isinstance(x, MonitoredState) else x,
+        opt_state,
+        is_leaf=lambda x: isinstance(x, MonitoredState),
+    )
+
+
+def apply(mon: Any, params: Any, opt_state: Any) -> tuple[Any, Any]:
+    """``act=`` on the optax path: call once per step (and once before the loop), after
+    ``mon.log``; returns the (params, opt_state) to go on with. Cheap when there is nothing to do.
+
+    Keeps a host copy of ``params`` at each new validation minimum (and before the first
+    update), cuts the learning rate of an ``optax.inject_hyperparams`` state, turns on the
+    clipping of a :func:`monitored` state, restores the best params on a stop.
+    """
+    acts = getattr(mon, "actions", None)
+    if acts is None:
+        return params, opt_state
+    try:
+        if acts.initial is None:
+            acts.initial = jax.device_get(params)
+        if acts.want_snapshot:
+            acts.snapshot, acts.want_snapshot = jax.device_get(params), False
+        queue = acts.target.queue
+        while queue:
+            plan = queue.pop(0)
+            weights, _ = plan.weights(acts)
+            if weights is not None:
+                params = jax.tree_util.tree_map(lambda new, old: jnp.asarray(new, dtype=old.dtype), weights, params)
+            if plan.kind == "lr":
+                opt_state, n = _scale_lr(opt_state, plan.lr_factor)
+                if not n:
+                    mon.recorder.report_failure("act lr", RuntimeError("no optax.inject_hyperparams learning rate in the optimizer state: wrap the optimizer in optax.inject_hyperparams to let act= change it"))
+            elif plan.kind == "clip":
+                opt_state = _set_clip(opt_state, plan.max_norm)
+    except Exception as e:
+        mon.recorder.report_failure("act", e)
+    return params, opt_state

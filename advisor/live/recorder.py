@@ -371,6 +371,11 @@ class Recorder:
         """The event file everything drained is also written to (``tee=``), or None."""
         return self._tee
 
+    @property
+    def tee_writer(self) -> Any:
+        """The tee's event writer (``add_text`` for the findings table), None without a tee."""
+        return self._tee.writer if self._tee is not None else None
+
     def close(self) -> None:
         """Close the tee (the reservoirs stay readable)."""
         if self._tee is not None:

@@ -44,6 +44,11 @@ class Tee:
         self.backlog = 0  # points buffered since the last flush that succeeded
 
     @property
+    def writer(self) -> Any:
+        """The event writer (the findings table goes in with ``add_text``)."""
+        return self._writer
+
+    @property
     def path(self) -> str:
         """The event file."""
         return self._writer.path

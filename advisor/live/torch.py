@@ -126,6 +126,74 @@ def _foreach_norm(grads: list[Any], sparse: bool | None = None) -> list[Any]:
         return [torch.linalg.vector_norm(g.float()) for g in grads]
 
 
+class TorchTarget:
+    """``act=`` on PyTorch: the learning rate through ``optimizer.param_groups`` (and the base
+    rates of an attached ``lr_scheduler``), clipping in the pre-step hook, the best weights as a
+    host copy of the model's ``state_dict`` (see :mod:`advisor.live.act`)."""
+
+    def __init__(self, mon: Monitor) -> None:
+        self.mon = mon
+
+    def _params(self) -> list[Any]:
+        m, opt = self.mon.model, self.mon.optimizer
+        if m is not None:
+            return list(m.parameters())
+        return [p for g in getattr(opt, "param_groups", []) for p in g["params"]]
+
+    def snapshot(self) -> Any:
+        with torch.no_grad():
+            m = self.mon.model
+            if m is not None:
+                return {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
+            return [p.detach().to("cpu", copy=True) for p in self._params()]
+
+    def restore(self, snap: Any) -> None:
+        with torch.no_grad():
+            if isinstance(snap, dict):
+                self.mon.model.load_state_dict(snap)
+            else:
+                for p, v in zip(self._params(), snap):
+                    p.copy_(v.to(p.device))
+        opt = self.mon.optimizer
+        if opt is not None:
+            opt.state.clear()  # moments of the weights thrown away: start them again
+
+    def apply(self, plan: Any, actions: Any) -> str:
+        opt = self.mon.optimizer
+        weights, restored = plan.weights(actions)
+        if weights is not None:
+            self.restore(weights)
+        if plan.kind == "lr":
+            if opt is None:
+                return ""
+            for g in opt.param_groups:
+                g["lr"] = g["lr"] * plan.lr_factor
+                if "initial_lr" in g:  # an lr_scheduler recomputes from these
+                    g["initial_lr"] = g["initial_lr"] * plan.lr_factor
+            sched = getattr(self.mon, "scheduler", None)
+            if sched is not None and hasattr(sched, "base_lrs"):
+                sched.base_lrs = [b * plan.lr_factor for b in sched.base_lrs]
+            lr = opt.param_groups[0]["lr"]
+            return f"learning rate x{plan.lr_factor:.3g} (now {float(lr):.4g}){restored}"
+        if plan.kind == "clip":
+            self.mon.clip_norm = plan.max_norm
+            return f"gradient norm clipped to {plan.max_norm:.4g} before every step"
+        return f"stopped{restored}"
+
+
+def _declared(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's name and first learning rate, as hyperparameters the rules read (the
+    user's own ``hparams`` win)."""
+    try:
+        out: dict[str, Any] = {"optimizer": type(optimizer).__name__}
+        lr = optimizer.param_groups[0].get("lr")
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+            out["lr"] = float(lr)
+        return out
+    except Exception:  # no optimizer, or not a torch one
+        return {}
+
+
 def _on_cpu(model: Any, optimizer: Any) -> bool:
     """Whether the parameters live on the CPU (True when there is nothing to look at)."""
     params = []
@@ -176,6 +244,7 @@ class Monitor(_Monitor):
         if rank_zero_only and self.rank != 0:
             kwargs["on_finding"] = None
             kwargs["tee"] = None
+        kwargs["hparams"] = {**_declared(optimizer), **dict(kwargs.get("hparams") or {})}
         super().__init__(every=every, **kwargs)
         self.enabled = not (rank_zero_only and self.rank != 0)
         self.model = model
@@ -201,7 +270,8 @@ class Monitor(_Monitor):
         self._last_total: Any = None
         self._post_grads = False
         self._handles: list[Any] = []
-        if optimizer is not None and self.enabled and (grad_norms or layer_norms or update_ratio):
+        self.clip_norm: float | None = None  # set by act=: clip before every later step
+        if optimizer is not None and self.enabled and (grad_norms or layer_norms or update_ratio or self.actions is not None):
             self._handles.append(optimizer.register_step_pre_hook(self._pre_step))
             self._handles.append(optimizer.register_step_post_hook(self._post_step))
 
@@ -252,10 +322,15 @@ class Monitor(_Monitor):
             if self.closed:
                 return
             self._last_total = None
+            acts = self.actions
+            if acts is not None and acts.initial is None and self.opt_steps == 0:
+                acts.initial = self._act_target().snapshot()  # the weights before any update
             # With a closure the gradients are computed inside step(): read them after it.
             self._post_grads = kwargs.get("closure") is not None or any(callable(a) and a is not opt for a in args)
             if not self._post_grads:
                 self._record_grads(opt)
+                if self.clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_([p for p in self._param_list(opt) if p.grad is not None], self.clip_norm)
             if self.update_ratio and self._layer_due():
                 with torch.no_grad():
                     params = [p for p in self._param_list(opt) if p.grad is not None or self._post_grads]
@@ -336,6 +411,11 @@ class Monitor(_Monitor):
             return
         if self.last_logged is None:  # nobody calls log(): the hooks drive the cadence
             self.tick(step)
+
+    # -- act= ------------------------------------------------------------------------------------
+
+    def _act_target(self) -> Any:
+        return TorchTarget(self)
 
     # -- distributed -----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ BLOCK = textwrap.dedent(
     import sys, importlib.abc
     class Block(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if name.split('.')[0] in {'torch', 'jax', 'jaxlib', 'flax', 'optax', 'lightning', 'pytorch_lightning', 'tensorboard', 'scipy', 'pandas'}:
+            if name.split('.')[0] in {'torch', 'jax', 'jaxlib', 'flax', 'optax', 'lightning', 'pytorch_lightning', 'tensorboard', 'scipy', 'pandas', 'transformers', 'keras'}:
                 raise ImportError('blocked: ' + name)
     sys.meta_path.insert(0, Block())
     """
@@ -26,6 +26,7 @@ def test_live_core_and_watch_import_and_work_without_frameworks():
     r = run(
         """
         import advisor.live, advisor.live.monitor, advisor.live.recorder, advisor.live.tripwire, advisor.live.reservoir, advisor.watch
+        import advisor.live.act, advisor.live.judge, advisor.live.summary
         from advisor.live import Monitor
         mon = Monitor(every=10, on_finding=None)
         for s in range(100):
@@ -40,7 +41,7 @@ def test_live_core_and_watch_import_and_work_without_frameworks():
 
 
 def test_adapters_name_the_extra_to_install():
-    for mod, extra in (("advisor.live.torch", "[torch]"), ("advisor.live.optax", "[jax]"), ("advisor.live.lightning", "[lightning]")):
+    for mod, extra in (("advisor.live.torch", "[torch]"), ("advisor.live.optax", "[jax]"), ("advisor.live.lightning", "[lightning]"), ("advisor.live.hf", "[hf]"), ("advisor.live.keras", "[keras]")):
         r = run(
             f"""
             try:

@@ -76,3 +76,28 @@ def test_critical_finding_stops_the_trainer():
     assert trainer.should_stop
     assert trainer.global_step <= 30 + 10 + 1
     assert "non-finite" in [a.finding.condition for a in cb.monitor.alerts]
+
+
+def test_the_stop_reason_and_findings_are_written_into_the_loggers_event_file(tmp_path):
+    import glob
+
+    from advisor.io.tfevents import read_event_file
+
+    cb = AdvisorCallback(every=10, on_finding=None, stop_on="critical")
+    train, val = loaders()
+    logger = L.loggers.TensorBoardLogger(str(tmp_path), name="run", version=0)
+    trainer = L.Trainer(
+        max_epochs=20, callbacks=[cb], logger=logger, enable_checkpointing=False, log_every_n_steps=5,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(Regressor(blow_up_at=30), train, val)
+    logger.experiment.flush()
+    texts = {}
+    for f in glob.glob(str(tmp_path / "run" / "version_0" / "*tfevents*")):
+        texts.update(read_event_file(f).texts)
+    # torch's SummaryWriter files text under "<tag>/text_summary"
+    table = next((t for k, t in texts.items() if k.startswith("advisor/findings")), "")
+    assert "advisor stopped the run at step" in table and "non-finite" in table, texts
+    assert "| critical | non-finite |" in table
