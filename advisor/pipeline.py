@@ -100,6 +100,20 @@ def _readable(run: Run) -> bool:
     return run.records > 0 or bool(run.series) or bool(run.hparams) or bool(run.texts)
 
 
+def _live_notes(run: Run) -> tuple[str, ...]:
+    """What a live monitor or callback wrote into the run (``advisor/findings`` text summaries):
+    the lines above its findings table — why it stopped the run — so the report says so too."""
+    out = []
+    for tag, text in sorted(run.texts.items()):
+        if not tag.startswith("advisor/findings"):
+            continue
+        head = str(text).split("| severity |", 1)[0].strip()
+        for line in head.splitlines():
+            if line.strip():
+                out.append(f"live ({tag}): {line.strip()}")
+    return tuple(out)
+
+
 def build_report(
     name: str,
     run: Run,
@@ -119,7 +133,7 @@ def build_report(
         unresolved=tuple(r.value for r in signals.unresolved),
         n_points=run.n_points,
         n_series=len(run.series),
-        notes=signals.notes,
+        notes=tuple(signals.notes) + _live_notes(run),
         counts={k: len(s) for k, s in (*run.series.items(), *signals.derived.items()) if k in signals.roles.values()},
         workload=workload.kind,
         workload_evidence=workload.evidence,

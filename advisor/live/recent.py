@@ -62,8 +62,8 @@ class RecentWindow:
     def findings(self, run: Run, signals: Signals, ctx: Context, step: int | None) -> list[Finding]:
         """Divergence on the last ``steps`` steps before ``step``, kept when it is one for the
         whole run too (tagged ``evidence["view"]``)."""
-        if self.engine is None or step is None or not self.steps:
-            return []
+        if self.engine is None or step is None or not self.steps or ctx.workload not in ("supervised", "unknown"):
+            return []  # a supervised loss check: not for RL or GAN losses (whatever set the workload)
         lo = step - self.steps
         series = {}
         for tag, s in run.series.items():

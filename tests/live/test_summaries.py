@@ -49,3 +49,16 @@ def test_analyze_write_summaries_adds_a_separate_event_file(tmp_path, capsys):
     assert "| critical | non-finite |" in read_event_file(new[0]).texts["advisor/findings"]
     capsys.readouterr()
     assert main(["analyze", str(tmp_path), "--format", "json"]) == 1  # the run still reads the same
+
+
+def test_analyze_reports_why_a_live_callback_stopped_the_run(tmp_path):
+    from advisor.analyze import analyze
+    from advisor.io.writer import EventWriter
+
+    w = EventWriter(tmp_path / "run")
+    for i in range(50):
+        w.add_scalar("train/loss", 2.0 - i * 0.01, i)
+    w.add_text("advisor/findings", "stopped at step 49: critical divergence\n\n| severity | condition | summary | remedy |\n|---|---|---|---|", 49)
+    w.close()
+    (rep,) = analyze([str(tmp_path)]).report.runs
+    assert any("stopped at step 49: critical divergence" in n for n in rep.notes)
