@@ -27,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or os.path.join("advisor-tune", os.path.splitext(os.path.basename(args.config))[0] + f"-{args.backend}")
     if args.live:
         return run_live(trainer, config, out, args)
-    options = TuneOptions(out, args.rounds, args.seeds, args.metric, args.budget, args.resume, args.workers, target=Severity.parse(args.target))
+    cache = None if getattr(args, "no_cache", False) else "default"
+    options = TuneOptions(out, args.rounds, args.seeds, args.metric, args.budget, args.resume, args.workers, target=Severity.parse(args.target),
+                          max_seeds=getattr(args, "max_seeds", None), cache=cache)
     log = (lambda s: print(s, file=sys.stderr)) if args.format == "text" else None
     bar, stop = progress_bar()
     try:

@@ -147,6 +147,12 @@ class Target:
     seeds: int
     remedies: tuple[dict[str, Any], ...]
     summary: str
+    manual: tuple[str, ...] = ()  # the manual remedies in words ("check_data: labels against inputs")
+
+    @property
+    def unrepairable(self) -> str | None:
+        """The first manual remedy when there is no ``auto`` one: what a person must do instead."""
+        return self.manual[0] if self.manual and not self.remedies else None
 
 
 def targets(records: Sequence[Mapping[str, Any]], min_severity: Severity = Severity.WARNING) -> list[Target]:
@@ -168,10 +174,20 @@ def targets(records: Sequence[Mapping[str, Any]], min_severity: Severity = Sever
             continue
         best = min(fs, key=lambda f: f.priority)
         sev = max((f.severity for f in fs), key=lambda s: s.rank)
-        target = Target(cond, sev, len(fs), _median_remedies(best, fs), best.summary)
+        target = Target(cond, sev, len(fs), _median_remedies(best, fs), best.summary, _manual(best))
         ranked.append(((-len(fs), -sev.rank, float(np.mean([f.priority for f in fs])), cond), target))
     ranked.sort(key=lambda kt: kt[0])
     return [t for _, t in ranked]
+
+
+def _manual(f: Finding) -> tuple[str, ...]:
+    """A finding's manual remedies in words: the action and its parameters' values."""
+    out = []
+    for r in f.remedies:
+        if r.kind == "manual":
+            words = "; ".join(str(v) for v in r.params.values() if v not in (None, ""))
+            out.append(f"{r.action}: {words}" if words else r.action)
+    return tuple(out)
 
 
 def _median_remedies(best: Finding, fs: Sequence[Finding]) -> tuple[dict[str, Any], ...]:
