@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-cache", action="store_true", help="do not reuse or store finished trainings ($ADVISOR_CACHE, default ~/.cache/advisor/trainings)")
     t.add_argument("--out", default=None, metavar="DIR")
     t.add_argument("--format", choices=("text", "json"), default="text")
-    t.add_argument("--metric", default="val_loss", help="target metric: val_loss (default), val_accuracy, test_loss, test_accuracy")
+    t.add_argument("--metric", default="val_loss", help="target metric: val_loss (default), best_val_loss, val_accuracy, best_val_accuracy, test_loss, test_accuracy, or any key of your trainer's result (KEY[:max|min])")
     t.add_argument("--resume", action="store_true", help="continue a journal in --out without redoing finished runs")
     t.add_argument("--live", action="store_true", help="apply live-capable remedies during a single run and compare")
     t.add_argument("--workers", type=int, default=None, metavar="N")

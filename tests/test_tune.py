@@ -448,3 +448,27 @@ def test_cache_key_covers_config_seed_and_code(tmp_path):
     assert len({k, c.key(cfg(), 1), c.key(cfg(lr=0.2), 0), c.key(cfg(), 0, {"auto_remedy": True})}) == 4
     assert code_version("tests.fake_trainer") != code_version("advisor")
     assert c.restore(k, str(tmp_path / "x")) is None  # a miss
+
+
+def _acc_train(config, logdir, seed):
+    res = fake_trainer.train(config, logdir, seed)
+    return {**res, "val_acc": max(0.0, 1.0 - res["final_val_loss"] / 3.0) if math.isfinite(res["final_val_loss"]) else 0.0}
+
+
+WITH_ACCURACY = types.SimpleNamespace(train=_acc_train, apply=fake_trainer.apply, load_config=fake_trainer.load_config)
+
+
+def test_verify_on_a_task_metric_the_trainer_returns(tmp_path):
+    from advisor.tune.verify import metric_spec
+
+    assert metric_spec("val_accuracy") == (("final_val_accuracy", "best_val_accuracy"), False)
+    assert metric_spec("val_acc") == (("val_acc",), False) and metric_spec("val_f1:min") == (("val_f1",), True)
+    assert metric_spec("val_ce") == (("val_ce",), True)
+    with pytest.raises(UsageError):
+        metric_spec("val acc;rm")
+    r = tune(load_trainer("tests.test_tune:WITH_ACCURACY"), cfg(overfit=1.0), out=str(tmp_path / "o"), seeds=2, workers=1, metric="val_acc")
+    first = r.rounds[0]
+    assert first["metric"] == "val_acc" and first["applied"]["action"] == "early_stop" and first["verified"]
+    assert first["after"]["mean"] > first["before"]["mean"]  # higher is better for an accuracy
+    with pytest.raises(UsageError, match="not in the trainer's result"):
+        tune(FAKE, cfg(overfit=1.0), out=str(tmp_path / "x"), seeds=2, workers=1, metric="val_acc")

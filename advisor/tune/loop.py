@@ -25,12 +25,13 @@ from advisor.tune.result import Attempt, FailedPatch, TuneResult
 from advisor.tune.runner import Progress, Runner
 from advisor.tune.sequential import OPEN, Decision, decide
 from advisor.tune.verify import (
-    METRICS,
     Target,
+    has_metric,
     compare,
     condition_state,
     findings_of,
     lower_is_better,
+    metric_spec,
     metric_values,
     seed_stats,
     targets,
@@ -57,8 +58,7 @@ class TuneOptions:
     cache: str | None = DEFAULT_CACHE  # the training cache's directory; "default": $ADVISOR_CACHE or ~/.cache; None: off
 
     def check(self) -> None:
-        if self.metric not in METRICS:
-            raise UsageError(f"unknown metric {self.metric!r} (known: {', '.join(METRICS)})")
+        metric_spec(self.metric)  # a usage error when it is neither a known metric nor a result key
         if self.rounds < 1 or self.seeds < 1:
             raise UsageError("--rounds and --seeds must be at least 1")
         if self.max_seeds is not None and self.max_seeds < self.seeds:
@@ -187,6 +187,9 @@ class _Tuning:
         failed = [r for r in before if not r.get("ok")]
         if len(failed) > len(before) / 2:  # a crashed training is not a healthy one
             return f"training failed: {failed[0].get('error', 'unknown error')}"
+        if not has_metric(before, self.session.options.metric):
+            keys = sorted({k for r in before for k in (r.get("result") or {})})
+            raise UsageError(f"metric {self.session.options.metric!r} is not in the trainer's result (it has: {', '.join(keys) or 'nothing'})")
         todo = targets(before, self.session.options.target)
         if not todo:
             return "healthy"
