@@ -14,6 +14,10 @@ baseline (the config it patches, whose runs tune already has). After each look t
 * **open**: neither; one more seed is trained on each side, up to ``max_seeds``, where an open
   decision is a rejection.
 
+A loss (lower is better, every value positive) is compared on a log scale: a broken config's
+loss spreads over orders of magnitude (2.8 in one seed, 4000 in the next) and its seed noise is
+multiplicative; accuracies and other metrics are compared as they are.
+
 A diverged run (an infinite loss) has no value a t-test can use: when every baseline seed
 diverged and every candidate seed trains finitely, the remedy is accepted outright (a rescue is
 categorical, not a matter of noise); otherwise a diverged value is replaced by the worst finite
@@ -69,6 +73,8 @@ def decide(before: Sequence[float], after: Sequence[float], lower_is_better: boo
         return _open_or_reject(last, level, n, "some seeds still diverge")
     worst = np.max(np.concatenate([b[fb], a[fa]])) if lower_is_better else np.min(np.concatenate([b[fb], a[fa]]))
     b, a = np.where(fb, b, worst), np.where(fa, a, worst)
+    if lower_is_better and min(b.min(), a.min()) > 0:  # a loss: its seed noise is multiplicative
+        b, a = np.log(b), np.log(a)
     gain_b, gain_a = (-b, -a) if lower_is_better else (b, a)  # higher is better from here on
     diff = float(np.mean(gain_a) - np.mean(gain_b))
     better = int(np.sum(gain_a[:paired] > gain_b[:paired]))
