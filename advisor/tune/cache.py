@@ -47,7 +47,7 @@ def cache_root(setting: str | None) -> str | None:
     return os.path.join(base, "advisor", "trainings")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_version(module_name: str) -> str:
     """advisor's version and a hash of the sources of the package ``module_name`` lives in."""
     top = module_name.partition(":")[0].split(".")[0]
