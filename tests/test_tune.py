@@ -448,6 +448,17 @@ def test_cache_key_covers_config_seed_and_code(tmp_path):
     assert len({k, c.key(cfg(), 1), c.key(cfg(lr=0.2), 0), c.key(cfg(), 0, {"auto_remedy": True})}) == 4
     assert code_version("tests.fake_trainer") != code_version("advisor")
     assert c.restore(k, str(tmp_path / "x")) is None  # a miss
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "events.out.tfevents.1").write_bytes(b"x")
+    c.store(k, str(run), {"ok": False, "error": "boom"})  # a failed training is not kept
+    assert c.restore(k, str(tmp_path / "x")) is None
+    c.store(k, str(run), {"ok": True, "result": {"final_val_loss": 0.5}, "seconds": 2.0})
+    assert c.restore(k, str(tmp_path / "x"))["result"] == {"final_val_loss": 0.5}
+    assert (tmp_path / "x" / "events.out.tfevents.1").read_bytes() == b"x"
+    entry = tmp_path / k[:2] / k / "outcome.json"
+    entry.write_text("{cut")  # a damaged entry is a miss, not a crash
+    assert c.restore(k, str(tmp_path / "y")) is None
 
 
 def _acc_train(config, logdir, seed):
