@@ -18,7 +18,8 @@ Figures:
   (as if no cache: a cached run counts with the seconds it first took), relative to one training
   of the final config; and separately the seconds actually trained in this invocation (cached
   runs cost nothing; the cache is a fresh directory per invocation unless ``--cache DIR``);
-* the same in training steps (the result's ``steps``), which start-up and compilation do not blur;
+* the same in training steps (the result's ``steps``), which start-up and compilation do not blur,
+  in all and up to the first verified repair (``--target info`` goes on acting on advice after it);
 * re-check: every accepted repair (verified round) is trained again with ``--recheck`` fresh seeds
   (default 5, seeds 1000+) on both sides and judged by the old fixed-seed rule (better in a
   majority of seeds by more than the pooled seed noise, and the condition gone in a majority).
@@ -65,7 +66,7 @@ def main() -> int:
     root = a.out or tempfile.mkdtemp(prefix="bench-tune-")
     cache = a.cache or os.path.join(root, "cache")
     rows = []
-    print(f"{'backend':7s} {'recipe':22s} {'condition':20s} {'rnd':>3s} {'repaired':>16s} {'metric before -> after':>24s} {'runs':>4s} {'compute':>8s} {'x1 run':>6s} {'steps':>6s} {'cached':>6s} {'recheck':>7s}  applied")
+    print(f"{'backend':7s} {'recipe':22s} {'condition':20s} {'rnd':>3s} {'repaired':>16s} {'metric before -> after':>24s} {'runs':>4s} {'compute':>8s} {'x1 run':>6s} {'steps':>6s} {'to-fix':>6s} {'cached':>6s} {'recheck':>7s}  applied")
     for backend in backends:
         trainer = load_trainer(backend)
         for name in names:
@@ -85,6 +86,8 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     repaired = any(x["verified"] for x in r.rounds) and _gone(runs, r, recipe.condition)
     one = _one_run_seconds(runs, r)
     steps_one = _one_run_steps(runs, r)
+    fix_steps = _steps_to_first_repair(out)
+    fix_ratio = fix_steps / steps_one if steps_one and fix_steps is not None else math.nan
     step_ratio = sum(float((x.get("result") or {}).get("steps") or 0) for x in runs.values()) / steps_one if steps_one else math.nan
     compute = sum(float(x.get("seconds") or 0.0) for x in runs.values())
     trained = sum(float(x.get("seconds") or 0.0) for x in runs.values() if not x.get("cached"))
@@ -95,9 +98,9 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     state = "manual" if manual else str(repaired)
     ratio = compute / one if one else math.nan
     hold = f"{sum(held)}/{len(held)}" if held else "-"
-    print(f"{backend:7s} {recipe.name:22s} {recipe.condition:20s} {len(r.rounds):3d} {state:>16s} {before:11.4g} -> {after:<10.4g} {r.trainings:4d} {compute:7.0f}s {ratio:5.1f}x {step_ratio:5.1f}x {trained / one if one else math.nan:5.1f}x {hold:>7s}  {applied}", flush=True)
+    print(f"{backend:7s} {recipe.name:22s} {recipe.condition:20s} {len(r.rounds):3d} {state:>16s} {before:11.4g} -> {after:<10.4g} {r.trainings:4d} {compute:7.0f}s {ratio:5.1f}x {step_ratio:5.1f}x {fix_ratio:5.1f}x {trained / one if one else math.nan:5.1f}x {hold:>7s}  {applied}", flush=True)
     return {"backend": backend, "recipe": recipe.name, "condition": recipe.condition, "rounds": len(r.rounds), "repaired": repaired, "manual": manual, "wall": wall,
-            "compute": compute, "trained": trained, "step_ratio": step_ratio, "one": one, "before": before, "after": after, "held": held}
+            "compute": compute, "trained": trained, "step_ratio": step_ratio, "fix_ratio": fix_ratio, "one": one, "before": before, "after": after, "held": held}
 
 
 def _summary(a, rows: list, root: str) -> None:
@@ -117,6 +120,10 @@ def _summary(a, rows: list, root: str) -> None:
     if steps:
         print(f"median training steps per tuning: {statistics.median(steps):.2f}x the steps of one training of the final config "
               "(independent of process start-up and compilation, which dominate the seconds of small runs)")
+    fixes = [x["fix_ratio"] for x in done if math.isfinite(x["fix_ratio"])]
+    if fixes:
+        print(f"median training steps up to the first verified repair (repaired recipes; --target info goes on with advice after it): "
+              f"{statistics.median(fixes):.2f}x one training of the final config")
     if done:
         print(f"median rounds (repaired): {statistics.median(x['rounds'] for x in done)}")
     held = [h for x in rows for h in x["held"]]
@@ -163,6 +170,26 @@ def _gone(runs: dict, r, condition: str) -> bool:
 def _journal_runs(out: str) -> dict:
     """(config hash, seed) -> the journal's record of that finished training."""
     return Journal(os.path.join(out, "journal.jsonl"), resume=True).runs
+
+
+def _steps_to_first_repair(out: str) -> float | None:
+    """Training steps of the runs journaled before the first verified attempt (None: none verified)."""
+    import json
+
+    total = 0.0
+    with open(os.path.join(out, "journal.jsonl"), encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(rec, dict):
+                continue
+            if rec.get("type") == "run":
+                total += float((rec.get("result") or {}).get("steps") or 0)
+            elif rec.get("type") == "attempt" and rec.get("verified"):
+                return total
+    return None
 
 
 def _one_run_steps(runs: dict, r) -> float:
