@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from advisor.model import Severity  # noqa: E402
 from advisor.tune import Journal, compare, condition_state, config_hash, load_trainer, metric_values, tune  # noqa: E402
 from advisor.tune.runner import Runner  # noqa: E402
+from advisor.tune.sequential import decide  # noqa: E402
 from advisor.tune.verify import lower_is_better  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def main() -> int:
     root = a.out or tempfile.mkdtemp(prefix="bench-tune-")
     cache = a.cache or os.path.join(root, "cache")
     rows = []
-    print(f"{'backend':7s} {'recipe':22s} {'condition':20s} {'rnd':>3s} {'repaired':>16s} {'metric before -> after':>24s} {'runs':>4s} {'compute':>8s} {'x1 run':>6s} {'steps':>6s} {'to-fix':>6s} {'cached':>6s} {'recheck':>7s}  applied")
+    print(f"{'backend':7s} {'recipe':22s} {'condition':20s} {'rnd':>3s} {'repaired':>16s} {'metric before -> after':>24s} {'runs':>4s} {'compute':>8s} {'x1 run':>6s} {'steps':>6s} {'to-fix':>6s} {'cached':>6s} {'old,new/n':>9s}  applied")
     for backend in backends:
         trainer = load_trainer(backend)
         for name in names:
@@ -97,8 +98,8 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     applied = "; ".join(f"{x['applied']['action']} {x['applied']['params']} ({x['seeds']} seeds)" for x in r.rounds) or r.stop_reason
     state = "manual" if manual else str(repaired)
     ratio = compute / one if one else math.nan
-    hold = f"{sum(held)}/{len(held)}" if held else "-"
-    print(f"{backend:7s} {recipe.name:22s} {recipe.condition:20s} {len(r.rounds):3d} {state:>16s} {before:11.4g} -> {after:<10.4g} {r.trainings:4d} {compute:7.0f}s {ratio:5.1f}x {step_ratio:5.1f}x {fix_ratio:5.1f}x {trained / one if one else math.nan:5.1f}x {hold:>7s}  {applied}", flush=True)
+    hold = f"{sum(h[0] for h in held)},{sum(h[1] for h in held)}/{len(held)}" if held else "-"
+    print(f"{backend:7s} {recipe.name:22s} {recipe.condition:20s} {len(r.rounds):3d} {state:>16s} {before:11.4g} -> {after:<10.4g} {r.trainings:4d} {compute:7.0f}s {ratio:5.1f}x {step_ratio:5.1f}x {fix_ratio:5.1f}x {trained / one if one else math.nan:5.1f}x {hold:>9s}  {applied}", flush=True)
     return {"backend": backend, "recipe": recipe.name, "condition": recipe.condition, "rounds": len(r.rounds), "repaired": repaired, "manual": manual, "wall": wall,
             "compute": compute, "trained": trained, "step_ratio": step_ratio, "fix_ratio": fix_ratio, "one": one, "before": before, "after": after, "held": held}
 
@@ -128,7 +129,8 @@ def _summary(a, rows: list, root: str) -> None:
         print(f"median rounds (repaired): {statistics.median(x['rounds'] for x in done)}")
     held = [h for x in rows for h in x["held"]]
     if held:
-        print(f"accepted repairs that hold on {a.recheck} fresh seeds under the old fixed-seed rule: {sum(held)}/{len(held)}")
+        print(f"accepted repairs that hold on {a.recheck} fresh seeds: old fixed-seed rule {sum(h[0] for h in held)}/{len(held)}, "
+              f"Welch test at 0.05 (one look) {sum(h[1] for h in held)}/{len(held)}")
     print(f"journals under {root}")
 
 
@@ -155,8 +157,13 @@ def _recheck(a, trainer, out: str, rnd: dict, configs: dict, cache: str) -> bool
     runner = Runner(trainer, sub, journal, a.workers or 2, None, TrainingCache(cache, trainer.name, trainer.module_name))
     seeds = [1000 + i for i in range(a.recheck)]
     b, f = runner.train_all(before_cfg, seeds), runner.train_all(after_cfg, seeds)
-    c = compare(metric_values(b, rnd["metric"]), metric_values(f, rnd["metric"]), lower_is_better(rnd["metric"]))
-    return bool(c.improved and condition_state(f, rnd["condition"], b).gone)
+    mb, mf, lower = metric_values(b, rnd["metric"]), metric_values(f, rnd["metric"]), lower_is_better(rnd["metric"])
+    c = compare(mb, mf, lower)
+    gone = condition_state(f, rnd["condition"], b).gone
+    fresh = decide(mb, mf, lower, looks=1, last=True)  # the new test, one look at alpha 0.05, on the fresh seeds
+    print(f"    recheck {rnd['condition']} {rnd['applied']['action']}: better in {c.improved_seeds}/{c.seeds} fresh seeds, condition gone: {gone}, "
+          f"old rule (mean gain {c.improvement:.3g} > noise {c.noise:.3g}): {c.improved and gone}, Welch at 0.05: {fresh.accepted and gone} ({fresh.reason})", flush=True)
+    return bool(c.improved and gone), bool(fresh.accepted and gone)
 
 
 def _gone(runs: dict, r, condition: str) -> bool:
