@@ -85,6 +85,9 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("exploding-rnn", "exploding-gradients", RNN + ("model.init_scale=1.5", "optim.name=sgd", "optim.lr=0.03", "train.epochs=3") + CONSTANT,
            lambda r, s: r.diverged or np.nanmax(s["train/grad_norm"]) > 30 * _first(s["train/grad_norm"]),
            "gradient norm spikes by orders of magnitude (unclipped)"),
+    Recipe("lr-too-low-cnn", "slow-convergence", SMALL_CNN + ("train.epochs=20", "optim.name=sgd", "optim.lr=0.01") + CONSTANT,
+           lambda r, s: 0.3 * _first(s["train/loss"]) < _smooth_last(s["train/loss"]) < 0.97 * _first(s["train/loss"]),
+           "CNN: loss falls steadily but far too slowly"),
     Recipe("vanishing-sigmoid", "vanishing-gradients",
            ("model.depth=10", "model.activation=sigmoid", "model.init=xavier", "optim.name=sgd", "optim.lr=0.1", "train.epochs=10") + CONSTANT,
            lambda r, s: np.nanmean(s["train/grad_norm/hidden.0.linear"]) < 1e-3 * np.nanmean(s["train/grad_norm/head"])
@@ -122,6 +125,8 @@ RECIPES: tuple[Recipe, ...] = (
     # falling at the end (plain SGD at 0.01 was also "lr too low", which confounded the two).
     Recipe("stopped-while-improving", "still-improving", ("optim.lr=0.001", "train.epochs=5") + CONSTANT,
            lambda r, s: r.best_val_step == r.steps and r.best_val_loss > 0.1, "both curves still falling when the run ends"),
+    Recipe("stopped-while-improving-cnn", "still-improving", ("model.kind=cnn", "model.width=16", "model.depth=2", "train.epochs=6", "optim.lr=0.001") + CONSTANT,
+           lambda r, s: r.best_val_step == r.steps and r.best_val_loss > 0.1, "CNN: both curves still falling when the run ends"),
     Recipe("shuffled-labels", "no-learning", ("data.shuffle_labels=true", "train.epochs=10", "optim.lr=0.001"),
            lambda r, s: r.best_val_accuracy < 0.2, "labels shuffled against inputs: val accuracy at chance"),
     Recipe("healthy-step-decay", "healthy", ("optim.name=momentum", "optim.lr=0.05", "schedule.kind=step", "schedule.milestones=0.5,0.75"),
