@@ -80,14 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--backend", required=True, metavar="NAME", help="torch, jax, or your own trainer as package.module[:object] (see README: tuning your own trainer)")
     t.add_argument("--config", required=True, metavar="FILE", help="the trainer config (TOML or JSON)")
     t.add_argument("--rounds", type=int, default=3, metavar="N", help="most rounds of diagnose, apply, re-train (default 3)")
-    t.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds each config is trained with, for the verdict (default 3)")
+    t.add_argument("--seeds", type=int, default=2, metavar="K", help="seeds per side to start with (default 2; more are added while a verdict is open)")
+    t.add_argument("--max-seeds", type=int, default=None, metavar="K", help="most seeds per side (default: 5, or --seeds if larger)")
+    t.add_argument("--no-cache", action="store_true", help="do not reuse or store finished trainings ($ADVISOR_CACHE, default ~/.cache/advisor/trainings)")
     t.add_argument("--out", default=None, metavar="DIR", help="where runs, the journal, report.json/html and curves.png go (default: advisor-tune/CONFIG-BACKEND)")
     t.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or the JSON object of SPEC §5")
     t.add_argument(
         "--metric",
-        choices=TUNE_METRICS,
         default="val_loss",
-        help="target metric a remedy must improve: val_loss (default: the delivered model's), best_val_loss, val_accuracy, best_val_accuracy, test_loss, test_accuracy",
+        metavar="METRIC",
+        help="target metric a remedy must improve: val_loss (default: the delivered model's), best_val_loss, val_accuracy, best_val_accuracy, test_loss, test_accuracy, or any key of your trainer's result (KEY[:max|min])",
     )
     t.add_argument("--resume", action="store_true", help="continue a journal in --out without redoing finished runs")
     t.add_argument("--live", action="store_true", help="apply live-capable remedies during a single run and compare")

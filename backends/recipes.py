@@ -53,14 +53,41 @@ CONSTANT = ("schedule.kind=constant",)
 RNN = ("data.task=adding", "model.kind=rnn", "model.activation=tanh", "model.width=64", "model.depth=1",
        "data.seq_len=50", "model.init=orthogonal")
 
+SMALL_CNN = ("model.kind=cnn", "model.width=8", "model.depth=2", "train.epochs=8")  # the second model family, kept cheap
+
+
+def _spike_then_chance(r, s) -> bool:
+    """No NaN; the loss jumps far above its start early, and the run ends at chance."""
+    loss = s["train/loss"]
+    return not r.diverged and np.nanmax(loss[: max(5, len(loss) // 10)]) > 1.2 * loss[0] and r.best_val_accuracy < 0.35
+
+
+def _at_chance(r, s) -> bool:
+    """No NaN; accuracy at chance (10 classes) from the start to the end."""
+    return not r.diverged and r.best_val_accuracy < 0.2 and _smooth_last(s["train/loss"]) > 2.0
+
+
 RECIPES: tuple[Recipe, ...] = (
     Recipe("lr-too-high", "non-finite", ("model.depth=4", "model.activation=elu", "optim.name=momentum", "optim.lr=10") + CONSTANT,
            lambda r, s: r.diverged and not np.isfinite(s["train/loss"][-1]), "loss becomes NaN within a few steps"),
+    # lr-too-high without a NaN, the most common real bug: SGD far too fast spikes and then sits at
+    # chance (dead units); Adam at 10 is at chance from the first steps. An MLP and a small CNN each.
+    Recipe("lr-too-high-sgd", "lr-too-high", ("optim.name=sgd", "optim.lr=2") + CONSTANT, _spike_then_chance,
+           "loss jumps far above ln 10 in the first steps, then sits at chance (no NaN)"),
+    Recipe("lr-too-high-adam", "lr-too-high", ("optim.name=adam", "optim.lr=10") + CONSTANT, _at_chance,
+           "accuracy at chance from the start to the end (no NaN)"),
+    Recipe("lr-too-high-sgd-cnn", "lr-too-high", SMALL_CNN + ("optim.name=sgd", "optim.lr=5") + CONSTANT, _spike_then_chance,
+           "CNN: loss jumps far above ln 10 in the first steps, then sits at chance (no NaN)"),
+    Recipe("lr-too-high-adam-cnn", "lr-too-high", SMALL_CNN + ("optim.name=adam", "optim.lr=10") + CONSTANT, _at_chance,
+           "CNN: accuracy at chance from the start to the end (no NaN)"),
     Recipe("nan-inputs", "non-finite", ("data.nan_from_step=200",),
            lambda r, s: r.diverged and r.steps == 200, "NaN loss from step 200 on (sanitize_inputs fixes it)"),
     Recipe("exploding-rnn", "exploding-gradients", RNN + ("model.init_scale=1.5", "optim.name=sgd", "optim.lr=0.03", "train.epochs=3") + CONSTANT,
            lambda r, s: r.diverged or np.nanmax(s["train/grad_norm"]) > 30 * _first(s["train/grad_norm"]),
            "gradient norm spikes by orders of magnitude (unclipped)"),
+    Recipe("lr-too-low-cnn", "slow-convergence", SMALL_CNN + ("train.epochs=20", "optim.name=sgd", "optim.lr=0.01") + CONSTANT,
+           lambda r, s: 0.3 * _first(s["train/loss"]) < _smooth_last(s["train/loss"]) < 0.97 * _first(s["train/loss"]),
+           "CNN: loss falls steadily but far too slowly"),
     Recipe("vanishing-sigmoid", "vanishing-gradients",
            ("model.depth=10", "model.activation=sigmoid", "model.init=xavier", "optim.name=sgd", "optim.lr=0.1", "train.epochs=10") + CONSTANT,
            lambda r, s: np.nanmean(s["train/grad_norm/hidden.0.linear"]) < 1e-3 * np.nanmean(s["train/grad_norm/head"])
@@ -98,6 +125,8 @@ RECIPES: tuple[Recipe, ...] = (
     # falling at the end (plain SGD at 0.01 was also "lr too low", which confounded the two).
     Recipe("stopped-while-improving", "still-improving", ("optim.lr=0.001", "train.epochs=5") + CONSTANT,
            lambda r, s: r.best_val_step == r.steps and r.best_val_loss > 0.1, "both curves still falling when the run ends"),
+    Recipe("stopped-while-improving-cnn", "still-improving", ("model.kind=cnn", "model.width=16", "model.depth=2", "train.epochs=6", "optim.lr=0.001") + CONSTANT,
+           lambda r, s: r.best_val_step == r.steps and r.best_val_loss > 0.1, "CNN: both curves still falling when the run ends"),
     Recipe("shuffled-labels", "no-learning", ("data.shuffle_labels=true", "train.epochs=10", "optim.lr=0.001"),
            lambda r, s: r.best_val_accuracy < 0.2, "labels shuffled against inputs: val accuracy at chance"),
     Recipe("healthy-step-decay", "healthy", ("optim.name=momentum", "optim.lr=0.05", "schedule.kind=step", "schedule.milestones=0.5,0.75"),

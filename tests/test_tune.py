@@ -19,6 +19,12 @@ from tests import fake_trainer
 FAKE = load_trainer("tests.fake_trainer")
 
 
+@pytest.fixture(autouse=True)
+def _no_training_cache(monkeypatch):
+    """These tests count trainings: no cache unless a test asks for one."""
+    monkeypatch.setenv("ADVISOR_CACHE", "off")
+
+
 def cfg(**kw):
     return {**fake_trainer.DEFAULT, **kw}
 
@@ -66,14 +72,14 @@ def test_clear_gain_is_kept_while_the_condition_stays(tmp_path):
     assert [row[-1].split(" (")[0] for row in tune_report.rows(r)] == ["kept: clear gain, condition stays", "verified"]
 
 
-def test_unfixable_config_stops_unverified(tmp_path):
+def test_unfixable_config_is_an_answer_not_a_search(tmp_path, markers):
+    """Labels broken: no-learning, whose only auto remedy (normalization) this trainer cannot apply.
+    Tune says what a person must do and trains no candidate (the rate must not move either:
+    raising it was the old, wrong-way advice)."""
     r = tune(FAKE, cfg(broken_labels=True), out=str(tmp_path / "o"), seeds=2, workers=1, budget=3)
-    assert not r.verified and r.stop_reason in ("nothing helped", "budget spent")
-    assert r.final_config == r.initial_config
-    # Labels broken: the loss sits at its start with no evidence of the rate's direction, so no
-    # remedy may move the rate (raising it was the old, wrong-way advice).
-    assert all(not a["verified"] for a in r.attempts)
-    assert not [a for a in r.attempts if a["applied"]["action"] == "scale_lr"]
+    assert not r.verified and r.stop_reason.startswith("not auto-repairable: check_data: labels")
+    assert r.final_config == r.initial_config and r.attempts == []
+    assert markers() == 2  # the two diagnosis runs, no candidate
 
 
 def test_json_matches_spec_and_outputs_written(tmp_path):
@@ -333,3 +339,147 @@ def test_kill_9_of_tune_leaves_no_worker_behind(tmp_path):
         alive = {k for k in alive if os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"}
         time.sleep(0.2)
     assert not alive, f"{len(alive)} worker(s) outlived the killed tune"
+
+
+# -- unrepairable, sequential verification, the training cache ---------------------------------------------
+
+
+def _mismatch_train(config, logdir, seed):
+    """Train loss flat while val loss falls: data-mismatch, whose only remedies are manual."""
+    import numpy as np
+
+    from advisor.io.writer import EventWriter
+
+    rng = np.random.default_rng(seed)
+    with EventWriter(logdir) as w:
+        for i in range(400):
+            w.add_scalars({"train/loss": 2.3 + rng.normal(0, 0.02)}, i, wall_time=1.7e9 + i)
+            if i % 20 == 0:
+                w.add_scalar("val/loss", 2.3 * math.exp(-i / 150) + 0.3 + rng.normal(0, 0.005), i, wall_time=1.7e9 + i)
+    return {"final_val_loss": 0.3, "best_val_loss": 0.3}
+
+
+MISMATCH = types.SimpleNamespace(train=_mismatch_train, apply=fake_trainer.apply, load_config=fake_trainer.load_config)
+
+
+def test_only_manual_remedies_stop_at_once_with_exit_1(tmp_path, capsys):
+    from advisor.commands.tune import run
+
+    r = tune(load_trainer("tests.test_tune:MISMATCH"), cfg(), out=str(tmp_path / "o"), seeds=2, workers=1)
+    assert r.stop_reason.startswith("not auto-repairable: check_data: that the logged train loss is the optimised one")
+    assert r.attempts == [] and r.trainings == 2 and not r.verified
+    p = tmp_path / "c.json"
+    p.write_text("{}")
+    ns = argparse.Namespace(backend="tests.test_tune:MISMATCH", config=str(p), rounds=3, seeds=2, out=str(tmp_path / "cli"), format="text", metric="val_loss",
+                            resume=False, live=False, workers=1, budget=None, target="warning", max_seeds=None, no_cache=True)
+    assert run(ns) == 1
+    assert "not auto-repairable: check_data" in capsys.readouterr().out
+
+
+def test_sequential_decisions():
+    from advisor.tune.sequential import betainc, decide, t_sf
+
+    assert t_sf(6.2, 2) == pytest.approx(0.0125208, rel=1e-5)  # scipy.stats.t.sf
+    assert t_sf(3.0, 8) == pytest.approx(0.00853584, rel=1e-5) and t_sf(-1.0, 4) == pytest.approx(0.81304952, rel=1e-6)
+    assert betainc(2.0, 3.0, 0.4) == pytest.approx(0.5248, rel=1e-6)
+    clear = decide([2.30, 2.31], [0.08, 0.09], True, looks=4, last=False)
+    assert clear.accepted and clear.level == pytest.approx(0.05 / 4) and clear.seeds == 2
+    close = decide([0.50, 0.52], [0.45, 0.48], True, looks=4, last=False)
+    assert close.state == "open" and close.p_value > close.level
+    assert decide([0.50, 0.52], [0.45, 0.48], True, looks=4, last=True).state == "reject"  # no seeds left
+    assert decide([0.50, 0.52, 0.51], [0.45, 0.48, 0.47], True, looks=4, last=False).accepted
+    assert decide([0.5, 0.6, 0.55], [0.52, 0.5, 0.6], True, looks=4, last=False).state == "reject"  # futility
+    assert decide([0.5, 0.5], [0.6, 0.7], True, looks=4, last=False).state == "reject"  # worse
+    inf = math.inf
+    assert decide([inf, inf], [0.3, 0.4], True, looks=4, last=False).accepted  # rescued in every seed
+    assert decide([0.3, 0.4], [0.2, inf], True, looks=4, last=False).state == "reject"  # ruins a seed
+    assert decide([0.8, 0.82], [0.95, 0.96], False, looks=1, last=True).accepted  # accuracy: higher is better
+
+
+def test_one_more_seed_only_while_the_verdict_is_open(tmp_path):
+    """Seed noise of the size of the gain leaves 2 seeds undecided: tune adds seeds, up to --max-seeds."""
+    r = tune(load_trainer("tests.test_tune:NOISY"), cfg(overfit=1.0), out=str(tmp_path / "o"), seeds=2, max_seeds=4, workers=1, rounds=1, budget=1)
+    a = r.attempts[0]
+    assert a["seeds"] > 2 and len(a["after"]["per_seed"]) == a["seeds"] and len(a["before"]["per_seed"]) >= a["seeds"]
+    assert a["test_level"] == pytest.approx(0.05 / 3)
+    assert a["seeds"] == 4 and not a["kept"] and "no seeds left" in a["decision"]  # open to the end: rejected
+    clear = tune(FAKE, cfg(lr=3.0), out=str(tmp_path / "c"), seeds=2, workers=1)
+    assert clear.rounds[0]["seeds"] == 2  # a rescue from divergence needs no more seeds
+
+
+def _noisy_train(config, logdir, seed):
+    res = fake_trainer.train(config, logdir, seed)
+    jitter = 0.3 if seed % 2 else -0.3  # seed-to-seed noise on the delivered metric of the size of the gain
+    return {**res, "final_val_loss": res["final_val_loss"] + jitter, "best_val_loss": res["best_val_loss"] + jitter}
+
+
+NOISY = types.SimpleNamespace(train=_noisy_train, apply=fake_trainer.apply, load_config=fake_trainer.load_config)
+
+
+def test_kept_runs_are_the_next_baseline_and_nothing_trains_twice(tmp_path, markers):
+    r = tune(FAKE, cfg(lr=0.002), out=str(tmp_path / "o"), seeds=2, workers=1)
+    assert len(r.rounds) >= 2 and markers() == r.trainings
+    seen = [open(os.path.join(tmp_path / "markers", m)).read() + m.split("-")[1] for m in os.listdir(tmp_path / "markers")]
+    assert len(seen) == len(set(seen))  # no (config, seed) trained twice
+
+
+def test_cache_is_shared_across_out_directories(tmp_path, markers, monkeypatch):
+    monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
+    a = tune(FAKE, cfg(lr=3.0), out=str(tmp_path / "a"), seeds=2, workers=1)
+    n = markers()
+    b = tune(FAKE, cfg(lr=3.0), out=str(tmp_path / "b"), seeds=2, workers=1)
+    assert markers() == n  # every training came from the cache
+    assert b.final_config == a.final_config and b.rounds[0]["after"]["per_seed"] == a.rounds[0]["after"]["per_seed"]
+    recs = [json.loads(x) for x in open(tmp_path / "b" / "journal.jsonl")]
+    runs = [x for x in recs if x["type"] == "run"]
+    assert runs and all(x.get("cached") for x in runs) and all(x["seconds"] >= 0 for x in runs)
+    assert all(os.path.isdir(x["logdir"]) and x["logdir"].startswith(str(tmp_path / "b")) for x in runs)
+    assert [x["findings"] for x in runs] == [x["findings"] for x in json.loads("[" + ",".join(open(tmp_path / "a" / "journal.jsonl").read().split("\n")[:-1]) + "]") if x["type"] == "run"][: len(runs)]
+    tune(FAKE, cfg(lr=3.0), out=str(tmp_path / "c"), seeds=2, workers=1, cache=None)  # --no-cache
+    assert markers() == n + b.trainings
+
+
+def test_cache_key_covers_config_seed_and_code(tmp_path):
+    from advisor.tune.cache import TrainingCache, code_version
+
+    c = TrainingCache(str(tmp_path), "tests.fake_trainer", "tests.fake_trainer")
+    k = c.key(cfg(), 0)
+    assert k == c.key(dict(reversed(list(cfg().items()))), 0)  # canonical: key order does not matter
+    assert len({k, c.key(cfg(), 1), c.key(cfg(lr=0.2), 0), c.key(cfg(), 0, {"auto_remedy": True})}) == 4
+    assert code_version("tests.fake_trainer") != code_version("advisor")
+    assert c.restore(k, str(tmp_path / "x")) is None  # a miss
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "events.out.tfevents.1").write_bytes(b"x")
+    c.store(k, str(run), {"ok": False, "error": "boom"})  # a failed training is not kept
+    assert c.restore(k, str(tmp_path / "x")) is None
+    c.store(k, str(run), {"ok": True, "result": {"final_val_loss": 0.5}, "seconds": 2.0})
+    assert c.restore(k, str(tmp_path / "x"))["result"] == {"final_val_loss": 0.5}
+    assert (tmp_path / "x" / "events.out.tfevents.1").read_bytes() == b"x"
+    entry = tmp_path / k[:2] / k / "outcome.json"
+    entry.write_text("{cut")  # a damaged entry is a miss, not a crash
+    assert c.restore(k, str(tmp_path / "y")) is None
+
+
+def _acc_train(config, logdir, seed):
+    res = fake_trainer.train(config, logdir, seed)
+    return {**res, "val_acc": max(0.0, 1.0 - res["final_val_loss"] / 3.0) if math.isfinite(res["final_val_loss"]) else 0.0}
+
+
+WITH_ACCURACY = types.SimpleNamespace(train=_acc_train, apply=fake_trainer.apply, load_config=fake_trainer.load_config)
+
+
+def test_verify_on_a_task_metric_the_trainer_returns(tmp_path):
+    from advisor.tune.verify import metric_spec
+
+    assert metric_spec("val_accuracy") == (("final_val_accuracy", "best_val_accuracy"), False)
+    assert metric_spec("val_acc") == (("val_acc",), False) and metric_spec("val_f1:min") == (("val_f1",), True)
+    assert metric_spec("val_ce") == (("val_ce",), True)
+    with pytest.raises(UsageError):
+        metric_spec("val acc;rm")
+    r = tune(load_trainer("tests.test_tune:WITH_ACCURACY"), cfg(overfit=1.0), out=str(tmp_path / "o"), seeds=2, workers=1, metric="val_acc")
+    first = r.rounds[0]
+    assert first["metric"] == "val_acc" and first["applied"]["action"] == "early_stop" and first["verified"]
+    assert first["after"]["mean"] > first["before"]["mean"]  # higher is better for an accuracy
+    with pytest.raises(UsageError, match="not in the trainer's result"):
+        tune(FAKE, cfg(overfit=1.0), out=str(tmp_path / "x"), seeds=2, workers=1, metric="val_acc")

@@ -14,6 +14,11 @@ from advisor.tune import load_trainer, tune, tune_live  # noqa: E402
 TORCH = load_trainer("torch")
 
 
+@pytest.fixture(autouse=True)
+def _private_training_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
+
+
 def tiny(*overrides):
     return TrainConfig().with_overrides(["model.width=32", "data.n_train=400", *overrides]).to_dict()
 

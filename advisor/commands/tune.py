@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
 def run_rounds(trainer: Trainer, config: Mapping[str, Any], out: str, args: argparse.Namespace) -> int:
     """``advisor tune``: rounds of diagnose, patch, retrain, verify; writes the reports under ``out``."""
-    options = TuneOptions(out, args.rounds, args.seeds, args.metric, args.budget, args.resume, args.workers, target=Severity.parse(args.target))
+    cache = None if getattr(args, "no_cache", False) else "default"
+    options = TuneOptions(out, args.rounds, args.seeds, args.metric, args.budget, args.resume, args.workers, target=Severity.parse(args.target),
+                          max_seeds=getattr(args, "max_seeds", None), cache=cache)
     log = (lambda s: print(s, file=sys.stderr)) if args.format == "text" else None
     bar, stop = progress_bar()
     try:

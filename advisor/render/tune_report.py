@@ -45,7 +45,7 @@ def rows(result: Any) -> list[list[str]]:
                 f"{_num(b['mean'])} ± {_num(b['std'])}",
                 f"{_num(f['mean'])} ± {_num(f['std'])}",
                 f"{_num(a['effect_size'])}",
-                verdict + (f" (gone in {a['gone_in_seeds']}/{len(b['per_seed'])})" if "gone_in_seeds" in a else ""),
+                verdict + (f" (gone in {a['gone_in_seeds']}/{len(f['per_seed'])})" if "gone_in_seeds" in a else ""),
             ]
         )
     return out

@@ -1,32 +1,35 @@
 """``advisor tune``: apply recommendations on a reference trainer and verify them over seeds.
 
-A round trains the current config with K seeds, analyses every run, takes the finding present
+A round diagnoses the current config's runs (2 seeds to start with), takes the finding present
 in most seeds that ranks highest, and tries its ``auto`` remedies in order: patch the config,
-train the patched config with the same seeds, and verify —
+train the patched config, and verify sequentially (:mod:`~advisor.tune.sequential`) —
 
+* the target metric is better than the baseline's by a one-sided Welch t-test at
+  ``alpha / looks`` (alpha 0.05 over all looks, Bonferroni spending) and in a majority of seeds;
+  while undecided one more seed is trained per side, up to ``max_seeds`` (5);
 * the condition is gone (or clearly weaker: lower severity, or confidence down by
-  ``WEAKER_BY``) in a majority of seeds, and
-* the target metric improved in a majority of seeds, with a mean paired improvement larger
-  than the seed-to-seed noise (pooled standard deviation of both sides); the paired effect
-  size (mean / std of the differences) is reported.
+  ``WEAKER_BY``) in a majority of the seeds used.
 
-A verified remedy becomes the new config and the next round starts from it. A remedy that
-improved the metric beyond the noise while its condition stayed is kept too (``"kept": true``,
-``"verified": false``): throwing away a clear gain helps nobody, and the next round diagnoses
-the better config again (a dropout cut from 0.8 to 0.4 that still leaves val below train is
-followed by a further cut). Any other attempt is recorded and the next candidate (then the next
-finding) is tried, within a budget. Tuning stops when the runs are healthy, the budget or the
-rounds are spent, or nothing helps.
+A verified remedy becomes the new config, and its runs are the next round's baseline (nothing
+is retrained). A remedy that improved the metric while its condition stayed is kept too
+(``"kept": true``, ``"verified": false``): throwing away a clear gain helps nobody, and the next
+round diagnoses the better config again. Any other attempt is recorded and the next candidate
+(then the next finding) is tried, within a budget. Tuning stops when the runs are healthy, the
+budget or the rounds are spent, nothing helps, or the top finding has only manual remedies
+("not auto-repairable: <what a person must do>", no candidate trained).
 
 Every finished training is appended to ``journal.jsonl`` under ``--out`` (flushed and fsynced),
 keyed by the config's hash and the seed; ``--resume`` reuses finished runs, so killing the
-process at any moment loses no result. Seeds train in parallel worker processes.
+process at any moment loses no result. Seeds train in parallel worker processes. Finished
+trainings are also kept in a content-addressed cache shared by every tuning
+(:mod:`~advisor.tune.cache`; ``--no-cache``).
 
 Trainers are reached through a small protocol and loaded by name; the core never imports them.
 
 Modules, lowest first: :mod:`~advisor.tune.protocol` (what a trainer provides, loading one by
 name, config hashing and diffs), :mod:`~advisor.tune.journal` (the journal and resume),
-:mod:`~advisor.tune.verify` (the statistics), :mod:`~advisor.tune.executors` (local worker
+:mod:`~advisor.tune.verify` (metrics, conditions, targets), :mod:`~advisor.tune.sequential` (the
+sequential test), :mod:`~advisor.tune.cache` (finished trainings by content), :mod:`~advisor.tune.executors` (local worker
 processes), :mod:`~advisor.tune.runner` (a config over seeds, each run diagnosed once),
 :mod:`~advisor.tune.result` (attempts and the result), :mod:`~advisor.tune.loop` (the rounds,
 and ``tune --live``). The command (``advisor.commands.tune``) and the report

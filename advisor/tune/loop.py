@@ -6,6 +6,7 @@ under ``out``, and set up a :class:`~advisor.tune.runner.Runner` for the seeds.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -16,17 +17,21 @@ from advisor.errors import UsageError
 from advisor.io.parallel import cpu_count
 from advisor.model import Severity, jsonable
 from advisor.terminal import terminal_safe
+from advisor.tune.cache import DEFAULT as DEFAULT_CACHE
+from advisor.tune.cache import TrainingCache, cache_root
 from advisor.tune.journal import Journal
 from advisor.tune.protocol import Trainer, config_hash, config_to_dict
 from advisor.tune.result import Attempt, FailedPatch, TuneResult
 from advisor.tune.runner import Progress, Runner
+from advisor.tune.sequential import OPEN, Decision, decide
 from advisor.tune.verify import (
-    METRICS,
     Target,
+    has_metric,
     compare,
     condition_state,
     findings_of,
     lower_is_better,
+    metric_spec,
     metric_values,
     seed_stats,
     targets,
@@ -42,23 +47,33 @@ class TuneOptions:
 
     out: str
     rounds: int = 3
-    seeds: int = 3
+    seeds: int = 2  # seeds per side to start with (sequential verification adds more while undecided)
     metric: str = "val_loss"
     budget: int | None = None  # remedies tried in all; None: 2 per round
     resume: bool = False
     workers: int | None = None  # None: one per seed, at most one per CPU
     base_seed: int = 0
     target: Severity = Severity.WARNING  # the least severe finding to act on
+    max_seeds: int | None = None  # most seeds per side; None: max(5, seeds)
+    cache: str | None = DEFAULT_CACHE  # the training cache's directory; "default": $ADVISOR_CACHE or ~/.cache; None: off
 
     def check(self) -> None:
-        if self.metric not in METRICS:
-            raise UsageError(f"unknown metric {self.metric!r} (known: {', '.join(METRICS)})")
+        metric_spec(self.metric)  # a usage error when it is neither a known metric nor a result key
         if self.rounds < 1 or self.seeds < 1:
             raise UsageError("--rounds and --seeds must be at least 1")
+        if self.max_seeds is not None and self.max_seeds < self.seeds:
+            raise UsageError("--max-seeds must be at least --seeds")
 
     @property
     def seed_list(self) -> list[int]:
-        return [self.base_seed + i for i in range(self.seeds)]
+        return self.seeds_upto(self.seeds)
+
+    def seeds_upto(self, n: int) -> list[int]:
+        return [self.base_seed + i for i in range(n)]
+
+    @property
+    def most_seeds(self) -> int:
+        return self.max_seeds if self.max_seeds is not None else max(5, self.seeds)
 
     @property
     def max_attempts(self) -> int:
@@ -86,7 +101,9 @@ def open_session(trainer: Trainer, config: Mapping[str, Any], options: TuneOptio
         print(terminal_safe(f"advisor: {problem}"), file=sys.stderr)
     initial = config_to_dict(config)
     journal.begin(trainer.name, initial, config_hash(initial), options.seeds, options.metric, mode)
-    runner = Runner(trainer, options.out, journal, options.workers or max(1, min(options.seeds, cpu_count())), progress)
+    root = cache_root(options.cache)
+    cache = TrainingCache(root, trainer.name, trainer.module_name) if root and mode is None else None
+    runner = Runner(trainer, options.out, journal, options.workers or max(1, min(options.seeds, cpu_count())), progress, cache)
     return Session(trainer, options, journal, initial, options.seed_list, runner)
 
 
@@ -96,7 +113,7 @@ def tune(
     *,
     out: str,
     rounds: int = 3,
-    seeds: int = 3,
+    seeds: int = 2,
     metric: str = "val_loss",
     budget: int | None = None,
     resume: bool = False,
@@ -105,10 +122,14 @@ def tune(
     target: Severity = Severity.WARNING,
     progress: Progress | None = None,
     log: Log | None = None,
+    max_seeds: int | None = None,
+    cache: str | None = DEFAULT_CACHE,
 ) -> TuneResult:
     """The tuning loop; see :mod:`advisor.tune`. ``target``: the least severe finding to act on
-    (warning: stop at SPEC's "healthy"; info: also act on advice such as gradient noise)."""
-    options = TuneOptions(out, rounds=rounds, seeds=seeds, metric=metric, budget=budget, resume=resume, workers=workers, base_seed=base_seed, target=target)
+    (warning: stop at SPEC's "healthy"; info: also act on advice such as gradient noise).
+    ``seeds``: per side to start with, ``max_seeds``: at most (see :mod:`advisor.tune.sequential`);
+    ``cache``: see :mod:`advisor.tune.cache` (None: off)."""
+    options = TuneOptions(out, rounds=rounds, seeds=seeds, metric=metric, budget=budget, resume=resume, workers=workers, base_seed=base_seed, target=target, max_seeds=max_seeds, cache=cache)
     return run_tuning(trainer, config, options, progress=progress, log=log)
 
 
@@ -122,26 +143,32 @@ def run_tuning(trainer: Trainer, config: Mapping[str, Any], options: TuneOptions
 
 @dataclass
 class _Tuning:
-    """The state of one tuning as its rounds go: the current config and the remedies tried so far."""
+    """The state of one tuning as its rounds go: the current config, how many seeds it has been
+    trained with (a kept remedy's runs are the next round's baseline: nothing is retrained), and
+    the remedies tried so far."""
 
     session: Session
     say: Log
     current: dict[str, Any] = field(init=False)
+    current_seeds: int = field(init=False)
     result: TuneResult = field(init=False)
     tried: int = 0
 
     def __post_init__(self) -> None:
         s = self.session
         self.current = s.initial
+        self.current_seeds = len(s.seeds)
         self.result = TuneResult(s.trainer.name, s.options.metric, s.seeds, s.initial, s.initial)
 
     @property
     def budget_spent(self) -> bool:
         return self.tried >= self.session.options.max_attempts
 
-    def train(self, config: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every seed's record for ``config``, its median curves kept for the plots."""
-        records = self.session.runner.train_all(config, self.session.seeds)
+    def train(self, config: dict[str, Any], n: int | None = None) -> list[dict[str, Any]]:
+        """The records of ``config`` trained with the first ``n`` seeds (default: the starting
+        seeds), its median curves kept for the plots."""
+        seeds = self.session.options.seeds_upto(n) if n is not None else self.session.seeds
+        records = self.session.runner.train_all(config, seeds)
         self.result.curves[config_hash(config)] = self.session.runner.median_curves(records)
         return records
 
@@ -151,71 +178,103 @@ class _Tuning:
             if stop is not None:
                 self.result.stop_reason = stop
                 return
-        last = self.train(self.current)
+        last = self.train(self.current, self.current_seeds)
         self.result.stop_reason = "healthy" if not targets(last, self.session.options.target) else "rounds spent"
 
     def _round(self, rnd: int) -> str | None:
         """One round from the current config; why tuning stops, or None when a remedy was kept."""
-        before = self.train(self.current)
+        before = self.train(self.current, self.current_seeds)
         failed = [r for r in before if not r.get("ok")]
         if len(failed) > len(before) / 2:  # a crashed training is not a healthy one
             return f"training failed: {failed[0].get('error', 'unknown error')}"
+        if not has_metric(before, self.session.options.metric):
+            keys = sorted({k for r in before for k in (r.get("result") or {})})
+            raise UsageError(f"metric {self.session.options.metric!r} is not in the trainer's result (it has: {', '.join(keys) or 'nothing'})")
         todo = targets(before, self.session.options.target)
         if not todo:
             return "healthy"
+        if todo[0].unrepairable:  # only a person can act on the top finding: say so, train nothing
+            return f"not auto-repairable: {todo[0].unrepairable}"
+        trained = False
         for target in todo:
             for remedy in target.remedies:
                 if self.budget_spent:
                     break
-                if self._attempt(rnd, target, remedy, before):
+                kept = self._attempt(rnd, target, remedy, before)
+                if kept:
                     return None
+                trained = trained or kept is not None
             if self.budget_spent:
                 break
+        if not trained and todo[0].manual:  # no auto remedy changes this trainer's config
+            return f"not auto-repairable: {todo[0].manual[0]}"
         return "budget spent" if self.budget_spent else "nothing helped"
 
-    def _attempt(self, rnd: int, target: Target, remedy: Mapping[str, Any], before: list[dict[str, Any]]) -> bool:
-        """Patch, train and judge one remedy; True when it is kept (and becomes the current config)."""
+    def _attempt(self, rnd: int, target: Target, remedy: Mapping[str, Any], before: list[dict[str, Any]]) -> bool | None:
+        """Patch, train and judge one remedy: True when it is kept (and becomes the current config),
+        False when it was trained and not kept, None when nothing was trained (no patch for it)."""
         applied = {"action": remedy["action"], "params": dict(remedy.get("params") or {})}
         try:
             patched = self.session.trainer.apply(self.current, remedy)
         except (ValueError, TypeError, KeyError) as e:
             self.result.attempts.append(FailedPatch(rnd, target.condition, applied, str(e)).to_dict())
-            return False
+            return None
         if config_hash(patched) == config_hash(self.current):
-            return False  # a no-op for this config
+            return None  # a no-op for this config
         self.tried += 1
-        self.say(f"round {rnd}: {target.condition} in {target.seeds}/{len(self.session.seeds)} seeds -> trying {remedy['action']} {remedy['params']}")
-        attempt = self._judge(rnd, target, applied, before, self.train(patched), config_hash(patched))
+        self.say(f"round {rnd}: {target.condition} in {target.seeds}/{len(before)} seeds -> trying {remedy['action']} {remedy['params']}")
+        before, after, decision = self._verify(target, patched, before)
+        attempt = self._judge(rnd, target, applied, before, after, decision, config_hash(patched))
         entry = attempt.to_dict()
         self.result.attempts.append(entry)
         self.session.journal.write({"type": "attempt", **entry})
         self._log_verdict(attempt, entry)
         if attempt.kept:
             self.result.rounds.append(entry)
-            self.current = patched
+            self.current, self.current_seeds = patched, len(after)
         return attempt.kept
 
-    def _judge(self, rnd: int, target: Target, applied: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]], h_after: str) -> Attempt:
+    def _verify(self, target: Target, patched: dict[str, Any], before: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Decision]:
+        """Sequential verification (:mod:`advisor.tune.sequential`): the candidate starts with the
+        starting seeds and gains one more on each side while the decision is open (the metric
+        test undecided, or the metric accepted with the condition gone in exactly half the seeds)."""
+        o = self.session.options
+        lo, hi = len(self.session.seeds), o.most_seeds
+        metric, lower = o.metric, lower_is_better(o.metric)
+        n = lo
+        while True:
+            after = self.train(patched, n)
+            if len(before) < n:
+                before = self.train(self.current, n)
+            d = decide(metric_values(before, metric), metric_values(after, metric), lower, hi - lo + 1, last=n >= hi)
+            tie = d.accepted and 2 * condition_state(after, target.condition, before[:n]).seeds == n
+            if n < hi and (d.state == OPEN or tie):
+                n += 1
+                continue
+            return before, after, d
+
+    def _judge(self, rnd: int, target: Target, applied: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]], decision: Decision, h_after: str) -> Attempt:
         metric = self.session.options.metric
         mb, ma = metric_values(before, metric), metric_values(after, metric)
-        state = condition_state(after, target.condition, before)
+        state = condition_state(after, target.condition, before[: len(after)])
+        comparison = dataclasses.replace(compare(mb[: len(ma)], ma, lower_is_better(metric)), improved=decision.accepted)
         return Attempt(
             rnd, target.condition, applied, metric, seed_stats(mb), seed_stats(ma), state.gone, state.seeds,
-            compare(mb, ma, lower_is_better(metric)), config_hash(self.current), h_after,
+            comparison, config_hash(self.current), h_after, decision,
         )
 
     def _log_verdict(self, a: Attempt, entry: Mapping[str, Any]) -> None:
         c = a.comparison
         self.say(
-            f"  -> {verdict_text(entry)}: condition gone in {a.gone_in_seeds}/{len(self.session.seeds)}, {a.metric} "
-            f"{a.before['mean']:.4g} -> {a.after['mean']:.4g} (noise {c.noise:.2g}, effect {c.effect_size:.2g})"
+            f"  -> {verdict_text(entry)}: condition gone in {a.gone_in_seeds}/{c.seeds}, {a.metric} "
+            f"{a.before['mean']:.4g} -> {a.after['mean']:.4g} (noise {c.noise:.2g}, effect {c.effect_size:.2g}; {a.decision.reason})"
         )
 
     def finish(self, seconds: float) -> TuneResult:
         """Fill in the final config's conditions and metrics (from the journal: nothing retrains)."""
         s, r = self.session, self.result
         r.final_config = self.current
-        final = s.runner.train_all(self.current, s.seeds)
+        final = s.runner.train_all(self.current, s.options.seeds_upto(self.current_seeds))
         first = s.runner.train_all(s.initial, s.seeds)
         r.final_conditions = [[f.condition for f in findings_of(rec)] for rec in final]
         r.final_metric = metric_values(final, s.options.metric)

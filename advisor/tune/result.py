@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from advisor.model import Curves, jsonable
 from advisor.tune.protocol import config_diff
+from advisor.tune.sequential import Decision
 from advisor.tune.verify import Comparison
 
 
@@ -29,6 +30,7 @@ class Attempt:
     comparison: Comparison
     config_hash_before: str
     config_hash_after: str
+    decision: Decision  # the sequential test's last look (its verdict is comparison.improved)
 
     @property
     def verified(self) -> bool:
@@ -59,6 +61,10 @@ class Attempt:
             "kept": self.kept,
             "config_hash_before": self.config_hash_before,
             "config_hash_after": self.config_hash_after,
+            "seeds": c.seeds,
+            "p_value": self.decision.p_value,
+            "test_level": self.decision.level,
+            "decision": self.decision.reason,
         }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from advisor.analyze import analyze
 from advisor.model import Curves, PlotCurve, Role
+from advisor.tune.cache import TrainingCache
 from advisor.tune.executors import JobOutcome, LocalExecutor, TrainJob, threads_per_job
 from advisor.tune.journal import Journal, RunKey
 from advisor.tune.protocol import Trainer, config_hash
@@ -66,6 +67,7 @@ class Runner:
     journal: Journal
     workers: int
     progress: Progress | None = None
+    cache: TrainingCache | None = None  # finished trainings shared across tunings (see advisor.tune.cache)
     done: int = 0
     spent: float = 0.0
     curves: dict[RunKey, tuple[RunCurves, ...]] = field(default_factory=dict)  # of the runs seen in this process
@@ -82,6 +84,8 @@ class Runner:
         h = config_hash(config) + ("-live" if live else "")
         options = {"auto_remedy": True} if live else {}
         todo = [s for s in seeds if (h, s) not in self.journal.runs]
+        if todo and self.cache is not None and not live:
+            todo = [s for s in todo if not self._from_cache(h, config, s)]
         if todo:
             threads = threads_per_job(self.workers, len(todo))
             jobs = [TrainJob(self.trainer.name, dict(config), self.logdir(h, s), s, threads, options) for s in todo]
@@ -89,17 +93,33 @@ class Runner:
                 self._record(h, job, outcome)
         return [self.journal.runs[(h, s)] for s in seeds]
 
+    def _from_cache(self, h: str, config: Mapping[str, Any], seed: int) -> bool:
+        """Journal a cached training of ``config`` with ``seed`` (diagnosed afresh); False on a miss."""
+        assert self.cache is not None
+        logdir = self.logdir(h, seed)
+        rec = self.cache.restore(self.cache.key(config, seed), logdir)
+        if rec is None:
+            return False
+        self._journal_run(h, seed, logdir, {"ok": True, "result": rec.get("result") or {}, "seconds": float(rec.get("seconds") or 0.0), "cached": True})
+        return True
+
     def _record(self, h: str, job: TrainJob, outcome: JobOutcome) -> None:
         res = outcome.record()
-        diagnosis = diagnose_logdir(job.logdir)
-        if diagnosis.error is not None:
-            res["analysis_error"] = diagnosis.error
-        self.curves[(h, job.seed)] = diagnosis.curves
-        self.journal.add_run({"type": "run", "config_hash": h, "seed": job.seed, "logdir": job.logdir, **res, "findings": diagnosis.findings})
+        if self.cache is not None and not job.options:
+            self.cache.store(self.cache.key(job.config, job.seed), job.logdir, res)
+        self._journal_run(h, job.seed, job.logdir, res)
         self.done += 1
         self.spent += outcome.seconds
         if self.progress:
             self.progress(self.done, self.spent)
+
+    def _journal_run(self, h: str, seed: int, logdir: str, res: dict[str, Any]) -> None:
+        """Diagnose a finished training's logdir and journal it (``res``: the outcome's keys)."""
+        diagnosis = diagnose_logdir(logdir)
+        if diagnosis.error is not None:
+            res["analysis_error"] = diagnosis.error
+        self.curves[(h, seed)] = diagnosis.curves
+        self.journal.add_run({"type": "run", "config_hash": h, "seed": seed, "logdir": logdir, **res, "findings": diagnosis.findings})
 
     def median_curves(self, records: Iterable[Mapping[str, Any]]) -> dict[str, PlotCurve]:
         """Median train/val loss over the records' seeds on a common step grid, for the plots."""

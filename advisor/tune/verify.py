@@ -8,11 +8,13 @@ as :class:`~advisor.model.Finding` objects with ``Finding.from_dict``, once per 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from advisor.errors import UsageError
 from advisor.model import Finding, Severity
 
 WEAKER_BY = 0.25  # confidence drop that counts as "clearly weaker" at the same severity
@@ -28,8 +30,31 @@ METRICS: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
+_HIGHER = ("acc", "f1", "auc", "map", "bleu", "rouge", "iou", "precision", "recall", "score", "reward", "return")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def metric_spec(metric: str) -> tuple[tuple[str, ...], bool]:
+    """(result keys tried in order, lower is better) for a metric name: one of :data:`METRICS`, or
+    any key of the trainer's result (``accuracy``, ``val_f1``), with ``:max`` / ``:min`` to say its
+    direction (default: higher is better when the name says accuracy, F1, AUC, mAP, ..., else lower)."""
+    if metric in METRICS:
+        return METRICS[metric]
+    key, _, direction = metric.partition(":")
+    if not _KEY.fullmatch(key) or direction not in ("", "max", "min"):
+        raise UsageError(f"unknown metric {metric!r} (known: {', '.join(METRICS)}, or a key of the trainer's result, e.g. val_acc:max)")
+    lower = direction == "min" if direction else not any(h in key.lower() for h in _HIGHER)
+    return (key,), lower
+
+
 def lower_is_better(metric: str) -> bool:
-    return METRICS[metric][1]
+    return metric_spec(metric)[1]
+
+
+def has_metric(records: Sequence[Mapping[str, Any]], metric: str) -> bool:
+    """Does any finished record's result hold the metric (a finite number or not)?"""
+    keys = metric_spec(metric)[0]
+    return any(rec.get("ok") and any((rec.get("result") or {}).get(k) is not None for k in keys) for rec in records)
 
 
 def findings_of(record: Mapping[str, Any]) -> tuple[Finding, ...]:
@@ -39,7 +64,7 @@ def findings_of(record: Mapping[str, Any]) -> tuple[Finding, ...]:
 
 def metric_values(records: Sequence[Mapping[str, Any]], metric: str) -> list[float]:
     """Per seed; a failed or diverged run counts as the worst value (inf for a loss)."""
-    keys, lower = METRICS[metric]
+    keys, lower = metric_spec(metric)
     worst = math.inf if lower else -math.inf
     out = []
     for rec in records:
@@ -147,6 +172,12 @@ class Target:
     seeds: int
     remedies: tuple[dict[str, Any], ...]
     summary: str
+    manual: tuple[str, ...] = ()  # the manual remedies in words ("check_data: labels against inputs")
+
+    @property
+    def unrepairable(self) -> str | None:
+        """The first manual remedy when there is no ``auto`` one: what a person must do instead."""
+        return self.manual[0] if self.manual and not self.remedies else None
 
 
 def targets(records: Sequence[Mapping[str, Any]], min_severity: Severity = Severity.WARNING) -> list[Target]:
@@ -168,10 +199,20 @@ def targets(records: Sequence[Mapping[str, Any]], min_severity: Severity = Sever
             continue
         best = min(fs, key=lambda f: f.priority)
         sev = max((f.severity for f in fs), key=lambda s: s.rank)
-        target = Target(cond, sev, len(fs), _median_remedies(best, fs), best.summary)
+        target = Target(cond, sev, len(fs), _median_remedies(best, fs), best.summary, _manual(best))
         ranked.append(((-len(fs), -sev.rank, float(np.mean([f.priority for f in fs])), cond), target))
     ranked.sort(key=lambda kt: kt[0])
     return [t for _, t in ranked]
+
+
+def _manual(f: Finding) -> tuple[str, ...]:
+    """A finding's manual remedies in words: the action and its parameters' values."""
+    out = []
+    for r in f.remedies:
+        if r.kind == "manual":
+            words = "; ".join(str(v) for v in r.params.values() if v not in (None, ""))
+            out.append(f"{r.action}: {words}" if words else r.action)
+    return tuple(out)
 
 
 def _median_remedies(best: Finding, fs: Sequence[Finding]) -> tuple[dict[str, Any], ...]:

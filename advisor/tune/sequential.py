@@ -1,0 +1,148 @@
+"""Sequential verification of one remedy: add seeds only while the decision is open.
+
+A remedy is trained with ``min_seeds`` seeds first (2 by default) and judged against its
+baseline (the config it patches, whose runs tune already has). After each look the decision is
+
+* **accept**: a one-sided Welch t-test says the candidate's metric is better than the
+  baseline's at level ``alpha / looks`` (Bonferroni alpha spending over the at most
+  ``looks = max_seeds - min_seeds + 1`` looks, so the chance of accepting a remedy that does
+  not help is at most ``alpha`` over all looks, however the looks correlate), and the candidate
+  is better in a majority of seeds (the old rule, kept as a second condition);
+* **reject**: the candidate is not better on average, its p-value is above ``FUTILITY_P`` from
+  the third seed on, or a seed that trained finitely before diverges now (futility rules that
+  only ever stop early with a rejection: they cannot raise the false-acceptance rate);
+* **open**: neither; one more seed is trained on each side, up to ``max_seeds``, where an open
+  decision is a rejection.
+
+A loss (lower is better, every value positive) is compared on a log scale: a broken config's
+loss spreads over orders of magnitude (2.8 in one seed, 4000 in the next) and its seed noise is
+multiplicative; accuracies and other metrics are compared as they are.
+
+A diverged run (an infinite loss) has no value a t-test can use: when every baseline seed
+diverged and every candidate seed trains finitely, the remedy is accepted outright (a rescue is
+categorical, not a matter of noise); otherwise a diverged value is replaced by the worst finite
+value seen on either side, which can only understate the gain of a rescued seed.
+
+Pure numpy and ``math``: the Student t tail comes from the regularised incomplete beta function.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+ALPHA = 0.05  # one-sided false-acceptance rate of one remedy's verification, over all its looks
+FUTILITY_P = 0.25  # from the third seed on, a p-value above this stops with a rejection
+
+ACCEPT, REJECT, OPEN = "accept", "reject", "open"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict of one look: ``state`` is accept, reject or open."""
+
+    state: str
+    p_value: float  # one-sided Welch p-value that the candidate is better (nan when not computed)
+    level: float  # the nominal level this look was tested at (alpha / looks)
+    seeds: int  # candidate seeds at this look
+    reason: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.state == ACCEPT
+
+
+def decide(before: Sequence[float], after: Sequence[float], lower_is_better: bool, looks: int, last: bool, alpha: float = ALPHA) -> Decision:
+    """One look of the sequential test; ``last``: no further seed may be added (open becomes reject)."""
+    b = np.asarray(before, dtype=float)
+    a = np.asarray(after, dtype=float)
+    level = alpha / max(1, looks)
+    n = a.size
+    fb, fa = np.isfinite(b), np.isfinite(a)
+    if not fa.any():
+        return Decision(REJECT, math.nan, level, n, "every candidate seed diverged")
+    paired = min(b.size, a.size)
+    if np.any(fb[:paired] & ~fa[:paired]):
+        return Decision(REJECT, math.nan, level, n, "a seed that trained finitely before diverges with the remedy")
+    if not fb.any():
+        if fa.all():
+            return Decision(ACCEPT, 0.0, level, n, "rescued from divergence in every seed")
+        return _open_or_reject(last, level, n, "some seeds still diverge")
+    worst = np.max(np.concatenate([b[fb], a[fa]])) if lower_is_better else np.min(np.concatenate([b[fb], a[fa]]))
+    b, a = np.where(fb, b, worst), np.where(fa, a, worst)
+    if lower_is_better and min(b.min(), a.min()) > 0:  # a loss: its seed noise is multiplicative
+        b, a = np.log(b), np.log(a)
+    gain_b, gain_a = (-b, -a) if lower_is_better else (b, a)  # higher is better from here on
+    diff = float(np.mean(gain_a) - np.mean(gain_b))
+    better = int(np.sum(gain_a[:paired] > gain_b[:paired]))
+    p = welch_p(gain_a, gain_b)
+    if diff <= 0:
+        return Decision(REJECT, p, level, n, "not better on average")
+    if math.isnan(p):  # a single seed (--max-seeds 1): no statistics, only a clear relative gain
+        ref = abs(float(np.mean(gain_b))) or 1.0
+        ok = diff > 0.01 * ref and better > paired / 2
+        return Decision(ACCEPT if ok else REJECT, p, level, n, "one seed: no test, a gain above 1%" if ok else "one seed: gain below 1%")
+    if p <= level and better > paired / 2:
+        return Decision(ACCEPT, p, level, n, f"Welch p {p:.2g} <= {level:.2g}")
+    if n >= 3 and p > FUTILITY_P:
+        return Decision(REJECT, p, level, n, f"Welch p {p:.2g} > {FUTILITY_P} (futility)")
+    return _open_or_reject(last, level, n, f"Welch p {p:.2g} > {level:.2g}", p)
+
+
+def _open_or_reject(last: bool, level: float, n: int, reason: str, p: float = math.nan) -> Decision:
+    return Decision(REJECT if last else OPEN, p, level, n, reason + ("; no seeds left" if last else ""))
+
+
+def welch_p(x: np.ndarray, y: np.ndarray) -> float:
+    """One-sided p-value of Welch's t-test that mean(x) > mean(y)."""
+    nx, ny = x.size, y.size
+    if nx < 2 or ny < 2:  # no variance estimate on one side: no test
+        return math.nan
+    vx, vy = float(np.var(x, ddof=1)) / nx, float(np.var(y, ddof=1)) / ny
+    d = float(np.mean(x) - np.mean(y))
+    se2 = vx + vy
+    if se2 <= 0:  # no noise at all on either side
+        return 0.0 if d > 0 else (0.5 if d == 0 else 1.0)
+    t = d / math.sqrt(se2)
+    df = se2 * se2 / ((vx * vx) / (nx - 1) + (vy * vy) / (ny - 1))
+    return t_sf(t, df)
+
+
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with ``df`` (real, > 0) degrees of freedom."""
+    if math.isinf(t):
+        return 0.0 if t > 0 else 1.0
+    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
+    return tail if t > 0 else 1.0 - tail
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b) (continued fraction, Lentz's method)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x > (a + 1.0) / (a + b + 2.0):  # the fraction converges fast on this side only
+        return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+    return front * _betacf(a, b, x) / a
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)), -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
