@@ -52,14 +52,24 @@ class FindingTracker:
                     step < self.warmup or step - since < self.confirm_steps or step < since * (1 + self.confirm_growth)
                 ):
                     continue
-            prev = self.seen.get(f.condition)
-            if prev is None or f.severity.rank > prev.rank:
-                self.seen[f.condition] = f.severity
-                new.append(f)
-        for c in list(self._since):
-            if c not in present:
-                del self._since[c]
+            keep_stronger(self.seen, f, new)
+        forget_absent(present, self._since)
         return new
+
+
+def keep_stronger(seen: dict[str, Severity], f: Finding, new: list[Finding]) -> None:
+    """Append ``f`` to ``new`` when its condition is new or stronger than what ``seen`` holds."""
+    prev = seen.get(f.condition)
+    if prev is None or f.severity.rank > prev.rank:
+        seen[f.condition] = f.severity
+        new.append(f)
+
+
+def forget_absent(present: set[str], *streaks: dict) -> None:
+    """A condition missing from this update ends its streak (in every ``streaks`` table)."""
+    for table in streaks:
+        for c in [c for c in table if c not in present]:
+            del table[c]
 
 
 def describe(f: Finding, run: str | None = None) -> str:

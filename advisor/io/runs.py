@@ -110,14 +110,17 @@ def _read_remote_config(rf: RunFiles) -> dict[str, Any]:
 def _read_config(rf: RunFiles) -> dict[str, Any]:
     """config.json beside the event files (the reference trainers write one), if readable."""
     dirs = [rf.path] + sorted({os.path.dirname(p) for p, split in rf.files if split})
-    for d in dirs:
-        for name in CONFIG_NAMES:
-            p = os.path.join(d, name)
-            try:
-                with open(p, encoding="utf-8") as fh:
-                    data = json.load(fh)
-            except (OSError, ValueError):
-                continue
-            if isinstance(data, dict):
-                return data
+    return first_json_object(os.path.join(d, name) for d in dirs for name in CONFIG_NAMES)
+
+
+def first_json_object(paths: Iterable[str]) -> dict[str, Any]:
+    """The first of ``paths`` that reads as a JSON object ({} when none does)."""
+    for p in paths:
+        try:
+            with open(p, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return data
     return {}

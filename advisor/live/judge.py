@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from advisor.model import Finding, Severity
+from advisor.tracking import forget_absent, keep_stronger
 
 #: Conditions whose rule needs the run's future: capped below critical until the evidence is in.
 NEEDS_FUTURE = frozenset({"no-learning", "plateau", "slow-convergence", "underfitting", "lr-decay-needed"})
@@ -139,14 +140,8 @@ class Judge:
             f = self.weigh(f, step, final)
             if not final and not self._ready(f, step, since):
                 continue
-            prev = self.seen.get(f.condition)
-            if prev is None or f.severity.rank > prev.rank:
-                self.seen[f.condition] = f.severity
-                new.append(f)
-        for c in list(self._since):
-            if c not in present:
-                del self._since[c]
-                self._evals_at.pop(c, None)
+            keep_stronger(self.seen, f, new)
+        forget_absent(present, self._since, self._evals_at)
         return new
 
     def weigh_all(self, findings: Iterable[Finding], step: int, final: bool = False) -> tuple[Finding, ...]:

@@ -12,7 +12,6 @@ appended or rewritten changes it, so a cached diagnosis is reused until its run'
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Mapping
 
 from advisor.io.discover import _group  # grouping over directory names only: no file access
 from advisor.io.hparams import decode_session_start
+from advisor.io.runs import first_json_object
 from advisor.model import Run, Series
 
 SCALARS = "scalars"
@@ -105,16 +105,5 @@ def config_of(logdir: str | None, group: Group) -> dict[str, Any]:
         d = posixpath.dirname(tb_run) if split else tb_run
         dirs += [] if d in dirs else [d]
     dirs += [r for r, s in group.members if s and r not in dirs]
-    for rel in dirs:
-        parts = [p for p in rel.split("/") if p not in ("", ".")]
-        path = os.path.realpath(os.path.join(top, *parts, "config.json"))
-        if not path.startswith(top + os.sep):
-            continue
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):
-            return data
-    return {}
+    paths = (os.path.realpath(os.path.join(top, *[p for p in rel.split("/") if p not in ("", ".")], "config.json")) for rel in dirs)
+    return first_json_object(p for p in paths if p.startswith(top + os.sep))
