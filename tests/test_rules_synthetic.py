@@ -353,3 +353,13 @@ def test_a_small_rise_that_settles_is_not_divergence_but_a_blowup_that_settles_i
     fall = 2.3 * np.exp(-steps / 60) + 0.05
     blow = np.where(steps < 250, fall, np.minimum(0.05 * np.exp((steps - 250) / 40), 2.3)) + np.random.default_rng(0).normal(0, 0.01, 600)
     assert "divergence" in {f.condition for f in diagnose({"train/loss": (steps, blow)})}
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("upto", [500, 750, 1000])
+def test_a_short_prefix_of_a_noisy_small_batch_run_is_not_a_rate_too_high(seed, upto):
+    # a live monitor sees the first few hundred steps: two or three noisy points per bin, whose
+    # medians climb above the start by chance — not the loss being thrown back
+    c = synth.healthy_noisy_small_batch(seed)
+    prefix = {k: (s[s < upto], v[s < upto]) for k, (s, v) in c.items()}
+    assert "lr-too-high" not in {f.condition for f in diagnose(prefix)}

@@ -158,9 +158,12 @@ def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: 
         jump = 1.0  # within the early points' own noise: no jump
     early_end = float(c.steps[min(k, c.n) - 1])
     later = c.bvals[c.bsteps > early_end]
-    # Without a jump the first bin is the start level (robust to one lucky first batch).
-    base = ref if jump > 1.0 else max(ref, float(c.bvals[0]))
-    above = later > base * (1 + margin)
+    # Without a jump the start level is the first bin's, or the first points' median (robust to
+    # a lucky first batch or two).
+    base = ref if jump > 1.0 else max(ref, float(c.bvals[0]), median(v[: max(5, c.n // 50)]))
+    # a climb must clear the binned curve's own noise too: with a few noisy points per bin (a
+    # short prefix of a small-batch run) medians exceed the start by chance
+    above = later > max(base * (1 + margin), base + 3.0 * c.bnoise)
     bumps = int(np.count_nonzero(above[1:] & ~above[:-1]) + (1 if above.size and above[0] else 0))
     peak = float(np.max(later)) / base if later.size else 0.0
     return Excursions(ref, float(sm[i]), noise, jump, int(c.steps[i]), int(early_end), bumps, peak)
