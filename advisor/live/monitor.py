@@ -414,7 +414,7 @@ class Monitor:
         t0 = time.perf_counter()
         try:
             run = self.recorder.run(self.name, self.hparams)
-            a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent.at(self.step),), partial=True)
+            a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent.at(self.step),), partial=not final)
             self._tripwires.arm(a.signals, self.recorder.series)
             self.recorder.prioritize(a.signals.roles.values(), a.signals.layer_grad_norms)
             step = self.step or 0
