@@ -214,4 +214,4 @@ def test_ci_slice_diagnosis_has_no_harmful_advice_no_healthy_alarm_and_finds_lr_
     lr = sc.per_cond["lr-too-high"]
     assert lr["found"] == lr["top1"] == lr["runs"] >= 1
     found, top1 = sc.totals()
-    assert found >= 0.7 and top1 >= 0.65, (found, top1, sc.misses)  # measured 0.71 / 0.67 when written
+    assert found >= 0.9 and top1 >= 0.85, (found, top1, sc.misses)  # measured 0.95 / 0.90 (0.71 / 0.67 a session before)
