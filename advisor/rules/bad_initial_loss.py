@@ -51,13 +51,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     k = ctx.num_classes
     if c is None or c.n < 2:
         return []
-    if k is None:
-        return _unknown_classes(ctx, c, p)
     span = max(ctx.last_step - ctx.first_step, 1)
     if (c.steps[0] - ctx.first_step) > p.max_first * span and c.steps[0] > 10:
-        return []
-    head = c.values[: min(3, c.n)] if c.n >= 100 else c.values[:1]
-    first = float(median(head))
+        return []  # not logged from the start: its first point is not the initial loss
+    first = float(median(c.values[: min(3, c.n)] if c.n >= 100 else c.values[:1]))
+    if k is None:
+        return _unknown_classes(ctx, c, first, p)
     expected = math.log(k)
     ratio = first / expected
     if p.low <= ratio <= p.high:
@@ -78,14 +77,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
 
 
-def _unknown_classes(ctx: Context, c, p: Params) -> list[Finding]:
+def _unknown_classes(ctx: Context, c, first: float, p: Params) -> list[Finding]:
     """A classifier whose class count is not known, starting at a loss no uniform output gives."""
     if ctx.train_acc is None and ctx.val_acc is None:
         return []
-    span = max(ctx.last_step - ctx.first_step, 1)
-    if (c.steps[0] - ctx.first_step) > p.max_first * span and c.steps[0] > 10:
-        return []
-    first = float(median(c.values[: min(3, c.n)] if c.n >= 100 else c.values[:1]))
     if not first > p.unknown_high:
         return []
     evidence = {"first_loss": first, "classes": None, "step_range": [int(c.steps[0]), int(c.steps[0])], "signal": "train_loss"}

@@ -82,7 +82,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     tr = track(d)
     low = np.nonzero(tr.values <= p.d_floor * d0)[0]
     if low.size == 0 or d_late > p.d_ceiling * d0 or g_late < p.g_rise * g0:
-        return _won_from_the_start(ctx, d, curve(ctx, Role.GEN_LOSS), p)
+        return _won_from_the_start(ctx, d, g, p)
     onset = int(tr.steps[low[0]])
     d_min = float(np.min(tr.values))
     evidence = {"d_initial": d0, "d_min": d_min, "d_late": d_late, "g_initial": g0, "g_late": g_late,
