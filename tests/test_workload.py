@@ -92,6 +92,14 @@ def test_supervised_components_summed_as_before_but_not_unlike_losses():
     assert "+" not in sig.roles[Role.TRAIN_LOSS]
 
 
+@pytest.mark.parametrize("strict,loose", [("metrics/mAP_0.5:0.95", "metrics/mAP_0.5"), ("metrics/mAP50-95(B)", "metrics/mAP50(B)")])
+def test_detection_task_metric_is_the_map_over_iou_range(strict, loose):
+    # YOLOv5 and Ultralytics log both; COCO's AP (0.9 of YOLO's fitness) is the one a user judges by
+    sig = resolve(make_run(YOLO[:-2] + (loose, strict, "x/lr0")))
+    assert sig.roles[Role.VAL_METRIC] == strict
+    assert resolve(make_run(YOLO)).roles[Role.VAL_METRIC] == "metrics/mAP_0.5"  # alone, mAP@0.5 is still read
+
+
 @pytest.mark.parametrize("tags,kind", [
     (("train/loss", "val/loss", "train/accuracy"), "supervised"),
     (("loss", "rewards/chosen", "rewards/rejected", "rewards/margins"), "supervised"),  # DPO: a preference loss

@@ -149,6 +149,35 @@ def test_late_total_collapse_that_costs_reward_warns_but_late_convergence_does_n
     assert _detect("entropy-collapse", _rl(10 * np.minimum(T * 3, 1) + 0.1 * NOISE, ent)) == []
 
 
+def test_late_collapse_counts_when_nothing_was_learned_or_episodes_stop_completing():
+    # the reward never left its start (a sparse 0, a few stray episodes): a collapse at 60% is premature too
+    sparse = np.where(np.random.default_rng(2).random(120) < 0.15, 0.02 * np.sign(NOISE), 0.0)
+    ent = np.where(T < 0.6, 1.1 * (1 - T), 1e-3)
+    (f,) = _detect("entropy-collapse", _rl(sparse, ent))
+    assert f.severity.value == "warning" and "premature" in f.summary and "late_degenerate" not in f.evidence
+    (nl,) = _detect("no-learning", _rl(sparse, ent))  # every bin's median reward is exactly 0
+    assert nl.severity.value == "critical" and "almost every episode" in nl.remedies[0].params["what"]
+    # a reward that rose (even by a little more than noise) and kept it: a converged policy, silent
+    assert _detect("entropy-collapse", _rl(10 * np.minimum(T * 3, 1) + 0.1 * NOISE, ent)) == []
+    assert _detect("no-learning", _rl(0.02 * NOISE, ent)) == []  # a noisy reward is not one number
+    assert _detect("no-learning", _rl(0.5 + sparse, ent)) == []  # a near reward paid every episode is a payoff
+    # the reward stream ends at the collapse while the entropy is logged for the rest: no episode ends any more
+    n, m = 15, 12
+    vals = {"Environment/Cumulative Reward": 0.63 + 0.35 * np.minimum(np.arange(m) / 2, 1), "Policy/Entropy": np.r_[1.95 * np.exp(-np.arange(11) / 4), 0.01, 8e-4, 5e-4, 4e-4],
+            "Losses/Value Loss": np.full(n, 0.01), "Losses/Policy Loss": np.full(n, 0.24)}
+    ctx = _ctx(tuple(vals), lambda tag: (2000 + 2000 * np.arange(len(vals[tag])), vals[tag]))[1]
+    (late,) = _detect("entropy-collapse", ctx)
+    assert late.evidence["late_degenerate"] is True and late.evidence["collapse_step"] == 24000
+
+
+def test_an_absurd_learning_rate_is_the_first_remedy_of_a_collapse():
+    ent = np.r_[0.11, np.full(119, 2.4e-7)]
+    (f,) = _detect("entropy-collapse", _rl(0.5 + 0.01 * NOISE, ent, lr=np.linspace(0.99, 0.01, 120)))
+    assert f.remedies[0].action == "scale_lr" and f.remedies[0].params["factor"] <= 1e-3 and "0.99" in f.remedies[0].rationale
+    (g,) = _detect("entropy-collapse", _rl(0.5 + 0.01 * NOISE, ent))  # at 3e-4 the entropy bonus comes first
+    assert [r.action for r in g.remedies[:2]] == ["entropy_coef", "scale_lr"] and g.remedies[1].params["factor"] == 0.3
+
+
 def test_rl_plateau_reads_the_reward_never_the_losses():
     reward = 100 * np.minimum(T * 5, 1) + 3 * NOISE  # solved by a fifth of the run, flat after
     (f,) = _detect("plateau", _rl(reward, 0.69 - 0.3 * T, value_loss=1 + 50 * T))

@@ -219,6 +219,8 @@ _METRIC_RANK = {"map": 5.0, "miou": 4.0, "f1": 4.0, "bleu": 4.0, "exprate": 4.0,
 
 def _score(f: Features, want_side: str) -> float:
     score = max((_METRIC_RANK.get(t, 0.0) for t in f.tokens), default=0.0) if f.kind == "metric" else 0.0
+    # detection: the mAP averaged over IoU 0.5:0.95 (COCO's AP, 0.9 of YOLO's fitness) before mAP@0.5
+    score += 0.5 if f.kind == "metric" and "map" in f.tokens and "95" in f.tokens else 0.0
     score += 10 if f.generic else 0
     score += 8 if "total" in f.tokens else 0
     score += 1 if f.side == want_side else 0

@@ -18,7 +18,8 @@ noise (whichever is larger) of that level (the median of the first tenth) — wh
 falls below ``ENTROPY_KEEP`` of its initial value (a policy still as random as it started; an
 initial entropy of ln k says "uniform over k actions"), or the reward is the same in every
 point (no episode ever paid anything else: there is nothing to learn from, whatever the entropy
-does). Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
+does) or its median is exactly 0 in every step bin (a reward paid to a few stray episodes only:
+a policy that turns deterministic on it has learned nothing either). Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
 reward may also be a policy that had already converged).
 Remedies follow the evidence: a reward that never changed at all -> the goal is out of the
 policy's reach (``check_data``: shape the reward, a curriculum, exploration); an approximate KL
@@ -44,7 +45,7 @@ FLAT_TOL = 0.3  # reward bins within this share of the initial level ...
 NOISE_K = 4.0  # ... or this many times the bins' noise count as "at the initial level"
 ENTROPY_KEEP = 0.9  # entropy above this share of its start counts as "still at its maximum"
 TRACK_BINS = 20
-_USUAL_LR = 3e-4  # PPO's and Adam's usual rate, the target of a rate that is far too small
+USUAL_LR = 3e-4  # PPO's and Adam's usual rate, the target of a rate that is far too small
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,20 @@ def declared(ctx: Context, *names: str) -> float | None:
     return None
 
 
+def unpaid(c: Curve) -> str | None:
+    """``"every"`` when the reward is one number in every point (no episode paid anything else),
+    ``"almost every"`` when the median of every one of (at least half of) the ``TRACK_BINS`` bins is
+    exactly 0 (the typical episode is paid nothing; a few stray ones aside), else None: nothing to
+    learn from. A constant non-zero median is a payoff the policy may have settled for (a near,
+    small reward: entropy-collapse's case), not an absence of reward."""
+    if float(np.ptp(c.values)) == 0.0:
+        return "every"
+    tr = track(c)
+    if tr.values.size >= TRACK_BINS // 2 and not np.any(tr.values):
+        return "almost every"
+    return None
+
+
 def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_learning.Params
     """The RL branch of ``no-learning`` (see the module docstring)."""
     c = reward(ctx, p.min_points)
@@ -153,7 +168,7 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     if moved > tol:
         return []
     ent = entropy(ctx, 3)
-    constant = float(np.ptp(c.values)) == 0.0  # not one episode paid anything else: nothing to learn from
+    constant = unpaid(c) is not None
     h = None
     if ent is not None:
         h = track(ent[0])
@@ -162,8 +177,12 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     evidence = {"initial_reward": r0, "final_reward": float(tr.values[-1]), "max_move": moved, "tolerance": tol,
                 "step_range": [int(c.steps[0]), int(c.steps[-1])], "signal": "reward"}
     ent_txt = "entropy not logged: a flat reward may also be a policy that had already converged"
-    if constant:
+    if unpaid(c) == "every":
         ent_txt = f"not one episode paid anything but {fmt(r0)}, so there was no signal to learn from"
+    elif constant:
+        share = float(np.mean(c.values == r0))
+        ent_txt = (f"the reward's median was exactly {fmt(r0)} in every bin of the run ({100 * share:.0f}% of the points), "
+                   "so there was almost no signal to learn from")
     elif ent is not None and h is not None:
         h0 = ent[0].start()
         k = uniform_over(h0)
@@ -179,8 +198,9 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
 
 def _no_learning_remedies(ctx: Context, c: Curve) -> list:
     rem = []
-    if float(np.ptp(c.values)) == 0.0:
-        rem.append(R.check_data(f"the reward is {fmt(float(c.values[0]))} in every episode: the agent never reaches a reward a random policy could find — "
+    how = unpaid(c)
+    if how is not None:
+        rem.append(R.check_data(f"the reward is {fmt(median(c.values))} in {how} episode: the agent never reaches a reward a random policy could find — "
                                 "shape the reward, start with an easier task (curriculum), or add exploration (intrinsic reward)"))
     kl = curve(ctx, Role.APPROX_KL)
     lr = declared(ctx, "lr")
@@ -188,7 +208,7 @@ def _no_learning_remedies(ctx: Context, c: Curve) -> list:
         rem.append(R.check_data("the approximate KL between updates stays below 1e-6: the policy is not being updated — "
                                 "check that its parameters are in the optimizer and receive gradients"))
     if lr is not None and 0 < lr < 1e-5:
-        rem.append(R.scale_lr(nice_factor(_USUAL_LR / lr, lo=10.0, hi=1e4), f"the declared learning rate {fmt(lr)} is far below the usual {_USUAL_LR:g}"))
+        rem.append(R.scale_lr(nice_factor(USUAL_LR / lr, lo=10.0, hi=1e4), f"the declared learning rate {fmt(lr)} is far below the usual {USUAL_LR:g}"))
     if not rem:
         rem = [R.check_data("that the reward reaches the agent (wrappers, scaling, the logged tag) and that the policy's parameters are optimised"),
                R.scale_lr(3.0, "the policy barely moved: a larger step, if the rate is at the low end")]
