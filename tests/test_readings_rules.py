@@ -1,0 +1,64 @@
+"""Rule forms added for real runs a person read (benchmarks/readings): each on a curve shaped
+like the run and on its healthy look-alike."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from advisor.io.roles import resolve
+from advisor.model import Run, Series
+from advisor.rules import BY_ID
+from advisor.rules.base import Context
+from advisor.workload import classify
+
+
+def _ctx(curves: dict[str, tuple[np.ndarray, np.ndarray]], hparams=None) -> Context:
+    series = {}
+    for tag, (s, v) in curves.items():
+        ser = Series.from_points(tag, np.asarray(s), np.asarray(v, float))
+        series[ser.key] = ser
+    run = Run("r", "/x/r", series, hparams=dict(hparams or {}))
+    wl = classify(run)
+    return Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind)
+
+
+def _detect(rid: str, ctx: Context):
+    spec = BY_ID[rid]
+    return spec.detect(ctx, spec.make_params())
+
+
+# -- plateau on an RL run's evaluation reward ------------------------------------------------
+
+
+def _ppo(eval_reward: np.ndarray, rollout: np.ndarray) -> Context:
+    n = len(rollout)
+    steps = np.arange(n) * 8192
+    es = np.linspace(steps[0], steps[-1], len(eval_reward)).astype(int)
+    return _ctx({
+        "rollout/ep_rew_mean": (steps, rollout),
+        "eval/mean_reward": (es, eval_reward),
+        "train/entropy_loss": (steps, np.full(n, 1.5)),
+        "train/value_loss": (steps, np.linspace(0.3, 0.01, n)),
+        "train/learning_rate": (steps, np.full(n, 3e-5)),
+    })
+
+
+def test_plateau_reads_the_eval_reward_when_logged():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 200)
+    ev = 80 + 730 * np.clip(t / 0.42, 0, 1) + rng.normal(0, 25, t.size)  # flat ~810 from 42%
+    t2 = np.linspace(0, 1, 245)
+    # the rolling training mean lags and has a late bump: alone it hides the stall
+    ro = 50 + 480 * np.clip(t2 / 0.45, 0, 1) + 120 * np.exp(-((t2 - 0.85) / 0.04) ** 2) + rng.normal(0, 20, t2.size)
+    got = _detect("plateau", _ppo(ev, ro))
+    assert len(got) == 1 and got[0].evidence["form"] == "lasting" and got[0].severity.value == "info"
+    assert 0.35 < 1 - got[0].evidence["plateau_fraction_of_run"] < 0.5
+    assert "reward stopped improving" in got[0].summary
+
+
+def test_plateau_quiet_while_the_eval_reward_still_rises():
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 1, 200)
+    ev = 80 + 730 * np.sqrt(t) + rng.normal(0, 10, t.size)
+    ro = 50 + 600 * np.sqrt(np.linspace(0, 1, 245))
+    assert _detect("plateau", _ppo(ev, ro)) == []
