@@ -62,3 +62,43 @@ def test_plateau_quiet_while_the_eval_reward_still_rises():
     ev = 80 + 730 * np.sqrt(t) + rng.normal(0, 10, t.size)
     ro = 50 + 600 * np.sqrt(np.linspace(0, 1, 245))
     assert _detect("plateau", _ppo(ev, ro)) == []
+
+
+# -- lr-decay-needed on a task metric that flattened while the loss still falls ---------------
+
+
+def _detector(metric: np.ndarray, lr: np.ndarray) -> Context:
+    n = len(metric)
+    steps = np.arange(n)
+    t = np.linspace(0, 1, n)
+    loss = 0.05 + 0.17 * np.exp(-4 * t)  # still falling at the end
+    return _ctx({
+        "train/box_loss": (steps, loss),
+        "val/box_loss": (steps, loss * 0.9),
+        "metrics/mAP_0.5:0.95": (steps, metric),
+        "x/lr0": (steps, lr),
+    })
+
+
+def _map(n: int, flat_from: float, seed: int) -> np.ndarray:
+    t = np.linspace(0, 1, n)
+    rng = np.random.default_rng(seed)
+    return 0.58 * (1 - np.exp(-5 * np.clip(t / flat_from, 0, 1))) + rng.normal(0, 0.006, n)
+
+
+def test_lr_decay_needed_on_a_flattened_task_metric():
+    n = 400
+    got = _detect("lr-decay-needed", _detector(_map(n, 0.6, 0), np.linspace(0.0094, 0.0090, n)))
+    assert len(got) == 1
+    f = got[0]
+    assert f.evidence["signal"] == "metrics/mAP_0.5:0.95" and "metrics/mAP_0.5:0.95" in f.summary
+    assert f.evidence["flat_fraction_of_run"] >= 0.3 and f.evidence["late_fraction_of_gain"] <= 0.05
+
+
+def test_lr_decay_needed_quiet_while_the_metric_rises_or_the_rate_decays():
+    n = 400
+    t = np.linspace(0, 1, n)
+    rising = 0.6 * np.sqrt(t) + np.random.default_rng(2).normal(0, 0.006, n)
+    assert _detect("lr-decay-needed", _detector(rising, np.full(n, 0.01))) == []
+    cosine = 0.01 * 0.5 * (1 + np.cos(np.pi * t)) + 1e-5  # the rate is being decayed already
+    assert _detect("lr-decay-needed", _detector(_map(n, 0.6, 3), cosine)) == []
