@@ -102,3 +102,47 @@ def test_lr_decay_needed_quiet_while_the_metric_rises_or_the_rate_decays():
     assert _detect("lr-decay-needed", _detector(rising, np.full(n, 0.01))) == []
     cosine = 0.01 * 0.5 * (1 + np.cos(np.pi * t)) + 1e-5  # the rate is being decayed already
     assert _detect("lr-decay-needed", _detector(_map(n, 0.6, 3), cosine)) == []
+
+
+# -- oscillation: a loss that keeps blowing up from the floor it reached ----------------------
+
+
+def _sup(loss: np.ndarray) -> Context:
+    n = len(loss)
+    return _ctx({"train/epoch_loss": (np.arange(n), loss), "validation/epoch_loss": (np.arange(n), loss * 1.07)})
+
+
+def _spiky(n: int, seed: int) -> np.ndarray:
+    """Falls to a floor of ~7e-5 within the first tenth, then blows up 100-5000x every 20-40
+    epochs and recovers (an LSTM under Adam at 3x its sibling's rate)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    base = 7e-5 + 0.48 * np.exp(-t / 60.0)
+    y = base * np.exp(rng.normal(0, 0.05, n))
+    i = n // 5  # calm on its floor first
+    while i < n:
+        width = int(rng.integers(15, 30))
+        y[i : i + width] *= 10 ** (rng.uniform(2, 3.7) * np.exp(-np.arange(width)[: n - i] / 15.0))
+        i += width + int(rng.integers(5, 15))
+    return y
+
+
+def test_oscillation_sees_a_loss_that_keeps_blowing_up_from_its_floor():
+    got = _detect("oscillation", _sup(_spiky(4000, 0)))
+    assert len(got) == 1 and got[0].evidence["form"] == "spikes"
+    ev = got[0].evidence
+    assert ev["spike_episodes"] >= 3 and ev["median_over_floor"] >= 3 and ev["max_over_floor"] >= 100
+    assert got[0].remedies[0].action == "scale_lr" and got[0].remedies[0].params["factor"] < 1
+
+
+def test_oscillation_spike_form_quiet_on_healthy_heavy_tailed_losses():
+    rng = np.random.default_rng(4)
+    n = 4000
+    t = np.arange(n)
+    # per-batch cross-entropy of a model that memorised its data: mostly ~1e-3, a hard batch now and then
+    memorised = (1e-3 + 2.0 * np.exp(-t / 200.0)) * np.exp(rng.normal(0, 0.4, n))
+    memorised[rng.random(n) < 0.04] *= 50
+    assert _detect("oscillation", _sup(memorised)) == []
+    # a loss still falling by decades: the floor is where it ends, not a level it left
+    falling = 0.5 * np.exp(-t / 500.0) * np.exp(rng.normal(0, 0.3, n)) + 1e-7
+    assert _detect("oscillation", _sup(falling)) == []
