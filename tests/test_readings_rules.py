@@ -146,3 +146,18 @@ def test_oscillation_spike_form_quiet_on_healthy_heavy_tailed_losses():
     # a loss still falling by decades: the floor is where it ends, not a level it left
     falling = 0.5 * np.exp(-t / 500.0) * np.exp(rng.normal(0, 0.3, n)) + 1e-7
     assert _detect("oscillation", _sup(falling)) == []
+
+
+def test_the_new_forms_summaries_agree_with_their_numbers():
+    from tests.test_summaries import contradictions
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 200)
+    ev = 80 + 730 * np.clip(t / 0.42, 0, 1) - 160 * (t > 0.6) + rng.normal(0, 25, t.size)  # ends below its stall
+    out = _detect("plateau", _ppo(ev, 50 + 480 * np.clip(np.linspace(0, 1, 245) / 0.45, 0, 1)))
+    out += _detect("lr-decay-needed", _detector(_map(400, 0.6, 0), np.full(400, 0.0094)))
+    out += _detect("oscillation", _sup(_spiky(4000, 1)))
+    assert {f.condition for f in out} == {"plateau", "lr-decay-needed", "oscillation"}
+    assert "never went beyond it" in [f for f in out if f.condition == "plateau"][0].summary
+    for f in out:
+        assert contradictions(f.summary) == [], f.summary
