@@ -15,6 +15,14 @@ real progress (it ends below ``max_ratio`` of its initial value — a flat, high
 underfitting instead) and has flattened (no significant fall in its last quarter, under 5% of
 the progress made there).
 
+A second form, on the task metric: when a task metric is logged (mAP, F1, BLEU — the metric the
+user judges the run by, not an accuracy) and the train loss has made real progress but still
+falls, flattening is judged on the metric: over the last ``metric_tail`` of the run or more, its
+window medians never gained more than ``metric_gain`` of its whole gain, while the logged rate
+varied by less than ``lr_spread`` (ratio) over the second half (or the config says constant) and
+validation loss, when logged, is not rising (that would be overfitting's case). The summary
+names the metric.
+
 Needs at least ``min_points`` points.
 
 Remedies: ``lr_schedule`` plateau (cut by ``factor``; ``patience`` evaluations, or more from
@@ -29,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from advisor import remedies as R
-from advisor.model import Finding, Severity
+from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 import numpy as np
 
@@ -49,6 +57,9 @@ class Params:
     tail: float = 0.2
     noise_floor: float = 0.05
     keep_noise: float = 0.75
+    metric_tail: float = 0.3
+    metric_gain: float = 0.05
+    lr_spread: float = 1.1
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -58,9 +69,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     c, sh = got
     known = ctx.lr_constant_late
     floor = _noise_floor(c.values, p) if known is None else None
-    if not (known is True or floor is not None) or not sh.end_flat or sh.v0 <= 0:
+    ratio = sh.vend / sh.v0 if sh.v0 > 0 else 1.0
+    metric = None
+    if not sh.end_flat and ratio < p.max_ratio:  # the loss still falls: the task metric may have flattened
+        metric = _flat_metric(ctx, p)
+    if metric is None and (not (known is True or floor is not None) or not sh.end_flat or sh.v0 <= 0):
         return []
-    ratio = sh.vend / sh.v0
     if ratio >= p.max_ratio:
         return []
     lr0 = None
@@ -96,8 +110,58 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         f"train loss flattened at {fmt(sh.vend)} from step {int(sh.late_start)} {how}; "
         f"only {pct(max(sh.late_drop, 0))} of its fall came after that"
     )
+    if metric is not None:
+        evidence.update(metric)
+        summary = (
+            f"{metric['signal']} flattened at {fmt(metric['metric_level'])} from step {metric['flat_since_step']} "
+            f"(the last {pct(metric['flat_fraction_of_run'])} of the run gained {pct(metric['late_fraction_of_gain'])} of its whole gain) "
+            f"under a nearly constant learning rate{lr_txt}, while the train loss still falls"
+        )
     conf = margin_confidence(p.max_ratio - ratio, 0.0, 0.3, base=0.5 if floor is None else 0.45)
-    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(sh.late_start))]
+    onset = metric["flat_since_step"] if metric is not None else int(sh.late_start)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=onset)]
+
+
+def _flat_metric(ctx: Context, p: Params) -> dict | None:
+    """Evidence that the task metric (mAP, F1, BLEU: the run's own ``VAL_METRIC``, not an accuracy)
+    stopped improving over the last ``metric_tail`` of the run — its window medians never again
+    gain more than ``metric_gain`` of their whole gain — under a learning rate that varied by less
+    than ``lr_spread`` over the second half, while validation loss (when logged) is not rising
+    (then it is overfitting's case). None otherwise."""
+    tm = ctx.task_metric
+    lr = ctx.lr
+    if tm is None or tm.tag != ctx.tag(Role.VAL_METRIC) or tm.curve.n < p.min_points or tm.curve.span <= 0:
+        return None
+    if lr is not None and lr.n >= 3:
+        half = lr.values[lr.steps >= lr.steps[0] + lr.span / 2]
+        if half.size == 0 or not float(np.min(half)) > 0 or float(np.max(half)) > p.lr_spread * float(np.min(half)):
+            return None
+    elif ctx.lr_constant_late is not True:
+        return None
+    v = ctx.val
+    if v is not None and v.n >= 4 and float(median(v.values[-max(2, v.n // 10) :])) > 1.05 * float(np.min(v.values)):
+        return None
+    y = tm.curve.values if tm.higher_is_better else -tm.curve.values
+    n = len(y)
+    h = max(1, n // 20)
+    smooth = np.array([median(y[max(0, i - h) : i + h + 1]) for i in range(n)])
+    gain = float(np.max(smooth) - smooth[0])
+    if not gain > 0:
+        return None
+    later_best = np.maximum.accumulate(smooth[::-1])[::-1]
+    k = int(np.nonzero(later_best - smooth <= p.metric_gain * gain)[0][0])
+    steps = tm.curve.steps
+    tail = 1.0 - (float(steps[k]) - float(steps[0])) / tm.curve.span
+    if k == 0 or tail < p.metric_tail:
+        return None
+    return {
+        "signal": tm.tag,
+        "flat_since_step": int(steps[k]),
+        "metric_level": float(smooth[k] if tm.higher_is_better else -smooth[k]),
+        "flat_fraction_of_run": round(tail, 3),
+        "late_fraction_of_gain": round(max(float(later_best[k] - smooth[k]), 0.0) / gain, 3),
+        "step_range": [int(steps[k]), int(steps[-1])],
+    }
 
 
 def _noise_floor(values: np.ndarray, p: Params) -> float | None:

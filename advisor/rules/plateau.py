@@ -20,7 +20,10 @@ of a steady decline). Needs at least ``min_bins`` binned points (the lasting for
 A second form, the plateau that lasts: the loss stopped improving early and the rest of the run —
 at least ``tail_min`` of it, starting within the first ``max_start`` — bought less than
 ``tail_gain`` of the total fall (train loss flat within its noise band; validation, when logged,
-not improving either). That is reported at ``info`` (the run may simply have converged early; a
+not improving either). On an RL run it is read on the reward — the evaluation reward when one is
+logged (``eval/mean_reward``: the policy's own level, free of exploration noise) — and needs a
+tail of only ``tail_min_reward`` (an agent's return usually climbs over a longer first stretch).
+That is reported at ``info`` (the run may simply have converged early; a
 person decides whether the level is good enough): stop earlier, decay the rate, or add capacity.
 
 Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style), ``optimizer``
@@ -45,6 +48,10 @@ from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.rl_signals import reward
 from advisor.rules.shape import shape
 from advisor.signals import flat_run, fmt, make_curve, median, pct, theil_sen
+from advisor.io.roles import tokens
+from advisor.workload import tag_kind
+
+_EVAL = {"eval", "evaluation", "test"}
 
 ID = "plateau"
 WORKLOADS = ("supervised", "unknown", "rl")  # rl: the lasting form, on the reward
@@ -63,6 +70,7 @@ class Params:
     min_escape: float = 0.3
     min_bins: int = 20
     tail_min: float = 0.66
+    tail_min_reward: float = 0.55
     tail_gain: float = 0.04
     min_points_lasting: int = 8
 
@@ -143,8 +151,11 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
 
 
 def _reward_lasting(ctx: Context, p: Params) -> list[Finding]:
-    """An RL run whose reward stopped rising early: the lasting form on the negated reward."""
-    r = reward(ctx, p.min_points_lasting)
+    """An RL run whose reward stopped rising early: the lasting form on the negated reward — the
+    evaluation reward when one is logged (deterministic episodes: the policy's own level, without
+    the exploration noise and the lag of a rolling training mean)."""
+    r = _eval_reward(ctx, p.min_points_lasting)
+    r = reward(ctx, p.min_points_lasting) if r is None else r
     if r is None:
         return []
     c = make_curve(r.steps, -r.values)
@@ -152,6 +163,18 @@ def _reward_lasting(ctx: Context, p: Params) -> list[Finding]:
     if sh is None or sh.v0 - sh.vend <= 0:
         return []
     return _lasting(ctx, c, sh, p, what="reward")
+
+
+def _eval_reward(ctx: Context, min_points: int):
+    """The evaluation reward (``eval/mean_reward``, ``evaluation/episode_reward``), when logged
+    with ``min_points`` finite points."""
+    best = None
+    for s in ctx.run.series.values():
+        toks = set(tokens(s.tag)) | ({s.split} if s.split else set())
+        if len(s) >= min_points and toks & _EVAL and tag_kind(s.tag) == "reward" and np.all(np.isfinite(s.values)):
+            if best is None or len(s) > len(best):
+                best = s
+    return make_curve(best.steps, best.values) if best is not None else None
 
 
 def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[Finding]:
@@ -177,7 +200,7 @@ def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[F
     s_a = float(c.bsteps[k])
     start_frac = (s_a - c.steps[0]) / max(c.span, 1)
     tail = 1.0 - start_frac
-    if k == 0 or tail < p.tail_min or start_frac > p.max_start:
+    if k == 0 or tail < (p.tail_min_reward if what == "reward" else p.tail_min) or start_frac > p.max_start:
         return []
     sign = -1.0 if what == "reward" else 1.0  # the reward was negated into a loss
     v = ctx.val if what != "reward" else None
@@ -203,10 +226,12 @@ def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[F
         R.capacity(2.0, rationale="if the level is not good enough, a larger model can go lower"),
     ]
     moved = "raised" if what == "reward" else "lowered"
-    summary = (
-        f"{what} stopped improving at about {fmt(sign * level)} from step {int(s_a)}: the last {pct(tail)} of the run "
-        f"{moved} it by only {pct(max(level - sh.vend, 0.0) / total_fall)} of its whole gain (to {fmt(sign * sh.vend)})"
+    rest = (
+        f"the last {pct(tail)} of the run {moved} it by only {pct(max(level - sh.vend, 0.0) / total_fall)} of its whole gain (to {fmt(sign * sh.vend)})"
+        if sh.vend <= level
+        else f"the last {pct(tail)} of the run never went beyond it and ended at {fmt(sign * sh.vend)}"  # ended worse than the stall
     )
+    summary = f"{what} stopped improving at about {fmt(sign * level)} from step {int(s_a)}: {rest}"
     # below the other advice: this one is about compute spent, not about what went wrong
     conf = min(margin_confidence(tail, p.tail_min, 0.3, base=0.3), 0.45)
     return [finding(ID, Severity.INFO, conf, summary, evidence, rem, onset=int(s_a))]
