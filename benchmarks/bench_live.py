@@ -168,6 +168,56 @@ def overhead(device: str, blocks: int, every: int, variants: list[str], repeats:
     return out
 
 
+def attribution(device: str, blocks: int, every: int, variants: list[str]) -> dict[str, float]:
+    """The monitor's own time: every entry point (``log``, the optimizer hooks) timed with the
+    thread's CPU clock from the outside (time the process waits for a core on a shared machine
+    is not counted), as a share of the loop's CPU time, each variant on its
+    own model copy. Unlike the side-by-side overhead this does not see a model copy's memory
+    placement (worth +-2% of a step on this machine: the A/A line), only what the monitor runs;
+    it does not see what the monitor does to the caches of the steps after it either."""
+    import torch
+
+    out = {}
+    print(f"\n{device}: the monitor's own time ({blocks} blocks of {every} steps per variant, after a warm-up block)")
+    print(f"  {'variant':<28}{'cpu ms/step':>12}{'own time':>10}{'log':>8}{'hooks':>8}{'diagnose*':>10}{'transfer*':>10}")
+    for v in variants:
+        r = Runner(v, device, every)
+        r.block(every, timed=False)
+        mon = r.mon
+        spent = {"log": 0.0, "hooks": 0.0}
+        clock = time.thread_time
+
+        def timed(fn, key):
+            def call(*a, **k):
+                t = clock()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    spent[key] += clock() - t
+
+            return call
+
+        mon.log = timed(mon.log, "log")
+        if hasattr(mon, "remove_hooks") and mon._handles:
+            mon.remove_hooks()
+            mon._handles += [r.opt.register_step_pre_hook(timed(mon._pre_step, "hooks")), r.opt.register_step_post_hook(timed(mon._post_step, "hooks"))]
+        d0, t0 = mon.diagnose_seconds, mon.transfer_seconds
+        start = clock()
+        for _ in range(blocks):
+            r.block(every)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        total = clock() - start
+        own = (spent["log"] + spent["hooks"]) / total
+        out[v] = own
+        label = {"core": "advisor.live.Monitor", "torch": "advisor.live.torch.Monitor", "torch1": "  same, grad_every=1"}[v]
+        pct = lambda x: f"{100 * x / total:.2f}%"  # noqa: E731
+        print(f"  {label:<28}{1000 * total / (blocks * every):>12.3f}{100 * own:>9.2f}%{pct(spent['log']):>8}{pct(spent['hooks']):>8}{pct(mon.diagnose_seconds - d0):>10}{pct(mon.transfer_seconds - t0):>10}")
+        mon.close()
+    print("  (* wall-clock, from the monitor's own counters: inflated when the machine is busy)")
+    return out
+
+
 def run_steps(variant: str, device: str, steps: int, every: int, sync_counts: list) -> None:
     """``steps`` steps of one variant, counting CUDA synchronisations per step (sync debug mode)."""
     r = Runner(variant, device, every)
@@ -388,6 +438,7 @@ def main() -> None:
     ap.add_argument("--judgment", action="store_true", help="only latency in cadence windows on the probes and the healthy streams' alert rate")
     ap.add_argument("--act", action="store_true", help="only act=True vs no monitor on the probes (torch and optax)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--attribution", action="store_true", help="only the monitor's own time (its entry points timed from outside)")
     args = ap.parse_args()
     if args.judgment or args.act:
         import torch
@@ -409,7 +460,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     variants = [v for v in args.variants.split(",") if v]
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s)")
+    if args.attribution:
+        attribution("cpu", args.blocks, args.every, variants)
+        return
     overhead("cpu", args.blocks, args.every, variants, args.repeats)
+    attribution("cpu", args.blocks, args.every, variants)
     if torch.cuda.is_available():
         overhead("cuda", args.blocks * 4, args.every, variants, args.repeats)
         cuda_syncs(10 * args.every, args.every)

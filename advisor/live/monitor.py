@@ -220,6 +220,9 @@ class Monitor:
         self._findings: tuple[Finding, ...] = ()
         self._report: RunReport | None = None
         self._due: int | None = None  # the step of the next ``every`` cadence point
+        self._quiet_lo = self._quiet_hi = 0  # steps in [lo, hi) need no cadence check in log
+        self._val_tags: frozenset[str] = frozenset()  # the tripwires' (kept here for log's path)
+        self._max_pending = int(max_pending)
         self._last_cadence = time.monotonic()
         self._last_diag_end = time.monotonic()
         self._diag_cost = 0.0  # running estimate of one diagnosis, seconds
@@ -277,15 +280,22 @@ class Monitor:
         if self._closed:
             return
         try:
-            step = int(step)
+            if type(step) is not int:
+                step = int(step)
             self.last_logged = step
+            evaluation = False
             if self.enabled:
-                self.recorder.log(step, scalars, **named)
+                self.recorder.log_named(step, scalars, named)
                 if self.actions is not None:
                     self.actions.observe(step, scalars, named)
-            evaluation = self._evaluation(scalars, named)
+                if self._val_tags:
+                    evaluation = self._evaluation(scalars, named)
         except Exception as e:
             self.recorder.report_failure("log", e)
+            return
+        if not evaluation and self._quiet_lo <= step < self._quiet_hi and len(self.recorder._pending) < self._max_pending:
+            if step > self.step:  # between cadence points (most steps): nothing else to do
+                self.step = step
             return
         self.tick(step, now=evaluation)  # a new validation point: the moment to judge
 
@@ -355,6 +365,15 @@ class Monitor:
         due = by_steps or (seconds is not None and time.monotonic() - self._last_cadence >= seconds)
         if due or self.recorder.full:
             self._cadence(step, by_steps=by_steps)
+        self._set_quiet()
+
+    def _set_quiet(self) -> None:
+        """The steps ``log`` may record without the cadence check (only with a step cadence)."""
+        every = self.cadence.every
+        if every is None or self.cadence.seconds is not None or self._due is None or self.step is None:
+            self._quiet_lo = self._quiet_hi = 0
+        else:
+            self._quiet_lo, self._quiet_hi = self._due - 2 * every, self._due
 
     def _cadence(self, step: int, force: bool = False, alarms: bool = True, final: bool = False, by_steps: bool = False) -> None:
         self._last_cadence = time.monotonic()
@@ -416,6 +435,7 @@ class Monitor:
             run = self.recorder.run(self.name, self.hparams)
             a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent.at(self.step),), partial=not final)
             self._tripwires.arm(a.signals, self.recorder.series)
+            self._val_tags = self._tripwires.val_tags
             self.recorder.prioritize(a.signals.roles.values(), a.signals.layer_grad_norms)
             step = self.step or 0
             self._findings = self._tracker.weigh_all(a.report.findings, step, final)

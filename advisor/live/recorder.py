@@ -239,13 +239,18 @@ class Recorder:
     def log(self, step: int, scalars: Mapping[str, Any] | None = None, /, **named: Any) -> None:
         """Queue scalars at ``step``; keyword names are mapped (``loss`` -> ``train/loss``, ...),
         names in ``scalars`` are kept. Nothing is read until :meth:`drain`."""
+        self.log_named(step, scalars, named)
+
+    def log_named(self, step: int, scalars: Mapping[str, Any] | None, named: Mapping[str, Any]) -> None:
+        """:meth:`log` with the keyword names as a mapping (the monitor's per-step path)."""
         wall = time.time()
-        pend = self._pending
+        append = self._pending.append
         if scalars:
             for tag, v in scalars.items():
-                pend.append((tag, step, wall, _keep(v), 0))
+                append((tag, step, wall, _keep(v), 0))
+        aliases = ALIASES
         for k, v in named.items():
-            pend.append((ALIASES.get(k, k), step, wall, _keep(v), 0))
+            append((aliases.get(k, k), step, wall, v if type(v) is float else _keep(v), 0))
 
     def record(self, tags: str | tuple[str, ...], step: int, value: Any, flags: int = 0) -> None:
         """Queue one value for a framework hook: a scalar under ``tags`` (a tag, kept as given),

@@ -20,14 +20,16 @@ What it records, as the reference trainers name it (SPEC §6):
   their stack; the 0-d result stays on the device until the cadence. Every optimizer step on an
   accelerator (one asynchronous kernel). On a CPU the norm reads every gradient once more,
   synchronously, so by default it is timed and sampled to cost at most ``CPU_NORM_BUDGET``
-  (0.5%) of the measured step time: every step for a model whose step is dominated by
-  compute, every 6th or so for a small MLP (at most every ``MAX_GRAD_EVERY``-th); pass
+  (0.25%) of the measured step time: every step for a model whose step is dominated by
+  compute, every 10th or so for a small MLP (at most every ``MAX_GRAD_EVERY``-th); pass
   ``grad_every`` to fix the cadence;
 * ``train/grad_norm/<layer>`` — per module (the parameter's name without its last part), every
   ``layer_every`` steps, combined from the same per-tensor norms on the host;
 * ``train/update_ratio`` — ‖Δθ‖/‖θ‖ over all parameters, every ``layer_every`` steps (the
   pre-step hook keeps a copy of the parameters for that one step: memory of one model copy
-  for the duration of ``optimizer.step``; ``update_ratio=False`` turns it off).
+  for the duration of ``optimizer.step``; ``update_ratio=False`` turns it off). On a CPU,
+  unless ``layer_every`` is given, the copy is timed too and the layer points spaced (in
+  multiples of ``every``) so they cost at most ``CPU_LAYER_BUDGET`` (0.25%) of a step.
 
 Hooks sit on the optimizer (``register_step_pre_hook`` / ``register_step_post_hook``), not on
 the module, so a ``torch.compile``'d model works unchanged. Under DDP the gradients the
@@ -66,11 +68,15 @@ GRAD_TAG = "train/grad_norm"
 UPDATE_TAG = "train/update_ratio"
 
 #: On a CPU, the automatic gradient-norm cadence keeps the norms within this share of a step.
-CPU_NORM_BUDGET = 0.005
+CPU_NORM_BUDGET = 0.0025
 #: ... sampling at least every this many steps, however costly the norm.
 MAX_GRAD_EVERY = 64
 #: The automatic cadence on a CPU until the first timings are in.
 CPU_START_GRAD_EVERY = 4
+#: On a CPU, the update ratio (a copy of the parameters and two norms) at most this share of a
+#: step: every ``every`` steps, or a multiple of it, up to ``MAX_LAYER_MULT`` times.
+CPU_LAYER_BUDGET = 0.0025
+MAX_LAYER_MULT = 8
 _clock = time.perf_counter
 
 
@@ -250,8 +256,11 @@ class Monitor(_Monitor):
         self.model = model
         self.optimizer = optimizer
         self.scaler = scaler
-        self.layer_every = max(1, int(layer_every or every or 50))
+        self.layer_every = self._layer_base = max(1, int(layer_every or every or 50))
         self._auto_grad = grad_every is None and _on_cpu(model, optimizer)
+        self._auto_layer = layer_every is None and self._auto_grad
+        self._layer_cost: float | None = None  # seconds per update-ratio point (CPU, automatic)
+        self._layer_spent = 0.0
         if grad_every is None:
             grad_every = CPU_START_GRAD_EVERY if self._auto_grad else 1
         self.grad_every = max(1, int(grad_every))
@@ -260,6 +269,8 @@ class Monitor(_Monitor):
         self._norms_timed = 0
         self._step_time: float | None = None  # seconds between optimizer steps
         self._last_post: float | None = None
+        self._last_post_step = 0
+        self._quiet_until = 0  # optimizer steps before this one need nothing from the hooks
         self.grad_norms, self.layer_norms, self.update_ratio = grad_norms, layer_norms, update_ratio
         names = {id(p): n for n, p in model.named_parameters()} if model is not None else {}
         self._stats = GradStats(names)
@@ -301,27 +312,50 @@ class Monitor(_Monitor):
             self._rederive_grad_every()
 
     def _time_step(self) -> None:
-        """Automatic CPU cadence: fold in the time since the previous optimizer step."""
+        """Automatic CPU cadence: fold in the mean step time since the last timed step (timed
+        in the pre-step hook of the steps that have work, not at every step: a clock read per step costs more,
+        in a loop whose caches are full of the model, than the steps it would time)."""
         now = _clock()
-        if self._last_post is not None:
-            dt = now - self._last_post
+        if self._last_post is not None and self.opt_steps > self._last_post_step:
+            dt = (now - self._last_post) / (self.opt_steps - self._last_post_step)
             if self._step_time is None:
                 self._step_time = dt
             else:  # a pause (evaluation, checkpoint) is not a slow step: cap its weight
-                self._step_time = 0.9 * self._step_time + 0.1 * min(dt, 4 * self._step_time)
+                self._step_time = 0.7 * self._step_time + 0.3 * min(dt, 4 * self._step_time)
             self._rederive_grad_every()
-        self._last_post = now
+        self._last_post, self._last_post_step = now, self.opt_steps
+
+    def _time_layer(self, cost: float) -> None:
+        """Automatic CPU cadence: space the update-ratio points by their measured cost."""
+        self._layer_cost = cost if self._layer_cost is None else 0.7 * self._layer_cost + 0.3 * cost
+        if self._step_time:
+            base = self._layer_base
+            mult = math.ceil(self._layer_cost / (CPU_LAYER_BUDGET * self._step_time * base))
+            self.layer_every = base * int(min(MAX_LAYER_MULT, max(1, mult)))
 
     def _rederive_grad_every(self) -> None:
         if self._norm_cost is not None and self._step_time:
             every = math.ceil(self._norm_cost / (CPU_NORM_BUDGET * self._step_time))
             self.grad_every = int(min(MAX_GRAD_EVERY, max(1, every)))
 
+    def _quiet(self) -> int:
+        """The next optimizer step at which a hook has work (a norm, a layer point, a clip)."""
+        if self.clip_norm is not None or self._post_grads or self.opt_steps == 0:
+            return self.opt_steps
+        nxt = self._next_grad if self.grad_norms else 1 << 62
+        if self.layer_norms or self.update_ratio:
+            nxt = min(nxt, -(-self.opt_steps // self.layer_every) * self.layer_every)  # the next multiple
+        return nxt
+
     def _pre_step(self, opt: Any, args: tuple, kwargs: dict) -> None:
+        if self.opt_steps < self._quiet_until and not args and not kwargs and self.clip_norm is None:
+            return  # most steps: nothing due (kept this short: it runs on every step)
         try:
             if self.closed:
                 return
             self._last_total = None
+            if self._auto_grad:
+                self._time_step()
             acts = self.actions
             if acts is not None and acts.initial is None and self.opt_steps == 0:
                 acts.initial = self._act_target().snapshot()  # the weights before any update
@@ -332,9 +366,11 @@ class Monitor(_Monitor):
                 if self.clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_([p for p in self._param_list(opt) if p.grad is not None], self.clip_norm)
             if self.update_ratio and self._layer_due():
+                t0 = _clock()
                 with torch.no_grad():
                     params = [p for p in self._param_list(opt) if p.grad is not None or self._post_grads]
                     self._before = [p.detach().clone() for p in params]
+                self._layer_spent = _clock() - t0
         except Exception as e:
             self._before = None
             self.recorder.report_failure("grad hook", e)
@@ -384,6 +420,9 @@ class Monitor(_Monitor):
                 self.recorder.record(self._stats.layer_tags(params, idx), step, vec, flags | L2_BY_TAG)
 
     def _post_step(self, opt: Any, args: tuple, kwargs: dict) -> None:
+        if self.opt_steps < self._quiet_until and self.last_logged is not None:
+            self.opt_steps += 1
+            return
         step = self._hook_step()
         try:
             if self.closed:
@@ -392,6 +431,7 @@ class Monitor(_Monitor):
                 self._record_grads(opt)
             before, self._before = self._before, None
             if before is not None:
+                t0 = _clock()
                 with torch.no_grad():
                     params = [p for p in self._param_list(opt) if p.grad is not None or self._post_grads]
                     if len(params) == len(before):
@@ -403,10 +443,12 @@ class Monitor(_Monitor):
                         if self.scaler is not None and total is not None:  # a step the optimizer skipped
                             ratio = torch.where(torch.isfinite(total).to(ratio.device), ratio, torch.full_like(ratio, float("nan")))
                         self.recorder.record(UPDATE_TAG, step, ratio, DROP_NONFINITE if self.scaler is not None else 0)
+                if self._auto_layer:
+                    self._time_layer(self._layer_spent + _clock() - t0)
             self.opt_steps += 1
-            if self._auto_grad:
-                self._time_step()
+            self._quiet_until = self._quiet()
         except Exception as e:
+            self._quiet_until = 0
             self.recorder.report_failure("update hook", e)
             return
         if self.last_logged is None:  # nobody calls log(): the hooks drive the cadence

@@ -94,6 +94,7 @@ class Tripwires:
     def __init__(self, min_rise: float) -> None:
         self.min_rise = min_rise
         self._by_tag: dict[str, Tripwire] = {}
+        self._val_tags: frozenset[str] = frozenset()
 
     def arm(self, signals: Signals, series: Mapping[str, Reservoir]) -> None:
         """Tripwires on the resolved train loss and gradient norm (each armed once, on its tag);
@@ -104,11 +105,12 @@ class Tripwires:
                 res = series.get(tag)
                 head = res.points()[1] if res is not None else None
                 self._by_tag[tag] = Tripwire(kind, self.min_rise, head if kind == "val" or head is None else head[:16])
+        self._val_tags = frozenset(t for t, w in self._by_tag.items() if w.kind == "val")
 
     @property
     def val_tags(self) -> frozenset[str]:
         """The armed validation-loss tags: a new point there asks for a cadence point now."""
-        return frozenset(t for t, w in self._by_tag.items() if w.kind == "val")
+        return self._val_tags
 
     def check(self, new: Mapping[str, np.ndarray]) -> bool:
         """Whether newly drained values (tag -> values) call for a diagnosis now. Every armed
