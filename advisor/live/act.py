@@ -214,5 +214,17 @@ def attach(mon: Monitor, act: Any, target: Any, cooldown: int = 2, cap: int = 3)
     return actions
 
 
+def own_lr_changes_removed(findings: tuple[Finding, ...], actions: Actions | None) -> tuple[Finding, ...]:
+    """Findings without a ``schedule-misconfigured`` that the monitor's own learning-rate cut
+    made: after an ``"lr"`` action the logged rate steps down and stays there, which that rule
+    reads as a schedule whose horizon ended early. Its finding is dropped when it starts at or
+    after one window before the first cut (an earlier one is the user's schedule)."""
+    cuts = [a.step for a in actions.taken if a.kind == "lr"] if actions is not None else []
+    if not cuts:
+        return findings
+    since = min(cuts) - actions.window
+    return tuple(f for f in findings if not (f.condition == "schedule-misconfigured" and (f.onset is None or f.onset >= since)))
+
+
 def notes_with(notes: Iterable[str], actions: Actions | None) -> tuple[str, ...]:
     return tuple(notes) + (actions.lines() if actions is not None else ())

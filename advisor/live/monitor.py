@@ -67,7 +67,7 @@ from typing import Any
 from advisor.config import AnalyzeConfig
 from advisor.engine import Engine
 from advisor.io.roles import resolve
-from advisor.live.act import PendingTarget, notes_with
+from advisor.live.act import PendingTarget, notes_with, own_lr_changes_removed
 from advisor.live.act import attach as attach_actions
 from advisor.live.callbacks import FindingAlarm, callbacks
 from advisor.live.judge import Judge, Judgment
@@ -434,6 +434,8 @@ class Monitor:
         try:
             run = self.recorder.run(self.name, self.hparams)
             a = diagnose_run(run, self.engine, self._mapping, name=self.name, views=(self._recent.at(self.step),), partial=not final)
+            if self.actions is not None and self.actions.taken:
+                a = dataclasses.replace(a, report=dataclasses.replace(a.report, findings=own_lr_changes_removed(a.report.findings, self.actions)))
             self._tripwires.arm(a.signals, self.recorder.series)
             self._val_tags = self._tripwires.val_tags
             self.recorder.prioritize(a.signals.roles.values(), a.signals.layer_grad_norms)

@@ -78,6 +78,16 @@ def test_optax_act_rescues_lr_too_high(seed):
     assert acted.final_val < plain.final_val - 0.05, (acted.final_val, plain.final_val)
 
 
+def test_optax_lr_cut_is_not_read_as_a_schedule_ending_early():
+    # 400 steps: the logged rate steps down x0.01 at the cut (step ~100) and stays there for
+    # three quarters of the run — the monitor's own doing, not a schedule whose horizon ended
+    pytest.importorskip("optax")
+    hp = {"lr": 5.0, "optimizer": "sgd"}
+    acted = train_optax(lambda: CoreMonitor(on_finding=None, act=True, hparams=hp), 5.0, 400, seed=1)
+    assert [a.kind for a in acted.monitor.actions.taken][:1] == ["lr"]
+    assert "schedule-misconfigured" not in {f.condition for f in acted.monitor.report().findings}
+
+
 def test_optax_act_stops_overfitting_with_the_best_params(seed=0):
     # one seed here; benchmarks/bench_live.py --act runs three for both frameworks
     pytest.importorskip("optax")
