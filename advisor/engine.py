@@ -150,6 +150,8 @@ def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
                     continue
                 if cause == "exploding-gradients" and e == "divergence" and not _earlier(by_cond[cause], by_cond[e]):
                     continue
+                if cause == "lr-decay-needed" and e == "noisy-validation" and by_cond[e].evidence.get("late_noise_over_level") is not None:
+                    continue  # validation jumps while the train loss sits calm on its floor: the val set, not the weights
                 causes[e] = cause
     out = []
     for f in fs:
