@@ -5,7 +5,7 @@ Rules are independent and pure; this is where their findings meet. What happens 
 * conflicts: findings that the presence of another makes wrong or moot are dropped (a run
   whose validation loss is rising is not "still improving"; a run that goes non-finite has no
   meaningful late-curve shape; a loss that swings with the epoch is unshuffled data, not generic
-  oscillation);
+  oscillation; climbs above the start that per-minibatch noise explains are not a rate too high);
 * root causes: a finding that explains another (exploding gradients before a NaN; vanishing
   gradients behind a run that learns nothing; a too-short schedule behind a flat, high loss)
   is ranked right before it and takes at least its severity; both say so in their evidence;
@@ -137,7 +137,7 @@ def _merge_duplicates(findings: Iterable[Finding]) -> list[Finding]:
 def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """Drop conflicts, link root causes to what they explain, merge duplicates, rank."""
     fs = _merge_duplicates(findings)
-    fs = [f for f in fs if _survives_conflict(f, fs)]
+    fs = [f for f in fs if _survives_conflict(f, fs) and not _noise_explains_spikes(f, fs)]
     present = {f.condition for f in fs}
     by_cond = {f.condition: f for f in fs}
     causes: dict[str, str] = {}  # explained -> cause
@@ -178,6 +178,13 @@ def _survives_conflict(f: Finding, fs: list[Finding]) -> bool:
                 continue  # mutual conflict: the stronger finding stays
         return False
     return True
+
+
+def _noise_explains_spikes(f: Finding, fs: list[Finding]) -> bool:
+    """lr-too-high's 'spiking' form (climbs above the start in a run that learned) where the
+    per-minibatch noise is itself most of the loss's level (gradient-noise): single noisy batches
+    climb that high by chance, so the climbs say nothing about the rate."""
+    return f.condition == "lr-too-high" and f.evidence.get("form") == "spiking" and any(g.condition == "gradient-noise" for g in fs)
 
 
 def _cause_matches(nonfinite: Finding, cause: str) -> bool:
