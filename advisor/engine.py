@@ -60,6 +60,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "gradient-noise": ("lr-decay-needed", "noisy-validation"),  # the flat, noisy end is the noise floor
     "lr-decay-needed": ("noisy-validation",),  # weights bouncing at the floor make validation bounce
     "data-mismatch": ("val-below-train",),
+    # the first part of training is spent undoing confident wrong logits: a stall while they
+    # unwind, and a run that is still catching up at the end
+    "bad-initial-loss": ("plateau", "still-improving"),
     # a fixed (class-sorted) order makes the loss chase the current class: little net progress
     "unshuffled-data": ("no-learning", "plateau", "slow-convergence", "underfitting"),  # a corrupted training signal sits above a clean val
 }
