@@ -63,9 +63,17 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     # the first part of training is spent undoing confident wrong logits: a stall while they
     # unwind, and a run that is still catching up at the end
     "bad-initial-loss": ("plateau", "still-improving"),
+    # a train loss inflated by train-only regularisation (dropout) sits on a floor the
+    # regulariser sets, not the step size (when validation sits clearly below it; see below)
+    "val-below-train": ("lr-decay-needed",),
     # a fixed (class-sorted) order makes the loss chase the current class: little net progress
     "unshuffled-data": ("no-learning", "plateau", "slow-convergence", "underfitting"),  # a corrupted training signal sits above a clean val
 }
+
+
+# val/train at or below this (median over the second half): validation sits clearly below a
+# train loss that a train-only regulariser inflates
+VAL_BELOW_CLEARLY = 0.8
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,8 @@ def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
                 if e == "non-finite" and not _cause_matches(by_cond[e], cause):
                     continue
                 if cause == "exploding-gradients" and e == "divergence" and not _earlier(by_cond[cause], by_cond[e]):
+                    continue
+                if cause == "val-below-train" and not by_cond[cause].evidence.get("median_val_over_train", 1.0) <= VAL_BELOW_CLEARLY:
                     continue
                 if cause == "lr-decay-needed" and e == "noisy-validation" and by_cond[e].evidence.get("late_noise_over_level") is not None:
                     continue  # validation jumps while the train loss sits calm on its floor: the val set, not the weights

@@ -84,3 +84,11 @@ def test_validation_jumping_over_a_calm_train_floor_is_not_explained_by_decay():
     assert "explained_by" not in out[[f.condition for f in out].index("noisy-validation")].evidence
     out = resolve([F("noisy-validation", Severity.INFO, 0.9, late_noise_over_level=None), F("lr-decay-needed", Severity.INFO, 0.5)])
     assert [f.condition for f in out] == ["lr-decay-needed", "noisy-validation"]
+
+
+def test_val_clearly_below_train_explains_the_flat_noisy_train_floor():
+    out = resolve([F("lr-decay-needed", Severity.INFO, 0.9), F("val-below-train", Severity.INFO, 0.7, median_val_over_train=0.5)])
+    assert [f.condition for f in out] == ["val-below-train", "lr-decay-needed"]
+    # only a little below (label noise on both splits): the floor is the step size's
+    out = resolve([F("lr-decay-needed", Severity.INFO, 0.9), F("val-below-train", Severity.INFO, 0.7, median_val_over_train=0.85)])
+    assert [f.condition for f in out] == ["lr-decay-needed", "val-below-train"]
