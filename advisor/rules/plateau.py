@@ -55,7 +55,7 @@ SIGNALS = ("train loss",)
 @dataclass(frozen=True)
 class Params:
     min_len: float = 0.15
-    min_len_no_lr: float = 0.2
+    min_len_no_lr: float = 0.25
     max_slope_ratio: float = 0.25
     max_start: float = 0.5
     tol_noise: float = 8.0
