@@ -42,9 +42,7 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
     "overfitting": ("still-improving", "underfitting"),
     "unshuffled-data": ("oscillation", "gradient-noise"),
     "oscillation": ("gradient-noise",),
-    # a slow, steady fall that is still going at the end is also a run stopped early: both remedies
-    # (a larger step, more steps) apply, so the info finding stays beside the warning
-    "slow-convergence": ("underfitting",),
+    "slow-convergence": ("still-improving", "underfitting"),
     "data-mismatch": ("no-learning",),
     "schedule-misconfigured": ("lr-decay-needed",),
 }
