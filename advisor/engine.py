@@ -5,7 +5,7 @@ Rules are independent and pure; this is where their findings meet. What happens 
 * conflicts: findings that the presence of another makes wrong or moot are dropped (a run
   whose validation loss is rising is not "still improving"; a run that goes non-finite has no
   meaningful late-curve shape; a loss that swings with the epoch is unshuffled data, not generic
-  oscillation);
+  oscillation; climbs above the start that per-minibatch noise explains are not a rate too high);
 * root causes: a finding that explains another (exploding gradients before a NaN; vanishing
   gradients behind a run that learns nothing; a too-short schedule behind a flat, high loss)
   is ranked right before it and takes at least its severity; both say so in their evidence;
@@ -58,9 +58,20 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "gradient-noise": ("lr-decay-needed", "noisy-validation"),  # the flat, noisy end is the noise floor
     "lr-decay-needed": ("noisy-validation",),  # weights bouncing at the floor make validation bounce
     "data-mismatch": ("val-below-train",),
+    # the first part of training is spent undoing confident wrong logits: a stall while they
+    # unwind, and a run that is still catching up at the end
+    "bad-initial-loss": ("plateau", "still-improving"),
+    # a train loss inflated by train-only regularisation (dropout) sits on a floor the
+    # regulariser sets, not the step size (when validation sits clearly below it; see below)
+    "val-below-train": ("lr-decay-needed",),
     # a fixed (class-sorted) order makes the loss chase the current class: little net progress
     "unshuffled-data": ("no-learning", "plateau", "slow-convergence", "underfitting"),  # a corrupted training signal sits above a clean val
 }
+
+
+# val/train at or below this (median over the second half): validation sits clearly below a
+# train loss that a train-only regulariser inflates
+VAL_BELOW_CLEARLY = 0.8
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ def _merge_duplicates(findings: Iterable[Finding]) -> list[Finding]:
 def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """Drop conflicts, link root causes to what they explain, merge duplicates, rank."""
     fs = _merge_duplicates(findings)
-    fs = [f for f in fs if _survives_conflict(f, fs)]
+    fs = [f for f in fs if _survives_conflict(f, fs) and not _noise_explains_spikes(f, fs)]
     present = {f.condition for f in fs}
     by_cond = {f.condition: f for f in fs}
     causes: dict[str, str] = {}  # explained -> cause
@@ -148,6 +159,10 @@ def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
                     continue
                 if cause == "exploding-gradients" and e == "divergence" and not _earlier(by_cond[cause], by_cond[e]):
                     continue
+                if cause == "val-below-train" and not by_cond[cause].evidence.get("median_val_over_train", 1.0) <= VAL_BELOW_CLEARLY:
+                    continue
+                if cause == "lr-decay-needed" and e == "noisy-validation" and by_cond[e].evidence.get("late_noise_over_level") is not None:
+                    continue  # validation jumps while the train loss sits calm on its floor: the val set, not the weights
                 causes[e] = cause
     out = []
     for f in fs:
@@ -174,6 +189,13 @@ def _survives_conflict(f: Finding, fs: list[Finding]) -> bool:
                 continue  # mutual conflict: the stronger finding stays
         return False
     return True
+
+
+def _noise_explains_spikes(f: Finding, fs: list[Finding]) -> bool:
+    """lr-too-high's 'spiking' form (climbs above the start in a run that learned) where the
+    per-minibatch noise is itself most of the loss's level (gradient-noise): single noisy batches
+    climb that high by chance, so the climbs say nothing about the rate."""
+    return f.condition == "lr-too-high" and f.evidence.get("form") == "spiking" and any(g.condition == "gradient-noise" for g in fs)
 
 
 def _cause_matches(nonfinite: Finding, cause: str) -> bool:

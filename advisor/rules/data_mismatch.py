@@ -8,7 +8,7 @@ Signals: train and val loss.
 
 Trigger: the train loss changes by less than ``train_flat`` of its level and either shows no
 trend (Mann-Kendall |z| under ``flat_z``) or falls at most 1/``val_ratio`` as much as
-validation does (a long curve makes a 2% drift significant; what matters is that validation
+validation does (from the first evaluation on, where that is less) (a long curve makes a 2% drift significant; what matters is that validation
 improves several times more than training), while the validation loss, over at least
 ``min_evals`` points, falls with a significant trend (z below ``val_z``) by more than
 ``val_drop`` of its initial value.
@@ -33,7 +33,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, pct
+from advisor.signals import fmt, pct, rolling_median
 
 ID = "data-mismatch"
 SEVERITY = Severity.WARNING
@@ -89,7 +89,12 @@ def _flat_train(ctx: Context, p: Params) -> list[Finding]:
         return []
     if vs.z_all >= p.val_z or vs.progress < p.val_drop or abs(ts.progress) >= p.train_flat:
         return []
-    if abs(ts.z_all) >= p.flat_z and vs.progress < p.val_ratio * abs(ts.progress):
+    # compared over the span both cover: the train loss's first logged steps (before the first
+    # evaluation) are no part of what validation measured
+    c = ctx.train
+    t_from = float(np.interp(float(v.steps[0]), c.bsteps, rolling_median(c.bvals, 5)))
+    t_prog = min(abs(ts.progress), abs((t_from - ts.vend) / t_from)) if t_from else abs(ts.progress)
+    if abs(ts.z_all) >= p.flat_z and vs.progress < p.val_ratio * t_prog:
         return []
     evidence = {
         "train_progress": round(ts.progress, 3),

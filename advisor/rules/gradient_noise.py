@@ -7,7 +7,8 @@ memory and, past a point, generalisation.
 
 Signals: per-step train loss.
 
-Trigger: on a per-step curve (bins of at least ``min_bin`` points), the noise over the last
+Trigger: at any logging cadence (each logged point is one minibatch's loss, or a mean over a
+few, which only lowers the noise; ``min_bin`` points a bin at least), the noise over the last
 ``late`` of the run — robust point-to-point noise relative to the median level, or the
 standard deviation relative to the mean (per-example losses are heavy-tailed, which a robust
 estimate would hide) — exceeds ``min_ratio`` of the loss level there and
@@ -45,7 +46,7 @@ class Params:
     min_ratio: float = 0.75
     min_of_drop: float = 0.1
     late: float = 0.3
-    min_bin: int = 4
+    min_bin: int = 1
     min_points: int = 100
 
 

@@ -9,11 +9,13 @@ ln C) for the held-out variant.
 
 Trigger, either:
   * the train loss never moves: it removes less than ``min_progress`` of its initial value,
-    its minimum is within ``min_gain`` of the start, and it is not falling steadily — a
+    its minimum is within ``min_gain`` of the start (less three times the binned noise: the lowest
+    of many noisy bins sits below the level), and it is not falling steadily — a
     significant trend (Mann-Kendall z below ``trend_z``) that does not decelerate (second-half
     fall at least ``steady_decel`` of the first half's) is slow-convergence, unless the progress
-    is under ``hard_floor``; a quick small drop (the class priors) followed by nothing is no
-    learning. Needs ``min_points`` points; or
+    is under ``hard_floor`` or validation did not improve at all (never below its first evaluation
+    by more than its noise, ending no lower); a quick small drop (the class priors) followed by
+    nothing is no learning. Needs ``min_points`` points; or
   * held-out: over at least ``min_evals`` evaluations, the typical (median) validation
     accuracy stays within a margin of chance (1/C) — ``chance_margin``, or three binomial
     standard deviations when the validation set's size is known — and even the best stays
@@ -71,10 +73,13 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if c.nonfinite_step is not None:
         return []
     scale = abs(sh.v0) if sh.v0 else 1.0
-    gain_frac = sh.gain / scale
+    # the lowest of many noisy binned medians sits a few of their sigmas below the level: that
+    # much of the "gain" is the noise's
+    gain_frac = max(sh.gain - 3.0 * c.bnoise, 0.0) / scale
     # A steady, non-decelerating fall, however small, is slow-convergence; a quick small drop
-    # (fitting the class priors) followed by nothing is still no learning.
-    steady = sh.z_all <= p.trend_z and sh.decel >= p.steady_decel and sh.progress >= p.hard_floor
+    # (fitting the class priors) followed by nothing is still no learning — and so is a small
+    # creep of the train loss while validation gets no better at all (nothing transfers).
+    steady = sh.z_all <= p.trend_z and sh.decel >= p.steady_decel and sh.progress >= p.hard_floor and not _val_stuck(ctx, p)
     flat = sh.progress < p.min_progress and gain_frac < p.min_gain and not steady
     if not flat:
         return _held_out(ctx, p)
@@ -112,6 +117,16 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         f"({100 * sh.progress:.1f}% progress over steps {int(c.steps[0])}-{int(c.steps[-1])}){acc_txt}"
     )
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _val_stuck(ctx: Context, p: Params) -> bool:
+    """Validation (at least ``min_evals`` evaluations) never got below its first evaluation by
+    more than its own noise, and ends no lower than it started."""
+    v = ctx.val
+    if v is None or v.n < p.min_evals or v.nonfinite_step is not None:
+        return False
+    first = float(v.values[0])
+    return float(np.min(v.values)) >= first - 3.0 * max(v.noise, 0.0) - 0.01 * abs(first) and v.end() >= first
 
 
 def _held_out(ctx: Context, p: Params) -> list[Finding]:

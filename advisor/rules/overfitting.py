@@ -11,7 +11,7 @@ has its minimum at least ``patience`` evaluations and ``min_after`` of the run b
 from there it rises by at least ``min_rise`` of its minimum and clearly — by more than ``noise_k``
 times its own noise, or, with at most ``small_n`` evaluations (where a noise estimate is poor),
 with the points from the minimum on rising in order at an exact one-sided p of at most
-``max_p`` — while the train loss did not rise and the train/val gap widened. If the val
+``max_p`` — while the train loss did not rise (by more than half its binned noise) and the train/val gap widened. If the val
 accuracy is still at its best at the end, the rising loss is overconfidence rather than lost
 accuracy, and the finding drops to info; so does a run whose configured early stopping
 ended it within its patience of the best point (the overfitting was caught). A val loss that
@@ -171,7 +171,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if t_best is None:
         return []
     t_noise = max(t.bnoise, 1e-12)
-    train_not_rising = t_end <= t_best + 2 * t_noise
+    train_not_rising = t_end <= t_best + 0.5 * t_noise
     gap_best = v_best - t_best
     gap_end = v_end - t_end
     wasted = frac_after

@@ -7,7 +7,7 @@ sooner saves that time and often ends lower.
 Signals: train loss.
 
 Trigger: a stretch of the binned train loss that stays within a band of ``tol_noise`` times
-the curve's noise or ``tol_gain`` of its total fall (whichever is wider) for at least
+the curve's noise (the noise of the part above the final levels when larger: noise grows with the level) or ``tol_gain`` of its total fall (whichever is wider) for at least
 ``min_len`` of the run (``min_len_no_lr`` when it starts at the first steps and no learning rate
 is logged: a warmup from a tiny rate looks the same), that starts in the first ``max_start`` of the run and is not a
 learning-rate warmup (a logged lr
@@ -47,7 +47,7 @@ from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.rl_signals import reward
 from advisor.rules.shape import shape
-from advisor.signals import flat_run, fmt, make_curve, median, pct, theil_sen
+from advisor.signals import binned_noise, flat_run, fmt, make_curve, median, pct, theil_sen
 from advisor.io.roles import tokens
 from advisor.workload import tag_kind
 
@@ -100,7 +100,19 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
     high = np.nonzero(c.bvals >= sh.vend + p.min_escape * total_fall)[0]
     if high.size < 2:
         return []
-    a, b = flat_run(c.bvals[: int(high[-1]) + 1], tol)
+    head = c.bvals[: int(high[-1]) + 1]
+    # The noise of a loss scales with its level: measured over the whole run it is the quiet
+    # converged tail's, far below the noise of a stall at a high loss. Judge the stall's band by
+    # the noise where it sits.
+    head_noise = binned_noise(head) if head.size >= 10 else 0.0
+    tol = max(tol, p.tol_noise * head_noise)
+    a, b = flat_run(head, tol)
+    if head_noise > c.bnoise:
+        # a band that wide also takes in the first bins of the escape: end the stall where the
+        # loss leaves its level for good
+        lvl = float(median(head[a:b]))
+        while b - a > 2 and float(head[b - 1]) < lvl - 2.0 * head_noise:
+            b -= 1
     if b - a < 2:
         return []
     s_a, s_b = float(c.bsteps[a]), float(c.bsteps[b - 1])

@@ -7,10 +7,11 @@ the step size; a larger learning rate gets there many times sooner.
 Signals: train loss (lr if logged, to quote it).
 
 Trigger: the binned train loss falls with a steady, significant trend (Mann-Kendall z below
-``min_z``), has removed less than ``max_progress`` (but at least ``min_progress``) of its
+``min_z``; for a short curve of at most 30 points, exact Kendall p below ``short_p``), has removed less than ``max_progress`` (but at least ``min_progress``) of its
 initial value, and has not
 decelerated: the fall in the second half is at least ``min_decel`` of the fall in the first
-half. It must be smooth — noise under ``max_rel_noise`` of the level — since a noisy, slow
+half, and it is still falling at the end (or validation, evaluated whole, is: exact Kendall p
+below ``val_p`` over its late evaluations, ending at its lowest). It must be smooth — noise under ``max_rel_noise`` of the level — since a noisy, slow
 curve points at the batch or the data rather than the step size.
 
 Needs at least ``min_points`` points.
@@ -27,10 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, pct
+from advisor.signals import fmt, pct, rising_p_exact
 
 ID = "slow-convergence"
 SEVERITY = Severity.WARNING
@@ -45,6 +48,31 @@ class Params:
     min_z: float = -4.0
     max_rel_noise: float = 0.05
     min_points: int = 10
+    short_p: float = 3e-5
+    val_p: float = 0.01
+
+
+def _steady_fall(b, z_all: float, p: Params) -> bool:
+    """A significant fall over the whole binned curve: Mann-Kendall z below ``min_z``, or — for a
+    short curve (a per-epoch log of a few dozen points), whose z cannot reach that far — the exact
+    Kendall p of a fall below ``short_p`` (about the same level)."""
+    if z_all <= p.min_z:
+        return True
+    return len(b) <= 30 and rising_p_exact(-np.asarray(b)) < p.short_p
+
+
+def _val_still_falling(ctx: Context, late_start: float, p: Params) -> bool:
+    """Validation (at least 6 evaluations) falls significantly over the late window (exact
+    Kendall p below ``val_p`` over its last evaluations, at least 5) and ends at its lowest: a
+    train loss whose late trend is lost in per-batch noise has not flattened when the val set,
+    evaluated whole, keeps going down."""
+    v = ctx.val
+    if v is None or v.n < 6 or v.nonfinite_step is not None:
+        return False
+    late = v.values[v.steps >= late_start]
+    if late.size < 5:
+        late = v.values[-5:]
+    return rising_p_exact(-late) < p.val_p and float(v.values[-1]) <= float(np.min(v.values)) + 1e-12
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -54,9 +82,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     c, sh = got
     if not (p.min_progress <= sh.progress < p.max_progress):
         return []
-    if sh.z_all > p.min_z or sh.decel < p.min_decel or sh.rel_noise > p.max_rel_noise:
+    if not _steady_fall(c.bvals, sh.z_all, p) or sh.decel < p.min_decel or sh.rel_noise > p.max_rel_noise:
         return []
-    if not sh.still_falling and sh.late_drop < 0.1:
+    if not sh.still_falling and sh.late_drop < 0.1 and not _val_still_falling(ctx, sh.late_start, p):
         return []  # it flattened: that is underfitting or a plateau, not a slow descent
     factor = 10.0 if sh.progress < 0.1 else 3.0
     lr_txt = ""

@@ -11,7 +11,8 @@ train loss falls significantly over its last quarter (Mann-Kendall z below -2.6)
 ``min_late_drop`` of its total fall there, or — noisy per-step train losses hide a real trend
 — it falls there less significantly (z below -1.5) while validation is at its minimum at the
 very last evaluation and dropped by at least ``val_last_drop`` of its total fall since the one
-before ("both falling"). Not reported when a logged learning rate was annealed to near zero at the end (the
+before, or its last evaluations (at least 4) fell as a run (exact Kendall p at most ``val_run_p``)
+by at least ``val_run_drop`` of their level ("both falling"). Not reported when a logged learning rate was annealed to near zero at the end (the
 final fall is the schedule finishing, not unused capacity).
 
 Needs at least ``min_points`` points.
@@ -31,7 +32,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import median, fmt, mann_kendall_z, pct
+from advisor.signals import fmt, mann_kendall_z, median, pct, rising_p_exact
 
 ID = "still-improving"
 SEVERITY = Severity.INFO
@@ -45,6 +46,20 @@ class Params:
     val_last_drop: float = 0.05
     min_evals: int = 4
     min_points: int = 10
+    val_run_p: float = 0.05
+    val_run_drop: float = 0.05
+
+
+def _val_falling_steadily(vals: np.ndarray, p: Params) -> bool:
+    """The last evaluations (at least 4, a quarter when there are more) fall as a run — exact
+    Kendall test at ``val_run_p`` — by at least ``val_run_drop`` of their level: evaluations on a
+    whole val set are far less noisy than per-batch train losses, so a steady run of them still
+    going down is the clearer sign that the model was still improving."""
+    k = max(4, vals.size // 4)
+    if vals.size < k:
+        return False
+    tail = vals[-k:]
+    return rising_p_exact(-tail) <= p.val_run_p and float(tail[0] - tail[-1]) >= p.val_run_drop * abs(float(tail[0]))
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -74,7 +89,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         # Validation at its minimum at the very end, and still dropping steeply there.
         fall = float(v.values[0] - np.min(v.values))
         last_drop = float(v.values[-2] - v.values[-1]) if v.n >= 2 else 0.0
-        val_strong = int(np.argmin(v.values)) == v.n - 1 and fall > 0 and last_drop >= p.val_last_drop * fall
+        val_strong = int(np.argmin(v.values)) == v.n - 1 and fall > 0 and (last_drop >= p.val_last_drop * fall or _val_falling_steadily(v.values, p))
         val_txt = (
             f"; validation is still falling too ({fmt(a)} -> {fmt(b)} over its last {late.size} evaluations)"
             if b < a

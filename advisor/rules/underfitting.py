@@ -6,7 +6,8 @@ data; more capacity, longer training or less regularisation are needed, not earl
 Signals: train loss (val loss and train accuracy refine it).
 
 Trigger: the train loss has flattened (no significant fall in its last quarter and under 5%
-of its progress made there), it made real progress (more than ``min_progress``, else it is
+of its progress made there, or under ``max_late_drop`` of it however significant after at least ``creep_progress``
+progress), it made real progress (more than ``min_progress``, else it is
 no-learning) but still ends above ``min_ratio`` of its initial value, validation (if logged)
 sits within ``max_gap`` of it, the curve is not swinging (noise under ``max_rel_noise``) and
 train accuracy (if logged) is below ``max_train_acc``. A warning when train accuracy is below
@@ -49,6 +50,8 @@ class Params:
     max_train_acc: float = 0.95
     info_train_acc: float = 0.9
     barely_moved: float = 0.85
+    max_late_drop: float = 0.03
+    creep_progress: float = 0.1
     min_points: int = 10
 
 
@@ -57,7 +60,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if got is None:
         return []
     c, sh = got
-    if sh.v0 <= 0 or not sh.end_flat or sh.progress < p.min_progress:
+    # a smooth (per-epoch) curve's last creep is "significant" yet buys nothing: under
+    # ``max_late_drop`` of the fall in the late window is flat too — once the run made real
+    # progress (``creep_progress``); below that the fall is too small to take a fraction of
+    flat = sh.end_flat or (0 <= sh.late_drop < p.max_late_drop and sh.progress >= p.creep_progress)
+    if sh.v0 <= 0 or not flat or sh.progress < p.min_progress:
         return []
     ratio = sh.vend / sh.v0
     if ratio < p.min_ratio or sh.rel_noise > p.max_rel_noise:

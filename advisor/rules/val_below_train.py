@@ -10,7 +10,10 @@ Signals: train and val loss.
 
 Trigger: with at least ``min_evals`` validation points, over the second half of the run, at least ``min_share`` of the validation points lie
 below the train loss at the same step by more than ``margin`` of the train loss, and the
-median gap exceeds ``noise_k`` times the train loss's noise. "Strong" when val is below
+median gap exceeds ``noise_k`` times the train loss's noise. The train loss there is its level: a
+rolling median over the train bins between two evaluations (at most 15), whose noise is the
+bins' noise shrunk by the window; or the median train loss over the second half exceeds the
+median val loss there by ``noise_k`` times the noise of that median. "Strong" when val is below
 ``strong_ratio`` of train.
 
 Remedies: for a strong gap with dropout configured, ``dropout`` lower; ``larger_val_set``;
@@ -29,7 +32,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, median, pct
+from advisor.signals import fmt, median, pct, rolling_median
 
 ID = "val-below-train"
 SEVERITY = Severity.INFO
@@ -54,14 +57,25 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if m.sum() < max(2, p.min_evals // 2):
         return []
     vs, vv = v.steps[m], v.values[m]
-    tv = np.interp(vs, t.bsteps, t.bvals)
+    # The train level at each evaluation: a rolling median over the train bins between two
+    # evaluations (one noisy minibatch a point when the loss is logged sparsely), its noise
+    # shrunk accordingly.
+    w = int(min(15, max(1, len(t.bvals) // max(v.n, 1))))
+    w += 1 - w % 2
+    level = rolling_median(t.bvals, w) if w > 1 else t.bvals
+    t_noise = t.bnoise * (1.25 / np.sqrt(w) if w > 1 else 1.0)
+    tv = np.interp(vs, t.bsteps, level)
     ok = tv > 0
     if ok.sum() < 2:
         return []
     ratio = vv[ok] / tv[ok]
     share = float(np.mean(ratio < 1 - p.margin))
     gap = float(median(tv[ok] - vv[ok]))
-    if share < p.min_share or gap <= p.noise_k * t.bnoise:
+    # pooled over the second half, the train level is known far better than at any one step
+    tb = t.bvals[t.bsteps >= half]
+    pooled = float(median(tb) - median(vv)) if tb.size >= 3 else 0.0
+    pooled_noise = t.bnoise * 1.25 / np.sqrt(max(tb.size, 1))
+    if share < p.min_share or (gap <= p.noise_k * t_noise and pooled <= p.noise_k * pooled_noise):
         return []
     r = float(median(ratio))
     strong = r < p.strong_ratio

@@ -140,5 +140,5 @@ def ci_cases() -> list[Case]:
     ]
 
 
-def healthy(n_sampled: int = 150) -> list[Case]:
+def healthy(n_sampled: int = 200) -> list[Case]:
     return ci_cases() + long_runs() + small_batches() + sampled(n_sampled)
