@@ -69,6 +69,7 @@ from advisor.engine import Engine
 from advisor.io.roles import resolve
 from advisor.live.act import PendingTarget, notes_with, own_lr_changes_removed
 from advisor.live.act import attach as attach_actions
+from advisor.live.cadence import Cadence, planned_steps
 from advisor.live.callbacks import FindingAlarm, callbacks
 from advisor.live.judge import Judge, Judgment
 from advisor.live.recent import RecentWindow, min_rise
@@ -80,42 +81,6 @@ from advisor.pipeline import build_report, diagnose_run
 from advisor.tracking import Alert
 
 log = logging.getLogger("advisor.live")
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """When the monitor transfers values and diagnoses (see the module docstring)."""
-
-    every: int | None = 50  # steps between cadence points; None: only ``seconds``
-    seconds: float | None = None  # also a cadence point after this many seconds
-    budget: float = 0.005  # most fraction of wall time spent diagnosing; 0: no limit
-
-    @classmethod
-    def of(cls, every: int | None, seconds: float | None, budget: float | None) -> Cadence:
-        """From ``Monitor``'s keyword arguments; a cadence that can never fire is an error."""
-        if every is None and seconds is None:
-            raise ValueError("set every (steps) and/or seconds for the diagnosis cadence")
-        if every is not None and int(every) < 1:
-            raise ValueError("every must be a positive number of steps")
-        return cls(int(every) if every is not None else None, float(seconds) if seconds else None, float(budget) if budget else 0.0)
-
-    @property
-    def unit(self) -> int:
-        """The steps one cadence window stands for in the step-based defaults (50 when only
-        ``seconds`` drives the cadence)."""
-        return self.every or 50
-
-
-#: hparams keys that give a run's planned length in steps.
-PLANNED_KEYS = ("total_steps", "max_steps", "num_steps", "num_training_steps", "steps")
-
-
-def _planned_steps(hparams: Mapping[str, Any]) -> int | None:
-    for k in PLANNED_KEYS:
-        v = hparams.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-            return int(v)
-    return None
 
 
 def _load_config(config: AnalyzeConfig | str | None) -> AnalyzeConfig:
@@ -205,7 +170,7 @@ class Monitor:
         self.name = name
         self.hparams = dict(hparams or {})
         self.judgment = Judgment.of(self.cadence.unit, confirm, warmup, recent)
-        self._tracker = Judge(self.judgment.confirm, self.judgment.warmup, total_steps or _planned_steps(self.hparams), evidence, 2 * self.cadence.unit)
+        self._tracker = Judge(self.judgment.confirm, self.judgment.warmup, total_steps or planned_steps(self.hparams), evidence, 2 * self.cadence.unit)
         active = {spec.id: params for spec, params in self.engine.rules}
         self._recent = RecentWindow.for_config(self.config, active, self.judgment.recent)
         self._tripwires = Tripwires(min_rise(active))
