@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from advisor.io._fast_single import decode_single
 from advisor.io._fast_batch import decode_cycles, gather, mismatches, plan_for
 from advisor.io.accumulator import Accumulator
 from advisor.io.events import decode_payload, decode_records_general
@@ -227,6 +228,9 @@ def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int
     general decoder must decide (its CRC fails while a whole record lies inside it)."""
     for k in range(lo, hi):
         p0 = starts[k] + HEADER
+        if decode_single(buf, p0, p0 + lens[k], acc.records, acc, verify_crc):
+            acc.records += 1
+            continue
         crc_ok = payload_ok(buf, p0, p0 + lens[k]) if verify_crc else None
         if crc_ok is False and holds_record(buf, starts[k], p0 + lens[k] + FOOTER):
             return k
