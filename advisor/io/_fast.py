@@ -266,7 +266,9 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     # Most rows unlike the first (tags that differ at equal lengths): not a cycle of templates.
     k = min(m, 64)
     probe = data[pos : pos + k * cycle].reshape(k, cycle)
-    if np.count_nonzero(mismatches(data, pos, probe, plan_for(probe[0], offs, lengths))) * 2 > k:
+    plan = plan_for(probe[0], offs, lengths)
+    bad = mismatches(data, pos, probe, plan)
+    if np.count_nonzero(bad) * 2 > k:
         return 0, -1
     rows = max(BATCH_BYTES // cycle, 512)  # long cycles (many tags per step): amortise per-slot work
     segs, gaps = _stretches(buf, data, pos, m, end, cycle, offs, lengths, verify_crc, eof)
@@ -277,7 +279,8 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     done = 0
     while done < m:
         n = min(rows, m - done)
-        got = decode_cycles(buf, data, pos + done * cycle, n, cycle, offs, lengths, acc, verify_crc)
+        checked = (plan, bad) if not done and n == k else None  # the probe saw these very rows
+        got = decode_cycles(buf, data, pos + done * cycle, n, cycle, offs, lengths, acc, verify_crc, checked=checked)
         done += got
         if got < n:  # a record whose length is wrong: the walk hands it to the general decoder
             break

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.io._fast_template import STEP, Template, template_for
+from advisor.io._fast_template import STEP, Template, crc_tables, template_for
 from advisor.io.accumulator import Accumulator
 from advisor.io.crc32c import mask
+from advisor.io.events import parse_file_version
 
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
@@ -111,7 +112,8 @@ def decode_single(buf: memoryview, p0: int, p1: int, seq: int, acc: Accumulator,
     if n > MAX_PAYLOAD:
         return False
     if buf[p0] == 0x09 and n > 9 and buf[p0 + 9] not in (0x10, 0x2A):
-        return False  # wall time, then neither step nor summary (a file_version): not a scalar record
+        # Wall time, then neither step nor summary: not a scalar record; a file_version maybe.
+        return _file_version(buf, p0, p1, seq, acc, verify_crc)
     sg = _lookup(buf, p0, n, acc)
     if sg is None:
         return False
@@ -146,4 +148,35 @@ def decode_single(buf: memoryview, p0: int, p1: int, seq: int, acc: Accumulator,
     return True
 
 
-assert STEP == "step"
+#: file_version records (wall time, file_version; every file's first): the bytes after the
+#: wall time -> (the version as the general decoder reads it, its parsed value, CRC tables of
+#: the wall time's bytes with the record's CRC folded in).
+_VERSIONS: dict[bytes, tuple[str, float, list[int]]] = {}
+_WALL_COLS = np.arange(1, 9)
+
+
+def _file_version(buf: memoryview, p0: int, p1: int, seq: int, acc: Accumulator, verify_crc: bool) -> bool:
+    """A record that is a wall time and a file_version and nothing else, decoded as the general
+    decoder decodes it (the version noted; nothing else is kept of it); False: anything else."""
+    n = p1 - p0
+    if n < 11 or buf[p0 + 9] != 0x1A or buf[p0 + 10] != n - 11:  # field 3, a length under 128
+        return False
+    tail = bytes(buf[p0 + 9 : p1])
+    known = _VERSIONS.get(tail)
+    if known is None:
+        if len(_VERSIONS) >= _LIMIT:
+            return False
+        text = tail[2:].decode("utf-8", "replace")
+        tmpl = np.frombuffer(bytes(buf[p0:p1]), dtype=np.uint8)
+        known = _VERSIONS[tail] = (text, parse_file_version(text), crc_tables(tmpl, _WALL_COLS).reshape(-1).tolist())
+    text, version, table = known
+    if verify_crc:
+        crc, at = 0, 0
+        for col in range(p0 + 1, p0 + 9):
+            crc ^= table[at + buf[col]]
+            at += 256
+        if mask(crc) != _U32.unpack_from(buf, p1)[0]:
+            return False
+    acc.file_version = text
+    acc.versions.append((seq, version))
+    return True

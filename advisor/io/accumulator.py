@@ -106,6 +106,20 @@ class Accumulator:
 
     def add_arrays(self, tag: str, steps: np.ndarray, values: np.ndarray, walls: np.ndarray, seqs: np.ndarray) -> None:
         """Add many points of one tag at once (the vectorised path)."""
+        listed = self.seqs.get(tag)
+        if listed and len(seqs) and listed[-1] < seqs[0] and tag not in self.chunks:
+            # The tag's first points, decoded one by one, come right before these (a small
+            # file's first record, then its batch): one chunk, so that none is assembled later.
+            chunk = (
+                np.concatenate((self.steps[tag], steps)),
+                np.concatenate((self.values[tag], values)),
+                np.concatenate((self.walls[tag], walls)),
+                np.concatenate((listed, seqs)),
+            )
+            if all(a.dtype == b.dtype for a, b in zip(chunk, (steps, values, walls, seqs))):
+                self.steps[tag], self.values[tag], self.walls[tag], self.seqs[tag] = [], [], [], []
+                self.chunks[tag] = [chunk]
+                return
         self._flush_lists(tag)
         self.chunks.setdefault(tag, []).append((steps, values, walls, seqs))
 

@@ -8,9 +8,9 @@ import struct
 
 import numpy as np
 import pytest
-from iotest_helpers import assert_same, scalar_value, summary_event, tensor_proto, tensor_value, write
+from iotest_helpers import assert_same, histogram_value, random_event_file, scalar_value, summary_event, tensor_proto, tensor_value, write
 
-from advisor.io import _fast, _fast_single
+from advisor.io import _fast, _fast_batch, _fast_single
 from advisor.io.accumulator import Accumulator
 from advisor.io.events import decode_event
 from advisor.io.records import HEADER, frame
@@ -116,6 +116,39 @@ def test_a_failing_crc_or_another_layout_is_left_alone():
     assert not acc.steps and not acc.first_meta
     assert _fast_single.decode_single(memoryview(bytes(bad)), HEADER, HEADER + len(payload), 0, Accumulator(), False)
     other = summary_event(12.5, 3, scalar_value("lossy", 0.25))  # one byte longer: another template
-    hist = frame(b"\x09" + struct.pack("<d", 1.0) + b"\x1a\x0dbrain.Event:2")  # a file_version
-    assert not _fast_single.decode_single(memoryview(hist), HEADER, len(hist) - 4, 0, Accumulator(), True)
     assert _fast_single.decode_single(memoryview(frame(other)), HEADER, HEADER + len(other), 0, Accumulator(), True)
+    hist = summary_event(12.5, 3, histogram_value("weights", 5))
+    acc = Accumulator()
+    assert not _fast_single.decode_single(memoryview(frame(hist)), HEADER, HEADER + len(hist), 0, acc, True)
+    assert not acc.steps and not acc.non_scalar
+
+
+@pytest.mark.parametrize("text", [b"brain.Event:2", b"brain.Event:1", b"not a version \xff"])
+def test_file_version_records_read_as_the_general_decoder(text):
+    for wall in (1.0, 1.7e9, -0.0):
+        payload = b"\x09" + struct.pack("<d", wall) + b"\x1a" + bytes([len(text)]) + text
+        rec = frame(payload)
+        mine, ref = Accumulator(), Accumulator()
+        assert _fast_single.decode_single(memoryview(rec), HEADER, HEADER + len(payload), 3, mine, True)
+        decode_event(memoryview(rec), HEADER, HEADER + len(payload), 3, ref)
+        assert (mine.file_version, mine.versions) == (ref.file_version, ref.versions)
+        bad = bytearray(rec)
+        bad[HEADER + 2] ^= 0x40  # a wall-time byte: the CRC fails
+        assert not _fast_single.decode_single(memoryview(bytes(bad)), HEADER, HEADER + len(payload), 3, Accumulator(), True)
+
+
+@pytest.mark.parametrize("few_rows", [0, 1 << 20])
+def test_both_batch_crc_routes_read_as_the_general_decoder(tmp_path, monkeypatch, few_rows):
+    """Small batches check CRCs in fewer calls (_fast_batch.FEW_ROWS); both routes, damaged files."""
+    monkeypatch.setattr(_fast_batch, "FEW_ROWS", few_rows)
+    rng = np.random.default_rng(11)
+    files = [random_event_file(rng, 300) for _ in range(4)]
+    (_, data), _ = sorted(keras(8, 100).items())
+    for at in (len(data) // 2, len(data) // 3, len(data) - 7):
+        damaged = bytearray(data)
+        damaged[at] ^= 0x10
+        files.append(bytes(damaged))
+    for i, data in enumerate(files):
+        path = write(str(tmp_path / f"f{i}"), data)
+        for verify_crc in (True, False):
+            assert_same(read_event_file(path, verify_crc, fast=True), read_event_file(path, verify_crc, fast=False))
