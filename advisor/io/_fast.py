@@ -264,7 +264,7 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     if m < MIN_CYCLES:
         return 0, pos
     # Most rows unlike the first (tags that differ at equal lengths): not a cycle of templates.
-    k = min(m, 64)
+    k = m if m <= 256 else 64  # a small file's rows all at once: its batch reuses the verdicts
     probe = data[pos : pos + k * cycle].reshape(k, cycle)
     plan = plan_for(probe[0], offs, lengths)
     bad = mismatches(data, pos, probe, plan)
@@ -411,11 +411,15 @@ def _decode_gaps_batched(buf: memoryview, data: np.ndarray, gap_seq: list[tuple[
 
 def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], lengths: list[int]) -> int:
     """How many whole cycles from ``pos`` have exactly the predicted record headers."""
+    done = 0
+    window = FIRST_WINDOW
+    if avail <= window:  # a few cycles (a small file): every header byte at once, fewest calls
+        cols, want = _header_bytes(offs, lengths)
+        ok = (data[pos : pos + avail * cycle].reshape(avail, cycle)[:, cols] == want).all(axis=1)
+        return avail if ok.all() else int(np.argmin(ok))
     starts = np.asarray(offs, dtype=np.intp)
     want_len = np.asarray(lengths, dtype=np.uint64)[:, None]
     want_crc = np.asarray([header_crc(n) for n in lengths], dtype=np.uint32)[:, None]
-    done = 0
-    window = FIRST_WINDOW
     while done < avail:
         n = min(window, avail - done)
         start = pos + done * cycle
@@ -427,3 +431,19 @@ def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list
         done += n
         window *= 4
     return done
+
+
+_HEADER_BYTES: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _header_bytes(offs: list[int], lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of a cycle's record headers and the bytes they must hold (length, header CRC)."""
+    key = tuple(lengths)
+    got = _HEADER_BYTES.get(key)
+    if got is None:
+        if len(_HEADER_BYTES) >= 1024:
+            _HEADER_BYTES.clear()
+        cols = np.concatenate([np.arange(o, o + HEADER) for o in offs]).astype(np.intp)
+        want = np.frombuffer(b"".join(U64.pack(n) + U32.pack(header_crc(n)) for n in lengths), dtype=np.uint8)
+        got = _HEADER_BYTES[key] = (cols, want)
+    return got

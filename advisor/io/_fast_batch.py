@@ -123,7 +123,7 @@ def decode_cycles(
     if not n_t or len(bad_rows) == n:
         return n
     sel = np.broadcast_to(~bad, (n_t, n)) if len(bad_rows) else None  # None: every row
-    if crc_ok is not None:
+    if crc_ok is not None and not (sel is None and crc_ok.all()):
         sel = crc_ok if sel is None else crc_ok & sel
         acc.bad_crc += n_t * (n - len(bad_rows)) - int(np.count_nonzero(sel))
         if sel.all():
