@@ -31,10 +31,12 @@ through the general decoder, record by record, with the same record numbers; wha
 order across records (a tag's first metadata, restarts) is resolved by record number, so the
 result is identical on every input.
 
-Three files, each importing only the ones below it and the reader's lower layers (records,
+Four files, each importing only the ones below it and the reader's lower layers (records,
 events, accumulator), never the reader itself: this one (the entry point and step 1),
-:mod:`advisor.io._fast_batch` (plans: steps 3 and 4 over whole batches) and
-:mod:`advisor.io._fast_template` (step 2: one record's template and its CRC tables).
+:mod:`advisor.io._fast_batch` (plans: steps 3 and 4 over whole batches),
+:mod:`advisor.io._fast_single` (templates applied to one record at a time: the records no batch
+covers, which are most of a small file's fixed cost) and :mod:`advisor.io._fast_template`
+(step 2: one record's template and its CRC tables).
 """
 
 from __future__ import annotations

@@ -100,8 +100,10 @@ def decode_cycles(
     seq0 = acc.records
     n_t = len(plan.tslots)
     any_bad = bool(bad.any())
-    raw = [gather(data, start, n, cycle, g.width, g.starts) for g in plan.groups] if n_t and not (any_bad and bad.all()) else []  # (M, n, width) bytes
-    crc_ok = _crc_ok(data, start, n, cycle, plan, raw) if verify_crc and raw else None
+    live = bool(n_t) and not (any_bad and bad.all())  # rows to decode by their templates
+    few = n <= FEW_ROWS  # few rows: fields and CRCs read in place (no gathered bytes)
+    raw = [gather(data, start, n, cycle, g.width, g.starts) for g in plan.groups] if live and not few else []  # (M, n, width) bytes
+    crc_ok = _crc_ok(data, start, n, cycle, plan, raw) if verify_crc and live else None
     # Records decoded one by one, in file order: these may change state (plugins, restarts, texts).
     singles = _singles(n, p, np.flatnonzero(bad).tolist() if any_bad else [], plan.general)
     single_ok = [payload_ok(buf, *_payload(start, k, offs[j], lengths[j], cycle)) for k, j in singles] if verify_crc else None
@@ -133,7 +135,7 @@ def decode_cycles(
     else:
         seqs = [row_seq[:n] + j for j in plan.tslots.tolist()]
     # One array per member, owning its memory: a tag's points can be freed on their own.
-    fields = [[x.copy() for x in convert(b, g.kind)] for g, b in zip(plan.groups, raw)]
+    fields = [[x.copy() for x in convert(b, g.kind)] for g, b in zip(plan.groups, raw)] if raw else [_in_place(data, start, n, cycle, g) for g in plan.groups]
     zeros_f = zeros_i = None
     for e in plan.emit:
         q = seqs[e.t]
@@ -154,6 +156,22 @@ def decode_cycles(
                 acc.note_meta(e.tag, int(q[0]), e.meta)
             acc.add_arrays(e.tag, s, v, w, q)
     return n
+
+
+#: Value kinds whose bytes a strided view reads as they are (convert: a view, then float64).
+_PLAIN = frozenset({"<f8", "<f4", "<f2", "<i4", "<i8", "<i2", "i1", "u1", "<u2", "<u4", "<u8"})
+
+
+def _in_place(data: np.ndarray, start: int, n: int, cycle: int, g: _Group) -> list[np.ndarray]:
+    """Each member's values, converted as :func:`convert` converts its gathered bytes, read
+    through a strided view of the rows (one array per member, owning its memory)."""
+    if g.kind in _PLAIN or (g.kind == STEP and g.width == 1):
+        out = []
+        for col in g.starts.tolist():
+            view = np.ndarray((n,), dtype=g.kind if g.kind != STEP else np.uint8, buffer=data, offset=start + col, strides=(cycle,))
+            out.append(view.astype(np.float64) if g.kind != STEP else (view & 0x7F).astype(np.int64))
+        return out
+    return [x.copy() for x in convert(gather(data, start, n, cycle, g.width, g.starts), g.kind)]
 
 
 def _singles(n: int, p: int, bad_rows: list[int], general: tuple[int, ...]) -> list[tuple[int, int]]:
