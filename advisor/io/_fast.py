@@ -31,16 +31,19 @@ through the general decoder, record by record, with the same record numbers; wha
 order across records (a tag's first metadata, restarts) is resolved by record number, so the
 result is identical on every input.
 
-Three files, each importing only the ones below it and the reader's lower layers (records,
+Four files, each importing only the ones below it and the reader's lower layers (records,
 events, accumulator), never the reader itself: this one (the entry point and step 1),
-:mod:`advisor.io._fast_batch` (plans: steps 3 and 4 over whole batches) and
-:mod:`advisor.io._fast_template` (step 2: one record's template and its CRC tables).
+:mod:`advisor.io._fast_batch` (plans: steps 3 and 4 over whole batches),
+:mod:`advisor.io._fast_single` (templates applied to one record at a time: the records no batch
+covers, which are most of a small file's fixed cost) and :mod:`advisor.io._fast_template`
+(step 2: one record's template and its CRC tables).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from advisor.io._fast_single import decode_single
 from advisor.io._fast_batch import decode_cycles, gather, mismatches, plan_for
 from advisor.io.accumulator import Accumulator
 from advisor.io.events import decode_payload, decode_records_general
@@ -227,6 +230,9 @@ def _decode_pending(buf: memoryview, starts: list[int], lens: list[int], lo: int
     general decoder must decide (its CRC fails while a whole record lies inside it)."""
     for k in range(lo, hi):
         p0 = starts[k] + HEADER
+        if decode_single(buf, p0, p0 + lens[k], acc.records, acc, verify_crc):
+            acc.records += 1
+            continue
         crc_ok = payload_ok(buf, p0, p0 + lens[k]) if verify_crc else None
         if crc_ok is False and holds_record(buf, starts[k], p0 + lens[k] + FOOTER):
             return k
@@ -260,9 +266,11 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     if m < MIN_CYCLES:
         return 0, pos
     # Most rows unlike the first (tags that differ at equal lengths): not a cycle of templates.
-    k = min(m, 64)
+    k = m if m <= 256 else 64  # a small file's rows all at once: its batch reuses the verdicts
     probe = data[pos : pos + k * cycle].reshape(k, cycle)
-    if np.count_nonzero(mismatches(data, pos, probe, plan_for(probe[0], offs, lengths))) * 2 > k:
+    plan = plan_for(probe[0], offs, lengths)
+    bad = mismatches(data, pos, probe, plan)
+    if np.count_nonzero(bad) * 2 > k:
         return 0, -1
     rows = max(BATCH_BYTES // cycle, 512)  # long cycles (many tags per step): amortise per-slot work
     segs, gaps = _stretches(buf, data, pos, m, end, cycle, offs, lengths, verify_crc, eof)
@@ -273,7 +281,8 @@ def _run_cycles(buf: memoryview, data: np.ndarray, pos: int, end: int, lengths: 
     done = 0
     while done < m:
         n = min(rows, m - done)
-        got = decode_cycles(buf, data, pos + done * cycle, n, cycle, offs, lengths, acc, verify_crc)
+        checked = (plan, bad) if not done and n == k else None  # the probe saw these very rows
+        got = decode_cycles(buf, data, pos + done * cycle, n, cycle, offs, lengths, acc, verify_crc, checked=checked)
         done += got
         if got < n:  # a record whose length is wrong: the walk hands it to the general decoder
             break
@@ -404,11 +413,15 @@ def _decode_gaps_batched(buf: memoryview, data: np.ndarray, gap_seq: list[tuple[
 
 def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list[int], lengths: list[int]) -> int:
     """How many whole cycles from ``pos`` have exactly the predicted record headers."""
+    done = 0
+    window = FIRST_WINDOW
+    if avail <= window:  # a few cycles (a small file): every header byte at once, fewest calls
+        cols, want = _header_bytes(offs, lengths)
+        ok = (data[pos : pos + avail * cycle].reshape(avail, cycle)[:, cols] == want).all(axis=1)
+        return avail if ok.all() else int(np.argmin(ok))
     starts = np.asarray(offs, dtype=np.intp)
     want_len = np.asarray(lengths, dtype=np.uint64)[:, None]
     want_crc = np.asarray([header_crc(n) for n in lengths], dtype=np.uint32)[:, None]
-    done = 0
-    window = FIRST_WINDOW
     while done < avail:
         n = min(window, avail - done)
         start = pos + done * cycle
@@ -420,3 +433,19 @@ def _frame_cycles(data: np.ndarray, pos: int, avail: int, cycle: int, offs: list
         done += n
         window *= 4
     return done
+
+
+_HEADER_BYTES: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _header_bytes(offs: list[int], lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of a cycle's record headers and the bytes they must hold (length, header CRC)."""
+    key = tuple(lengths)
+    got = _HEADER_BYTES.get(key)
+    if got is None:
+        if len(_HEADER_BYTES) >= 1024:
+            _HEADER_BYTES.clear()
+        cols = np.concatenate([np.arange(o, o + HEADER) for o in offs]).astype(np.intp)
+        want = np.frombuffer(b"".join(U64.pack(n) + U32.pack(header_crc(n)) for n in lengths), dtype=np.uint8)
+        got = _HEADER_BYTES[key] = (cols, want)
+    return got

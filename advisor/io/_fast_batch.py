@@ -56,20 +56,36 @@ class _Plan:
     groups: tuple[_Group, ...]
     crc_table: np.ndarray  # flattened uint32 tables of every variable byte
     foot_starts: np.ndarray  # (T,) row column of each template slot's footer
+    var_cycle: np.ndarray  # (V,) row column of every variable byte of the template slots, slot by slot
+    var_table: np.ndarray  # (V,) offset of each one's CRC table in crc_table
+    var_bounds: np.ndarray  # (T,) where each template slot's variable bytes begin in var_cycle
     emit: tuple[_Emit, ...]
 
 
 _PLANS: dict[tuple[int, ...], list[_Plan]] = {}
+_NONE = np.zeros(0, dtype=np.intp)
+_NONE.flags.writeable = False
 
 
 def decode_cycles(
-    buf: memoryview, data: np.ndarray, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], acc: Accumulator, verify_crc: bool, row_seq: np.ndarray | None = None
+    buf: memoryview,
+    data: np.ndarray,
+    start: int,
+    n: int,
+    cycle: int,
+    offs: list[int],
+    lengths: list[int],
+    acc: Accumulator,
+    verify_crc: bool,
+    row_seq: np.ndarray | None = None,
+    checked: tuple[_Plan, np.ndarray] | None = None,
 ) -> int:
     """Decode up to ``n`` whole cycles at ``start`` (framing already verified) into ``acc``.
 
     ``row_seq``: the record index of each cycle's first record, when the cycles were gathered
     from stretches of the file with other records between them (the caller then counts
-    ``acc.records``); by default they follow each other from ``acc.records`` on.
+    ``acc.records``); by default they follow each other from ``acc.records`` on. ``checked``:
+    the plan of these rows and their :func:`mismatches`, when the caller has them already.
 
     Returns the cycles decoded: fewer when a record in them fails its CRC while a whole record
     lies inside it (its length is wrong: records.check_record), which the general decoder then
@@ -77,14 +93,19 @@ def decode_cycles(
     """
     p = len(lengths)
     rows = data[start : start + n * cycle].reshape(n, cycle)
-    plan = plan_for(rows[0], offs, lengths)
+    plan, bad = checked if checked is not None else (None, None)
+    if plan is None or bad is None or len(bad) != n:
+        plan = plan_for(rows[0], offs, lengths)
+        bad = mismatches(data, start, rows, plan)
     seq0 = acc.records
-    bad = mismatches(data, start, rows, plan)
     n_t = len(plan.tslots)
-    raw = [gather(data, start, n, cycle, g.width, g.starts) for g in plan.groups] if n_t and not bad.all() else []  # (M, n, width) bytes
-    crc_ok = _crc_ok(data, start, n, cycle, plan, raw) if verify_crc and raw else None
+    any_bad = bool(bad.any())
+    live = bool(n_t) and not (any_bad and bad.all())  # rows to decode by their templates
+    few = n <= FEW_ROWS  # few rows: fields and CRCs read in place (no gathered bytes)
+    raw = [gather(data, start, n, cycle, g.width, g.starts) for g in plan.groups] if live and not few else []  # (M, n, width) bytes
+    crc_ok = _crc_ok(data, start, n, cycle, plan, raw) if verify_crc and live else None
     # Records decoded one by one, in file order: these may change state (plugins, restarts, texts).
-    singles = _singles(n, p, np.flatnonzero(bad).tolist(), plan.general)
+    singles = _singles(n, p, np.flatnonzero(bad).tolist() if any_bad else [], plan.general)
     single_ok = [payload_ok(buf, *_payload(start, k, offs[j], lengths[j], cycle)) for k, j in singles] if verify_crc else None
     if verify_crc:
         n = _first_misframed(buf, start, n, cycle, offs, lengths, plan, bad, crc_ok, singles, single_ok)
@@ -94,7 +115,7 @@ def decode_cycles(
             crc_ok = crc_ok[:, :n] if crc_ok is not None else None
             if not n:
                 return 0
-    bad_rows = np.flatnonzero(bad)
+    bad_rows = np.flatnonzero(bad) if any_bad else _NONE
     for i, (k, j) in enumerate(singles):
         if k < n:
             first = seq0 + k * p if row_seq is None else int(row_seq[k])
@@ -104,7 +125,7 @@ def decode_cycles(
     if not n_t or len(bad_rows) == n:
         return n
     sel = np.broadcast_to(~bad, (n_t, n)) if len(bad_rows) else None  # None: every row
-    if crc_ok is not None:
+    if crc_ok is not None and not (sel is None and crc_ok.all()):
         sel = crc_ok if sel is None else crc_ok & sel
         acc.bad_crc += n_t * (n - len(bad_rows)) - int(np.count_nonzero(sel))
         if sel.all():
@@ -114,7 +135,7 @@ def decode_cycles(
     else:
         seqs = [row_seq[:n] + j for j in plan.tslots.tolist()]
     # One array per member, owning its memory: a tag's points can be freed on their own.
-    fields = [[x.copy() for x in convert(b, g.kind)] for g, b in zip(plan.groups, raw)]
+    fields = [[x.copy() for x in convert(b, g.kind)] for g, b in zip(plan.groups, raw)] if raw else [_in_place(data, start, n, cycle, g) for g in plan.groups]
     zeros_f = zeros_i = None
     for e in plan.emit:
         q = seqs[e.t]
@@ -137,6 +158,22 @@ def decode_cycles(
     return n
 
 
+#: Value kinds whose bytes a strided view reads as they are (convert: a view, then float64).
+_PLAIN = frozenset({"<f8", "<f4", "<f2", "<i4", "<i8", "<i2", "i1", "u1", "<u2", "<u4", "<u8"})
+
+
+def _in_place(data: np.ndarray, start: int, n: int, cycle: int, g: _Group) -> list[np.ndarray]:
+    """Each member's values, converted as :func:`convert` converts its gathered bytes, read
+    through a strided view of the rows (one array per member, owning its memory)."""
+    if g.kind in _PLAIN or (g.kind == STEP and g.width == 1):
+        out = []
+        for col in g.starts.tolist():
+            view = np.ndarray((n,), dtype=g.kind if g.kind != STEP else np.uint8, buffer=data, offset=start + col, strides=(cycle,))
+            out.append(view.astype(np.float64) if g.kind != STEP else (view & 0x7F).astype(np.int64))
+        return out
+    return [x.copy() for x in convert(gather(data, start, n, cycle, g.width, g.starts), g.kind)]
+
+
 def _singles(n: int, p: int, bad_rows: list[int], general: tuple[int, ...]) -> list[tuple[int, int]]:
     """(cycle, slot) of the records decoded one by one, in file order: every slot of a row that
     differs from its templates, the general slots of the others."""
@@ -155,6 +192,8 @@ def _payload(start: int, k: int, off: int, length: int, cycle: int) -> tuple[int
 def _first_misframed(buf: memoryview, start: int, n: int, cycle: int, offs: list[int], lengths: list[int], plan: _Plan, bad: np.ndarray, crc_ok: np.ndarray | None, singles: list[tuple[int, int]], single_ok: list[bool] | None) -> int:
     """The first cycle holding a record that fails its CRC with a whole record inside it (n: none)."""
     failing = [kj for kj, ok in zip(singles, single_ok or []) if not ok]
+    if not failing and (crc_ok is None or crc_ok.all()):
+        return n  # every CRC passes (the usual case)
     if crc_ok is not None:
         t, k = np.nonzero(~crc_ok & ~bad)
         failing += zip(k.tolist(), plan.tslots[t].tolist())
@@ -199,8 +238,19 @@ def mismatches(data: np.ndarray, start: int, rows: np.ndarray, plan: _Plan) -> n
     return bad
 
 
+#: Batches of at most this many cycles take the CRC route of fewest calls (_crc_ok).
+FEW_ROWS = 256
+
+
 def _crc_ok(data: np.ndarray, start: int, n: int, cycle: int, plan: _Plan, raw: list[np.ndarray]) -> np.ndarray:
     """(template slots, rows): does each payload CRC match? Computed from the variable bytes only."""
+    stored = gather(data, start, n, cycle, 4, plan.foot_starts).view("<u4")[..., 0]
+    if n <= FEW_ROWS:
+        # Few rows (a small file): the calls cost more than the work; every variable byte of a
+        # row at once, its table entry looked up, XORed slot by slot.
+        rows = data[start : start + n * cycle].reshape(n, cycle)
+        idx = rows[:, plan.var_cycle] + plan.var_table  # intp: take() is slow with others
+        return np.bitwise_xor.reduceat(plan.crc_table.take(idx), plan.var_bounds, axis=1).T == unmask_array(stored)
     crc = np.zeros((len(plan.tslots), n), dtype=np.uint32)
     for g, b in zip(plan.groups, raw):
         idx = np.empty((len(g.starts), g.width, n), dtype=np.intp)  # intp: take() is slow with others
@@ -210,7 +260,6 @@ def _crc_ok(data: np.ndarray, start: int, n: int, cycle: int, plan: _Plan, raw: 
             crc[g.slots] ^= contrib
         else:
             np.bitwise_xor.at(crc, g.slots, contrib)
-    stored = gather(data, start, n, cycle, 4, plan.foot_starts).view("<u4")[..., 0]
     return crc == unmask_array(stored)
 
 
@@ -236,12 +285,16 @@ def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: lis
     tmpl = np.array(row, dtype=np.uint8)
     mask = np.zeros(cycle, dtype=np.uint8)  # headers were checked by the framing; footers vary
     # A template's variable bytes must be exactly its fields' bytes (the CRC covers them so).
-    usable = [tp is not None and fields_cover(tp) for tp in slots]
+    # (Each has variable bytes, its value's at least: _crc_ok sums them slot by slot.)
+    usable = [tp is not None and fields_cover(tp) and len(tp.var_cols) > 0 for tp in slots]
     general = [j for j, u in enumerate(usable) if not u]
     tslots = [j for j, u in enumerate(usable) if u]
     tables: list[np.ndarray] = []
     groups: dict[tuple[str, int], list[tuple[int, int, list[int]]]] = {}  # (kind, width) -> (slot, start, table rows)
     emit = []
+    var_cycle: list[int] = []
+    var_table: list[int] = []
+    bounds: list[int] = []
 
     def member(kind: str, width: int, t: int, p0: int, col: int, tp: Template, table0: int) -> tuple[int, int]:
         members = groups.setdefault((kind, width), [])
@@ -258,6 +311,9 @@ def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: lis
         mask[p0 : p0 + n] = tp.mask
         table0 = sum(len(tb) for tb in tables)
         tables.append(tp.tables)
+        bounds.append(len(var_cycle))
+        var_cycle.extend((p0 + tp.var_cols).tolist())
+        var_table.extend(range(table0 * 256, (table0 + len(tp.var_cols)) * 256, 256))
         wall = member("<f8", 8, t, p0, tp.wall, tp, table0) if tp.wall is not None else None
         step = member(STEP, tp.step[1], t, p0, tp.step[0], tp, table0) if tp.step is not None else None
         for out in tp.outputs:
@@ -277,5 +333,8 @@ def _build_plan(row: np.ndarray, offs: list[int], lengths: list[int], slots: lis
         groups=tuple(built),
         crc_table=np.concatenate(tables).reshape(-1) if tables else np.zeros(0, dtype=np.uint32),
         foot_starts=np.array([offs[j] + HEADER + lengths[j] for j in tslots], dtype=np.intp),
+        var_cycle=np.array(var_cycle, dtype=np.intp),
+        var_table=np.array(var_table, dtype=np.intp),
+        var_bounds=np.array(bounds, dtype=np.intp),
         emit=tuple(emit),
     )

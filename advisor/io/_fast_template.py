@@ -196,7 +196,7 @@ def _analyze(p: bytes) -> Template | None:
         return None
     tmpl = np.frombuffer(p, dtype=np.uint8).copy()
     var_cols = np.flatnonzero(mask != 0xFF)
-    return Template(tmpl, mask, var_cols, _crc_tables(tmpl, var_cols), wall, step, tuple(outputs))
+    return Template(tmpl, mask, var_cols, crc_tables(tmpl, var_cols), wall, step, tuple(outputs))
 
 
 def _analyze_value(p: bytes, start: int, end: int, mask: np.ndarray) -> _Output | None:
@@ -287,7 +287,7 @@ def _one_element(p: bytes, start: int, end: int) -> bool:
     return True
 
 
-def _crc_tables(tmpl: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def crc_tables(tmpl: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Per variable column j: T[b] = the CRC change of byte b at j instead of tmpl[j]; crc(tmpl) folded in."""
     n = len(tmpl)
     out = np.zeros((len(cols), 256), dtype=np.uint32)

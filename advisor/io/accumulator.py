@@ -55,6 +55,9 @@ class Accumulator:
         self._mark_seqs: list[int] = []
         self._mark_steps: list[int] = []
         self.records = 0
+        # Records that the one-record template path (advisor.io._fast_single) may still look
+        # up beyond its cache (building a template is costly: a few per file, at its start).
+        self.template_tries = 8
         self.damage = Damage()  # byte ranges skipped as damaged framing
         self.non_scalar = 0
         self.bad_crc = 0
@@ -103,6 +106,20 @@ class Accumulator:
 
     def add_arrays(self, tag: str, steps: np.ndarray, values: np.ndarray, walls: np.ndarray, seqs: np.ndarray) -> None:
         """Add many points of one tag at once (the vectorised path)."""
+        listed = self.seqs.get(tag)
+        if listed and len(seqs) and listed[-1] < seqs[0] and tag not in self.chunks:
+            # The tag's first points, decoded one by one, come right before these (a small
+            # file's first record, then its batch): one chunk, so that none is assembled later.
+            chunk = (
+                np.concatenate((self.steps[tag], steps)),
+                np.concatenate((self.values[tag], values)),
+                np.concatenate((self.walls[tag], walls)),
+                np.concatenate((listed, seqs)),
+            )
+            if all(a.dtype == b.dtype for a, b in zip(chunk, (steps, values, walls, seqs))):
+                self.steps[tag], self.values[tag], self.walls[tag], self.seqs[tag] = [], [], [], []
+                self.chunks[tag] = [chunk]
+                return
         self._flush_lists(tag)
         self.chunks.setdefault(tag, []).append((steps, values, walls, seqs))
 
@@ -141,6 +158,11 @@ class Accumulator:
         self.chunks = {t: [(d.steps, d.values, d.wall_times, d.seq)] for t, d in out.items()}
         return out
 
+    def _flush_marks(self) -> None:
+        if self._mark_seqs:
+            self.marks.append((np.array(self._mark_seqs, dtype=np.int64), np.array(self._mark_steps, dtype=np.int64)))
+            self._mark_seqs, self._mark_steps = [], []
+
     def _purge_events(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """The events that purge earlier points, as TensorBoard's EventAccumulator decides them.
 
@@ -150,6 +172,14 @@ class Accumulator:
         session). Before such a file_version, an event whose step is below the step of the
         previous summary event purges its tags instead.
         """
+        none = _NO_EVENTS
+        if not self.restarts and self.versions and min(v[0] for v in self.versions) == 0 and all(v[1] >= 2 for v in self.versions):
+            # Version 2 from the first record on and no SessionLog START (every current writer,
+            # most files): nothing purges; decided without arrays (a small file's fixed cost).
+            # Marks matter only to the out-of-order purge of other files: kept, compacted late.
+            if len(self._mark_seqs) > 4096:
+                self._flush_marks()
+            return none, none
         versions = sorted(self.versions)
         vseq = np.array([v[0] for v in versions], dtype=np.int64)
         vok = np.array([v[1] >= 2 for v in versions], dtype=bool)
@@ -165,10 +195,7 @@ class Accumulator:
         first = np.flatnonzero(v2)[:1]
         v2[first] = False
         restarts = (sq[v2], ss[v2])
-        if self._mark_seqs:
-            self.marks.append((np.array(self._mark_seqs, dtype=np.int64), np.array(self._mark_steps, dtype=np.int64)))
-            self._mark_seqs, self._mark_steps = [], []
-        none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self._flush_marks()
         if versions and all(v[1] >= 2 for v in versions) and versions[0][0] == 0:
             return restarts, none  # version 2 from the first record on (every current writer)
         # Every summary event in record order: the general decoder's marks and the points.
@@ -186,6 +213,12 @@ class Accumulator:
         prev = np.concatenate([[-1], ms[:-1]])  # TensorBoard starts from most_recent_step = -1
         late = (ms < prev) & ~is_v2(mq)
         return restarts, (mq[late], ms[late])
+
+
+#: (record indices, steps) of no events; read-only, shared.
+_NO_EVENTS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+for _a in _NO_EVENTS:
+    _a.flags.writeable = False
 
 
 def _assemble(chunks: list) -> tuple[np.ndarray, ...]:
