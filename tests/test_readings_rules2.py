@@ -11,6 +11,7 @@ from advisor.model import Run, Series
 from advisor.rules import BY_ID
 from advisor.rules.base import Context
 from advisor.workload import classify
+from tests.test_readings_rules import _spiky
 
 
 def _ctx(curves: dict[str, tuple[np.ndarray, np.ndarray]], hparams=None) -> Context:
@@ -81,3 +82,51 @@ def test_no_learning_epoch_form_quiet_when_it_learns_or_has_converged_or_has_few
     # a slow, steady fall across the epochs is not a flat band
     slow = np.linspace(3.0, 2.7, n) + rng.normal(0, 0.05, n)
     assert _detect("no-learning", _epoch_run(slow)) == []
+
+
+# -- lr-too-high on a loss that keeps spiking off its floor ------------------------------------
+
+
+def _sup(loss: np.ndarray) -> Context:
+    n = len(loss)
+    return _ctx({"train/epoch_loss": (np.arange(n), loss), "validation/epoch_loss": (np.arange(n), loss * 1.07)})
+
+
+def test_lr_too_high_sees_a_loss_that_keeps_spiking_off_its_floor():
+    got = _detect("lr-too-high", _sup(_spiky(4000, 0)))
+    assert len(got) == 1 and got[0].severity.value == "warning"
+    ev = got[0].evidence
+    assert ev["form"] == "keeps-spiking" and ev["spike_episodes"] >= 5 and ev["max_over_floor"] >= 100
+    assert got[0].remedies[0].action == "scale_lr" and got[0].remedies[0].params["factor"] < 1
+    assert "keeps spiking" in got[0].summary and f"{ev['spike_episodes']} times" in got[0].summary
+
+
+def test_keeps_spiking_quiet_on_gradient_noise_and_healthy_small_batch_losses():
+    rng = np.random.default_rng(7)
+    n = 4000
+    t = np.arange(n)
+    # small-batch per-batch loss: heavy log-normal noise around a slowly falling level
+    small_batch = (0.3 + 2.0 * np.exp(-t / 300.0)) * np.exp(rng.normal(0, 0.8, n))
+    # a model that memorised its data: ~1e-3, a hard batch (50x) now and then
+    memorised = (1e-3 + 2.0 * np.exp(-t / 200.0)) * np.exp(rng.normal(0, 0.4, n))
+    memorised[rng.random(n) < 0.04] *= 50
+    # gradient noise on a plateau: wide batch-to-batch scatter, no floor it leaves and returns to
+    plateau_noise = 0.7 * np.exp(rng.standard_t(3, n) * 0.5)
+    for y in (small_batch, memorised, plateau_noise):
+        assert [f for f in _detect("lr-too-high", _sup(y)) if f.evidence.get("form") == "keeps-spiking"] == []
+    # spikes that stay under two decades over the floor: the oscillation's, not a too-high rate
+    mild = _spiky(4000, 2)
+    floor = np.percentile(mild[:2000], 5)
+    mild = np.minimum(mild, 60 * floor)
+    assert [f for f in _detect("lr-too-high", _sup(mild)) if f.evidence.get("form") == "keeps-spiking"] == []
+
+
+def test_the_new_forms_summaries_agree_with_their_numbers():
+    from tests.test_summaries import contradictions
+
+    rng = np.random.default_rng(3)
+    out = _detect("no-learning", _epoch_run(17.4 + rng.normal(0, 0.15, 3 * 1875)))
+    out += _detect("lr-too-high", _sup(_spiky(4000, 1)))
+    assert {f.condition for f in out} == {"no-learning", "lr-too-high"}
+    for f in out:
+        assert contradictions(f.summary) == [], f.summary

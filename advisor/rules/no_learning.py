@@ -20,7 +20,13 @@ Trigger, either:
     accuracy stays within a margin of chance (1/C) — ``chance_margin``, or three binomial
     standard deviations when the validation set's size is known — and even the best stays
     within twice that margin: the model may memorise the training set, but it learns nothing
-    that transfers (e.g. labels shuffled against inputs).
+    that transfers (e.g. labels shuffled against inputs); or
+  * epoch means: a short train loss (``epoch_min_points`` up to ``min_points`` logged steps)
+    where a kept step is (the median one) the last of at least ``epoch_per_step`` points written at it (a
+    running mean logged every batch at the epoch's step) and every step's value lies within
+    ``epoch_band`` of their median, at a level of at least ``epoch_min_level`` (lower may be a
+    converged loss), ending no more than half ``epoch_band`` below its start, and no logged
+    accuracy above chance plus twice ``chance_margin``.
 
 Remedies: ``check_data`` (labels against inputs, the pipeline) first; then the learning rate
 only where the evidence gives its direction (see ``advisor.rules.lr_evidence``): ``scale_lr``
