@@ -82,6 +82,9 @@ class Series:
     values: np.ndarray
     wall_times: np.ndarray
     split: str | None = None
+    # The median number of points written at each kept step (1: one point a step). Many points a
+    # step (a running mean logged every batch at the epoch's step) reduce to the last of each.
+    per_step: int = 1
 
     @classmethod
     def from_points(
@@ -108,10 +111,11 @@ class Series:
             s, v, w = s[order], v[order], w[order]
             keep = np.ones(len(s), dtype=bool)
             keep[:-1] = s[1:] != s[:-1]
+            per_step = int(np.median(np.diff(np.concatenate(([-1], np.flatnonzero(keep))))))
             s, v, w = s[keep], v[keep], w[keep]
         else:
-            s, v, w = s.copy(), v.copy(), w.copy()
-        return cls(tag, _readonly(s), _readonly(v), _readonly(w), split)
+            s, v, w, per_step = s.copy(), v.copy(), w.copy(), 1
+        return cls(tag, _readonly(s), _readonly(v), _readonly(w), split, per_step)
 
     @property
     def key(self) -> str:

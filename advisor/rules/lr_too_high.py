@@ -21,7 +21,11 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
   * declared: less than ``max_progress`` progress while the declared rate is above its
     optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
   * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
-    least ``min_bumps`` episodes (rate not declared) — critical.
+    least ``min_bumps`` episodes (rate not declared) — critical;
+  * keeps spiking: the spike statistics of ``advisor.rules.oscillation.spikes`` hold (a floor
+    reached early, then repeated spikes far above it and its noise, each followed by a return to
+    it, the typical level lifted off the floor) and the spikes reach ``min_spike_peak`` times the
+    floor in at least ``min_spike_episodes`` episodes — warning.
 Needs ``min_points`` points of a positive loss.
 
 Remedies: ``scale_lr`` down — to the family's usual top when the rate is declared, else 0.01
@@ -43,6 +47,8 @@ from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
 from advisor.rules.lr_evidence import DeclaredLr, Excursions, chance_loss, clears_noise, declared_lr, excursions
 from advisor.rules.non_finite import clip_threshold
+from advisor.rules.oscillation import Params as OscParams
+from advisor.rules.oscillation import spikes
 from advisor.signals import fmt
 
 ID = "lr-too-high"
@@ -58,6 +64,8 @@ class Params:
     bump_margin: float = 0.2
     min_bumps: int = 3
     min_points: int = 8
+    min_spike_peak: float = 100.0  # keeps spiking: the largest spike over the floor
+    min_spike_episodes: int = 5
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -85,6 +93,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         form, severity = "declared", Severity.CRITICAL
     elif bumpy:
         form, severity = ("bouncing", Severity.CRITICAL) if stuck else ("spiking", Severity.WARNING)
+    elif (sp := _keeps_spiking(c.values, p)) is not None:
+        return [_spikes_finding(ctx, c, sp, lr)]
     else:
         return []
     evidence = {
@@ -107,6 +117,45 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     summary = _summary(form, ex, sh.vend, progress, lr, chance, int(c.steps[-1]))
     conf = _confidence(form, ex, p)
     return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
+
+
+def _keeps_spiking(values, p: Params) -> dict | None:
+    sp = spikes(values, OscParams())
+    if sp is None or sp["max_over_floor"] < p.min_spike_peak or sp["episodes"] < p.min_spike_episodes:
+        return None
+    return sp
+
+
+def _spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
+    """A loss that keeps spiking far off the floor it had reached and coming back: steps too
+    large for the sharp minimum it found."""
+    half = int(c.steps[len(c.steps) // 2])
+    evidence = {
+        "form": "keeps-spiking",
+        "floor": sp["floor"],
+        "spike_episodes": sp["episodes"],
+        "spike_share_second_half": round(sp["spike_share"], 3),
+        "max_over_floor": round(sp["max_over_floor"], 1),
+        "median_over_floor": round(sp["level_over_floor"], 2),
+        "step_range": [half, int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    if lr.lr is not None:
+        evidence.update(lr=lr.lr, lr_source=lr.source)
+    cut = lr.cut_factor()
+    factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.3
+    summary = (
+        f"train loss keeps spiking: after reaching a floor of {fmt(sp['floor'])} it blew up {sp['episodes']} times over "
+        f"the second half (up to {fmt(sp['max_over_floor'])}x the floor) and came back each time: the learning rate is "
+        f"too high for the minimum it found ({lr.describe()})"
+    )
+    rem = [
+        R.scale_lr(factor, "smaller steps stay in the minimum the run had found instead of overshooting out of it"),
+        R.clip_grad_norm(clip_threshold(ctx, half) or 1.0, "bound the updates that throw the loss off its floor"),
+        R.lr_schedule("plateau", "cut the rate once the loss reaches its floor", factor=0.2, patience=3),
+    ]
+    conf = margin_confidence(sp["max_over_floor"], 100.0, 1000.0, base=0.5)
+    return finding(ID, Severity.WARNING, conf, summary, evidence, rem, onset=half)
 
 
 def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: DeclaredLr, chance: float | None, last: int) -> str:

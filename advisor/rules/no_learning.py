@@ -20,7 +20,13 @@ Trigger, either:
     accuracy stays within a margin of chance (1/C) — ``chance_margin``, or three binomial
     standard deviations when the validation set's size is known — and even the best stays
     within twice that margin: the model may memorise the training set, but it learns nothing
-    that transfers (e.g. labels shuffled against inputs).
+    that transfers (e.g. labels shuffled against inputs); or
+  * epoch means: a short train loss (``epoch_min_points`` up to ``min_points`` logged steps)
+    where a kept step is (the median one) the last of at least ``epoch_per_step`` points written at it (a
+    running mean logged every batch at the epoch's step) and every step's value lies within
+    ``epoch_band`` of their median, at a level of at least ``epoch_min_level`` (lower may be a
+    converged loss), ending no more than half ``epoch_band`` below its start, and no logged
+    accuracy above chance plus twice ``chance_margin``.
 
 Remedies: ``check_data`` (labels against inputs, the pipeline) first; then the learning rate
 only where the evidence gives its direction (see ``advisor.rules.lr_evidence``): ``scale_lr``
@@ -40,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor import remedies as R
-from advisor.model import Finding, Severity
+from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import rl_no_learning
@@ -62,12 +68,19 @@ class Params:
     chance_margin: float = 0.05
     min_evals: int = 4
     min_points: int = 10
+    # A short curve of per-step means (e.g. a running mean logged every batch at the epoch's step):
+    epoch_min_points: int = 3
+    epoch_per_step: int = 100  # at least this many points written at each kept step
+    epoch_band: float = 0.02  # the step values stay within this fraction of their level
+    epoch_min_level: float = 0.1  # a level below this may be a converged loss, not a stuck one
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
     if ctx.workload == "rl": return rl_no_learning(ctx, p)  # noqa: E701 - the RL branch: advisor.rules.rl_signals
     c = ctx.train
     sh = ctx.train_shape
+    if c is not None and p.epoch_min_points <= c.n < p.min_points:
+        return _epoch_means(ctx, p) or _held_out(ctx, p)
     if c is None or sh is None or c.n < p.min_points:
         return _held_out(ctx, p)
     if c.nonfinite_step is not None:
@@ -92,13 +105,28 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "step_range": [int(c.steps[0]), int(c.steps[-1])],
         "signal": "train_loss",
     }
+    acc_txt = _accuracy(ctx, evidence)
+    rem = _remedies(ctx, evidence, bouncing)
+    conf = margin_confidence(p.min_progress - max(sh.progress, 0), 0.0, p.min_progress, base=0.7)
+    summary = (
+        f"train loss stayed at its initial level for the whole run: {fmt(sh.v0)} -> {fmt(sh.vend)} "
+        f"({100 * sh.progress:.1f}% progress over steps {int(c.steps[0])}-{int(c.steps[-1])}){acc_txt}"
+    )
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _accuracy(ctx: Context, evidence: dict) -> str:
+    """Add the peak accuracy against chance to ``evidence``; the summary's clause for it."""
     chance = ctx.chance_accuracy
-    acc_txt = ""
     acc = ctx.val_acc or ctx.train_acc
-    if acc is not None and acc.n and chance:
-        evidence["max_accuracy"] = float(np.max(acc.values))
-        evidence["chance_accuracy"] = chance
-        acc_txt = f"; accuracy peaked at {fmt(float(np.max(acc.values)))} (chance {fmt(chance)})"
+    if acc is None or not acc.n or not chance:
+        return ""
+    evidence["max_accuracy"] = float(np.max(acc.values))
+    evidence["chance_accuracy"] = chance
+    return f"; accuracy peaked at {fmt(float(np.max(acc.values)))} (chance {fmt(chance)})"
+
+
+def _remedies(ctx: Context, evidence: dict, bouncing: bool) -> list:
     rem = [R.check_data("labels against inputs, the data pipeline, and that the model's parameters are being optimised")]
     direction, why = lr_direction(ctx)
     evidence["lr_direction"] = direction or "unclear"
@@ -111,10 +139,42 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     rem.append(R.normalization("batchnorm", "saturated or dead units pass no signal"))
     if direction is None:
         rem.append(R.check_data(f"log the learning rate and the loss of the first steps: {why}"))
-    conf = margin_confidence(p.min_progress - max(sh.progress, 0), 0.0, p.min_progress, base=0.7)
+    return rem
+
+
+def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
+    """A few steps, each the last of many points (a per-epoch running mean): no learning when
+    every step's value stays in a tight band at a level that is not already low, and any
+    accuracy logged stays near chance."""
+    s = ctx.series(Role.TRAIN_LOSS)
+    c = ctx.train
+    if s is None or c is None or s.per_step < p.epoch_per_step or c.nonfinite_step is not None:
+        return []
+    vals = c.values
+    level = median(vals)
+    if not level >= p.epoch_min_level or float(vals[-1]) < float(vals[0]) * (1 - p.epoch_band / 2):
+        return []
+    band = float(np.max(vals) - np.min(vals)) / level
+    if band > p.epoch_band:
+        return []
+    evidence = {
+        "initial_loss": float(vals[0]),
+        "final_loss": float(vals[-1]),
+        "band": round(band, 4),
+        "points_per_step": int(s.per_step),
+        "step_range": [int(c.steps[0]), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    acc_txt = _accuracy(ctx, evidence)
+    chance = evidence.get("chance_accuracy")
+    if "max_accuracy" in evidence and chance and evidence["max_accuracy"] > chance + 2 * p.chance_margin:
+        return []  # it learns something the loss does not show at this resolution
+    rem = _remedies(ctx, evidence, bouncing=False)
+    conf = margin_confidence(p.epoch_band - band, 0.0, p.epoch_band, base=0.6)
     summary = (
-        f"train loss stayed at its initial level for the whole run: {fmt(sh.v0)} -> {fmt(sh.vend)} "
-        f"({100 * sh.progress:.1f}% progress over steps {int(c.steps[0])}-{int(c.steps[-1])}){acc_txt}"
+        f"train loss stayed at one level for the whole run: {c.n} logged steps (each the last of "
+        f"{int(s.per_step)} points, e.g. a running mean per epoch) all within {100 * band:.1f}% of "
+        f"{fmt(level)}, {fmt(float(vals[0]))} -> {fmt(float(vals[-1]))}{acc_txt}"
     )
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
 
