@@ -109,7 +109,7 @@ def evil_report() -> tuple[Report, dict[str, dict[str, dict[str, Any]]]]:
 
 
 def write_run(logdir: str, kind: str, steps: int = 600, seed: int = 0) -> None:
-    """An event file of one synthetic run: ``healthy`` (exponential decay), ``overfit`` (val loss
+    """An event file of one synthetic run: ``healthy`` (exponential decay, converged), ``overfit`` (val loss
     U-shaped while train falls) or ``nan`` (train loss turns NaN at 2/3 of the run)."""
     rng = np.random.default_rng(seed)
     os.makedirs(logdir, exist_ok=True)
@@ -119,14 +119,14 @@ def write_run(logdir: str, kind: str, steps: int = 600, seed: int = 0) -> None:
             if kind == "overfit":
                 train = 2.0 * math.exp(-6 * t) + 0.02
             else:
-                train = 2.0 * math.exp(-4 * t) + 0.2
+                train = 2.0 * math.exp(-8 * t) + 0.2  # converged by ~3/4 of the run
             train *= 1 + 0.02 * rng.standard_normal()
             if kind == "nan" and s >= steps * 2 // 3:
                 train = float("nan")
             w.add_scalar("train/loss", train, s, wall_time=1000.0 + s)
             w.add_scalar("train/lr", 0.01, s, wall_time=1000.0 + s)
             if s % 20 == 0:
-                val = (0.4 + 1.5 * (t - 0.3) ** 2) if kind == "overfit" else 2.0 * math.exp(-4 * t) + 0.25
+                val = (0.4 + 1.5 * (t - 0.3) ** 2) if kind == "overfit" else 2.0 * math.exp(-8 * t) + 0.25
                 w.add_scalar("val/loss", val * (1 + 0.005 * rng.standard_normal()), s, wall_time=1000.0 + s)
 
 

@@ -57,10 +57,7 @@ def x_of(curves):
 
 def test_the_pipeline_finds_what_the_runs_were_built_to_show(analysis):
     found = {r.report.run: [f.condition for f in r.report.findings] for r in analysis.runs}
-    # the healthy run is still falling at its end (val -12% over its last 7 evaluations): an
-    # info note that it could train longer is all it may get
-    assert [f.condition for f in report_of(analysis, "healthy").findings if f.severity.value != "info"] == []
-    assert set(found["healthy"]) <= {"still-improving"}
+    assert found["healthy"] == []
     assert "overfitting" in found["overfit"]
     assert "non-finite" in found["nanrun"]
 
