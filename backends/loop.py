@@ -342,7 +342,10 @@ def run(
 
             if callback is not None and last:
                 try:
-                    callback(step, dict(last))
+                    asked = callback(step, dict(last))
+                    if isinstance(asked, str) and asked and not stop_reason:  # the caller asks to stop (advisor tune)
+                        stop_reason, stopped_early = asked, True
+                        writer.add_text("run/stop", asked, step)
                 except Exception as e:  # a monitor's failure never kills training
                     callback_errors += 1
                     if callback_errors <= 3:
@@ -441,7 +444,8 @@ def trainer(backend: str, engine: str) -> Callable[..., TrainResult]:
 
     train.__doc__ = (f"Train ``config`` (a TrainConfig or its dict; None: the default) with the {backend} engine, logging "
                      "SPEC §6 tags to ``logdir``. ``seed`` overrides config.seed; ``control`` takes live remedies; "
-                     "``callback(step, scalars)`` runs at each logging interval (its exceptions are logged, never raised); "
+                     "``callback(step, scalars)`` runs at each logging interval (its exceptions are logged, never raised; a "
+                     "non-empty string it returns stops the run there, with that reason); "
                      "``monitor=True`` diagnoses the run live with advisor.live.Monitor and ``auto_remedy=True`` applies "
                      "each live finding's first live-capable remedy.")
     return train

@@ -55,6 +55,7 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="keep journals here (resumable); default: a temporary directory")
     ap.add_argument("--cache", default=None, help="training cache directory (default: a fresh one under --out)")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--no-early-stop", action="store_true", help="train every run to its end (tune's early stop off)")
     a = ap.parse_args()
     from backends import recipes
 
@@ -67,7 +68,7 @@ def main() -> int:
     root = a.out or tempfile.mkdtemp(prefix="bench-tune-")
     cache = a.cache or os.path.join(root, "cache")
     rows = []
-    print(f"{'backend':7s} {'recipe':22s} {'condition':20s} {'rnd':>3s} {'repaired':>16s} {'metric before -> after':>24s} {'runs':>4s} {'compute':>8s} {'x1 run':>6s} {'steps':>6s} {'to-fix':>6s} {'cached':>6s} {'old,new/n':>9s}  applied")
+    print(f"{'backend':7s} {'recipe':22s} {'condition':20s} {'rnd':>3s} {'repaired':>16s} {'metric before -> after':>24s} {'runs':>4s} {'compute':>8s} {'x1 run':>6s} {'steps':>6s} {'to-fix':>6s} {'cached':>6s} {'old,new/n':>9s} stopped applied")
     for backend in backends:
         trainer = load_trainer(backend)
         for name in names:
@@ -80,7 +81,7 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     out = os.path.join(root, backend, recipe.name)
     t = time.time()
     r = tune(trainer, cfg, out=out, rounds=a.rounds, seeds=a.seeds, max_seeds=a.max_seeds, target=Severity.INFO,
-             resume=os.path.exists(os.path.join(out, "journal.jsonl")), workers=a.workers, cache=cache)
+             resume=os.path.exists(os.path.join(out, "journal.jsonl")), workers=a.workers, cache=cache, early_stop=not a.no_early_stop)
     wall = time.time() - t
     runs = _journal_runs(out)
     manual = r.stop_reason.startswith("not auto-repairable")
@@ -92,6 +93,7 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     step_ratio = sum(float((x.get("result") or {}).get("steps") or 0) for x in runs.values()) / steps_one if steps_one else math.nan
     compute = sum(float(x.get("seconds") or 0.0) for x in runs.values())
     trained = sum(float(x.get("seconds") or 0.0) for x in runs.values() if not x.get("cached"))
+    stopped = sum(1 for x in runs.values() if x.get("stopped"))
     before = statistics.fmean(r.initial_metric) if r.initial_metric else math.nan
     after = statistics.fmean(r.final_metric) if r.final_metric else math.nan
     held = [_recheck(a, trainer, out, x, _chain(trainer, r), cache) for x in r.rounds if x["verified"]] if a.recheck else []
@@ -99,9 +101,10 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     state = "manual" if manual else str(repaired)
     ratio = compute / one if one else math.nan
     hold = f"{sum(h[0] for h in held)},{sum(h[1] for h in held)}/{len(held)}" if held else "-"
-    print(f"{backend:7s} {recipe.name:22s} {recipe.condition:20s} {len(r.rounds):3d} {state:>16s} {before:11.4g} -> {after:<10.4g} {r.trainings:4d} {compute:7.0f}s {ratio:5.1f}x {step_ratio:5.1f}x {fix_ratio:5.1f}x {trained / one if one else math.nan:5.1f}x {hold:>9s}  {applied}", flush=True)
+    print(f"{backend:7s} {recipe.name:22s} {recipe.condition:20s} {len(r.rounds):3d} {state:>16s} {before:11.4g} -> {after:<10.4g} {r.trainings:4d} {compute:7.0f}s {ratio:5.1f}x {step_ratio:5.1f}x {fix_ratio:5.1f}x {trained / one if one else math.nan:5.1f}x {hold:>9s} {stopped:3d}/{len(runs):<3d} {applied}", flush=True)
     return {"backend": backend, "recipe": recipe.name, "condition": recipe.condition, "rounds": len(r.rounds), "repaired": repaired, "manual": manual, "wall": wall,
-            "compute": compute, "trained": trained, "step_ratio": step_ratio, "fix_ratio": fix_ratio, "one": one, "before": before, "after": after, "held": held}
+            "compute": compute, "trained": trained, "step_ratio": step_ratio, "fix_ratio": fix_ratio, "one": one, "before": before, "after": after, "held": held,
+            "stopped": stopped, "runs": len(runs)}
 
 
 def _summary(a, rows: list, root: str) -> None:
@@ -131,6 +134,9 @@ def _summary(a, rows: list, root: str) -> None:
     if held:
         print(f"accepted repairs that hold on {a.recheck} fresh seeds: old fixed-seed rule {sum(h[0] for h in held)}/{len(held)}, "
               f"Welch test at 0.05 (one look) {sum(h[1] for h in held)}/{len(held)}")
+    print(f"trainings stopped early by tune's watch (a critical condition confirmed live): {sum(x['stopped'] for x in rows)}/{sum(x['runs'] for x in rows)}")
+    print("one training of the final config = the journal's run of the final config with the first seed (its result's steps, "
+          "its seconds); for a repaired recipe that is a full-length candidate run (a watched run stops only on a confirmed critical condition)")
     print(f"journals under {root}")
 
 

@@ -1,0 +1,68 @@
+"""The early stop tune asks of a training: stop once a critical condition is confirmed live.
+
+A trainer whose ``train`` accepts a ``callback`` keyword gets a :class:`Watch` there: it calls
+``callback(step, scalars)`` at its logging points (``scalars``: that step's values, names as the
+live monitor takes them — ``train/loss``, ``loss``, ``val/loss``, ``val_loss``, ...), and when the
+call returns a reason (a non-empty string) it stops and returns its result so far. A trainer that
+takes no ``callback`` trains to the end, as before; nothing else changes for it.
+
+The watch feeds an :class:`advisor.live.Monitor` (its public API: ``log`` and an ``on_finding``
+callable), with its cadence set to the spacing of the trainer's logging points, and asks to stop
+when the monitor delivers a **critical** finding of one of :data:`STOP_ON` — the conditions whose
+critical form means the rest of the run cannot recover on its own (a NaN, a loss running away,
+a learning rate so high that nothing is learned after the first steps). The decision depends on
+the run alone (its config and seed), never on which role the run plays in the tuning, so the
+journal, ``--resume`` and the training cache see the same run whichever way it is reached.
+
+What this means for the verification (:mod:`advisor.tune.sequential`): a run stopped this way is
+scored by its metric at the stop (the trainer's result), which for these conditions is at or near
+chance; a candidate that removes the condition trains to the end and is compared with that. The
+benchmark re-checks every accepted repair against full-length runs on fresh seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from advisor.model import Severity
+
+#: Conditions whose confirmed critical form stops a training early.
+STOP_ON: tuple[str, ...] = ("non-finite", "divergence", "lr-too-high")
+
+
+class Watch:
+    """``callback(step, scalars) -> reason | None`` for a trainer; see the module docstring."""
+
+    def __init__(self, stop_on: tuple[str, ...] = STOP_ON, name: str = "tune") -> None:
+        self.stop_on = frozenset(stop_on)
+        self.name = name
+        self.reason: str | None = None
+        self.step: int | None = None  # the step the stop was asked at
+        self._mon: Any = None
+        self._first: tuple[int, dict[str, Any]] | None = None
+
+    def __call__(self, step: int, scalars: Mapping[str, Any]) -> str | None:
+        if self.reason is not None:
+            return self.reason
+        step = int(step)
+        if self._mon is None:  # the cadence is the spacing of the first two logging points
+            if self._first is None:
+                self._first = (step, dict(scalars))
+                return None
+            from advisor.live import Monitor
+
+            every = max(1, step - self._first[0])
+            self._mon = Monitor(every=every, on_finding=self._on_finding, budget=None, name=self.name)
+            self._mon.log(*self._first)
+        self._mon.log(step, dict(scalars))
+        if self.reason is not None:
+            self.step = step
+        return self.reason
+
+    def _on_finding(self, f: Any) -> None:
+        if self.reason is None and f.condition in self.stop_on and f.severity is Severity.CRITICAL:
+            self.reason = f"advisor tune: {f.condition} confirmed live ({f.summary})"
+
+    def close(self) -> None:
+        if self._mon is not None:
+            self._mon.close()
