@@ -277,6 +277,8 @@ def run(
     applied: list[dict[str, Any]] = []
     recent_train: np.ndarray = np.array([np.nan])
     callback_errors = 0
+    observe = getattr(callback, "observe", None) if callback is not None else None
+    observe = observe if callable(observe) else None
 
     try:
         while True:
@@ -315,6 +317,8 @@ def run(
                 writer.add_scalars(last, k)
                 if mon is not None:
                     mon.log(k, last)
+                if observe is not None:  # a callback that takes every step (advisor tune's watch)
+                    observe(k, dict(last))
             step = start + done - 1
             recent_train = loss[:done]
             if len(bad):
@@ -445,7 +449,8 @@ def trainer(backend: str, engine: str) -> Callable[..., TrainResult]:
     train.__doc__ = (f"Train ``config`` (a TrainConfig or its dict; None: the default) with the {backend} engine, logging "
                      "SPEC §6 tags to ``logdir``. ``seed`` overrides config.seed; ``control`` takes live remedies; "
                      "``callback(step, scalars)`` runs at each logging interval (its exceptions are logged, never raised; a "
-                     "non-empty string it returns stops the run there, with that reason); "
+                     "non-empty string it returns stops the run there, with that reason; a callback with an ``observe(step, scalars)`` "
+                     "method is also given every step's values); "
                      "``monitor=True`` diagnoses the run live with advisor.live.Monitor and ``auto_remedy=True`` applies "
                      "each live finding's first live-capable remedy.")
     return train

@@ -114,3 +114,22 @@ def test_reference_trainer_stops_when_its_callback_returns_a_reason(tmp_path):
     r = tt.train(TINY, str(tmp_path), 0, callback=callback)
     assert r.stop_reason == "enough" and r.stopped_early and r.steps == seen[1] < 24
     assert len(seen) == 2 and r.final_val_loss == r.final_val_loss  # evaluated at the stop
+
+
+def test_observed_steps_let_the_watch_confirm_sooner(tmp_path):
+    """Fed every step through observe(), the watch sees the first steps' spike and confirms within
+    two logging intervals; from the logging points alone it needs several more."""
+
+    def feed(watch, observe):
+        for i in range(400):
+            loss = 2.3 if i == 0 else (2.3 * 50 if i < 4 else 2.31 + 0.01 * ((i * 7) % 3))
+            s = {"train/loss": loss, "train/lr": 10.0}
+            if observe:
+                watch.observe(i, s)
+            if i % 20 == 19 and watch(i, {**s, "val/loss": 2.31}):
+                return i
+        return None
+
+    fine, coarse = feed(Watch(), True), feed(Watch(), False)
+    assert fine is not None and fine <= 59
+    assert coarse is None or coarse > fine

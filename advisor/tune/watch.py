@@ -6,6 +6,11 @@ live monitor takes them — ``train/loss``, ``loss``, ``val/loss``, ``val_loss``
 call returns a reason (a non-empty string) it stops and returns its result so far. A trainer that
 takes no ``callback`` trains to the end, as before; nothing else changes for it.
 
+A trainer that can afford it may also feed every step through ``callback.observe(step, scalars)``
+(when the callback has that method; nothing is decided there): the monitor then judges the full
+curve, as a live monitor inside the loop does, instead of one point per logging interval — a spike
+in the first steps is seen, and a confirmation takes two logging intervals instead of eight.
+
 The watch feeds an :class:`advisor.live.Monitor` (its public API: ``log`` and an ``on_finding``
 callable), with its cadence set to the spacing of the trainer's logging points, and asks to stop
 when the monitor delivers a **critical** finding of one of :data:`STOP_ON` — the conditions whose
@@ -39,25 +44,46 @@ class Watch:
         self.reason: str | None = None
         self.step: int | None = None  # the step the stop was asked at
         self._mon: Any = None
-        self._first: tuple[int, dict[str, Any]] | None = None
+        self._first: int | None = None  # the step of the first logging point
+        self._held: list[tuple[int, dict[str, Any]]] = []  # points before the cadence is known
+        self._observed: tuple[int, frozenset[str]] = (-1, frozenset())  # the latest observe(): step, names
+
+    def observe(self, step: int, scalars: Mapping[str, Any]) -> None:
+        """One step's values, between logging points (optional; decides nothing)."""
+        if self.reason is None:
+            self._observed = (int(step), frozenset(scalars))
+            self._log(int(step), dict(scalars))
 
     def __call__(self, step: int, scalars: Mapping[str, Any]) -> str | None:
         if self.reason is not None:
             return self.reason
         step = int(step)
+        seen = self._observed[1] if self._observed[0] == step else frozenset()
+        fresh = {k: v for k, v in scalars.items() if k not in seen}  # what observe() did not give at this step
         if self._mon is None:  # the cadence is the spacing of the first two logging points
             if self._first is None:
-                self._first = (step, dict(scalars))
+                self._first = step
+                self._log(step, fresh)
                 return None
             from advisor.live import Monitor
 
-            every = max(1, step - self._first[0])
-            self._mon = Monitor(every=every, on_finding=self._on_finding, budget=None, name=self.name)
-            self._mon.log(*self._first)
-        self._mon.log(step, dict(scalars))
+            self._mon = Monitor(every=max(1, step - self._first), on_finding=self._on_finding, budget=None, name=self.name)
+            held, self._held = self._held, []
+            for point in held:
+                self._mon.log(*point)
+        if fresh:
+            self._mon.log(step, fresh)
         if self.reason is not None:
             self.step = step
         return self.reason
+
+    def _log(self, step: int, scalars: dict[str, Any]) -> None:
+        if not scalars:
+            return
+        if self._mon is None:
+            self._held.append((step, scalars))
+        else:
+            self._mon.log(step, scalars)
 
     def _on_finding(self, f: Any) -> None:
         if self.reason is None and f.condition in self.stop_on and f.severity is Severity.CRITICAL:
