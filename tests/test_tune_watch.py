@@ -133,3 +133,24 @@ def test_observed_steps_let_the_watch_confirm_sooner(tmp_path):
     fine, coarse = feed(Watch(), True), feed(Watch(), False)
     assert fine is not None and fine <= 59
     assert coarse is None or coarse > fine
+
+
+def test_a_run_stopped_for_a_nan_or_divergence_scores_as_diverged():
+    from advisor.tune import metric_values
+
+    def rec(condition):
+        return {"ok": True, "result": {"final_val_loss": 1.2}, "stopped": {"step": 50, "condition": condition}}
+
+    assert metric_values([rec("divergence"), rec("non-finite"), rec("lr-too-high"), {"ok": True, "result": {"final_val_loss": 0.5}}], "val_loss") == [
+        float("inf"), float("inf"), 1.2, 0.5]  # lr-too-high: its metric at the stop (at chance), as it would end
+
+
+def test_the_finding_a_run_was_stopped_for_stays_with_the_run():
+    from advisor.tune.runner import with_stop_finding
+
+    live = {"condition": "divergence", "severity": "critical", "summary": "live"}
+    offline = [{"condition": "plateau", "severity": "info"}, {"condition": "divergence", "severity": "warning"}]
+    assert with_stop_finding(offline, {"finding": live}) == [live, offline[0]]  # the stronger live one replaces it
+    strong = [{"condition": "divergence", "severity": "critical", "summary": "offline"}]
+    assert with_stop_finding(strong, {"finding": live}) == strong
+    assert with_stop_finding(offline, None) == offline and with_stop_finding(offline, {"step": 3}) == offline

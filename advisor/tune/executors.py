@@ -42,7 +42,7 @@ class JobOutcome:
     result: Mapping[str, Any] | None = None
     error: str = ""
     usage: bool = False  # the error is one the user must fix (e.g. a trainer that is not installed)
-    stopped: Mapping[str, Any] | None = None  # {"step", "reason"}: the watch stopped the training
+    stopped: Mapping[str, Any] | None = None  # {"step", "reason", "condition", "finding"}: the watch stopped the training
 
     def record(self) -> dict[str, Any]:
         """The journal's keys, in the journal's order."""
@@ -70,7 +70,7 @@ def run_job(job: TrainJob) -> JobOutcome:
     watch = Watch() if job.watch else None
     try:
         result = load_trainer(job.trainer).train(job.config, job.logdir, job.seed, watch, **job.options)
-        stopped = {"step": watch.step, "reason": watch.reason} if watch is not None and watch.reason else None
+        stopped = watch.stopped() if watch is not None else None
         return JobOutcome(True, time.time() - t, result=result, stopped=stopped)
     except UsageError as e:
         return JobOutcome(False, time.time() - t, error=str(e), usage=True)

@@ -130,7 +130,8 @@ class Runner:
         if diagnosis.error is not None:
             res["analysis_error"] = diagnosis.error
         self.curves[(h, seed)] = diagnosis.curves
-        self.journal.add_run({"type": "run", "config_hash": h, "seed": seed, "logdir": logdir, **res, "findings": diagnosis.findings})
+        findings = with_stop_finding(diagnosis.findings, res.get("stopped"))
+        self.journal.add_run({"type": "run", "config_hash": h, "seed": seed, "logdir": logdir, **res, "findings": findings})
 
     def median_curves(self, records: Iterable[Mapping[str, Any]]) -> dict[str, PlotCurve]:
         """Median train/val loss over the records' seeds on a common step grid, for the plots."""
@@ -142,6 +143,19 @@ class Runner:
             logdir = rec.get("logdir")
             self.curves[key] = diagnose_logdir(logdir).curves if logdir else ()
         return self.curves[key]
+
+
+def with_stop_finding(findings: list[dict[str, Any]], stopped: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The offline findings, with the live one a run was stopped for in place of a weaker (or
+    missing) finding of its condition: a shortened curve may not show it as the live monitor saw it."""
+    live = (stopped or {}).get("finding")
+    if not isinstance(live, Mapping) or "condition" not in live:
+        return findings
+    rank = {"info": 0, "warning": 1, "critical": 2}
+    same = [f for f in findings if f.get("condition") == live["condition"]]
+    if same and rank.get(str(same[0].get("severity")), 0) >= rank.get(str(live.get("severity")), 0):
+        return findings
+    return [dict(live), *(f for f in findings if f.get("condition") != live["condition"])]
 
 
 def median_curves(runs: Iterable[RunCurves]) -> dict[str, PlotCurve]:

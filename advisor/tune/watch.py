@@ -19,10 +19,14 @@ a learning rate so high that nothing is learned after the first steps). The deci
 the run alone (its config and seed), never on which role the run plays in the tuning, so the
 journal, ``--resume`` and the training cache see the same run whichever way it is reached.
 
-What this means for the verification (:mod:`advisor.tune.sequential`): a run stopped this way is
-scored by its metric at the stop (the trainer's result), which for these conditions is at or near
-chance; a candidate that removes the condition trains to the end and is compared with that. The
-benchmark re-checks every accepted repair against full-length runs on fresh seeds.
+What this means for the verification (:mod:`advisor.tune.sequential`): a run stopped for a NaN or
+a divergence (:data:`FAILED`) is scored as a diverged run (the worst value: it was blowing up, and
+its metric at the stop says nothing of where it would end); a run stopped for ``lr-too-high`` is
+scored by its metric at the stop (the trainer's result), at or near chance, as it would have ended.
+The finding that stopped it is journaled with the run, and kept among the run's findings when the
+offline analysis of the shortened curve does not show it as strongly, so the next round acts on
+the condition the run was stopped for. The benchmark re-checks every accepted repair against
+full-length runs on fresh seeds.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from advisor.model import Severity
 
 #: Conditions whose confirmed critical form stops a training early.
 STOP_ON: tuple[str, ...] = ("non-finite", "divergence", "lr-too-high")
+#: A run stopped for one of these scores as diverged (the worst value of the metric).
+FAILED: tuple[str, ...] = ("non-finite", "divergence")
 
 
 class Watch:
@@ -42,6 +48,7 @@ class Watch:
         self.stop_on = frozenset(stop_on)
         self.name = name
         self.reason: str | None = None
+        self.finding: dict[str, Any] | None = None  # the finding that stopped the run (Finding.to_dict)
         self.step: int | None = None  # the step the stop was asked at
         self._mon: Any = None
         self._first: int | None = None  # the step of the first logging point
@@ -88,6 +95,13 @@ class Watch:
     def _on_finding(self, f: Any) -> None:
         if self.reason is None and f.condition in self.stop_on and f.severity is Severity.CRITICAL:
             self.reason = f"advisor tune: {f.condition} confirmed live ({f.summary})"
+            self.finding = f.to_dict()
+
+    def stopped(self) -> dict[str, Any] | None:
+        """What the journal keeps of a stop: step, reason, condition, finding (None: not stopped)."""
+        if self.reason is None:
+            return None
+        return {"step": self.step, "reason": self.reason, "condition": (self.finding or {}).get("condition"), "finding": self.finding}
 
     def close(self) -> None:
         if self._mon is not None:
