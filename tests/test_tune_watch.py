@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from advisor.tune import load_trainer, tune
+from advisor.tune import load_trainer, metric_values, tune
 from advisor.tune.cache import TrainingCache
 from advisor.tune.journal import Journal
 from advisor.tune.protocol import config_hash, takes_keyword
@@ -41,7 +41,8 @@ def test_takes_keyword_needs_the_name():
 def test_watch_stops_a_confirmed_critical_run_and_lets_healthy_ones_finish(tmp_path):
     w = Watch()
     r = fake_trainer.train_watched(cfg(lr=3.0), str(tmp_path / "bad"), 0, callback=w)
-    assert w.reason and "lr-too-high" in w.reason and w.step is not None
+    # the toy's validation loss falls first (an lr-too-high is vetoed), then the run blows up into NaN
+    assert w.reason and ("divergence" in w.reason or "non-finite" in w.reason) and w.step is not None
     assert r["steps"] == w.step + 1 < 400
     for i, kw in enumerate(({}, {"lr": 0.002}, {"overfit": 1.0})):  # crawling or overfitting: not critical
         w = Watch()
@@ -67,7 +68,8 @@ def test_tune_stops_the_broken_baseline_and_still_verifies_the_repair(tmp_path):
     assert r.verified and r.final_config["lr"] < 1.0
     runs = _runs(out)
     first = [runs[(config_hash(r.initial_config), s)] for s in r.seeds]
-    assert all(x["stopped"]["step"] < 400 and "lr-too-high" in x["stopped"]["reason"] for x in first)
+    assert all(x["stopped"]["step"] < 400 and x["stopped"]["condition"] in ("divergence", "non-finite") for x in first)
+    assert metric_values(first, "val_loss") == [float("inf")] * 2  # stopped blowing up: scored as diverged
     assert all(x["result"]["steps"] < 400 for x in first)
     final = [runs[(config_hash(r.final_config), s)] for s in r.seeds]
     assert all(x["result"]["steps"] == 400 and "stopped" not in x for x in final)
@@ -154,3 +156,23 @@ def test_the_finding_a_run_was_stopped_for_stays_with_the_run():
     strong = [{"condition": "divergence", "severity": "critical", "summary": "offline"}]
     assert with_stop_finding(strong, {"finding": live}) == strong
     assert with_stop_finding(offline, None) == offline and with_stop_finding(offline, {"step": 3}) == offline
+
+
+def test_a_falling_validation_loss_vetoes_an_lr_too_high_stop():
+    """Heavy dropout: the train loss jumps and sits high (the live rule says lr-too-high), while the
+    validation loss falls well below the start; Adam at 10: the validation loss falls back from an
+    explosion, still far above the start. Only the second is stopped."""
+
+    def feed(val):
+        w = Watch()
+        for i in range(400):
+            s = {"train/loss": 2.3 if i == 0 else (2.3 * 50 if i < 4 else 2.31 + 0.01 * ((i * 7) % 3)), "train/lr": 10.0}
+            w.observe(i, s)
+            if i % 20 == 19 and w(i, {**s, "val/loss": val(i)}):
+                return w
+        return w
+
+    dropout = feed(lambda i: max(0.5, 2.2 - 0.02 * i))
+    assert dropout.reason is None and dropout.learning()
+    exploded = feed(lambda i: 5000.0 / (1 + i))
+    assert exploded.reason and "lr-too-high" in exploded.reason and not exploded.learning()
