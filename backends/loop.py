@@ -277,6 +277,8 @@ def run(
     applied: list[dict[str, Any]] = []
     recent_train: np.ndarray = np.array([np.nan])
     callback_errors = 0
+    observe = getattr(callback, "observe", None) if callback is not None else None
+    observe = observe if callable(observe) else None
 
     try:
         while True:
@@ -315,6 +317,8 @@ def run(
                 writer.add_scalars(last, k)
                 if mon is not None:
                     mon.log(k, last)
+                if observe is not None:  # a callback that takes every step (advisor tune's watch)
+                    observe(k, dict(last))
             step = start + done - 1
             recent_train = loss[:done]
             if len(bad):
@@ -342,7 +346,10 @@ def run(
 
             if callback is not None and last:
                 try:
-                    callback(step, dict(last))
+                    asked = callback(step, dict(last))
+                    if isinstance(asked, str) and asked and not stop_reason:  # the caller asks to stop (advisor tune)
+                        stop_reason, stopped_early = asked, True
+                        writer.add_text("run/stop", asked, step)
                 except Exception as e:  # a monitor's failure never kills training
                     callback_errors += 1
                     if callback_errors <= 3:
@@ -441,7 +448,9 @@ def trainer(backend: str, engine: str) -> Callable[..., TrainResult]:
 
     train.__doc__ = (f"Train ``config`` (a TrainConfig or its dict; None: the default) with the {backend} engine, logging "
                      "SPEC §6 tags to ``logdir``. ``seed`` overrides config.seed; ``control`` takes live remedies; "
-                     "``callback(step, scalars)`` runs at each logging interval (its exceptions are logged, never raised); "
+                     "``callback(step, scalars)`` runs at each logging interval (its exceptions are logged, never raised; a "
+                     "non-empty string it returns stops the run there, with that reason; a callback with an ``observe(step, scalars)`` "
+                     "method is also given every step's values); "
                      "``monitor=True`` diagnoses the run live with advisor.live.Monitor and ``auto_remedy=True`` applies "
                      "each live finding's first live-capable remedy.")
     return train

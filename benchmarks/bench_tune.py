@@ -14,6 +14,11 @@ auto-repairable" and is counted apart (not an auto-repairable recipe).
 
 Figures:
 * repaired and verified / auto-repairable recipes;
+* one training of the final config: the journal's run of the final config with the first seed, its
+  result's ``steps`` and its seconds (for a repaired recipe a candidate run, full length unless the
+  watch stopped it for a critical condition);
+* trainings tune's watch stopped early (a critical non-finite / divergence / lr-too-high confirmed
+  live, :mod:`advisor.tune.watch`; ``--no-early-stop`` trains every run to its end);
 * training compute per tuning, from the journal: the seconds of every training the tuning used
   (as if no cache: a cached run counts with the seconds it first took), relative to one training
   of the final config; and separately the seconds actually trained in this invocation (cached
@@ -55,6 +60,7 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="keep journals here (resumable); default: a temporary directory")
     ap.add_argument("--cache", default=None, help="training cache directory (default: a fresh one under --out)")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--no-early-stop", action="store_true", help="train every run to its end (tune's early stop off)")
     a = ap.parse_args()
     from backends import recipes
 
@@ -67,7 +73,7 @@ def main() -> int:
     root = a.out or tempfile.mkdtemp(prefix="bench-tune-")
     cache = a.cache or os.path.join(root, "cache")
     rows = []
-    print(f"{'backend':7s} {'recipe':22s} {'condition':20s} {'rnd':>3s} {'repaired':>16s} {'metric before -> after':>24s} {'runs':>4s} {'compute':>8s} {'x1 run':>6s} {'steps':>6s} {'to-fix':>6s} {'cached':>6s} {'old,new/n':>9s}  applied")
+    print(f"{'backend':7s} {'recipe':22s} {'condition':20s} {'rnd':>3s} {'repaired':>16s} {'metric before -> after':>24s} {'runs':>4s} {'compute':>8s} {'x1 run':>6s} {'steps':>6s} {'to-fix':>6s} {'cached':>6s} {'old,new/n':>9s} stopped applied")
     for backend in backends:
         trainer = load_trainer(backend)
         for name in names:
@@ -80,18 +86,20 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     out = os.path.join(root, backend, recipe.name)
     t = time.time()
     r = tune(trainer, cfg, out=out, rounds=a.rounds, seeds=a.seeds, max_seeds=a.max_seeds, target=Severity.INFO,
-             resume=os.path.exists(os.path.join(out, "journal.jsonl")), workers=a.workers, cache=cache)
+             resume=os.path.exists(os.path.join(out, "journal.jsonl")), workers=a.workers, cache=cache, early_stop=not a.no_early_stop)
     wall = time.time() - t
     runs = _journal_runs(out)
-    manual = r.stop_reason.startswith("not auto-repairable")
+    manual = r.stop_reason.startswith("not auto-repairable") and not r.rounds  # a later round's manual advice does not undo a repair
     repaired = any(x["verified"] for x in r.rounds) and _gone(runs, r, recipe.condition)
     one = _one_run_seconds(runs, r)
     steps_one = _one_run_steps(runs, r)
-    fix_steps = _steps_to_first_repair(out)
+    fix_steps, fix_seconds = _to_first_repair(out)
     fix_ratio = fix_steps / steps_one if steps_one and fix_steps is not None else math.nan
+    fix_sec_ratio = fix_seconds / one if one and fix_seconds is not None else math.nan
     step_ratio = sum(float((x.get("result") or {}).get("steps") or 0) for x in runs.values()) / steps_one if steps_one else math.nan
     compute = sum(float(x.get("seconds") or 0.0) for x in runs.values())
     trained = sum(float(x.get("seconds") or 0.0) for x in runs.values() if not x.get("cached"))
+    stopped = sum(1 for x in runs.values() if x.get("stopped"))
     before = statistics.fmean(r.initial_metric) if r.initial_metric else math.nan
     after = statistics.fmean(r.final_metric) if r.final_metric else math.nan
     held = [_recheck(a, trainer, out, x, _chain(trainer, r), cache) for x in r.rounds if x["verified"]] if a.recheck else []
@@ -99,9 +107,10 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     state = "manual" if manual else str(repaired)
     ratio = compute / one if one else math.nan
     hold = f"{sum(h[0] for h in held)},{sum(h[1] for h in held)}/{len(held)}" if held else "-"
-    print(f"{backend:7s} {recipe.name:22s} {recipe.condition:20s} {len(r.rounds):3d} {state:>16s} {before:11.4g} -> {after:<10.4g} {r.trainings:4d} {compute:7.0f}s {ratio:5.1f}x {step_ratio:5.1f}x {fix_ratio:5.1f}x {trained / one if one else math.nan:5.1f}x {hold:>9s}  {applied}", flush=True)
+    print(f"{backend:7s} {recipe.name:22s} {recipe.condition:20s} {len(r.rounds):3d} {state:>16s} {before:11.4g} -> {after:<10.4g} {r.trainings:4d} {compute:7.0f}s {ratio:5.1f}x {step_ratio:5.1f}x {fix_ratio:5.1f}x {trained / one if one else math.nan:5.1f}x {hold:>9s} {stopped:3d}/{len(runs):<3d} {applied}", flush=True)
     return {"backend": backend, "recipe": recipe.name, "condition": recipe.condition, "rounds": len(r.rounds), "repaired": repaired, "manual": manual, "wall": wall,
-            "compute": compute, "trained": trained, "step_ratio": step_ratio, "fix_ratio": fix_ratio, "one": one, "before": before, "after": after, "held": held}
+            "compute": compute, "trained": trained, "step_ratio": step_ratio, "fix_ratio": fix_ratio, "fix_sec_ratio": fix_sec_ratio, "one": one, "before": before, "after": after, "held": held,
+            "stopped": stopped, "runs": len(runs)}
 
 
 def _summary(a, rows: list, root: str) -> None:
@@ -122,15 +131,22 @@ def _summary(a, rows: list, root: str) -> None:
         print(f"median training steps per tuning: {statistics.median(steps):.2f}x the steps of one training of the final config "
               "(independent of process start-up and compilation, which dominate the seconds of small runs)")
     fixes = [x["fix_ratio"] for x in done if math.isfinite(x["fix_ratio"])]
+    fix_secs = [x["fix_sec_ratio"] for x in done if math.isfinite(x["fix_sec_ratio"])]
     if fixes:
         print(f"median training steps up to the first verified repair (repaired recipes; --target info goes on with advice after it): "
-              f"{statistics.median(fixes):.2f}x one training of the final config")
+              f"{statistics.median(fixes):.2f}x one training of the final config; in journal seconds {statistics.median(fix_secs):.2f}x")
+    lth_rows = ", ".join(f"{x['backend']}/{x['recipe']} {'repaired' if x['repaired'] else 'NOT repaired'} ({x['fix_ratio']:.1f}x to fix, {x['step_ratio']:.1f}x in all)" for x in rows if x["recipe"].startswith("lr-too-high") and not x["manual"])
+    if lth_rows:
+        print(f"lr-too-high recipes: {lth_rows}")
     if done:
         print(f"median rounds (repaired): {statistics.median(x['rounds'] for x in done)}")
     held = [h for x in rows for h in x["held"]]
     if held:
         print(f"accepted repairs that hold on {a.recheck} fresh seeds: old fixed-seed rule {sum(h[0] for h in held)}/{len(held)}, "
               f"Welch test at 0.05 (one look) {sum(h[1] for h in held)}/{len(held)}")
+    print(f"trainings stopped early by tune's watch (a critical condition confirmed live): {sum(x['stopped'] for x in rows)}/{sum(x['runs'] for x in rows)}")
+    print("one training of the final config = the journal's run of the final config with the first seed (its result's steps, "
+          "its seconds); for a repaired recipe that is a full-length candidate run (a watched run stops only on a confirmed critical condition)")
     print(f"journals under {root}")
 
 
@@ -179,11 +195,12 @@ def _journal_runs(out: str) -> dict:
     return Journal(os.path.join(out, "journal.jsonl"), resume=True).runs
 
 
-def _steps_to_first_repair(out: str) -> float | None:
-    """Training steps of the runs journaled before the first verified attempt (None: none verified)."""
+def _to_first_repair(out: str) -> tuple[float | None, float | None]:
+    """Training steps and journal seconds of the runs journaled before the first verified attempt
+    (None, None: none verified)."""
     import json
 
-    total = 0.0
+    total, seconds = 0.0, 0.0
     with open(os.path.join(out, "journal.jsonl"), encoding="utf-8") as fh:
         for line in fh:
             try:
@@ -194,9 +211,10 @@ def _steps_to_first_repair(out: str) -> float | None:
                 continue
             if rec.get("type") == "run":
                 total += float((rec.get("result") or {}).get("steps") or 0)
+                seconds += float(rec.get("seconds") or 0.0)
             elif rec.get("type") == "attempt" and rec.get("verified"):
-                return total
-    return None
+                return total, seconds
+    return None, None
 
 
 def _one_run_steps(runs: dict, r) -> float:

@@ -56,6 +56,27 @@ def apply(config: Mapping[str, Any], remedy: Mapping[str, Any]) -> dict[str, Any
 
 
 def train(config: Mapping[str, Any], logdir: str, seed: int) -> dict[str, Any]:
+    return _train(config, logdir, seed, None)
+
+
+def train_watched(config: Mapping[str, Any], logdir: str, seed: int, *, callback: Any = None) -> dict[str, Any]:
+    """``train`` with tune's optional early-stop hook: ``callback(step, scalars)`` at each
+    evaluation; a reason back stops the run there."""
+    return _train(config, logdir, seed, callback)
+
+
+class Watched:
+    """The protocol with ``train_watched`` as ``train`` (``tests.fake_trainer:WATCHED``)."""
+
+    train = staticmethod(train_watched)
+    apply = staticmethod(apply)
+    load_config = staticmethod(load_config)
+
+
+WATCHED = Watched()
+
+
+def _train(config: Mapping[str, Any], logdir: str, seed: int, callback: Any) -> dict[str, Any]:
     cfg = {**DEFAULT, **dict(config)}
     if os.environ.get("FAKE_TRAINER_SLEEP"):  # lets a test kill tune while its workers train
         import time
@@ -104,6 +125,9 @@ def train(config: Mapping[str, Any], logdir: str, seed: int) -> dict[str, Any]:
             if vi < len(ev) and ev[vi] == i:
                 w.add_scalar("val/loss", val[vi], i, wall_time=1.7e9 + i)
                 vi += 1
+                if callback is not None and callback(i, {"train/loss": train[i], "train/lr": lr, "train/grad_norm": grad[i], "val/loss": val[vi - 1]}):
+                    stop, val = i + 1, val[:vi]
+                    break
     fin = np.isfinite(val)
     best = float(np.min(val[fin])) if fin.any() else math.inf
     final = float(val[-1]) if np.isfinite(val[-1]) else math.inf

@@ -52,3 +52,18 @@ def test_the_example_is_a_plain_script_and_a_thirty_line_wrapper(tmp_path):
 def _write(path, obj):
     path.write_text(json.dumps(obj))
     return path
+
+
+def test_the_example_takes_tunes_early_stop_hook(tmp_path):
+    """tune.py's train names ``callback``: tune's watch reaches the script, which stops a run gone to NaN."""
+    from advisor.tune import load_trainer
+    from advisor.tune.watch import Watch
+    from examples.own_trainer import tune as wrapper
+
+    trainer = load_trainer("examples.own_trainer.tune")
+    c = {**wrapper.load_config(str(_write(tmp_path / "c.json", {"lr": 3.0})))}
+    w = Watch()
+    stopped = trainer.train(c, str(tmp_path / "a"), 0, w)
+    full = trainer.train(c, str(tmp_path / "b"), 0)
+    assert w.reason and "non-finite" in w.reason
+    assert stopped["steps"] == w.step < full["steps"] == 8 * 8

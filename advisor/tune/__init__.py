@@ -18,6 +18,11 @@ round diagnoses the better config again. Any other attempt is recorded and the n
 budget or the rounds are spent, nothing helps, or the top finding has only manual remedies
 ("not auto-repairable: <what a person must do>", no candidate trained).
 
+A training stops early once its live monitor confirms a critical NaN, divergence or lr-too-high
+(:mod:`~advisor.tune.watch`, passed as ``callback=`` to trainers whose ``train`` names one): a run
+stopped for a NaN or a divergence scores as diverged, one stopped for lr-too-high by its metric at
+the stop, and the finding it was stopped for stays with the run.
+
 Every finished training is appended to ``journal.jsonl`` under ``--out`` (flushed and fsynced),
 keyed by the config's hash and the seed; ``--resume`` reuses finished runs, so killing the
 process at any moment loses no result. Seeds train in parallel worker processes. Finished
@@ -27,7 +32,7 @@ trainings are also kept in a content-addressed cache shared by every tuning
 Trainers are reached through a small protocol and loaded by name; the core never imports them.
 
 Modules, lowest first: :mod:`~advisor.tune.protocol` (what a trainer provides, loading one by
-name, config hashing and diffs), :mod:`~advisor.tune.journal` (the journal and resume),
+name, config hashing and diffs), :mod:`~advisor.tune.watch` (the early stop), :mod:`~advisor.tune.journal` (the journal and resume),
 :mod:`~advisor.tune.verify` (metrics, conditions, targets), :mod:`~advisor.tune.sequential` (the
 sequential test), :mod:`~advisor.tune.cache` (finished trainings by content), :mod:`~advisor.tune.executors` (local worker
 processes), :mod:`~advisor.tune.runner` (a config over seeds, each run diagnosed once),

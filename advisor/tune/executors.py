@@ -17,6 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from advisor.errors import UsageError
 from advisor.io.parallel import cpu_count, die_with_parent, worker_parent
 from advisor.tune.protocol import load_trainer
+from advisor.tune.watch import Watch
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class TrainJob:
     seed: int
     threads: int  # CPU threads the training may use (the cores shared among the jobs in flight)
     options: Mapping[str, Any] = field(default_factory=dict)  # keywords for the trainer's train()
+    watch: bool = False  # stop once a critical condition is confirmed live (advisor.tune.watch)
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,15 @@ class JobOutcome:
     result: Mapping[str, Any] | None = None
     error: str = ""
     usage: bool = False  # the error is one the user must fix (e.g. a trainer that is not installed)
+    stopped: Mapping[str, Any] | None = None  # {"step", "reason", "condition", "finding"}: the watch stopped the training
 
     def record(self) -> dict[str, Any]:
         """The journal's keys, in the journal's order."""
         if self.ok:
-            return {"ok": True, "result": dict(self.result or {}), "seconds": self.seconds}
+            rec = {"ok": True, "result": dict(self.result or {}), "seconds": self.seconds}
+            if self.stopped:
+                rec["stopped"] = dict(self.stopped)
+            return rec
         rec: dict[str, Any] = {"ok": False, "error": self.error, "seconds": self.seconds}
         if self.usage:
             rec["usage"] = True
@@ -61,9 +67,11 @@ def run_job(job: TrainJob) -> JobOutcome:
     except Exception:
         pass
     t = time.time()
+    watch = Watch() if job.watch else None
     try:
-        result = load_trainer(job.trainer).train(job.config, job.logdir, job.seed, **job.options)
-        return JobOutcome(True, time.time() - t, result=result)
+        result = load_trainer(job.trainer).train(job.config, job.logdir, job.seed, watch, **job.options)
+        stopped = watch.stopped() if watch is not None else None
+        return JobOutcome(True, time.time() - t, result=result, stopped=stopped)
     except UsageError as e:
         return JobOutcome(False, time.time() - t, error=str(e), usage=True)
     except Exception as e:  # a crashed training is a result (diverged config), not a crash of tune

@@ -56,6 +56,7 @@ class TuneOptions:
     target: Severity = Severity.WARNING  # the least severe finding to act on
     max_seeds: int | None = None  # most seeds per side; None: max(5, seeds)
     cache: str | None = DEFAULT_CACHE  # the training cache's directory; "default": $ADVISOR_CACHE or ~/.cache; None: off
+    early_stop: bool = True  # stop a training once a critical condition is confirmed live (advisor.tune.watch)
 
     def check(self) -> None:
         metric_spec(self.metric)  # a usage error when it is neither a known metric nor a result key
@@ -103,7 +104,7 @@ def open_session(trainer: Trainer, config: Mapping[str, Any], options: TuneOptio
     journal.begin(trainer.name, initial, config_hash(initial), options.seeds, options.metric, mode)
     root = cache_root(options.cache)
     cache = TrainingCache(root, trainer.name, trainer.module_name) if root and mode is None else None
-    runner = Runner(trainer, options.out, journal, options.workers or max(1, min(options.seeds, cpu_count())), progress, cache)
+    runner = Runner(trainer, options.out, journal, options.workers or max(1, min(options.seeds, cpu_count())), progress, cache, watch=options.early_stop and mode is None)
     return Session(trainer, options, journal, initial, options.seed_list, runner)
 
 
@@ -124,12 +125,14 @@ def tune(
     log: Log | None = None,
     max_seeds: int | None = None,
     cache: str | None = DEFAULT_CACHE,
+    early_stop: bool = True,
 ) -> TuneResult:
     """The tuning loop; see :mod:`advisor.tune`. ``target``: the least severe finding to act on
     (warning: stop at SPEC's "healthy"; info: also act on advice such as gradient noise).
     ``seeds``: per side to start with, ``max_seeds``: at most (see :mod:`advisor.tune.sequential`);
-    ``cache``: see :mod:`advisor.tune.cache` (None: off)."""
-    options = TuneOptions(out, rounds=rounds, seeds=seeds, metric=metric, budget=budget, resume=resume, workers=workers, base_seed=base_seed, target=target, max_seeds=max_seeds, cache=cache)
+    ``cache``: see :mod:`advisor.tune.cache` (None: off); ``early_stop``: stop a training once a
+    critical condition is confirmed live (:mod:`advisor.tune.watch`)."""
+    options = TuneOptions(out, rounds=rounds, seeds=seeds, metric=metric, budget=budget, resume=resume, workers=workers, base_seed=base_seed, target=target, max_seeds=max_seeds, cache=cache, early_stop=early_stop)
     return run_tuning(trainer, config, options, progress=progress, log=log)
 
 

@@ -9,6 +9,12 @@ A trainer is a module (or an object in one) with three functions on JSON-able di
 ``options`` are keywords a trainer may support (``auto_remedy=True`` for ``tune --live``). A
 config may come back as a mapping, an object with ``to_dict()`` or a dataclass; tune keeps dicts.
 
+Early stop (optional): when ``train`` names a ``callback`` parameter (``**kwargs`` does not count), tune passes
+``callback(step, scalars) -> reason | None`` (:class:`advisor.tune.watch.Watch`); call it at your
+logging points with that step's values (``{"train/loss": ..., "val/loss": ...}`` or plain names
+such as ``loss``, ``val_loss``) and, when it returns a non-empty string, stop and return the result
+so far. A trainer without the keyword is called as ``train(config, logdir, seed)`` and trains on.
+
 The core never imports a trainer: :data:`BACKENDS` is the one place that maps the user-facing
 names ``torch`` and ``jax`` to the reference trainers' module paths, strings handed to importlib
 when a trainer is used. Any other name is a module path, ``package.module`` or
@@ -20,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import json
 import operator
 from dataclasses import dataclass
@@ -80,15 +87,28 @@ class Trainer:
     def apply(self, config: Mapping[str, Any], remedy: Mapping[str, Any]) -> dict[str, Any]:
         return config_to_dict(self._function("apply")(dict(config), dict(remedy)))
 
-    def train(self, config: Mapping[str, Any], logdir: str, seed: int, **kw: Any) -> dict[str, Any]:
-        """Train once; ``kw`` (e.g. ``auto_remedy=True``) goes to trainers that support it."""
+    def train(self, config: Mapping[str, Any], logdir: str, seed: int, watch: Callable[..., Any] | None = None, **kw: Any) -> dict[str, Any]:
+        """Train once; ``kw`` (e.g. ``auto_remedy=True``) goes to trainers that support it;
+        ``watch`` goes as ``callback=`` to a trainer whose ``train`` takes one (else it is unused)."""
+        fn = self._function("train")
+        if watch is not None and takes_keyword(fn, "callback"):
+            kw = {**kw, "callback": watch}
         try:
-            result = self._function("train")(dict(config), logdir, seed, **kw)
+            result = fn(dict(config), logdir, seed, **kw)
         except TypeError as e:
             if kw and "unexpected keyword" in str(e):
                 raise UsageError(f"trainer {self.name} does not support live control ({', '.join(kw)})") from None
             raise
         return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+
+def takes_keyword(fn: Callable[..., Any], name: str) -> bool:
+    """Does ``fn`` name a parameter ``name`` that takes a keyword (``**kwargs`` does not count)?"""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 def load_trainer(name: str) -> Trainer:

@@ -21,6 +21,7 @@ from advisor.tune.cache import TrainingCache
 from advisor.tune.executors import JobOutcome, LocalExecutor, TrainJob, threads_per_job
 from advisor.tune.journal import Journal, RunKey
 from advisor.tune.protocol import Trainer, config_hash
+from advisor.tune.watch import STOP_ON
 
 MEDIAN_ROLES = (Role.TRAIN_LOSS.value, Role.VAL_LOSS.value)  # what the before/after plots show
 MEDIAN_POINTS = 200  # the common step grid the seeds' curves are interpolated onto
@@ -68,6 +69,7 @@ class Runner:
     workers: int
     progress: Progress | None = None
     cache: TrainingCache | None = None  # finished trainings shared across tunings (see advisor.tune.cache)
+    watch: bool = False  # trainings stop once a critical condition is confirmed live (advisor.tune.watch)
     done: int = 0
     spent: float = 0.0
     curves: dict[RunKey, tuple[RunCurves, ...]] = field(default_factory=dict)  # of the runs seen in this process
@@ -88,7 +90,8 @@ class Runner:
             todo = [s for s in todo if not self._from_cache(h, config, s)]
         if todo:
             threads = threads_per_job(self.workers, len(todo))
-            jobs = [TrainJob(self.trainer.name, dict(config), self.logdir(h, s), s, threads, options) for s in todo]
+            watch = self.watch and not live
+            jobs = [TrainJob(self.trainer.name, dict(config), self.logdir(h, s), s, threads, options, watch) for s in todo]
             for job, outcome in LocalExecutor(self.workers).run(jobs):
                 self._record(h, job, outcome)
         return [self.journal.runs[(h, s)] for s in seeds]
@@ -97,16 +100,24 @@ class Runner:
         """Journal a cached training of ``config`` with ``seed`` (diagnosed afresh); False on a miss."""
         assert self.cache is not None
         logdir = self.logdir(h, seed)
-        rec = self.cache.restore(self.cache.key(config, seed), logdir)
+        rec = self.cache.restore(self.cache.key(config, seed, self._cache_options(self.watch)), logdir)
         if rec is None:
             return False
-        self._journal_run(h, seed, logdir, {"ok": True, "result": rec.get("result") or {}, "seconds": float(rec.get("seconds") or 0.0), "cached": True})
+        res = {"ok": True, "result": rec.get("result") or {}, "seconds": float(rec.get("seconds") or 0.0), "cached": True}
+        if rec.get("stopped"):
+            res["stopped"] = rec["stopped"]
+        self._journal_run(h, seed, logdir, res)
         return True
+
+    @staticmethod
+    def _cache_options(watch: bool) -> dict[str, Any]:
+        """What besides config and seed makes a training differ: a watched one may stop early."""
+        return {"watch": list(STOP_ON)} if watch else {}
 
     def _record(self, h: str, job: TrainJob, outcome: JobOutcome) -> None:
         res = outcome.record()
         if self.cache is not None and not job.options:
-            self.cache.store(self.cache.key(job.config, job.seed), job.logdir, res)
+            self.cache.store(self.cache.key(job.config, job.seed, self._cache_options(job.watch)), job.logdir, res)
         self._journal_run(h, job.seed, job.logdir, res)
         self.done += 1
         self.spent += outcome.seconds
@@ -119,7 +130,8 @@ class Runner:
         if diagnosis.error is not None:
             res["analysis_error"] = diagnosis.error
         self.curves[(h, seed)] = diagnosis.curves
-        self.journal.add_run({"type": "run", "config_hash": h, "seed": seed, "logdir": logdir, **res, "findings": diagnosis.findings})
+        findings = with_stop_finding(diagnosis.findings, res.get("stopped"))
+        self.journal.add_run({"type": "run", "config_hash": h, "seed": seed, "logdir": logdir, **res, "findings": findings})
 
     def median_curves(self, records: Iterable[Mapping[str, Any]]) -> dict[str, PlotCurve]:
         """Median train/val loss over the records' seeds on a common step grid, for the plots."""
@@ -131,6 +143,19 @@ class Runner:
             logdir = rec.get("logdir")
             self.curves[key] = diagnose_logdir(logdir).curves if logdir else ()
         return self.curves[key]
+
+
+def with_stop_finding(findings: list[dict[str, Any]], stopped: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The offline findings, with the live one a run was stopped for in place of a weaker (or
+    missing) finding of its condition: a shortened curve may not show it as the live monitor saw it."""
+    live = (stopped or {}).get("finding")
+    if not isinstance(live, Mapping) or "condition" not in live:
+        return findings
+    rank = {"info": 0, "warning": 1, "critical": 2}
+    same = [f for f in findings if f.get("condition") == live["condition"]]
+    if same and rank.get(str(same[0].get("severity")), 0) >= rank.get(str(live.get("severity")), 0):
+        return findings
+    return [dict(live), *(f for f in findings if f.get("condition") != live["condition"])]
 
 
 def median_curves(runs: Iterable[RunCurves]) -> dict[str, PlotCurve]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from advisor.errors import UsageError
 from advisor.model import Finding, Severity
+from advisor.tune.watch import FAILED
 
 WEAKER_BY = 0.25  # confidence drop that counts as "clearly weaker" at the same severity
 
@@ -63,13 +64,14 @@ def findings_of(record: Mapping[str, Any]) -> tuple[Finding, ...]:
 
 
 def metric_values(records: Sequence[Mapping[str, Any]], metric: str) -> list[float]:
-    """Per seed; a failed or diverged run counts as the worst value (inf for a loss)."""
+    """Per seed; a failed or diverged run counts as the worst value (inf for a loss), and so does
+    a run tune stopped for a NaN or a divergence (:data:`advisor.tune.watch.FAILED`)."""
     keys, lower = metric_spec(metric)
     worst = math.inf if lower else -math.inf
     out = []
     for rec in records:
         v = None
-        if rec.get("ok"):
+        if rec.get("ok") and (rec.get("stopped") or {}).get("condition") not in FAILED:
             res = rec.get("result") or {}
             for k in keys:
                 if res.get(k) is not None:

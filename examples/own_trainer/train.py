@@ -24,7 +24,8 @@ def make_data(n: int, classes: int, seed: int) -> tuple[torch.Tensor, torch.Tens
     return centers[y] + torch.randn(n, 8, generator=g) * 1.5, y
 
 
-def run(cfg: dict, logdir: str, seed: int = 0) -> dict:
+def run(cfg: dict, logdir: str, seed: int = 0, should_stop=None) -> dict:
+    """Train once; ``should_stop(step, scalars)``, when given, is asked after each epoch (a reason back stops)."""
     torch.manual_seed(seed)
     x, y = make_data(cfg["n_train"], cfg["classes"], seed)
     xv, yv = make_data(256, cfg["classes"], seed + 500)
@@ -51,6 +52,8 @@ def run(cfg: dict, logdir: str, seed: int = 0) -> dict:
             accs.append((out.argmax(1) == yv).float().mean().item())
         writer.add_scalar("val/loss", vals[-1], step)
         writer.add_scalar("val/accuracy", accs[-1], step)
+        if should_stop is not None and should_stop(step, {"train/loss": loss.item(), "train/lr": cfg["lr"], "val/loss": vals[-1]}):
+            break
     writer.close()
     finite = [v for v in vals if math.isfinite(v)]
     return {"final_val_loss": vals[-1], "best_val_loss": min(finite) if finite else math.inf,

@@ -31,5 +31,5 @@ def apply(config, remedy):  # one SPEC §3 remedy as a pure patch; others leave 
     return c
 
 
-def train(config, logdir, seed):  # train once; the result dict holds the metric tune verifies on
-    return script.run(config, logdir, seed)
+def train(config, logdir, seed, callback=None):  # train once; the result dict holds the metric tune verifies on
+    return script.run(config, logdir, seed, callback)  # callback (optional): tune asks to stop a hopeless run
