@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seeds", type=int, default=2, metavar="K", help="seeds per side to start with (default 2; more are added while a verdict is open)")
     t.add_argument("--max-seeds", type=int, default=None, metavar="K", help="most seeds per side (default: 5, or --seeds if larger)")
     t.add_argument("--no-cache", action="store_true", help="do not reuse or store finished trainings ($ADVISOR_CACHE, default ~/.cache/advisor/trainings)")
+    t.add_argument("--no-early-stop", action="store_true", help="train every run to its end (default: stop a training once its live monitor confirms a NaN, divergence or lr-too-high, for trainers whose train() takes callback=)")
     t.add_argument("--out", default=None, metavar="DIR", help="where runs, the journal, report.json/html and curves.png go (default: advisor-tune/CONFIG-BACKEND)")
     t.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or the JSON object of SPEC §5")
     t.add_argument(

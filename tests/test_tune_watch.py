@@ -176,3 +176,16 @@ def test_a_falling_validation_loss_vetoes_an_lr_too_high_stop():
     assert dropout.reason is None and dropout.learning()
     exploded = feed(lambda i: 5000.0 / (1 + i))
     assert exploded.reason and "lr-too-high" in exploded.reason and not exploded.learning()
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-early-stop"]])
+def test_cli_no_early_stop_flag(tmp_path, capsys, flag):
+    from advisor.cli import main
+
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cfg(lr=3.0)))
+    out = str(tmp_path / "o")
+    code = main(["tune", "--backend", "tests.fake_trainer:WATCHED", "--config", str(p), "--out", out, "--seeds", "2", "--rounds", "1", "--workers", "1", "--no-cache", "--format", "json", *flag])
+    assert code in (0, 1)
+    stopped = [x for x in _runs(out).values() if "stopped" in x]
+    assert bool(stopped) == (not flag)

@@ -34,7 +34,7 @@ def run_rounds(trainer: Trainer, config: Mapping[str, Any], out: str, args: argp
     """``advisor tune``: rounds of diagnose, patch, retrain, verify; writes the reports under ``out``."""
     cache = None if getattr(args, "no_cache", False) else "default"
     options = TuneOptions(out, args.rounds, args.seeds, args.metric, args.budget, args.resume, args.workers, target=Severity.parse(args.target),
-                          max_seeds=getattr(args, "max_seeds", None), cache=cache)
+                          max_seeds=getattr(args, "max_seeds", None), cache=cache, early_stop=not getattr(args, "no_early_stop", False))
     log = (lambda s: print(s, file=sys.stderr)) if args.format == "text" else None
     bar, stop = progress_bar()
     try:
