@@ -99,8 +99,8 @@ class Runner:
             # The monitor's diagnosis budget is a share of the wall time since its last diagnosis;
             # pause that clock while the other variants run, as if this loop ran alone.
             self.mon._last_diag_end += time.monotonic() - self.paused_at
-            if getattr(self.mon, "_last_post", None) is not None:  # its step clock, likewise
-                self.mon._last_post += time.perf_counter() - self.paused_perf
+            if getattr(self.mon, "_last_timed", None) is not None:  # its step clock, likewise
+                self.mon._last_timed += time.perf_counter() - self.paused_perf
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
             self.step()

@@ -6,27 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from advisor.io.roles import resolve
-from advisor.model import Run, Series
-from advisor.rules import BY_ID
+from advisor.model import Series
 from advisor.rules.base import Context
-from advisor.workload import classify
-from tests.test_readings_rules import _spiky
-
-
-def _ctx(curves: dict[str, tuple[np.ndarray, np.ndarray]], hparams=None) -> Context:
-    series = {}
-    for tag, (s, v) in curves.items():
-        ser = Series.from_points(tag, np.asarray(s), np.asarray(v, float))
-        series[ser.key] = ser
-    run = Run("r", "/x/r", series, hparams=dict(hparams or {}))
-    wl = classify(run)
-    return Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind)
-
-
-def _detect(rid: str, ctx: Context):
-    spec = BY_ID[rid]
-    return spec.detect(ctx, spec.make_params())
+from tests.test_readings_rules import _ctx, _detect, _spiky
 
 
 # -- no-learning from a running mean logged every batch at the epoch's step ---------------------

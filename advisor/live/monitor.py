@@ -265,9 +265,9 @@ class Monitor:
         self.tick(step, now=evaluation)  # a new validation point: the moment to judge
 
     def _evaluation(self, scalars: Mapping[str, Any] | None, named: Mapping[str, Any]) -> bool:
-        val = self._tripwires.val_tags
-        if not val or not self.enabled:
-            return False
+        """Whether this log call holds a point of an armed validation tag (called only when
+        some are armed)."""
+        val = self._val_tags
         return any(tag_for(k) in val for k in named) or any(k in val for k in scalars or ())
 
     def log_optax(self, opt_state: Any, step: int | None = None) -> None:

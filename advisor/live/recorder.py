@@ -250,7 +250,7 @@ class Recorder:
                 append((tag, step, wall, _keep(v), 0))
         aliases = ALIASES
         for k, v in named.items():
-            append((aliases.get(k, k), step, wall, v if type(v) is float else _keep(v), 0))
+            append((aliases.get(k, k), step, wall, _keep(v), 0))
 
     def record(self, tags: str | tuple[str, ...], step: int, value: Any, flags: int = 0) -> None:
         """Queue one value for a framework hook: a scalar under ``tags`` (a tag, kept as given),

@@ -268,8 +268,8 @@ class Monitor(_Monitor):
         self._norm_cost: float | None = None  # seconds per norm (CPU, automatic cadence)
         self._norms_timed = 0
         self._step_time: float | None = None  # seconds between optimizer steps
-        self._last_post: float | None = None
-        self._last_post_step = 0
+        self._last_timed: float | None = None  # when _time_step last read the clock
+        self._last_timed_step = 0
         self._quiet_until = 0  # optimizer steps before this one need nothing from the hooks
         self.grad_norms, self.layer_norms, self.update_ratio = grad_norms, layer_norms, update_ratio
         names = {id(p): n for n, p in model.named_parameters()} if model is not None else {}
@@ -316,14 +316,14 @@ class Monitor(_Monitor):
         in the pre-step hook of the steps that have work, not at every step: a clock read per step costs more,
         in a loop whose caches are full of the model, than the steps it would time)."""
         now = _clock()
-        if self._last_post is not None and self.opt_steps > self._last_post_step:
-            dt = (now - self._last_post) / (self.opt_steps - self._last_post_step)
+        if self._last_timed is not None and self.opt_steps > self._last_timed_step:
+            dt = (now - self._last_timed) / (self.opt_steps - self._last_timed_step)
             if self._step_time is None:
                 self._step_time = dt
             else:  # a pause (evaluation, checkpoint) is not a slow step: cap its weight
                 self._step_time = 0.7 * self._step_time + 0.3 * min(dt, 4 * self._step_time)
             self._rederive_grad_every()
-        self._last_post, self._last_post_step = now, self.opt_steps
+        self._last_timed, self._last_timed_step = now, self.opt_steps
 
     def _time_layer(self, cost: float) -> None:
         """Automatic CPU cadence: space the update-ratio points by their measured cost."""
@@ -340,7 +340,7 @@ class Monitor(_Monitor):
 
     def _quiet(self) -> int:
         """The next optimizer step at which a hook has work (a norm, a layer point, a clip)."""
-        if self.clip_norm is not None or self._post_grads or self.opt_steps == 0:
+        if self.clip_norm is not None or self._post_grads:
             return self.opt_steps
         nxt = self._next_grad if self.grad_norms else 1 << 62
         if self.layer_norms or self.update_ratio:
