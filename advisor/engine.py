@@ -42,7 +42,7 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
     "overfitting": ("still-improving", "underfitting"),
     "unshuffled-data": ("oscillation", "gradient-noise"),
     "oscillation": ("gradient-noise",),
-    "slow-convergence": ("still-improving", "underfitting"),
+    "slow-convergence": ("underfitting",),
     "data-mismatch": ("no-learning",),
     "schedule-misconfigured": ("lr-decay-needed",),
 }

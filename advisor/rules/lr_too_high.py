@@ -16,8 +16,9 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     points' own log-scale noise), and afterwards the loss made less
     than ``max_progress`` of progress from the initial loss (it sits near its start or ln C) —
     critical; or it did learn but climbed back above the initial loss in at least
-    ``min_bumps`` separate episodes (binned medians more than ``bump_margin`` above the start) —
-    warning;
+    ``min_bumps`` separate episodes (binned medians more than ``bump_margin`` above the start),
+    or in two when one of them reached ``big_bump`` times the start, and at least one reached
+    ``min_learned_climb`` times it — warning;
   * declared: less than ``max_progress`` progress while the declared rate is above its
     optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
   * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
@@ -63,6 +64,8 @@ class Params:
     max_progress: float = 0.1
     bump_margin: float = 0.2
     min_bumps: int = 3
+    big_bump: float = 3.0  # two climbs suffice when one reaches this many times the start
+    min_learned_climb: float = 2.0  # a run that learned: its climbs must reach this many times the start
     min_points: int = 8
     min_spike_peak: float = 100.0  # keeps spiking: the largest spike over the floor
     min_spike_episodes: int = 5
@@ -86,13 +89,19 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     progress = (ex.ref - sh.vend) / ex.ref
     stuck = progress < p.max_progress
     jumped = ex.jump >= p.min_jump
-    bumpy = ex.bumps >= p.min_bumps
+    # three climbs above the start, or two when one went far above it (a healthy run that has
+    # learned never returns to several times its initial loss)
+    bumpy = ex.bumps >= p.min_bumps or (ex.bumps >= 2 and ex.bump_peak >= p.big_bump)
     if jumped and stuck:
         form, severity = "jump", Severity.CRITICAL
     elif stuck and lr.high:
         form, severity = "declared", Severity.CRITICAL
-    elif bumpy:
-        form, severity = ("bouncing", Severity.CRITICAL) if stuck else ("spiking", Severity.WARNING)
+    elif bumpy and stuck:
+        form, severity = "bouncing", Severity.CRITICAL
+    elif bumpy and ex.bump_peak >= p.min_learned_climb:
+        # a run that learned and climbs back a little above a noisy first point (a plateau
+        # above it, one-batch points) is not this; back to twice its start is
+        form, severity = "spiking", Severity.WARNING
     elif (sp := _keeps_spiking(c.values, p)) is not None:
         return [_spikes_finding(ctx, c, sp, lr)]
     else:

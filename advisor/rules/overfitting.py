@@ -11,7 +11,9 @@ has its minimum at least ``patience`` evaluations and ``min_after`` of the run b
 from there it rises by at least ``min_rise`` of its minimum and clearly — by more than ``noise_k``
 times its own noise, or, with at most ``small_n`` evaluations (where a noise estimate is poor),
 with the points from the minimum on rising in order at an exact one-sided p of at most
-``max_p`` — while the train loss did not rise (by more than half its binned noise) and the train/val gap widened. If the val
+``max_p`` — while the train loss did not rise (by more than half its binned noise; and it
+ended below its level at the val minimum unless that level was already under ``near_floor`` of
+its start) and the train/val gap widened. If the val
 accuracy is still at its best at the end, the rising loss is overconfidence rather than lost
 accuracy, and the finding drops to info; so does a run whose configured early stopping
 ended it within its patience of the best point (the overfitting was caught). A val loss that
@@ -58,6 +60,7 @@ class Params:
     noise_k: float = 3.0
     flat_after: float = 0.3
     flat_train_drop: float = 0.2
+    near_floor: float = 0.1  # train at the val minimum at or below this share of its start: already fitted
     tiny_n: int = 6
     gap_train_drop: float = 0.5
     gap_val_drop: float = 0.1
@@ -171,7 +174,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if t_best is None:
         return []
     t_noise = max(t.bnoise, 1e-12)
-    train_not_rising = t_end <= t_best + 0.5 * t_noise
+    # Memorising needs a train loss that still fits better after the val minimum, or one that
+    # already sits near its floor; a train loss that went up (within its noise) from a level far
+    # above it while val climbs is a model wandering, not fitting its data.
+    t0 = t.start()
+    fitting = t_end <= t_best or (t0 > 0 and t_best <= p.near_floor * t0)
+    train_not_rising = t_end <= t_best + 0.5 * t_noise and fitting
     gap_best = v_best - t_best
     gap_end = v_end - t_end
     wasted = frac_after

@@ -47,7 +47,7 @@ from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.rl_signals import reward
 from advisor.rules.shape import shape
-from advisor.signals import binned_noise, flat_run, fmt, make_curve, median, pct, theil_sen
+from advisor.signals import binned_noise, flat_run, fmt, make_curve, median, pct, rolling_median, theil_sen
 from advisor.io.roles import tokens
 from advisor.workload import tag_kind
 
@@ -106,7 +106,10 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
     # the noise where it sits.
     head_noise = binned_noise(head) if head.size >= 10 else 0.0
     tol = max(tol, p.tol_noise * head_noise)
-    a, b = flat_run(head, tol)
+    # Bins of one point each (sparse logging: every point one minibatch) leave single-batch
+    # outliers in the curve: one of them must not cut a stall in two
+    band = rolling_median(head, 3) if head.size >= 5 and int(np.max(c.bcount)) <= 1 else head
+    a, b = flat_run(band, tol)
     if head_noise > c.bnoise:
         # a band that wide also takes in the first bins of the escape: end the stall where the
         # loss leaves its level for good
