@@ -92,3 +92,76 @@ def test_val_clearly_below_train_explains_the_flat_noisy_train_floor():
     # only a little below (label noise on both splits): the floor is the step size's
     out = resolve([F("lr-decay-needed", Severity.INFO, 0.9), F("val-below-train", Severity.INFO, 0.7, median_val_over_train=0.85)])
     assert [f.condition for f in out] == ["lr-decay-needed", "val-below-train"]
+
+
+def test_a_run_that_learned_then_climbed_back_far_above_its_start_twice_is_a_rate_too_high():
+    # Adam at lr 1 on a per-epoch log: the loss learns, then twice blows up to several times
+    # its first value and comes back (the first climb of a healthy run never goes that high)
+    rng = np.random.default_rng(3)
+    epochs = np.arange(44)
+    train = 0.02 + 2.0 * np.exp(-epochs / 2.0) * rng.lognormal(0, 0.1, 44)
+    train[12], train[13], train[27] = 9.0, 7.5, 8.0
+    got = names({"train/epoch_loss": (epochs, train)})
+    assert got[0] == "lr-too-high"
+
+
+def test_a_stall_just_above_a_noisy_first_minibatch_is_not_a_rate_too_high():
+    # the adding problem logged every 10 steps (one minibatch a point): the first point happens
+    # to sit low, the stall above it bounces up to 1.5x it, then the loss escapes to near zero
+    rng = np.random.default_rng(4)
+    steps = np.arange(9, 900, 10)
+    level = np.where(steps < 450, 1.05, 0.02 + 1.0 * np.exp(-(steps - 450) / 80.0))
+    train = level * rng.lognormal(0, 0.15, steps.size)
+    train[0] = 0.8
+    assert "lr-too-high" not in names({"train_loss": (steps, train)})
+
+
+def test_a_steep_fall_cut_short_reads_as_both_a_short_run_and_a_low_rate():
+    # 200 steps, the loss still falling faster at the end than at the start: the curve cannot
+    # tell a low rate from a run stopped early, so both remedies are on the table
+    rng = np.random.default_rng(5)
+    steps = np.arange(200)
+    train = 2.33 - 1.2 * (steps / 200) ** 2 + rng.normal(0, 0.03, 200)
+    vs = np.arange(25, 201, 25)
+    val = 2.27 - 1.0 * (vs / 200) ** 2
+    got = names({"train/loss": (steps, train), "val/loss": (vs, val)})
+    assert "slow-convergence" in got and "still-improving" in got
+
+
+def test_a_stall_of_single_minibatch_points_is_a_plateau_despite_one_outlier():
+    rng = np.random.default_rng(6)
+    steps = np.arange(10, 910, 10)
+    level = np.where(steps < 400, 1.0, 0.025 + 0.975 * np.exp(-(steps - 400) / 60.0))
+    train = level * (1 + rng.normal(0, 0.06, steps.size))
+    train[21] = 0.55  # one easy minibatch inside the stall
+    assert "plateau" in names({"train/loss": (steps, train)})
+
+
+def test_val_climbing_while_the_train_loss_drifts_up_far_above_its_floor_is_not_overfitting():
+    # the model wanders (train 0.3 -> 0.4 of a start of 2.3, one noisy minibatch a point) while
+    # val climbs: not memorisation; the train loss's trend says so when its levels are too noisy
+    steps = np.arange(600)
+    vs = np.arange(40, 601, 40)
+    val = np.where(vs <= 160, 0.37 + 1.5 * np.exp(-vs / 30.0), 0.37 + 1.5 * (vs - 160) / 440)
+    for seed in (8, 11):
+        rng = np.random.default_rng(seed)
+        lvl = np.where(steps < 160, 0.3 + 2.0 * np.exp(-steps / 30.0), 0.3 + 0.1 * (steps - 160) / 440)
+        train = lvl * rng.lognormal(0, 0.9, 600)
+        rep = diagnose_run(synth.run_of({"train/loss": (steps, train), "val/loss": (vs, val)}), ENGINE).report
+        assert not [f for f in rep.findings if f.condition == "overfitting" and f.severity != Severity.INFO]
+        # the same val climb over a train loss that keeps falling is overfitting
+        falling = np.where(steps < 160, lvl, 0.3 * np.exp(-(steps - 160) / 150.0)) * rng.lognormal(0, 0.1, 600)
+        assert "overfitting" in names({"train/loss": (steps, falling), "val/loss": (vs, val)})
+
+
+def test_the_widening_gap_summary_says_rose_when_validation_rose():
+    rng = np.random.default_rng(9)
+    steps = np.arange(600)
+    lvl = np.where(steps < 160, 0.3 + 2.0 * np.exp(-steps / 30.0), 0.3 + 0.1 * (steps - 160) / 440)
+    train = lvl * rng.lognormal(0, 0.9, 600)
+    vs = np.arange(40, 601, 40)
+    val = np.where(vs <= 160, 0.37 + 1.5 * np.exp(-vs / 30.0), 0.37 + 1.5 * (vs - 160) / 440)
+    rep = diagnose_run(synth.run_of({"train/loss": (steps, train), "val/loss": (vs, val)}), ENGINE).report
+    (f,) = [f for f in rep.findings if f.condition == "overfitting"]
+    assert f.evidence["form"] == "widening-gap" and f.evidence["val_drop_second_half"] < 0
+    assert "val loss rose" in f.summary and "moved only -" not in f.summary

@@ -11,9 +11,9 @@ has its minimum at least ``patience`` evaluations and ``min_after`` of the run b
 from there it rises by at least ``min_rise`` of its minimum and clearly — by more than ``noise_k``
 times its own noise, or, with at most ``small_n`` evaluations (where a noise estimate is poor),
 with the points from the minimum on rising in order at an exact one-sided p of at most
-``max_p`` — while the train loss did not rise (by more than half its binned noise; and it
-ended below its level at the val minimum unless that level was already under ``near_floor`` of
-its start) and the train/val gap widened. If the val
+``max_p`` — while the train loss did not rise (by more than half its binned noise) and kept a
+downward binned trend (Mann-Kendall) from the val minimum on, unless it already sat under
+``near_floor`` of its start there, and the train/val gap widened. If the val
 accuracy is still at its best at the end, the rising loss is overconfidence rather than lost
 accuracy, and the finding drops to info; so does a run whose configured early stopping
 ended it within its patience of the best point (the overfitting was caught). A val loss that
@@ -65,6 +65,13 @@ class Params:
     gap_train_drop: float = 0.5
     gap_val_drop: float = 0.1
     gap_ratio: float = 2.0
+
+
+def _train_still_falls(t, best_step: float, t_best: float, t_end: float) -> bool:
+    """The train loss went on falling after the val minimum: its binned trend from there is
+    downward (Mann-Kendall, when it has 6 bins or more; the two levels otherwise)."""
+    after = t.bvals[t.bsteps >= best_step]
+    return mann_kendall_z(after) < 0 if after.size >= 6 else t_end <= t_best
 
 
 def _train_level(ctx: Context, step: float) -> float | None:
@@ -178,7 +185,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # already sits near its floor; a train loss that went up (within its noise) from a level far
     # above it while val climbs is a model wandering, not fitting its data.
     t0 = t.start()
-    fitting = t_end <= t_best or (t0 > 0 and t_best <= p.near_floor * t0)
+    fitting = (t0 > 0 and t_best <= p.near_floor * t0) or _train_still_falls(t, best_step, t_best, t_end)
     train_not_rising = t_end <= t_best + 0.5 * t_noise and fitting
     gap_best = v_best - t_best
     gap_end = v_end - t_end
@@ -282,9 +289,10 @@ def _widening(ctx: Context, p: Params) -> list[Finding]:
         "val_over_train_mid": round(ratio_mid, 3), "val_over_train_end": round(ratio_end, 3), "form": "widening-gap",
         "evaluations": v.n, "step_range": [int(mid), last], "signal": "val_loss",
     }
+    moved = f"moved only {pct(v_drop)}" if v_drop >= 0 else f"rose {pct(-v_drop)}"
     summary = (
-        f"over the second half train loss fell {pct(t_drop)} ({fmt(t_mid)} -> {fmt(t_end)}) while val loss moved only "
-        f"{pct(v_drop)} ({fmt(v_mid)} -> {fmt(v_end)}): val/train went {ratio_mid:.1f}x -> {ratio_end:.1f}x, the model is memorising"
+        f"over the second half train loss fell {pct(t_drop)} ({fmt(t_mid)} -> {fmt(t_end)}) while val loss {moved} "
+        f"({fmt(v_mid)} -> {fmt(v_end)}): val/train went {ratio_mid:.1f}x -> {ratio_end:.1f}x, the model is memorising"
     )
     rem = [*_regularisers(ctx), R.early_stop(step=int(mid), patience=max(p.patience, min(20, v.n // 10)), restore_best=True,
                                              rationale="later training mostly fits the training set")]
