@@ -67,9 +67,14 @@ class Params:
     gap_ratio: float = 2.0
 
 
-def _train_still_falls(t, best_step: float, t_best: float, t_end: float) -> bool:
-    """The train loss went on falling after the val minimum: its binned trend from there is
-    downward (Mann-Kendall, when it has 6 bins or more; the two levels otherwise)."""
+def _train_fits(t, best_step: float, t_best: float, t_end: float, near_floor: float) -> bool:
+    """Memorising needs a train loss that went on falling after the val minimum — its binned
+    trend from there is downward (Mann-Kendall, with 6 bins or more; the two levels otherwise) —
+    or one that already sat near its floor (under ``near_floor`` of its start). A train loss
+    drifting up from far above its floor while val climbs is a model wandering, not fitting."""
+    t0 = t.start()
+    if t0 > 0 and t_best <= near_floor * t0:
+        return True
     after = t.bvals[t.bsteps >= best_step]
     return mann_kendall_z(after) < 0 if after.size >= 6 else t_end <= t_best
 
@@ -181,12 +186,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if t_best is None:
         return []
     t_noise = max(t.bnoise, 1e-12)
-    # Memorising needs a train loss that still fits better after the val minimum, or one that
-    # already sits near its floor; a train loss that went up (within its noise) from a level far
-    # above it while val climbs is a model wandering, not fitting its data.
-    t0 = t.start()
-    fitting = (t0 > 0 and t_best <= p.near_floor * t0) or _train_still_falls(t, best_step, t_best, t_end)
-    train_not_rising = t_end <= t_best + 0.5 * t_noise and fitting
+    train_not_rising = t_end <= t_best + 0.5 * t_noise and _train_fits(t, best_step, t_best, t_end, p.near_floor)
     gap_best = v_best - t_best
     gap_end = v_end - t_end
     wasted = frac_after
