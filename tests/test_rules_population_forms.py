@@ -165,3 +165,65 @@ def test_the_widening_gap_summary_says_rose_when_validation_rose():
     (f,) = [f for f in rep.findings if f.condition == "overfitting"]
     assert f.evidence["form"] == "widening-gap" and f.evidence["val_drop_second_half"] < 0
     assert "val loss rose" in f.summary and "moved only -" not in f.summary
+
+
+def _sev(curves, cond):
+    rep = diagnose_run(synth.run_of(curves), ENGINE).report
+    return [f for f in rep.findings if f.condition == cond]
+
+
+def test_a_first_logged_loss_that_already_holds_a_blow_up_is_a_rate_too_high():
+    # Adam at lr 1, logged every 10 steps: the first point (after 10 updates) is 6000, then the
+    # loss sits near ln 2 and the accuracy never climbs
+    rng = np.random.default_rng(10)
+    steps = np.arange(10, 610, 10)
+    train = 0.6 + rng.normal(0, 0.03, steps.size)
+    train[0], train[1] = 6000.0, 40.0
+    vs = np.arange(50, 601, 50)
+    acc = 0.65 + rng.normal(0, 0.02, vs.size)
+    curves = {"train/loss": (steps, train), "val/loss": (vs, 0.58 + 0.01 * rng.standard_normal(vs.size)), "val/accuracy": (vs, acc)}
+    got = _sev(curves, "lr-too-high")
+    assert got and got[0].evidence["form"] == "blown-up-start" and got[0].severity == Severity.CRITICAL
+    assert names(curves)[0] == "lr-too-high" and got[0].remedies[0].params["factor"] < 1
+    # logged at step 0 the same first value is the initialisation's loss: no rate touched it
+    curves["train/loss"] = (steps - 10, train)
+    assert "lr-too-high" not in names(curves)
+
+
+def test_one_minibatch_spike_then_a_loss_stuck_at_its_start_is_a_rate_too_high_not_no_learning():
+    rng = np.random.default_rng(11)
+    steps = np.arange(0, 500, 10)
+    train = 2.33 + rng.normal(0, 0.03, steps.size)
+    train[1] = 6.7  # one logged minibatch after the first updates
+    vs = np.arange(50, 501, 50)
+    curves = {"loss/train": (steps, train), "loss/val": (vs, 2.45 + rng.normal(0, 0.02, vs.size)),
+              "acc/val": (vs, 0.1 + rng.normal(0, 0.01, vs.size))}
+    got = names(curves)
+    assert got[0] == "lr-too-high" and "no-learning" not in got
+
+
+def test_a_slowdown_midway_down_the_fall_is_not_a_plateau():
+    # a cyclic-rate run: the loss pauses at 0.27 (a third of its total fall still to go), then
+    # goes on down: a stall sits far above where the run ends, this does not
+    rng = np.random.default_rng(12)
+    steps = np.arange(0, 1850, 50)
+    t = steps / 1850
+    level = np.where(t < 0.25, 0.64 - 0.37 * t / 0.25, np.where(t < 0.45, 0.27, 0.27 - 0.2 * (1 - np.exp(-(t - 0.45) / 0.15))))
+    train = level * (1 + rng.normal(0, 0.02, steps.size))
+    assert "plateau" not in names({"train_loss_step": (steps, train)})
+
+
+def test_a_slow_loss_under_a_saturated_task_metric_is_only_info():
+    rng = np.random.default_rng(13)
+    steps = np.arange(10, 410, 10)
+    train = 1.1 - 0.55 * (1 - np.exp(-steps / 400)) / (1 - np.exp(-1)) + rng.normal(0, 0.005, steps.size)
+    vs = np.arange(40, 401, 40)
+    val = 1.05 - 0.4 * (1 - np.exp(-vs / 400)) / (1 - np.exp(-1))
+    acc = np.array([0.63, 0.63, 0.77, 0.8, 0.886, 0.943, 0.943, 0.943, 0.943, 0.943])
+    curves = {"train/loss": (steps, train), "eval/loss": (vs, val), "eval/accuracy": (vs, acc)}
+    (f,) = _sev(curves, "slow-convergence")
+    assert f.severity == Severity.INFO and f.evidence["task_metric"] == "eval/accuracy"
+    assert "mildly slowing" in f.summary and "no deceleration" not in f.summary
+    curves["eval/accuracy"] = (vs, np.linspace(0.5, 0.9, vs.size))  # still rising: the slow loss holds it back
+    (f,) = _sev(curves, "slow-convergence")
+    assert f.severity == Severity.WARNING

@@ -188,3 +188,45 @@ def lr_direction(ctx: Context) -> tuple[str | None, str]:
     if declared.low:
         return "up", f"{declared.describe()} is far below the usual range for its optimizer"
     return None, "the direction is unclear: no climb above the start and no declared rate"
+
+
+@dataclass(frozen=True)
+class BlownUpStart:
+    """A classifier's first logged loss that already holds a blow-up (see :func:`blown_up_start`)."""
+
+    first: float  # the first logged loss
+    level: float  # median of the rest of the run
+    after: float  # level over 10-30% of the points
+    end: float  # level over the last 10%
+    progress: float  # (after - end) / after
+
+
+def blown_up_start(ctx: Context, c: Curve, min_first: float = 20.0, min_ratio: float = 300.0, max_after: float = 0.3) -> BlownUpStart | None:
+    """The first logged point of a classifier's train loss is at least ``min_first`` and
+    ``min_ratio`` times the median of the rest of the run, and the loss then made less than
+    ``max_after`` progress (from its level over 10-30% of the points to its last tenth).
+
+    Only when that first point already includes updates — logged after step 0 (a sparse cadence)
+    or an epoch aggregate (``epoch_loss``): a point logged at step 0 is the initialisation's loss,
+    which no learning rate has touched yet (that is ``bad-initial-loss``). A cross-entropy of 20
+    means e^-20 on the true class — no initialisation of a working classifier starts there — and
+    a bad initialisation that the first updates undo is followed by learning, not by a stall.
+    """
+    s = ctx.series(Role.TRAIN_LOSS)
+    if s is None or c.n < 10:
+        return None
+    if float(c.steps[0]) <= 0 and "epoch" not in s.tag.lower():
+        return None
+    if ctx.train_acc is None and ctx.val_acc is None and not ctx.num_classes:
+        return None
+    v = c.values
+    first, level = float(v[0]), median(v[1:])
+    if not (first >= min_first and level > 0 and first >= min_ratio * level):
+        return None
+    n = v.size
+    after = median(v[max(1, n // 10) : max(2, (3 * n) // 10)])
+    end = median(v[-max(1, n // 10) :])
+    progress = (after - end) / after if after > 0 else 0.0
+    if progress >= max_after:
+        return None
+    return BlownUpStart(first, level, after, end, progress)

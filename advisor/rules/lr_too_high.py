@@ -43,10 +43,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
+
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
-from advisor.rules.lr_evidence import DeclaredLr, Excursions, chance_loss, clears_noise, declared_lr, excursions
+from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, blown_up_start, chance_loss, clears_noise, declared_lr, excursions
 from advisor.rules.non_finite import clip_threshold
 from advisor.rules.oscillation import Params as OscParams
 from advisor.rules.oscillation import spikes
@@ -69,6 +71,7 @@ class Params:
     min_points: int = 8
     min_spike_peak: float = 100.0  # keeps spiking: the largest spike over the floor
     min_spike_episodes: int = 5
+    min_stuck_spike: float = 2.0  # a stuck loss: one early point this far above the start is the jump
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -88,7 +91,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     ex = dataclasses.replace(ex, ref=base, jump=jump)
     progress = (ex.ref - sh.vend) / ex.ref
     stuck = progress < p.max_progress
-    jumped = ex.jump >= p.min_jump
+    if (bu := blown_up_start(ctx, c)) is not None:
+        return [_blown_up_finding(ctx, c, bu, lr)]
+    spiked = False
+    if stuck and ex.jump < p.min_jump:
+        ex, spiked = _single_point_jump(c, ex, p)
+    jumped = ex.jump >= p.min_jump or spiked
     # three climbs above the start, or two when one went far above it (a healthy run that has
     # learned never returns to several times its initial loss)
     bumpy = ex.bumps >= p.min_bumps or (ex.bumps >= 2 and ex.bump_peak >= p.big_bump)
@@ -126,6 +134,50 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     summary = _summary(form, ex, sh.vend, progress, lr, chance, int(c.steps[-1]))
     conf = _confidence(form, ex, p)
     return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
+
+
+def _single_point_jump(c, ex: Excursions, p: Params) -> tuple[Excursions, bool]:
+    """For a loss that made no progress: the early jump read on single points. With one minibatch a
+    point (sparse logging) the jump can be one point, which the 3-point median hides; a loss that
+    then sits at its start never climbed there by minibatch noise, and a rate too small never
+    throws the loss above its start at all."""
+    k = max(5, int(-(-p.early_frac * c.n // 1)))
+    i = int(np.argmax(c.values[:k]))
+    raw = float(c.values[i]) / ex.ref
+    if raw >= p.min_stuck_spike and clears_noise(raw, ex.log_noise):
+        return dataclasses.replace(ex, peak=float(c.values[i]), jump=raw, jump_step=int(c.steps[i])), True
+    return ex, False
+
+
+def _blown_up_finding(ctx: Context, c, bu: BlownUpStart, lr: DeclaredLr) -> Finding:
+    """The first logged point already holds the blow-up (it includes updates), and the loss never
+    learned after it."""
+    evidence = {
+        "form": "blown-up-start",
+        "first_loss": bu.first,
+        "level_after": bu.after,
+        "final_loss": bu.end,
+        "first_over_rest": round(bu.first / bu.level, 1),
+        "progress_after": round(bu.progress, 4),
+        "step_range": [int(c.steps[0]), int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    if lr.lr is not None:
+        evidence.update(lr=lr.lr, lr_source=lr.source)
+    summary = (
+        f"the first logged train loss {fmt(bu.first)} (step {int(c.steps[0])}, after the first updates) is "
+        f"{bu.first / bu.level:.0f}x the run's median {fmt(bu.level)}; the loss then sat at {fmt(bu.after)} -> {fmt(bu.end)} "
+        f"({100 * max(bu.progress, 0):.0f}% progress): the first steps blew the weights up and the run never recovered ({lr.describe()})"
+    )
+    cut = lr.cut_factor()
+    factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.01
+    warm = max(100, int(0.05 * max(int(ctx.last_step), 1)))
+    rem = [
+        R.scale_lr(factor, f"a classifier's loss of {fmt(bu.first)} within the first steps: the rate is orders of magnitude too high"),
+        R.warmup(warm, "ramp the rate up from a small value so the first steps do not throw the weights away"),
+        R.clip_grad_norm(clip_threshold(ctx, int(c.steps[min(c.n - 1, 3)])) or 1.0, "bound the first updates"),
+    ]
+    return finding(ID, Severity.CRITICAL, 0.8, summary, evidence, rem, onset=int(c.steps[0]))
 
 
 def _keeps_spiking(values, p: Params) -> dict | None:

@@ -67,7 +67,7 @@ class Params:
     max_start: float = 0.5
     tol_noise: float = 8.0
     tol_gain: float = 0.06
-    min_escape: float = 0.3
+    min_escape: float = 0.75
     min_bins: int = 20
     tail_min: float = 0.66
     tail_min_reward: float = 0.55

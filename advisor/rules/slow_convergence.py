@@ -16,6 +16,10 @@ curve points at the batch or the data rather than the step size.
 
 Needs at least ``min_points`` points.
 
+Reported at info instead when the task metric (validation accuracy, mAP, ...; at least
+``metric_min_evals`` evaluations) has stayed within ``metric_tol`` of its best over the last
+``metric_flat_share`` of its evaluations: the slow loss is not what holds the run back.
+
 Remedies: ``scale_lr`` by a factor from how little progress was made (10 below 10% progress,
 else 3), ``optimizer`` adam for plain SGD, ``train_longer`` as the fallback.
 
@@ -50,6 +54,9 @@ class Params:
     min_points: int = 10
     short_p: float = 3e-5
     val_p: float = 0.01
+    metric_min_evals: int = 5
+    metric_flat_share: float = 0.4
+    metric_tol: float = 0.005
 
 
 def _steady_fall(b, z_all: float, p: Params) -> bool:
@@ -107,9 +114,34 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     }
     if lr0:
         evidence["lr"] = float(lr0)
+    pace = "no deceleration" if sh.decel >= 1 else "only mildly slowing"
     summary = (
         f"train loss fell steadily but slowly{lr_txt}: {fmt(sh.v0)} -> {fmt(sh.vend)} ({pct(sh.progress)} of the initial loss) "
-        f"and the second half fell {sh.decel:.1f}x as much as the first (no deceleration)"
+        f"and the second half fell {sh.decel:.1f}x as much as the first ({pace})"
     )
+    severity = SEVERITY
+    if (sat := _metric_saturated(ctx, p)) is not None:
+        # the metric the run is judged by stopped gaining: the slow loss is not holding it back
+        severity = Severity.INFO
+        summary += f"; {sat[0]} has sat at its best ({fmt(sat[1])}) over the last {pct(sat[2])} of its evaluations"
+        evidence.update(task_metric=sat[0], task_metric_flat_share=round(sat[2], 3))
     conf = margin_confidence(p.max_progress - sh.progress, 0.0, 0.2, base=0.55)
-    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _metric_saturated(ctx: Context, p: Params) -> tuple[str, float, float] | None:
+    """(tag, best, share) when the task metric (at least ``metric_min_evals`` evaluations) has
+    been within ``metric_tol`` (relative) of its best over at least the last ``metric_flat_share``
+    of its evaluations."""
+    tm = ctx.task_metric
+    if tm is None or tm.curve.n < p.metric_min_evals:
+        return None
+    v = tm.curve.values if tm.higher_is_better else -tm.curve.values
+    floor = float(np.max(v)) - p.metric_tol * max(abs(float(np.max(v))), 1e-12)
+    k = v.size  # the final stretch of evaluations that all stay near the best
+    while k > 0 and v[k - 1] >= floor:
+        k -= 1
+    share = (v.size - k) / v.size
+    if share < p.metric_flat_share:
+        return None
+    return tm.tag, float(tm.best()[1]), share

@@ -13,7 +13,9 @@ the period (phase) is at least ``min_strength`` and ``min_over_chance`` times wh
 gives (period/points) — or, with at least four periods, at least ``rep_strength`` and the
 pattern replicates: the phase profile of the even-numbered periods correlates with that of the
 odd-numbered ones at ``min_replication`` or more (noise, even autocorrelated noise, does not
-repeat in phase; a fixed data order does). The period is the epoch length when known, else the strongest
+repeat in phase; a fixed data order does) and, when the period was inferred from the loss (the
+strongest of many candidates, which fits noise a little by construction), the share is at least
+``rep_over_chance`` times chance too. The period is the epoch length when known, else the strongest
 autocorrelation peak. Not reported when a logged learning rate repeats with the same period
 (a cyclic schedule), nor when the loss is a running average reset each epoch (Keras
 ``batch_loss``: its step-to-step changes shrink through each epoch).
@@ -49,6 +51,7 @@ class Params:
     max_points: int = 20000
     rep_strength: float = 0.1
     min_replication: float = 0.75
+    rep_over_chance: float = 3.0  # replication path with an inferred period: share over chance
 
 
 def _replication(resid: np.ndarray, period: int) -> float:
@@ -103,7 +106,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     chance = period / max(n_used, 1)
     replication = _replication(resid, period)
     strong = strength >= p.min_strength and strength >= p.min_over_chance * chance
-    if not strong and not (strength >= p.rep_strength and replication >= p.min_replication):
+    # A period picked as the strongest of many candidates fits noise a little by construction:
+    # then the replicated pattern must also stand ``rep_over_chance`` times above chance.
+    rep_floor = p.rep_strength if known else max(p.rep_strength, p.rep_over_chance * chance)
+    if not strong and not (strength >= rep_floor and replication >= p.min_replication):
         return []
     if _running_average_signature(y, period):
         return []
