@@ -15,7 +15,10 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     points) is at least ``min_jump`` times the initial loss (and clears four times the early
     points' own log-scale noise), and afterwards the loss made less
     than ``max_progress`` of progress from the initial loss (it sits near its start or ln C) —
-    critical; or it did learn but climbed back above the initial loss in at least
+    critical (for a loss that made no progress, a single early point at least
+    ``min_stuck_spike`` times the start, clearing the noise, is the jump: one logged minibatch
+    can hold it, and a rate too small never throws the loss above its start); or it did learn
+    but climbed back above the initial loss in at least
     ``min_bumps`` separate episodes (binned medians more than ``bump_margin`` above the start),
     or in two when one of them reached ``big_bump`` times the start, and at least one reached
     ``min_learned_climb`` times it — warning;
@@ -23,6 +26,10 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
   * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
     least ``min_bumps`` episodes (rate not declared) — critical;
+  * blown-up start: the first logged point already includes updates (logged after step 0, or
+    an epoch aggregate), the run is a classifier, and that point is at least 20 and 300 times
+    the median of the rest, after which the loss made under 30% progress
+    (``advisor.rules.lr_evidence.blown_up_start``) — critical;
   * keeps spiking: the spike statistics of ``advisor.rules.oscillation.spikes`` hold (a floor
     reached early, then repeated spikes far above it and its noise, each followed by a return to
     it, the typical level lifted off the floor) and the spikes reach ``min_spike_peak`` times the
