@@ -227,3 +227,33 @@ def test_a_slow_loss_under_a_saturated_task_metric_is_only_info():
     curves["eval/accuracy"] = (vs, np.linspace(0.5, 0.9, vs.size))  # still rising: the slow loss holds it back
     (f,) = _sev(curves, "slow-convergence")
     assert f.severity == Severity.WARNING
+
+
+def test_a_train_loss_that_barely_moves_while_validation_improves_in_order_is_not_no_learning():
+    # SGD at lr 1e-3 on a 4-wide linear CNN: the one-batch train loss hardly moves, but every
+    # evaluation is better than the one before and the accuracy doubles: it learns, slowly
+    rng = np.random.default_rng(14)
+    steps = np.arange(300)
+    train = 2.29 - 0.01 * steps / 300 + rng.normal(0, 0.03, 300)
+    vs = np.arange(30, 301, 30)
+    val = 2.30 - 0.031 * np.arange(10) / 9
+    acc = np.linspace(0.09, 0.17, 10)
+    curves = {"loss/train": (steps, train), "loss/val": (vs, val), "acc/val": (vs, acc)}
+    assert "no-learning" not in names(curves)
+    # the same order with an accuracy that does not move (a rate of 1e-7) is still no learning
+    curves["acc/val"] = (vs, np.full(10, 0.19))
+    curves["loss/val"] = (vs, 2.30 - 0.0005 * np.arange(10) / 9)
+    assert "no-learning" in names(curves)
+
+
+def test_a_creeping_loss_under_a_flat_accuracy_is_underfitting():
+    # a 2-wide MLP on spirals, per epoch: the loss still creeps down a little every epoch, the
+    # accuracy has not moved for the whole second half
+    rng = np.random.default_rng(15)
+    epochs = np.arange(30)
+    train = 0.522 + 0.133 * np.exp(-epochs / 7.0)
+    val = 0.518 + 0.09 * np.exp(-epochs / 7.0)
+    acc = 0.67 + np.where(epochs < 3, -0.05 * (3 - epochs) / 3, 0) + rng.normal(0, 0.004, 30)
+    curves = {"train/epoch_loss": (epochs, train), "validation/epoch_loss": (epochs, val),
+              "train/epoch_accuracy": (epochs, acc), "validation/epoch_accuracy": (epochs, acc + 0.01)}
+    assert "underfitting" in names(curves)

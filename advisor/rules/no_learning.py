@@ -15,12 +15,16 @@ Trigger, either:
     fall at least ``steady_decel`` of the first half's) is slow-convergence, unless the progress
     is under ``hard_floor`` or validation did not improve at all (never below its first evaluation
     by more than its noise, ending no lower); a quick small drop (the class priors) followed by
-    nothing is no learning. Needs ``min_points`` points; or
+    nothing is no learning. Not when validation (``val_order_evals`` evaluations or more) falls
+    in order over the run (exact Kendall p below ``val_order_p``; Mann-Kendall z below -3.1 past
+    30 evaluations) to its lowest at the end, and the val accuracy gained ``val_order_acc_gain``
+    (without one: the val loss fell ``val_order_drop``): that model learns, slowly. Needs ``min_points`` points; or
   * held-out: over at least ``min_evals`` evaluations, the typical (median) validation
     accuracy stays within a margin of chance (1/C) — ``chance_margin``, or three binomial
     standard deviations when the validation set's size is known — and even the best stays
     within twice that margin: the model may memorise the training set, but it learns nothing
-    that transfers (e.g. labels shuffled against inputs); or
+    that transfers (e.g. labels shuffled against inputs) — unless validation falls in order as
+    above; or
   * epoch means: a short train loss (``epoch_min_points`` up to ``min_points`` logged steps)
     where a kept step is (the median one) the last of at least ``epoch_per_step`` points written at it (a
     running mean logged every batch at the epoch's step) and every step's value lies within
@@ -50,7 +54,7 @@ from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import rl_no_learning
-from advisor.signals import fmt, median
+from advisor.signals import fmt, mann_kendall_z, median, rising_p_exact
 
 ID = "no-learning"
 SEVERITY = Severity.CRITICAL
@@ -67,6 +71,10 @@ class Params:
     hard_floor: float = 0.01  # below this progress, a trend does not count either
     chance_margin: float = 0.05
     min_evals: int = 4
+    val_order_evals: int = 6
+    val_order_p: float = 0.001
+    val_order_acc_gain: float = 0.03
+    val_order_drop: float = 0.03
     min_points: int = 10
     # A short curve of per-step means (e.g. a running mean logged every batch at the epoch's step):
     epoch_min_points: int = 3
@@ -94,7 +102,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # creep of the train loss while validation gets no better at all (nothing transfers).
     steady = sh.z_all <= p.trend_z and sh.decel >= p.steady_decel and sh.progress >= p.hard_floor and not _val_stuck(ctx, p)
     flat = sh.progress < p.min_progress and gain_frac < p.min_gain and not steady
-    if not flat:
+    if not flat or _val_falls_in_order(ctx, p):
         return _held_out(ctx, p)
     bouncing = sh.rel_noise > 0.05
     evidence = {
@@ -179,6 +187,26 @@ def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
 
 
+def _val_falls_in_order(ctx: Context, p: Params) -> bool:
+    """Validation (at least ``val_order_evals`` evaluations) falls in order over the whole run
+    (exact Kendall p below ``val_order_p``) and ends at its lowest: the model is learning, however
+    slowly its noisy train loss shows it."""
+    v = ctx.val
+    if v is None or v.n < p.val_order_evals or v.nonfinite_step is not None:
+        return False
+    ordered = rising_p_exact(-v.values) < p.val_order_p if v.n <= 30 else mann_kendall_z(v.values) < -3.1
+    if not (ordered and float(v.values[-1]) <= float(np.min(v.values)) + 1e-12):
+        return False
+    # in order is not enough (a rate of 1e-7 moves the loss in perfect order by 0.01%): the
+    # accuracy must gain too, or without one the loss must fall a real amount
+    acc = ctx.val_acc
+    if acc is not None and acc.n >= 3:
+        scale = 100.0 if float(np.max(acc.values)) > 1.5 else 1.0
+        return (median(acc.values[-2:]) - median(acc.values[:2])) / scale >= p.val_order_acc_gain
+    first = abs(float(v.values[0])) or 1.0
+    return (float(v.values[0]) - float(v.values[-1])) / first >= p.val_order_drop
+
+
 def _val_stuck(ctx: Context, p: Params) -> bool:
     """Validation (at least ``min_evals`` evaluations) never got below its first evaluation by
     more than its own noise, and ends no lower than it started."""
@@ -204,7 +232,7 @@ def _held_out(ctx: Context, p: Params) -> list[Finding]:
     n_val = ctx.num_param("n_val_samples")
     sd = (chance * (1 - chance) / n_val) ** 0.5 if n_val else 0.0
     margin = max(p.chance_margin, 3 * sd)
-    if typical > chance + margin or best > chance + 2 * margin:
+    if typical > chance + margin or best > chance + 2 * margin or _val_falls_in_order(ctx, p):
         return []
     sh = ctx.train_shape
     # Memorisation means the train loss really fell (by a third at least), not a drift to the prior.

@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
@@ -53,6 +55,7 @@ class Params:
     max_late_drop: float = 0.03
     creep_progress: float = 0.1
     min_points: int = 10
+    acc_flat_gain: float = 0.02
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -60,13 +63,16 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if got is None:
         return []
     c, sh = got
+    judged = sh
     # a smooth (per-epoch) curve's last creep is "significant" yet buys nothing: under
     # ``max_late_drop`` of the fall in the late window is flat too — once the run made real
-    # progress (``creep_progress``); below that the fall is too small to take a fraction of
-    flat = sh.end_flat or (0 <= sh.late_drop < p.max_late_drop and sh.progress >= p.creep_progress)
-    if sh.v0 <= 0 or not flat or sh.progress < p.min_progress:
+    # progress (``creep_progress``); below that the fall is too small to take a fraction of —
+    # and so is a creep while the accuracy stays where it was
+    flat = judged.end_flat or (0 <= judged.late_drop < p.max_late_drop and judged.progress >= p.creep_progress)
+    flat = flat or (judged.progress >= p.creep_progress and _accuracy_flat(ctx, p))
+    if judged.v0 <= 0 or not flat or judged.progress < p.min_progress:
         return []
-    ratio = sh.vend / sh.v0
+    ratio = judged.vend / judged.v0
     if ratio < p.min_ratio or sh.rel_noise > p.max_rel_noise:
         return []
     acc = ctx.train_acc
@@ -103,22 +109,37 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     opt = str(ctx.param("optimizer") or "").lower()
     if "adam" not in opt:
         rem.append(R.optimizer("adam", rationale="Adam fits faster"))
+    what = "train loss"
     evidence = {
-        "initial_loss": sh.v0,
-        "final_loss": sh.vend,
+        "initial_loss": judged.v0,
+        "final_loss": judged.vend,
         "final_over_initial": round(ratio, 3),
-        "flat_since_step": int(sh.late_start),
-        "step_range": [int(sh.late_start), int(c.steps[-1])],
+        "flat_since_step": int(judged.late_start),
+        "step_range": [int(judged.late_start), int(c.steps[-1])],
         "signal": "train_loss",
     }
     if gap is not None:
         evidence["val_gap"] = round(gap, 3)
     if train_acc is not None:
         evidence["final_train_accuracy"] = round(train_acc, 4)
-    gap_txt = f"; validation is within {pct(abs(gap))} of it" if gap is not None else ""
+    gap_txt = f"; validation is within {pct(abs(gap))} of the train loss" if gap is not None else ""
     summary = (
-        f"train loss flattened at {fmt(sh.vend)}, still {pct(ratio)} of its initial {fmt(sh.v0)}, "
-        f"from step {int(sh.late_start)} on{gap_txt}"
+        f"{what} flattened at {fmt(judged.vend)}, still {pct(ratio)} of its initial {fmt(judged.v0)}, "
+        f"from step {int(judged.late_start)} on{gap_txt}"
     )
     conf = margin_confidence(ratio, p.min_ratio, 0.2, base=0.5)
-    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(sh.late_start))]
+    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(judged.late_start))]
+
+
+def _accuracy_flat(ctx: Context, p: Params) -> bool:
+    """The accuracy (train, else validation; at least 8 points) gained under ``acc_flat_gain``
+    between the two quarters of the run's second half."""
+    for acc in (ctx.train_acc, ctx.val_acc):
+        if acc is None or acc.n < 8 or acc.nonfinite_step is not None:
+            continue
+        b = acc.bvals[len(acc.bvals) // 2 :]
+        scale = 100.0 if float(np.max(acc.values)) > 1.5 else 1.0
+        q = max(1, b.size // 2)
+        gain = (median(b[-q:]) - median(b[:q])) / scale
+        return gain < p.acc_flat_gain
+    return False
