@@ -7,7 +7,8 @@ Signals: train loss (val loss and train accuracy refine it).
 
 Trigger: the train loss has flattened (no significant fall in its last quarter and under 5%
 of its progress made there, or under ``max_late_drop`` of it however significant after at least ``creep_progress``
-progress), it made real progress (more than ``min_progress``, else it is
+progress, or under any share once it made ``creep_progress`` while the accuracy — train, else
+validation — gained under ``acc_flat_gain`` between the two quarters of the second half), it made real progress (more than ``min_progress``, else it is
 no-learning) but still ends above ``min_ratio`` of its initial value, validation (if logged)
 sits within ``max_gap`` of it, the curve is not swinging (noise under ``max_rel_noise``) and
 train accuracy (if logged) is below ``max_train_acc``. A warning when train accuracy is below
