@@ -20,8 +20,13 @@ RISE = re.compile(r"\b(rose|rising|rise|climb\w*|increas\w*|grew|growing)\b")
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 
 
+NEGATIVE_CHANGE = re.compile(r"\b(fell|rose|moved only|made only|grew|dropped)\s+-\d")
+UNREADABLE = re.compile(r"\b\d{9,}(?:\.\d+)?x")
+
+
 def contradictions(summary: str) -> list[str]:
-    bad = []
+    bad = [f"a change word with a negative amount: {m.group(0)!r}" for m in NEGATIVE_CHANGE.finditer(summary)]
+    bad += [f"an unreadable ratio: {m.group(0)!r}" for m in UNREADABLE.finditer(summary)]
     for clause in re.split(r"[;:]", summary):
         for m in ARROW.finditer(clause):
             a, b = float(m.group(1)), float(m.group(2))
@@ -38,6 +43,10 @@ def contradictions(summary: str) -> list[str]:
 
 def test_the_checker_catches_the_reported_contradiction():
     assert contradictions("train loss was still falling; validation is still falling too (0.867 -> 0.904)")
+    assert contradictions("over the second half train loss fell 58% while val loss moved only -97% (0.915 -> 1.8)")
+    assert contradictions("early layers get 2e-07x the gradient while the loss made only -1% progress")
+    assert contradictions("after the gradient norm grew 12145567055252920320x (exploding gradients)")
+    assert not contradictions("after the gradient norm grew 1.21e+19x; the loss made no progress")
     assert not contradictions("validation is still falling too (0.904 -> 0.867)")
     assert not contradictions("val loss rose 8% from its minimum 0.9 to 1.02 while train loss went 1.18 -> 0.5")
 
@@ -61,3 +70,12 @@ def test_fixture_summaries_agree_with_their_numbers():
     report = analyze([FIXTURES]).report
     bad = [(r.run, f.condition, c) for r in report.runs for f in r.findings for c in contradictions(f.summary)]
     assert bad == []
+
+
+def test_progress_and_growth_words_read_right_at_the_extremes():
+    from advisor.rules.vanishing_gradients import _progress_txt
+    from advisor.signals import fmt
+
+    assert _progress_txt(-0.01) == "made no progress" and not contradictions(f"the loss {_progress_txt(-0.01)}")
+    assert _progress_txt(0.05) == "made only 5% progress"
+    assert not contradictions(f"after the gradient norm grew {fmt(1.2145567e19)}x (exploding gradients)")

@@ -39,7 +39,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Role, Severity
 from advisor.rules.base import Context, finding
-from advisor.signals import mann_kendall_z, median
+from advisor.signals import fmt, mann_kendall_z, median
 
 ID = "non-finite"
 SEVERITY = Severity.CRITICAL
@@ -143,12 +143,12 @@ def _remedies(ctx: Context, cause: str, step: int, growth: float | None) -> tupl
         why = "from the first logged step, so the inputs or the loss computation are the likely cause"
     elif cause == "exploding":
         rem = [
-            R.clip_grad_norm(clip, f"gradient norm grew {growth:.0f}x before the NaN; clip by norm near its healthy 90th percentile"),
+            R.clip_grad_norm(clip, f"gradient norm grew {fmt(growth)}x before the NaN; clip by norm near its healthy 90th percentile"),
             R.scale_lr(0.1, "a smaller step keeps the gradients from compounding"),
             R.warmup(max(100, int(0.05 * max(step, 1))), "ramp the learning rate up while the gradients settle"),
             R.check_data("inputs for NaN/Inf if clipping does not help"),
         ]
-        why = f"after the gradient norm grew {growth:.0f}x (exploding gradients)"
+        why = f"after the gradient norm grew {fmt(growth)}x (exploding gradients)"
     elif cause == "early":
         rem = [
             R.scale_lr(0.01, f"the loss blew up after {train.n} finite step(s): the learning rate is likely orders of magnitude too high"),

@@ -108,7 +108,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             if ratio < p.layer_ratio:
                 summary = (
                     f"early layers get {fmt(ratio)}x the gradient of the last layers "
-                    f"({fmt(lo)} vs {fmt(hi)}) while the loss made only {100 * progress:.0f}% progress"
+                    f"({fmt(lo)} vs {fmt(hi)}) while the loss {_progress_txt(progress)}"
                 )
                 conf = margin_confidence(math.log10(p.layer_ratio / max(ratio, 1e-300)), 0.0, 1.0, base=0.65)
                 onset = int(layers[0].steps[0])
@@ -124,7 +124,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
                 onset = int(g.bsteps[below[0]]) if below.size else int(g.steps[0])
                 summary = (
                     f"gradient norm collapsed to {fmt(ratio)}x its early level ({fmt(early)} -> {fmt(late)}) "
-                    f"while the loss made only {100 * progress:.0f}% progress"
+                    f"while the loss {_progress_txt(progress)}"
                 )
                 conf = margin_confidence(math.log10(p.collapse / max(ratio, 1e-300)), 0.0, 1.0, base=0.6)
     if summary is None:
@@ -142,3 +142,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         rem.insert(0, R.activation("elu", "dead relus pass no gradient; elu keeps a small one"))
     evidence["step_range"] = [onset, ctx.last_step]
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=onset)]
+
+
+def _progress_txt(progress: float) -> str:
+    """'made only 5% progress', or 'made no progress' for a loss that ended at or above its start."""
+    return f"made only {100 * progress:.0f}% progress" if progress >= 0.005 else "made no progress"
