@@ -21,7 +21,8 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     but climbed back above the initial loss in at least
     ``min_bumps`` separate episodes (binned medians more than ``bump_margin`` above the start),
     or in two when one of them reached ``big_bump`` times the start, and at least one reached
-    ``min_learned_climb`` times it — warning;
+    ``min_learned_climb`` times it, clearing five times the loss's log-scale point noise (the
+    highest of many noisy one-minibatch points climbs four of them by chance) — warning;
   * declared: less than ``max_progress`` progress while the declared rate is above its
     optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
   * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
@@ -113,7 +114,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         form, severity = "declared", Severity.CRITICAL
     elif bumpy and stuck:
         form, severity = "bouncing", Severity.CRITICAL
-    elif bumpy and ex.bump_peak >= p.min_learned_climb:
+    elif bumpy and ex.bump_peak >= p.min_learned_climb and clears_noise(ex.bump_peak, ex.log_noise, k=5.0):
         # a run that learned and climbs back a little above a noisy first point (a plateau
         # above it, one-batch points) is not this; back to twice its start is
         form, severity = "spiking", Severity.WARNING

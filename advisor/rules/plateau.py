@@ -17,6 +17,10 @@ the plateau sits far above where the run ends — and falls right after it at le
 of a steady decline). Needs at least ``min_bins`` binned points (the lasting form below,
 ``min_points_lasting``).
 
+With one minibatch a logged point the train loss's noise can hide the stall: then it is read
+on the validation loss the same way, when that has ``min_val_evals`` evaluations and fell at
+least ``min_val_progress`` of its first value.
+
 A second form, the plateau that lasts: the loss stopped improving early and the rest of the run —
 at least ``tail_min`` of it, starting within the first ``max_start`` — bought less than
 ``tail_gain`` of the total fall (train loss flat within its noise band; validation, when logged,
@@ -73,6 +77,8 @@ class Params:
     tail_min_reward: float = 0.55
     tail_gain: float = 0.04
     min_points_lasting: int = 8
+    min_val_evals: int = 10
+    min_val_progress: float = 0.3
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -89,10 +95,24 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     tol = max(p.tol_noise * c.bnoise, p.tol_gain * total_fall, 1e-12)
     if len(c.bvals) < p.min_bins:  # too few points to see a stall and its escape; a lasting one shows
         return _lasting(ctx, c, sh, p)
-    return _escaped(ctx, c, sh, p, tol) or _lasting(ctx, c, sh, p)
+    return _escaped(ctx, c, sh, p, tol) or _escaped_on_val(ctx, c, p) or _lasting(ctx, c, sh, p)
 
 
-def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
+def _escaped_on_val(ctx: Context, c, p: Params) -> list[Finding]:
+    """With one minibatch a point (sparse logging) the train loss's noise can hide a stall that the
+    validation loss, evaluated whole, shows plainly: read the stall there (``min_val_evals``
+    evaluations at least, and a val loss that fell ``min_val_progress`` of its first value)."""
+    v, vs = ctx.val, ctx.val_shape
+    if int(np.max(c.bcount)) > 1 or v is None or vs is None or v.n < p.min_val_evals or v.nonfinite_step is not None:
+        return []
+    fall = vs.v0 - vs.vend
+    if fall <= 0 or vs.progress < p.min_val_progress:
+        return []  # a stall is escaped by a real fall, not a level that ends where it sat
+    tol = max(p.tol_noise * v.bnoise, p.tol_gain * fall, 1e-12)
+    return _escaped(ctx, v, vs, p, tol, what="val loss")
+
+
+def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss") -> list[Finding]:
     """The early stall the run escaped from: the longest flat stretch, followed by a steep fall,
     searched for before the loss left the levels a plateau can sit at (at least ``min_escape`` of
     the fall above the end): the converged tail is flat too, and often longer."""
@@ -150,7 +170,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
         "final_loss": sh.vend,
         "plateau_fraction_of_run": round(length, 3),
         "escape_fraction": round(escape, 3),
-        "signal": "train_loss",
+        "signal": what.replace(" ", "_"),
     }
     opt = str(ctx.param("optimizer") or "").lower()
     rem = [R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)")]
@@ -158,7 +178,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float) -> list[Finding]:
         rem.append(R.optimizer("adam", rationale="Adam converges fast from a stall; switch back to SGD to fine-tune"))
     rem.append(R.normalization("batchnorm", "normalisation shortens plateaus from saturated units"))
     summary = (
-        f"train loss sat flat at {fmt(plateau_level)} from step {int(s_a)} to {int(s_b)} "
+        f"{what} sat flat at {fmt(plateau_level)} from step {int(s_a)} to {int(s_b)} "
         f"({pct(length)} of the run) before falling to {fmt(sh.vend)}"
     )
     conf = margin_confidence(length, p.min_len, 0.2, base=0.55)
