@@ -240,6 +240,13 @@ def test_a_train_loss_that_barely_moves_while_validation_improves_in_order_is_no
     acc = np.linspace(0.09, 0.17, 10)
     curves = {"loss/train": (steps, train), "loss/val": (vs, val), "acc/val": (vs, acc)}
     assert "no-learning" not in names(curves)
+    # shuffled labels on 3 classes: the loss sits at ln 3 and edges down in order while the
+    # accuracy climbs from below chance to just above it (the class priors): still no learning
+    rng2 = np.random.default_rng(19)
+    sh_train = 1.0986 + rng2.normal(0, 0.006, 300)
+    sh_val = 1.099 - 0.015 * np.arange(10) / 9
+    sh_acc = np.linspace(0.30, 0.37, 10)
+    assert "no-learning" in names({"loss/train": (steps, sh_train), "loss/val": (vs, sh_val), "acc/val": (vs, sh_acc)})
     # the same order with an accuracy that does not move (a rate of 1e-7) is still no learning
     curves["acc/val"] = (vs, np.full(10, 0.19))
     curves["loss/val"] = (vs, 2.30 - 0.0005 * np.arange(10) / 9)

@@ -18,7 +18,8 @@ Trigger, either:
     nothing is no learning. Not when validation (``val_order_evals`` evaluations or more) falls
     in order over the run (exact Kendall p below ``val_order_p``; Mann-Kendall z below -3.1 past
     30 evaluations) to its lowest at the end, and the val accuracy gained ``val_order_acc_gain``
-    (without one: the val loss fell ``val_order_drop``): that model learns, slowly. Needs ``min_points`` points; or
+    and ends more than twice ``chance_margin`` above chance when the class count is known
+    (without an accuracy: the val loss fell ``val_order_drop``): that model learns, slowly. Needs ``min_points`` points; or
   * held-out: over at least ``min_evals`` evaluations, the typical (median) validation
     accuracy stays within a margin of chance (1/C) — ``chance_margin``, or three binomial
     standard deviations when the validation set's size is known — and even the best stays
@@ -202,7 +203,12 @@ def _val_falls_in_order(ctx: Context, p: Params) -> bool:
     acc = ctx.val_acc
     if acc is not None and acc.n >= 3:
         scale = 100.0 if float(np.max(acc.values)) > 1.5 else 1.0
-        return (median(acc.values[-2:]) - median(acc.values[:2])) / scale >= p.val_order_acc_gain
+        end = median(acc.values[-2:]) / scale
+        chance = ctx.chance_accuracy
+        # and the accuracy ends clearly above chance when that is known: a model that only
+        # learns the class priors (labels shuffled) edges toward chance from below in order too
+        above = chance is None or end > chance + 2 * p.chance_margin
+        return above and end - median(acc.values[:2]) / scale >= p.val_order_acc_gain
     first = abs(float(v.values[0])) or 1.0
     return (float(v.values[0]) - float(v.values[-1])) / first >= p.val_order_drop
 
