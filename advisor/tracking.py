@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from advisor.model import Finding, Severity
 
+#: Conditions that describe a finished run ("training stopped too early"): a run still being
+#: written is trivially "still improving", so they wait for the final update.
+END_OF_RUN = frozenset({"still-improving"})
+
 
 @dataclass(frozen=True)
 class Alert:

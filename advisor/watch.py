@@ -8,7 +8,8 @@ at most once per interval per run. A finding is printed once, when its condition
 in a run (again only if its severity rises) — at once when critical; below critical, a judgment
 on an unfinished run, once it has held while the run grew by half (a healthy curve looks like
 slow convergence at its start), or when the run has stopped growing for ``settle`` seconds (it
-looks finished: what is found then is printed, as ``advisor analyze`` would). On a terminal a live table shows each run's steps,
+looks finished: what is found then is printed, as ``advisor analyze`` would). A condition that
+describes a finished run (``still-improving``) waits for that. On a terminal a live table shows each run's steps,
 latest train and validation loss and worst finding; elsewhere only the finding lines are printed.
 
 Ctrl-C ends it cleanly with the exit code of ``--fail-on`` over the findings of that moment.
@@ -32,7 +33,7 @@ from advisor.errors import InputError
 from advisor.io.discover import RunFiles, discover, is_url
 from advisor.io.tfevents import EventFileReader
 from advisor.pipeline import analyze_run
-from advisor.tracking import FindingTracker
+from advisor.tracking import END_OF_RUN, FindingTracker
 from advisor.model import Finding, Role, RunReport
 
 
@@ -47,7 +48,7 @@ class WatchedRun:
     report: RunReport | None = None
     train_loss: float | None = None
     val_loss: float | None = None
-    tracker: FindingTracker = field(default_factory=lambda: FindingTracker(confirm_growth=0.5))
+    tracker: FindingTracker = field(default_factory=lambda: FindingTracker(confirm_growth=0.5, defer=END_OF_RUN))
     last_change: float = -math.inf
     settled: bool = False  # no new data for `settle` seconds: given its final update
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from advisor.model import Finding, Severity
-from advisor.tracking import forget_absent, keep_stronger
+from advisor.tracking import END_OF_RUN, forget_absent, keep_stronger
 
 #: Conditions whose rule needs the run's future: capped below critical until the evidence is in.
 NEEDS_FUTURE = frozenset({"no-learning", "plateau", "slow-convergence", "underfitting", "lr-decay-needed"})
@@ -40,8 +40,6 @@ NEEDS_FUTURE = frozenset({"no-learning", "plateau", "slow-convergence", "underfi
 SELF_EVIDENT = frozenset({"overfitting"})
 #: Further evaluations a SELF_EVIDENT finding must hold through (a noisy evaluation is no trend).
 SELF_EVIDENT_HOLD = 2
-#: Conditions that describe a finished run: delivered by the final update only.
-END_OF_RUN = frozenset({"still-improving"})
 #: Critical at any step: a NaN/Inf is a fact, not a shape. Other critical findings (divergence,
 #: lr-too-high, exploding gradients) wait until the run is ``early`` steps long (two cadence
 #: windows): on the first few dozen points of a noisy small-batch run they are read off noise.
