@@ -1,4 +1,4 @@
-"""python -m benchmarks.population --out DIR [--size ci|full] [--workers N] [--only GLOB] [--seeds K]"""
+"""python -m benchmarks.population --out DIR [--size ci|full] [--workers N] [--only GLOB] [--seeds K] [--first-seed S]"""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--only", default="", help="glob on case names, e.g. 'overfitting/*' or '*lstm*'")
     ap.add_argument("--seeds", type=int, default=0, help="seeds per case (default: 1 for ci, 2 for full)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds start here (even: dev split, odd: test)")
     ap.add_argument("--list", action="store_true", help="print the selected cases and exit")
     args = ap.parse_args(argv)
-    selected = jobs(args.size, args.only, args.seeds)
+    selected = jobs(args.size, args.only, args.seeds, args.first_seed)
     if not selected:
         print(f"no case matches {args.only!r}", file=sys.stderr)
         return 2

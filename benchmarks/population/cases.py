@@ -27,12 +27,13 @@ def all_cases() -> list[Case]:
     return out
 
 
-def jobs(size: str, only: str = "", seeds: int = 0) -> list[tuple[Case, int]]:
-    """(case, seed) pairs. ci: the ci cases, one seed each alternating 0/1 so both splits appear."""
+def jobs(size: str, only: str = "", seeds: int = 0, first_seed: int = 0) -> list[tuple[Case, int]]:
+    """(case, seed) pairs. ci: the ci cases, one seed each alternating 0/1 so both splits appear.
+    ``first_seed``: seeds start there (``--seeds 1 --first-seed 3``: a fresh test seed alone)."""
     cases = [c for c in all_cases() if size == "full" or c.ci]
     if only:
         cases = [c for c in cases if fnmatch.fnmatch(c.name, only) or fnmatch.fnmatch(c.condition, only)]
-    if size == "ci" and not seeds:
+    if size == "ci" and not seeds and not first_seed:
         return [(c, i % 2) for i, c in enumerate(cases)]
     k = seeds or 2
-    return [(c, s) for c in cases for s in range(c.seeds or k)]
+    return [(c, s) for c in cases for s in range(first_seed, first_seed + (c.seeds or k))]
