@@ -12,6 +12,7 @@ from advisor.engine import Engine, resolve
 from advisor.model import Finding, Severity
 from advisor.pipeline import diagnose_run
 from tests import synth
+from tests.test_summaries import contradictions
 
 ENGINE = Engine.from_config()
 
@@ -284,3 +285,19 @@ def test_a_stall_that_one_batch_noise_hides_is_read_on_validation():
         # a val loss that ends about where it sat has not escaped anything
         flat = 0.647 + rng.normal(0, 0.002, vs.size)
         assert not [f for f in _sev({"train_loss": (steps, train), "val_loss": (vs, flat)}, "plateau") if f.evidence["signal"] == "val_loss"]
+
+
+def test_a_train_creep_while_validation_climbs_in_order_is_no_learning_not_slow_convergence():
+    # labels shuffled: the train loss creeps down 3% by memorising, validation gets worse at
+    # nearly every evaluation and accuracy sits below chance — raising the rate would not help
+    rng = np.random.default_rng(20)
+    steps = np.arange(300)
+    train = 2.316 - 0.08 * steps / 300 + rng.normal(0, 0.02, 300)
+    vs = np.arange(30, 301, 30)
+    val = 2.316 + 0.082 * (np.arange(10) / 9) ** 1.2
+    acc = 0.035 + rng.normal(0, 0.008, 10)
+    rep = diagnose_run(synth.run_of({"Loss/train": (steps, train), "Loss/val": (vs, val), "Accuracy/val": (vs, acc)}), ENGINE).report
+    got = [f.condition for f in rep.findings]
+    assert got[0] == "no-learning" and "slow-convergence" not in got
+    f = rep.findings[0]
+    assert f.evidence["form"] == "memorising" and "climbed" in f.summary and not contradictions(f.summary)

@@ -15,7 +15,9 @@ Trigger, either:
     fall at least ``steady_decel`` of the first half's) is slow-convergence, unless the progress
     is under ``hard_floor`` or validation did not improve at all (never below its first evaluation
     by more than its noise, ending no lower); a quick small drop (the class priors) followed by
-    nothing is no learning. Not when validation (``val_order_evals`` evaluations or more) falls
+    nothing is no learning, and so is a creep under ``memorise_progress`` while validation rises
+    in order over the run to its highest (exact Kendall p below ``val_order_p``, 6 to 30
+    evaluations): memorisation, nothing transfers. Not when validation (``val_order_evals`` evaluations or more) falls
     in order over the run (exact Kendall p below ``val_order_p``; Mann-Kendall z below -3.1 past
     30 evaluations) to its lowest at the end, and the val accuracy gained ``val_order_acc_gain``
     and ends more than twice ``chance_margin`` above chance when the class count is known
@@ -66,6 +68,7 @@ WORKLOADS = ("supervised", "unknown", "rl")
 @dataclass(frozen=True)
 class Params:
     min_progress: float = 0.03
+    memorise_progress: float = 0.1
     min_gain: float = 0.06
     trend_z: float = -4.0
     steady_decel: float = 0.5
@@ -102,7 +105,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # (fitting the class priors) followed by nothing is still no learning — and so is a small
     # creep of the train loss while validation gets no better at all (nothing transfers).
     steady = sh.z_all <= p.trend_z and sh.decel >= p.steady_decel and sh.progress >= p.hard_floor and not _val_stuck(ctx, p)
-    flat = sh.progress < p.min_progress and gain_frac < p.min_gain and not steady
+    # a creep that transfers nothing — validation climbing in order from its first evaluation —
+    # is memorisation (labels shuffled against inputs), allowed up to ``memorise_progress``
+    memorising = 0 <= sh.progress < p.memorise_progress and _val_rises_in_order(ctx, p)
+    flat = (sh.progress < p.min_progress and gain_frac < p.min_gain and not steady) or memorising
     if not flat or _val_falls_in_order(ctx, p):
         return _held_out(ctx, p)
     bouncing = sh.rel_noise > 0.05
@@ -121,6 +127,13 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         f"train loss stayed at its initial level for the whole run: {fmt(sh.v0)} -> {fmt(sh.vend)} "
         f"({100 * sh.progress:.1f}% progress over steps {int(c.steps[0])}-{int(c.steps[-1])}){acc_txt}"
     )
+    if memorising and sh.progress >= p.min_progress:
+        v = ctx.val
+        evidence.update(form="memorising", val_first=float(v.values[0]), val_last=float(v.values[-1]))
+        summary = (
+            f"train loss crept down only {100 * sh.progress:.1f}% ({fmt(sh.v0)} -> {fmt(sh.vend)}) while the val loss climbed "
+            f"across its evaluations ({fmt(float(v.values[0]))} -> {fmt(float(v.values[-1]))}): nothing it learns transfers{acc_txt}"
+        )
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
 
 
@@ -186,6 +199,15 @@ def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
         f"{fmt(level)}, {fmt(float(vals[0]))} -> {fmt(float(vals[-1]))}{acc_txt}"
     )
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _val_rises_in_order(ctx: Context, p: Params) -> bool:
+    """Validation (``val_order_evals`` to 30 evaluations) rises in order over the run (exact
+    Kendall p below ``val_order_p``) to its highest at the end."""
+    v = ctx.val
+    if v is None or not p.val_order_evals <= v.n <= 30 or v.nonfinite_step is not None:
+        return False
+    return rising_p_exact(v.values) < p.val_order_p and float(v.values[-1]) >= float(np.max(v.values)) - 1e-12
 
 
 def _val_falls_in_order(ctx: Context, p: Params) -> bool:

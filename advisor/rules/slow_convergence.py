@@ -16,6 +16,10 @@ curve points at the batch or the data rather than the step size.
 
 Needs at least ``min_points`` points.
 
+Not when validation (6 to 30 evaluations) rises in order over the run to its highest at the end
+(exact Kendall p below ``val_p``): a train loss creeping down while validation gets worse is
+memorisation (shuffled labels), not a slow descent.
+
 Reported at info instead when the task metric (validation accuracy, mAP, ...; at least
 ``metric_min_evals`` evaluations) has stayed within ``metric_tol`` of its best over the last
 ``metric_flat_share`` of its evaluations: the slow loss is not what holds the run back.
@@ -82,6 +86,15 @@ def _val_still_falling(ctx: Context, late_start: float, p: Params) -> bool:
     return rising_p_exact(-late) < p.val_p and float(v.values[-1]) <= float(np.min(v.values)) + 1e-12
 
 
+def _val_rises_in_order(ctx: Context, p: Params) -> bool:
+    """Validation (at least 6 evaluations, at most 30) rises in order over the whole run (exact
+    Kendall p below ``val_p``) and ends at its highest."""
+    v = ctx.val
+    if v is None or not 6 <= v.n <= 30 or v.nonfinite_step is not None:
+        return False
+    return rising_p_exact(v.values) < p.val_p and float(v.values[-1]) >= float(np.max(v.values)) - 1e-12
+
+
 def detect(ctx: Context, p: Params) -> list[Finding]:
     got = ctx.finite_train(p.min_points)
     if got is None:
@@ -93,6 +106,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     if not sh.still_falling and sh.late_drop < 0.1 and not _val_still_falling(ctx, sh.late_start, p):
         return []  # it flattened: that is underfitting or a plateau, not a slow descent
+    if _val_rises_in_order(ctx, p):
+        return []  # the train loss creeps down while validation gets worse: memorising, not converging
     factor = 10.0 if sh.progress < 0.1 else 3.0
     lr_txt = ""
     lr0 = ctx.lr.values[0] if ctx.lr is not None and ctx.lr.n else ctx.num_param("lr")
