@@ -301,3 +301,17 @@ def test_a_train_creep_while_validation_climbs_in_order_is_no_learning_not_slow_
     assert got[0] == "no-learning" and "slow-convergence" not in got
     f = rep.findings[0]
     assert f.evidence["form"] == "memorising" and "climbed" in f.summary and not contradictions(f.summary)
+
+
+def test_the_class_count_is_read_off_a_loss_stuck_at_ln_c_under_an_imbalanced_accuracy():
+    # Adam at lr 1 on wine (3 classes, the largest 40%): the loss blows up to 83 in the first
+    # epoch, then sits at ln 3 while the accuracy is the majority share, 0.4 — above 1/3 by more
+    # than noise, so only the loss pins C; with C known the blow-up is read as lr-too-high
+    rng = np.random.default_rng(21)
+    epochs = np.arange(44)
+    train = 1.08 + 0.03 * rng.standard_normal(44)
+    train[:6] = [83.3, 47.9, 7.94, 6.81, 1.86, 1.53]
+    acc = 0.39 + 0.02 * rng.standard_normal(44)
+    curves = {"train/epoch_loss": (epochs, train), "train/epoch_accuracy": (epochs, acc)}
+    rep = diagnose_run(synth.run_of(curves), ENGINE).report
+    assert rep.findings[0].condition == "lr-too-high" and rep.findings[0].remedies[0].params["factor"] < 1

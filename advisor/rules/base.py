@@ -202,6 +202,10 @@ class Context:
         return hparams.num_classes(self.params) or self.configured_classes or self._classes_from_curves()
 
     def _classes_from_curves(self) -> int | None:
+        """C when a loss and an accuracy agree on it: the loss sits at ln C and the accuracy near
+        1/C — from 0.85/C up to 1.3/C, since a model stuck at its class priors scores the
+        majority class's share. C is read from the accuracy, or from the loss (exp of its level:
+        a stuck loss pins C better than an accuracy that a class imbalance lifts)."""
         for acc in (self.val_acc, self.train_acc):
             if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
                 continue
@@ -209,11 +213,11 @@ class Context:
             a = median(late) / (100.0 if float(np.max(acc.values)) > 1.5 else 1.0)
             if not 0.001 < a <= 0.55:
                 continue
-            c = int(round(1.0 / a))
-            if not 2 <= c <= 1000 or abs(a - 1.0 / c) > 0.15 / c:
-                continue
-            for loss in (self.train, self.val):
-                if loss is not None and loss.n >= 3 and abs(loss.end() - math.log(c)) <= 0.15 * math.log(c):
+            losses = [x for x in (self.train, self.val) if x is not None and x.n >= 3]
+            for c in dict.fromkeys([int(round(1.0 / a))] + [int(round(math.exp(min(x.end(), 7.0)))) for x in losses]):
+                if not 2 <= c <= 1000 or not 0.85 / c <= a <= 1.3 / c:
+                    continue
+                if any(abs(x.end() - math.log(c)) <= 0.15 * math.log(c) for x in losses):
                     return c
         return None
 
