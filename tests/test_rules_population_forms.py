@@ -315,3 +315,16 @@ def test_the_class_count_is_read_off_a_loss_stuck_at_ln_c_under_an_imbalanced_ac
     curves = {"train/epoch_loss": (epochs, train), "train/epoch_accuracy": (epochs, acc)}
     rep = diagnose_run(synth.run_of(curves), ENGINE).report
     assert rep.findings[0].condition == "lr-too-high" and rep.findings[0].remedies[0].params["factor"] < 1
+
+
+def test_a_rise_after_a_lucky_low_minibatch_is_still_a_divergence():
+    # Adam with a rate that ramps up, an LSTM, one minibatch logged every 10 steps (the numbers
+    # of such a run): the loss falls to about 0.55, then climbs to 2; one lucky batch at 65% of
+    # the run sits at 0.42, and the climb measured from it alone is not yet significant
+    train = np.array([1.106, 1.085, 1.024, 0.713, 0.568, 0.658, 0.575, 0.559, 0.883, 0.653, 0.555, 0.553,
+                      0.554, 0.631, 0.454, 0.577, 0.494, 0.873, 0.473, 0.485, 0.767, 0.667, 0.443, 0.74,
+                      0.83, 0.424, 1.156, 1.069, 1.353, 1.186, 0.948, 1.11, 0.865, 0.887, 0.973, 1.334,
+                      1.099, 1.589, 2.724, 2.003])
+    steps = np.arange(0, 400, 10)
+    got = _sev({"Loss/train": (steps, train)}, "divergence")
+    assert got and got[0].evidence["min_step"] < 250 and got[0].remedies[0].params["factor"] < 1

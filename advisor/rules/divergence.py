@@ -40,7 +40,7 @@ from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.non_finite import clip_threshold
-from advisor.signals import fmt, mann_kendall_z, median, pct
+from advisor.signals import fmt, mann_kendall_z, median, pct, rolling_median
 
 ID = "divergence"
 SEVERITY = Severity.CRITICAL
@@ -71,10 +71,13 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if c is None or c.n < p.min_points:
         return []
     b = c.bvals
-    i_min = int(np.argmin(b))
+    # with one minibatch a point (sparse logging) the lowest point is a lucky batch: the minimum
+    # is the smoothed curve's (5-point rolling median), so the trend after it is not cut short
+    sm = rolling_median(b, 5) if len(b) >= 15 and int(np.max(c.bcount)) <= 1 else b
+    i_min = int(np.argmin(sm))
     if i_min >= len(b) - 2:
         return []
-    step_min, v_min = float(c.bsteps[i_min]), float(b[i_min])
+    step_min, v_min = float(c.bsteps[i_min]), float(sm[i_min])
     v0 = c.start()
     v_end = c.end()
     gain = max(v0 - v_min, 0.0)
@@ -82,6 +85,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     scale = max(gain, abs(v_min) * 0.05, 1e-12)
     frac_after = (float(c.steps[-1]) - step_min) / max(c.span, 1)
     noise = max(c.bnoise, c.noise / np.sqrt(max(median(c.bcount), 1)))
+    if sm is not b:
+        noise *= 1.25 / np.sqrt(5)  # the minimum is a median of 5 points: that much less noisy
     exploded = c.nonfinite_step is not None
     if rise <= 0 or (rise < p.noise_k * noise and not exploded):
         return []
