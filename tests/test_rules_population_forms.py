@@ -328,3 +328,38 @@ def test_a_rise_after_a_lucky_low_minibatch_is_still_a_divergence():
     steps = np.arange(0, 400, 10)
     got = _sev({"Loss/train": (steps, train)}, "divergence")
     assert got and got[0].evidence["min_step"] < 250 and got[0].remedies[0].params["factor"] < 1
+
+
+def test_a_last_bounce_above_an_old_val_minimum_is_no_overfitting_warning():
+    # 50 evaluations of a healthy cyclic-rate CNN (the numbers of such a run): validation reaches
+    # 0.18 late and bounces between it and 0.21 — the end 10% above the minimum, above its noise,
+    # but with no trend up
+    rng = np.random.default_rng(23)
+    steps = np.arange(300)
+    train = 0.08 + 2.2 * np.exp(-steps / 40.0) * rng.lognormal(0, 0.05, 300)
+    vs = np.arange(6, 301, 6)
+    val = np.array([2.2969, 2.2839, 2.2582, 2.2156, 2.1389, 2.0008, 1.758, 1.4516, 1.15, 0.9218, 0.8191, 0.7331,
+                    0.7009, 0.659, 0.586, 0.545, 0.4594, 0.5305, 0.4273, 0.3412, 0.3162, 0.2996, 0.2971, 0.2824,
+                    0.2728, 0.2626, 0.2696, 0.296, 0.3437, 0.2714, 0.2718, 0.2906, 0.2836, 0.3185, 0.224, 0.2057,
+                    0.2043, 0.2002, 0.2039, 0.1996, 0.1816, 0.1854, 0.2254, 0.2032, 0.2058, 0.1937, 0.2068, 0.2137,
+                    0.1995, 0.1843])
+    curves = {"Loss/train": (steps, train), "Loss/val": (vs, val)}
+    assert not [f for f in _sev(curves, "overfitting") if f.severity != Severity.INFO]
+    # the same run whose val loss climbs from the minimum on is overfitting
+    val2 = val.copy()
+    val2[40:] = val[40] + np.linspace(0, 0.05, 10) + rng.normal(0, 0.002, 10)
+    assert [f for f in _sev({"Loss/train": (steps, train), "Loss/val": (vs, val2)}, "overfitting") if f.severity == Severity.WARNING]
+
+
+def test_a_slow_fall_at_a_rate_in_its_optimizers_usual_range_is_only_info():
+    # AdamW at 3e-4 (declared by the trainer): the rate is not evidently what holds the run back
+    rng = np.random.default_rng(24)
+    steps = np.arange(10, 410, 10)
+    train = 1.1 - 0.35 * steps / 400 + rng.normal(0, 0.004, steps.size)
+    curves = {"train/loss": (steps, train)}
+    run = synth.run_of(curves, hparams={"learning_rate": 3e-4, "optim": "adamw_torch"})
+    (f,) = [f for f in diagnose_run(run, ENGINE).report.findings if f.condition == "slow-convergence"]
+    assert f.severity == Severity.INFO and f.evidence["lr_in_usual_range"] and "usual range" in f.summary
+    run = synth.run_of(curves, hparams={"learning_rate": 3e-5, "optim": "adamw_torch"})
+    (f,) = [f for f in diagnose_run(run, ENGINE).report.findings if f.condition == "slow-convergence"]
+    assert f.severity == Severity.WARNING

@@ -37,6 +37,9 @@ ADAPTIVE_HIGH, ADAPTIVE_LOW = 0.1, 1e-6
 SGD_HIGH, SGD_LOW = 2.0, 1e-5
 # Where a cut should bring a rate that is far too high: the top of each family's usual range.
 ADAPTIVE_TARGET, SGD_TARGET = 1e-3, 0.05
+# The bottom of each family's usual working range (Adam's 3e-4, SGD's 0.01): a rate at or above
+# it is not evidently too small.
+ADAPTIVE_USUAL_LOW, SGD_USUAL_LOW = 3e-4, 1e-2
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ class DeclaredLr:
         # Optimizer unknown: only a rate too high for every family counts.
         limit = {"adaptive": ADAPTIVE_HIGH, "sgd": SGD_HIGH}.get(self.family or "", SGD_HIGH)
         return self.lr is not None and self.lr >= limit
+
+    @property
+    def usual(self) -> bool:
+        """The declared rate is at or above the bottom of its (known) family's usual range."""
+        limit = {"adaptive": ADAPTIVE_USUAL_LOW, "sgd": SGD_USUAL_LOW}.get(self.family or "")
+        return limit is not None and self.lr is not None and self.lr >= limit
 
     @property
     def low(self) -> bool:

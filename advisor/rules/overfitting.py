@@ -9,7 +9,8 @@ Signals: train and val loss (val accuracy, when logged, refines the severity).
 Trigger: with at least ``min_evals`` validation points, the (3-point median smoothed) val loss
 has its minimum at least ``patience`` evaluations and ``min_after`` of the run before the end;
 from there it rises by at least ``min_rise`` of its minimum and clearly — by more than ``noise_k``
-times its own noise, or, with at most ``small_n`` evaluations (where a noise estimate is poor),
+times its own noise and, past ``small_n`` evaluations, as a trend (Mann-Kendall z of the
+evaluations from the minimum on at least ``min_trend_z``), or, with at most ``small_n`` evaluations (where a noise estimate is poor),
 with the points from the minimum on rising in order at an exact one-sided p of at most
 ``max_p`` — while the train loss did not rise (by more than half its binned noise) and kept a
 downward binned trend (Mann-Kendall) from the val minimum on, unless it already sat under
@@ -58,6 +59,7 @@ class Params:
     min_after: float = 0.1
     min_rise: float = 0.05
     noise_k: float = 3.0
+    min_trend_z: float = 1.0  # a tendency up (p ~ 0.16), not a significance test: the noise test did that
     flat_after: float = 0.3
     flat_train_drop: float = 0.2
     near_floor: float = 0.1  # train at the val minimum at or below this share of its start: already fitted
@@ -209,7 +211,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # order test on the points from the minimum on is valid at any n.
     after = v.values[v.steps >= best_step]
     p_rise = rising_p_exact(after) if v.n <= p.small_n else 1.0
-    clear = rise > p.noise_k * noise or p_rise <= p.max_p
+    # Many evaluations: the rise must be a trend too (Mann-Kendall z of the evaluations from the
+    # minimum on at least ``min_trend_z``), not the last two bouncing above an old minimum
+    trend_ok = v.n <= p.small_n or after.size < 6 or mann_kendall_z(after) >= p.min_trend_z
+    clear = (rise > p.noise_k * noise and trend_ok) or p_rise <= p.max_p
     if rise > 0 and rel_rise >= p.min_rise and clear and train_not_rising and gap_end > gap_best:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
         z = mann_kendall_z(after)

@@ -20,7 +20,9 @@ Not when validation (6 to 30 evaluations) rises in order over the run to its hig
 (exact Kendall p below ``val_p``): a train loss creeping down while validation gets worse is
 memorisation (shuffled labels), not a slow descent.
 
-Reported at info instead when the task metric (validation accuracy, mAP, ...; at least
+Reported at info instead when the run declares its optimizer and a rate at or above the bottom
+of that family's usual range (Adam and kin 3e-4, SGD 0.01): the rate is not evidently the cause;
+and when the task metric (validation accuracy, mAP, ...; at least
 ``metric_min_evals`` evaluations) has stayed within ``metric_tol`` of its best over the last
 ``metric_flat_share`` of its evaluations: the slow loss is not what holds the run back.
 
@@ -41,6 +43,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.lr_evidence import declared_lr
 from advisor.signals import fmt, pct, rising_p_exact
 
 ID = "slow-convergence"
@@ -135,6 +138,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         f"and the second half fell {sh.decel:.1f}x as much as the first ({pace})"
     )
     severity = SEVERITY
+    if (dl := declared_lr(ctx)).usual:
+        # a rate in its optimizer's usual range is not evidently what holds the run back
+        severity = Severity.INFO
+        summary += f"; {dl.describe()} is in the usual range: the schedule, batch or data may be slowing it"
+        evidence["lr_in_usual_range"] = True
     if (sat := _metric_saturated(ctx, p)) is not None:
         # the metric the run is judged by stopped gaining: the slow loss is not holding it back
         severity = Severity.INFO
