@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from advisor.io import _fast_file
 from advisor.io._fast_single import decode_single
 from advisor.io._fast_batch import decode_cycles, gather, mismatches, plan_for
 from advisor.io.accumulator import Accumulator
@@ -83,6 +84,17 @@ FIRST_WINDOW = 512
 def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool = True) -> tuple[int, str | None]:
     """Decode every record in buf[pos:end] that can be decided; return (position after the
     last, fatal message). ``eof``: the file ends at ``end`` (see decode_records_general)."""
+    if _fast_file.applies(pos, end, base, acc, eof):  # a whole small file: a plan may read it at once
+        data = np.frombuffer(buf, dtype=np.uint8, count=end)
+        if _fast_file.decode_file(buf, data, acc, verify_crc):
+            return end, None
+        out = _decode_records(buf, pos, end, base, acc, verify_crc, eof)
+        _fast_file.learn(buf, data, lambda ref: _decode_records(buf, 0, end, 0, ref, True, True))
+        return out
+    return _decode_records(buf, pos, end, base, acc, verify_crc, eof)
+
+
+def _decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool) -> tuple[int, str | None]:
     if end - pos < MIN_BYTES:
         return decode_records_general(buf, pos, end, base, acc, verify_crc, eof=eof)
     data = np.frombuffer(buf, dtype=np.uint8)
