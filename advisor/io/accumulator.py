@@ -173,7 +173,8 @@ class Accumulator:
         previous summary event purges its tags instead.
         """
         none = _NO_EVENTS
-        if not self.restarts and self.versions and min(v[0] for v in self.versions) == 0 and all(v[1] >= 2 for v in self.versions):
+        versions = self.versions
+        if not self.restarts and versions and (len(versions) == 1 and versions[0][0] == 0 and versions[0][1] >= 2 or min(v[0] for v in versions) == 0 and all(v[1] >= 2 for v in versions)):
             # Version 2 from the first record on and no SessionLog START (every current writer,
             # most files): nothing purges; decided without arrays (a small file's fixed cost).
             # Marks matter only to the out-of-order purge of other files: kept, compacted late.

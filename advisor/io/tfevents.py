@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,11 +97,37 @@ class EventFileReader:
 
     def poll(self) -> int:
         """Decode what was appended since the last poll; return the number of new records."""
+        if self._stamp is None:  # nothing to compare with yet: open, then ask the open file
+            return self._first_poll()
         try:
             st = os.stat(self.path)
         except OSError as e:
             self._note(f"unreadable: {e.strerror or e}")
             return 0
+        return self._poll(st, None)
+
+    def _first_poll(self) -> int:
+        """:meth:`poll` with one path lookup; a regular file of at most READ_CHUNK bytes (all
+        that the first read would take) is read whole by one system call."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as e:
+            self._note(f"unreadable: {e.strerror or e}")
+            return 0
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and 0 < st.st_size <= READ_CHUNK:
+                return self._poll(st, _Bytes(os.read(fd, st.st_size)))
+            with open(fd, "rb", closefd=False) as fh:
+                return self._poll(st, fh)
+        except OSError as e:
+            self._note(f"unreadable: {e.strerror or e}")
+            return 0
+        finally:
+            os.close(fd)
+
+    def _poll(self, st: os.stat_result, fh: Any) -> int:
+        """:meth:`poll` given the file's status (and the file, when it is open already)."""
         stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         if stamp == self._stamp:
             return 0  # not touched since the last poll: not even opened
@@ -109,7 +136,7 @@ class EventFileReader:
         self._stamp = stamp
         before = self._acc.records
         try:
-            with open(self.path, "rb") as fh:
+            with open(self.path, "rb") if fh is None else _Borrowed(fh) as fh:
                 if self.offset and not self._unchanged(fh):
                     self._reset()  # rewritten in place: the bytes already decoded are gone
                 if self._stopped is None and self.offset < st.st_size:
@@ -209,6 +236,35 @@ class EventFileReader:
             truncated=self._truncated,
             problems=tuple(problems),
         )
+
+
+class _Bytes:
+    """A file's bytes, read already, as the reader reads a file (seek, read)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = memoryview(data), 0
+
+    def seek(self, pos: int) -> int:
+        self.pos = pos
+        return pos
+
+    def read(self, n: int) -> memoryview:
+        out = self.data[self.pos : self.pos + n]
+        self.pos += len(out)
+        return out
+
+
+class _Borrowed:
+    """A file already open, used in a ``with`` block that leaves closing it to its owner."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+
+    def __enter__(self) -> Any:
+        return self.fh
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _claimed(data: bytes) -> int:
