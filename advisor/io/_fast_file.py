@@ -46,6 +46,7 @@ SEEN_LIMIT = 4096
 
 #: Value kinds whose bytes an overlapping strided view reads as they are.
 _VIEWS = frozenset({"<f8", "<f4", "<f2", "<i4", "<i8", "<i2", "i1", "u1", "<u2", "<u4", "<u8"})
+_FLOATS = frozenset({"<f4", "<f2"})  # converted to float64 (a float64 value is copied as it is)
 
 
 @dataclass(eq=False)
@@ -109,7 +110,7 @@ def decode_file(buf: memoryview, data: np.ndarray, acc: Accumulator, verify_crc:
     for plan in plans:
         x = np.bitwise_xor(words, plan.tmpl64)
         np.bitwise_and(x, plan.mask64, out=x)
-        if buf[:r] == plan.head and not x.any():
+        if buf[:r] == plan.head and not np.count_nonzero(x):
             return _apply(plan, data, acc, verify_crc)
     return False
 
@@ -122,15 +123,14 @@ def _apply(plan: FilePlan, data: np.ndarray, acc: Accumulator, verify_crc: bool)
     if verify_crc:
         rot = np.bitwise_xor.reduce(plan.crc_table.take(np.add(data[plan.crc_cols], plan.crc_index)), axis=0)
         stored = np.ndarray((len(data) - 3,), dtype="<u4", buffer=data, strides=(1,))[plan.footers]
-        if np.not_equal(rot, np.subtract(stored, _DELTA)).any():
+        if np.count_nonzero(np.not_equal(rot, np.subtract(stored, _DELTA))):
             return False
     n = len(plan.seqs)
-    with np.errstate(all="ignore"):
-        values = _gather(data, n, plan.values, np.float64)
-        if np.isnan(values).any():
-            return False  # its bits are the general decoder's business (wall times are copied as they are)
-        walls = _gather(data, n, (plan.walls,) if plan.walls else (), np.float64)
-        steps = _gather(data, n, plan.steps, np.int64)
+    values = _gather(data, n, plan.values, np.float64)
+    if values is None:
+        return False  # a NaN: its bits are the general decoder's business (wall times are copied as they are)
+    walls = _gather(data, n, (plan.walls,) if plan.walls else (), np.float64)
+    steps = _gather(data, n, plan.steps, np.int64)
     seqs = plan.seqs.copy()
     # A fresh accumulator: each tag's points are its one chunk, its first metadata the plan's.
     for tag, a, b, meta in plan.tags:
@@ -144,24 +144,33 @@ def _apply(plan: FilePlan, data: np.ndarray, acc: Accumulator, verify_crc: bool)
     return True
 
 
-def _gather(data: np.ndarray, n: int, fields: tuple[_Field, ...], dtype: type) -> np.ndarray:
-    """One array of ``n`` points: each field's values where it is, zeros elsewhere."""
+def _gather(data: np.ndarray, n: int, fields: tuple[_Field, ...], dtype: type) -> np.ndarray | None:
+    """One array of ``n`` points: each field's values where it is, zeros elsewhere (None: a NaN)."""
     if len(fields) == 1 and fields[0].sel is None:
         return _read(data, fields[0])
     out = np.zeros(n, dtype=dtype)
     for f in fields:
-        out[f.sel] = _read(data, f)
+        got = _read(data, f)
+        if got is None:
+            return None
+        out[f.sel] = got
     return out
 
 
-def _read(data: np.ndarray, f: _Field) -> np.ndarray:
-    """A field's values, converted exactly as :func:`advisor.io._fast_template.convert` does."""
+def _read(data: np.ndarray, f: _Field) -> np.ndarray | None:
+    """A field's values, converted exactly as :func:`advisor.io._fast_template.convert` does
+    (None: a value is NaN; wall times, copied as they are, are not asked)."""
     if f.kind in _VIEWS:
         view = np.ndarray((len(data) - f.width + 1,), dtype=f.kind, buffer=data, strides=(1,))
-        return view[f.at].astype(np.float64, copy=False)
+        raw = view[f.at]
+        if f.kind in _FLOATS and f.width != 8 and np.count_nonzero(np.isnan(raw)):
+            return None  # (checked before converting: a NaN never converts, nor warns)
+        return raw.astype(np.float64, copy=False)
     if f.kind == STEP and f.width == 1:
         return data[f.at].astype(np.int64)  # one byte: its continuation bit is clear (a fixed bit)
-    return convert(data[f.at[:, None] + np.arange(f.width)], f.kind)
+    with np.errstate(all="ignore"):
+        out = convert(data[f.at[:, None] + np.arange(f.width)], f.kind)
+    return None if f.kind != STEP and np.isnan(out).any() else out
 
 
 # --------------------------------------------------------------------------- learning

@@ -94,6 +94,7 @@ class EventFileReader:
         self._stamp: tuple[int, int, int, int] | None = None  # (device, inode, size, mtime) at the last poll
         self._head = b""  # the file's first bytes, as decoded (at most WITNESS)
         self._tail = b""  # the bytes just before the offset, as decoded (at most WITNESS)
+        self._follow = True  # False: read once (read_event_file), no later poll needs the witness bytes
 
     def poll(self) -> int:
         """Decode what was appended since the last poll; return the number of new records."""
@@ -204,7 +205,8 @@ class EventFileReader:
         decode = _fast.decode_records if self.fast else decode_records_general
         pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc, eof=eof)
         self.offset = base + pos
-        self._witness(buf, base)
+        if self._follow:
+            self._witness(buf, base)
         if fatal:
             self._stopped = fatal
             self._note(fatal)
@@ -221,7 +223,7 @@ class EventFileReader:
             problems.append(f"{acc.bad_crc} record(s) failed their CRC check and were skipped")
         if acc.bad_records:
             problems.append(f"{acc.bad_records} record(s) were not decodable events and were skipped")
-        return EventFile(
+        return _event_file(
             path=self.path,
             scalars=scalars,
             hparams=dict(acc.hparams),
@@ -236,6 +238,14 @@ class EventFileReader:
             truncated=self._truncated,
             problems=tuple(problems),
         )
+
+
+def _event_file(**fields: Any) -> EventFile:
+    """``EventFile(**fields)``, made without the frozen dataclass's per-field setattr calls
+    (a small file's fixed cost)."""
+    out = object.__new__(EventFile)
+    out.__dict__.update(fields)
+    return out
 
 
 class _Bytes:
@@ -314,6 +324,7 @@ def damage_problems(damage: Damage, records: int, size: int) -> list[str]:
 def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> EventFile:
     """Read a whole event file. Never raises on bad content; see :attr:`EventFile.problems`."""
     reader = EventFileReader(path, verify_crc=verify_crc, fast=fast)
+    reader._follow = False
     reader.poll()
     ef = reader.result()
     if ef.records == 0 and not ef.problems:
