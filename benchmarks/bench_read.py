@@ -4,6 +4,7 @@
     python benchmarks/bench_read.py --scale 0.1      # a tenth of the runs
     python benchmarks/bench_read.py --data DIR       # keep (and reuse) the generated corpus in DIR
     python benchmarks/bench_read.py --layouts tbx-mixed,tf2,keras   # which extra layouts ('' for none)
+    python benchmarks/bench_read.py --baseline main  # the layouts read by main's reader too (before/after)
 
 The corpus is generated deterministically, laid out byte for byte as torch's SummaryWriter
 writes it (benchmarks/_corpus.py). Measured side by side, after one untimed pass that puts
@@ -247,13 +248,16 @@ def _rust_once(binary: str, logdir: str, checksum: bool) -> tuple[float, float] 
     return cycle, usage.ru_utime + usage.ru_stime
 
 
-def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, peers: bool) -> None:
+def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, peers: bool, baseline: str | None = None) -> None:
     """Each layout's sweep read by advisor (one process, CRC on and off) and by the Rust data
-    server (--checksum), per CPU-second; the target is >= 2.5M scalars/cpu-s with CRC on."""
+    server (--checksum), per CPU-second; the target is >= 2.5M scalars/cpu-s with CRC on.
+    ``baseline``: another advisor tree (a directory holding ``advisor/``), read in a fresh
+    process the same way, CRC on, for a before/after in the same run."""
     from advisor.io.tfevents import read_event_file
 
     print(f"\nwriter layouts (benchmarks/_layouts.py), about {n_scalars} scalars each; scalars per CPU-second, best of {repeat}:")
-    print(f"  {'layout':10s} {'runs':>6s} {'files':>6s} {'scalars':>9s} {'CRC on':>9s} {'CRC off':>9s} {'Rust --checksum':>16s} {'ours/Rust':>9s}")
+    head = f"  {'layout':10s} {'runs':>6s} {'files':>6s} {'scalars':>9s} {'CRC on':>9s} {'CRC off':>9s} {'Rust --checksum':>16s} {'ours/Rust':>9s}"
+    print(head + (f" {'baseline CRC on':>16s} {'ours/base':>9s}" if baseline else ""))
     for name in layouts:
         _, per_step, val_rate = LAYOUTS[name]
         per = per_step + val_rate
@@ -272,7 +276,49 @@ def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, pe
         rust = bench_rust(d, n, repeat, True) if peers else Result("rust", 0, 0, None, "skipped: --no-peers")
         rr = rust.cpu_rate
         tail = f"{rr / 1e6:15.2f}M {rates[0] / rr:8.2f}x" if rr else f"  {rust.note}"
+        if baseline:
+            base = _baseline_rate(baseline, paths, repeat, d)
+            tail += f" {base / 1e6:15.2f}M {rates[0] / base:8.2f}x" if base else "  baseline: no figure"
         print(f"  {name:10s} {runs:6d} {len(paths):6d} {n:9d} {rates[0] / 1e6:8.2f}M {rates[1] / 1e6:8.2f}M {tail}")
+
+
+def _baseline_rate(tree: str, paths: list[str], repeat: int, tmp: str) -> float | None:
+    """Scalars per CPU-second of the advisor in ``tree`` reading ``paths`` (CRC on), measured in a
+    fresh process as :func:`bench_layouts` measures ours (best of ``repeat``, after the imports)."""
+    listing = os.path.join(tmp, ".paths.txt")
+    with open(listing, "w") as fh:
+        fh.write("\n".join(paths))
+    code = (
+        "import json, resource, sys\n"
+        "from advisor.io.tfevents import read_event_file\n"
+        f"paths = open({listing!r}).read().split('\\n')\n"
+        "best = None\n"
+        f"for _ in range({repeat}):\n"
+        "    u = resource.getrusage(resource.RUSAGE_SELF); c0 = u.ru_utime + u.ru_stime\n"
+        "    n = sum(read_event_file(p).n_scalars for p in paths)\n"
+        "    u = resource.getrusage(resource.RUSAGE_SELF); c = u.ru_utime + u.ru_stime - c0\n"
+        "    best = c if best is None else min(best, c)\n"
+        "print(json.dumps({'scalars': n, 'cpu': best}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": tree}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tree)
+    if out.returncode:
+        print(f"  baseline failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return got["scalars"] / got["cpu"] if got["cpu"] else None
+
+
+def baseline_tree(spec: str, tmp: str) -> str:
+    """A directory holding the ``advisor`` package of ``spec``: a directory as it is, or a git
+    revision of this repository exported into ``tmp`` (``git archive``)."""
+    if os.path.isdir(os.path.join(spec, "advisor")):
+        return os.path.abspath(spec)
+    out = os.path.join(tmp, "baseline")
+    os.makedirs(out, exist_ok=True)
+    archive = subprocess.run(["git", "-C", REPO, "archive", spec, "advisor"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", out], input=archive, check=True)
+    return out
 
 
 # --------------------------------------------------------------------------- report
@@ -315,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--layouts", default=",".join(LAYOUTS), help=f"more writer layouts read side by side with the Rust server ({', '.join(LAYOUTS)}; '' for none)")
     ap.add_argument("--layout-scalars", type=int, default=2_000_000, help="scalars per extra layout (times --scale)")
+    ap.add_argument("--baseline", help="also read the layouts with another advisor: a git revision (e.g. main) or a directory holding advisor/")
     args = ap.parse_args(argv)
 
     runs = max(1, round(args.runs * args.scale))
@@ -349,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         report(results, ours, mem, header, scaling)
         layouts = [name for name in args.layouts.split(",") if name]
         if layouts:
-            bench_layouts(layouts, os.path.join(os.path.dirname(root), "layouts") if args.data else os.path.join(tmp, "layouts"), round(args.layout_scalars * args.scale), args.repeat, not args.no_peers)
+            base = baseline_tree(args.baseline, tmp) if args.baseline else None
+            bench_layouts(layouts, os.path.join(os.path.dirname(root), "layouts") if args.data else os.path.join(tmp, "layouts"), round(args.layout_scalars * args.scale), args.repeat, not args.no_peers, base)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

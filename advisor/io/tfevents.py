@@ -117,8 +117,8 @@ class EventFileReader:
             return 0
         try:
             st = os.fstat(fd)
-            if stat.S_ISREG(st.st_mode) and 0 < st.st_size <= READ_CHUNK:
-                return self._poll(st, _Bytes(os.read(fd, st.st_size)))
+            if stat.S_ISREG(st.st_mode) and 0 < st.st_size <= READ_CHUNK and self.offset == 0 and self._stopped is None:
+                return self._poll_whole(st, os.read(fd, st.st_size))
             with open(fd, "rb", closefd=False) as fh:
                 return self._poll(st, fh)
         except OSError as e:
@@ -126,6 +126,24 @@ class EventFileReader:
             return 0
         finally:
             os.close(fd)
+
+    def _poll_whole(self, st: os.stat_result, data: bytes) -> int:
+        """:meth:`_poll` of a reader at offset 0 given the whole file (``st``: its status): the first
+        chunk of :meth:`_read_new`, done in place; its loop only when it would go on."""
+        if len(data) != st.st_size:  # the file changed since its status: as a read of a file would
+            return self._poll(st, _Bytes(data))
+        self._stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        before = self._acc.records
+        try:
+            self._consume(memoryview(data), 0, True)
+            if self._stopped is None and 0 < self.offset < st.st_size:
+                self._read_new(_Bytes(data), st.st_size)  # past damage: on from the offset
+            else:
+                self._finish(st.st_size)
+        except (OSError, ValueError, MemoryError) as e:
+            self._note(f"unreadable: {getattr(e, 'strerror', None) or e}")
+            self._stamp = None  # try again at the next poll
+        return self._acc.records - before
 
     def _poll(self, st: os.stat_result, fh: Any) -> int:
         """:meth:`poll` given the file's status (and the file, when it is open already)."""
@@ -169,6 +187,10 @@ class EventFileReader:
                 want = max(2 * want, _claimed(data))
             if self.offset == at:
                 break  # what is left is a tail still being written: the next poll's
+        self._finish(size)
+
+    def _finish(self, size: int) -> None:
+        """After reading up to ``size``: whether a record is left incomplete (truncated)."""
         self._size = size
         damaged_tail = self._acc.damage.open_at is not None  # the bytes left are damage, not a record
         self._truncated = self._stopped is None and self.offset < size and not damaged_tail

@@ -178,3 +178,33 @@ def test_a_plan_needs_plain_scalar_records(tmp_path, plans):
             assert_same(read_event_file(path), read_event_file(path, fast=False))
         assert (len(data) in _fast_file._PLANS) == (name == "plain"), name
     assert any(plans)
+
+
+def test_a_poll_after_a_failed_one_goes_on_from_its_offset(tmp_path, monkeypatch):
+    """A poll whose open failed is retried by the next from where reading stopped, not from the
+    start (the reader then holds points already: nothing is read twice)."""
+    (_, data), _ = sorted(keras(2, 60).items())
+    path = str(tmp_path / "flaky.v2")
+    reader = EventFileReader(path)
+    write(path, data[: len(data) // 2])
+    reader.poll()
+    real_open = open
+
+    def deny(file, *args, **kwargs):
+        if str(file) == path:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(file, *args, **kwargs)
+
+    write(path, data[: 3 * len(data) // 4])
+    monkeypatch.setattr("builtins.open", deny)
+    reader.poll()
+    monkeypatch.undo()
+    write(path, data)
+    reader.poll()
+    got, whole = reader.result(), read_event_file(path)
+    assert got.problems == ("unreadable: Permission denied",)
+    assert_same(got, _with_problems(whole, got.problems))
+
+
+def _with_problems(ef, problems):
+    return type(ef)(**{**ef.__dict__, "problems": problems})
