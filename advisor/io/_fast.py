@@ -89,7 +89,8 @@ def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumula
         if _fast_file.decode_file(buf, data, acc, verify_crc):
             return end, None
         out = _decode_records(buf, pos, end, base, acc, verify_crc, eof)
-        _fast_file.learn(buf, data, lambda ref: _decode_records(buf, 0, end, 0, ref, True, True))
+        if verify_crc and out == (end, None):
+            _fast_file.learn(buf, data, acc)  # read whole, CRCs checked: a plan may be built from it
         return out
     return _decode_records(buf, pos, end, base, acc, verify_crc, eof)
 

@@ -45,17 +45,23 @@ def _sweep(tmp_path, n_runs: int, epochs: int) -> list[str]:
 
 
 def _check_plan_reads(paths: list[str], verify_crc: bool) -> list[object]:
-    """Each file read three ways: the plan path, the record-by-record fast path (read first, so the
-    sweep's plans are built), the general decoder; the first two identical, tag order included."""
+    """Each file of a sweep read by its plan (the sweep read once first, CRCs checked, so that
+    plans are built as sizes repeat), record by record (no plan) and by the general decoder:
+    all three identical, the first two in tag order too."""
+    for p in paths:
+        read_event_file(p)
     out = []
     for p in paths:
-        first = read_event_file(p, verify_crc)  # builds plans as sizes repeat, or reads by one
-        again = read_event_file(p, verify_crc)
+        planned = read_event_file(p, verify_crc)
+        kept = dict(_fast_file._PLANS)
+        _fast_file._PLANS.clear()
+        unplanned = read_event_file(p, verify_crc)
+        _fast_file._PLANS.update(kept)
         general = read_event_file(p, verify_crc, fast=False)
-        assert_same(first, general)
-        assert_same(again, first)
-        assert list(again.scalars) == list(first.scalars)
-        out.append(again)
+        assert_same(planned, general)
+        assert_same(planned, unplanned)
+        assert list(planned.scalars) == list(unplanned.scalars)
+        out.append(planned)
     return out
 
 
@@ -66,6 +72,7 @@ def test_a_sweep_reads_by_plans_as_record_by_record(tmp_path, plans, epochs, ver
     files = _check_plan_reads(paths, verify_crc)
     assert all(ef.n_scalars == epochs * (3 if "train" in ef.path else 2) and not ef.problems for ef in files)
     assert plans.count(True) >= len(paths), "the sweep's files were not read by plans"
+    assert _fast_file.BUILD_AT <= 4  # (each size is seen 4 times before the plans are asked)
     assert len(_fast_file._PLANS) == 2  # one per size: train and validation
 
 
@@ -91,7 +98,7 @@ def _payload_at(data: bytearray, last: int) -> bytes:
 
 @pytest.mark.parametrize("verify_crc", [True, False])
 def test_damage_and_nan_are_found_as_before(tmp_path, plans, verify_crc):
-    paths = _sweep(tmp_path, 3, 40)
+    paths = _sweep(tmp_path, 4, 40)
     _check_plan_reads(paths, verify_crc)  # the plans exist now
     assert any(plans)
     data = open(paths[0], "rb").read()
@@ -124,7 +131,7 @@ def test_damage_and_nan_are_found_as_before(tmp_path, plans, verify_crc):
 
 def test_random_damage_reads_as_the_general_decoder(tmp_path, plans):
     """Any byte of a planned file changed: the plan reads it only if it reads it exactly."""
-    paths = _sweep(tmp_path, 3, 12)
+    paths = _sweep(tmp_path, 4, 12)
     _check_plan_reads(paths, True)
     data = open(paths[2], "rb").read()
     rng = np.random.default_rng(11)
@@ -140,7 +147,7 @@ def test_random_damage_reads_as_the_general_decoder(tmp_path, plans):
 
 def test_other_files_of_the_same_size_are_not_misread(tmp_path, plans):
     """Same size, other bytes: another tag, another file_version; the plan is not used."""
-    paths = _sweep(tmp_path, 3, 20)
+    paths = _sweep(tmp_path, 4, 20)
     _check_plan_reads(paths, True)
     data = open(paths[0], "rb").read()
     renamed = data.replace(b"epoch_loss", b"epoch_lost")  # its header and payload CRCs now fail
@@ -155,7 +162,7 @@ def test_other_files_of_the_same_size_are_not_misread(tmp_path, plans):
 
 def test_growing_files_and_later_polls_read_as_before(tmp_path, plans):
     """A reader that polls a file as it grows reads as one read of the whole file."""
-    paths = _sweep(tmp_path, 3, 25)
+    paths = _sweep(tmp_path, 4, 25)
     _check_plan_reads(paths, True)
     data = open(paths[0], "rb").read()
     path = str(tmp_path / "growing.v2")
