@@ -31,8 +31,10 @@ through the general decoder, record by record, with the same record numbers; wha
 order across records (a tag's first metadata, restarts) is resolved by record number, so the
 result is identical on every input.
 
-Four files, each importing only the ones below it and the reader's lower layers (records,
+Six files, each importing only the ones below it and the reader's lower layers (records,
 events, accumulator), never the reader itself: this one (the entry point and step 1),
+:mod:`advisor.io._fast_file` (whole-file plans: a small file of a sweep read at once when files
+of its size and layout came before), :mod:`advisor.io._fast_plan` (building those plans),
 :mod:`advisor.io._fast_batch` (plans: steps 3 and 4 over whole batches),
 :mod:`advisor.io._fast_single` (templates applied to one record at a time: the records no batch
 covers, which are most of a small file's fixed cost) and :mod:`advisor.io._fast_template`

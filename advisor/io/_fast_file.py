@@ -13,12 +13,17 @@ bytes all match it has exactly the plan's framing and records, so it is decoded 
 payload CRC from its variable bytes alone (CRC is linear: one table lookup per variable byte),
 each field gathered for every record at once, each tag's points handed over in one piece.
 
-Exactness: a plan is built only from a file that a second file of the same size follows (most
-files of a sweep repeat some size; a size seen once costs nothing), and is kept only if it reads
-that file exactly as the record-by-record path does, point for point, tag order included. A file
-is read by its plan only when everything is plain: every fixed byte matches, every CRC passes
-(when checked), no value or wall time is NaN (its bits are the general decoder's business, see
-:mod:`advisor.io._fast_single`), and the file starts with a version-2 file_version. Anything
+When: a plan is built (:mod:`advisor.io._fast_plan`) from the BUILD_AT-th file of one size
+read with CRC checks (a size seen a few times only costs nothing), from what the record-by-record
+path just read of it, and only while plans built so far are used (a sweep of runs of many
+lengths, whose sizes seldom repeat, builds plans for its commonest sizes only). Building one
+costs about two record-by-record reads of its file; reading a file by it, a fraction of one.
+
+Exactness: a plan is kept only if it reads the file it was built from exactly as the
+record-by-record path did, point for point, tag order included. A file is read by its plan
+only when everything is plain: every fixed byte matches, every CRC passes (when checked), no
+value is NaN (its bits are the general decoder's business, see :mod:`advisor.io._fast_single`;
+wall times are copied as they are), and the file starts with a version-2 file_version. Anything
 else returns False before the accumulator is touched, and the caller reads the file as before.
 """
 
@@ -44,6 +49,8 @@ PLAN_BYTES = 6
 #: 16x that): building costs about what reading a few such files record by record does, so a
 #: sweep whose sizes seldom repeat (runs of many lengths) builds few plans it would not use.
 BUILD_AT = 4
+#: Files read by plans per plan built below which plans are built only for sizes 4x as common.
+REUSED = 3
 #: Sizes remembered without a plan, at most (then forgotten all at once).
 SEEN_LIMIT = 4096
 
@@ -55,6 +62,7 @@ _FLOATS = frozenset({"<f4", "<f2"})  # converted to float64 (a float64 value is 
 _PLANS: dict[int, list[FilePlan]] = {}
 _SEEN: dict[int, int] = {}
 _held = 0  # bytes of plans kept
+_stats = [0, 0]  # plans built (tried), files read by a plan
 _LOCK = threading.Lock()
 
 
@@ -75,6 +83,7 @@ def decode_file(buf: memoryview, data: np.ndarray, acc: Accumulator, verify_crc:
         x = np.bitwise_xor(words, plan.tmpl64)
         np.bitwise_and(x, plan.mask64, out=x)
         if buf[:r] == plan.head and not np.count_nonzero(x):
+            _stats[1] += 1
             return _apply(plan, data, acc, verify_crc)
     return False
 
@@ -142,16 +151,16 @@ def _read(data: np.ndarray, f: Field) -> np.ndarray | None:
 
 def learn(buf: memoryview, data: np.ndarray, acc: Accumulator) -> None:
     """Note a file that no plan read, ``acc`` holding what the record-by-record path read of it
-    (CRCs checked); at the BUILD_AT-th file of its size (and 4x, 16x later), build a plan from
-    it, kept if it reads the file exactly as ``acc`` holds it."""
+    (CRCs checked); at the :func:`_build_at`-th file of its size, build a plan from it, kept if
+    it reads the file exactly as ``acc`` holds it."""
     size = len(data)
     if len(_SEEN) >= SEEN_LIMIT:
         _SEEN.clear()
     count = _SEEN[size] = _SEEN.get(size, 0) + 1
-    if count not in (BUILD_AT, 4 * BUILD_AT, 16 * BUILD_AT):
-        return
-    if _held + PLAN_BYTES * size > CACHE_BYTES:
-        return  # the cache is full: plans already kept stay (no churn)
+    if count < _build_at() or _held + PLAN_BYTES * size > CACHE_BYTES:
+        return  # (a full cache: plans already kept stay, no churn)
+    _SEEN[size] = -3 * count  # unless a plan is kept, the next try comes after 4x as many files
+    _stats[0] += 1
     ref = _snapshot(acc)
     expected = ref.tag_data()
     with _LOCK:  # (the arena of CRC tables grows in place)
@@ -159,6 +168,14 @@ def learn(buf: memoryview, data: np.ndarray, acc: Accumulator) -> None:
         mine = Accumulator()
         if plan is not None and _apply(plan, data, mine, True) and _same(ref, expected, mine, mine.tag_data()):
             _keep(size, plan)
+
+
+def _build_at() -> int:
+    """Files of one size read without a plan before one is built: BUILD_AT, or 4x that while the
+    plans built so far were seldom used (a sweep whose sizes seldom repeat: plans cost more
+    than they save)."""
+    built, used = _stats
+    return BUILD_AT if built < 8 or used >= REUSED * built else 4 * BUILD_AT
 
 
 def _snapshot(acc: Accumulator) -> Accumulator:

@@ -124,7 +124,7 @@ def _groups(buf: memoryview, data: np.ndarray, starts: np.ndarray, lengths: np.n
     """Every record in a group of one layout, each group found by its first record; None when a
     record is of no plannable layout."""
     out: list[_Group] = []
-    for n in np.unique(lengths).tolist():
+    for n in sorted(set(lengths.tolist())):
         left = np.flatnonzero(lengths == n)
         while len(left):
             if len(out) >= MAX_TEMPLATES:
@@ -173,8 +173,9 @@ def build(buf: memoryview, data: np.ndarray, order: list[str]) -> FilePlan | Non
     crc_cols = np.zeros((k, n_rec), dtype=np.intp)
     crc_index = np.zeros((k, n_rec), dtype=np.intp)  # padding: the arena's first table, zeros
     for g in groups:
-        mask[g.p0s[:, None] + np.arange(g.n)] = g.mask
-        mask[g.p0s[:, None] + (g.n + np.arange(FOOTER))] = 0  # the payload CRCs vary
+        free = np.flatnonzero(g.mask != 0xFF)  # (the rest stays fixed: 0xFF)
+        cols = np.concatenate((free, np.arange(g.n, g.n + FOOTER)))  # and the payload CRC's bytes
+        mask[g.p0s[:, None] + cols] = np.concatenate((g.mask[free], np.zeros(FOOTER, dtype=np.uint8)))
         at = _in_arena(g.tables)
         if at is None:
             return None
@@ -253,19 +254,28 @@ def _points(groups: list[_Group], order: list[str]) -> dict | None:
     metas: dict[str, tuple[int, str]] = {}
     start = 0
     for tag in order:
-        pieces = parts[tag]
-        keys = np.concatenate([p[0] for p in pieces])
-        perm = np.argsort(keys, kind="stable")
-        bounds = np.cumsum([0] + [len(p[1]) for p in pieces])
-        piece = np.searchsorted(bounds, perm, side="right") - 1  # each sorted point's piece
-        seqs.append(np.concatenate([p[1] for p in pieces])[perm])
+        pieces = sorted(parts[tag], key=lambda p: int(p[0][0]))
+        n = sum(len(p[1]) for p in pieces)
         for j, (_, s, (wall, step, kind, width, value, meta)) in enumerate(pieces):
             if meta is not None and (tag not in metas or int(s[0]) < metas[tag][0]):
                 metas[tag] = (int(s[0]), meta)
-            where = start + np.flatnonzero(piece == j)  # these points' places
-            idx = perm[piece == j] - bounds[j]  # and their indices in the piece
-            cols.append((where, wall[idx] if wall is not None else None, (step[0][idx], step[1]) if step else None, kind, width, value[idx]))
-        n = len(keys)
+        if all(a[0][-1] < b[0][0] for a, b in zip(pieces, pieces[1:])):
+            # Pieces one after the other (the usual case): their points in place, as they are.
+            at = start
+            for keys, s, (wall, step, kind, width, value, _) in pieces:
+                cols.append((np.arange(at, at + len(s)), wall, step, kind, width, value))
+                at += len(s)
+            seqs.extend(p[1] for p in pieces)
+        else:
+            keys = np.concatenate([p[0] for p in pieces])
+            perm = np.argsort(keys, kind="stable")
+            bounds = np.cumsum([0] + [len(p[1]) for p in pieces])
+            piece = np.searchsorted(bounds, perm, side="right") - 1  # each sorted point's piece
+            seqs.append(np.concatenate([p[1] for p in pieces])[perm])
+            for j, (_, s, (wall, step, kind, width, value, _)) in enumerate(pieces):
+                where = start + np.flatnonzero(piece == j)  # these points' places
+                idx = perm[piece == j] - bounds[j]  # and their indices in the piece
+                cols.append((where, wall[idx] if wall is not None else None, (step[0][idx], step[1]) if step else None, kind, width, value[idx]))
         tags.append((tag, start, start + n, metas.get(tag)))
         start += n
     walls = _fields([(w, "<f8", 8, a) for w, a, _, _, _, _ in cols if a is not None], start)

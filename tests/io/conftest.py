@@ -22,3 +22,4 @@ def fresh_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_fast_file, "_PLANS", {})
     monkeypatch.setattr(_fast_file, "_SEEN", {})
     monkeypatch.setattr(_fast_file, "_held", 0)
+    monkeypatch.setattr(_fast_file, "_stats", [0, 0])
