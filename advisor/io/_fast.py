@@ -91,8 +91,8 @@ def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumula
         if _fast_file.decode_file(buf, data, acc, verify_crc):
             return end, None
         out = _decode_records(buf, pos, end, base, acc, verify_crc, eof)
-        if verify_crc and out == (end, None):
-            _fast_file.learn(buf, data, acc)  # read whole, CRCs checked: a plan may be built from it
+        if out == (end, None):
+            _fast_file.learn(buf, data, acc)  # read whole: a plan may be built from it
         return out
     return _decode_records(buf, pos, end, base, acc, verify_crc, eof)
 

@@ -14,7 +14,7 @@ payload CRC from its variable bytes alone (CRC is linear: one table lookup per v
 each field gathered for every record at once, each tag's points handed over in one piece.
 
 When: a plan is built (:mod:`advisor.io._fast_plan`) from the BUILD_AT-th file of one size
-read with CRC checks (a size seen a few times only costs nothing), from what the record-by-record
+(a size seen a few times only costs nothing), from what the record-by-record
 path just read of it, and only while plans built so far are used (a sweep of runs of many
 lengths, whose sizes seldom repeat, builds plans for its commonest sizes only). Building one
 costs about two record-by-record reads of its file; reading a file by it, a fraction of one.
@@ -150,9 +150,10 @@ def _read(data: np.ndarray, f: Field) -> np.ndarray | None:
 
 
 def learn(buf: memoryview, data: np.ndarray, acc: Accumulator) -> None:
-    """Note a file that no plan read, ``acc`` holding what the record-by-record path read of it
-    (CRCs checked); at the :func:`_build_at`-th file of its size, build a plan from it, kept if
-    it reads the file exactly as ``acc`` holds it."""
+    """Note a file that no plan read, ``acc`` holding what the record-by-record path read of it;
+    at the :func:`_build_at`-th file of its size, build a plan from it, kept if it reads the
+    file exactly as ``acc`` holds it, every CRC checked (so a read with CRC checks off, which
+    reads a file whose CRCs all pass as a read with them on does, may build one too)."""
     size = len(data)
     if len(_SEEN) >= SEEN_LIMIT:
         _SEEN.clear()

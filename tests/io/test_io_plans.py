@@ -45,11 +45,11 @@ def _sweep(tmp_path, n_runs: int, epochs: int) -> list[str]:
 
 
 def _check_plan_reads(paths: list[str], verify_crc: bool) -> list[object]:
-    """Each file of a sweep read by its plan (the sweep read once first, CRCs checked, so that
-    plans are built as sizes repeat), record by record (no plan) and by the general decoder:
-    all three identical, the first two in tag order too."""
+    """Each file of a sweep read by its plan (the sweep read once first, so that plans are
+    built as sizes repeat), record by record (no plan) and by the general decoder: all three
+    identical, the first two in tag order too."""
     for p in paths:
-        read_event_file(p)
+        read_event_file(p, verify_crc)
     out = []
     for p in paths:
         planned = read_event_file(p, verify_crc)
@@ -125,6 +125,9 @@ def test_damage_and_nan_are_found_as_before(tmp_path, plans, verify_crc):
         fast, general = read_event_file(path, verify_crc), read_event_file(path, verify_crc, fast=False)
         assert_same(fast, general)
         assert fast.bad_crc == (bad if verify_crc else 0), name
+        checked = read_event_file(path)  # CRCs checked, whichever reads built the plans
+        assert_same(checked, read_event_file(path, fast=False))
+        assert checked.bad_crc == bad, name
         if name == "nan":
             assert any(np.isnan(d.values).any() for d in fast.scalars.values())
 
