@@ -45,9 +45,9 @@ MAX_FILE = 256 << 10
 CACHE_BYTES = 64 << 20
 #: Bytes of a plan per byte of its file, about (16 per variable byte of a record, 2 per byte).
 PLAN_BYTES = 6
-#: A plan is built when this many files of one size came without one (then again at 4x and
-#: 16x that): building costs about what reading a few such files record by record does, so a
-#: sweep whose sizes seldom repeat (runs of many lengths) builds few plans it would not use.
+#: A plan is built when this many files of one size came without one (when none is kept, the
+#: next try comes after 4x as many): building one costs about what reading two or three such
+#: files record by record does, so a sweep whose sizes seldom repeat builds few it would not use.
 BUILD_AT = 4
 #: Files read by plans per plan built below which plans are built only for sizes 4x as common.
 REUSED = 3

@@ -218,3 +218,24 @@ def test_a_poll_after_a_failed_one_goes_on_from_its_offset(tmp_path, monkeypatch
 
 def _with_problems(ef, problems):
     return type(ef)(**{**ef.__dict__, "problems": problems})
+
+
+def test_plans_are_built_for_repeated_sizes_only_while_used(tmp_path, plans, monkeypatch):
+    """The 4th file of a size builds a plan; a full cache builds none; plans that are seldom used
+    raise the bar to 4x as many files of a size."""
+    paths = _sweep(tmp_path, 4, 10)
+    for p in paths[:6]:  # three runs: each size seen 3 times
+        read_event_file(p)
+    assert not _fast_file._PLANS
+    for p in paths[6:]:  # the 4th of each size
+        read_event_file(p)
+    assert len(_fast_file._PLANS) == 2
+    monkeypatch.setattr(_fast_file, "_PLANS", {})
+    monkeypatch.setattr(_fast_file, "_SEEN", {})
+    monkeypatch.setattr(_fast_file, "CACHE_BYTES", _fast_file._held)  # full
+    for p in paths:
+        read_event_file(p)
+    assert not _fast_file._PLANS
+    assert _fast_file._build_at() == _fast_file.BUILD_AT
+    monkeypatch.setattr(_fast_file, "_stats", [8, 3 * 8 - 1])  # 8 plans built, read 23 files in all
+    assert _fast_file._build_at() == 4 * _fast_file.BUILD_AT
