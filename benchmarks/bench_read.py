@@ -261,7 +261,7 @@ def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, pe
 
     print(f"\nwriter layouts (benchmarks/_layouts.py), about {n_scalars} scalars each; scalars per CPU-second, best of {repeat}:")
     head = f"  {'layout':12s} {'runs':>6s} {'files':>6s} {'scalars':>9s} {'CRC on':>9s} {'CRC off':>9s} {'Rust --checksum':>16s} {'ours/Rust':>9s}"
-    print(head + (f" {'baseline CRC on':>16s} {'ours/base':>9s}" if baseline else ""))
+    print(head + (f" {'ours, fresh':>11s} {'baseline':>11s} {'ours/base':>9s}" if baseline else ""))
     for name in layouts:
         if name == RAGGED:
             runs, d, paths = write_ragged(root, n_scalars)
@@ -288,8 +288,11 @@ def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, pe
         rr = rust.cpu_rate
         tail = f"{rr / 1e6:15.2f}M {rates[0] / rr:8.2f}x" if rr else f"  {rust.note}"
         if baseline:
-            base = _baseline_rate(baseline, paths, 1, d, processes=repeat) if name == RAGGED else _baseline_rate(baseline, paths, repeat, d)
-            tail += f" {base / 1e6:15.2f}M {rates[0] / base:8.2f}x" if base else "  baseline: no figure"
+            # Both measured alike (fresh processes, CRC on), one after the other.
+            passes, procs = (1, repeat) if name == RAGGED else (repeat, 1)
+            mine = rates[0] if name == RAGGED else _baseline_rate(REPO, paths, passes, d, processes=procs)
+            base = _baseline_rate(baseline, paths, passes, d, processes=procs)
+            tail += f" {mine / 1e6:10.2f}M {base / 1e6:10.2f}M {mine / base:8.2f}x" if base and mine else "  baseline: no figure"
         print(f"  {name:12s} {runs:6d} {len(paths):6d} {n:9d} {rates[0] / 1e6:8.2f}M {rates[1] / 1e6:8.2f}M {tail}")
 
 
@@ -427,6 +430,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         results, scaling = bench_ours(paths, args.repeat)
         ours = results[0]
+        base = baseline_tree(args.baseline, tmp) if args.baseline else None
+        if base:  # this tree and the baseline measured alike: fresh processes, one after the other
+            mine, theirs = (_baseline_rate(tree, paths, args.repeat, tmp) for tree in (REPO, base))
+            for rate, label in ((mine, "this tree"), (theirs, f"baseline {args.baseline}")):
+                cpu = total / rate if rate else 0.0
+                note = f"ours/baseline {mine / theirs:.2f}x per cpu-s" if mine and theirs and rate is theirs else ""
+                results.append(Result(f"advisor, {label}, fresh process, CRC on", total if rate else 0, cpu, cpu or None, note or ("" if rate else "failed")))
         mem = None if args.no_memory else bench_memory(paths, tmp)
         if not args.no_peers:
             per_run = args.steps * len(DEFAULT_TAGS)
@@ -439,7 +449,6 @@ def main(argv: list[str] | None = None) -> int:
         report(results, ours, mem, header, scaling)
         layouts = [name for name in args.layouts.split(",") if name]
         if layouts:
-            base = baseline_tree(args.baseline, tmp) if args.baseline else None
             bench_layouts(layouts, os.path.join(os.path.dirname(root), "layouts") if args.data else os.path.join(tmp, "layouts"), round(args.layout_scalars * args.scale), args.repeat, not args.no_peers, base)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
