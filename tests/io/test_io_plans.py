@@ -239,3 +239,19 @@ def test_plans_are_built_for_repeated_sizes_only_while_used(tmp_path, plans, mon
     assert _fast_file._build_at() == _fast_file.BUILD_AT
     monkeypatch.setattr(_fast_file, "_stats", [8, 3 * 8 - 1])  # 8 plans built, read 23 files in all
     assert _fast_file._build_at() == 4 * _fast_file.BUILD_AT
+
+
+def test_results_are_whole_dataclasses(tmp_path):
+    """EventFile and TagData, made without their __init__ on the fast path, hold every field and
+    equal (and pickle as) the same ones made by it."""
+    import dataclasses
+    import pickle
+
+    (_, data), _ = sorted(keras(1, 20).items())
+    ef = read_event_file(write(str(tmp_path / "one.v2"), data))
+    for obj in (ef, *ef.scalars.values()):
+        names = [f.name for f in dataclasses.fields(obj)]
+        assert sorted(vars(obj)) == sorted(names)
+        assert dataclasses.replace(obj) == obj
+    again = pickle.loads(pickle.dumps(ef))
+    assert_same(again, ef)
