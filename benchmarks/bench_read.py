@@ -4,6 +4,8 @@
     python benchmarks/bench_read.py --scale 0.1      # a tenth of the runs
     python benchmarks/bench_read.py --data DIR       # keep (and reuse) the generated corpus in DIR
     python benchmarks/bench_read.py --layouts tbx-mixed,tf2,keras   # which extra layouts ('' for none)
+    python benchmarks/bench_read.py --baseline main  # the layouts read by main's reader too (before/after)
+    python benchmarks/bench_read.py --layouts keras,keras-ragged   # Keras runs of many lengths too
 
 The corpus is generated deterministically, laid out byte for byte as torch's SummaryWriter
 writes it (benchmarks/_corpus.py). Measured side by side, after one untimed pass that puts
@@ -15,8 +17,9 @@ the files in the page cache:
   Rust data server (one ``--reload once`` load cycle, from its own log).
 
 Then each further writer layout (benchmarks/_layouts.py: tensorboardX with mixed cadences, TF2
-tensor summaries, Keras per-epoch files) is read by advisor (one process, CRC on and off) and by
-the Rust data server, per CPU-second.
+tensor summaries, Keras per-epoch files; and keras-ragged: Keras runs of 20-200 epochs, few files
+of one size, read in one pass of a fresh process) is read by advisor (one process, CRC on and
+off) and by the Rust data server, per CPU-second; with ``--baseline`` by another advisor too.
 
 Peers are optional (skipped with a note when missing). Slow peers read a subset of the runs
 and are compared per scalar; the table says how many scalars each one read. Timings are
@@ -37,6 +40,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
@@ -247,20 +252,26 @@ def _rust_once(binary: str, logdir: str, checksum: bool) -> tuple[float, float] 
     return cycle, usage.ru_utime + usage.ru_stime
 
 
-def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, peers: bool) -> None:
+def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, peers: bool, baseline: str | None = None) -> None:
     """Each layout's sweep read by advisor (one process, CRC on and off) and by the Rust data
-    server (--checksum), per CPU-second; the target is >= 2.5M scalars/cpu-s with CRC on."""
+    server (--checksum), per CPU-second; the target is >= 2.5M scalars/cpu-s with CRC on.
+    ``baseline``: another advisor tree (a directory holding ``advisor/``), read in a fresh
+    process the same way, CRC on, for a before/after in the same run."""
     from advisor.io.tfevents import read_event_file
 
     print(f"\nwriter layouts (benchmarks/_layouts.py), about {n_scalars} scalars each; scalars per CPU-second, best of {repeat}:")
-    print(f"  {'layout':10s} {'runs':>6s} {'files':>6s} {'scalars':>9s} {'CRC on':>9s} {'CRC off':>9s} {'Rust --checksum':>16s} {'ours/Rust':>9s}")
+    head = f"  {'layout':12s} {'runs':>6s} {'files':>6s} {'scalars':>9s} {'CRC on':>9s} {'CRC off':>9s} {'Rust --checksum':>16s} {'ours/Rust':>9s}"
+    print(head + (f" {'ours, fresh':>11s} {'baseline':>11s} {'ours/base':>9s}" if baseline else ""))
     for name in layouts:
-        _, per_step, val_rate = LAYOUTS[name]
-        per = per_step + val_rate
-        steps = 100 if name == "keras" else 5000  # Keras logs per epoch: many small runs
-        runs = max(1, round(n_scalars / (per * steps)))
-        d = os.path.join(root, f"{name}-{runs}x{steps}")
-        paths = write_layout(d, name, runs, steps)
+        if name == RAGGED:
+            runs, d, paths = write_ragged(root, n_scalars)
+        else:
+            _, per_step, val_rate = LAYOUTS[name]
+            per = per_step + val_rate
+            steps = 100 if name == "keras" else 5000  # Keras logs per epoch: many small runs
+            runs = max(1, round(n_scalars / (per * steps)))
+            d = os.path.join(root, f"{name}-{runs}x{steps}")
+            paths = write_layout(d, name, runs, steps)
         for p in paths:
             with open(p, "rb") as fh:
                 fh.read()
@@ -269,10 +280,91 @@ def bench_layouts(layouts: list[str], root: str, n_scalars: int, repeat: int, pe
             _, cpu, res = best_of(repeat, lambda: [read_event_file(p, verify_crc=verify) for p in paths])
             n = sum(ef.n_scalars for ef in res)  # type: ignore[attr-defined]
             rates.append(n / cpu if cpu else float("nan"))
+        if name == RAGGED:
+            # Plans come from the files a sweep repeats; reading it again repeats every size, so
+            # ours (and the baseline) are measured in one pass of a fresh process instead.
+            rates = [_baseline_rate(REPO, paths, 1, d, verify, processes=repeat) or float("nan") for verify in (True, False)]
         rust = bench_rust(d, n, repeat, True) if peers else Result("rust", 0, 0, None, "skipped: --no-peers")
         rr = rust.cpu_rate
         tail = f"{rr / 1e6:15.2f}M {rates[0] / rr:8.2f}x" if rr else f"  {rust.note}"
-        print(f"  {name:10s} {runs:6d} {len(paths):6d} {n:9d} {rates[0] / 1e6:8.2f}M {rates[1] / 1e6:8.2f}M {tail}")
+        if baseline:
+            # Both measured alike (fresh processes, CRC on), one after the other.
+            passes, procs = (1, repeat) if name == RAGGED else (repeat, 1)
+            mine = rates[0] if name == RAGGED else _baseline_rate(REPO, paths, passes, d, processes=procs)
+            base = _baseline_rate(baseline, paths, passes, d, processes=procs)
+            tail += f" {mine / 1e6:10.2f}M {base / 1e6:10.2f}M {mine / base:8.2f}x" if base and mine else "  baseline: no figure"
+        print(f"  {name:12s} {runs:6d} {len(paths):6d} {n:9d} {rates[0] / 1e6:8.2f}M {rates[1] / 1e6:8.2f}M {tail}")
+
+
+#: Keras per-epoch files of runs of many lengths (early stopping): 20 to 200 epochs, few files
+#: of one size; not in benchmarks/_layouts.py's LAYOUTS (written here, from its keras()).
+RAGGED = "keras-ragged"
+
+
+def write_ragged(root: str, n_scalars: int) -> tuple[int, str, list[str]]:
+    """A sweep of Keras runs of 20-200 epochs (seeded), about ``n_scalars`` scalars: (runs, its directory, file paths)."""
+    from benchmarks._layouts import keras
+
+    per_epoch = 5  # 3 train scalars, 2 validation
+    runs = max(1, round(n_scalars / (per_epoch * 110)))
+    epochs = np.random.default_rng(0).integers(20, 201, runs).tolist()
+    d = os.path.join(root, f"{RAGGED}-{runs}")
+    paths = []
+    for i, n in enumerate(epochs):
+        for rel, data in sorted(keras(i, n).items()):
+            p = os.path.join(d, f"run_{i:04d}", rel)
+            paths.append(p)
+            if not os.path.exists(p):
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                with open(p, "wb") as fh:
+                    fh.write(data)
+    return runs, d, paths
+
+
+def _baseline_rate(tree: str, paths: list[str], repeat: int, tmp: str, verify: bool = True, processes: int = 1) -> float | None:
+    """Scalars per CPU-second of the advisor in ``tree`` reading ``paths`` (CRC checks on unless
+    ``verify`` is False), in a fresh process, as :func:`bench_layouts` measures ours (best of
+    ``repeat`` passes, after the imports); the best of ``processes`` such processes."""
+    rates = [_fresh_rate(tree, paths, repeat, tmp, verify) for _ in range(processes)]
+    got = [r for r in rates if r]
+    return max(got) if got else None
+
+
+def _fresh_rate(tree: str, paths: list[str], repeat: int, tmp: str, verify: bool) -> float | None:
+    listing = os.path.join(tmp, ".paths.txt")
+    with open(listing, "w") as fh:
+        fh.write("\n".join(paths))
+    code = (
+        "import json, resource, sys\n"
+        "from advisor.io.tfevents import read_event_file\n"
+        f"paths = open({listing!r}).read().split('\\n')\n"
+        "best = None\n"
+        f"for _ in range({repeat}):\n"
+        "    u = resource.getrusage(resource.RUSAGE_SELF); c0 = u.ru_utime + u.ru_stime\n"
+        f"    n = sum(read_event_file(p, {verify}).n_scalars for p in paths)\n"
+        "    u = resource.getrusage(resource.RUSAGE_SELF); c = u.ru_utime + u.ru_stime - c0\n"
+        "    best = c if best is None else min(best, c)\n"
+        "print(json.dumps({'scalars': n, 'cpu': best}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": tree}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tree)
+    if out.returncode:
+        print(f"  baseline failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return got["scalars"] / got["cpu"] if got["cpu"] else None
+
+
+def baseline_tree(spec: str, tmp: str) -> str:
+    """A directory holding the ``advisor`` package of ``spec``: a directory as it is, or a git
+    revision of this repository exported into ``tmp`` (``git archive``)."""
+    if os.path.isdir(os.path.join(spec, "advisor")):
+        return os.path.abspath(spec)
+    out = os.path.join(tmp, "baseline")
+    os.makedirs(out, exist_ok=True)
+    archive = subprocess.run(["git", "-C", REPO, "archive", spec, "advisor"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", out], input=archive, check=True)
+    return out
 
 
 # --------------------------------------------------------------------------- report
@@ -313,8 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-scalars", type=int, default=250_000, help="scalars the slow Python peers read (a subset of runs)")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
-    ap.add_argument("--layouts", default=",".join(LAYOUTS), help=f"more writer layouts read side by side with the Rust server ({', '.join(LAYOUTS)}; '' for none)")
+    ap.add_argument("--layouts", default=",".join(LAYOUTS), help=f"more writer layouts read side by side with the Rust server ({', '.join([*LAYOUTS, RAGGED])}; '' for none)")
     ap.add_argument("--layout-scalars", type=int, default=2_000_000, help="scalars per extra layout (times --scale)")
+    ap.add_argument("--baseline", help="also read the layouts with another advisor: a git revision (e.g. main) or a directory holding advisor/")
     args = ap.parse_args(argv)
 
     runs = max(1, round(args.runs * args.scale))
@@ -337,6 +430,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         results, scaling = bench_ours(paths, args.repeat)
         ours = results[0]
+        base = baseline_tree(args.baseline, tmp) if args.baseline else None
+        if base:  # this tree and the baseline measured alike: fresh processes, one after the other
+            mine, theirs = (_baseline_rate(tree, paths, args.repeat, tmp) for tree in (REPO, base))
+            for rate, label in ((mine, "this tree"), (theirs, f"baseline {args.baseline}")):
+                cpu = total / rate if rate else 0.0
+                note = f"ours/baseline {mine / theirs:.2f}x per cpu-s" if mine and theirs and rate is theirs else ""
+                results.append(Result(f"advisor, {label}, fresh process, CRC on", total if rate else 0, cpu, cpu or None, note or ("" if rate else "failed")))
         mem = None if args.no_memory else bench_memory(paths, tmp)
         if not args.no_peers:
             per_run = args.steps * len(DEFAULT_TAGS)
@@ -349,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         report(results, ours, mem, header, scaling)
         layouts = [name for name in args.layouts.split(",") if name]
         if layouts:
-            bench_layouts(layouts, os.path.join(os.path.dirname(root), "layouts") if args.data else os.path.join(tmp, "layouts"), round(args.layout_scalars * args.scale), args.repeat, not args.no_peers)
+            bench_layouts(layouts, os.path.join(os.path.dirname(root), "layouts") if args.data else os.path.join(tmp, "layouts"), round(args.layout_scalars * args.scale), args.repeat, not args.no_peers, base)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

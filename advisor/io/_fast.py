@@ -31,8 +31,10 @@ through the general decoder, record by record, with the same record numbers; wha
 order across records (a tag's first metadata, restarts) is resolved by record number, so the
 result is identical on every input.
 
-Four files, each importing only the ones below it and the reader's lower layers (records,
+Six files, each importing only the ones below it and the reader's lower layers (records,
 events, accumulator), never the reader itself: this one (the entry point and step 1),
+:mod:`advisor.io._fast_file` (whole-file plans: a small file of a sweep read at once when files
+of its size and layout came before), :mod:`advisor.io._fast_plan` (building those plans),
 :mod:`advisor.io._fast_batch` (plans: steps 3 and 4 over whole batches),
 :mod:`advisor.io._fast_single` (templates applied to one record at a time: the records no batch
 covers, which are most of a small file's fixed cost) and :mod:`advisor.io._fast_template`
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from advisor.io import _fast_file
 from advisor.io._fast_single import decode_single
 from advisor.io._fast_batch import decode_cycles, gather, mismatches, plan_for
 from advisor.io.accumulator import Accumulator
@@ -83,6 +86,18 @@ FIRST_WINDOW = 512
 def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool = True) -> tuple[int, str | None]:
     """Decode every record in buf[pos:end] that can be decided; return (position after the
     last, fatal message). ``eof``: the file ends at ``end`` (see decode_records_general)."""
+    if _fast_file.applies(pos, end, base, acc, eof):  # a whole small file: a plan may read it at once
+        data = np.frombuffer(buf, dtype=np.uint8, count=end)
+        if _fast_file.decode_file(buf, data, acc, verify_crc):
+            return end, None
+        out = _decode_records(buf, pos, end, base, acc, verify_crc, eof)
+        if out == (end, None):
+            _fast_file.learn(buf, data, acc)  # read whole: a plan may be built from it
+        return out
+    return _decode_records(buf, pos, end, base, acc, verify_crc, eof)
+
+
+def _decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool) -> tuple[int, str | None]:
     if end - pos < MIN_BYTES:
         return decode_records_general(buf, pos, end, base, acc, verify_crc, eof=eof)
     data = np.frombuffer(buf, dtype=np.uint8)

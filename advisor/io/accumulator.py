@@ -28,6 +28,14 @@ class TagData:
     seq: np.ndarray  # int64 record index within its file (orders points across tags)
 
 
+def _tag_data(steps: np.ndarray, values: np.ndarray, walls: np.ndarray, seq: np.ndarray) -> TagData:
+    """``TagData(steps, values, walls, seq)``, made without the frozen dataclass's per-field
+    setattr calls (a small file's fixed cost: one per tag)."""
+    out = object.__new__(TagData)
+    out.__dict__.update(steps=steps, values=values, wall_times=walls, seq=seq)
+    return out
+
+
 class Accumulator:
     """Collects decoded points per tag; the general and the vectorised decoders both feed it."""
 
@@ -78,10 +86,6 @@ class Accumulator:
         first = self.first_meta.get(tag)
         if first is None or seq < first[0]:
             self.first_meta[tag] = (seq, plugin)
-
-    def _is_scalar_tag(self, tag: str) -> bool:
-        first = self.first_meta.get(tag)
-        return first is None or first[1] == "scalars"  # no metadata at all: read as scalars too
 
     def resolve(self) -> None:
         """Texts and hparams as the tags' first metadata decides them (call before reading them)."""
@@ -139,23 +143,33 @@ class Accumulator:
         for tag in list(self.steps):
             self._flush_lists(tag)
         restarts, legacy = self._purges = self._purge_events()
+        purging = len(restarts[0]) or len(legacy[0])
+        first_meta = self.first_meta
         out: dict[str, TagData] = {}
+        compact = False  # whether the chunks change (a tag dropped, chunks joined, points purged)
         for tag, chunks in self.chunks.items():
-            if not self._is_scalar_tag(tag):  # numbers under another plugin's tag (its first metadata)
+            first = first_meta.get(tag)
+            if first is not None and first[1] != "scalars":  # numbers under another plugin's tag (no metadata at all: scalars)
                 self.non_scalar += sum(len(c[0]) for c in chunks)
+                compact = True
                 continue
             if len(chunks) == 1:
                 s, v, w, q = chunks[0]
             else:
                 s, v, w, q = _assemble(chunks)
-            if len(restarts[0]) or len(legacy[0]):
+                compact = True
+            if purging:
                 keep = _kept(q, s, restarts, legacy)
                 if not keep.all():
                     s, v, w, q = s[keep], v[keep], w[keep], q[keep]
+                    compact = True
             if len(s):
-                out[tag] = TagData(s, v, w, q)
-        # Compact so that an incremental reader does not re-concatenate everything each poll.
-        self.chunks = {t: [(d.steps, d.values, d.wall_times, d.seq)] for t, d in out.items()}
+                out[tag] = _tag_data(s, v, w, q)
+            else:
+                compact = True
+        if compact:
+            # Compact so that an incremental reader does not re-concatenate everything each poll.
+            self.chunks = {t: [(d.steps, d.values, d.wall_times, d.seq)] for t, d in out.items()}
         return out
 
     def _flush_marks(self) -> None:
@@ -173,7 +187,8 @@ class Accumulator:
         previous summary event purges its tags instead.
         """
         none = _NO_EVENTS
-        if not self.restarts and self.versions and min(v[0] for v in self.versions) == 0 and all(v[1] >= 2 for v in self.versions):
+        versions = self.versions
+        if not self.restarts and versions and (len(versions) == 1 and versions[0][0] == 0 and versions[0][1] >= 2 or min(v[0] for v in versions) == 0 and all(v[1] >= 2 for v in versions)):
             # Version 2 from the first record on and no SessionLog START (every current writer,
             # most files): nothing purges; decided without arrays (a small file's fixed cost).
             # Marks matter only to the out-of-order purge of other files: kept, compacted late.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,14 +94,59 @@ class EventFileReader:
         self._stamp: tuple[int, int, int, int] | None = None  # (device, inode, size, mtime) at the last poll
         self._head = b""  # the file's first bytes, as decoded (at most WITNESS)
         self._tail = b""  # the bytes just before the offset, as decoded (at most WITNESS)
+        self._follow = True  # False: read once (read_event_file), no later poll needs the witness bytes
 
     def poll(self) -> int:
         """Decode what was appended since the last poll; return the number of new records."""
+        if self._stamp is None:  # nothing to compare with yet: open, then ask the open file
+            return self._first_poll()
         try:
             st = os.stat(self.path)
         except OSError as e:
             self._note(f"unreadable: {e.strerror or e}")
             return 0
+        return self._poll(st, None)
+
+    def _first_poll(self) -> int:
+        """:meth:`poll` with one path lookup; a regular file of at most READ_CHUNK bytes (all
+        that the first read would take) is read whole by one system call."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as e:
+            self._note(f"unreadable: {e.strerror or e}")
+            return 0
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and 0 < st.st_size <= READ_CHUNK and self.offset == 0 and self._stopped is None:
+                return self._poll_whole(st, os.read(fd, st.st_size))
+            with open(fd, "rb", closefd=False) as fh:
+                return self._poll(st, fh)
+        except OSError as e:
+            self._note(f"unreadable: {e.strerror or e}")
+            return 0
+        finally:
+            os.close(fd)
+
+    def _poll_whole(self, st: os.stat_result, data: bytes) -> int:
+        """:meth:`_poll` of a reader at offset 0 given the whole file (``st``: its status): the first
+        chunk of :meth:`_read_new`, done in place; its loop only when it would go on."""
+        if len(data) != st.st_size:  # the file changed since its status: as a read of a file would
+            return self._poll(st, _Bytes(data))
+        self._stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        before = self._acc.records
+        try:
+            self._consume(memoryview(data), 0, True)
+            if self._stopped is None and 0 < self.offset < st.st_size:
+                self._read_new(_Bytes(data), st.st_size)  # past damage: on from the offset
+            else:
+                self._finish(st.st_size)
+        except (OSError, ValueError, MemoryError) as e:
+            self._note(f"unreadable: {getattr(e, 'strerror', None) or e}")
+            self._stamp = None  # try again at the next poll
+        return self._acc.records - before
+
+    def _poll(self, st: os.stat_result, fh: Any) -> int:
+        """:meth:`poll` given the file's status (and the file, when it is open already)."""
         stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         if stamp == self._stamp:
             return 0  # not touched since the last poll: not even opened
@@ -109,7 +155,7 @@ class EventFileReader:
         self._stamp = stamp
         before = self._acc.records
         try:
-            with open(self.path, "rb") as fh:
+            with open(self.path, "rb") if fh is None else _Borrowed(fh) as fh:
                 if self.offset and not self._unchanged(fh):
                     self._reset()  # rewritten in place: the bytes already decoded are gone
                 if self._stopped is None and self.offset < st.st_size:
@@ -141,6 +187,10 @@ class EventFileReader:
                 want = max(2 * want, _claimed(data))
             if self.offset == at:
                 break  # what is left is a tail still being written: the next poll's
+        self._finish(size)
+
+    def _finish(self, size: int) -> None:
+        """After reading up to ``size``: whether a record is left incomplete (truncated)."""
         self._size = size
         damaged_tail = self._acc.damage.open_at is not None  # the bytes left are damage, not a record
         self._truncated = self._stopped is None and self.offset < size and not damaged_tail
@@ -177,7 +227,8 @@ class EventFileReader:
         decode = _fast.decode_records if self.fast else decode_records_general
         pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc, eof=eof)
         self.offset = base + pos
-        self._witness(buf, base)
+        if self._follow:
+            self._witness(buf, base)
         if fatal:
             self._stopped = fatal
             self._note(fatal)
@@ -194,7 +245,7 @@ class EventFileReader:
             problems.append(f"{acc.bad_crc} record(s) failed their CRC check and were skipped")
         if acc.bad_records:
             problems.append(f"{acc.bad_records} record(s) were not decodable events and were skipped")
-        return EventFile(
+        return _event_file(
             path=self.path,
             scalars=scalars,
             hparams=dict(acc.hparams),
@@ -209,6 +260,43 @@ class EventFileReader:
             truncated=self._truncated,
             problems=tuple(problems),
         )
+
+
+def _event_file(**fields: Any) -> EventFile:
+    """``EventFile(**fields)``, made without the frozen dataclass's per-field setattr calls
+    (a small file's fixed cost)."""
+    out = object.__new__(EventFile)
+    out.__dict__.update(fields)
+    return out
+
+
+class _Bytes:
+    """A file's bytes, read already, as the reader reads a file (seek, read)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = memoryview(data), 0
+
+    def seek(self, pos: int) -> int:
+        self.pos = pos
+        return pos
+
+    def read(self, n: int) -> memoryview:
+        out = self.data[self.pos : self.pos + n]
+        self.pos += len(out)
+        return out
+
+
+class _Borrowed:
+    """A file already open, used in a ``with`` block that leaves closing it to its owner."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+
+    def __enter__(self) -> Any:
+        return self.fh
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _claimed(data: bytes) -> int:
@@ -258,6 +346,7 @@ def damage_problems(damage: Damage, records: int, size: int) -> list[str]:
 def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> EventFile:
     """Read a whole event file. Never raises on bad content; see :attr:`EventFile.problems`."""
     reader = EventFileReader(path, verify_crc=verify_crc, fast=fast)
+    reader._follow = False
     reader.poll()
     ef = reader.result()
     if ef.records == 0 and not ef.problems:

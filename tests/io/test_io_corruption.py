@@ -164,14 +164,18 @@ def test_unreadable_file_permissions(tmp_path):
 def test_unreadable_file_open_fails(tmp_path, monkeypatch):
     """The permission error itself (simulated: the tests may run as root)."""
     path = write(str(tmp_path / "events.out.tfevents.secret"), frame(event_bytes(1.0)))
-    real_open = builtins.open
+    real_open, real_os_open = builtins.open, os.open
 
-    def deny(file, *args, **kwargs):
-        if str(file) == path:
-            raise PermissionError(13, "Permission denied", path)
-        return real_open(file, *args, **kwargs)
+    def denying(real):
+        def deny(file, *args, **kwargs):
+            if str(file) == path:
+                raise PermissionError(13, "Permission denied", path)
+            return real(file, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", deny)
+        return deny
+
+    monkeypatch.setattr(builtins, "open", denying(real_open))
+    monkeypatch.setattr(os, "open", denying(real_os_open))  # the reader opens a file by either
     ef = read_event_file(path)
     assert ef.records == 0 and ef.problems == ("unreadable: Permission denied",)
 

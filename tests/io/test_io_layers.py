@@ -22,7 +22,8 @@ FLOORS: list[set[str]] = [
     {"accumulator", "writer"},
     {"events"},
     {"_fast_template"},
-    {"_fast_batch", "_fast_single"},
+    {"_fast_batch", "_fast_single", "_fast_plan"},
+    {"_fast_file"},
     {"_fast"},
     {"tfevents"},
     {"remote"},  # object storage (fsspec, lazily): the reader over fetched bytes
