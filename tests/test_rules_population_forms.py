@@ -363,3 +363,23 @@ def test_a_slow_fall_at_a_rate_in_its_optimizers_usual_range_is_only_info():
     run = synth.run_of(curves, hparams={"learning_rate": 3e-5, "optim": "adamw_torch"})
     (f,) = [f for f in diagnose_run(run, ENGINE).report.findings if f.condition == "slow-convergence"]
     assert f.severity == Severity.WARNING
+
+
+def test_a_blown_up_level_is_no_plateau_and_a_plateau_never_raises_the_rate_of_a_climbing_loss():
+    # momentum 0.995, one minibatch every 10 steps (the numbers of such a run): the val loss blows
+    # up to thousands, sits there, then comes back — a "stall" far above where it started is a
+    # blow-up, and raising the rate of a loss that climbed above its start points the wrong way
+    train = np.array([2.307, 2.268, 2.175, 1.969, 1.374, 0.8869, 0.4243, 0.5143, 0.1315, 0.3052, 0.2796, 0.04482,
+                      0.008719, 0.2031, 0.1899, 0.1905, 0.01235, 1.05, 0.001382, 1.276, 0.8367, 0.6581, 1.451, 1.156,
+                      0.1614, 0.5999, 0.02045, 1.403, 0.871, 0.8555, 0.08252, 2.452, 1.979, 3.848, 0.2656, 5.356e-05,
+                      1.271, 0.4296, 2.881, 1.068, 2.802, 1.779, 3.676, 1.268, 1.112, 5.309, 2.505e-05, 2.206, 1.897,
+                      0.08385, 7.408, 0.001674, 0.3291, 4.263, 10.96, 13.93, 4.013, 7.038, 5.378, 24.17, 0.09502, 9.602,
+                      0.3554, 8.772, 32.99, 18.82, 10.28, 4.134, 0.9337, 2.842, 1.233, 2.631, 1.514, 1.565, 1.817, 1.89,
+                      1.382, 2.075, 2.134, 2.089])
+    steps = np.arange(0, 800, 10)
+    vs = np.arange(50, 801, 50)
+    val = np.array([64.27, 2020.0, 4047.0, 6778.0, 6061.0, 2950.0, 1253.0, 5.446, 860.1, 2273.0, 2342.0, 2619.0,
+                    39.98, 4.776, 5.345, 2.259])
+    for f in _sev({"Loss/train": (steps, train), "Loss/val": (vs, val)}, "plateau"):
+        assert f.evidence.get("escape_fraction", 1.0) <= 2.0
+        assert not (f.remedies[0].action == "scale_lr" and f.remedies[0].params["factor"] > 1)

@@ -11,7 +11,9 @@ the curve's noise (the noise of the part above the final levels when larger: noi
 ``min_len`` of the run (``min_len_no_lr`` when it starts at the first steps and no learning rate
 is logged: a warmup from a tiny rate looks the same), that starts in the first ``max_start`` of the run and is not a
 learning-rate warmup (a logged lr
-rising over it), after which the loss falls by at least ``min_escape`` of the total fall —
+rising over it), after which the loss falls by at least ``min_escape`` of the total fall (and at most
+``max_escape``: a level far above where the loss started is a blow-up, not a stall; a little
+above it is a stall above a noisy first point) —
 the plateau sits far above where the run ends — and falls right after it at least
 1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
 of a steady decline). Needs at least ``min_bins`` binned points (the lasting form below,
@@ -30,7 +32,9 @@ tail of only ``tail_min_reward`` (an agent's return usually climbs over a longer
 That is reported at ``info`` (the run may simply have converged early; a
 person decides whether the level is good enough): stop earlier, decay the rate, or add capacity.
 
-Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style), ``optimizer``
+Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style) — unless the loss
+climbed above its start or the declared rate is high (``advisor.rules.lr_evidence.lr_direction``
+says down): then ``warmup`` instead, never a larger rate — ``optimizer``
 adam (converges fast from a stall), ``normalization`` batchnorm, ``warmup`` when the plateau
 follows an early spike.
 
@@ -49,6 +53,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import reward
 from advisor.rules.shape import shape
 from advisor.signals import binned_noise, flat_run, fmt, make_curve, median, pct, rolling_median, theil_sen
@@ -72,6 +77,7 @@ class Params:
     tol_noise: float = 8.0
     tol_gain: float = 0.06
     min_escape: float = 0.75
+    max_escape: float = 2.0
     min_bins: int = 20
     tail_min: float = 0.66
     tail_min_reward: float = 0.55
@@ -149,8 +155,8 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         return []
     plateau_level = float(median(c.bvals[a:b]))
     escape = (plateau_level - sh.vend) / total_fall
-    if escape < p.min_escape or b >= len(c.bvals) - 1:
-        return []
+    if escape < p.min_escape or escape > p.max_escape or b >= len(c.bvals) - 1:
+        return []  # far above where the loss started it is a blow-up, not a stall
     # A stall, not a noisy stretch of a steady decline: the fall right after the plateau must be
     # much steeper than any drift within it.
     k = min(len(c.bvals), b + max(5, b - a))
@@ -173,7 +179,12 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         "signal": what.replace(" ", "_"),
     }
     opt = str(ctx.param("optimizer") or "").lower()
-    rem = [R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)")]
+    direction, why = lr_direction(ctx)
+    rem = []
+    if direction != "down":  # never a larger rate for a loss that climbed above its start
+        rem.append(R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)"))
+    else:
+        rem.append(R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), f"not a larger rate: {why}"))
     if "adam" not in opt:
         rem.append(R.optimizer("adam", rationale="Adam converges fast from a stall; switch back to SGD to fine-tune"))
     rem.append(R.normalization("batchnorm", "normalisation shortens plateaus from saturated units"))
