@@ -34,6 +34,7 @@ from advisor.tune.verify import (
     metric_spec,
     metric_values,
     seed_stats,
+    split,
     targets,
     verdict_text,
 )
@@ -194,6 +195,11 @@ class _Tuning:
             keys = sorted({k for r in before for k in (r.get("result") or {})})
             raise UsageError(f"metric {self.session.options.metric!r} is not in the trainer's result (it has: {', '.join(keys) or 'nothing'})")
         todo = targets(before, self.session.options.target)
+        while not todo and split(before, self.session.options.target) and self.current_seeds < self.session.options.most_seeds:
+            self.current_seeds += 1  # a condition in exactly half the seeds is undecided, not healthy: one more seed decides it
+            self.say(f"round {rnd}: a condition in half the seeds -> one more seed of the current config")
+            before = self.train(self.current, self.current_seeds)
+            todo = targets(before, self.session.options.target)
         if not todo:
             return "healthy"
         if todo[0].unrepairable:  # only a person can act on the top finding: say so, train nothing
