@@ -496,7 +496,7 @@ SPLIT = types.SimpleNamespace(train=_split_train, apply=fake_trainer.apply, load
 def test_a_condition_in_half_the_seeds_gets_one_more_seed_not_a_healthy_verdict(tmp_path):
     """Seeds 0 and 1 disagree (slow, healthy): that is undecided, so tune trains seed 2 of the same
     config, which makes the condition a majority it acts on, instead of stopping 'healthy'."""
-    r = tune(load_trainer("tests.test_tune:SPLIT"), cfg(lr=0.002), out=str(tmp_path / "o"), seeds=2, workers=1, rounds=1)
+    r = tune(load_trainer("tests.test_tune:SPLIT"), cfg(lr=0.002), out=str(tmp_path / "o"), seeds=2, workers=1, rounds=1, budget=1)
     assert r.stop_reason != "healthy" and r.attempts, r.stop_reason
     first = r.attempts[0]
     assert len(first["before"]["per_seed"]) >= 3 and first["condition"] in ("slow-convergence", "still-improving")
