@@ -105,7 +105,10 @@ RECIPES: tuple[Recipe, ...] = (
            lambda r, s: np.std(s["train/loss"][-500:]) > _smooth_last(s["train/loss"], 0.2), "per-step loss noise dominates its trend"),
     Recipe("heavy-dropout", "val-below-train", ("model.dropout=0.8", "train.epochs=20"),
            lambda r, s: r.final_val_loss < 0.8 * _smooth_last(s["train/loss"]), "val loss clearly below train loss"),
-    Recipe("tiny-model-spirals", "underfitting", ("data.task=spirals", "model.width=2", "model.depth=1", "train.epochs=30"),
+    # A 2-unit MLP on spirals at Adam 0.01: it learns what 2 units can (~70% accuracy) and flattens
+    # there. At the default 3e-3 cosine it was still creeping at the end or learned nothing in some
+    # seeds (torch seeds 0-2: underfitting, no-learning, nothing found), which is not this condition.
+    Recipe("tiny-model-spirals", "underfitting", ("data.task=spirals", "model.width=2", "model.depth=1", "train.epochs=30", "optim.lr=0.01"),
            lambda r, s: r.best_val_accuracy < 0.75 and abs(r.final_val_loss - _smooth_last(s["train/loss"])) < 0.1,
            "train and val loss high and close together"),
     Recipe("overfitting", "overfitting", ("data.n_train=200", "data.label_noise=0.3", "model.width=1024", "optim.lr=0.001",
