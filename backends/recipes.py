@@ -105,18 +105,24 @@ RECIPES: tuple[Recipe, ...] = (
            lambda r, s: np.std(s["train/loss"][-500:]) > _smooth_last(s["train/loss"], 0.2), "per-step loss noise dominates its trend"),
     Recipe("heavy-dropout", "val-below-train", ("model.dropout=0.8", "train.epochs=20"),
            lambda r, s: r.final_val_loss < 0.8 * _smooth_last(s["train/loss"]), "val loss clearly below train loss"),
-    Recipe("tiny-model-spirals", "underfitting", ("data.task=spirals", "model.width=2", "model.depth=1", "train.epochs=30"),
+    # A 2-unit MLP on spirals at Adam 0.01: it learns what 2 units can (~70% accuracy) and flattens
+    # there. At the default 3e-3 cosine it was still creeping at the end or learned nothing in some
+    # seeds (torch seeds 0-2: underfitting, no-learning, nothing found), which is not this condition.
+    Recipe("tiny-model-spirals", "underfitting", ("data.task=spirals", "model.width=2", "model.depth=1", "train.epochs=30", "optim.lr=0.01"),
            lambda r, s: r.best_val_accuracy < 0.75 and abs(r.final_val_loss - _smooth_last(s["train/loss"])) < 0.1,
            "train and val loss high and close together"),
     Recipe("overfitting", "overfitting", ("data.n_train=200", "data.label_noise=0.3", "model.width=1024", "optim.lr=0.001",
                                           "train.epochs=150") + CONSTANT,
            lambda r, s: r.final_val_loss > 1.3 * r.best_val_loss and _smooth_last(s["train/loss"]) < 0.5 * _first(s["train/loss"]),
            "val loss rises from its minimum while train loss keeps falling"),
-    # Spirals with SGD+momentum at a constant rate: fast progress, then the loss bounces on the
-    # noise floor the constant rate sets (blobs at lr 0.2 diverged and killed its ReLUs on torch).
-    Recipe("constant-lr-needs-decay", "lr-decay-needed", ("data.task=spirals", "optim.name=momentum", "optim.lr=0.05", "data.batch_size=16",
-                                                      "train.epochs=40") + CONSTANT,
-           lambda r, s: _smooth_last(s["train/loss"]) < 0.5 * _first(s["train/loss"])
+    # Overlapping spirals (noise 0.3: the best loss is ~0.41, not 0) with SGD+momentum at a
+    # constant rate: fast progress, then the loss bounces on the noise floor the constant rate sets,
+    # ~0.03-0.04 above what a decayed rate reaches. On clean spirals (noise 0.05) the floor was
+    # ~0.005 against ~0.0045 decayed: too small a defect to verify a remedy on (and blobs at lr
+    # 0.2 diverged and killed its ReLUs on torch).
+    Recipe("constant-lr-needs-decay", "lr-decay-needed", ("data.task=spirals", "data.noise=0.3", "optim.name=momentum", "optim.lr=0.05",
+                                                      "data.batch_size=16", "train.epochs=40") + CONSTANT,
+           lambda r, s: _smooth_last(s["train/loss"]) < 0.8 * _first(s["train/loss"])
            and abs(np.mean(s["train/loss"][-400:-200]) - np.mean(s["train/loss"][-200:])) < 0.1 * _first(s["train/loss"]),
            "loss flat and noisy at the end under a constant lr, after real progress"),
     Recipe("horizon-quarter", "schedule-misconfigured", ("schedule.kind=cosine", "schedule.horizon=135", "schedule.min_lr=1e-5"),

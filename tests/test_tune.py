@@ -483,3 +483,23 @@ def test_verify_on_a_task_metric_the_trainer_returns(tmp_path):
     assert first["after"]["mean"] > first["before"]["mean"]  # higher is better for an accuracy
     with pytest.raises(UsageError, match="not in the trainer's result"):
         tune(FAKE, cfg(overfit=1.0), out=str(tmp_path / "x"), seeds=2, workers=1, metric="val_acc")
+
+
+def _split_train(config, logdir, seed):
+    """Seed 1 trains at a sane rate whatever the config says: a slow config reads as healthy there."""
+    return fake_trainer.train({**config, "lr": 0.1} if seed == 1 else config, logdir, seed)
+
+
+SPLIT = types.SimpleNamespace(train=_split_train, apply=fake_trainer.apply, load_config=fake_trainer.load_config)
+
+
+def test_a_condition_in_half_the_seeds_gets_one_more_seed_not_a_healthy_verdict(tmp_path):
+    """Seeds 0 and 1 disagree (slow, healthy): that is undecided, so tune trains seed 2 of the same
+    config, which makes the condition a majority it acts on, instead of stopping 'healthy'."""
+    r = tune(load_trainer("tests.test_tune:SPLIT"), cfg(lr=0.002), out=str(tmp_path / "o"), seeds=2, workers=1, rounds=1, budget=1)
+    assert r.stop_reason != "healthy" and r.attempts, r.stop_reason
+    first = r.attempts[0]
+    assert len(first["before"]["per_seed"]) >= 3 and first["condition"] in ("slow-convergence", "still-improving")
+    # the same data with the majority rule alone (3 seeds of one config: 2 slow, 1 healthy) is a target
+    agreed = tune(FAKE, cfg(lr=0.1), out=str(tmp_path / "h"), seeds=2, workers=1, rounds=1)
+    assert agreed.stop_reason == "healthy" and agreed.trainings == 2  # agreeing seeds: no extra seed

@@ -189,3 +189,28 @@ def test_cli_no_early_stop_flag(tmp_path, capsys, flag):
     assert code in (0, 1)
     stopped = [x for x in _runs(out).values() if "stopped" in x]
     assert bool(stopped) == (not flag)
+
+
+def test_a_train_loss_bounce_while_validation_falls_is_not_a_divergence_stop():
+    """Batch 16 on overlapping spirals: the per-batch train loss falls to 0.25 and bounces back up
+    to chance (0.68) over a few dozen steps, which the live divergence rule confirms, while the
+    validation loss keeps falling; the run ends fine. A runaway whose validation rises with it is
+    still stopped."""
+    import numpy as np
+
+    def feed(val, runaway):
+        w = Watch()
+        rng = np.random.default_rng(0)
+        for i in range(600):
+            base = 0.25 + 0.45 * np.exp(-i / 60)
+            bump = (0.43 * min(1.0, (i - 450) / 45) if i >= 450 else 0.0) if not runaway else (0.02 * max(0, i - 450))
+            s = {"train/loss": float(base + bump + 0.01 * rng.standard_normal()), "train/lr": 0.05}
+            w.observe(i, s)
+            if i % 31 == 30 and w(i, {**s, "val/loss": val(i)}):
+                return w
+        return w
+
+    bounce = feed(lambda i: 0.3 + 0.4 * np.exp(-i / 80), runaway=False)
+    assert bounce.reason is None and bounce.learning()
+    runaway = feed(lambda i: 0.3 + 0.4 * np.exp(-i / 80) + (0.05 * max(0, i - 450)), runaway=True)
+    assert runaway.reason and "divergence" in runaway.reason

@@ -1,7 +1,9 @@
 """``advisor tune``: apply recommendations on a reference trainer and verify them over seeds.
 
 A round diagnoses the current config's runs (2 seeds to start with), takes the finding present
-in most seeds that ranks highest, and tries its ``auto`` remedies in order: patch the config,
+in most seeds that ranks highest (a warning found in exactly half the seeds is undecided, not
+healthy: one more seed of the config decides it, and stays in its baseline), and tries its
+``auto`` remedies in order: patch the config,
 train the patched config, and verify sequentially (:mod:`~advisor.tune.sequential`) —
 
 * the target metric is better than the baseline's by a one-sided Welch t-test at

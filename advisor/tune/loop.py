@@ -34,6 +34,7 @@ from advisor.tune.verify import (
     metric_spec,
     metric_values,
     seed_stats,
+    split,
     targets,
     verdict_text,
 )
@@ -194,6 +195,11 @@ class _Tuning:
             keys = sorted({k for r in before for k in (r.get("result") or {})})
             raise UsageError(f"metric {self.session.options.metric!r} is not in the trainer's result (it has: {', '.join(keys) or 'nothing'})")
         todo = targets(before, self.session.options.target)
+        while not todo and split(before, _at_least_warning(self.session.options.target)) and self.current_seeds < self.session.options.most_seeds:
+            self.current_seeds += 1  # a warning in exactly half the seeds is undecided, not healthy: one more seed decides it
+            self.say(f"round {rnd}: a condition in half the seeds -> one more seed of the current config")
+            before = self.train(self.current, self.current_seeds)
+            todo = targets(before, self.session.options.target)
         if not todo:
             return "healthy"
         if todo[0].unrepairable:  # only a person can act on the top finding: say so, train nothing
@@ -286,6 +292,12 @@ class _Tuning:
         r.seconds = seconds
         s.journal.write({"type": "end", "stop_reason": r.stop_reason, "final_config_hash": config_hash(self.current), "verified": r.verified})
         return r
+
+
+def _at_least_warning(target: Severity) -> Severity:
+    """The least severity whose 1:1 split of the seeds earns one more seed: warning, or the target
+    when it is stricter (a split of advice alone is common and not worth a training)."""
+    return target if target.rank >= Severity.WARNING.rank else Severity.WARNING
 
 
 # ----------------------------------------------------------------------------- live mode

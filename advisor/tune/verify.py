@@ -207,6 +207,16 @@ def targets(records: Sequence[Mapping[str, Any]], min_severity: Severity = Sever
     return [t for _, t in ranked]
 
 
+def split(records: Sequence[Mapping[str, Any]], min_severity: Severity = Severity.WARNING) -> bool:
+    """Is a condition at or above ``min_severity`` found in exactly half the seeds (no majority
+    either way: :func:`targets` leaves it out, yet the config is not shown healthy)?"""
+    counts: dict[str, int] = {}
+    for rec in records:
+        for cond in {f.condition for f in findings_of(rec) if f.severity.rank >= min_severity.rank}:
+            counts[cond] = counts.get(cond, 0) + 1
+    return any(2 * c == len(records) for c in counts.values())
+
+
 def _manual(f: Finding) -> tuple[str, ...]:
     """A finding's manual remedies in words: the action and its parameters' values."""
     out = []

@@ -18,7 +18,11 @@ critical form means the rest of the run cannot recover on its own (a NaN, a loss
 a learning rate so high that nothing is learned after the first steps). An lr-too-high is not
 acted on while the validation loss the trainer reports has come down by :data:`LEARNING` (10%)
 from its first value and below the first train loss: something is being learned (heavy dropout on torch made the train loss jump
-and sit high, and the live rule called it lr-too-high while the model learned). The decision depends on
+and sit high, and the live rule called it lr-too-high while the model learned). Neither is a
+divergence of the train loss alone, which the rule's evidence says when validation did not rise
+with it, while the validation loss says the model learns: batch 16 on overlapping spirals bounced
+from 0.25 back to 0.68 in 50 steps and ended fine, yet the stop scored it as diverged; a runaway
+lifts the validation loss too, and is stopped at the next evaluation. The decision depends on
 the run alone (its config and seed), never on which role the run plays in the tuning, so the
 journal, ``--resume`` and the training cache see the same run whichever way it is reached.
 
@@ -72,6 +76,7 @@ class Watch:
         self._observed: tuple[int, frozenset[str]] = (-1, frozenset())  # the latest observe(): step, names
         self._val: list[float] = []  # [first, lowest] validation loss seen at the logging points
         self._start: float | None = None  # the first train loss seen
+        self._vetoed = False  # a critical divergence was vetoed (see _on_finding): look again at each logging point
 
     def observe(self, step: int, scalars: Mapping[str, Any]) -> None:
         """One step's values, between logging points (optional; decides nothing)."""
@@ -101,6 +106,9 @@ class Watch:
                 self._mon.log(*point)
         if fresh:
             self._mon.log(step, fresh)
+        if self.reason is None and self._vetoed:  # a vetoed divergence is judged again as validation comes in
+            for f in self._mon.findings:
+                self._on_finding(f)
         if self.reason is not None:
             self.step = step
         return self.reason
@@ -135,6 +143,9 @@ class Watch:
 
     def _on_finding(self, f: Any) -> None:
         if f.condition == "lr-too-high" and self.learning():
+            return
+        if f.condition == "divergence" and self.learning() and not (f.evidence or {}).get("val_rising"):
+            self._vetoed = True  # the train loss alone rose (a small batch's bounce) while validation says it learns
             return
         if self.reason is None and f.condition in self.stop_on and f.severity is Severity.CRITICAL:
             self.reason = f"advisor tune: {f.condition} confirmed live ({f.summary})"
