@@ -46,7 +46,7 @@ from advisor.model import Severity  # noqa: E402
 from advisor.tune import Journal, compare, condition_state, config_hash, load_trainer, metric_values, tune  # noqa: E402
 from advisor.tune.runner import Runner  # noqa: E402
 from advisor.tune.sequential import decide  # noqa: E402
-from advisor.tune.verify import lower_is_better  # noqa: E402
+from advisor.tune.verify import GAIN_ANSWERS, lower_is_better  # noqa: E402
 
 
 def main() -> int:
@@ -185,6 +185,8 @@ def _recheck(a, trainer, out: str, rnd: dict, configs: dict, cache: str) -> bool
 def _gone(runs: dict, r, condition: str) -> bool:
     """Tune's own test between the initial and the final config's runs: the condition is gone
     or clearly weaker (lower severity, or confidence down by WEAKER_BY) in most seeds."""
+    if condition in GAIN_ANSWERS and any(x["verified"] and x["condition"] == condition for x in r.rounds):
+        return True  # answered by its verified gain (the longer runs may still be improving)
     first = [runs[(config_hash(r.initial_config), s)] for s in r.seeds]
     last = [runs[(config_hash(r.final_config), s)] for s in r.seeds]
     return condition_state(last, condition, first).gone

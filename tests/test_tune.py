@@ -503,3 +503,14 @@ def test_a_condition_in_half_the_seeds_gets_one_more_seed_not_a_healthy_verdict(
     # the same data with the majority rule alone (3 seeds of one config: 2 slow, 1 healthy) is a target
     agreed = tune(FAKE, cfg(lr=0.1), out=str(tmp_path / "h"), seeds=2, workers=1, rounds=1)
     assert agreed.stop_reason == "healthy" and agreed.trainings == 2  # agreeing seeds: no extra seed
+
+
+def test_a_clear_gain_answers_still_improving_even_when_the_longer_runs_still_improve():
+    from advisor.tune.verify import ConditionState, answered
+
+    stays = ConditionState(False, 1)
+    got = answered("still-improving", stays, accepted=True)
+    assert got.gone and got.answered_by_gain and got.seeds == 1
+    assert not answered("still-improving", stays, accepted=False).gone  # no clear gain: not answered
+    assert not answered("overfitting", stays, accepted=True).gone  # other conditions must go away
+    assert answered("still-improving", ConditionState(True, 3), accepted=True) == ConditionState(True, 3)

@@ -26,6 +26,7 @@ from advisor.tune.runner import Progress, Runner
 from advisor.tune.sequential import OPEN, Decision, decide
 from advisor.tune.verify import (
     Target,
+    answered,
     has_metric,
     compare,
     condition_state,
@@ -265,7 +266,7 @@ class _Tuning:
     def _judge(self, rnd: int, target: Target, applied: dict[str, Any], before: list[dict[str, Any]], after: list[dict[str, Any]], decision: Decision, h_after: str) -> Attempt:
         metric = self.session.options.metric
         mb, ma = metric_values(before, metric), metric_values(after, metric)
-        state = condition_state(after, target.condition, before[: len(after)])
+        state = answered(target.condition, condition_state(after, target.condition, before[: len(after)]), decision.accepted)
         comparison = dataclasses.replace(compare(mb[: len(ma)], ma, lower_is_better(metric)), improved=decision.accepted)
         return Attempt(
             rnd, target.condition, applied, metric, seed_stats(mb), seed_stats(ma), state.gone, state.seeds,
@@ -275,7 +276,7 @@ class _Tuning:
     def _log_verdict(self, a: Attempt, entry: Mapping[str, Any]) -> None:
         c = a.comparison
         self.say(
-            f"  -> {verdict_text(entry)}: condition gone in {a.gone_in_seeds}/{c.seeds}, {a.metric} "
+            f"  -> {verdict_text(entry)}: condition gone in {a.gone_in_seeds}/{c.seeds}{_by_gain(a)}, {a.metric} "
             f"{a.before['mean']:.4g} -> {a.after['mean']:.4g} (noise {c.noise:.2g}, effect {c.effect_size:.2g}; {a.decision.reason})"
         )
 
@@ -348,3 +349,8 @@ def _live_seed(seed: int, plain: Mapping[str, Any], live: Mapping[str, Any]) -> 
         "live_steps": res.get("steps"),
         "stop_reason": res.get("stop_reason", ""),
     }
+
+
+def _by_gain(a: Attempt) -> str:
+    """A note when the condition counts as answered by a clear gain rather than gone."""
+    return " (answered by the gain: the longer runs are clearly better)" if a.condition_gone and 2 * a.gone_in_seeds <= a.comparison.seeds else ""

@@ -133,10 +133,25 @@ def compare(before: Sequence[float], after: Sequence[float], lower_is_better: bo
     return Comparison(mean_d, noise, effect, improved, k, bool(better))
 
 
+#: Conditions that say "more of the same would still gain" (the run stopped while improving):
+#: the remedy (train longer) answers them when the longer runs are clearly better, even if those
+#: are still improving at their own end — a loss can go on falling for a long time.
+GAIN_ANSWERS = frozenset({"still-improving"})
+
+
+def answered(condition: str, state: "ConditionState", accepted: bool) -> "ConditionState":
+    """``state``, or — for a condition in :data:`GAIN_ANSWERS` whose remedy the sequential test
+    accepted — the condition counted as answered in every seed."""
+    if condition in GAIN_ANSWERS and accepted and not state.gone:
+        return ConditionState(True, state.seeds, answered_by_gain=True)
+    return state
+
+
 @dataclass(frozen=True)
 class ConditionState:
     gone: bool  # gone (or clearly weaker) in a majority of seeds
     seeds: int  # how many seeds it is gone or clearly weaker in
+    answered_by_gain: bool = False  # GAIN_ANSWERS: the clear gain is the answer, the finding may stay
 
 
 def _find(findings: Sequence[Finding], condition: str) -> Finding | None:
