@@ -289,6 +289,20 @@ def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:
     return sum(counts[: inversions + 1]) / math.factorial(n)
 
 
+def in_order(c: "Curve | None", rising: bool, p_max: float, min_n: int = 6) -> bool:
+    """The curve (``min_n`` to 30 finite points) moves in order — up when ``rising``, else down —
+    at an exact one-sided Kendall p below ``p_max``, and ends at its extreme (highest or lowest)."""
+    if c is None or c.nonfinite_step is not None or not min_n <= c.n <= 30:
+        return False
+    y = c.values if rising else -c.values
+    return rising_p_exact(y) < p_max and float(y[-1]) >= float(np.max(y)) - 1e-12
+
+
+def percent_scale(values: np.ndarray) -> float:
+    """100 for an accuracy logged in percent (any value above 1.5), else 1: divide by it."""
+    return 100.0 if float(np.nanmax(values)) > 1.5 else 1.0
+
+
 def best_changepoint(y: np.ndarray, min_size: int = 3) -> tuple[int, float]:
     """Single mean-shift changepoint: (index where the second segment starts, SSE reduction ratio).
 

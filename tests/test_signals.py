@@ -131,3 +131,23 @@ def test_rolling_median_matches_brute_force(n, w, seed):
     h = ww // 2
     ref = np.array([np.median(y[max(0, i - h) : min(n, i + h + 1)]) for i in range(n)]) if ww > 1 else y
     assert np.allclose(S.rolling_median(y, w), ref)
+
+
+def test_in_order_reads_a_run_of_evaluations_in_either_direction():
+    from advisor.signals import in_order, make_curve
+
+    up = make_curve(np.arange(8), np.linspace(1.0, 2.0, 8))
+    assert in_order(up, rising=True, p_max=0.001) and not in_order(up, rising=False, p_max=0.001)
+    down = make_curve(np.arange(8), np.linspace(2.0, 1.0, 8))
+    assert in_order(down, rising=False, p_max=0.001)
+    ends_off = make_curve(np.arange(8), np.r_[np.linspace(1.0, 2.0, 7), 1.9])  # not at its highest at the end
+    assert not in_order(ends_off, rising=True, p_max=0.5)
+    assert not in_order(make_curve(np.arange(5), np.linspace(1.0, 2.0, 5)), rising=True, p_max=0.5)  # under min_n
+    assert not in_order(make_curve(np.arange(40), np.linspace(1.0, 2.0, 40)), rising=True, p_max=0.5)  # over 30
+    assert not in_order(None, rising=True, p_max=0.5)
+
+
+def test_percent_scale():
+    from advisor.signals import percent_scale
+
+    assert percent_scale(np.array([0.2, 0.9])) == 1.0 and percent_scale(np.array([20.0, 91.0])) == 100.0

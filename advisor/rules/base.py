@@ -21,7 +21,7 @@ from advisor.errors import UsageError
 from advisor.io import hparams
 from advisor.io.roles import Signals
 from advisor.model import Finding, Remedy, Role, Run, Series, Severity
-from advisor.signals import Curve, make_curve, median
+from advisor.signals import Curve, make_curve, median, percent_scale
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ class Context:
             if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
                 continue
             late = acc.values[acc.n // 2 :]
-            a = median(late) / (100.0 if float(np.max(acc.values)) > 1.5 else 1.0)
+            a = median(late) / percent_scale(acc.values)
             if not 0.001 < a <= 0.55:
                 continue
             losses = [x for x in (self.train, self.val) if x is not None and x.n >= 3]

@@ -57,7 +57,7 @@ from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import rl_no_learning
-from advisor.signals import fmt, mann_kendall_z, median, rising_p_exact
+from advisor.signals import fmt, in_order, mann_kendall_z, median, percent_scale
 
 ID = "no-learning"
 SEVERITY = Severity.CRITICAL
@@ -107,7 +107,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     steady = sh.z_all <= p.trend_z and sh.decel >= p.steady_decel and sh.progress >= p.hard_floor and not _val_stuck(ctx, p)
     # a creep that transfers nothing — validation climbing in order from its first evaluation —
     # is memorisation (labels shuffled against inputs), allowed up to ``memorise_progress``
-    memorising = 0 <= sh.progress < p.memorise_progress and _val_rises_in_order(ctx, p)
+    memorising = 0 <= sh.progress < p.memorise_progress and in_order(ctx.val, rising=True, p_max=p.val_order_p, min_n=p.val_order_evals)
     flat = (sh.progress < p.min_progress and gain_frac < p.min_gain and not steady) or memorising
     if not flat or _val_falls_in_order(ctx, p):
         return _held_out(ctx, p)
@@ -201,15 +201,6 @@ def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
 
 
-def _val_rises_in_order(ctx: Context, p: Params) -> bool:
-    """Validation (``val_order_evals`` to 30 evaluations) rises in order over the run (exact
-    Kendall p below ``val_order_p``) to its highest at the end."""
-    v = ctx.val
-    if v is None or not p.val_order_evals <= v.n <= 30 or v.nonfinite_step is not None:
-        return False
-    return rising_p_exact(v.values) < p.val_order_p and float(v.values[-1]) >= float(np.max(v.values)) - 1e-12
-
-
 def _val_falls_in_order(ctx: Context, p: Params) -> bool:
     """Validation (at least ``val_order_evals`` evaluations) falls in order over the whole run
     (exact Kendall p below ``val_order_p``) and ends at its lowest: the model is learning, however
@@ -217,14 +208,16 @@ def _val_falls_in_order(ctx: Context, p: Params) -> bool:
     v = ctx.val
     if v is None or v.n < p.val_order_evals or v.nonfinite_step is not None:
         return False
-    ordered = rising_p_exact(-v.values) < p.val_order_p if v.n <= 30 else mann_kendall_z(v.values) < -3.1
-    if not (ordered and float(v.values[-1]) <= float(np.min(v.values)) + 1e-12):
+    if v.n <= 30:
+        if not in_order(v, rising=False, p_max=p.val_order_p, min_n=p.val_order_evals):
+            return False
+    elif not (mann_kendall_z(v.values) < -3.1 and float(v.values[-1]) <= float(np.min(v.values)) + 1e-12):
         return False
     # in order is not enough (a rate of 1e-7 moves the loss in perfect order by 0.01%): the
     # accuracy must gain too, or without one the loss must fall a real amount
     acc = ctx.val_acc
     if acc is not None and acc.n >= 3:
-        scale = 100.0 if float(np.max(acc.values)) > 1.5 else 1.0
+        scale = percent_scale(acc.values)
         end = median(acc.values[-2:]) / scale
         chance = ctx.chance_accuracy
         # and the accuracy ends clearly above chance when that is known: a model that only
@@ -252,7 +245,7 @@ def _held_out(ctx: Context, p: Params) -> list[Finding]:
         return []
     vals = acc.values
     # Accuracy logged in percent?
-    scale = 100.0 if np.nanmax(vals) > 1.5 else 1.0
+    scale = percent_scale(vals)
     best = float(np.max(vals)) / scale
     typical = median(vals) / scale
     # Chance plus noise: the binomial spread of an accuracy on the validation set when its size

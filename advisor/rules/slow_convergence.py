@@ -44,7 +44,7 @@ from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import declared_lr
-from advisor.signals import fmt, pct, rising_p_exact
+from advisor.signals import fmt, in_order, pct, rising_p_exact
 
 ID = "slow-convergence"
 SEVERITY = Severity.WARNING
@@ -89,15 +89,6 @@ def _val_still_falling(ctx: Context, late_start: float, p: Params) -> bool:
     return rising_p_exact(-late) < p.val_p and float(v.values[-1]) <= float(np.min(v.values)) + 1e-12
 
 
-def _val_rises_in_order(ctx: Context, p: Params) -> bool:
-    """Validation (at least 6 evaluations, at most 30) rises in order over the whole run (exact
-    Kendall p below ``val_p``) and ends at its highest."""
-    v = ctx.val
-    if v is None or not 6 <= v.n <= 30 or v.nonfinite_step is not None:
-        return False
-    return rising_p_exact(v.values) < p.val_p and float(v.values[-1]) >= float(np.max(v.values)) - 1e-12
-
-
 def detect(ctx: Context, p: Params) -> list[Finding]:
     got = ctx.finite_train(p.min_points)
     if got is None:
@@ -109,7 +100,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     if not sh.still_falling and sh.late_drop < 0.1 and not _val_still_falling(ctx, sh.late_start, p):
         return []  # it flattened: that is underfitting or a plateau, not a slow descent
-    if _val_rises_in_order(ctx, p):
+    if in_order(ctx.val, rising=True, p_max=p.val_p):
         return []  # the train loss creeps down while validation gets worse: memorising, not converging
     factor = 10.0 if sh.progress < 0.1 else 3.0
     lr_txt = ""

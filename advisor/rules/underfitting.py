@@ -37,7 +37,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, median, pct
+from advisor.signals import fmt, median, pct, percent_scale
 
 ID = "underfitting"
 SEVERITY = Severity.WARNING
@@ -139,7 +139,7 @@ def _accuracy_flat(ctx: Context, p: Params) -> bool:
         if acc is None or acc.n < 8 or acc.nonfinite_step is not None:
             continue
         b = acc.bvals[len(acc.bvals) // 2 :]
-        scale = 100.0 if float(np.max(acc.values)) > 1.5 else 1.0
+        scale = percent_scale(acc.values)
         q = max(1, b.size // 2)
         gain = (median(b[-q:]) - median(b[:q])) / scale
         return gain < p.acc_flat_gain
