@@ -49,6 +49,7 @@ initialisation value (a resumed run).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,7 +150,7 @@ def _single_point_jump(c, ex: Excursions, p: Params) -> tuple[Excursions, bool]:
     point (sparse logging) the jump can be one point, which the 3-point median hides; a loss that
     then sits at its start never climbed there by minibatch noise, and a rate too small never
     throws the loss above its start at all."""
-    k = max(5, int(-(-p.early_frac * c.n // 1)))
+    k = max(5, math.ceil(p.early_frac * c.n))  # the early window of excursions()
     i = int(np.argmax(c.values[:k]))
     raw = float(c.values[i]) / ex.ref
     if raw >= p.min_stuck_spike and clears_noise(raw, ex.log_noise):

@@ -31,8 +31,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
@@ -64,16 +62,15 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if got is None:
         return []
     c, sh = got
-    judged = sh
     # a smooth (per-epoch) curve's last creep is "significant" yet buys nothing: under
     # ``max_late_drop`` of the fall in the late window is flat too — once the run made real
     # progress (``creep_progress``); below that the fall is too small to take a fraction of —
     # and so is a creep while the accuracy stays where it was
-    flat = judged.end_flat or (0 <= judged.late_drop < p.max_late_drop and judged.progress >= p.creep_progress)
-    flat = flat or (judged.progress >= p.creep_progress and _accuracy_flat(ctx, p))
-    if judged.v0 <= 0 or not flat or judged.progress < p.min_progress:
+    flat = sh.end_flat or (0 <= sh.late_drop < p.max_late_drop and sh.progress >= p.creep_progress)
+    flat = flat or (sh.progress >= p.creep_progress and _accuracy_flat(ctx, p))
+    if sh.v0 <= 0 or not flat or sh.progress < p.min_progress:
         return []
-    ratio = judged.vend / judged.v0
+    ratio = sh.vend / sh.v0
     if ratio < p.min_ratio or sh.rel_noise > p.max_rel_noise:
         return []
     acc = ctx.train_acc
@@ -110,13 +107,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     opt = str(ctx.param("optimizer") or "").lower()
     if "adam" not in opt:
         rem.append(R.optimizer("adam", rationale="Adam fits faster"))
-    what = "train loss"
     evidence = {
-        "initial_loss": judged.v0,
-        "final_loss": judged.vend,
+        "initial_loss": sh.v0,
+        "final_loss": sh.vend,
         "final_over_initial": round(ratio, 3),
-        "flat_since_step": int(judged.late_start),
-        "step_range": [int(judged.late_start), int(c.steps[-1])],
+        "flat_since_step": int(sh.late_start),
+        "step_range": [int(sh.late_start), int(c.steps[-1])],
         "signal": "train_loss",
     }
     if gap is not None:
@@ -125,11 +121,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         evidence["final_train_accuracy"] = round(train_acc, 4)
     gap_txt = f"; validation is within {pct(abs(gap))} of the train loss" if gap is not None else ""
     summary = (
-        f"{what} flattened at {fmt(judged.vend)}, still {pct(ratio)} of its initial {fmt(judged.v0)}, "
-        f"from step {int(judged.late_start)} on{gap_txt}"
+        f"train loss flattened at {fmt(sh.vend)}, still {pct(ratio)} of its initial {fmt(sh.v0)}, "
+        f"from step {int(sh.late_start)} on{gap_txt}"
     )
     conf = margin_confidence(ratio, p.min_ratio, 0.2, base=0.5)
-    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(judged.late_start))]
+    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(sh.late_start))]
 
 
 def _accuracy_flat(ctx: Context, p: Params) -> bool:
