@@ -10,7 +10,9 @@ Rules are independent and pure; this is where their findings meet. What happens 
   gradients behind a run that learns nothing; a too-short schedule behind a flat, high loss)
   is ranked right before it and takes at least its severity; both say so in their evidence;
 * duplicates of one condition merge into the strongest;
-* ranking: root causes first, then severity, confidence and onset; priorities are 1..n.
+* ranking: severity; within one severity, root causes linked to other findings before lone
+  findings; then confidence and onset; a cause goes right before what it explains; priorities
+  are 1..n.
 
 A rule that fails on some input is reported as a problem of that run, never a crash.
 """
@@ -209,7 +211,8 @@ def _earlier(a: Finding, b: Finding) -> bool:
 
 def _key(f: Finding) -> tuple:
     onset = f.onset if f.onset is not None else math.inf
-    return (-f.severity.rank, -round(f.confidence, 6), onset, f.condition)
+    # at one severity a root cause the analysis linked to other findings goes before a lone one
+    return (-f.severity.rank, not f.evidence.get("explains"), -round(f.confidence, 6), onset, f.condition)
 
 
 def rank(findings: Iterable[Finding], causes: Mapping[str, str] | None = None) -> tuple[Finding, ...]:

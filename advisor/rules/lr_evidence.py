@@ -210,6 +210,14 @@ class BlownUpStart:
     progress: float  # (after - end) / after
 
 
+def first_logged_after_updates(ctx: Context, c: Curve) -> bool:
+    """The train loss's first logged point already includes updates: logged after step 0 (a
+    sparse cadence: Lightning's every 50 steps) or an epoch aggregate (``epoch_loss``). It is then
+    not the initialisation's loss, and the run's true start was higher."""
+    s = ctx.series(Role.TRAIN_LOSS)
+    return s is not None and (float(c.steps[0]) > 0 or "epoch" in s.tag.lower())
+
+
 def blown_up_start(ctx: Context, c: Curve, min_first: float = 20.0, min_ratio: float = 300.0, max_after: float = 0.3) -> BlownUpStart | None:
     """The first logged point of a classifier's train loss is at least ``min_first`` and
     ``min_ratio`` times the median of the rest of the run, and the loss then made less than
@@ -221,10 +229,7 @@ def blown_up_start(ctx: Context, c: Curve, min_first: float = 20.0, min_ratio: f
     means e^-20 on the true class — no initialisation of a working classifier starts there — and
     a bad initialisation that the first updates undo is followed by learning, not by a stall.
     """
-    s = ctx.series(Role.TRAIN_LOSS)
-    if s is None or c.n < 10:
-        return None
-    if float(c.steps[0]) <= 0 and "epoch" not in s.tag.lower():
+    if c.n < 10 or not first_logged_after_updates(ctx, c):
         return None
     if ctx.train_acc is None and ctx.val_acc is None and not ctx.num_classes:
         return None

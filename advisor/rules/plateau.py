@@ -9,7 +9,8 @@ Signals: train loss.
 Trigger: a stretch of the binned train loss that stays within a band of ``tol_noise`` times
 the curve's noise (the noise of the part above the final levels when larger: noise grows with the level) or ``tol_gain`` of its total fall (whichever is wider) for at least
 ``min_len`` of the run (``min_len_no_lr`` when it starts at the first steps and no learning rate
-is logged: a warmup from a tiny rate looks the same), that starts in the first ``max_start`` of the run and is not a
+is logged: a warmup from a tiny rate looks the same — and reported at info when shorter than
+``warn_len_no_lr``, a default one-cycle warmup), that starts in the first ``max_start`` of the run and is not a
 learning-rate warmup (a logged lr
 rising over it), after which the loss falls by at least ``min_escape`` of the total fall (and at most
 ``max_escape``: a level far above where the loss started is a blow-up, not a stall; a little
@@ -72,6 +73,7 @@ SIGNALS = ("train loss",)
 class Params:
     min_len: float = 0.15
     min_len_no_lr: float = 0.25
+    warn_len_no_lr: float = 0.3  # one-cycle's default warmup (pct_start) is 30% of the run
     max_slope_ratio: float = 0.25
     max_start: float = 0.5
     tol_noise: float = 8.0
@@ -150,7 +152,8 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
     lr_known = ctx.lr is not None and ctx.lr.n >= 3
     # from the first step and with no logged rate, a low-rate warmup phase looks just the same:
     # then it takes a longer stall to be sure
-    need = p.min_len if lr_known or start_frac > 0.05 else p.min_len_no_lr
+    unseen_warmup = not lr_known and start_frac <= 0.05
+    need = p.min_len_no_lr if unseen_warmup else p.min_len
     if length < need or start_frac > p.max_start:
         return []
     plateau_level = float(median(c.bvals[a:b]))
@@ -164,12 +167,8 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
     s_out = theil_sen(c.bsteps[b - 1 : k], c.bvals[b - 1 : k])
     if s_out >= 0 or s_in < p.max_slope_ratio * s_out:
         return []
-    lr = ctx.lr
-    if lr is not None and lr.n >= 3:
-        m = (lr.steps >= s_a) & (lr.steps <= s_b)
-        seg = lr.values[m]
-        if seg.size >= 2 and seg[-1] > 1.5 * seg[0]:
-            return []  # a warmup, not a stall
+    if _lr_warms_up(ctx, s_a, s_b):
+        return []  # a warmup, not a stall
     evidence = {
         "step_range": [int(s_a), int(s_b)],
         "plateau_level": plateau_level,
@@ -192,8 +191,22 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         f"{what} sat flat at {fmt(plateau_level)} from step {int(s_a)} to {int(s_b)} "
         f"({pct(length)} of the run) before falling to {fmt(sh.vend)}"
     )
+    severity = SEVERITY
+    if unseen_warmup and length < p.warn_len_no_lr:
+        # as long as a default one-cycle warmup: the stall may be its tiny first rates
+        severity = Severity.INFO
+        summary += f"; the learning rate is not logged, and a warmup of up to {pct(p.warn_len_no_lr)} of the run looks the same"
     conf = margin_confidence(length, p.min_len, 0.2, base=0.55)
-    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(s_a))]
+    return [finding(ID, severity, conf, summary, evidence, rem, onset=int(s_a))]
+
+
+def _lr_warms_up(ctx: Context, s_a: float, s_b: float) -> bool:
+    """A logged learning rate that rises over the stall (by half or more): a warmup."""
+    lr = ctx.lr
+    if lr is None or lr.n < 3:
+        return False
+    seg = lr.values[(lr.steps >= s_a) & (lr.steps <= s_b)]
+    return bool(seg.size >= 2 and seg[-1] > 1.5 * seg[0])
 
 
 def _reward_lasting(ctx: Context, p: Params) -> list[Finding]:

@@ -9,7 +9,8 @@ Trigger: the train loss has flattened (no significant fall in its last quarter a
 of its progress made there, or under ``max_late_drop`` of it however significant after at least ``creep_progress``
 progress, or under any share once it made ``creep_progress`` while the accuracy — train, else
 validation — gained under ``acc_flat_gain`` between the two quarters of the second half), it made real progress (more than ``min_progress``, else it is
-no-learning) but still ends above ``min_ratio`` of its initial value, validation (if logged)
+no-learning) but still ends above ``min_ratio`` of its initial value (the first logged point, or a
+validation loss evaluated before it when that point already includes updates), validation (if logged)
 sits within ``max_gap`` of it, the curve is not swinging (noise under ``max_rel_noise``) and
 train accuracy (if logged) is below ``max_train_acc``. A warning when train accuracy is below
 ``info_train_acc`` or not logged; info between the two (the model fits most of its data).
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.lr_evidence import first_logged_after_updates
 from advisor.signals import fmt, median, pct, percent_scale
 
 ID = "underfitting"
@@ -70,7 +72,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     flat = flat or (sh.progress >= p.creep_progress and _accuracy_flat(ctx, p))
     if sh.v0 <= 0 or not flat or sh.progress < p.min_progress:
         return []
-    ratio = sh.vend / sh.v0
+    v0 = _initial(ctx, c, sh.v0)
+    ratio = sh.vend / v0
     if ratio < p.min_ratio or sh.rel_noise > p.max_rel_noise:
         return []
     acc = ctx.train_acc
@@ -108,7 +111,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if "adam" not in opt:
         rem.append(R.optimizer("adam", rationale="Adam fits faster"))
     evidence = {
-        "initial_loss": sh.v0,
+        "initial_loss": v0,
         "final_loss": sh.vend,
         "final_over_initial": round(ratio, 3),
         "flat_since_step": int(sh.late_start),
@@ -121,11 +124,25 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         evidence["final_train_accuracy"] = round(train_acc, 4)
     gap_txt = f"; validation is within {pct(abs(gap))} of the train loss" if gap is not None else ""
     summary = (
-        f"train loss flattened at {fmt(sh.vend)}, still {pct(ratio)} of its initial {fmt(sh.v0)}, "
+        f"train loss flattened at {fmt(sh.vend)}, still {pct(ratio)} of its initial {fmt(v0)}, "
         f"from step {int(sh.late_start)} on{gap_txt}"
     )
     conf = margin_confidence(ratio, p.min_ratio, 0.2, base=0.5)
     return [finding(ID, severity, conf, summary, evidence, rem, onset=int(sh.late_start))]
+
+
+def _initial(ctx: Context, c, v0: float) -> float:
+    """The loss the run started from. A first logged point that already includes updates (a sparse
+    cadence, an epoch mean) sits below it: then a validation loss evaluated at or before that step
+    shows the start when higher. (Not ln C: ``min_ratio`` is calibrated on first logged points,
+    which for a sparse cadence are already below it.)"""
+    if not first_logged_after_updates(ctx, c):
+        return v0
+    refs = [v0]
+    v = ctx.val
+    if v is not None and v.n and v.nonfinite_step is None and float(v.steps[0]) <= float(c.steps[0]):
+        refs.append(float(v.values[0]))
+    return max(refs)
 
 
 def _accuracy_flat(ctx: Context, p: Params) -> bool:
