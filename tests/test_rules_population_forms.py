@@ -430,3 +430,22 @@ def test_at_one_severity_a_linked_root_cause_ranks_before_a_lone_finding():
     # with nothing to explain, confidence decides as before
     out = resolve([F("val-below-train", Severity.INFO, 0.9, median_val_over_train=0.9), F("bad-initial-loss", Severity.INFO, 0.8)])
     assert [f.condition for f in out] == ["val-below-train", "bad-initial-loss"]
+
+
+def test_climbs_to_many_times_the_start_among_near_zero_minibatches_are_a_rate_too_high():
+    # SGD momentum 0.995 logged every 10 steps (the numbers of such a population run): the loss
+    # learns, its one-minibatch points swing between 1e-5 and several times the start — the
+    # near-zero points make its log-scale noise so large that no climb clears five times it —
+    # and it climbs to 5-14x its start in separate episodes
+    train = np.array([2.307, 2.268, 2.175, 1.969, 1.374, 0.887, 0.424, 0.514, 0.132, 0.305, 0.280, 0.0448, 0.00872, 0.203, 0.190,
+                      0.191, 0.0124, 1.050, 0.00138, 1.276, 0.837, 0.658, 1.451, 1.156, 0.161, 0.600, 0.0205, 1.403, 0.871, 0.856,
+                      0.0825, 2.452, 1.979, 3.848, 0.266, 5.36e-5, 1.271, 0.430, 2.881, 1.068, 2.802, 1.779, 3.676, 1.268, 1.112,
+                      5.309, 2.5e-5, 2.206, 1.897, 0.0839, 7.408, 0.00167, 0.329, 4.263, 10.96, 13.93, 4.013, 7.038, 5.378, 24.17,
+                      0.0950, 9.602, 0.355, 8.772, 32.99, 18.82, 10.28, 4.134, 0.934, 2.842, 1.233, 2.631, 1.514, 1.565, 1.817,
+                      1.890, 1.382, 2.075, 2.134, 2.089])
+    steps = np.arange(0, 800, 10)
+    found = _sev({"Loss/train": (steps, train)}, "lr-too-high")
+    assert found and found[0].evidence["form"] == "spiking" and found[0].remedies[0].params["factor"] < 1
+    # climbs to only 3x the start in the same noise stay unjudged
+    low = np.minimum(train, 3.0 * 2.307)
+    assert not _sev({"Loss/train": (steps, low)}, "lr-too-high")

@@ -22,7 +22,9 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     ``min_bumps`` separate episodes (binned medians more than ``bump_margin`` above the start),
     or in two when one of them reached ``big_bump`` times the start, and at least one reached
     ``min_learned_climb`` times it, clearing five times the loss's log-scale point noise (the
-    highest of many noisy one-minibatch points climbs four of them by chance) — warning;
+    highest of many noisy one-minibatch points climbs four of them by chance) or reaching
+    ``far_climb`` times the start (minibatch losses near zero inflate that noise; the noise of a
+    run that learned does not throw its loss to five times where it started) — warning;
   * declared: less than ``max_progress`` progress while the declared rate is above its
     optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
   * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
@@ -81,6 +83,7 @@ class Params:
     min_spike_peak: float = 100.0  # keeps spiking: the largest spike over the floor
     min_spike_episodes: int = 5
     min_stuck_spike: float = 2.0  # a stuck loss: one early point this far above the start is the jump
+    far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -115,7 +118,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         form, severity = "declared", Severity.CRITICAL
     elif bumpy and stuck:
         form, severity = "bouncing", Severity.CRITICAL
-    elif bumpy and ex.bump_peak >= p.min_learned_climb and clears_noise(ex.bump_peak, ex.log_noise, k=5.0):
+    elif bumpy and ex.bump_peak >= p.min_learned_climb and (clears_noise(ex.bump_peak, ex.log_noise, k=5.0) or ex.bump_peak >= p.far_climb):
         # a run that learned and climbs back a little above a noisy first point (a plateau
         # above it, one-batch points) is not this; back to twice its start is
         form, severity = "spiking", Severity.WARNING
