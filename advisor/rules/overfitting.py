@@ -9,7 +9,9 @@ Signals: train and val loss (val accuracy, when logged, refines the severity).
 Trigger: with at least ``min_evals`` validation points, the (3-point median smoothed) val loss
 has its minimum at least ``patience`` evaluations and ``min_after`` of the run before the end;
 from there it rises by at least ``min_rise`` of its minimum and clearly — by more than ``noise_k``
-times its own noise and, past ``small_n`` evaluations, as a trend (Mann-Kendall z of the
+times its own noise and ``late_noise_k`` times the point noise of the evaluations' second half
+(where a flattened val loss bounces; the binned noise of the whole curve is mostly its smooth
+early fall) and, past ``small_n`` evaluations, as a trend (Mann-Kendall z of the
 evaluations from the minimum on at least ``min_trend_z``), or, with at most ``small_n`` evaluations (where a noise estimate is poor),
 with the points from the minimum on rising in order at an exact one-sided p of at most
 ``max_p`` — while the train loss did not rise (by more than half its binned noise) and kept a
@@ -43,7 +45,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, mann_kendall_z, median, pct, rising_p_exact, rolling_median
+from advisor.signals import diff_noise, fmt, mann_kendall_z, median, pct, rising_p_exact, rolling_median
 
 ID = "overfitting"
 SEVERITY = Severity.WARNING
@@ -57,8 +59,9 @@ class Params:
     small_n: int = 12
     max_p: float = 0.05
     min_after: float = 0.1
-    min_rise: float = 0.05
+    min_rise: float = 0.08
     noise_k: float = 3.0
+    late_noise_k: float = 2.0  # the rise over the point noise of the evaluations' second half
     min_trend_z: float = 1.0  # a tendency up (p ~ 0.16), not a significance test: the noise test did that
     flat_after: float = 0.3
     flat_train_drop: float = 0.2
@@ -180,6 +183,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return _tiny(ctx, p) or _widening(ctx, p)
     k_end = max(2, v.n // 10) if v.n >= 10 else 2
     v_end = float(median(v.values[-k_end:]))
+    # The binned noise of the whole curve is mostly its smooth early fall: judge the rise by the
+    # point noise of the evaluations' second half too, where a flattened val loss bounces
+    late_noise = diff_noise(v.values[v.n // 2 :]) if v.n >= 10 else 0.0
     noise = max(v.bnoise, 1e-12)
     rise = v_end - v_best
     rel_rise = rise / abs(v_best) if v_best else 0.0
@@ -214,7 +220,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # Many evaluations: the rise must be a trend too (Mann-Kendall z of the evaluations from the
     # minimum on at least ``min_trend_z``), not the last two bouncing above an old minimum
     trend_ok = v.n <= p.small_n or after.size < 6 or mann_kendall_z(after) >= p.min_trend_z
-    clear = (rise > p.noise_k * noise and trend_ok) or p_rise <= p.max_p
+    clear = (rise > p.noise_k * noise and rise > p.late_noise_k * late_noise and trend_ok) or p_rise <= p.max_p
     if rise > 0 and rel_rise >= p.min_rise and clear and train_not_rising and gap_end > gap_best:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
         z = mann_kendall_z(after)
