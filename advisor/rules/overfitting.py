@@ -163,6 +163,22 @@ def _stop_remedy(ctx: Context, best_step: int, patience: int, wasted: float, evi
     )
 
 
+def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> tuple[bool, float]:
+    """(the rise is clear, the exact p of the points from the minimum on rising in order — 1.0
+    past ``small_n`` evaluations)."""
+    # Few evaluations: the noise estimate is poor (the early fall inflates it), but an exact
+    # order test on the points from the minimum on is valid at any n.
+    p_rise = rising_p_exact(after) if v.n <= p.small_n else 1.0
+    # Many evaluations: the rise must be a trend too (Mann-Kendall z of the evaluations from the
+    # minimum on at least ``min_trend_z``), not the last two bouncing above an old minimum
+    trend_ok = v.n <= p.small_n or after.size < 6 or mann_kendall_z(after) >= p.min_trend_z
+    # The binned noise of the whole curve is mostly its smooth early fall: judge the rise by the
+    # point noise of the evaluations' second half too, where a flattened val loss bounces
+    late_noise = diff_noise(v.values[v.n // 2 :]) if v.n >= 10 else 0.0
+    clear = (rise > p.noise_k * noise and rise > p.late_noise_k * late_noise and trend_ok) or p_rise <= p.max_p
+    return clear, p_rise
+
+
 def detect(ctx: Context, p: Params) -> list[Finding]:
     v = ctx.val
     t = ctx.train
@@ -183,9 +199,6 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return _tiny(ctx, p) or _widening(ctx, p)
     k_end = max(2, v.n // 10) if v.n >= 10 else 2
     v_end = float(median(v.values[-k_end:]))
-    # The binned noise of the whole curve is mostly its smooth early fall: judge the rise by the
-    # point noise of the evaluations' second half too, where a flattened val loss bounces
-    late_noise = diff_noise(v.values[v.n // 2 :]) if v.n >= 10 else 0.0
     noise = max(v.bnoise, 1e-12)
     rise = v_end - v_best
     rel_rise = rise / abs(v_best) if v_best else 0.0
@@ -213,14 +226,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     patience = max(p.patience, min(20, v.n // 10))
     rem_stop = _stop_remedy(ctx, best_step, patience, wasted, evidence)
     regs = _regularisers(ctx)
-    # Few evaluations: the noise estimate is poor (the early fall inflates it), but an exact
-    # order test on the points from the minimum on is valid at any n.
     after = v.values[v.steps >= best_step]
-    p_rise = rising_p_exact(after) if v.n <= p.small_n else 1.0
-    # Many evaluations: the rise must be a trend too (Mann-Kendall z of the evaluations from the
-    # minimum on at least ``min_trend_z``), not the last two bouncing above an old minimum
-    trend_ok = v.n <= p.small_n or after.size < 6 or mann_kendall_z(after) >= p.min_trend_z
-    clear = (rise > p.noise_k * noise and rise > p.late_noise_k * late_noise and trend_ok) or p_rise <= p.max_p
+    clear, p_rise = _clear_rise(v, after, rise, noise, p)
     if rise > 0 and rel_rise >= p.min_rise and clear and train_not_rising and gap_end > gap_best:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
         z = mann_kendall_z(after)
