@@ -477,3 +477,15 @@ def test_a_drift_up_to_the_worst_value_at_the_end_of_few_epochs_is_still_overfit
     epochs = np.arange(15)
     found = _sev({"train/loss": (epochs, train), "val/loss": (epochs, val)}, "overfitting")
     assert found and found[0].severity == Severity.WARNING
+
+
+def test_a_flat_stretch_of_a_few_points_in_a_steady_fall_is_no_plateau():
+    # Adam under a cyclic rate, 25 points logged every 10 steps (a healthy population run): the
+    # loss eases for four points in a low-rate phase of the cycle, 17% of the run, then goes on
+    train = np.array([1.117, 1.031, 0.9435, 0.938, 0.9213, 0.93, 0.925, 0.7083, 0.5793, 0.4822, 0.38, 0.253, 0.19, 0.1193,
+                      0.1898, 0.1109, 0.1, 0.09, 0.08742, 0.075, 0.07, 0.068, 0.065, 0.063, 0.0616])
+    steps = np.arange(9, 250, 10)
+    assert "plateau" not in names({"train_loss": (steps, train)})
+    # the same run stalled for ten points is a plateau
+    long = np.concatenate([train[:3], np.full(10, 0.94) + np.linspace(0, -0.01, 10), train[7:]])
+    assert "plateau" in names({"train_loss": (np.arange(9, 10 * long.size, 10), long)})

@@ -17,12 +17,13 @@ rising over it), after which the loss falls by at least ``min_escape`` of the to
 above it is a stall above a noisy first point) —
 the plateau sits far above where the run ends — and falls right after it at least
 1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
-of a steady decline). Needs at least ``min_bins`` binned points (the lasting form below,
+of a steady decline), over at least ``min_stall_bins`` bins (a steady fall has flat stretches of a
+few points). Needs at least ``min_bins`` binned points (the lasting form below,
 ``min_points_lasting``).
 
 With one minibatch a logged point the train loss's noise can hide the stall: then it is read
 on the validation loss the same way, when that has ``min_val_evals`` evaluations and fell at
-least ``min_val_progress`` of its first value.
+least ``min_val_progress`` of its first value, over ``min_stall_evals`` evaluations at least.
 
 A second form, the plateau that lasts: the loss stopped improving early and the rest of the run —
 at least ``tail_min`` of it, starting within the first ``max_start`` — bought less than
@@ -81,6 +82,8 @@ class Params:
     min_escape: float = 0.75
     max_escape: float = 2.0
     min_bins: int = 20
+    min_stall_bins: int = 6
+    min_stall_evals: int = 4  # on the validation loss, evaluated whole
     tail_min: float = 0.66
     tail_min_reward: float = 0.55
     tail_gain: float = 0.04
@@ -117,10 +120,10 @@ def _escaped_on_val(ctx: Context, c, p: Params) -> list[Finding]:
     if fall <= 0 or vs.progress < p.min_val_progress:
         return []  # a stall is escaped by a real fall, not a level that ends where it sat
     tol = max(p.tol_noise * v.bnoise, p.tol_gain * fall, 1e-12)
-    return _escaped(ctx, v, vs, p, tol, what="val loss")
+    return _escaped(ctx, v, vs, p, tol, what="val loss", min_stall=p.min_stall_evals)
 
 
-def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss") -> list[Finding]:
+def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss", min_stall: int | None = None) -> list[Finding]:
     """The early stall the run escaped from: the longest flat stretch, followed by a steep fall,
     searched for before the loss left the levels a plateau can sit at (at least ``min_escape`` of
     the fall above the end): the converged tail is flat too, and often longer."""
@@ -144,8 +147,8 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         lvl = float(median(head[a:b]))
         while b - a > 2 and float(head[b - 1]) < lvl - 2.0 * head_noise:
             b -= 1
-    if b - a < 2:
-        return []
+    if b - a < (min_stall or p.min_stall_bins):
+        return []  # a flat stretch of a few points is no stall: a steady fall has those
     s_a, s_b = float(c.bsteps[a]), float(c.bsteps[b - 1])
     length = (s_b - s_a) / max(c.span, 1)
     start_frac = (s_a - c.steps[0]) / max(c.span, 1)
