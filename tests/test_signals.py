@@ -151,3 +151,25 @@ def test_percent_scale():
     from advisor.signals import percent_scale
 
     assert percent_scale(np.array([0.2, 0.9])) == 1.0 and percent_scale(np.array([20.0, 91.0])) == 100.0
+
+
+def test_rolling_median_equals_the_median_of_each_shrinking_window():
+    # the partition fast path and the NaN-padded edges against the definition, NaN included
+    from advisor.signals import rolling_median
+
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        n = int(rng.integers(1, 60))
+        w = int(rng.integers(0, 25))
+        y = rng.normal(size=n) * rng.choice([1.0, 1e-6, 1e6])
+        if rng.random() < 0.3:
+            y = np.round(y, 1)  # ties
+        if rng.random() < 0.2:
+            y[rng.integers(0, n)] = np.nan
+        ww = max(1, min(w, n))
+        ww -= 1 - ww % 2
+        h = ww // 2
+        want = np.array([np.median(y[max(0, i - h): i + h + 1]) if h <= i < n - h else
+                         np.nanmedian(y[max(0, i - h): i + h + 1]) if np.isfinite(y[max(0, i - h): i + h + 1]).any() else np.nan
+                         for i in range(n)]) if ww > 1 else y
+        assert np.array_equal(rolling_median(y, w), want, equal_nan=True), (n, w)
