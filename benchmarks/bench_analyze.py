@@ -3,11 +3,17 @@
     python benchmarks/bench_analyze.py                 # 1000 runs x 5 tags x 5000 points, 2 workers
     python benchmarks/bench_analyze.py --runs 200 --workers 1
     python benchmarks/bench_analyze.py --pipeline 200  # also read+analyse 200 runs from event files
+    python benchmarks/bench_analyze.py --baseline 601a24b --corpus fixtures  # cost per run vs another revision
 
 The issue's target: 1,000 runs x 5 tags x 5,000 points analysed in under 10 s on 2 cores,
 linear in points. Runs are synthetic mixtures of healthy and faulty shapes, generated inside
 each worker (so the measurement is analysis, not data transfer). Timings print with their
 ratio to the target; nothing here asserts.
+
+``--baseline REV --corpus DIR``: the diagnosis cost per run of this tree and of another advisor
+(a git revision, or a directory holding ``advisor/``) on the same real runs — each loaded once,
+then diagnosed three times in a fresh process, best pass in process CPU time — and their ratio
+(issue 12: within 1.5x of the code it was filed on, 601a24b).
 """
 
 from __future__ import annotations
@@ -104,13 +110,72 @@ def pipeline_time(runs: int, points: int, workers: int) -> tuple[float, float]:
     return total, read
 
 
+COST_CODE = """
+import json, sys, time
+from advisor.analyze import find_runs
+from advisor.engine import Engine
+from advisor.io.runs import load_run
+from advisor.pipeline import diagnose_run
+runs, _ = find_runs([sys.argv[1]])
+loaded = [load_run(r) for r in runs]
+eng = Engine.from_config()
+best = None
+for _ in range(3):
+    t = time.process_time()
+    for r in loaded:
+        diagnose_run(r, eng)
+    dt = time.process_time() - t
+    best = dt if best is None else min(best, dt)
+print(json.dumps({"runs": len(loaded), "cpu": best}))
+"""
+
+
+def cost_per_run(tree: str, corpus: str) -> tuple[int, float] | None:
+    """(runs, CPU seconds per run) of the advisor in ``tree`` diagnosing the runs under ``corpus``."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", COST_CODE, os.path.abspath(corpus)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": tree}, cwd=tree)
+    if out.returncode:
+        print(f"  {tree}: failed: {out.stderr.strip().splitlines()[-1:]}")
+        return None
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return got["runs"], got["cpu"] / max(got["runs"], 1)
+
+
+def compare_cost(spec: str, corpus: str, rounds: int = 2) -> None:
+    from bench_read import baseline_tree
+
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    with tempfile.TemporaryDirectory() as tmp:
+        base = baseline_tree(spec, tmp)
+        ours, theirs = [], []
+        for _ in range(rounds):  # interleaved: a load change on a shared machine hits both
+            for tree, acc in ((repo, ours), (base, theirs)):
+                got = cost_per_run(tree, corpus)
+                if got:
+                    acc.append(got[1])
+        if not ours or not theirs:
+            return
+        a, b = min(ours), min(theirs)
+        print(f"  diagnosis cost on {corpus}: ours {1000 * a:.2f} ms/run, {spec} {1000 * b:.2f} ms/run -> ours/baseline {a / b:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--points", type=int, default=5000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--pipeline", type=int, default=0, metavar="RUNS", help="also time read+analyse of this many runs from event files")
+    ap.add_argument("--baseline", help="compare the cost per run with this git revision (or directory holding advisor/); needs --corpus")
+    ap.add_argument("--corpus", help="a directory of runs for --baseline")
     a = ap.parse_args()
+    if a.baseline:
+        if not a.corpus:
+            ap.error("--baseline needs --corpus DIR")
+        compare_cost(a.baseline, a.corpus)
+        return
     print(f"advisor analysis benchmark: {a.runs} runs x 5 tags x {a.points} points, {a.workers} worker(s), {os.cpu_count()} CPUs")
     dt, n = engine_time(a.runs, a.points, a.workers)
     pts = a.runs * 5 * a.points
