@@ -489,3 +489,25 @@ def test_a_flat_stretch_of_a_few_points_in_a_steady_fall_is_no_plateau():
     # the same run stalled for ten points is a plateau
     long = np.concatenate([train[:3], np.full(10, 0.94) + np.linspace(0, -0.01, 10), train[7:]])
     assert "plateau" in names({"train_loss": (np.arange(9, 10 * long.size, 10), long)})
+
+
+def test_a_train_rise_just_begun_under_a_validation_that_blew_up_is_a_divergence():
+    # a rate ramping up to the end (a warmup sized for a longer run; the numbers of such a
+    # population run, logged every 10 steps): the train loss has given back only 20% of its
+    # gain at the stop, but validation ends far above its first evaluation
+    train = np.array([0.94, 0.975, 1.046, 1.059, 0.833, 0.894, 0.946, 0.792, 0.774, 0.825, 0.781, 0.693, 0.663, 0.604, 0.628,
+                      0.59, 0.504, 0.508, 0.404, 0.373, 0.395, 0.394, 0.332, 0.31, 0.336, 0.316, 0.326, 0.318, 0.301, 0.277,
+                      0.271, 0.331, 0.248, 0.265, 0.297, 0.29, 0.258, 0.259, 0.266, 0.249, 0.292, 0.243, 0.226, 0.224, 0.223,
+                      0.193, 0.222, 0.205, 0.249, 0.229, 0.211, 0.19, 0.22, 0.172, 0.172, 0.175, 0.143, 0.169, 0.171, 0.146,
+                      0.123, 0.144, 0.123, 0.13, 0.12, 0.128, 0.104, 0.13, 0.109, 0.145, 0.102, 0.112, 0.118, 0.199, 0.13,
+                      0.098, 0.108, 0.124, 0.116, 0.122, 0.244, 0.101, 0.125, 0.181, 0.164, 0.155, 0.108, 0.175, 0.126, 0.137,
+                      0.162, 0.079, 0.291, 0.136, 0.123, 0.248, 0.101, 0.107, 0.197, 0.174, 0.089, 0.293, 0.12, 0.09, 0.167,
+                      0.105, 0.357, 0.219, 0.274, 0.207, 0.269, 0.298, 0.264, 0.6, 0.174, 0.231, 0.406, 0.214, 0.4, 0.773])
+    steps = np.arange(10, 1210, 10)
+    vs = np.arange(100, 1201, 100)
+    val = np.array([0.7837, 0.3682, 0.2705, 0.2406, 0.2166, 0.1467, 0.09925, 0.2832, 0.09399, 0.09506, 0.186, 2.025])
+    assert _sev({"train/loss": (steps, train), "eval/loss": (vs, val)}, "divergence")
+    # the same train loss under a validation that stays low is no divergence yet
+    calm = val.copy()
+    calm[-2:] = [0.1, 0.11]
+    assert not _sev({"train/loss": (steps, train), "eval/loss": (vs, calm)}, "divergence")

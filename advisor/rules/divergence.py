@@ -8,7 +8,9 @@ Signals: train loss (val loss, if logged, tells "both rising").
 
 Trigger (on the binned medians of the finite part of the train loss): after its minimum, the
 loss rises by more than ``min_rise`` of what it had gained (initial level minus minimum) —
-or ends above its initial level — the rise exceeds ``noise_k`` times the curve's noise, the
+or ends above its initial level, or by half of ``min_rise`` while validation, rising from the
+train minimum on to its highest at the end, ends above its first evaluation (worse than the
+untrained model: a train loss early in its climb understates the blow-up) — the rise exceeds ``noise_k`` times the curve's noise, the
 rise is a trend (Mann-Kendall z > ``min_z`` over the part after the minimum) and that part
 covers at least ``min_span`` of the run. Critical when the loss gives back more than
 ``critical_rise`` of its gain or goes non-finite; a slow creep is a warning.
@@ -66,6 +68,18 @@ def _saturated(c, step_min: float, rise: float, p: Params) -> bool:
     return rise > 0 and (c.end() - at_mid) < p.min_late_rise * rise
 
 
+def _val_blew_up(ctx: Context, step_min: float) -> bool:
+    """Validation (4+ evaluations) ends above its first evaluation — worse than the untrained
+    model — after rising from the train loss's minimum on (Mann-Kendall z > 2): the weights are
+    being thrown out, which a train loss still early in its climb understates."""
+    v = ctx.val
+    if v is None or v.n < 4 or v.nonfinite_step is not None:
+        return False
+    after = v.values[v.steps >= step_min]
+    return after.size >= 2 and float(v.values[-1]) > float(v.values[0]) and float(after[-1]) == float(np.max(after)) and (
+        after.size < 4 or mann_kendall_z(after) > 2.0)
+
+
 def detect(ctx: Context, p: Params) -> list[Finding]:
     c = ctx.train
     if c is None or c.n < p.min_points:
@@ -92,7 +106,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     rise_frac = rise / scale
     ends_above_start = v_end > v0 + p.noise_k * noise
-    if rise_frac < p.min_rise and not ends_above_start:
+    if rise_frac < p.min_rise and not ends_above_start and not (rise_frac >= p.min_rise / 2 and _val_blew_up(ctx, step_min)):
         return []  # a NaN after a healthy, falling loss is non-finite's business, not divergence
     if frac_after < p.min_span and not exploded:
         return []
