@@ -511,3 +511,18 @@ def test_a_train_rise_just_begun_under_a_validation_that_blew_up_is_a_divergence
     calm = val.copy()
     calm[-2:] = [0.1, 0.11]
     assert not _sev({"train/loss": (steps, train), "eval/loss": (vs, calm)}, "divergence")
+
+
+def test_overfitting_under_a_train_loss_of_single_noisy_minibatches_is_seen():
+    # an LSTM logged by Lightning every 10 steps (the numbers of such a population run): the val
+    # loss climbs from its minimum at the second of ten evaluations while accuracy falls; the
+    # train level at that minimum must not be read off one lucky minibatch (0.27 against ~0.6)
+    train = np.array([1.118, 0.523, 0.826, 0.782, 0.236, 0.854, 0.982, 0.968, 0.632, 0.596, 1.247, 0.271, 0.206, 0.938, 0.204,
+                      0.891, 0.2, 0.48, 0.27, 0.646, 0.196, 0.529, 0.151, 0.135, 0.489, 1.319, 0.248, 0.462, 0.62, 0.682, 0.634,
+                      0.861, 0.268, 0.126, 0.288, 0.53, 0.121, 0.168, 0.601, 0.596, 0.322, 0.233, 0.708, 0.455, 0.876, 0.414,
+                      1.017, 0.472, 0.484, 0.117, 0.106, 0.335, 0.15, 0.385, 0.547, 0.387, 0.316, 0.409, 0.321, 0.433])
+    steps = np.arange(9, 600, 10)
+    vs = np.arange(59, 600, 60)
+    val = np.array([0.6528, 0.5756, 0.6021, 0.6583, 0.6791, 0.7686, 0.7519, 0.8141, 0.7203, 0.8912])
+    acc = np.array([0.7625, 0.7825, 0.78, 0.7675, 0.7575, 0.765, 0.705, 0.69, 0.74, 0.695])
+    assert _sev({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, acc)}, "overfitting")

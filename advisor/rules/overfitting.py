@@ -88,7 +88,9 @@ def _train_level(ctx: Context, step: float) -> float | None:
     t = ctx.train
     if t is None or t.n < 3:
         return None
-    return float(np.interp(step, t.bsteps, t.bvals))
+    # one minibatch a point (sparse logging): the level is a 9-point median's, not a lucky batch's
+    level = rolling_median(t.bvals, 9) if t.bvals.size >= 15 and int(np.max(t.bcount)) <= 1 else t.bvals
+    return float(np.interp(step, t.bsteps, level))
 
 
 def best_val(ctx: Context) -> tuple[int, float, np.ndarray] | None:
