@@ -526,3 +526,45 @@ def test_overfitting_under_a_train_loss_of_single_noisy_minibatches_is_seen():
     val = np.array([0.6528, 0.5756, 0.6021, 0.6583, 0.6791, 0.7686, 0.7519, 0.8141, 0.7203, 0.8912])
     acc = np.array([0.7625, 0.7825, 0.78, 0.7675, 0.7575, 0.765, 0.705, 0.69, 0.74, 0.695])
     assert _sev({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, acc)}, "overfitting")
+
+
+def test_a_classifier_worse_than_a_uniform_output_is_a_rate_too_high_not_memorisation():
+    # Adam at lr 2 logged by Lightning every 10 steps (3 classes declared): the first logged point
+    # already sits above ln 3, the loss stays about 27% above it (what a uniform output gives) and
+    # validation accuracy stays at chance: no early jump or climb to read, only the level.
+    # no-learning had called such a run "memorisation" and asked to check the labels.
+    rng = np.random.default_rng(51)
+    train = 1.40 * rng.lognormal(0, 0.04, 30)
+    steps = np.arange(9, 300, 10)
+    vs = np.arange(29, 300, 30)
+    val = np.array([1.661, 1.897, 1.87, 2.597, 1.365, 1.454, 2.661, 2.046, 1.207, 1.319])
+    acc = np.array([0.3575, 0.345, 0.34, 0.3225, 0.3375, 0.3425, 0.345, 0.34, 0.325, 0.3375])
+    rep = diagnose_run(synth.run_of({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, acc)},
+                                    hparams={"num_classes": 3}), ENGINE).report
+    first = rep.findings[0]
+    assert first.condition == "lr-too-high" and first.evidence["form"] == "worse-than-uniform"
+    assert first.remedies[0].action == "scale_lr" and first.remedies[0].params["factor"] < 1
+    assert not contradictions(first.summary)
+    # the same curves at 20% below ln 3 (a model that does better than uniform) are no such finding
+    ok = diagnose_run(synth.run_of({"train_loss": (steps, train * 0.6), "val_loss": (vs, val), "val_acc": (vs, acc)},
+                                   hparams={"num_classes": 3}), ENGINE).report
+    assert all(f.evidence.get("form") != "worse-than-uniform" for f in ok.findings)
+
+
+def test_a_fall_from_a_blown_up_first_point_to_ln_c_is_not_called_memorisation():
+    from advisor.rules import no_learning
+
+    steps = np.arange(9, 300, 10)
+    train = np.concatenate([[3.75], np.full(29, 1.15)]) * np.random.default_rng(52).lognormal(0, 0.03, 30)
+    vs = np.arange(29, 300, 30)
+    acc = np.full(10, 0.34)
+    run = synth.run_of({"train_loss": (steps, train), "val_loss": (vs, np.full(10, 1.2)), "val_acc": (vs, acc)}, hparams={"num_classes": 3})
+    from advisor.io.roles import resolve
+    from advisor.rules.base import Context
+    from advisor.workload import classify
+
+    wl = classify(run, None)
+    ctx = Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind)
+    found = no_learning.detect(ctx, no_learning.Params())
+    assert found and "memorisation" not in found[0].summary and found[0].remedies[0].action == "check_data"
+    assert not found[0].evidence["train_loss_fell"]

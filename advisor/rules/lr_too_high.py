@@ -33,6 +33,10 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     an epoch aggregate), the run is a classifier, and that point is at least 20 and 300 times
     the median of the rest, after which the loss made under 30% progress
     (``advisor.rules.lr_evidence.blown_up_start``) — critical;
+  * worse than uniform: a classifier (class count known) whose train loss sat, over its second
+    half, ``min_over_chance`` times above ln C — above what a uniform output gives, which any
+    working optimiser beats from the class frequencies alone — with no downward trend, while
+    validation accuracy stayed at chance (at most 1.3/C) — critical;
   * keeps spiking: the spike statistics of ``advisor.rules.oscillation.spikes`` hold (a floor
     reached early, then repeated spikes far above it and its noise, each followed by a return to
     it, the typical level lifted off the floor) and the spikes reach ``min_spike_peak`` times the
@@ -63,7 +67,7 @@ from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, blow
 from advisor.rules.non_finite import clip_threshold
 from advisor.rules.oscillation import Params as OscParams
 from advisor.rules.oscillation import spikes
-from advisor.signals import fmt
+from advisor.signals import fmt, mann_kendall_z, median, percent_scale
 
 ID = "lr-too-high"
 SEVERITY = Severity.CRITICAL
@@ -84,6 +88,7 @@ class Params:
     min_spike_episodes: int = 5
     min_stuck_spike: float = 2.0  # a stuck loss: one early point this far above the start is the jump
     far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
+    min_over_chance: float = 1.2  # worse than uniform: the second half's median train loss over ln C
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -124,6 +129,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         form, severity = "spiking", Severity.WARNING
     elif (sp := _keeps_spiking(c.values, p)) is not None:
         return [_spikes_finding(ctx, c, sp, lr)]
+    elif (wu := _worse_than_uniform(ctx, c, chance, p)) is not None:
+        return [_uniform_finding(ctx, c, ex, wu, lr)]
     else:
         return []
     evidence = {
@@ -231,6 +238,47 @@ def _spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
     return finding(ID, Severity.WARNING, conf, summary, evidence, rem, onset=half)
 
 
+def _worse_than_uniform(ctx: Context, c, chance: float | None, p: Params) -> tuple[float, float] | None:
+    """(late median / ln C, best late val accuracy) for a classifier whose train loss sat, over its
+    second half, ``min_over_chance`` times above ln C — worse than the uniform output any working
+    optimiser finds from the class frequencies alone — with no downward trend, while validation
+    accuracy (logged) stayed at chance (at most 1.3/C)."""
+    acc = ctx.val_acc
+    if chance is None or acc is None or acc.n < 3 or c.n < 2 * p.min_points or not ctx.num_classes:
+        return None
+    ratio = median(c.values[c.n // 2 :]) / chance
+    b = c.bvals[len(c.bvals) // 2 :]
+    if ratio < p.min_over_chance or (b.size >= 4 and mann_kendall_z(b) <= -2.0):
+        return None
+    best = float(np.max(acc.values[acc.n // 2 :])) / percent_scale(acc.values)
+    return (ratio, best) if best <= 1.3 / ctx.num_classes else None
+
+
+def _uniform_finding(ctx: Context, c, ex: Excursions, wu: tuple[float, float], lr: DeclaredLr) -> Finding:
+    ratio, best = wu
+    chance = chance_loss(ctx)
+    level = ratio * chance
+    half = int(c.steps[c.n // 2])
+    evidence = {
+        "form": "worse-than-uniform",
+        "late_median_loss": level,
+        "chance_loss": chance,
+        "over_chance": round(ratio, 3),
+        "best_late_val_accuracy": best,
+        "step_range": [half, int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    if lr.lr is not None:
+        evidence.update(lr=lr.lr, lr_source=lr.source)
+    summary = (
+        f"train loss sat at {fmt(level)} over the second half, {ratio:.2f}x ln C = {fmt(chance)} (what a uniform output over "
+        f"{ctx.num_classes} classes gives), while validation accuracy stayed at chance (best {fmt(best)}): the model is "
+        f"confidently wrong — steps too large to find even the class frequencies ({lr.describe()})"
+    )
+    return finding(ID, Severity.CRITICAL, margin_confidence(ratio, 1.2, 0.3, base=0.6), summary, evidence,
+                   _remedies(ctx, ex, lr, "bouncing", "worse than a uniform output: the rate is far too high"), onset=half)
+
+
 def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: DeclaredLr, chance: float | None, last: int) -> str:
     at = f" (chance ln C = {fmt(chance)})" if chance is not None else ""
     rate = lr.describe()
@@ -265,7 +313,7 @@ def _confidence(form: str, ex: Excursions, p: Params) -> float:
     return margin_confidence(ex.bumps, p.min_bumps, 3 * p.min_bumps, base=0.5)
 
 
-def _remedies(ctx: Context, ex: Excursions, lr: DeclaredLr, form: str) -> list[Remedy]:
+def _remedies(ctx: Context, ex: Excursions, lr: DeclaredLr, form: str, why_not_declared: str | None = None) -> list[Remedy]:
     cut = lr.cut_factor()
     if cut is not None:
         factor = nice_factor(cut, lo=1e-4, hi=0.5)
@@ -275,7 +323,7 @@ def _remedies(ctx: Context, ex: Excursions, lr: DeclaredLr, form: str) -> list[R
         why = f"the loss jumped {ex.jump:.0f}x in the first steps: the rate is orders of magnitude too high"
     else:
         factor = 0.1 if form == "bouncing" else nice_factor(1 / (1 + ex.bump_peak), lo=0.1, hi=0.5)
-        why = "the loss climbs above where it started: smaller steps"
+        why = why_not_declared or "the loss climbs above where it started: smaller steps"
     warm = max(100, int(0.05 * max(int(ctx.last_step), 1)))
     return [
         R.scale_lr(factor, why),

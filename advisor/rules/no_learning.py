@@ -48,6 +48,8 @@ placeholder.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,7 +259,10 @@ def _held_out(ctx: Context, p: Params) -> list[Finding]:
         return []
     sh = ctx.train_shape
     # Memorisation means the train loss really fell (by a third at least), not a drift to the prior.
-    train_moved = sh is not None and sh.progress > 0.33
+    # And below the uniform output's loss ln C when the class count is known: a loss that fell
+    # from a blown-up first point to ln C or above memorised nothing.
+    ln_c = math.log(ctx.num_classes) if ctx.num_classes else None
+    train_moved = sh is not None and sh.progress > 0.33 and (ln_c is None or sh.vend < 0.9 * ln_c)
     if train_moved:  # it fits the training set but nothing transfers: the data, not the optimiser
         rem = [
             R.check_data("labels against inputs (shuffled or mis-joined labels), and the train/validation split"),
