@@ -33,6 +33,7 @@ import threading
 
 import numpy as np
 
+from advisor.io import _fast_shape
 from advisor.io._fast_plan import Field, FilePlan, arena, build
 from advisor.io._fast_template import STEP, convert
 from advisor.io.accumulator import Accumulator, TagData
@@ -72,20 +73,27 @@ def applies(pos: int, end: int, base: int, acc: Accumulator, eof: bool) -> bool:
 
 
 def decode_file(buf: memoryview, data: np.ndarray, acc: Accumulator, verify_crc: bool) -> bool:
-    """Read the whole file ``data`` (``buf``'s bytes) into the fresh ``acc`` by a cached plan;
-    False (``acc`` untouched) when no plan reads it exactly."""
+    """Read the whole file ``data`` (``buf``'s bytes) into the fresh ``acc`` by a cached plan, or
+    by the plan a kept shape makes for it; False (``acc`` untouched) when none reads it exactly."""
     plans = _PLANS.get(len(data))
-    if not plans:
+    if plans:
+        r = len(data) % 8
+        words = np.ndarray((len(data) // 8,), dtype="<u8", buffer=data, offset=r)
+        for plan in plans:
+            x = np.bitwise_xor(words, plan.tmpl64)
+            np.bitwise_and(x, plan.mask64, out=x)
+            if buf[:r] == plan.head and not np.count_nonzero(x):
+                _stats[1] += 1
+                return _apply(plan, data, acc, verify_crc)
+    found = _fast_shape.find(buf, data)
+    if found is None:
         return False
-    r = len(data) % 8
-    words = np.ndarray((len(data) // 8,), dtype="<u8", buffer=data, offset=r)
-    for plan in plans:
-        x = np.bitwise_xor(words, plan.tmpl64)
-        np.bitwise_and(x, plan.mask64, out=x)
-        if buf[:r] == plan.head and not np.count_nonzero(x):
-            _stats[1] += 1
-            return _apply(plan, data, acc, verify_crc)
-    return False
+    plan = _fast_shape.instantiate(*found, data)
+    if plan is None:
+        return False
+    if _held + plan.nbytes <= CACHE_BYTES:
+        _keep(len(data), plan)  # the next file of this size and layout: read by it at once
+    return _apply(plan, data, acc, verify_crc)
 
 
 _DELTA = np.uint32(mask(0))  # the constant a masked CRC adds
@@ -150,11 +158,14 @@ def _read(data: np.ndarray, f: Field) -> np.ndarray | None:
 
 
 def learn(buf: memoryview, data: np.ndarray, acc: Accumulator) -> None:
-    """Note a file that no plan read, ``acc`` holding what the record-by-record path read of it;
-    at the :func:`_build_at`-th file of its size, build a plan from it, kept if it reads the
-    file exactly as ``acc`` holds it, every CRC checked (so a read with CRC checks off, which
-    reads a file whose CRCs all pass as a read with them on does, may build one too)."""
+    """Note a file that no plan read, ``acc`` holding what the record-by-record path read of it:
+    learn its shape (:mod:`advisor.io._fast_shape`) while its key wants one; else, at the
+    :func:`_build_at`-th file of its size, build a plan from it. Either is kept only if its plan
+    reads the file exactly as ``acc`` holds it, every CRC checked (so a read with CRC checks off,
+    which reads a file whose CRCs all pass as a read with them on does, may build one too)."""
     size = len(data)
+    if _fast_shape.wants(buf, size) and _learn_shape(buf, data, acc):
+        return
     if len(_SEEN) >= SEEN_LIMIT:
         _SEEN.clear()
     count = _SEEN[size] = _SEEN.get(size, 0) + 1
@@ -169,6 +180,25 @@ def learn(buf: memoryview, data: np.ndarray, acc: Accumulator) -> None:
         mine = Accumulator()
         if plan is not None and _apply(plan, data, mine, True) and _same(ref, expected, mine, mine.tag_data()):
             _keep(size, plan)
+
+
+def _learn_shape(buf: memoryview, data: np.ndarray, acc: Accumulator) -> bool:
+    """Learn the shape of the file ``data`` (read into ``acc``); kept (with the plan it makes for
+    this file) if that plan reads the file exactly as ``acc`` holds it. Whether it was kept."""
+    ref = _snapshot(acc)
+    expected = ref.tag_data()
+    with _LOCK:
+        got = _fast_shape.learn(buf, data, list(ref.chunks))
+        if got is None:
+            return False
+        plan = _fast_shape.instantiate(*got, data)
+        mine = Accumulator()
+        if plan is None or not _apply(plan, data, mine, True) or not _same(ref, expected, mine, mine.tag_data()):
+            return False
+        _fast_shape.keep(buf, len(data), got[0])
+        if _held + plan.nbytes <= CACHE_BYTES:
+            _keep(len(data), plan)
+    return True
 
 
 def _build_at() -> int:

@@ -155,33 +155,52 @@ def build(buf: memoryview, data: np.ndarray, order: list[str]) -> FilePlan | Non
     """The plan of the file ``data`` (``buf``'s bytes), its tags in ``order`` (as the file read
     record by record holds them); None: not a file of plain scalar records and file_versions,
     with a version-2 file_version first."""
+    got = groups_of(buf, data)
+    return None if got is None else assemble(data, got, order)
+
+
+def groups_of(buf: memoryview, data: np.ndarray) -> list[_Group] | None:
+    """The file's records framed and grouped by layout (None: not framed whole, or a record of
+    no plannable layout)."""
     framed = frames(buf, len(data))
     if framed is None or not len(framed[0]):
         return None
-    starts, lengths = framed
-    groups = _groups(buf, data, starts, lengths)
-    if groups is None:
-        return None
-    versions = sorted((int(s), *g.version) for g in groups if g.version is not None for s in g.seqs.tolist())
-    if not versions or versions[0][0] != 0 or any(v[2] < 2 for v in versions):
-        return None  # without a version-2 file_version first, steps going back purge points
-    n_rec = len(starts)
-    k = max(len(g.var_cols) for g in groups)
-    if k * n_rec > 2 * sum(len(g.var_cols) * len(g.seqs) for g in groups):
-        return None  # (records of very different numbers of variable bytes: too much padding)
-    mask = np.full(len(data), 0xFF, dtype=np.uint8)
-    crc_cols = np.zeros((k, n_rec), dtype=np.intp)
-    crc_index = np.zeros((k, n_rec), dtype=np.intp)  # padding: the arena's first table, zeros
+    return _groups(buf, data, *framed)
+
+
+def file_mask(size: int, groups: list[_Group]) -> np.ndarray:
+    """The mask of a file's fixed bytes (0xFF fixed, 0x80 a varint's continuation bit only, 0
+    free), its records grouped as ``groups`` say."""
+    mask = np.full(size, 0xFF, dtype=np.uint8)
     for g in groups:
         free = np.flatnonzero(g.mask != 0xFF)  # (the rest stays fixed: 0xFF)
         cols = np.concatenate((free, np.arange(g.n, g.n + FOOTER)))  # and the payload CRC's bytes
         mask[g.p0s[:, None] + cols] = np.concatenate((g.mask[free], np.zeros(FOOTER, dtype=np.uint8)))
+    return mask
+
+
+def assemble(data: np.ndarray, groups: list[_Group], order: list[str]) -> FilePlan | None:
+    """The plan of the file ``data`` whose records are ``groups`` (every record in one; see
+    :func:`groups_of`), its tags in ``order``; None: no version-2 file_version first, or tables
+    the arena cannot hold."""
+    versions = sorted((int(s), *g.version) for g in groups if g.version is not None for s in g.seqs.tolist())
+    if not versions or versions[0][0] != 0 or any(v[2] < 2 for v in versions):
+        return None  # without a version-2 file_version first, steps going back purge points
+    n_rec = sum(len(g.seqs) for g in groups)
+    k = max(len(g.var_cols) for g in groups)
+    if k * n_rec > 2 * sum(len(g.var_cols) * len(g.seqs) for g in groups):
+        return None  # (records of very different numbers of variable bytes: too much padding)
+    crc_cols = np.zeros((k, n_rec), dtype=np.intp)
+    crc_index = np.zeros((k, n_rec), dtype=np.intp)  # padding: the arena's first table, zeros
+    footers = np.zeros(n_rec, dtype=np.intp)
+    for g in groups:
         at = _in_arena(g.tables)
         if at is None:
             return None
         v = len(g.var_cols)
         crc_cols[:v, g.seqs] = g.var_cols[:, None] + g.p0s
         crc_index[:v, g.seqs] = (at + 256 * np.arange(v))[:, None]
+        footers[g.seqs] = g.p0s + g.n
     points = _points(groups, order)
     if points is None:
         return None
@@ -191,10 +210,10 @@ def build(buf: memoryview, data: np.ndarray, order: list[str]) -> FilePlan | Non
         versions=tuple(versions),  # type: ignore[arg-type]
         head=data[:r].tobytes(),
         tmpl64=data[r:].view("<u8").copy(),
-        mask64=mask[r:].view("<u8").copy(),
+        mask64=file_mask(len(data), groups)[r:].view("<u8").copy(),
         crc_cols=crc_cols,
         crc_index=crc_index,
-        footers=starts + HEADER + lengths,
+        footers=footers,
         **points,
     )
 
