@@ -27,12 +27,12 @@ as the record-by-record path did (:func:`advisor.io._fast_file.learn`).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.io._fast_plan import FilePlan, _Group, assemble, file_mask, groups_of
+from advisor.io._fast_plan import Field, FilePlan, _Group, _in_arena, file_mask, groups_of
+from advisor.io._fast_template import STEP
 from advisor.io.records import HEADER, U64
 
 #: Records of one unit of a cycle, at most (a per-layer sweep logs one record per layer and step).
@@ -47,12 +47,15 @@ USES_PER_TRY = 4
 
 
 @dataclass(eq=False)
-class _Member:
-    """One group's records in a unit: their payload starts and record indices, from the unit's start."""
+class _Piece:
+    """One tag's points in one unit of a segment (bytes from the unit's start, records from its first)."""
 
-    group: int
-    p0: np.ndarray
-    seq: np.ndarray
+    n: int  # points per unit
+    seq: np.ndarray  # each point's record
+    wall: np.ndarray | None  # each point's wall time (8 bytes), or none has one
+    step: tuple[int, np.ndarray] | None  # (varint width, first byte of each), or none has a step (0)
+    value: tuple[str, int, np.ndarray]  # (kind, width, first byte of each)
+    meta: tuple[int, str] | None  # (record, plugin) of its first point with metadata
 
 
 @dataclass(eq=False)
@@ -62,15 +65,18 @@ class Segment:
     records: int  # records of one unit
     tmpl: np.ndarray  # the unit's bytes (uint8)
     mask: np.ndarray  # its fixed bytes: 0xFF fixed, 0x80 a varint's continuation bit, 0 free
-    members: tuple[_Member, ...]
     after: int  # bytes the fixed segments after this one take
+    cols: np.ndarray  # (K, records) each record's variable payload bytes (padded with 0s: any byte)
+    index: np.ndarray  # (K, records) their CRC tables' offsets in the arena (padding: 0, zeros)
+    foot: np.ndarray  # (records,) each record's payload CRC
+    versions: tuple[tuple[int, str, float], ...]  # (record, text, parsed) of its file_versions
+    pieces: dict[str, _Piece]
+    tiles: _Tiles | None = None  # (see _tiles)
 
 
 @dataclass(eq=False)
 class Shape:
     segments: tuple[Segment, ...]
-    groups: tuple[_Group, ...]  # the layouts of its records (their p0s and seqs: the learned file's)
-    tags: tuple[tuple[str, ...], ...]  # each group's tags
     order: tuple[str, ...]  # tag order, as the record-by-record path held the learned file's
 
 
@@ -124,26 +130,129 @@ def match(shape: Shape, data: np.ndarray) -> tuple[int, ...] | None:
 
 
 def instantiate(shape: Shape, counts: tuple[int, ...], data: np.ndarray) -> FilePlan | None:
-    """The plan of the file ``data``, which matches ``shape`` with ``counts``."""
-    p0s: list[list[np.ndarray]] = [[] for _ in shape.groups]
-    seqs: list[list[np.ndarray]] = [[] for _ in shape.groups]
+    """The plan of the file ``data``, which matches ``shape`` with ``counts`` (None: its first
+    record is no version-2 file_version: steps going back would purge points)."""
+    at, cols, index, foot, masks, versions = [], [], [], [], [], []
     pos = rec = 0
     for seg, c in zip(shape.segments, counts):
+        at.append((pos, rec, c))
         if c:
-            offs = pos + seg.size * np.arange(c)
-            recs = rec + seg.records * np.arange(c)
-            for m in seg.members:
-                p0s[m.group].append((offs[:, None] + m.p0).ravel())
-                seqs[m.group].append((recs[:, None] + m.seq).ravel())
+            tiles = _tiles(seg, c)
+            m = c * seg.records
+            cols.append(tiles.cols[:, :m] + pos)
+            index.append(tiles.index[:, :m])
+            foot.append(tiles.foot[:m] + pos)
+            masks.append(tiles.mask[: c * seg.size])
+            versions.extend((rec + i * seg.records + j, text, v) for i in range(c) for j, text, v in seg.versions)
         pos += c * seg.size
         rec += c * seg.records
-    groups, present = [], set()
-    for g, tags, at, seq in zip(shape.groups, shape.tags, p0s, seqs):
-        if at:
-            at_, seq_ = (at[0], seq[0]) if len(at) == 1 else (np.concatenate(at), np.concatenate(seq))
-            groups.append(dataclasses.replace(g, p0s=at_, seqs=seq_))
-            present.update(tags)
-    return assemble(data, groups, [t for t in shape.order if t in present])
+    if not versions or versions[0][0] != 0 or any(v[2] < 2 for v in versions):
+        return None
+    points = _points(shape, at)
+    r = len(data) % 8
+    return FilePlan(
+        records=rec,
+        versions=tuple(versions),
+        head=data[:r].tobytes(),
+        tmpl64=data[r:].view("<u8").copy(),
+        mask64=(np.concatenate(masks) if len(masks) > 1 else masks[0])[r:].view("<u8").copy(),
+        crc_cols=np.concatenate(cols, axis=1) if len(cols) > 1 else cols[0],
+        crc_index=np.concatenate(index, axis=1) if len(index) > 1 else index[0].copy(),
+        footers=np.concatenate(foot) if len(foot) > 1 else foot[0],
+        **points,
+    )
+
+
+def _points(shape: Shape, at: list[tuple[int, int, int]]) -> dict:
+    """FilePlan's seqs, walls, steps, values and tags: each tag's points in record order, tag by
+    tag in the shape's order; ``at``: each segment's first byte, first record and units."""
+    seqs, tags, walls, steps, values = [], [], [], [], []
+    start = 0
+    for tag in shape.order:
+        first, meta = start, None
+        for seg, (pos, rec, c) in zip(shape.segments, at):
+            pc = seg.pieces.get(tag)
+            if pc is None or not c:
+                continue
+            if meta is None and pc.meta is not None:
+                meta = (rec + pc.meta[0], pc.meta[1])
+            t = _tiles(seg, c).pieces[tag]
+            m = c * pc.n
+            seqs.append(t.seq[:m] + rec)
+            span = (start, start + m)
+            if pc.wall is not None:
+                walls.append(("<f8", 8, span, t.wall[:m] + pos))
+            if pc.step is not None:
+                steps.append((STEP, pc.step[0], span, t.step[1][:m] + pos))
+            values.append((pc.value[0], pc.value[1], span, t.value[2][:m] + pos))
+            start = span[1]
+        if start > first:
+            tags.append((tag, first, start, meta))
+    w = _fields(walls, start)
+    return {
+        "seqs": np.concatenate(seqs) if len(seqs) > 1 else seqs[0] if seqs else np.zeros(0, dtype=np.int64),
+        "walls": w[0] if w else None,
+        "steps": tuple(_fields(steps, start)),
+        "values": tuple(_fields(values, start)),
+        "tags": tuple(tags),
+    }
+
+
+@dataclass(eq=False)
+class _Tiles:
+    """A segment's arrays for ``units`` units one after the other (bytes from the first unit's
+    start, records from its first record): a file's are slices of them."""
+
+    units: int
+    cols: np.ndarray
+    index: np.ndarray
+    foot: np.ndarray
+    mask: np.ndarray
+    pieces: dict[str, _Piece]
+
+
+def _tiles(seg: Segment, c: int) -> _Tiles:
+    """``seg``'s tiles for at least ``c`` units (grown as needed, to twice as many)."""
+    t = seg.tiles
+    if t is not None and t.units >= c:
+        return t
+    c = max(c, 2 * t.units) if t is not None else c
+    offs, recs = seg.size * np.arange(c), seg.records * np.arange(c)
+
+    def tile(rel: np.ndarray, by: np.ndarray) -> np.ndarray:
+        return (by[:, None] + rel).ravel()
+
+    pieces = {
+        tag: _Piece(
+            pc.n,
+            tile(pc.seq, recs),
+            tile(pc.wall, offs) if pc.wall is not None else None,
+            (pc.step[0], tile(pc.step[1], offs)) if pc.step is not None else None,
+            (pc.value[0], pc.value[1], tile(pc.value[2], offs)),
+            pc.meta,
+        )
+        for tag, pc in seg.pieces.items()
+    }
+    k = len(seg.cols)
+    cols = (seg.cols[:, None, :] + offs[None, :, None]).reshape(k, -1)
+    seg.tiles = _Tiles(c, cols, np.tile(seg.index, (1, c)), tile(seg.foot, offs), np.tile(seg.mask, c), pieces)
+    return seg.tiles
+
+
+def _fields(items: list[tuple[str, int, tuple[int, int], np.ndarray]], n: int) -> list[Field]:
+    """(kind, width, points [a, b), first bytes) in point order -> one Field per (kind, width)."""
+    classes: dict[tuple[str, int], list[tuple[tuple[int, int], np.ndarray]]] = {}
+    for kind, width, span, at in items:
+        classes.setdefault((kind, width), []).append((span, at))
+    out = []
+    for (kind, width), members in classes.items():
+        at = members[0][1] if len(members) == 1 else np.concatenate([m[1] for m in members])
+        if len(classes) == 1 and len(at) == n:
+            sel = None  # every point, in order
+        else:
+            sel = np.concatenate([np.arange(a, b) for (a, b), _ in members])
+        out.append(Field(kind, width, sel, at))
+    return out
 
 
 # --------------------------------------------------------------------------- learning
@@ -160,7 +269,8 @@ def wants(buf: memoryview, size: int) -> bool:
 
 def learn(buf: memoryview, data: np.ndarray, order: list[str]) -> tuple[Shape, tuple[int, ...]] | None:
     """The shape of the file ``data`` (its tags in ``order``) and its counts in it; None when the
-    file is not of plain scalar records and file_versions. Counted as a try of its key."""
+    file is not of plain scalar records and file_versions, or a tag's points in a unit are not
+    alike. Counted as a try of its key. (Adds CRC tables to the arena: call under its lock.)"""
     k = key(buf, len(data))
     if k is None:
         return None
@@ -171,36 +281,80 @@ def learn(buf: memoryview, data: np.ndarray, order: list[str]) -> tuple[Shape, t
     n_rec = sum(len(g.seqs) for g in groups)
     ids = np.empty(n_rec, dtype=np.intp)
     starts = np.empty(n_rec + 1, dtype=np.intp)
+    arena_at = []
     for i, g in enumerate(groups):
         ids[g.seqs] = i
         starts[g.seqs] = g.p0s - HEADER
+        arena_at.append(_in_arena(g.tables))
+    if None in arena_at:
+        return None
     starts[n_rec] = len(data)
     mask = file_mask(len(data), groups)
-    segments: list[Segment] = []
-    counts = []
+    width = max(len(g.var_cols) for g in groups)
+    segments, counts = [], []
     for r0, p, c, fixed in _runs(ids.tolist()):
         b0, b1 = int(starts[r0]), int(starts[r0 + p])
-        unit = ids[r0 : r0 + p]
-        members = []
-        for gi in sorted(set(unit.tolist())):
-            rel = np.flatnonzero(unit == gi)
-            members.append(_Member(gi, starts[r0 + rel] + HEADER - b0, rel))
-        segments.append(Segment(fixed, b1 - b0, p, data[b0:b1].copy(), mask[b0:b1].copy(), tuple(members), 0))
+        recs = [(groups[i], int(starts[r0 + j]) + HEADER - b0, arena_at[i]) for j, i in enumerate(ids[r0 : r0 + p].tolist())]
+        seg = _segment(recs, width, b1 - b0)
+        if seg is None:
+            return None
+        seg.fixed, seg.tmpl, seg.mask = fixed, data[b0:b1].copy(), mask[b0:b1].copy()
+        segments.append(seg)
         counts.append(c)
     after = 0
     for seg in reversed(segments):
         seg.after = after
         after += seg.size if seg.fixed else 0
-    tags = tuple(tuple(o.tag for o in g.tp.outputs) if g.tp is not None else () for g in groups)
-    return Shape(tuple(segments), tuple(groups), tags, tuple(order)), tuple(counts)
+    return Shape(tuple(segments), tuple(order)), tuple(counts)
+
+
+def _segment(recs: list[tuple[_Group, int, int]], width: int, size: int) -> Segment | None:
+    """A unit's records (group, payload start, its tables' offset in the arena) -> its Segment
+    (without tmpl, mask, after); None when a tag's points in it are not alike (one value kind,
+    one step width, all with wall times or none)."""
+    p = len(recs)
+    cols = np.zeros((width, p), dtype=np.intp)
+    index = np.zeros((width, p), dtype=np.intp)
+    foot = np.empty(p, dtype=np.intp)
+    versions = []
+    points: dict[str, list[tuple]] = {}
+    for j, (g, p0, at) in enumerate(recs):
+        v = len(g.var_cols)
+        cols[:v, j] = g.var_cols + p0
+        index[:v, j] = at + 256 * np.arange(v)
+        foot[j] = p0 + g.n
+        if g.version is not None:
+            versions.append((j, *g.version))
+            continue
+        tp = g.tp
+        wall = None if tp.wall is None else p0 + tp.wall
+        step = None if tp.step is None else (tp.step[1], p0 + tp.step[0])
+        for out in tp.outputs:
+            points.setdefault(out.tag, []).append((j, wall, step, (out.kind, out.width, p0 + out.col), out.meta))
+    pieces = {}
+    for tag, pts in points.items():
+        walls = {w is None for _, w, _, _, _ in pts}
+        widths = {s[0] if s else 0 for _, _, s, _, _ in pts}
+        kinds = {v[:2] for _, _, _, v, _ in pts}
+        if len(walls) > 1 or len(widths) > 1 or len(kinds) > 1:
+            return None
+        meta = next(((j, m) for j, _, _, _, m in pts if m is not None), None)
+        pieces[tag] = _Piece(
+            n=len(pts),
+            seq=np.array([x[0] for x in pts], dtype=np.int64),
+            wall=None if True in walls else np.array([x[1] for x in pts], dtype=np.intp),
+            step=None if pts[0][2] is None else (pts[0][2][0], np.array([x[2][1] for x in pts], dtype=np.intp)),
+            value=(*pts[0][3][:2], np.array([x[3][2] for x in pts], dtype=np.intp)),
+            meta=meta,
+        )
+    empty = np.zeros(0, dtype=np.uint8)
+    return Segment(True, size, p, empty, empty, 0, cols, index, foot, tuple(versions), pieces)
 
 
 def keep(buf: memoryview, size: int, shape: Shape) -> None:
     """Keep ``shape``, learned from the file ``buf`` of ``size`` bytes."""
     k = key(buf, size)
     if k is not None:
-        empty = np.zeros(0, dtype=np.intp)  # (the learned file's records are not kept)
-        shape.groups = tuple(dataclasses.replace(g, p0s=empty, seqs=empty) for g in shape.groups)
         _SHAPES.setdefault(k, []).append(shape)
         _count[0] += 1
 
