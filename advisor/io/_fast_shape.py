@@ -42,8 +42,8 @@ MAX_PER_KEY = 8
 MAX_SHAPES = 256
 #: A key whose shapes are seldom used is not taught more: a new shape is learned while it has
 #: fewer than TRIES tries, or while its uses are at least USES_PER_TRY per try.
-TRIES = 2
-USES_PER_TRY = 4
+TRIES = 4
+USES_PER_TRY = 2
 
 
 @dataclass(eq=False)
