@@ -149,6 +149,9 @@ def _read(data: np.ndarray, f: Field) -> np.ndarray | None:
         return raw.astype(np.float64, copy=False)
     if f.kind == STEP and f.width == 1:
         return data[f.at].astype(np.int64)  # one byte: its continuation bit is clear (a fixed bit)
+    if f.kind == STEP and f.width == 2:  # (steps 128-16383) the first byte's continuation bit set, the second's clear: fixed bits
+        w = np.ndarray((len(data) - 1,), dtype="<u2", buffer=data, strides=(1,))[f.at]
+        return np.bitwise_or(np.bitwise_and(w, 0x7F), np.left_shift(np.right_shift(w, 8), 7)).astype(np.int64)
     with np.errstate(all="ignore"):
         out = convert(data[f.at[:, None] + np.arange(f.width)], f.kind)
     return None if f.kind != STEP and np.isnan(out).any() else out
