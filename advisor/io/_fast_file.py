@@ -34,7 +34,7 @@ import threading
 import numpy as np
 
 from advisor.io import _fast_shape
-from advisor.io._fast_plan import Field, FilePlan, arena, build
+from advisor.io._fast_plan import STEPS2, Field, FilePlan, arena, build
 from advisor.io._fast_template import STEP, convert
 from advisor.io.accumulator import Accumulator, TagData
 from advisor.io.crc32c import mask
@@ -149,6 +149,10 @@ def _read(data: np.ndarray, f: Field) -> np.ndarray | None:
         return raw.astype(np.float64, copy=False)
     if f.kind == STEP and f.width == 1:
         return data[f.at].astype(np.int64)  # one byte: its continuation bit is clear (a fixed bit)
+    if f.kind == STEPS2:  # (see merge_steps) the first byte's 7 bits, the second's shifted by 7
+        w = np.ndarray((len(data) - 1,), dtype="<u2", buffer=data, strides=(1,))[f.at]
+        lo = np.bitwise_and(w, f.keep[0])
+        return np.bitwise_or(lo, np.left_shift(np.bitwise_and(np.right_shift(w, 8), f.keep[1]), 7)).astype(np.int64)
     if f.kind == STEP and f.width == 2:  # (steps 128-16383) the first byte's continuation bit set, the second's clear: fixed bits
         w = np.ndarray((len(data) - 1,), dtype="<u2", buffer=data, strides=(1,))[f.at]
         return np.bitwise_or(np.bitwise_and(w, 0x7F), np.left_shift(np.right_shift(w, 8), 7)).astype(np.int64)

@@ -33,6 +33,29 @@ class Field:
     width: int
     sel: np.ndarray | None  # point indices
     at: np.ndarray  # first byte of each (intp)
+    keep: np.ndarray | None = None  # STEPS2: (2, points) uint16 masks of each point's two bytes
+
+
+#: Every point's step at once, each a varint of at most two bytes or none (step 0): the 16 bits
+#: at ``at`` masked by ``keep`` (0x7F a byte of the varint, 0 not) -- the continuation bits are
+#: fixed bytes of a plan, so which bytes a varint has is known.
+STEPS2 = "steps2"
+
+
+def merge_steps(steps: list[Field], n: int) -> tuple[Field, ...]:
+    """A plan's step fields as one STEPS2 field when there are several (or some points have
+    none) and none is longer than two bytes: one gather instead of one per width."""
+    if not steps or (len(steps) == 1 and steps[0].sel is None) or any(f.width > 2 for f in steps):
+        return tuple(steps)
+    at = np.zeros(n, dtype=np.intp)
+    keep = np.zeros((2, n), dtype=np.uint16)
+    for f in steps:
+        where = f.sel if f.sel is not None else slice(None)
+        at[where] = f.at
+        keep[0, where] = 0x7F
+        if f.width == 2:
+            keep[1, where] = 0x7F
+    return (Field(STEPS2, 2, None, at, keep),)
 
 
 @dataclass(eq=False)
@@ -60,7 +83,8 @@ class FilePlan:
     @property
     def nbytes(self) -> int:
         arrays = [self.tmpl64, self.mask64, self.crc_cols, self.crc_index, self.footers, self.seqs]
-        arrays += [f.at for f in (*self.steps, *self.values, *((self.walls,) if self.walls else ()))]
+        fields = (*self.steps, *self.values, *((self.walls,) if self.walls else ()))
+        arrays += [f.at for f in fields] + [f.keep for f in fields if f.keep is not None]
         return sum(a.nbytes for a in arrays)
 
 
@@ -303,7 +327,7 @@ def _points(groups: list[_Group], order: list[str]) -> dict | None:
     return {
         "seqs": np.concatenate(seqs).astype(np.int64) if seqs else np.zeros(0, dtype=np.int64),
         "walls": walls[0] if walls else None,
-        "steps": tuple(_fields([(w, STEP, s[1], s[0]) for w, _, s, _, _, _ in cols if s is not None], start)),
+        "steps": merge_steps(_fields([(w, STEP, s[1], s[0]) for w, _, s, _, _, _ in cols if s is not None], start), start),
         "values": tuple(_fields([(w, kind, width, v) for w, _, _, kind, width, v in cols], start)),
         "tags": tuple(tags),
     }

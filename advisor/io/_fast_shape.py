@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.io._fast_plan import Field, FilePlan, _Group, _in_arena, file_mask, groups_of
+from advisor.io._fast_plan import Field, FilePlan, _Group, _in_arena, file_mask, groups_of, merge_steps
 from advisor.io._fast_template import STEP
 from advisor.io.records import HEADER, U64
 
@@ -178,24 +178,47 @@ def _points(shape: Shape, at: list[tuple[int, int, int]]) -> dict:
                 meta = (rec + pc.meta[0], pc.meta[1])
             t = _tiles(seg, c).pieces[tag]
             m = c * pc.n
-            seqs.append(t.seq[:m] + rec)
             span = (start, start + m)
+            seqs.append(("", 0, span, t.seq[:m], rec))
             if pc.wall is not None:
-                walls.append(("<f8", 8, span, t.wall[:m] + pos))
+                walls.append(("<f8", 8, span, t.wall[:m], pos))
             if pc.step is not None:
-                steps.append((STEP, pc.step[0], span, t.step[1][:m] + pos))
-            values.append((pc.value[0], pc.value[1], span, t.value[2][:m] + pos))
+                steps.append((STEP, pc.step[0], span, t.step[1][:m], pos))
+            values.append((pc.value[0], pc.value[1], span, t.value[2][:m], pos))
             start = span[1]
         if start > first:
             tags.append((tag, first, start, meta))
     w = _fields(walls, start)
     return {
-        "seqs": np.concatenate(seqs) if len(seqs) > 1 else seqs[0] if seqs else np.zeros(0, dtype=np.int64),
+        "seqs": _fields(seqs, start)[0].at if seqs else np.zeros(0, dtype=np.int64),
         "walls": w[0] if w else None,
-        "steps": tuple(_fields(steps, start)),
+        "steps": merge_steps(_fields(steps, start), start),
         "values": tuple(_fields(values, start)),
         "tags": tuple(tags),
     }
+
+
+def _fields(items: list[tuple[str, int, tuple[int, int], np.ndarray, int]], n: int) -> list[Field]:
+    """(kind, width, points [a, b), first bytes less ``base``, base) in point order -> one Field
+    per (kind, width)."""
+    classes: dict[tuple[str, int], list[tuple[tuple[int, int], np.ndarray, int]]] = {}
+    for kind, width, span, rel, base in items:
+        classes.setdefault((kind, width), []).append((span, rel, base))
+    out = []
+    for (kind, width), members in classes.items():
+        if len(members) == 1:
+            (a, b), rel, base = members[0]
+            at = rel + base
+        else:
+            lens = [b - a for (a, b), _, _ in members]
+            at = np.concatenate([rel for _, rel, _ in members])
+            at += np.repeat(np.array([base for _, _, base in members]), lens)
+        if len(classes) == 1 and len(at) == n:
+            sel = None  # every point, in order
+        else:
+            sel = np.concatenate([np.arange(a, b) for (a, b), _, _ in members])
+        out.append(Field(kind, width, sel, at))
+    return out
 
 
 @dataclass(eq=False)
@@ -237,22 +260,6 @@ def _tiles(seg: Segment, c: int) -> _Tiles:
     cols = (seg.cols[:, None, :] + offs[None, :, None]).reshape(k, -1)
     seg.tiles = _Tiles(c, cols, np.tile(seg.index, (1, c)), tile(seg.foot, offs), np.tile(seg.mask, c), pieces)
     return seg.tiles
-
-
-def _fields(items: list[tuple[str, int, tuple[int, int], np.ndarray]], n: int) -> list[Field]:
-    """(kind, width, points [a, b), first bytes) in point order -> one Field per (kind, width)."""
-    classes: dict[tuple[str, int], list[tuple[tuple[int, int], np.ndarray]]] = {}
-    for kind, width, span, at in items:
-        classes.setdefault((kind, width), []).append((span, at))
-    out = []
-    for (kind, width), members in classes.items():
-        at = members[0][1] if len(members) == 1 else np.concatenate([m[1] for m in members])
-        if len(classes) == 1 and len(at) == n:
-            sel = None  # every point, in order
-        else:
-            sel = np.concatenate([np.arange(a, b) for (a, b), _ in members])
-        out.append(Field(kind, width, sel, at))
-    return out
 
 
 # --------------------------------------------------------------------------- learning
