@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.io._fast_plan import Field, FilePlan, _Group, _in_arena, file_mask, groups_of, merge_steps
+from advisor.io._fast_plan import STEPS2, Field, FilePlan, _Group, _in_arena, file_mask, groups_of, merge_steps
 from advisor.io._fast_template import STEP
 from advisor.io.records import HEADER, U64
 
@@ -78,6 +78,7 @@ class Segment:
 class Shape:
     segments: tuple[Segment, ...]
     order: tuple[str, ...]  # tag order, as the record-by-record path held the learned file's
+    alike: bool = False  # every point has a wall time, every value one kind, every step <= 2 bytes
 
 
 _SHAPES: dict[tuple[int, int], list[Shape]] = {}
@@ -143,7 +144,8 @@ def instantiate(shape: Shape, counts: tuple[int, ...], data: np.ndarray) -> File
             index.append(tiles.index[:, :m])
             foot.append(tiles.foot[:m] + pos)
             masks.append(tiles.mask[: c * seg.size])
-            versions.extend((rec + i * seg.records + j, text, v) for i in range(c) for j, text, v in seg.versions)
+            if seg.versions:
+                versions.extend((rec + i * seg.records + j, text, v) for i in range(c) for j, text, v in seg.versions)
         pos += c * seg.size
         rec += c * seg.records
     if not versions or versions[0][0] != 0 or any(v[2] < 2 for v in versions):
@@ -166,7 +168,7 @@ def instantiate(shape: Shape, counts: tuple[int, ...], data: np.ndarray) -> File
 def _points(shape: Shape, at: list[tuple[int, int, int]]) -> dict:
     """FilePlan's seqs, walls, steps, values and tags: each tag's points in record order, tag by
     tag in the shape's order; ``at``: each segment's first byte, first record and units."""
-    seqs, tags, walls, steps, values = [], [], [], [], []
+    parts, tags = [], []  # parts: (points, tiles, piece, first byte, first record)
     start = 0
     for tag in shape.order:
         first, meta = start, None
@@ -176,25 +178,64 @@ def _points(shape: Shape, at: list[tuple[int, int, int]]) -> dict:
                 continue
             if meta is None and pc.meta is not None:
                 meta = (rec + pc.meta[0], pc.meta[1])
-            t = _tiles(seg, c).pieces[tag]
             m = c * pc.n
-            span = (start, start + m)
-            seqs.append(("", 0, span, t.seq[:m], rec))
-            if pc.wall is not None:
-                walls.append(("<f8", 8, span, t.wall[:m], pos))
-            if pc.step is not None:
-                steps.append((STEP, pc.step[0], span, t.step[1][:m], pos))
-            values.append((pc.value[0], pc.value[1], span, t.value[2][:m], pos))
-            start = span[1]
+            parts.append((m, seg.tiles.pieces[tag], pc, pos, rec))  # (tiles made by instantiate)
+            start += m
         if start > first:
             tags.append((tag, first, start, meta))
-    w = _fields(walls, start)
+    if not parts:
+        return {"seqs": np.zeros(0, dtype=np.int64), "walls": None, "steps": (), "values": (), "tags": ()}
+    out = _alike(parts) if shape.alike else _unlike(parts, start)
+    out["tags"] = tuple(tags)
+    return out
+
+
+#: STEPS2 masks (rows: a step's first byte, its second) by varint width (0: no step).
+_KEEP = np.array([[0, 0x7F, 0x7F], [0, 0, 0x7F]], dtype=np.uint16)
+
+
+def _alike(parts: list[tuple]) -> dict:
+    """:func:`_points` when every point has a wall time, every value one kind and every step at
+    most two bytes (``Shape.alike``): each field gathered whole, in a few numpy calls."""
+    lens = [p[0] for p in parts]
+    at = np.repeat(np.array([p[3] for p in parts]), lens)  # each point's segment's first byte
+    recs = np.repeat(np.array([p[4] for p in parts]), lens)
+    seqs = np.concatenate([t.seq[:m] for m, t, _, _, _ in parts]) + recs
+    walls = np.concatenate([t.wall[:m] for m, t, _, _, _ in parts]) + at
+    kind, width, _ = parts[0][2].value
+    values = np.concatenate([t.value[2][:m] for m, t, _, _, _ in parts]) + at
+    widths = [pc.step[0] if pc.step is not None else 0 for _, _, pc, _, _ in parts]
+    if not any(widths):
+        steps: tuple[Field, ...] = ()
+    else:
+        # (a point without a step reads any byte, its wall time's: masked to 0)
+        where = np.concatenate([(t.step[1] if pc.step is not None else t.wall)[:m] for m, t, pc, _, _ in parts]) + at
+        if min(widths) == max(widths):
+            steps = (Field(STEP, widths[0], None, where),)
+        else:
+            steps = (Field(STEPS2, 2, None, where, _KEEP[:, np.repeat(np.array(widths), lens)]),)
+    return {"seqs": seqs, "walls": Field("<f8", 8, None, walls), "steps": steps, "values": (Field(kind, width, None, values),)}
+
+
+def _unlike(parts: list[tuple], n: int) -> dict:
+    """:func:`_points` in general: one Field per kind of value and width of step."""
+    seqs, walls, steps, values = [], [], [], []
+    start = 0
+    for m, t, pc, pos, rec in parts:
+        span = (start, start + m)
+        seqs.append(("", 0, span, t.seq[:m], rec))
+        if pc.wall is not None:
+            walls.append(("<f8", 8, span, t.wall[:m], pos))
+        if pc.step is not None:
+            steps.append((STEP, pc.step[0], span, t.step[1][:m], pos))
+        values.append((pc.value[0], pc.value[1], span, t.value[2][:m], pos))
+        start = span[1]
+    w = _fields(walls, n)
     return {
-        "seqs": _fields(seqs, start)[0].at if seqs else np.zeros(0, dtype=np.int64),
+        "seqs": _fields(seqs, n)[0].at,
         "walls": w[0] if w else None,
-        "steps": merge_steps(_fields(steps, start), start),
-        "values": tuple(_fields(values, start)),
-        "tags": tuple(tags),
+        "steps": merge_steps(_fields(steps, n), n),
+        "values": tuple(_fields(values, n)),
     }
 
 
@@ -312,7 +353,9 @@ def learn(buf: memoryview, data: np.ndarray, order: list[str]) -> tuple[Shape, t
     for seg in reversed(segments):
         seg.after = after
         after += seg.size if seg.fixed else 0
-    return Shape(tuple(segments), tuple(order)), tuple(counts)
+    pieces = [pc for seg in segments for pc in seg.pieces.values()]
+    alike = all(pc.wall is not None and pc.value[:2] == pieces[0].value[:2] and (pc.step is None or pc.step[0] <= 2) for pc in pieces)
+    return Shape(tuple(segments), tuple(order), alike), tuple(counts)
 
 
 def _segment(recs: list[tuple[_Group, int, int]], width: int, size: int) -> Segment | None:
