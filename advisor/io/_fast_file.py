@@ -34,7 +34,7 @@ import threading
 import numpy as np
 
 from advisor.io import _fast_shape
-from advisor.io._fast_plan import STEPS2, Field, FilePlan, arena, build
+from advisor.io._fast_plan import STEP_OF, STEPS2, Field, FilePlan, arena, build
 from advisor.io._fast_template import STEP, convert
 from advisor.io.accumulator import Accumulator, TagData
 from advisor.io.crc32c import mask
@@ -80,9 +80,7 @@ def decode_file(buf: memoryview, data: np.ndarray, acc: Accumulator, verify_crc:
         r = len(data) % 8
         words = np.ndarray((len(data) // 8,), dtype="<u8", buffer=data, offset=r)
         for plan in plans:
-            x = np.bitwise_xor(words, plan.tmpl64)
-            np.bitwise_and(x, plan.mask64, out=x)
-            if buf[:r] == plan.head and not np.count_nonzero(x):
+            if buf[:r] == plan.head and np.bitwise_and(words, plan.mask64).tobytes() == plan.fixed:
                 _stats[1] += 1
                 return _apply(plan, data, acc, verify_crc)
     found = _fast_shape.find(buf, data)
@@ -104,7 +102,7 @@ def _apply(plan: FilePlan, data: np.ndarray, acc: Accumulator, verify_crc: bool)
     if verify_crc:
         rot = np.bitwise_xor.reduce(arena().take(np.add(data[plan.crc_cols], plan.crc_index)), axis=0)
         stored = np.ndarray((len(data) - 3,), dtype="<u4", buffer=data, strides=(1,))[plan.footers]
-        if np.count_nonzero(np.not_equal(rot, np.subtract(stored, _DELTA))):
+        if np.subtract(stored, _DELTA, out=stored).tobytes() != rot.tobytes():
             return False
     n = len(plan.seqs)
     values = _gather(data, n, plan.values, np.float64)
@@ -149,10 +147,9 @@ def _read(data: np.ndarray, f: Field) -> np.ndarray | None:
         return raw.astype(np.float64, copy=False)
     if f.kind == STEP and f.width == 1:
         return data[f.at].astype(np.int64)  # one byte: its continuation bit is clear (a fixed bit)
-    if f.kind == STEPS2:  # (see merge_steps) the first byte's 7 bits, the second's shifted by 7
+    if f.kind == STEPS2:  # (see merge_steps) each varint looked up whole
         w = np.ndarray((len(data) - 1,), dtype="<u2", buffer=data, strides=(1,))[f.at]
-        lo = np.bitwise_and(w, f.keep[0])
-        return np.bitwise_or(lo, np.left_shift(np.bitwise_and(np.right_shift(w, 8), f.keep[1]), 7)).astype(np.int64)
+        return STEP_OF.take(np.bitwise_and(w, f.keep))
     if f.kind == STEP and f.width == 2:  # (steps 128-16383) the first byte's continuation bit set, the second's clear: fixed bits
         w = np.ndarray((len(data) - 1,), dtype="<u2", buffer=data, strides=(1,))[f.at]
         return np.bitwise_or(np.bitwise_and(w, 0x7F), np.left_shift(np.right_shift(w, 8), 7)).astype(np.int64)

@@ -33,13 +33,19 @@ class Field:
     width: int
     sel: np.ndarray | None  # point indices
     at: np.ndarray  # first byte of each (intp)
-    keep: np.ndarray | None = None  # STEPS2: (2, points) uint16 masks of each point's two bytes
+    keep: np.ndarray | None = None  # STEPS2: (points,) uint16 mask of each point's two bytes
 
 
 #: Every point's step at once, each a varint of at most two bytes or none (step 0): the 16 bits
-#: at ``at`` masked by ``keep`` (0x7F a byte of the varint, 0 not) -- the continuation bits are
-#: fixed bytes of a plan, so which bytes a varint has is known.
+#: at ``at`` masked by ``keep`` (0xFFFF two bytes, 0x00FF one, 0 none: the continuation bits
+#: are fixed bytes of a plan, so which bytes a varint has is known), looked up in STEP_OF.
 STEPS2 = "steps2"
+#: A varint of at most two bytes (the second's bits 8-15, when the first's continuation bit is
+#: set) -> its value.
+STEP_OF = np.arange(1 << 16, dtype=np.int64)
+STEP_OF = np.where(STEP_OF & 0x80, (STEP_OF & 0x7F) | ((STEP_OF >> 8) & 0x7F) << 7, STEP_OF & 0x7F)
+#: STEPS2 masks by varint width (0: no step).
+STEP_KEEP = np.array([0, 0x00FF, 0xFFFF], dtype=np.uint16)
 
 
 def merge_steps(steps: list[Field], n: int) -> tuple[Field, ...]:
@@ -48,13 +54,11 @@ def merge_steps(steps: list[Field], n: int) -> tuple[Field, ...]:
     if not steps or (len(steps) == 1 and steps[0].sel is None) or any(f.width > 2 for f in steps):
         return tuple(steps)
     at = np.zeros(n, dtype=np.intp)
-    keep = np.zeros((2, n), dtype=np.uint16)
+    keep = np.zeros(n, dtype=np.uint16)
     for f in steps:
         where = f.sel if f.sel is not None else slice(None)
         at[where] = f.at
-        keep[0, where] = 0x7F
-        if f.width == 2:
-            keep[1, where] = 0x7F
+        keep[where] = STEP_KEEP[f.width]
     return (Field(STEPS2, 2, None, at, keep),)
 
 
@@ -65,7 +69,7 @@ class FilePlan:
     head: bytes  # the file's first size % 8 bytes (fixed: the first record's length)
     # The rest of the file the plan was built from, and the mask of its fixed bytes (0xFF fixed,
     # 0x80 a varint's continuation bit only, 0 free), as uint64 words.
-    tmpl64: np.ndarray
+    fixed: bytes  # the template's bytes & mask, as the words (mask64) are
     mask64: np.ndarray
     # Payload CRCs: crc_cols (K, R) are the variable bytes of each record (a column per record,
     # padded with a table of zeros), crc_index the offset of each one's table in the arena
@@ -82,10 +86,10 @@ class FilePlan:
 
     @property
     def nbytes(self) -> int:
-        arrays = [self.tmpl64, self.mask64, self.crc_cols, self.crc_index, self.footers, self.seqs]
+        arrays = [self.mask64, self.crc_cols, self.crc_index, self.footers, self.seqs]
         fields = (*self.steps, *self.values, *((self.walls,) if self.walls else ()))
         arrays += [f.at for f in fields] + [f.keep for f in fields if f.keep is not None]
-        return sum(a.nbytes for a in arrays)
+        return len(self.fixed) + sum(a.nbytes for a in arrays)
 
 
 def frames(buf: memoryview, end: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -233,13 +237,19 @@ def assemble(data: np.ndarray, groups: list[_Group], order: list[str]) -> FilePl
         records=n_rec,
         versions=tuple(versions),  # type: ignore[arg-type]
         head=data[:r].tobytes(),
-        tmpl64=data[r:].view("<u8").copy(),
-        mask64=file_mask(len(data), groups)[r:].view("<u8").copy(),
+        **fixed_words(data, file_mask(len(data), groups)),
         crc_cols=crc_cols,
         crc_index=crc_index,
         footers=footers,
         **points,
     )
+
+
+def fixed_words(data: np.ndarray, mask: np.ndarray) -> dict:
+    """FilePlan's ``fixed`` and ``mask64`` of the file ``data`` (its fixed bytes: ``mask``)."""
+    r = len(data) % 8
+    mask64 = mask[r:].view("<u8") if r == 0 else mask[r:].view("<u8").copy()
+    return {"fixed": np.bitwise_and(data[r:].view("<u8"), mask64).tobytes(), "mask64": mask64}
 
 
 #: Every CRC table plans use, once (flat, rotated): entries 0-255 are zeros (the padding's).

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.io._fast_plan import STEPS2, Field, FilePlan, _Group, _in_arena, file_mask, groups_of, merge_steps
+from advisor.io._fast_plan import STEP_KEEP, STEPS2, Field, FilePlan, _Group, _in_arena, file_mask, fixed_words, groups_of, merge_steps
 from advisor.io._fast_template import STEP
 from advisor.io.records import HEADER, U64
 
@@ -156,8 +156,7 @@ def instantiate(shape: Shape, counts: tuple[int, ...], data: np.ndarray) -> File
         records=rec,
         versions=tuple(versions),
         head=data[:r].tobytes(),
-        tmpl64=data[r:].view("<u8").copy(),
-        mask64=(np.concatenate(masks) if len(masks) > 1 else masks[0])[r:].view("<u8").copy(),
+        **fixed_words(data, np.concatenate(masks) if len(masks) > 1 else masks[0].copy()),
         crc_cols=np.concatenate(cols, axis=1) if len(cols) > 1 else cols[0],
         crc_index=np.concatenate(index, axis=1) if len(index) > 1 else index[0].copy(),
         footers=np.concatenate(foot) if len(foot) > 1 else foot[0],
@@ -190,8 +189,6 @@ def _points(shape: Shape, at: list[tuple[int, int, int]]) -> dict:
     return out
 
 
-#: STEPS2 masks (rows: a step's first byte, its second) by varint width (0: no step).
-_KEEP = np.array([[0, 0x7F, 0x7F], [0, 0, 0x7F]], dtype=np.uint16)
 
 
 def _alike(parts: list[tuple]) -> dict:
@@ -213,7 +210,7 @@ def _alike(parts: list[tuple]) -> dict:
         if min(widths) == max(widths):
             steps = (Field(STEP, widths[0], None, where),)
         else:
-            steps = (Field(STEPS2, 2, None, where, _KEEP[:, np.repeat(np.array(widths), lens)]),)
+            steps = (Field(STEPS2, 2, None, where, STEP_KEEP[np.repeat(np.array(widths), lens)]),)
     return {"seqs": seqs, "walls": Field("<f8", 8, None, walls), "steps": steps, "values": (Field(kind, width, None, values),)}
 
 
