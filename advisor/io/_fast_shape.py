@@ -27,7 +27,7 @@ as the record-by-record path did (:func:`advisor.io._fast_file.learn`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -63,7 +63,7 @@ class Segment:
     fixed: bool  # once; else any number of times (a cycle)
     size: int  # bytes of one unit
     records: int  # records of one unit
-    tmpl: np.ndarray  # the unit's bytes (uint8)
+    tmpl: np.ndarray  # the unit's bytes (uint8) & mask
     mask: np.ndarray  # its fixed bytes: 0xFF fixed, 0x80 a varint's continuation bit, 0 free
     after: int  # bytes the fixed segments after this one take
     cols: np.ndarray  # (K, records) each record's variable payload bytes (padded with 0s: any byte)
@@ -72,6 +72,7 @@ class Segment:
     versions: tuple[tuple[int, str, float], ...]  # (record, text, parsed) of its file_versions
     pieces: dict[str, _Piece]
     tiles: _Tiles | None = None  # (see _tiles)
+    fixed_bytes: bytes = b""  # tmpl's bytes
 
 
 @dataclass(eq=False)
@@ -79,6 +80,7 @@ class Shape:
     segments: tuple[Segment, ...]
     order: tuple[str, ...]  # tag order, as the record-by-record path held the learned file's
     alike: bool = False  # every point has a wall time, every value one kind, every step <= 2 bytes
+    framings: dict = field(default_factory=dict)  # (see _framing)
 
 
 _SHAPES: dict[tuple[int, int], list[Shape]] = {}
@@ -98,10 +100,13 @@ def key(buf: memoryview, size: int) -> tuple[int, int] | None:
 def find(buf: memoryview, data: np.ndarray) -> tuple[Shape, tuple[int, ...]] | None:
     """A kept shape that the whole file ``data`` matches, and its segments' counts."""
     k = key(buf, len(data))
-    for shape in _SHAPES.get(k, ()) if k is not None else ():
+    shapes = _SHAPES.get(k, ()) if k is not None else ()
+    for i, shape in enumerate(shapes):
         counts = match(shape, data)
         if counts is not None:
             _KEYS[k][1] += 1  # type: ignore[index]
+            if i:  # the last one used first next time (files of one layout come in runs)
+                shapes.insert(0, shapes.pop(i))  # type: ignore[attr-defined]
             return shape, counts
     return None
 
@@ -115,7 +120,7 @@ def match(shape: Shape, data: np.ndarray) -> tuple[int, ...] | None:
     for seg in shape.segments:
         size = seg.size
         if seg.fixed:
-            if pos + size + seg.after > n or np.bitwise_and(np.bitwise_xor(data[pos : pos + size], seg.tmpl), seg.mask).any():
+            if pos + size + seg.after > n or np.bitwise_and(data[pos : pos + size], seg.mask).tobytes() != seg.fixed_bytes:
                 return None
             c = 1
         else:
@@ -123,8 +128,9 @@ def match(shape: Shape, data: np.ndarray) -> tuple[int, ...] | None:
             c = 0
             if most > 0:
                 rows = data[pos : pos + most * size].reshape(most, size)
-                bad = np.bitwise_and(np.bitwise_xor(rows, seg.tmpl), seg.mask).any(axis=1)
-                c = int(bad.argmax()) if bad.any() else most
+                bad = np.not_equal(np.bitwise_and(rows, seg.mask), seg.tmpl).any(axis=1)
+                c = int(bad.argmax())
+                c = c if bad[c] else most
         counts.append(c)
         pos += c * size
     return tuple(counts) if pos == n else None
@@ -133,35 +139,57 @@ def match(shape: Shape, data: np.ndarray) -> tuple[int, ...] | None:
 def instantiate(shape: Shape, counts: tuple[int, ...], data: np.ndarray) -> FilePlan | None:
     """The plan of the file ``data``, which matches ``shape`` with ``counts`` (None: its first
     record is no version-2 file_version: steps going back would purge points)."""
-    at, cols, index, foot, masks, versions = [], [], [], [], [], []
+    at, versions = [], []
     pos = rec = 0
     for seg, c in zip(shape.segments, counts):
         at.append((pos, rec, c))
         if c:
-            tiles = _tiles(seg, c)
-            m = c * seg.records
-            cols.append(tiles.cols[:, :m] + pos)
-            index.append(tiles.index[:, :m])
-            foot.append(tiles.foot[:m] + pos)
-            masks.append(tiles.mask[: c * seg.size])
+            _tiles(seg, c)
             if seg.versions:
                 versions.extend((rec + i * seg.records + j, text, v) for i in range(c) for j, text, v in seg.versions)
         pos += c * seg.size
         rec += c * seg.records
     if not versions or versions[0][0] != 0 or any(v[2] < 2 for v in versions):
         return None
-    points = _points(shape, at)
-    r = len(data) % 8
+    cols, index, foot, mask = _framing(shape, counts, at)
     return FilePlan(
         records=rec,
         versions=tuple(versions),
-        head=data[:r].tobytes(),
-        **fixed_words(data, np.concatenate(masks) if len(masks) > 1 else masks[0].copy()),
-        crc_cols=np.concatenate(cols, axis=1) if len(cols) > 1 else cols[0],
-        crc_index=np.concatenate(index, axis=1) if len(index) > 1 else index[0].copy(),
-        footers=np.concatenate(foot) if len(foot) > 1 else foot[0],
-        **points,
+        head=data[: len(data) % 8].tobytes(),
+        **fixed_words(data, mask[:pos]),
+        crc_cols=cols[:, :rec],
+        crc_index=index[:, :rec],
+        footers=foot[:rec],
+        **_points(shape, at),
     )
+
+
+#: Record-major arrays kept per shape, at most (see _framing).
+MAX_FRAMINGS = 64
+
+
+def _framing(shape: Shape, counts: tuple[int, ...], at: list[tuple[int, int, int]]) -> tuple[np.ndarray, ...]:
+    """FilePlan's crc_cols, crc_index, footers and the file's mask, for ``counts`` or more units
+    of the last segment that comes: files that differ only in that count (a sweep's runs of
+    different lengths) have prefixes of the same arrays, which their plans share (views)."""
+    last = max(i for i, c in enumerate(counts) if c)
+    sig = counts[:last]
+    got = shape.framings.get(sig)
+    if got is not None and got[0] >= counts[last]:
+        return got[1:]
+    cols, index, foot, masks = [], [], [], []
+    for seg, c, (pos, _, _) in zip(shape.segments, counts, at):
+        if c:
+            tiles = seg.tiles
+            m = c * seg.records
+            cols.append(tiles.cols[:, :m] + pos)
+            index.append(tiles.index[:, :m])
+            foot.append(tiles.foot[:m] + pos)
+            masks.append(tiles.mask[: c * seg.size])
+    out = (np.concatenate(cols, axis=1), np.concatenate(index, axis=1), np.concatenate(foot), np.concatenate(masks))
+    if sig in shape.framings or len(shape.framings) < MAX_FRAMINGS:
+        shape.framings[sig] = (counts[last], *out)
+    return out
 
 
 def _points(shape: Shape, at: list[tuple[int, int, int]]) -> dict:
@@ -343,7 +371,9 @@ def learn(buf: memoryview, data: np.ndarray, order: list[str]) -> tuple[Shape, t
         seg = _segment(recs, width, b1 - b0)
         if seg is None:
             return None
-        seg.fixed, seg.tmpl, seg.mask = fixed, data[b0:b1].copy(), mask[b0:b1].copy()
+        seg.fixed, seg.mask = fixed, mask[b0:b1].copy()
+        seg.tmpl = np.bitwise_and(data[b0:b1], seg.mask)
+        seg.fixed_bytes = seg.tmpl.tobytes()
         segments.append(seg)
         counts.append(c)
     after = 0
