@@ -33,7 +33,7 @@ import threading
 
 import numpy as np
 
-from advisor.io import _fast_shape
+from advisor.io import _fast_learn, _fast_shape
 from advisor.io._fast_plan import STEP_OF, STEPS2, Field, FilePlan, arena, build
 from advisor.io._fast_template import STEP, convert
 from advisor.io.accumulator import Accumulator, TagData
@@ -168,7 +168,7 @@ def learn(buf: memoryview, data: np.ndarray, acc: Accumulator) -> None:
     reads the file exactly as ``acc`` holds it, every CRC checked (so a read with CRC checks off,
     which reads a file whose CRCs all pass as a read with them on does, may build one too)."""
     size = len(data)
-    if _fast_shape.wants(buf, size) and _learn_shape(buf, data, acc):
+    if _fast_learn.wants(buf, size) and _learn_shape(buf, data, acc):
         return
     if len(_SEEN) >= SEEN_LIMIT:
         _SEEN.clear()
@@ -192,14 +192,14 @@ def _learn_shape(buf: memoryview, data: np.ndarray, acc: Accumulator) -> bool:
     ref = _snapshot(acc)
     expected = ref.tag_data()
     with _LOCK:
-        got = _fast_shape.learn(buf, data, list(ref.chunks))
+        got = _fast_learn.learn(buf, data, list(ref.chunks))
         if got is None:
             return False
         plan = _fast_shape.instantiate(*got, data)
         mine = Accumulator()
         if plan is None or not _apply(plan, data, mine, True) or not _same(ref, expected, mine, mine.tag_data()):
             return False
-        _fast_shape.keep(buf, len(data), got[0])
+        _fast_learn.keep(buf, len(data), got[0])
         if _held + plan.nbytes <= CACHE_BYTES:
             _keep(len(data), plan)
     return True

@@ -83,13 +83,14 @@ class FilePlan:
     steps: tuple[Field, ...]
     values: tuple[Field, ...]
     tags: tuple[tuple[str, int, int, tuple[int, str] | None], ...]  # (tag, first point, end, first metadata)
+    shared: int = 0  # bytes of its arrays that are views of arrays a shape holds (not counted here)
 
     @property
     def nbytes(self) -> int:
         arrays = [self.mask64, self.crc_cols, self.crc_index, self.footers, self.seqs]
         fields = (*self.steps, *self.values, *((self.walls,) if self.walls else ()))
         arrays += [f.at for f in fields] + [f.keep for f in fields if f.keep is not None]
-        return len(self.fixed) + sum(a.nbytes for a in arrays)
+        return len(self.fixed) + sum(a.nbytes for a in arrays) - self.shared
 
 
 def frames(buf: memoryview, end: int) -> tuple[np.ndarray, np.ndarray] | None:

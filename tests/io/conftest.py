@@ -26,3 +26,4 @@ def fresh_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_fast_shape, "_SHAPES", {})
     monkeypatch.setattr(_fast_shape, "_KEYS", {})
     monkeypatch.setattr(_fast_shape, "_count", [0])
+    monkeypatch.setattr(_fast_shape, "_framing_bytes", [0])

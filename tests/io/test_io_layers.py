@@ -24,6 +24,7 @@ FLOORS: list[set[str]] = [
     {"_fast_template"},
     {"_fast_batch", "_fast_single", "_fast_plan"},
     {"_fast_shape"},
+    {"_fast_learn"},
     {"_fast_file"},
     {"_fast"},
     {"tfevents"},

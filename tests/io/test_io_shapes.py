@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from iotest_helpers import assert_same, scalar_value, summary_event, write
 
-from advisor.io import _fast_file, _fast_shape, wire
+from advisor.io import _fast_file, _fast_learn, _fast_shape, wire
 from advisor.io.crc32c import masked_crc32c
 from advisor.io.records import HEADER, frame
 from advisor.io.tfevents import EventFileReader, read_event_file
@@ -48,16 +48,16 @@ def _check(path: str, verify_crc: bool = True) -> object:
     """The file read as a sweep reads it, by the record-by-record path (no plan, no shape) and by
     the general decoder: all identical, the first two in tag order too."""
     got = read_event_file(path, verify_crc)
-    saved = dict(_fast_file._PLANS), dict(_fast_shape._SHAPES), _fast_shape.MAX_SHAPES
+    saved = dict(_fast_file._PLANS), dict(_fast_shape._SHAPES), _fast_learn.MAX_SHAPES
     _fast_file._PLANS.clear()
     _fast_shape._SHAPES.clear()
-    _fast_shape.MAX_SHAPES = 0  # none learned either
+    _fast_learn.MAX_SHAPES = 0  # none learned either
     _QUIET.append(True)
     try:
         plain = read_event_file(path, verify_crc)
     finally:
         _QUIET.pop()
-        _fast_shape.MAX_SHAPES = saved[2]
+        _fast_learn.MAX_SHAPES = saved[2]
         for mine, kept in zip((_fast_file._PLANS, _fast_shape._SHAPES), saved):
             mine.clear()
             mine.update(kept)
@@ -201,7 +201,7 @@ def test_simple_value_files_of_many_lengths(tmp_path, shaped):
 
 
 def test_runs_of_layouts():
-    runs = _fast_shape._runs
+    runs = _fast_learn._runs
     assert runs([0, 1, 2, 3, 4, 2, 3, 4, 2, 3, 4, 5, 6, 5, 6]) == [(0, 2, 1, True), (2, 3, 3, False), (11, 2, 2, False)]
     assert runs([0]) == [(0, 1, 1, True)]
     assert runs([0, 1, 1, 1, 2]) == [(0, 1, 1, True), (1, 1, 3, False), (4, 1, 1, True)]
@@ -211,12 +211,12 @@ def test_runs_of_layouts():
 def test_learning_is_bounded(tmp_path, monkeypatch):
     """Files no shape can cover teach none after a couple of tries of their key."""
     calls = []
-    orig = _fast_shape.learn
-    monkeypatch.setattr(_fast_shape, "learn", lambda *a: calls.append(1) or orig(*a))
+    orig = _fast_learn.learn
+    monkeypatch.setattr(_fast_learn, "learn", lambda *a: calls.append(1) or orig(*a))
     version = frame(event_bytes(1.0, 0, file_version="brain.Event:2"))
     start = frame(event_bytes(2.0, 5, session_log=wire.field_varint(1, 1)))
     for k in range(8):
         recs = b"".join(frame(summary_event(2.0 + s, s, scalar_value("loss", s * 0.5))) for s in range(20 + k))
         _check(write(str(tmp_path / f"restart{k}.v2"), version + start + recs))
-    assert len(calls) == _fast_shape.TRIES
+    assert len(calls) == _fast_learn.TRIES
     assert not _fast_shape._SHAPES
