@@ -85,12 +85,13 @@ FIRST_WINDOW = 512
 # --------------------------------------------------------------------------- entry point
 
 
-def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool = True) -> tuple[int, str | None]:
+def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool = True, planned: bool = False) -> tuple[int, str | None]:
     """Decode every record in buf[pos:end] that can be decided; return (position after the
-    last, fatal message). ``eof``: the file ends at ``end`` (see decode_records_general)."""
+    last, fatal message). ``eof``: the file ends at ``end`` (see decode_records_general);
+    ``planned``: the plans were asked about this whole file already, and read it not."""
     if _fast_file.applies(pos, end, base, acc, eof):  # a whole small file: a plan may read it at once
         data = np.frombuffer(buf, dtype=np.uint8, count=end)
-        if _fast_file.decode_file(buf, data, acc, verify_crc):
+        if not planned and _fast_file.decode_file(buf, data, acc, verify_crc):
             return end, None
         out = _decode_records(buf, pos, end, base, acc, verify_crc, eof)
         if out == (end, None):
