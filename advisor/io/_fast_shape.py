@@ -96,7 +96,11 @@ def find(buf: memoryview, data: np.ndarray) -> tuple[Shape, tuple[int, ...]] | N
         if counts is not None:
             _KEYS[k][1] += 1  # type: ignore[index]
             if i:  # the last one used first next time (files of one layout come in runs)
-                shapes.insert(0, shapes.pop(i))  # type: ignore[attr-defined]
+                try:  # (another thread may be moving it too)
+                    shapes.remove(shape)  # type: ignore[attr-defined]
+                    shapes.insert(0, shape)  # type: ignore[attr-defined]
+                except ValueError:
+                    pass
             return shape, counts
     return None
 
