@@ -71,6 +71,7 @@ class Shape:
     order: tuple[str, ...]  # tag order, as the record-by-record path held the learned file's
     alike: bool = False  # every point has a wall time, every value one kind, every step <= 2 bytes
     framings: dict = field(default_factory=dict)  # (see _framing)
+    pointings: dict = field(default_factory=dict)  # (see _shared_points)
 
 
 _SHAPES: dict[tuple[int, int], list[Shape]] = {}
@@ -158,9 +159,44 @@ def instantiate(shape: Shape, counts: tuple[int, ...], data: np.ndarray) -> File
         crc_cols=cols,
         crc_index=index,
         footers=foot,
-        **_points(shape, at),
+        **(_shared_points(shape, counts, at) if shape.alike else _points(shape, at)),
         shared=shared,
     )
+
+
+def _shared_points(shape: Shape, counts: tuple[int, ...], at: list[tuple[int, int, int]]) -> dict:
+    """:func:`_points` (of an ``alike`` shape) cut from those of the longest file made with the
+    same counts but the last segment's: each tag's points are a prefix of its points there."""
+    last = max(i for i, c in enumerate(counts) if c)
+    sig = counts[:last]
+    got = shape.pointings.get(sig)
+    if got is None or got[0] < counts[last]:
+        out = _points(shape, at)
+        if sig in shape.pointings or len(shape.pointings) < MAX_FRAMINGS:
+            shape.pointings[sig] = (counts[last], out)
+        return out
+    full = got[1]
+    spans, tags = [], []
+    start = 0
+    for tag, a, _, meta in full["tags"]:
+        n = sum(c * seg.pieces[tag].n for seg, c in zip(shape.segments, counts) if tag in seg.pieces)
+        spans.append((a, a + n))
+        tags.append((tag, start, start + n, meta))
+        start += n
+
+    def cut(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x[a:b] for a, b in spans])
+
+    def cut_field(f: Field) -> Field:
+        return Field(f.kind, f.width, None, cut(f.at), None if f.keep is None else cut(f.keep))
+
+    return {
+        "seqs": cut(full["seqs"]),
+        "walls": cut_field(full["walls"]),
+        "steps": tuple(cut_field(f) for f in full["steps"]),
+        "values": tuple(cut_field(f) for f in full["values"]),
+        "tags": tuple(tags),
+    }
 
 
 #: Record-major arrays kept per shape, at most, and bytes of them kept by all shapes (see _framing).
