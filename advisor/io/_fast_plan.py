@@ -249,7 +249,7 @@ def assemble(data: np.ndarray, groups: list[_Group], order: list[str]) -> FilePl
 def fixed_words(data: np.ndarray, mask: np.ndarray) -> dict:
     """FilePlan's ``fixed`` and ``mask64`` of the file ``data`` (its fixed bytes: ``mask``)."""
     r = len(data) % 8
-    mask64 = mask[r:].view("<u8") if r == 0 else mask[r:].view("<u8").copy()
+    mask64 = mask[r:].view("<u8")  # (a view of mask, aligned or not)
     return {"fixed": np.bitwise_and(data[r:].view("<u8"), mask64).tobytes(), "mask64": mask64}
 
 

@@ -149,8 +149,8 @@ def instantiate(shape: Shape, counts: tuple[int, ...], data: np.ndarray) -> File
     cols, index, foot, mask, shared = _framing(shape, counts, at)
     words = fixed_words(data, mask[:pos])
     cols, index, foot = cols[:, :rec], index[:, :rec], foot[:rec]
-    if shared:  # views: the shape's (mask64 too when the file's size is a multiple of 8)
-        shared = cols.nbytes + index.nbytes + foot.nbytes + (0 if len(data) % 8 else words["mask64"].nbytes)
+    if shared:  # views of the shape's arrays
+        shared = cols.nbytes + index.nbytes + foot.nbytes + words["mask64"].nbytes
     return FilePlan(
         records=rec,
         versions=tuple(versions),
