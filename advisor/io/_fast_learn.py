@@ -27,7 +27,7 @@ USES_PER_TRY = 2
 def wants(buf: memoryview, size: int) -> bool:
     """Whether a file that no shape read should teach one (see TRIES, USES_PER_TRY)."""
     k = key(buf, size)
-    if k is None or _fast_shape._count[0] >= MAX_SHAPES or len(_fast_shape._SHAPES.get(k, ())) >= MAX_PER_KEY:
+    if k is None or _fast_shape._count[0] >= MAX_SHAPES or len(_fast_shape._SHAPES.get(k, ())) >= MAX_PER_KEY or _fast_shape._framing_bytes[0] >= _fast_shape.FRAMING_BYTES:
         return False
     tries, uses = _fast_shape._KEYS.get(k, (0, 0))
     return tries < TRIES or uses >= USES_PER_TRY * tries

@@ -172,7 +172,10 @@ def _shared_points(shape: Shape, counts: tuple[int, ...], at: list[tuple[int, in
     got = shape.pointings.get(sig)
     if got is None or got[0] < counts[last]:
         out = _points(shape, at)
-        if sig in shape.pointings or len(shape.pointings) < MAX_FRAMINGS:
+        size = _nbytes(out)
+        old = shape.pointings.get(sig)
+        if _framing_bytes[0] + size <= FRAMING_BYTES and (old is not None or len(shape.pointings) < MAX_FRAMINGS):
+            _framing_bytes[0] += size - (_nbytes(old[1]) if old is not None else 0)
             shape.pointings[sig] = (counts[last], out)
         return out
     full = got[1]
@@ -199,10 +202,16 @@ def _shared_points(shape: Shape, counts: tuple[int, ...], at: list[tuple[int, in
     }
 
 
-#: Record-major arrays kept per shape, at most, and bytes of them kept by all shapes (see _framing).
+#: Record-major arrays (and points) kept per shape, at most (see _framing, _shared_points); bytes
+#: all shapes may hold (those, and their tiles): beyond, none is learned and no more are kept.
 MAX_FRAMINGS = 16
 FRAMING_BYTES = 32 << 20
 _framing_bytes = [0]
+
+
+def _nbytes(points: dict) -> int:
+    fields = [points["walls"], *points["steps"], *points["values"]]
+    return points["seqs"].nbytes + sum(f.at.nbytes + (f.keep.nbytes if f.keep is not None else 0) for f in fields if f is not None)
 
 
 def _framing(shape: Shape, counts: tuple[int, ...], at: list[tuple[int, int, int]]) -> tuple[np.ndarray, ...]:
@@ -366,5 +375,14 @@ def _tiles(seg: Segment, c: int) -> _Tiles:
     }
     k = len(seg.cols)
     cols = (seg.cols[:, None, :] + offs[None, :, None]).reshape(k, -1)
-    seg.tiles = _Tiles(c, cols, np.tile(seg.index, (1, c)), tile(seg.foot, offs), np.tile(seg.mask, c), pieces)
-    return seg.tiles
+    new = _Tiles(c, cols, np.tile(seg.index, (1, c)), tile(seg.foot, offs), np.tile(seg.mask, c), pieces)
+    _framing_bytes[0] += _tiles_bytes(new) - (_tiles_bytes(t) if t is not None else 0)
+    seg.tiles = new
+    return new
+
+
+def _tiles_bytes(t: _Tiles) -> int:
+    arrays = [t.cols, t.index, t.foot, t.mask]
+    for pc in t.pieces.values():
+        arrays += [pc.seq, pc.value[2]] + ([pc.wall] if pc.wall is not None else []) + ([pc.step[1]] if pc.step is not None else [])
+    return sum(a.nbytes for a in arrays)

@@ -220,3 +220,15 @@ def test_learning_is_bounded(tmp_path, monkeypatch):
         _check(write(str(tmp_path / f"restart{k}.v2"), version + start + recs))
     assert len(calls) == _fast_learn.TRIES
     assert not _fast_shape._SHAPES
+
+
+def test_shapes_hold_at_most_their_memory_budget(tmp_path, shaped, monkeypatch):
+    """Past FRAMING_BYTES held by shapes, none is learned and no arrays are kept for sharing;
+    files are still read exactly (by plans made each time)."""
+    monkeypatch.setattr(_fast_shape, "FRAMING_BYTES", 1)
+    for seed, n in enumerate((30, 50, 70, 90)):
+        for which in (0, 1):
+            _check(_file(tmp_path, seed, n, which))
+    assert _fast_shape._count[0] == 1  # the first learned; its tiles use up the budget
+    assert all(not s.framings and not s.pointings for shapes in _fast_shape._SHAPES.values() for s in shapes)
+    assert shaped.count(True) >= 3  # the train files after the first: read by its plans
