@@ -178,13 +178,19 @@ def test_other_layouts_with_the_same_first_records_are_not_misread(tmp_path, sha
 def test_a_growing_file_is_read_as_a_whole_read(tmp_path, shaped):
     _learned(tmp_path)
     data = open(_file(tmp_path, 4, 180), "rb").read()
-    path = str(tmp_path / "growing.v2")
-    reader = EventFileReader(path)
-    for cut in (len(data) // 3, len(data) - 5, len(data)):
-        write(path, data[:cut])
-        reader.poll()
     whole = write(str(tmp_path / "whole.v2"), data)
-    assert_same(reader.result(), _with_path(read_event_file(whole), path))
+    recs = _records(data)
+    epoch = [recs[4 + 3 * e][0] for e in (10, 40, 60)]  # cuts after whole epochs: whole files of fewer epochs so far
+    for k, cuts in enumerate(((len(data) // 3, len(data) - 5, len(data)), (epoch[1], len(data) - 5, len(data)), (epoch[0], epoch[2], len(data)))):
+        path = str(tmp_path / f"growing{k}.v2")
+        reader = EventFileReader(path)
+        before = shaped.count(True)
+        for cut in cuts:
+            write(path, data[:cut])
+            reader.poll()
+        assert_same(reader.result(), _with_path(read_event_file(whole), path))
+        if k:
+            assert shaped.count(True) > before  # its first poll was read by a shape's plan
 
 
 def _with_path(ef, path):
