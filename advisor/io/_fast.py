@@ -31,14 +31,16 @@ through the general decoder, record by record, with the same record numbers; wha
 order across records (a tag's first metadata, restarts) is resolved by record number, so the
 result is identical on every input.
 
-Six files, each importing only the ones below it and the reader's lower layers (records,
+Eight files, each importing only the ones below it and the reader's lower layers (records,
 events, accumulator), never the reader itself: this one (the entry point and step 1),
 :mod:`advisor.io._fast_file` (whole-file plans: a small file of a sweep read at once when files
-of its size and layout came before), :mod:`advisor.io._fast_plan` (building those plans),
-:mod:`advisor.io._fast_batch` (plans: steps 3 and 4 over whole batches),
-:mod:`advisor.io._fast_single` (templates applied to one record at a time: the records no batch
-covers, which are most of a small file's fixed cost) and :mod:`advisor.io._fast_template`
-(step 2: one record's template and its CRC tables).
+of its size and layout came before), :mod:`advisor.io._fast_learn` and
+:mod:`advisor.io._fast_shape` (shapes: the layout of a sweep's small files with the number of
+steps left open, learned from one file, making the plan of each new size),
+:mod:`advisor.io._fast_plan` (building those plans), :mod:`advisor.io._fast_batch` (plans:
+steps 3 and 4 over whole batches), :mod:`advisor.io._fast_single` (templates applied to one
+record at a time: the records no batch covers, which are most of a small file's fixed cost) and
+:mod:`advisor.io._fast_template` (step 2: one record's template and its CRC tables).
 """
 
 from __future__ import annotations
@@ -83,12 +85,13 @@ FIRST_WINDOW = 512
 # --------------------------------------------------------------------------- entry point
 
 
-def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool = True) -> tuple[int, str | None]:
+def decode_records(buf: memoryview, pos: int, end: int, base: int, acc: Accumulator, verify_crc: bool, eof: bool = True, planned: bool = False) -> tuple[int, str | None]:
     """Decode every record in buf[pos:end] that can be decided; return (position after the
-    last, fatal message). ``eof``: the file ends at ``end`` (see decode_records_general)."""
+    last, fatal message). ``eof``: the file ends at ``end`` (see decode_records_general);
+    ``planned``: the plans were asked about this whole file already, and read it not."""
     if _fast_file.applies(pos, end, base, acc, eof):  # a whole small file: a plan may read it at once
         data = np.frombuffer(buf, dtype=np.uint8, count=end)
-        if _fast_file.decode_file(buf, data, acc, verify_crc):
+        if not planned and _fast_file.decode_file(buf, data, acc, verify_crc):
             return end, None
         out = _decode_records(buf, pos, end, base, acc, verify_crc, eof)
         if out == (end, None):

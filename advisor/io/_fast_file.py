@@ -33,7 +33,8 @@ import threading
 
 import numpy as np
 
-from advisor.io._fast_plan import Field, FilePlan, arena, build
+from advisor.io import _fast_learn, _fast_shape
+from advisor.io._fast_plan import STEP_OF, STEPS2, Field, FilePlan, arena, build
 from advisor.io._fast_template import STEP, convert
 from advisor.io.accumulator import Accumulator, TagData
 from advisor.io.crc32c import mask
@@ -72,20 +73,25 @@ def applies(pos: int, end: int, base: int, acc: Accumulator, eof: bool) -> bool:
 
 
 def decode_file(buf: memoryview, data: np.ndarray, acc: Accumulator, verify_crc: bool) -> bool:
-    """Read the whole file ``data`` (``buf``'s bytes) into the fresh ``acc`` by a cached plan;
-    False (``acc`` untouched) when no plan reads it exactly."""
+    """Read the whole file ``data`` (``buf``'s bytes) into the fresh ``acc`` by a cached plan, or
+    by the plan a kept shape makes for it; False (``acc`` untouched) when none reads it exactly."""
     plans = _PLANS.get(len(data))
-    if not plans:
+    if plans:
+        r = len(data) % 8
+        words = np.ndarray((len(data) // 8,), dtype="<u8", buffer=data, offset=r)
+        for plan in plans:
+            if buf[:r] == plan.head and np.bitwise_and(words, plan.mask64).tobytes() == plan.fixed:
+                _stats[1] += 1
+                return _apply(plan, data, acc, verify_crc)
+    found = _fast_shape.find(buf, data)
+    if found is None:
         return False
-    r = len(data) % 8
-    words = np.ndarray((len(data) // 8,), dtype="<u8", buffer=data, offset=r)
-    for plan in plans:
-        x = np.bitwise_xor(words, plan.tmpl64)
-        np.bitwise_and(x, plan.mask64, out=x)
-        if buf[:r] == plan.head and not np.count_nonzero(x):
-            _stats[1] += 1
-            return _apply(plan, data, acc, verify_crc)
-    return False
+    plan = _fast_shape.instantiate(*found, data)
+    if plan is None:
+        return False
+    if _held + plan.nbytes <= CACHE_BYTES:
+        _keep(len(data), plan)  # the next file of this size and layout: read by it at once
+    return _apply(plan, data, acc, verify_crc)
 
 
 _DELTA = np.uint32(mask(0))  # the constant a masked CRC adds
@@ -96,7 +102,7 @@ def _apply(plan: FilePlan, data: np.ndarray, acc: Accumulator, verify_crc: bool)
     if verify_crc:
         rot = np.bitwise_xor.reduce(arena().take(np.add(data[plan.crc_cols], plan.crc_index)), axis=0)
         stored = np.ndarray((len(data) - 3,), dtype="<u4", buffer=data, strides=(1,))[plan.footers]
-        if np.count_nonzero(np.not_equal(rot, np.subtract(stored, _DELTA))):
+        if np.subtract(stored, _DELTA, out=stored).tobytes() != rot.tobytes():
             return False
     n = len(plan.seqs)
     values = _gather(data, n, plan.values, np.float64)
@@ -141,6 +147,12 @@ def _read(data: np.ndarray, f: Field) -> np.ndarray | None:
         return raw.astype(np.float64, copy=False)
     if f.kind == STEP and f.width == 1:
         return data[f.at].astype(np.int64)  # one byte: its continuation bit is clear (a fixed bit)
+    if f.kind == STEPS2:  # (see merge_steps) each varint looked up whole
+        w = np.ndarray((len(data) - 1,), dtype="<u2", buffer=data, strides=(1,))[f.at]
+        return STEP_OF.take(np.bitwise_and(w, f.keep))
+    if f.kind == STEP and f.width == 2:  # (steps 128-16383) the first byte's continuation bit set, the second's clear: fixed bits
+        w = np.ndarray((len(data) - 1,), dtype="<u2", buffer=data, strides=(1,))[f.at]
+        return np.bitwise_or(np.bitwise_and(w, 0x7F), np.left_shift(np.right_shift(w, 8), 7)).astype(np.int64)
     with np.errstate(all="ignore"):
         out = convert(data[f.at[:, None] + np.arange(f.width)], f.kind)
     return None if f.kind != STEP and np.isnan(out).any() else out
@@ -150,11 +162,14 @@ def _read(data: np.ndarray, f: Field) -> np.ndarray | None:
 
 
 def learn(buf: memoryview, data: np.ndarray, acc: Accumulator) -> None:
-    """Note a file that no plan read, ``acc`` holding what the record-by-record path read of it;
-    at the :func:`_build_at`-th file of its size, build a plan from it, kept if it reads the
-    file exactly as ``acc`` holds it, every CRC checked (so a read with CRC checks off, which
-    reads a file whose CRCs all pass as a read with them on does, may build one too)."""
+    """Note a file that no plan read, ``acc`` holding what the record-by-record path read of it:
+    learn its shape (:mod:`advisor.io._fast_shape`) while its key wants one; else, at the
+    :func:`_build_at`-th file of its size, build a plan from it. Either is kept only if its plan
+    reads the file exactly as ``acc`` holds it, every CRC checked (so a read with CRC checks off,
+    which reads a file whose CRCs all pass as a read with them on does, may build one too)."""
     size = len(data)
+    if _fast_learn.wants(buf, size) and _learn_shape(buf, data, acc):
+        return
     if len(_SEEN) >= SEEN_LIMIT:
         _SEEN.clear()
     count = _SEEN[size] = _SEEN.get(size, 0) + 1
@@ -169,6 +184,25 @@ def learn(buf: memoryview, data: np.ndarray, acc: Accumulator) -> None:
         mine = Accumulator()
         if plan is not None and _apply(plan, data, mine, True) and _same(ref, expected, mine, mine.tag_data()):
             _keep(size, plan)
+
+
+def _learn_shape(buf: memoryview, data: np.ndarray, acc: Accumulator) -> bool:
+    """Learn the shape of the file ``data`` (read into ``acc``); kept (with the plan it makes for
+    this file) if that plan reads the file exactly as ``acc`` holds it. Whether it was kept."""
+    ref = _snapshot(acc)
+    expected = ref.tag_data()
+    with _LOCK:
+        got = _fast_learn.learn(buf, data, list(ref.chunks))
+        if got is None:
+            return False
+        plan = _fast_shape.instantiate(*got, data)
+        mine = Accumulator()
+        if plan is None or not _apply(plan, data, mine, True) or not _same(ref, expected, mine, mine.tag_data()):
+            return False
+        _fast_learn.keep(buf, len(data), got[0])
+        if _held + plan.nbytes <= CACHE_BYTES:
+            _keep(len(data), plan)
+    return True
 
 
 def _build_at() -> int:

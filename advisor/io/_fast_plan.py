@@ -33,6 +33,33 @@ class Field:
     width: int
     sel: np.ndarray | None  # point indices
     at: np.ndarray  # first byte of each (intp)
+    keep: np.ndarray | None = None  # STEPS2: (points,) uint16 mask of each point's two bytes
+
+
+#: Every point's step at once, each a varint of at most two bytes or none (step 0): the 16 bits
+#: at ``at`` masked by ``keep`` (0xFFFF two bytes, 0x00FF one, 0 none: the continuation bits
+#: are fixed bytes of a plan, so which bytes a varint has is known), looked up in STEP_OF.
+STEPS2 = "steps2"
+#: A varint of at most two bytes (the second's bits 8-15, when the first's continuation bit is
+#: set) -> its value.
+STEP_OF = np.arange(1 << 16, dtype=np.int64)
+STEP_OF = np.where(STEP_OF & 0x80, (STEP_OF & 0x7F) | ((STEP_OF >> 8) & 0x7F) << 7, STEP_OF & 0x7F)
+#: STEPS2 masks by varint width (0: no step).
+STEP_KEEP = np.array([0, 0x00FF, 0xFFFF], dtype=np.uint16)
+
+
+def merge_steps(steps: list[Field], n: int) -> tuple[Field, ...]:
+    """A plan's step fields as one STEPS2 field when there are several (or some points have
+    none) and none is longer than two bytes: one gather instead of one per width."""
+    if not steps or (len(steps) == 1 and steps[0].sel is None) or any(f.width > 2 for f in steps):
+        return tuple(steps)
+    at = np.zeros(n, dtype=np.intp)
+    keep = np.zeros(n, dtype=np.uint16)
+    for f in steps:
+        where = f.sel if f.sel is not None else slice(None)
+        at[where] = f.at
+        keep[where] = STEP_KEEP[f.width]
+    return (Field(STEPS2, 2, None, at, keep),)
 
 
 @dataclass(eq=False)
@@ -42,7 +69,7 @@ class FilePlan:
     head: bytes  # the file's first size % 8 bytes (fixed: the first record's length)
     # The rest of the file the plan was built from, and the mask of its fixed bytes (0xFF fixed,
     # 0x80 a varint's continuation bit only, 0 free), as uint64 words.
-    tmpl64: np.ndarray
+    fixed: bytes  # the template's bytes & mask, as the words (mask64) are
     mask64: np.ndarray
     # Payload CRCs: crc_cols (K, R) are the variable bytes of each record (a column per record,
     # padded with a table of zeros), crc_index the offset of each one's table in the arena
@@ -56,12 +83,14 @@ class FilePlan:
     steps: tuple[Field, ...]
     values: tuple[Field, ...]
     tags: tuple[tuple[str, int, int, tuple[int, str] | None], ...]  # (tag, first point, end, first metadata)
+    shared: int = 0  # bytes of its arrays that are views of arrays a shape holds (not counted here)
 
     @property
     def nbytes(self) -> int:
-        arrays = [self.tmpl64, self.mask64, self.crc_cols, self.crc_index, self.footers, self.seqs]
-        arrays += [f.at for f in (*self.steps, *self.values, *((self.walls,) if self.walls else ()))]
-        return sum(a.nbytes for a in arrays)
+        arrays = [self.mask64, self.crc_cols, self.crc_index, self.footers, self.seqs]
+        fields = (*self.steps, *self.values, *((self.walls,) if self.walls else ()))
+        arrays += [f.at for f in fields] + [f.keep for f in fields if f.keep is not None]
+        return len(self.fixed) + sum(a.nbytes for a in arrays) - self.shared
 
 
 def frames(buf: memoryview, end: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -155,33 +184,52 @@ def build(buf: memoryview, data: np.ndarray, order: list[str]) -> FilePlan | Non
     """The plan of the file ``data`` (``buf``'s bytes), its tags in ``order`` (as the file read
     record by record holds them); None: not a file of plain scalar records and file_versions,
     with a version-2 file_version first."""
+    got = groups_of(buf, data)
+    return None if got is None else assemble(data, got, order)
+
+
+def groups_of(buf: memoryview, data: np.ndarray) -> list[_Group] | None:
+    """The file's records framed and grouped by layout (None: not framed whole, or a record of
+    no plannable layout)."""
     framed = frames(buf, len(data))
     if framed is None or not len(framed[0]):
         return None
-    starts, lengths = framed
-    groups = _groups(buf, data, starts, lengths)
-    if groups is None:
-        return None
-    versions = sorted((int(s), *g.version) for g in groups if g.version is not None for s in g.seqs.tolist())
-    if not versions or versions[0][0] != 0 or any(v[2] < 2 for v in versions):
-        return None  # without a version-2 file_version first, steps going back purge points
-    n_rec = len(starts)
-    k = max(len(g.var_cols) for g in groups)
-    if k * n_rec > 2 * sum(len(g.var_cols) * len(g.seqs) for g in groups):
-        return None  # (records of very different numbers of variable bytes: too much padding)
-    mask = np.full(len(data), 0xFF, dtype=np.uint8)
-    crc_cols = np.zeros((k, n_rec), dtype=np.intp)
-    crc_index = np.zeros((k, n_rec), dtype=np.intp)  # padding: the arena's first table, zeros
+    return _groups(buf, data, *framed)
+
+
+def file_mask(size: int, groups: list[_Group]) -> np.ndarray:
+    """The mask of a file's fixed bytes (0xFF fixed, 0x80 a varint's continuation bit only, 0
+    free), its records grouped as ``groups`` say."""
+    mask = np.full(size, 0xFF, dtype=np.uint8)
     for g in groups:
         free = np.flatnonzero(g.mask != 0xFF)  # (the rest stays fixed: 0xFF)
         cols = np.concatenate((free, np.arange(g.n, g.n + FOOTER)))  # and the payload CRC's bytes
         mask[g.p0s[:, None] + cols] = np.concatenate((g.mask[free], np.zeros(FOOTER, dtype=np.uint8)))
+    return mask
+
+
+def assemble(data: np.ndarray, groups: list[_Group], order: list[str]) -> FilePlan | None:
+    """The plan of the file ``data`` whose records are ``groups`` (every record in one; see
+    :func:`groups_of`), its tags in ``order``; None: no version-2 file_version first, or tables
+    the arena cannot hold."""
+    versions = sorted((int(s), *g.version) for g in groups if g.version is not None for s in g.seqs.tolist())
+    if not versions or versions[0][0] != 0 or any(v[2] < 2 for v in versions):
+        return None  # without a version-2 file_version first, steps going back purge points
+    n_rec = sum(len(g.seqs) for g in groups)
+    k = max(len(g.var_cols) for g in groups)
+    if k * n_rec > 2 * sum(len(g.var_cols) * len(g.seqs) for g in groups):
+        return None  # (records of very different numbers of variable bytes: too much padding)
+    crc_cols = np.zeros((k, n_rec), dtype=np.intp)
+    crc_index = np.zeros((k, n_rec), dtype=np.intp)  # padding: the arena's first table, zeros
+    footers = np.zeros(n_rec, dtype=np.intp)
+    for g in groups:
         at = _in_arena(g.tables)
         if at is None:
             return None
         v = len(g.var_cols)
         crc_cols[:v, g.seqs] = g.var_cols[:, None] + g.p0s
         crc_index[:v, g.seqs] = (at + 256 * np.arange(v))[:, None]
+        footers[g.seqs] = g.p0s + g.n
     points = _points(groups, order)
     if points is None:
         return None
@@ -190,13 +238,19 @@ def build(buf: memoryview, data: np.ndarray, order: list[str]) -> FilePlan | Non
         records=n_rec,
         versions=tuple(versions),  # type: ignore[arg-type]
         head=data[:r].tobytes(),
-        tmpl64=data[r:].view("<u8").copy(),
-        mask64=mask[r:].view("<u8").copy(),
+        **fixed_words(data, file_mask(len(data), groups)),
         crc_cols=crc_cols,
         crc_index=crc_index,
-        footers=starts + HEADER + lengths,
+        footers=footers,
         **points,
     )
+
+
+def fixed_words(data: np.ndarray, mask: np.ndarray) -> dict:
+    """FilePlan's ``fixed`` and ``mask64`` of the file ``data`` (its fixed bytes: ``mask``)."""
+    r = len(data) % 8
+    mask64 = mask[r:].view("<u8")  # (a view of mask, aligned or not)
+    return {"fixed": np.bitwise_and(data[r:].view("<u8"), mask64).tobytes(), "mask64": mask64}
 
 
 #: Every CRC table plans use, once (flat, rotated): entries 0-255 are zeros (the padding's).
@@ -284,7 +338,7 @@ def _points(groups: list[_Group], order: list[str]) -> dict | None:
     return {
         "seqs": np.concatenate(seqs).astype(np.int64) if seqs else np.zeros(0, dtype=np.int64),
         "walls": walls[0] if walls else None,
-        "steps": tuple(_fields([(w, STEP, s[1], s[0]) for w, _, s, _, _, _ in cols if s is not None], start)),
+        "steps": merge_steps(_fields([(w, STEP, s[1], s[0]) for w, _, s, _, _, _ in cols if s is not None], start), start),
         "values": tuple(_fields([(w, kind, width, v) for w, _, _, kind, width, v in cols], start)),
         "tags": tuple(tags),
     }

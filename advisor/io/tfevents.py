@@ -24,7 +24,9 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from advisor.io import _fast
+import numpy as np
+
+from advisor.io import _fast, _fast_file
 from advisor.io.accumulator import Accumulator, TagData
 from advisor.io.events import decode_records_general
 from advisor.io.records import FOOTER, HEADER, MAX_RECORD, NOT_TFRECORD, U64, Damage
@@ -95,6 +97,7 @@ class EventFileReader:
         self._head = b""  # the file's first bytes, as decoded (at most WITNESS)
         self._tail = b""  # the bytes just before the offset, as decoded (at most WITNESS)
         self._follow = True  # False: read once (read_event_file), no later poll needs the witness bytes
+        self._planned = False  # the whole-file plans were asked about the bytes being decoded already
 
     def poll(self) -> int:
         """Decode what was appended since the last poll; return the number of new records."""
@@ -224,8 +227,10 @@ class EventFileReader:
     def _consume(self, buf: memoryview, base: int, eof: bool) -> None:
         """Decode the records of ``buf`` (which starts at file offset ``base``; ``eof``: the file
         ends where it does)."""
-        decode = _fast.decode_records if self.fast else decode_records_general
-        pos, fatal = decode(buf, 0, len(buf), base, self._acc, self.verify_crc, eof=eof)
+        if self.fast:
+            pos, fatal = _fast.decode_records(buf, 0, len(buf), base, self._acc, self.verify_crc, eof=eof, planned=self._planned)
+        else:
+            pos, fatal = decode_records_general(buf, 0, len(buf), base, self._acc, self.verify_crc, eof=eof)
         self.offset = base + pos
         if self._follow:
             self._witness(buf, base)
@@ -345,15 +350,65 @@ def damage_problems(damage: Damage, records: int, size: int) -> list[str]:
 
 def read_event_file(path: str | os.PathLike[str], verify_crc: bool = True, *, fast: bool = True) -> EventFile:
     """Read a whole event file. Never raises on bad content; see :attr:`EventFile.problems`."""
+    got = _read_planned(os.fspath(path), verify_crc) if fast else None
+    if isinstance(got, EventFile):
+        return got
     reader = EventFileReader(path, verify_crc=verify_crc, fast=fast)
     reader._follow = False
-    reader.poll()
+    if got is not None:  # a small file the plans did not read: decoded from the bytes read
+        reader._planned = True
+        reader._poll_whole(*got)
+        reader._planned = False
+    else:
+        reader.poll()
     ef = reader.result()
     if ef.records == 0 and not ef.problems:
         size = _size(reader.path)
         if size == 0:
             ef = _with_problem(ef, "empty file")
     return ef
+
+
+def _read_planned(path: str, verify_crc: bool) -> EventFile | tuple[os.stat_result, bytes] | None:
+    """A small regular file (a sweep's) read whole and decoded by a whole-file plan
+    (:mod:`advisor.io._fast_file`), as :class:`EventFileReader` would read it, with none of its
+    bookkeeping: its EventFile; else its status and bytes (for the reader to decode), or None
+    (not such a file, or unreadable: the reader reads it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) and 0 < st.st_size <= min(_fast_file.MAX_FILE, READ_CHUNK)):
+            return None
+        data = os.read(fd, st.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) != st.st_size:
+        return None
+    acc = Accumulator()
+    if not _fast_file.decode_file(memoryview(data), np.frombuffer(data, dtype=np.uint8), acc, verify_crc):
+        return st, data
+    scalars = acc.tag_data()
+    acc.resolve()
+    return _event_file(
+        path=path,
+        scalars=scalars,
+        hparams=dict(acc.hparams),
+        texts=dict(acc.texts),
+        file_version=acc.file_version,
+        restarts=tuple(acc.restarts),
+        records=acc.records,
+        bytes_read=len(data),
+        non_scalar=acc.non_scalar,
+        bad_crc=acc.bad_crc,
+        bad_records=acc.bad_records,
+        truncated=False,
+        problems=tuple(damage_problems(acc.damage, acc.records, len(data))),
+    )
 
 
 def _size(path: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.io import _fast, _fast_file
+from advisor.io import _fast, _fast_file, _fast_shape
 
 
 @pytest.fixture
@@ -23,3 +23,7 @@ def fresh_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_fast_file, "_SEEN", {})
     monkeypatch.setattr(_fast_file, "_held", 0)
     monkeypatch.setattr(_fast_file, "_stats", [0, 0])
+    monkeypatch.setattr(_fast_shape, "_SHAPES", {})
+    monkeypatch.setattr(_fast_shape, "_KEYS", {})
+    monkeypatch.setattr(_fast_shape, "_count", [0])
+    monkeypatch.setattr(_fast_shape, "_framing_bytes", [0])

@@ -23,6 +23,8 @@ FLOORS: list[set[str]] = [
     {"events"},
     {"_fast_template"},
     {"_fast_batch", "_fast_single", "_fast_plan"},
+    {"_fast_shape"},
+    {"_fast_learn"},
     {"_fast_file"},
     {"_fast"},
     {"tfevents"},

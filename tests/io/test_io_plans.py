@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from iotest_helpers import assert_same, scalar_value, summary_event, write
 
-from advisor.io import _fast_file, wire
+from advisor.io import _fast_file, _fast_learn, _fast_shape, wire
 from advisor.io.crc32c import masked_crc32c
 from advisor.io.records import HEADER, frame
 from advisor.io.tfevents import EventFileReader, read_event_file
@@ -222,7 +222,8 @@ def _with_problems(ef, problems):
 
 def test_plans_are_built_for_repeated_sizes_only_while_used(tmp_path, plans, monkeypatch):
     """The 4th file of a size builds a plan; a full cache builds none; plans that are seldom used
-    raise the bar to 4x as many files of a size."""
+    raise the bar to 4x as many files of a size (shapes, which would make them sooner, off)."""
+    monkeypatch.setattr(_fast_learn, "MAX_SHAPES", 0)
     paths = _sweep(tmp_path, 4, 10)
     for p in paths[:6]:  # three runs: each size seen 3 times
         read_event_file(p)
