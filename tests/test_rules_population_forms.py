@@ -585,3 +585,28 @@ def test_overfitting_under_single_minibatch_points_does_not_hinge_on_two_noisy_m
     val = np.array([0.689, 0.7195, 0.6347, 0.7622, 0.7947, 0.813, 0.814, 0.9037, 0.9804, 1.0468])
     acc = np.array([0.7275, 0.73, 0.72, 0.705, 0.6925, 0.725, 0.735, 0.7, 0.69, 0.7175])
     assert _sev({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, acc)}, "overfitting")
+
+
+def test_validation_on_twenty_examples_is_noisy_even_under_a_noisy_small_batch_train_loss():
+    # a CNN at batch 8 logged by Lightning every 10 steps, 50 evaluations on 20 examples (the
+    # numbers of such a population run): the one-batch train loss is as noisy as validation, so
+    # the 'calm train' test cannot tell; the accuracy's steps of 1/20 can
+    train = np.array([2.1934, 1.6293, 0.7725, 0.4537, 0.8252, 0.5432, 0.7928, 1.2888, 0.2135, 0.3727, 0.0043, 0.371, 0.0176,
+                      1.0795, 0.6067, 0.9011, 0.6701, 0.2032, 0.6487, 0.1116, 0.3846, 0.0385, 0.7718, 2.3408, 0.7425, 0.4383,
+                      1.125, 0.97, 1.1527, 0.1027, 0.005, 0.0559, 1.019, 2.0773, 0.3105, 0.6038, 1.2397, 0.0758, 0.0001, 2.2089])
+    steps = np.arange(9, 400, 10)
+    val = np.array([2.3262, 1.9967, 1.146, 0.9456, 0.5971, 0.8161, 0.5227, 0.4004, 0.7792, 0.4575, 0.4703, 0.3281, 0.3751,
+                    0.3422, 0.1164, 0.158, 0.1823, 0.1689, 0.1877, 0.7583, 0.5414, 0.227, 0.2558, 0.3584, 0.1644, 0.5839, 0.4802,
+                    1.0821, 1.0403, 1.0464, 1.1399, 0.8416, 0.8932, 0.7531, 0.6298, 0.8736, 1.0527, 1.0056, 1.2335, 0.9003,
+                    0.4939, 0.5691, 1.2777, 0.3782, 0.3725, 0.4895, 0.1923, 0.4579, 0.639, 0.5907])
+    vs = np.arange(7, 400, 8)
+    right = np.array([4, 9, 15, 17, 14, 12, 17, 16, 14, 18, 18, 18, 17, 17, 19, 18, 19, 19, 19, 18, 17, 18, 19, 18, 19, 17, 19, 14,
+                      16, 16, 12, 17, 17, 15, 17, 16, 17, 16, 18, 17, 18, 16, 17, 17, 18, 17, 19, 17, 16, 17])
+    curves = {"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, right / 20)}
+    found = _sev(curves, "noisy-validation")
+    assert found and found[0].evidence["val_set_size_from_accuracy"] == 20 and "1/20" in found[0].summary
+    # the same curves with an accuracy that moves in steps of 1/400 (a val set of 400) leave it to
+    # the calm-train test, which the noisy train loss fails
+    fine = (right * 20 + np.arange(50) % 7 - 3) / 400
+    found = _sev({**curves, "val_acc": (vs, fine)}, "noisy-validation")
+    assert not found or found[0].evidence["late_noise_over_level"] is None

@@ -12,7 +12,9 @@ best of a wide rolling-median trend)
 and ``min_rel`` of its level — or, after the initial fall, the noise over the second half of the
 evaluations exceeds ``late_rel`` of the level there while the train loss (binned) is at least
 ``calm_ratio`` times calmer relative to its own level (the jumps come from the val set, not
-from a model that is itself bouncing: that would be oscillation or gradient noise).
+from a model that is itself bouncing: that would be oscillation or gradient noise) — or the val
+set is known to be tiny: its accuracy moves in whole steps of 1/n for an n of at most
+``tiny_val_set`` examples (``val_set_size``), so the jumps are its own.
 
 Remedies: ``larger_val_set``; ``eval_more_often`` when evaluations are sparse (fewer than
 ``sparse`` points), so that a smoothed curve can be trusted.
@@ -30,7 +32,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import binned_noise, diff_noise, fmt, median, pct, rolling_median
+from advisor.signals import binned_noise, diff_noise, fmt, median, pct, percent_scale, rolling_median
 
 ID = "noisy-validation"
 SEVERITY = Severity.INFO
@@ -45,6 +47,7 @@ class Params:
     sparse: int = 20
     late_rel: float = 0.1
     calm_ratio: float = 1.5
+    tiny_val_set: int = 25  # examples: accuracy moves in steps of 4% or more
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -79,6 +82,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "noise_over_improvement": round(float(min(ratio, 1e6)), 3),
         "evaluations": v.n,
         "late_noise_over_level": None if late_ratio is None else round(late_ratio, 3),
+        "val_set_size_from_accuracy": val_set_size(ctx),
         "step_range": [int(v.steps[0]), int(v.steps[-1])],
         "signal": "val_loss" if lower_better else "val_acc",
     }
@@ -88,14 +92,33 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             f"{v.n} evaluations: decisions taken on it are unreliable"
         )
     else:
+        n_val = val_set_size(ctx)
+        why = (f"; its accuracy moves in steps of 1/{n_val}, a val set of about {n_val} examples" if 0 < (n_val or 0) <= p.tiny_val_set
+               else " while the train loss is calm")
         summary = (
             f"{name} jumps by about {pct(late_ratio)} of its level between evaluations in the second half of "
-            f"the run ({v.n} evaluations) while the train loss is calm: the val set is too small to rank checkpoints"
+            f"the run ({v.n} evaluations){why}: the val set is too small to rank checkpoints"
         )
     conf = margin_confidence(float(min(ratio, 100)), p.max_ratio, 1.0, base=0.5)
     if late_ratio is not None:
         conf = max(conf, margin_confidence(late_ratio, p.late_rel, 0.2, base=0.5))
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(v.steps[0]))]
+
+
+def val_set_size(ctx: Context) -> int | None:
+    """The validation set's size read off its accuracy's granularity: the smallest n (up to 200)
+    for which every logged value is a whole number of n-ths — 8 distinct values at least, else
+    None (a fraction of 20 examples moves in steps of 0.05)."""
+    acc = ctx.val_acc
+    if acc is None or acc.n < 8:
+        return None
+    v = np.unique(np.round(np.asarray(acc.values, dtype=float) / percent_scale(acc.values), 6))
+    if v.size < 8:
+        return None
+    for n in range(2, 201):
+        if np.all(np.abs(v * n - np.round(v * n)) < 1e-3 * n):
+            return n
+    return None
 
 
 def _late_noise(ctx: Context, vals: np.ndarray, p: Params) -> float | None:
@@ -109,7 +132,8 @@ def _late_noise(ctx: Context, vals: np.ndarray, p: Params) -> float | None:
     if rel <= p.late_rel:
         return None
     t = ctx.train
-    if t is not None and t.bvals.size >= 8:
+    if t is not None and t.bvals.size >= 8 and not (0 < (val_set_size(ctx) or 0) <= p.tiny_val_set):
+        # (a val set known to be tiny makes its own noise: no need for a calm train loss)
         tb = t.bvals[t.bvals.size // 2 :]
         t_lvl = abs(float(median(tb)))
         if t_lvl > 0 and rel < p.calm_ratio * binned_noise(tb) / t_lvl:
