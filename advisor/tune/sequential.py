@@ -17,11 +17,13 @@ baseline (the config it patches, whose runs tune already has). After each look t
 With ``present`` (how many seeds of each side show the condition being repaired) and
 ``max_seeds``, there is one more test, at the last look: the condition in every baseline seed
 and in no candidate seed (a clean split; Fisher's exact test, p = 1/C(2n, n) = 1/252 at five a
-side), with the candidate better on average and in a majority of seeds. It answers the noise
+side), with the candidate better on average and in a majority of seeds, and by Welch's test at
+the whole alpha as if this were the only look (the gain is not noise either). It answers the noise
 pathologies (a batch too small, a rate that never decays), whose baseline spreads so widely from
 seed to seed that the metric alone cannot prove a gain over five seeds, while the condition goes
 from every seed to none. Under a remedy that does nothing both sides' seeds show the condition
-alike, so a clean split has chance at most 1/C(2n, n): that is the level the test is given
+alike, so a clean split has chance at most 1/C(2n, n) (the metric's condition can only lower
+it): that is the level the test is given
 (:func:`condition_share`), and the Welch looks share the rest of alpha, ``(alpha - share) /
 looks`` each (Bonferroni over all the tests). The futility rule waits while the split is clean.
 
@@ -93,10 +95,10 @@ def decide(before: Sequence[float], after: Sequence[float], lower_is_better: boo
         return Decision(ACCEPT if ok else REJECT, p, level, n, "one seed: no test, a gain above 1%" if ok else "one seed: gain below 1%")
     if p <= level and better > paired / 2:
         return Decision(ACCEPT, p, level, n, f"Welch p {p:.2g} <= {level:.2g}")
-    if share > 0 and present is not None and last and better > paired / 2:
+    if share > 0 and present is not None and last and better > paired / 2 and p <= alpha:
         c = fisher_p(present[0], b.size, present[1], n)
         if c <= share * (1 + 1e-9):
-            return Decision(ACCEPT, c, level, n, f"Welch p {p:.2g} > {level:.2g}; condition in {present[0]}/{b.size} -> {present[1]}/{n} seeds, Fisher p {c:.2g} <= {share:.2g}")
+            return Decision(ACCEPT, c, level, n, f"Welch p {p:.2g} > {level:.2g} (<= {alpha:g} alone); condition in {present[0]}/{b.size} -> {present[1]}/{n} seeds, Fisher p {c:.2g} <= {share:.2g}")
     clean = share > 0 and present == (b.size, 0)  # the condition test may still decide
     if n >= 3 and p > FUTILITY_P and not clean:
         return Decision(REJECT, p, level, n, f"Welch p {p:.2g} > {FUTILITY_P} (futility)")
