@@ -100,3 +100,12 @@ def test_a_larger_batch_is_verified_by_the_condition_test(tmp_path):
     assert first["seeds"] == 5 and "Fisher" in first["decision"]
     assert first["verified"] and first["gone_in_seeds"] == 5
     assert r.final_config["batch_size"] >= 32 and r.verified
+
+
+def test_a_crashed_run_counts_as_showing_the_condition():
+    from advisor.tune.verify import shows
+
+    f = {"condition": "gradient-noise", "severity": "info", "confidence": 0.9, "summary": "", "evidence": {}, "remedies": []}
+    recs = [{"ok": True, "findings": [f]}, {"ok": True, "findings": []}, {"ok": False, "findings": []}]
+    assert shows(recs, "gradient-noise") == 2  # a crash shows no finding, but is not cured
+    assert shows(recs, "lr-decay-needed") == 1
