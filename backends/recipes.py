@@ -115,12 +115,15 @@ RECIPES: tuple[Recipe, ...] = (
                                           "train.epochs=150") + CONSTANT,
            lambda r, s: r.final_val_loss > 1.3 * r.best_val_loss and _smooth_last(s["train/loss"]) < 0.5 * _first(s["train/loss"]),
            "val loss rises from its minimum while train loss keeps falling"),
-    # Overlapping spirals (noise 0.3: the best loss is ~0.41, not 0) with SGD+momentum at a
-    # constant rate: fast progress, then the loss bounces on the noise floor the constant rate sets,
-    # ~0.03-0.04 above what a decayed rate reaches. On clean spirals (noise 0.05) the floor was
-    # ~0.005 against ~0.0045 decayed: too small a defect to verify a remedy on (and blobs at lr
-    # 0.2 diverged and killed its ReLUs on torch).
-    Recipe("constant-lr-needs-decay", "lr-decay-needed", ("data.task=spirals", "data.noise=0.3", "optim.name=momentum", "optim.lr=0.05",
+    # Overlapping spirals (noise 0.2: the best loss is ~0.20, not 0) with SGD+momentum at a
+    # constant 0.05: fast progress, then the loss bounces on the noise floor the constant rate sets,
+    # its final value 0.25-0.31 against a best of ~0.20 in the same run (torch seeds 0-1). At noise
+    # 0.3 the floor (~0.41) was ~0.6 of the start, the edge of what counts as real progress:
+    # lr-decay-needed showed in 3 of 5 torch seeds, and the decay's gain (0.43 -> 0.415) was within
+    # the final loss's spread (0.42-0.67). At lr 0.1 tune's watch stopped the runs for a critical
+    # lr-too-high in their first 200 steps. On clean spirals (noise 0.05) the floor was ~0.005
+    # against ~0.0045 decayed (and blobs at lr 0.2 diverged and killed its ReLUs on torch).
+    Recipe("constant-lr-needs-decay", "lr-decay-needed", ("data.task=spirals", "data.noise=0.2", "optim.name=momentum", "optim.lr=0.05",
                                                       "data.batch_size=16", "train.epochs=40") + CONSTANT,
            lambda r, s: _smooth_last(s["train/loss"]) < 0.8 * _first(s["train/loss"])
            and abs(np.mean(s["train/loss"][-400:-200]) - np.mean(s["train/loss"][-200:])) < 0.1 * _first(s["train/loss"]),

@@ -27,7 +27,9 @@ Figures:
   in all and up to the first verified repair (``--target info`` goes on acting on advice after it);
 * re-check: every accepted repair (verified round) is trained again with ``--recheck`` fresh seeds
   (default 5, seeds 1000+) on both sides and judged by the old fixed-seed rule (better in a
-  majority of seeds by more than the pooled seed noise, and the condition gone in a majority).
+  majority of seeds by more than the pooled seed noise, and the condition gone in a majority) and
+  by Welch's test at 0.05 in one look; a still-improving condition counts as answered by that gain,
+  as tune counts it (:data:`advisor.tune.verify.GAIN_ANSWERS`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from advisor.model import Severity  # noqa: E402
 from advisor.tune import Journal, compare, condition_state, config_hash, load_trainer, metric_values, tune  # noqa: E402
 from advisor.tune.runner import Runner  # noqa: E402
 from advisor.tune.sequential import decide  # noqa: E402
-from advisor.tune.verify import GAIN_ANSWERS, lower_is_better  # noqa: E402
+from advisor.tune.verify import GAIN_ANSWERS, answered, lower_is_better  # noqa: E402
 
 
 def main() -> int:
@@ -175,11 +177,13 @@ def _recheck(a, trainer, out: str, rnd: dict, configs: dict, cache: str) -> bool
     b, f = runner.train_all(before_cfg, seeds), runner.train_all(after_cfg, seeds)
     mb, mf, lower = metric_values(b, rnd["metric"]), metric_values(f, rnd["metric"]), lower_is_better(rnd["metric"])
     c = compare(mb, mf, lower)
-    gone = condition_state(f, rnd["condition"], b).gone
+    state = condition_state(f, rnd["condition"], b)
     fresh = decide(mb, mf, lower, looks=1, last=True)  # the new test, one look at alpha 0.05, on the fresh seeds
-    print(f"    recheck {rnd['condition']} {rnd['applied']['action']}: better in {c.improved_seeds}/{c.seeds} fresh seeds, condition gone: {gone}, "
-          f"old rule (mean gain {c.improvement:.3g} > noise {c.noise:.3g}): {c.improved and gone}, Welch at 0.05: {fresh.accepted and gone} ({fresh.reason})", flush=True)
-    return bool(c.improved and gone), bool(fresh.accepted and gone)
+    # as tune judges it: a condition in GAIN_ANSWERS (still-improving) is answered by a clear gain
+    old_ok, new_ok = answered(rnd["condition"], state, c.improved).gone and c.improved, answered(rnd["condition"], state, fresh.accepted).gone and fresh.accepted
+    print(f"    recheck {rnd['condition']} {rnd['applied']['action']}: better in {c.improved_seeds}/{c.seeds} fresh seeds, condition gone: {state.gone}, "
+          f"old rule (mean gain {c.improvement:.3g} > noise {c.noise:.3g}): {old_ok}, Welch at 0.05: {new_ok} ({fresh.reason})", flush=True)
+    return bool(old_ok), bool(new_ok)
 
 
 def _gone(runs: dict, r, condition: str) -> bool:

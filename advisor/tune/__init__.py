@@ -6,9 +6,11 @@ healthy: one more seed of the config decides it, and stays in its baseline), and
 ``auto`` remedies in order: patch the config,
 train the patched config, and verify sequentially (:mod:`~advisor.tune.sequential`) —
 
-* the target metric is better than the baseline's by a one-sided Welch t-test at
-  ``alpha / looks`` (alpha 0.05 over all looks, Bonferroni spending) and in a majority of seeds;
-  while undecided one more seed is trained per side, up to ``max_seeds`` (5);
+* the target metric is better than the baseline's by a one-sided Welch t-test at each look and
+  in a majority of seeds — or, at the last look, better on average and in most seeds with the
+  condition in every baseline seed and no candidate seed (Fisher's exact test; alpha 0.05 over
+  all the tests, Bonferroni); while undecided one more seed is trained per side, up to
+  ``max_seeds`` (5);
 * the condition is gone (or clearly weaker: lower severity, or confidence down by
   ``WEAKER_BY``) in a majority of the seeds used.
 

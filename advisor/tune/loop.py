@@ -35,6 +35,7 @@ from advisor.tune.verify import (
     metric_spec,
     metric_values,
     seed_stats,
+    shows,
     split,
     targets,
     verdict_text,
@@ -247,7 +248,8 @@ class _Tuning:
     def _verify(self, target: Target, patched: dict[str, Any], before: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Decision]:
         """Sequential verification (:mod:`advisor.tune.sequential`): the candidate starts with the
         starting seeds and gains one more on each side while the decision is open (the metric
-        test undecided, or the metric accepted with the condition gone in exactly half the seeds)."""
+        test undecided, or the metric accepted with the condition gone in exactly half the seeds).
+        How many seeds of each side show the condition goes with it: the condition test at the last look."""
         o = self.session.options
         lo, hi = len(self.session.seeds), o.most_seeds
         metric, lower = o.metric, lower_is_better(o.metric)
@@ -256,7 +258,8 @@ class _Tuning:
             after = self.train(patched, n)
             if len(before) < n:
                 before = self.train(self.current, n)
-            d = decide(metric_values(before, metric), metric_values(after, metric), lower, hi - lo + 1, last=n >= hi)
+            present = (shows(before, target.condition), shows(after, target.condition))
+            d = decide(metric_values(before, metric), metric_values(after, metric), lower, hi - lo + 1, last=n >= hi, present=present, max_seeds=hi)
             tie = d.accepted and 2 * condition_state(after, target.condition, before[:n]).seeds == n
             if n < hi and (d.state == OPEN or tie):
                 n += 1

@@ -180,6 +180,12 @@ def condition_state(records: Sequence[Mapping[str, Any]], condition: str, refere
     return ConditionState(gone > len(records) / 2, gone)
 
 
+def shows(records: Sequence[Mapping[str, Any]], condition: str) -> int:
+    """How many records show ``condition`` at any severity; a failed run counts as showing it (not
+    cured). The same for every run on either side: the condition test's outcome per seed."""
+    return sum(1 for rec in records if not rec.get("ok") or _find(findings_of(rec), condition) is not None)
+
+
 @dataclass(frozen=True)
 class Target:
     """A condition to act on, with the ``auto`` remedies to try in order (SPEC §3 dicts)."""
