@@ -250,21 +250,27 @@ class EventFileReader:
             problems.append(f"{acc.bad_crc} record(s) failed their CRC check and were skipped")
         if acc.bad_records:
             problems.append(f"{acc.bad_records} record(s) were not decodable events and were skipped")
-        return _event_file(
-            path=self.path,
-            scalars=scalars,
-            hparams=dict(acc.hparams),
-            texts=dict(acc.texts),
-            file_version=acc.file_version,
-            restarts=tuple(acc.restarts),
-            records=acc.records,
-            bytes_read=self.offset,
-            non_scalar=acc.non_scalar,
-            bad_crc=acc.bad_crc,
-            bad_records=acc.bad_records,
-            truncated=self._truncated,
-            problems=tuple(problems),
-        )
+        return _from_accumulator(self.path, acc, scalars, self.offset, self._truncated, problems)
+
+
+def _from_accumulator(path: str, acc: Accumulator, scalars: Any, bytes_read: int, truncated: bool, problems: list[str]) -> EventFile:
+    """The EventFile of what ``acc`` decoded (``scalars``: its ``tag_data()``, taken before
+    ``resolve()``)."""
+    return _event_file(
+        path=path,
+        scalars=scalars,
+        hparams=dict(acc.hparams),
+        texts=dict(acc.texts),
+        file_version=acc.file_version,
+        restarts=tuple(acc.restarts),
+        records=acc.records,
+        bytes_read=bytes_read,
+        non_scalar=acc.non_scalar,
+        bad_crc=acc.bad_crc,
+        bad_records=acc.bad_records,
+        truncated=truncated,
+        problems=tuple(problems),
+    )
 
 
 def _event_file(**fields: Any) -> EventFile:
@@ -394,21 +400,7 @@ def _read_planned(path: str, verify_crc: bool) -> EventFile | tuple[os.stat_resu
         return st, data
     scalars = acc.tag_data()
     acc.resolve()
-    return _event_file(
-        path=path,
-        scalars=scalars,
-        hparams=dict(acc.hparams),
-        texts=dict(acc.texts),
-        file_version=acc.file_version,
-        restarts=tuple(acc.restarts),
-        records=acc.records,
-        bytes_read=len(data),
-        non_scalar=acc.non_scalar,
-        bad_crc=acc.bad_crc,
-        bad_records=acc.bad_records,
-        truncated=False,
-        problems=tuple(damage_problems(acc.damage, acc.records, len(data))),
-    )
+    return _from_accumulator(path, acc, scalars, len(data), False, damage_problems(acc.damage, acc.records, len(data)))
 
 
 def _size(path: str) -> int:

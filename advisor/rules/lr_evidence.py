@@ -69,6 +69,10 @@ class DeclaredLr:
         limit = {"adaptive": ADAPTIVE_LOW, "sgd": SGD_LOW}.get(self.family or "", ADAPTIVE_LOW)
         return self.lr is not None and 0 < self.lr <= limit
 
+    def evidence(self) -> dict:
+        """The rate and where it came from, for a finding's evidence (empty when not declared)."""
+        return {} if self.lr is None else {"lr": self.lr, "lr_source": self.source}
+
     def cut_factor(self) -> float | None:
         """The factor that brings a declared high rate to its family's usual top, else None."""
         if not self.high or self.lr is None:

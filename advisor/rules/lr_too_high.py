@@ -144,8 +144,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "step_range": [int(c.steps[0]), int(c.steps[-1])],
         "signal": "train_loss",
     }
-    if lr.lr is not None:
-        evidence.update(lr=lr.lr, lr_source=lr.source)
+    evidence.update(lr.evidence())
     if lr.optimizer:
         evidence["optimizer"] = lr.optimizer
     if chance is not None:
@@ -181,8 +180,7 @@ def _blown_up_finding(ctx: Context, c, bu: BlownUpStart, lr: DeclaredLr) -> Find
         "step_range": [int(c.steps[0]), int(c.steps[-1])],
         "signal": "train_loss",
     }
-    if lr.lr is not None:
-        evidence.update(lr=lr.lr, lr_source=lr.source)
+    evidence.update(lr.evidence())
     summary = (
         f"the first logged train loss {fmt(bu.first)} (step {int(c.steps[0])}, after the first updates) is "
         f"{bu.first / bu.level:.0f}x the run's median {fmt(bu.level)}; the loss then sat at {fmt(bu.after)} -> {fmt(bu.end)} "
@@ -220,8 +218,7 @@ def _spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
         "step_range": [half, int(c.steps[-1])],
         "signal": "train_loss",
     }
-    if lr.lr is not None:
-        evidence.update(lr=lr.lr, lr_source=lr.source)
+    evidence.update(lr.evidence())
     cut = lr.cut_factor()
     factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.3
     summary = (
@@ -268,8 +265,7 @@ def _uniform_finding(ctx: Context, c, ex: Excursions, wu: tuple[float, float], l
         "step_range": [half, int(c.steps[-1])],
         "signal": "train_loss",
     }
-    if lr.lr is not None:
-        evidence.update(lr=lr.lr, lr_source=lr.source)
+    evidence.update(lr.evidence())
     summary = (
         f"train loss sat at {fmt(level)} over the second half, {ratio:.2f}x ln C = {fmt(chance)} (what a uniform output over "
         f"{ctx.num_classes} classes gives), while validation accuracy stayed at chance (best {fmt(best)}): the model is "
