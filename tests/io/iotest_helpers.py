@@ -245,3 +245,17 @@ def write(path: str, data: bytes) -> str:
     with open(path, "wb") as fh:
         fh.write(data)
     return path
+
+
+def flipped_bytes_read_as_general(tmp_dir: str, data: bytes, count: int, seed: int) -> None:
+    """``count`` copies of ``data``, each with one byte changed at a random place, are read exactly
+    as the general decoder reads them, with CRC checks on and off."""
+    from advisor.io.tfevents import read_event_file
+
+    rng = np.random.default_rng(seed)
+    for i, at in enumerate(rng.choice(len(data), count, replace=False).tolist()):
+        variant = bytearray(data)
+        variant[at] ^= int(rng.integers(1, 256))
+        path = write(os.path.join(tmp_dir, f"flipped{i}.v2"), bytes(variant))
+        for verify_crc in (True, False):
+            assert_same(read_event_file(path, verify_crc), read_event_file(path, verify_crc, fast=False))
