@@ -133,6 +133,11 @@ class Curve:
         return len(self.values)
 
     @property
+    def point_bins(self) -> bool:
+        """Every bin holds one logged point: with sparse logging each is one minibatch's loss."""
+        return self.bcount.size > 0 and int(np.max(self.bcount)) <= 1
+
+    @property
     def span(self) -> float:
         # In floats: int64 steps spanning more than 2**63 overflow when subtracted as integers.
         return float(self.steps[-1]) - float(self.steps[0]) if self.n > 1 else 0.0

@@ -87,7 +87,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     b = c.bvals
     # with one minibatch a point (sparse logging) the lowest point is a lucky batch: the minimum
     # is the smoothed curve's (5-point rolling median), so the trend after it is not cut short
-    sm = rolling_median(b, 5) if len(b) >= 15 and int(np.max(c.bcount)) <= 1 else b
+    sm = rolling_median(b, 5) if len(b) >= 15 and c.point_bins else b
     i_min = int(np.argmin(sm))
     if i_min >= len(b) - 2:
         return []

@@ -235,8 +235,8 @@ def _spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
     return finding(ID, Severity.WARNING, conf, summary, evidence, rem, onset=half)
 
 
-def _worse_than_uniform(ctx: Context, c, chance: float | None, p: Params) -> tuple[float, float] | None:
-    """(late median / ln C, best late val accuracy) for a classifier whose train loss sat, over its
+def _worse_than_uniform(ctx: Context, c, chance: float | None, p: Params) -> tuple[float, float, float] | None:
+    """(late median / ln C, best late val accuracy, ln C) for a classifier whose train loss sat, over its
     second half, ``min_over_chance`` times above ln C — worse than the uniform output any working
     optimiser finds from the class frequencies alone — with no downward trend, while validation
     accuracy (logged) stayed at chance (at most 1.3/C)."""
@@ -248,12 +248,11 @@ def _worse_than_uniform(ctx: Context, c, chance: float | None, p: Params) -> tup
     if ratio < p.min_over_chance or (b.size >= 4 and mann_kendall_z(b) <= -2.0):
         return None
     best = float(np.max(acc.values[acc.n // 2 :])) / percent_scale(acc.values)
-    return (ratio, best) if best <= 1.3 / ctx.num_classes else None
+    return (ratio, best, chance) if best <= 1.3 / ctx.num_classes else None
 
 
-def _uniform_finding(ctx: Context, c, ex: Excursions, wu: tuple[float, float], lr: DeclaredLr) -> Finding:
-    ratio, best = wu
-    chance = chance_loss(ctx)
+def _uniform_finding(ctx: Context, c, ex: Excursions, wu: tuple[float, float, float], lr: DeclaredLr) -> Finding:
+    ratio, best, chance = wu
     level = ratio * chance
     half = int(c.steps[c.n // 2])
     evidence = {

@@ -69,7 +69,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     improvement = abs(first - best)
     level = abs(float(median(y)))
     ratio = noise / improvement if improvement > 0 else np.inf
-    late_ratio = _late_noise(ctx, v.values, p)
+    n_val = val_set_size(ctx)
+    tiny = 0 < (n_val or 0) <= p.tiny_val_set
+    late_ratio = _late_noise(ctx, v.values, p, tiny)
     if level == 0 or ((noise <= p.min_rel * level or ratio <= p.max_ratio) and late_ratio is None):
         return []
     rem = [R.larger_val_set(f"{name} noise ({fmt(noise)}) is comparable to the improvement it measures ({fmt(improvement)})")]
@@ -82,7 +84,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "noise_over_improvement": round(float(min(ratio, 1e6)), 3),
         "evaluations": v.n,
         "late_noise_over_level": None if late_ratio is None else round(late_ratio, 3),
-        "val_set_size_from_accuracy": val_set_size(ctx),
+        "val_set_size_from_accuracy": n_val,
         "step_range": [int(v.steps[0]), int(v.steps[-1])],
         "signal": "val_loss" if lower_better else "val_acc",
     }
@@ -92,9 +94,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             f"{v.n} evaluations: decisions taken on it are unreliable"
         )
     else:
-        n_val = val_set_size(ctx)
-        why = (f"; its accuracy moves in steps of 1/{n_val}, a val set of about {n_val} examples" if 0 < (n_val or 0) <= p.tiny_val_set
-               else " while the train loss is calm")
+        why = f"; its accuracy moves in steps of 1/{n_val}, a val set of about {n_val} examples" if tiny else " while the train loss is calm"
         summary = (
             f"{name} jumps by about {pct(late_ratio)} of its level between evaluations in the second half of "
             f"the run ({v.n} evaluations){why}: the val set is too small to rank checkpoints"
@@ -115,15 +115,15 @@ def val_set_size(ctx: Context) -> int | None:
     v = np.unique(np.round(np.asarray(acc.values, dtype=float) / percent_scale(acc.values), 6))
     if v.size < 8:
         return None
-    for n in range(2, 201):
-        if np.all(np.abs(v * n - np.round(v * n)) < 1e-3 * n):
-            return n
-    return None
+    ns = np.arange(2, 201)
+    x = v[:, None] * ns  # every value as a count of n-ths, for every n at once
+    whole = np.all(np.abs(x - np.round(x)) < 1e-3 * ns, axis=0)
+    return int(ns[np.argmax(whole)]) if whole.any() else None
 
 
-def _late_noise(ctx: Context, vals: np.ndarray, p: Params) -> float | None:
+def _late_noise(ctx: Context, vals: np.ndarray, p: Params, tiny_val_set: bool) -> float | None:
     """Relative noise of the second half of the evaluations, when it is large and the train loss
-    is calm by comparison (None otherwise)."""
+    is calm by comparison — or the val set is known to be tiny (None otherwise)."""
     late = np.asarray(vals[len(vals) // 2 :], dtype=float)
     lvl = abs(float(median(late)))
     if late.size < 4 or lvl == 0:
@@ -132,7 +132,7 @@ def _late_noise(ctx: Context, vals: np.ndarray, p: Params) -> float | None:
     if rel <= p.late_rel:
         return None
     t = ctx.train
-    if t is not None and t.bvals.size >= 8 and not (0 < (val_set_size(ctx) or 0) <= p.tiny_val_set):
+    if t is not None and t.bvals.size >= 8 and not tiny_val_set:
         # (a val set known to be tiny makes its own noise: no need for a calm train loss)
         tb = t.bvals[t.bvals.size // 2 :]
         t_lvl = abs(float(median(tb)))

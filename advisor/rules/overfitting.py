@@ -89,7 +89,7 @@ def _train_level(ctx: Context, step: float) -> float | None:
     if t is None or t.n < 3:
         return None
     # one minibatch a point (sparse logging): the level is a 9-point median's, not a lucky batch's
-    level = rolling_median(t.bvals, 9) if t.bvals.size >= 15 and int(np.max(t.bcount)) <= 1 else t.bvals
+    level = rolling_median(t.bvals, 9) if t.bvals.size >= 15 and t.point_bins else t.bvals
     return float(np.interp(step, t.bsteps, level))
 
 
@@ -211,7 +211,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     t_noise = max(t.bnoise, 1e-12)
     # one minibatch a point: both levels are medians of a few noisy batches, their difference
     # about 0.65 of a point's noise: allow twice that, not half a (binned) noise
-    tol = 1.3 * t_noise if t.bvals.size >= 15 and int(np.max(t.bcount)) <= 1 else 0.5 * t_noise
+    tol = 1.3 * t_noise if t.bvals.size >= 15 and t.point_bins else 0.5 * t_noise
     train_not_rising = t_end <= t_best + tol and _train_fits(t, best_step, t_best, t_end, p.near_floor)
     gap_best = v_best - t_best
     gap_end = v_end - t_end

@@ -114,7 +114,7 @@ def _escaped_on_val(ctx: Context, c, p: Params) -> list[Finding]:
     validation loss, evaluated whole, shows plainly: read the stall there (``min_val_evals``
     evaluations at least, and a val loss that fell ``min_val_progress`` of its first value)."""
     v, vs = ctx.val, ctx.val_shape
-    if int(np.max(c.bcount)) > 1 or v is None or vs is None or v.n < p.min_val_evals or v.nonfinite_step is not None:
+    if not c.point_bins or v is None or vs is None or v.n < p.min_val_evals or v.nonfinite_step is not None:
         return []
     fall = vs.v0 - vs.vend
     if fall <= 0 or vs.progress < p.min_val_progress:
@@ -139,7 +139,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
     tol = max(tol, p.tol_noise * head_noise)
     # Bins of one point each (sparse logging: every point one minibatch) leave single-batch
     # outliers in the curve: one of them must not cut a stall in two
-    band = rolling_median(head, 3) if head.size >= 5 and int(np.max(c.bcount)) <= 1 else head
+    band = rolling_median(head, 3) if head.size >= 5 and c.point_bins else head
     a, b = flat_run(band, tol)
     if head_noise > c.bnoise:
         # a band that wide also takes in the first bins of the escape: end the stall where the
