@@ -14,7 +14,8 @@ times its own noise and ``late_noise_k`` times the point noise of the evaluation
 early fall) and, past ``small_n`` evaluations, as a trend (Mann-Kendall z of the
 evaluations from the minimum on at least ``min_trend_z``), or, with at most ``small_n`` evaluations (where a noise estimate is poor),
 with the points from the minimum on rising in order at an exact one-sided p of at most
-``max_p`` — while the train loss did not rise (by more than half its binned noise) and kept a
+``max_p`` — while the train loss did not rise (by more than half its binned noise; 1.3 point-noises
+when every logged point is one minibatch, its level then a 9-point median's) and kept a
 downward binned trend (Mann-Kendall) from the val minimum on, unless it already sat under
 ``near_floor`` of its start there, and the train/val gap widened. If the val
 accuracy is still at its best at the end, the rising loss is overconfidence rather than lost
