@@ -23,7 +23,7 @@ from advisor.tune.journal import Journal
 from advisor.tune.protocol import Trainer, config_hash, config_to_dict
 from advisor.tune.result import Attempt, FailedPatch, TuneResult
 from advisor.tune.runner import Progress, Runner
-from advisor.tune.sequential import OPEN, Decision, decide
+from advisor.tune.sequential import OPEN, Decision, decide, first_seed_futile
 from advisor.tune.verify import (
     Target,
     answered,
@@ -249,10 +249,17 @@ class _Tuning:
         """Sequential verification (:mod:`advisor.tune.sequential`): the candidate starts with the
         starting seeds and gains one more on each side while the decision is open (the metric
         test undecided, or the metric accepted with the condition gone in exactly half the seeds).
-        How many seeds of each side show the condition goes with it: the condition test at the last look."""
+        How many seeds of each side show the condition goes with it: the condition test at the last look.
+        When the starting seeds would train one at a time anyway, the first one is looked at alone
+        first (:func:`~advisor.tune.sequential.first_seed_futile`)."""
         o = self.session.options
         lo, hi = len(self.session.seeds), o.most_seeds
         metric, lower = o.metric, lower_is_better(o.metric)
+        if lo >= 2 and self.session.runner.workers < lo:
+            first = self.train(patched, 1)
+            futile = first_seed_futile(metric_values(before, metric), metric_values(first, metric)[0], lower, shows(first, target.condition) > 0)
+            if futile is not None:
+                return before, first, futile
         n = lo
         while True:
             after = self.train(patched, n)

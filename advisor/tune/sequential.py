@@ -14,6 +14,13 @@ baseline (the config it patches, whose runs tune already has). After each look t
 * **open**: neither; one more seed is trained on each side, up to ``max_seeds``, where an open
   decision is a rejection.
 
+When the starting seeds would train one after another anyway (fewer workers than seeds), the
+candidate's first seed is looked at alone (:func:`first_seed_futile`): worse than every baseline
+seed with the condition still there, or beyond the worst of them by more than their range, it is
+rejected without its second training. Like the other
+futility rules it only ever rejects, so it cannot raise the false-acceptance rate; a remedy that
+works is lost only when its first seed is worse than every baseline seed.
+
 With ``present`` (how many seeds of each side show the condition being repaired) and
 ``max_seeds``, there is one more test, at the last look: the condition in every baseline seed
 and in no candidate seed (a clean split; Fisher's exact test, p = 1/C(2n, n) = 1/252 at five a
@@ -103,6 +110,28 @@ def decide(before: Sequence[float], after: Sequence[float], lower_is_better: boo
     if n >= 3 and p > FUTILITY_P and not clean:
         return Decision(REJECT, p, level, n, f"Welch p {p:.2g} > {FUTILITY_P} (futility)")
     return _open_or_reject(last, level, n, f"Welch p {p:.2g} > {level:.2g}", p)
+
+
+def first_seed_futile(before: Sequence[float], first: float, lower_is_better: bool, persists: bool) -> Decision | None:
+    """The look at the candidate's first seed alone: a rejection when its metric is worse than every
+    baseline seed's with the condition persisting, or clearly worse — beyond the worst baseline
+    seed by more than the baseline seeds' range — without it (or not finite where a baseline seed
+    is); else None (train the other starting seeds and decide as usual). No p-value: one seed
+    has no spread."""
+    b = np.asarray(before, dtype=float)
+    if b.size < 2 or not np.isfinite(b).any():
+        return None
+    why = "the condition persists" if persists else "clearly worse"
+    if not math.isfinite(first):
+        return Decision(REJECT, math.nan, math.nan, 1, f"the first seed diverged where a baseline seed trained ({why}; futility)")
+    if not np.isfinite(b).all():  # a diverged baseline seed is worse than any finite one
+        return None
+    margin = 0.0 if persists else float(b.max() - b.min())
+    worse = first > b.max() + margin if lower_is_better else first < b.min() - margin
+    if not worse:
+        return None
+    by = "" if persists else f" by more than their range {margin:.3g}"
+    return Decision(REJECT, math.nan, math.nan, 1, f"the first seed is worse than all {b.size} baseline seeds{by} ({why}; futility)")
 
 
 def _open_or_reject(last: bool, level: float, n: int, reason: str, p: float = math.nan) -> Decision:
