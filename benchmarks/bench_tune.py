@@ -5,7 +5,9 @@ at what training compute, and do the accepted repairs hold on fresh seeds?
     python benchmarks/bench_tune.py --backend jax --recipes lr-too-high-sgd lr-too-high-adam
     python benchmarks/bench_tune.py --out bench-tune                  # keep journals (re-running resumes them)
 
-Per recipe: tune with up to 3 rounds (``--target info`` so info-level conditions count too), with
+Per recipe: tune with up to 3 rounds (``--target info`` by default, so info-level conditions count
+too; ``--target recipe`` acts on findings as severe as the recipe's own condition, as a user
+who cares about it would, and stops after its repair when nothing that severe is left), with
 tune's defaults (sequential verification from 2 seeds per side, at most 5, alpha 0.05 over all looks),
 and call it repaired when at least one verified change was applied and the recipe's condition is
 gone from the final config's runs, or clearly weaker than in the initial ones (tune's own test),
@@ -63,6 +65,10 @@ def main() -> int:
     ap.add_argument("--cache", default=None, help="training cache directory (default: a fresh one under --out)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--no-early-stop", action="store_true", help="train every run to its end (tune's early stop off)")
+    ap.add_argument("--target", choices=("info", "warning", "recipe"), default="info",
+                    help="the least severe finding tune acts on: info (default: every recipe's condition counts, and tune goes on "
+                         "with advice after the repair), warning (tune's own default), or recipe (info for a recipe whose condition "
+                         "is advice-level by its rule, else warning: the tuning a user who cares about that condition runs)")
     a = ap.parse_args()
     from backends import recipes
 
@@ -87,7 +93,7 @@ def main() -> int:
 def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> dict:
     out = os.path.join(root, backend, recipe.name)
     t = time.time()
-    r = tune(trainer, cfg, out=out, rounds=a.rounds, seeds=a.seeds, max_seeds=a.max_seeds, target=Severity.INFO,
+    r = tune(trainer, cfg, out=out, rounds=a.rounds, seeds=a.seeds, max_seeds=a.max_seeds, target=_target(a.target, recipe.condition),
              resume=os.path.exists(os.path.join(out, "journal.jsonl")), workers=a.workers, cache=cache, early_stop=not a.no_early_stop)
     wall = time.time() - t
     runs = _journal_runs(out)
@@ -113,6 +119,16 @@ def _one(a, trainer, backend: str, recipe, cfg: dict, root: str, cache: str) -> 
     return {"backend": backend, "recipe": recipe.name, "condition": recipe.condition, "rounds": len(r.rounds), "repaired": repaired, "manual": manual, "wall": wall,
             "compute": compute, "trained": trained, "step_ratio": step_ratio, "fix_ratio": fix_ratio, "fix_sec_ratio": fix_sec_ratio, "one": one, "before": before, "after": after, "held": held,
             "stopped": stopped, "runs": len(runs)}
+
+
+def _target(choice: str, condition: str) -> Severity:
+    """The ``--target`` severity for a recipe: ``recipe`` takes its condition's rule severity
+    (info stays info; anything above it acts from warning, tune's default)."""
+    if choice == "recipe":
+        from advisor.rules import BY_ID
+
+        return Severity.INFO if BY_ID[condition].severity == Severity.INFO else Severity.WARNING
+    return Severity(choice)
 
 
 def _summary(a, rows: list, root: str) -> None:
