@@ -59,7 +59,9 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "clipping-saturated": ("slow-convergence",),
     "gradient-noise": ("lr-decay-needed", "noisy-validation"),  # the flat, noisy end is the noise floor
     "lr-decay-needed": ("noisy-validation",),  # weights bouncing at the floor make validation bounce
-    "data-mismatch": ("val-below-train",),
+    # val-below-train; and, when validation sits far above train from the first evaluation on
+    # (its val-apart form), what validation then seems to say about the weights
+    "data-mismatch": ("val-below-train", "overfitting", "noisy-validation"),
     # the first part of training is spent undoing confident wrong logits: a stall while they
     # unwind, and a run that is still catching up at the end
     "bad-initial-loss": ("plateau", "still-improving"),
@@ -67,7 +69,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     # regulariser sets, not the step size (when validation sits clearly below it; see below)
     "val-below-train": ("lr-decay-needed",),
     # a fixed (class-sorted) order makes the loss chase the current class: little net progress
-    "unshuffled-data": ("no-learning", "plateau", "slow-convergence", "underfitting"),  # a corrupted training signal sits above a clean val
+    # ... and a train loss measured on one class at a time sits apart from validation over all of them
+    "unshuffled-data": ("no-learning", "plateau", "slow-convergence", "underfitting", "data-mismatch"),  # a corrupted training signal sits above a clean val
 }
 
 
@@ -163,6 +166,10 @@ def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
                     continue
                 if cause == "val-below-train" and not by_cond[cause].evidence.get("median_val_over_train", 1.0) <= VAL_BELOW_CLEARLY:
                     continue
+                if cause == "unshuffled-data" and e == "data-mismatch" and by_cond[e].evidence.get("form") != "val-apart":
+                    continue  # the class order explains a train loss apart from validation, not a flat one
+                if cause == "data-mismatch" and e in ("overfitting", "noisy-validation") and by_cond[cause].evidence.get("form") != "val-apart":
+                    continue  # a test set apart from validation says nothing about validation's own curve
                 if cause == "lr-decay-needed" and e == "noisy-validation" and by_cond[e].evidence.get("late_noise_over_level") is not None:
                     continue  # validation jumps while the train loss sits calm on its floor: the val set, not the weights
                 causes[e] = cause
@@ -186,6 +193,8 @@ def _survives_conflict(f: Finding, fs: list[Finding]) -> bool:
     for g in fs:
         if g is f or f.condition not in CONFLICTS.get(g.condition, ()):
             continue
+        if g.condition == "data-mismatch" and g.evidence.get("form") == "val-apart":
+            continue  # validation on another scale says nothing about whether the train loss moved
         if g.condition in CONFLICTS.get(f.condition, ()):
             if (f.severity.rank, f.confidence) > (g.severity.rank, g.confidence):
                 continue  # mutual conflict: the stronger finding stays

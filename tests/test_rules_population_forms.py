@@ -614,3 +614,55 @@ def test_validation_on_twenty_examples_is_noisy_even_under_a_noisy_small_batch_t
     fine = (right * 20 + np.arange(50) % 7 - 3) / 400
     found = _sev({**curves, "val_acc": (vs, fine)}, "noisy-validation")
     assert not found or found[0].evidence["late_noise_over_level"] is None
+
+
+def _apart_run(val_scale, rng_seed=0, late_rise=False, first_eval_spike=1.0):
+    """A classifier logged every step (loss 2.3 -> 0.3) with 10 evaluations; validation is the train
+    curve times ``val_scale`` (a split prepared differently), or rises late (overfitting), or has
+    one high first evaluation (batch-norm statistics still warming up)."""
+    rng = np.random.default_rng(rng_seed)
+    steps = np.arange(400)
+    train = 0.3 + 2.0 * np.exp(-steps / 80) + rng.normal(0, 0.02, steps.size)
+    vs = np.arange(40, 401, 40)
+    val = (0.3 + 2.0 * np.exp(-vs / 80)) * val_scale
+    if late_rise:
+        val = val + np.where(vs > 200, (vs - 200) / 200 * 3.0, 0.0)
+    val[0] *= first_eval_spike
+    return {"train/loss": (steps, train), "val/loss": (vs, val)}
+
+
+def test_validation_far_above_train_from_the_first_evaluation_is_a_data_mismatch():
+    # a digits pixel constant over the train split, standardised by its ~0 std: val inputs ~1e7
+    rep = diagnose_run(synth.run_of(_apart_run(12.0)), ENGINE).report
+    first = rep.findings[0]
+    assert first.condition == "data-mismatch" and first.evidence["form"] == "val-apart"
+    assert first.evidence["val_over_train_first"] >= 4 and first.evidence["evaluations"] >= 3
+    assert first.remedies[0].action == "check_data"
+    assert not contradictions(first.summary)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"val_scale": 1.05},  # a healthy run: validation a little above train
+        {"val_scale": 1.0, "late_rise": True},  # overfitting opens the gap only later
+        {"val_scale": 1.0, "first_eval_spike": 8.0},  # one high first evaluation, then the splits agree
+        {"val_scale": 3.0},  # three times above: under the 4x the form asks for
+    ],
+)
+def test_validation_close_to_train_early_is_no_data_mismatch(kwargs):
+    assert "data-mismatch" not in names(_apart_run(**kwargs))
+
+
+def test_a_mismatched_split_explains_what_validation_seems_to_say_and_class_order_explains_the_gap():
+    apart = F("data-mismatch", Severity.WARNING, 0.7, form="val-apart")
+    out = resolve([F("overfitting", Severity.WARNING, 0.9), F("noisy-validation", Severity.INFO, 0.99), apart])
+    assert [f.condition for f in out][0] == "data-mismatch"
+    assert out[0].evidence["explains"] == ["noisy-validation", "overfitting"]
+    # a test set apart from validation says nothing about validation's own curve
+    test_apart = F("data-mismatch", Severity.WARNING, 0.7, form="test-vs-val")
+    out = resolve([F("overfitting", Severity.WARNING, 0.9), test_apart])
+    assert "explained_by" not in out[[f.condition for f in out].index("overfitting")].evidence
+    # training on one class at a time: the train loss measures the current class, not the mix
+    out = resolve([apart, F("unshuffled-data", Severity.WARNING, 0.6)])
+    assert [f.condition for f in out] == ["unshuffled-data", "data-mismatch"]

@@ -17,6 +17,15 @@ Second form: a test loss logged beside the validation loss ends ``test_ratio`` t
 more (compared at the same steps): the test set is not drawn like the validation set, so what
 validation promises will not hold there.
 
+Third form: the validation loss sits ``apart_ratio`` times above the train loss (its mean over
+the nearby logged points) from the first evaluation on — that evaluation within the first
+``apart_within`` of the run — and over the evaluations of the run's first half (at least
+``apart_evals`` of them; the first ``apart_evals`` when fewer): early in training the same weights
+score two splits drawn alike about alike, so one of them is prepared differently (a feature
+standardised with a train statistic near 0 — a column constant in the train split — throws the
+val inputs far off; a transform applied to one split only; labels encoded differently). Overfitting
+and batch-norm statistics warming up open such a gap only later or only at one evaluation.
+
 Remedies: ``check_data`` (that the logged train loss is the optimised one; labels; that train
 and validation come from the same distribution and pipeline).
 
@@ -49,10 +58,66 @@ class Params:
     val_drop: float = 0.1
     min_evals: int = 6
     test_ratio: float = 3.0
+    apart_ratio: float = 4.0  # val over train at the first evaluation and over the first half
+    apart_within: float = 0.2  # the first evaluation within this share of the run
+    apart_evals: int = 3
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
-    return _flat_train(ctx, p) or _test_apart(ctx, p)
+    return _flat_train(ctx, p) or _val_apart(ctx, p) or _test_apart(ctx, p)
+
+
+def _val_apart(ctx: Context, p: Params) -> list[Finding]:
+    """Validation far above the train loss from the first evaluation on (the third form)."""
+    t, v = ctx.train, ctx.val
+    if t is None or v is None or t.n < 5 or v.n < p.apart_evals or t.nonfinite_step is not None or v.nonfinite_step is not None:
+        return []
+    first, span = float(t.steps[0]), float(t.steps[-1] - t.steps[0])
+    if span <= 0 or float(v.steps[0]) > first + p.apart_within * span:
+        return []
+    level = _local_means(t.steps, t.values, v.steps, 0.05 * span)
+    if not np.all(level > 0):
+        return []
+    ratio = np.asarray(v.values, dtype=float) / level
+    early = np.flatnonzero(v.steps <= first + 0.5 * span)
+    if early.size < p.apart_evals:
+        early = np.arange(p.apart_evals)
+    r0, rmid = float(ratio[0]), float(np.median(ratio[early]))
+    if r0 < p.apart_ratio or rmid < p.apart_ratio:
+        return []
+    last_early = int(v.steps[early[-1]])
+    evidence = {
+        "form": "val-apart",
+        "first_val_loss": float(v.values[0]),
+        "train_loss_there": round(float(level[0]), 6),
+        "val_over_train_first": round(r0, 2),
+        "val_over_train_median": round(rmid, 2),
+        "evaluations": int(early.size),
+        "step_range": [int(v.steps[0]), last_early],
+        "signal": "val_loss",
+    }
+    rem = [R.check_data("that validation inputs go through the same preprocessing as training (a feature scaled by a train statistic near 0, a transform on one split only) and that labels are encoded alike")]
+    summary = (
+        f"val loss {fmt(float(v.values[0]))} at the first evaluation (step {int(v.steps[0])}) is {r0:.0f}x the train loss "
+        f"{fmt(float(level[0]))} there, and stayed {rmid:.0f}x above it over {early.size} evaluations to step {last_early}: "
+        f"early in training a model scores two splits drawn from one distribution about equally, so these two are not prepared alike"
+    )
+    conf = margin_confidence(min(r0, rmid), p.apart_ratio, 10.0, base=0.6)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(v.steps[0]))]
+
+
+def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_width: float, min_points: int = 10) -> np.ndarray:
+    """The mean of the logged values within ``half_width`` steps of each of ``at`` (widened to the
+    ``min_points`` nearest when fewer fall there). A mean, not a median: with one or a few examples
+    a point, most logged losses sit far below their mean (a few misclassified examples carry it),
+    and a validation loss is a mean over its set."""
+    out = np.empty(len(at), dtype=float)
+    k = min(min_points, len(steps))
+    for i, s in enumerate(at):
+        near = np.abs(steps - s)
+        m = near <= half_width
+        out[i] = float(np.mean(values[m])) if int(m.sum()) >= k else float(np.mean(values[np.argsort(near, kind="stable")[:k]]))
+    return out
 
 
 def _test_apart(ctx: Context, p: Params) -> list[Finding]:

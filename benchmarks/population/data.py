@@ -115,7 +115,12 @@ def load(spec: DataSpec, seed: int) -> Data:
         train = train[: spec.train_size]
     xt, xv, yt, yv = x[train], x[val], y[train].astype(np.float64), y[val].astype(np.float64)
     if kind in ("tabular", "image"):
-        mu, sd = xt.mean(0), xt.std(0) + 1e-6
+        # as sklearn's StandardScaler: a feature constant over the train split (a digits pixel that
+        # is 0 in every one of 200 train images) keeps scale 1. Dividing by its ~0 std threw the
+        # val split's nonzero values to ~1e7 — an unintended train/val mismatch (val loss 10-1000x
+        # the train loss from the first evaluation) in digits runs whose label said otherwise.
+        mu, sd = xt.mean(0), xt.std(0)
+        sd = np.where(sd > 1e-8, sd, 1.0)
         xt, xv = (xt - mu) / sd, (xv - mu) / sd
     if classes == 0:
         mu, sd = yt.mean(), yt.std() + 1e-6
