@@ -654,6 +654,16 @@ def test_validation_close_to_train_early_is_no_data_mismatch(kwargs):
     assert "data-mismatch" not in names(_apart_run(**kwargs))
 
 
+def test_a_tiny_train_split_memorised_before_the_first_evaluation_is_no_data_mismatch():
+    # 100 train examples, logged every 50 steps: by the first evaluation the train loss is already
+    # 0.18 against its 1.45 start and val 0.9 — overfitting that opened early, not two splits
+    # prepared differently (val is still under the untrained model's loss)
+    steps = np.arange(50, 1001, 50)
+    train = np.r_[1.45, 0.18, 0.1 * np.exp(-np.arange(18) / 3.0) + 0.001]
+    val = 0.9 + 0.0002 * np.maximum(steps - 150, 0)
+    assert "data-mismatch" not in names({"train/loss": (steps, train), "val/loss": (steps, val)})
+
+
 def test_a_mismatched_split_explains_what_validation_seems_to_say_and_class_order_explains_the_gap():
     apart = F("data-mismatch", Severity.WARNING, 0.7, form="val-apart")
     out = resolve([F("overfitting", Severity.WARNING, 0.9), F("noisy-validation", Severity.INFO, 0.99), apart])

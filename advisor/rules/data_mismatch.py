@@ -20,7 +20,9 @@ validation promises will not hold there.
 Third form: the validation loss sits ``apart_ratio`` times above the train loss (its mean over
 the nearby logged points) from the first evaluation on — that evaluation within the first
 ``apart_within`` of the run — and over the evaluations of the run's first half (at least
-``apart_evals`` of them; the first ``apart_evals`` when fewer): early in training the same weights
+``apart_evals`` of them; the first ``apart_evals`` when fewer), while at that first evaluation the
+train loss still holds ``apart_start_share`` of its start or validation is already
+``apart_over_start`` times that start: early in training the same weights
 score two splits drawn alike about alike, so one of them is prepared differently (a feature
 standardised with a train statistic near 0 — a column constant in the train split — throws the
 val inputs far off; a transform applied to one split only; labels encoded differently). Overfitting
@@ -61,6 +63,8 @@ class Params:
     apart_ratio: float = 4.0  # val over train at the first evaluation and over the first half
     apart_within: float = 0.2  # the first evaluation within this share of the run
     apart_evals: int = 3
+    apart_start_share: float = 0.5  # ... while the train loss still holds this share of its start
+    apart_over_start: float = 2.0  # ... or validation is this many times the start already
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -84,6 +88,14 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
         early = np.arange(p.apart_evals)
     r0, rmid = float(ratio[0]), float(np.median(ratio[early]))
     if r0 < p.apart_ratio or rmid < p.apart_ratio:
+        return []
+    # "early" in what the model has learned, not in steps: a 100-example train split is memorised
+    # within 50 steps and opens the gap of overfitting by the first evaluation. The train loss must
+    # still hold most of its start there — or validation already sits far above the untrained
+    # model's loss, which no overfitting reaches that soon
+    start = float(np.mean(t.values[: max(3, min(10, t.n // 20))]))
+    v0 = float(v.values[0])
+    if level[0] < p.apart_start_share * start and v0 < p.apart_over_start * start:
         return []
     last_early = int(v.steps[early[-1]])
     evidence = {
