@@ -676,3 +676,22 @@ def test_a_mismatched_split_explains_what_validation_seems_to_say_and_class_orde
     # training on one class at a time: the train loss measures the current class, not the mix
     out = resolve([apart, F("unshuffled-data", Severity.WARNING, 0.6)])
     assert [f.condition for f in out] == ["unshuffled-data", "data-mismatch"]
+
+
+def test_local_means_are_the_window_means_or_the_points_around_a_sparse_step():
+    from advisor.rules.data_mismatch import _local_means
+
+    rng = np.random.default_rng(3)
+    steps = np.sort(rng.choice(5000, 400, replace=False)).astype(float)
+    values = rng.exponential(1.0, steps.size)
+    at = np.array([0.0, 700.0, 2500.0, 4999.0])
+    got = _local_means(steps, values, at, 60.0)
+    for a, g in zip(at, got):
+        m = np.abs(steps - a) <= 60.0
+        if m.sum() >= 10:
+            assert g == pytest.approx(values[m].mean())
+        else:  # the 10 points around it
+            i = int(np.clip(np.searchsorted(steps, a) - 5, 0, steps.size - 10))
+            assert g == pytest.approx(values[i : i + 10].mean())
+    dense = _local_means(np.arange(100.0), np.arange(100.0), np.array([50.0]), 10.0)
+    assert dense[0] == pytest.approx(50.0)  # the 21 points 40..60
