@@ -695,3 +695,16 @@ def test_local_means_are_the_window_means_or_the_points_around_a_sparse_step():
             assert g == pytest.approx(values[i : i + 10].mean())
     dense = _local_means(np.arange(100.0), np.arange(100.0), np.array([50.0]), 10.0)
     assert dense[0] == pytest.approx(50.0)  # the 21 points 40..60
+
+
+def test_a_lucky_first_minibatch_is_not_the_start_a_noisy_loss_made_no_progress_from():
+    # batch 1 on a regression: each point is one example's squared error (chi-square, heavy-tailed);
+    # the first example happened to be fit already (0.02). The loss fell from ~1 to ~0.3: progress,
+    # not a rate too high "bouncing above its start without progress"
+    rng = np.random.default_rng(7)
+    steps = np.arange(1500)
+    level = 0.3 + 0.8 * np.exp(-steps / 150)
+    loss = level * rng.chisquare(1, steps.size)
+    loss[:3] = [0.02, 0.9, 0.01]
+    got = names({"train/loss": (steps, loss)})
+    assert "lr-too-high" not in got and "gradient-noise" in got

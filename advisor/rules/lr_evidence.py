@@ -134,8 +134,9 @@ class Excursions:
     jump: float  # early peak / initial loss (1 when within the noise)
     jump_step: int  # where the early peak was
     early_end_step: int  # last step of the early window
-    bumps: int  # later episodes of binned medians above ref * (1 + margin)
-    bump_peak: float  # highest binned median after the early window, / ref
+    bumps: int  # later episodes of binned medians above start * (1 + margin)
+    bump_peak: float  # highest binned median after the early window, / start
+    start: float = math.nan  # the level climbs and progress are judged from: ref after a jump, else robust to a lucky first point
 
 
 def clears_noise(ratio: float, log_noise: float, k: float = 4.0) -> bool:
@@ -179,7 +180,7 @@ def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: 
     above = later > max(base * (1 + margin), base + 3.0 * c.bnoise)
     bumps = int(np.count_nonzero(above[1:] & ~above[:-1]) + (1 if above.size and above[0] else 0))
     peak = float(np.max(later)) / base if later.size else 0.0
-    return Excursions(ref, float(sm[i]), noise, jump, int(c.steps[i]), int(early_end), bumps, peak)
+    return Excursions(ref, float(sm[i]), noise, jump, int(c.steps[i]), int(early_end), bumps, peak, base)
 
 
 def chance_loss(ctx: Context) -> float | None:

@@ -41,7 +41,10 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     reached early, then repeated spikes far above it and its noise, each followed by a return to
     it, the typical level lifted off the floor) and the spikes reach ``min_spike_peak`` times the
     floor in at least ``min_spike_episodes`` episodes — warning.
-Needs ``min_points`` points of a positive loss.
+Progress is measured from the initial loss after a jump, else from the start level the climbs are
+counted against — the largest of the first point, the first bin's median and the first points'
+median (one lucky minibatch of a per-example loss can sit at a tenth of the level, and every later
+median would then read as no progress). Needs ``min_points`` points of a positive loss.
 
 Remedies: ``scale_lr`` down — to the family's usual top when the rate is declared, else 0.01
 after a jump of 30x or more and 0.1 otherwise; then ``warmup`` and ``clip_grad_norm``. Never a
@@ -106,7 +109,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     base = min(ex.ref, chance) if chance else ex.ref
     jump = ex.jump if base == ex.ref else (ex.peak / base if clears_noise(ex.peak / base, ex.log_noise) else 1.0)
     ex = dataclasses.replace(ex, ref=base, jump=jump)
-    progress = (ex.ref - sh.vend) / ex.ref
+    # progress from where the loss really started: after a jump, the first point; else the robust
+    # start level the climbs are counted against (one lucky minibatch of a noisy per-example loss
+    # can sit at a tenth of it, and every later median then looks like no progress)
+    start = ex.ref if ex.jump > 1.0 else (min(ex.start, chance) if chance else ex.start)
+    progress = (start - sh.vend) / start
     stuck = progress < p.max_progress
     if (bu := blown_up_start(ctx, c)) is not None:
         return [_blown_up_finding(ctx, c, bu, lr)]
@@ -133,6 +140,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return [_uniform_finding(ctx, c, ex, wu, lr)]
     else:
         return []
+    if form != "jump":
+        ex = dataclasses.replace(ex, ref=start)  # the summary's "initial value" is the level it was judged from
     evidence = {
         "form": form,
         "initial_loss": ex.ref,
