@@ -708,3 +708,18 @@ def test_a_lucky_first_minibatch_is_not_the_start_a_noisy_loss_made_no_progress_
     loss[:3] = [0.02, 0.9, 0.01]
     got = names({"train/loss": (steps, loss)})
     assert "lr-too-high" not in got and "gradient-noise" in got
+
+
+@pytest.mark.parametrize("episode_level, fires", [(0.82, False), (1.6, True)])
+def test_a_stuck_loss_bounces_only_when_it_climbs_well_above_its_start(episode_level, fires):
+    # a loss stuck near 0.65 (a linear model on spirals, a deep sigmoid net whose gradients vanished)
+    # with four stretches higher up: 1.25x its start is minibatch noise around a stuck loss; 2.5x
+    # is steps thrown too far
+    rng = np.random.default_rng(11)
+    steps = np.arange(0, 2000, 10)
+    level = np.full(steps.size, 0.65)
+    for a in (30, 70, 110, 150):
+        level[a : a + 12] = episode_level
+    loss = level * np.exp(rng.normal(0, 0.04, steps.size))
+    got = names({"train/loss": (steps, loss)})
+    assert ("lr-too-high" in got) == fires

@@ -28,7 +28,8 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
   * declared: less than ``max_progress`` progress while the declared rate is above its
     optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
   * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
-    least ``min_bumps`` episodes (rate not declared) — critical;
+    least ``min_bumps`` episodes, at least once to ``min_bounce`` times it (rate not declared) —
+    critical;
   * blown-up start: the first logged point already includes updates (logged after step 0, or
     an epoch aggregate), the run is a classifier, and that point is at least 20 and 300 times
     the median of the rest, after which the loss made under 30% progress
@@ -90,6 +91,7 @@ class Params:
     min_spike_peak: float = 100.0  # keeps spiking: the largest spike over the floor
     min_spike_episodes: int = 5
     min_stuck_spike: float = 2.0  # a stuck loss: one early point this far above the start is the jump
+    min_bounce: float = 1.5  # bouncing: the highest climb of a stuck loss reaches this many times its start
     far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
     min_over_chance: float = 1.2  # worse than uniform: the second half's median train loss over ln C
 
@@ -128,7 +130,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         form, severity = "jump", Severity.CRITICAL
     elif stuck and lr.high:
         form, severity = "declared", Severity.CRITICAL
-    elif bumpy and stuck:
+    elif bumpy and stuck and ex.bump_peak >= p.min_bounce:
+        # a loss stuck near its start whose binned medians poke 20-30% above it is a stuck loss with
+        # minibatch noise (a linear model on spirals, a deep sigmoid net whose gradients vanished):
+        # steps too large throw it higher
         form, severity = "bouncing", Severity.CRITICAL
     elif bumpy and ex.bump_peak >= p.min_learned_climb and (clears_noise(ex.bump_peak, ex.log_noise, k=5.0) or ex.bump_peak >= p.far_climb):
         # a run that learned and climbs back a little above a noisy first point (a plateau
