@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from advisor.config import AnalyzeConfig
 from advisor.errors import UsageError
@@ -77,6 +77,32 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
 # val/train at or below this (median over the second half): validation sits clearly below a
 # train loss that a train-only regulariser inflates
 VAL_BELOW_CLEARLY = 0.8
+
+
+def _form(f: Finding) -> Any:
+    return f.evidence.get("form")
+
+
+# (cause, explained) -> when the link holds, given (cause finding, explained finding); a pair
+# not listed always links
+LINK_IF: dict[tuple[str, str], Callable[[Finding, Finding], bool]] = {
+    ("exploding-gradients", "non-finite"): lambda c, e: _cause_matches(e, "exploding-gradients"),
+    ("divergence", "non-finite"): lambda c, e: _cause_matches(e, "divergence"),
+    ("exploding-gradients", "divergence"): lambda c, e: _earlier(c, e),
+    # validation clearly below train: the train-only regulariser, not the step size, sets the floor
+    ("val-below-train", "lr-decay-needed"): lambda c, e: c.evidence.get("median_val_over_train", 1.0) <= VAL_BELOW_CLEARLY,
+    # the class order explains a train loss apart from validation, not a flat one
+    ("unshuffled-data", "data-mismatch"): lambda c, e: _form(e) == "val-apart",
+    # a test set apart from validation says nothing about validation's own curve
+    ("data-mismatch", "overfitting"): lambda c, e: _form(c) == "val-apart",
+    ("data-mismatch", "noisy-validation"): lambda c, e: _form(c) == "val-apart",
+    # validation jumping while the train loss sits calm on its floor: the val set, not the weights
+    ("lr-decay-needed", "noisy-validation"): lambda c, e: e.evidence.get("late_noise_over_level") is None,
+}
+
+# condition -> forms of it that drop nothing of CONFLICTS: validation on another scale from the
+# first evaluation (data-mismatch's val-apart) says nothing about whether the train loss moved
+NO_CONFLICT_FORMS: dict[str, tuple[str, ...]] = {"data-mismatch": ("val-apart",)}
 
 
 @dataclass(frozen=True)
@@ -160,18 +186,9 @@ def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
             continue
         for e in explained:
             if e in present and e not in causes and cause != e:
-                if e == "non-finite" and not _cause_matches(by_cond[e], cause):
+                when = LINK_IF.get((cause, e))
+                if when is not None and not when(by_cond[cause], by_cond[e]):
                     continue
-                if cause == "exploding-gradients" and e == "divergence" and not _earlier(by_cond[cause], by_cond[e]):
-                    continue
-                if cause == "val-below-train" and not by_cond[cause].evidence.get("median_val_over_train", 1.0) <= VAL_BELOW_CLEARLY:
-                    continue
-                if cause == "unshuffled-data" and e == "data-mismatch" and by_cond[e].evidence.get("form") != "val-apart":
-                    continue  # the class order explains a train loss apart from validation, not a flat one
-                if cause == "data-mismatch" and e in ("overfitting", "noisy-validation") and by_cond[cause].evidence.get("form") != "val-apart":
-                    continue  # a test set apart from validation says nothing about validation's own curve
-                if cause == "lr-decay-needed" and e == "noisy-validation" and by_cond[e].evidence.get("late_noise_over_level") is not None:
-                    continue  # validation jumps while the train loss sits calm on its floor: the val set, not the weights
                 causes[e] = cause
     out = []
     for f in fs:
@@ -191,15 +208,18 @@ def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
 def _survives_conflict(f: Finding, fs: list[Finding]) -> bool:
     """False when some other present finding drops f (and f does not drop it back)."""
     for g in fs:
-        if g is f or f.condition not in CONFLICTS.get(g.condition, ()):
+        if g is f or f.condition not in _drops(g):
             continue
-        if g.condition == "data-mismatch" and g.evidence.get("form") == "val-apart":
-            continue  # validation on another scale says nothing about whether the train loss moved
-        if g.condition in CONFLICTS.get(f.condition, ()):
+        if g.condition in _drops(f):
             if (f.severity.rank, f.confidence) > (g.severity.rank, g.confidence):
                 continue  # mutual conflict: the stronger finding stays
         return False
     return True
+
+
+def _drops(f: Finding) -> tuple[str, ...]:
+    """The conditions ``f``'s presence drops (:data:`CONFLICTS`, unless its form drops nothing)."""
+    return () if _form(f) in NO_CONFLICT_FORMS.get(f.condition, ()) else CONFLICTS.get(f.condition, ())
 
 
 def _noise_explains_spikes(f: Finding, fs: list[Finding]) -> bool:

@@ -89,18 +89,18 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     r0, rmid = float(ratio[0]), float(np.median(ratio[early]))
     if r0 < p.apart_ratio or rmid < p.apart_ratio:
         return []
+    v0 = float(v.values[0])
     # "early" in what the model has learned, not in steps: a 100-example train split is memorised
     # within 50 steps and opens the gap of overfitting by the first evaluation. The train loss must
     # still hold most of its start there — or validation already sits far above the untrained
     # model's loss, which no overfitting reaches that soon
     start = float(np.mean(t.values[: max(3, min(10, t.n // 20))]))
-    v0 = float(v.values[0])
     if level[0] < p.apart_start_share * start and v0 < p.apart_over_start * start:
         return []
     last_early = int(v.steps[early[-1]])
     evidence = {
         "form": "val-apart",
-        "first_val_loss": float(v.values[0]),
+        "first_val_loss": v0,
         "train_loss_there": round(float(level[0]), 6),
         "val_over_train_first": round(r0, 2),
         "val_over_train_median": round(rmid, 2),
@@ -110,7 +110,7 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     }
     rem = [R.check_data("that validation inputs go through the same preprocessing as training (a feature scaled by a train statistic near 0, a transform on one split only) and that labels are encoded alike")]
     summary = (
-        f"val loss {fmt(float(v.values[0]))} at the first evaluation (step {int(v.steps[0])}) is {r0:.0f}x the train loss "
+        f"val loss {fmt(v0)} at the first evaluation (step {int(v.steps[0])}) is {r0:.0f}x the train loss "
         f"{fmt(float(level[0]))} there, and stayed {rmid:.0f}x above it over {early.size} evaluations to step {last_early}: "
         f"early in training a model scores two splits drawn from one distribution about equally, so these two are not prepared alike"
     )

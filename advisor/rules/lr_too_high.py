@@ -142,7 +142,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     elif (sp := _keeps_spiking(c.values, p)) is not None:
         return [_spikes_finding(ctx, c, sp, lr)]
     elif (wu := _worse_than_uniform(ctx, c, chance, p)) is not None:
-        return [_uniform_finding(ctx, c, ex, wu, lr)]
+        return [_uniform_finding(ctx, c, ex, wu, lr, p)]
     else:
         return []
     if form != "jump":
@@ -265,7 +265,7 @@ def _worse_than_uniform(ctx: Context, c, chance: float | None, p: Params) -> tup
     return (ratio, best, chance) if best <= 1.3 / ctx.num_classes else None
 
 
-def _uniform_finding(ctx: Context, c, ex: Excursions, wu: tuple[float, float, float], lr: DeclaredLr) -> Finding:
+def _uniform_finding(ctx: Context, c, ex: Excursions, wu: tuple[float, float, float], lr: DeclaredLr, p: Params) -> Finding:
     ratio, best, chance = wu
     level = ratio * chance
     half = int(c.steps[c.n // 2])
@@ -284,7 +284,7 @@ def _uniform_finding(ctx: Context, c, ex: Excursions, wu: tuple[float, float, fl
         f"{ctx.num_classes} classes gives), while validation accuracy stayed at chance (best {fmt(best)}): the model is "
         f"confidently wrong — steps too large to find even the class frequencies ({lr.describe()})"
     )
-    return finding(ID, Severity.CRITICAL, margin_confidence(ratio, 1.2, 0.3, base=0.6), summary, evidence,
+    return finding(ID, Severity.CRITICAL, margin_confidence(ratio, p.min_over_chance, 0.3, base=0.6), summary, evidence,
                    _remedies(ctx, ex, lr, "bouncing", "worse than a uniform output: the rate is far too high"), onset=half)
 
 
