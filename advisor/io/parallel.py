@@ -208,6 +208,12 @@ def _alive(pid: int) -> bool:
 # --------------------------------------------------------------------------- workers' lifetime
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+#: The signal a reader's worker gets when the reader dies (Linux). Its own signal, not SIGTERM:
+#: a SIGTERM also comes from a live reader whose pool broke (the worker must then leave the
+#: shared memory to it), and the worker cannot tell the two apart by its parent pid — a kernel
+#: may send the parent-death signal before the worker is reparented (seen under gVisor: the
+#: orphans left their results in /dev/shm in 3 kills of 20).
+PARENT_DEATH_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGTERM)  # no SIGUSR1 (nor the signal) on Windows
 
 
 def _worker_init(parent: int | None, shm: str | None) -> None:
@@ -217,9 +223,13 @@ def _worker_init(parent: int | None, shm: str | None) -> None:
     workers are the server's children; the server exits when the reader does).
     """
     ppid = os.getppid()
-    try:  # SIGTERM, not SIGKILL: an orphan removes the run's shared memory on its way out
+    try:  # signals, not SIGKILL: an orphan removes the run's shared memory on its way out
         signal.signal(signal.SIGTERM, lambda *_: _exit(ppid, shm))
-        _set_parent_death_signal(signal.SIGTERM)
+        if shm is None:  # nothing to clean up (and a trainer's own SIGUSR1 handler stays its own)
+            _set_parent_death_signal(signal.SIGTERM)
+        else:
+            signal.signal(PARENT_DEATH_SIGNAL, lambda *_: _exit(ppid, shm, orphan=True))
+            _set_parent_death_signal(PARENT_DEATH_SIGNAL)
     except ValueError:  # not this interpreter's main thread: the watcher thread alone
         pass
     if parent is not None and ppid != parent:

@@ -219,6 +219,38 @@ def test_killed_reader_leaves_no_workers_and_no_shared_memory(tmp_path):
         shutil.rmtree(shm, ignore_errors=True)
 
 
+_SIGNALLED_WORKER = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+from advisor.io import parallel
+parallel._worker_init(os.getppid(), sys.argv[2])
+with open(os.path.join(sys.argv[2], "part-x"), "wb") as fh:
+    fh.write(b"x" * 100)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.parametrize("sig, removed", [(parallel.PARENT_DEATH_SIGNAL, True), (signal.SIGTERM, False)], ids=["parent-death", "sigterm"])
+def test_a_workers_signal_says_whether_its_parent_is_gone(tmp_path, sig, removed):
+    """The parent-death signal removes the run's shared memory even while the worker still sees
+    its parent (a kernel may send it before reparenting the worker: the orphans then left their
+    results behind); a SIGTERM, which a live reader sends when its pool broke, leaves them to it."""
+    run = tmp_path / "advisor-read-run"
+    run.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", _SIGNALLED_WORKER, REPO, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        os.kill(proc.pid, sig)
+        assert proc.wait(30) == 1
+        assert run.exists() is not removed
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
 def test_next_run_removes_a_dead_readers_shared_memory(tmp_path, monkeypatch, corpus):
     """Where a reader and its workers were killed at once (no one left to clean up), the next run
     removes what they left: directories named after a dead pid, untouched for a while."""

@@ -262,6 +262,7 @@ def _ddp_worker(rank: int, world: int, init: str, out: str) -> None:
         with open(f"{out}.{rank}", "w") as fh:
             fh.write(f"{stopped} {n} {len(mon.alerts)}")
     finally:
+        dist.barrier()  # no rank tears gloo down while another still talks to it (SIGABRT at exit)
         dist.destroy_process_group()
 
 
