@@ -18,7 +18,9 @@ above it is a stall above a noisy first point) —
 the plateau sits far above where the run ends — and falls right after it at least
 1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
 of a steady decline), over at least ``min_stall_bins`` bins (a steady fall has flat stretches of a
-few points). Needs at least ``min_bins`` binned points (the lasting form below,
+few points), and ends below every level the stall visited (its rolling medians for one minibatch a
+point; each evaluation of a validation loss): a run ending no lower than its stall already dipped
+fell within its own scatter. Needs at least ``min_bins`` binned points (the lasting form below,
 ``min_points_lasting``).
 
 With one minibatch a logged point the train loss's noise can hide the stall: then it is read
@@ -149,6 +151,12 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
             b -= 1
     if b - a < (min_stall or p.min_stall_bins):
         return []  # a flat stretch of a few points is no stall: a steady fall has those
+    # An escape ends below every level the stall visited (a validation loss, evaluated whole, at
+    # each point; a per-batch loss at its rolling medians): a run that ends no lower than its
+    # stall already dipped fell within its own scatter (a noisy val loss bouncing 2.0-4.5 whose
+    # last two points land low is no stall escaped)
+    if sh.vend >= float(np.min(c.bvals[a:b] if min_stall else band[a:b])):
+        return []
     s_a, s_b = float(c.bsteps[a]), float(c.bsteps[b - 1])
     length = (s_b - s_a) / max(c.span, 1)
     start_frac = (s_a - c.steps[0]) / max(c.span, 1)
