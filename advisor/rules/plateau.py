@@ -151,11 +151,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
             b -= 1
     if b - a < (min_stall or p.min_stall_bins):
         return []  # a flat stretch of a few points is no stall: a steady fall has those
-    # An escape ends below every level the stall visited (a validation loss, evaluated whole, at
-    # each point; a per-batch loss at its rolling medians): a run that ends no lower than its
-    # stall already dipped fell within its own scatter (a noisy val loss bouncing 2.0-4.5 whose
-    # last two points land low is no stall escaped)
-    if sh.vend >= float(np.min(c.bvals[a:b] if min_stall else band[a:b])):
+    if not _ends_below(sh.vend, c.bvals[a:b] if min_stall else band[a:b]):
         return []
     s_a, s_b = float(c.bsteps[a]), float(c.bsteps[b - 1])
     length = (s_b - s_a) / max(c.span, 1)
@@ -209,6 +205,14 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         summary += f"; the learning rate is not logged, and a warmup of up to {pct(p.warn_len_no_lr)} of the run looks the same"
     conf = margin_confidence(length, p.min_len, 0.2, base=0.55)
     return [finding(ID, severity, conf, summary, evidence, rem, onset=int(s_a))]
+
+
+def _ends_below(end: float, stall_levels: np.ndarray) -> bool:
+    """An escape ends below every level the stall visited (a validation loss, evaluated whole, at
+    each point; a per-batch loss at its rolling medians): a run that ends no lower than its stall
+    already dipped fell within its own scatter (a noisy val loss bouncing 2.0-4.5 whose last two
+    points land low escaped no stall)."""
+    return end < float(np.min(stall_levels))
 
 
 def _lr_warms_up(ctx: Context, s_a: float, s_b: float) -> bool:
