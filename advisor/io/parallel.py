@@ -10,8 +10,9 @@ process maps copy-on-write, instead of pickling them through a pipe: unpickling 
 every point again in this one process, which caps the speed-up long before the cores do.
 
 Nothing outlives a killed reader: workers die with it (Linux: the parent-death signal, checked
-against a parent that died before it was set; elsewhere too: a watcher thread that notices the
-parent is gone), and the first of them to notice removes the run's shared-memory directory,
+against a parent that died before it was set; elsewhere too, and under a forkserver, whose workers
+are the server's children: a watcher thread that notices the parent or the reader is gone), and
+the first of them to notice removes the run's shared-memory directory,
 whose name carries the reader's pid so that the next run removes any a harder death left.
 """
 
@@ -85,7 +86,7 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     shm = _shared_dir()
     try:
         ctx = pool_context()
-        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=(worker_parent(ctx), shm)) as pool:
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=(worker_parent(ctx), shm, creator())) as pool:
             futures = [(chunk, pool.submit(_read_chunk_shared, [files[i] for i in chunk], verify_crc, shm, MIN_SHARED_BYTES)) for chunk in chunks]
             for chunk, fut in futures:
                 try:
@@ -216,11 +217,14 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_DEATH_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGTERM)  # no SIGUSR1 (nor the signal) on Windows
 
 
-def _worker_init(parent: int | None, shm: str | None) -> None:
+def _worker_init(parent: int | None, shm: str | None, owner: tuple[int, str | None] | None = None) -> None:
     """First thing in each worker: make sure it dies with its parent, and cleans up after it.
 
     ``parent``: the pid that must be this worker's parent (None under a forkserver, whose
-    workers are the server's children; the server exits when the reader does).
+    workers are the server's children). ``owner``: the process that started the pool
+    (:func:`creator`), watched itself — a forkserver does not exit when the reader dies while
+    any worker is left (each holds the server's liveness pipe), and its workers, whose parent it
+    is, would wait for it forever.
     """
     ppid = os.getppid()
     try:  # signals, not SIGKILL: an orphan removes the run's shared memory on its way out
@@ -234,7 +238,7 @@ def _worker_init(parent: int | None, shm: str | None) -> None:
         pass
     if parent is not None and ppid != parent:
         _exit(ppid, shm, orphan=True)  # the parent died before the signal was set
-    threading.Thread(target=_watch_parent, args=(ppid, shm), daemon=True, name="advisor-watch-parent").start()
+    threading.Thread(target=_watch_parent, args=(ppid, shm, owner), daemon=True, name="advisor-watch-parent").start()
 
 
 def worker_parent(ctx: multiprocessing.context.BaseContext) -> int | None:
@@ -243,11 +247,43 @@ def worker_parent(ctx: multiprocessing.context.BaseContext) -> int | None:
     return os.getpid() if ctx.get_start_method() != "forkserver" else None
 
 
-def die_with_parent(parent: int | None) -> None:
-    """A pool initializer for any worker process: it ends when ``parent`` (its creator) dies,
-    by signal on Linux and by a watcher thread everywhere (a ``kill -9`` of ``advisor tune`` or
-    ``analyze`` leaves no worker behind)."""
-    _worker_init(parent, None)
+def die_with_parent(parent: int | None, owner: tuple[int, str | None] | None = None) -> None:
+    """A pool initializer for any worker process: it ends when ``parent`` (``worker_parent``)
+    or ``owner`` (``creator``: the process that started the pool) dies, by signal on Linux and
+    by a watcher thread everywhere (a ``kill -9`` of ``advisor tune`` or ``analyze`` leaves no
+    worker behind)."""
+    _worker_init(parent, None, owner)
+
+
+def creator() -> tuple[int, str | None]:
+    """This process, as its pool's workers watch it: its pid and, where /proc says, its start
+    time (a pid the OS reuses after this process died is not this process)."""
+    return os.getpid(), _start_time(os.getpid())
+
+
+def _start_time(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot (Linux /proc), else None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_running(owner: tuple[int, str | None] | None) -> bool:
+    """Whether the process that started the pool is still there: alive, not a zombie (killed,
+    not yet reaped) and not another process under its reused pid."""
+    if owner is None:
+        return True
+    pid, started = owner
+    if started is None:  # no /proc: a signal 0 says whether the pid exists
+        return _alive(pid)
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] not in ("Z", "X") and fields[19] == started
 
 
 def _set_parent_death_signal(sig: int) -> None:
@@ -263,9 +299,10 @@ def _set_parent_death_signal(sig: int) -> None:
         pass
 
 
-def _watch_parent(ppid: int, shm: str | None) -> None:
-    """A worker's watcher thread: a worker whose parent is gone (reparented) exits."""
-    while os.getppid() == ppid:
+def _watch_parent(ppid: int, shm: str | None, owner: tuple[int, str | None] | None = None) -> None:
+    """A worker's watcher thread: a worker whose parent is gone (reparented), or whose pool's
+    owner is, exits."""
+    while os.getppid() == ppid and _owner_running(owner):
         time.sleep(WATCH_INTERVAL)
     _exit(ppid, shm, orphan=True)
 
