@@ -17,7 +17,7 @@ from advisor.engine import Engine
 from advisor.errors import InputError, UsageError
 from advisor.io.discover import RunFiles, discover, is_url
 from advisor.io.runs import read_ahead
-from advisor.io.parallel import cpu_count, creator, die_with_parent, pool_context, worker_parent
+from advisor.io.parallel import cpu_count, die_with_parent, pool_context, pool_owner
 from advisor.model import PlotCurve, Report
 from advisor.pipeline import RunAnalysis, analyze_run
 from advisor.ray_executor import parse_executor
@@ -80,7 +80,7 @@ def _analyze_local(runs: list[RunFiles], settings: Settings, workers: int, progr
     n_chunks = min(n, workers * 8)
     chunks = [runs[i::n_chunks] for i in range(n_chunks)]
     ctx = pool_context()
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(worker_parent(ctx), creator())) as ex:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(pool_owner(ctx),)) as ex:
         futures = [ex.submit(_worker, c, settings) for c in chunks]
         for fut in cf.as_completed(futures):
             results.extend(fut.result())

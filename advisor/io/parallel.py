@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -86,7 +86,7 @@ def read_event_files(paths: Iterable[str | os.PathLike[str]], workers: int | Non
     shm = _shared_dir()
     try:
         ctx = pool_context()
-        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=(worker_parent(ctx), shm, creator())) as pool:
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=(pool_owner(ctx), shm)) as pool:
             futures = [(chunk, pool.submit(_read_chunk_shared, [files[i] for i in chunk], verify_crc, shm, MIN_SHARED_BYTES)) for chunk in chunks]
             for chunk, fut in futures:
                 try:
@@ -217,15 +217,25 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PARENT_DEATH_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGTERM)  # no SIGUSR1 (nor the signal) on Windows
 
 
-def _worker_init(parent: int | None, shm: str | None, owner: tuple[int, str | None] | None = None) -> None:
-    """First thing in each worker: make sure it dies with its parent, and cleans up after it.
+class PoolOwner(NamedTuple):
+    """The process that started a pool, as its workers watch it (see :func:`pool_owner`)."""
 
-    ``parent``: the pid that must be this worker's parent (None under a forkserver, whose
-    workers are the server's children). ``owner``: the process that started the pool
-    (:func:`creator`), watched itself — a forkserver does not exit when the reader dies while
-    any worker is left (each holds the server's liveness pipe), and its workers, whose parent it
-    is, would wait for it forever.
-    """
+    pid: int
+    started: str | None  # its start time from /proc (None elsewhere): a reused pid is not it
+    is_parent: bool  # False under a forkserver, whose workers are the server's children
+
+
+def pool_owner(ctx: multiprocessing.context.BaseContext) -> PoolOwner:
+    """This process as the owner of a pool started by ``ctx``: the workers' parent, except under
+    a forkserver. Workers watch it itself as well — a forkserver does not exit when the reader
+    dies while any worker is left (each holds the server's liveness pipe), and its workers, whose
+    parent it is, would wait for it forever."""
+    pid = os.getpid()
+    return PoolOwner(pid, _start_time(pid), ctx.get_start_method() != "forkserver")
+
+
+def _worker_init(owner: PoolOwner, shm: str | None) -> None:
+    """First thing in each worker: make sure it dies with the pool's owner, and cleans up after it."""
     ppid = os.getppid()
     try:  # signals, not SIGKILL: an orphan removes the run's shared memory on its way out
         signal.signal(signal.SIGTERM, lambda *_: _exit(ppid, shm))
@@ -236,54 +246,41 @@ def _worker_init(parent: int | None, shm: str | None, owner: tuple[int, str | No
             _set_parent_death_signal(PARENT_DEATH_SIGNAL)
     except ValueError:  # not this interpreter's main thread: the watcher thread alone
         pass
-    if parent is not None and ppid != parent:
+    if owner.is_parent and ppid != owner.pid:
         _exit(ppid, shm, orphan=True)  # the parent died before the signal was set
     threading.Thread(target=_watch_parent, args=(ppid, shm, owner), daemon=True, name="advisor-watch-parent").start()
 
 
-def worker_parent(ctx: multiprocessing.context.BaseContext) -> int | None:
-    """The pid a pool worker started by ``ctx`` must have as its parent: this process, except
-    under a forkserver, whose workers are the server's children (None: not checked)."""
-    return os.getpid() if ctx.get_start_method() != "forkserver" else None
+def die_with_parent(owner: PoolOwner) -> None:
+    """A pool initializer for any worker process: it ends when ``owner`` (:func:`pool_owner`)
+    dies, by signal on Linux and by a watcher thread everywhere (a ``kill -9`` of ``advisor
+    tune`` or ``analyze`` leaves no worker behind)."""
+    _worker_init(owner, None)
 
 
-def die_with_parent(parent: int | None, owner: tuple[int, str | None] | None = None) -> None:
-    """A pool initializer for any worker process: it ends when ``parent`` (``worker_parent``)
-    or ``owner`` (``creator``: the process that started the pool) dies, by signal on Linux and
-    by a watcher thread everywhere (a ``kill -9`` of ``advisor tune`` or ``analyze`` leaves no
-    worker behind)."""
-    _worker_init(parent, None, owner)
-
-
-def creator() -> tuple[int, str | None]:
-    """This process, as its pool's workers watch it: its pid and, where /proc says, its start
-    time (a pid the OS reuses after this process died is not this process)."""
-    return os.getpid(), _start_time(os.getpid())
-
-
-def _start_time(pid: int) -> str | None:
-    """A process's start time in clock ticks since boot (Linux /proc), else None."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None: no such
+    process, or no /proc."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
+            return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
 
 
-def _owner_running(owner: tuple[int, str | None] | None) -> bool:
+def _start_time(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot (Linux /proc), else None."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
+
+
+def _owner_running(owner: PoolOwner) -> bool:
     """Whether the process that started the pool is still there: alive, not a zombie (killed,
     not yet reaped) and not another process under its reused pid."""
-    if owner is None:
-        return True
-    pid, started = owner
-    if started is None:  # no /proc: a signal 0 says whether the pid exists
-        return _alive(pid)
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] not in ("Z", "X") and fields[19] == started
+    if owner.started is None:  # no /proc: a signal 0 says whether the pid exists
+        return _alive(owner.pid)
+    fields = _proc_stat(owner.pid)
+    return fields is not None and fields[0] not in ("Z", "X") and fields[19] == owner.started
 
 
 def _set_parent_death_signal(sig: int) -> None:
@@ -299,7 +296,7 @@ def _set_parent_death_signal(sig: int) -> None:
         pass
 
 
-def _watch_parent(ppid: int, shm: str | None, owner: tuple[int, str | None] | None = None) -> None:
+def _watch_parent(ppid: int, shm: str | None, owner: PoolOwner) -> None:
     """A worker's watcher thread: a worker whose parent is gone (reparented), or whose pool's
     owner is, exits."""
     while os.getppid() == ppid and _owner_running(owner):

@@ -136,7 +136,7 @@ class Excursions:
     early_end_step: int  # last step of the early window
     bumps: int  # later episodes of binned medians above start * (1 + margin)
     bump_peak: float  # highest binned median after the early window, / start
-    start: float = math.nan  # the level climbs and progress are judged from: ref after a jump, else robust to a lucky first point
+    start: float  # the level climbs and progress are judged from: ref after a jump, else robust to a lucky first point
 
 
 def clears_noise(ratio: float, log_noise: float, k: float = 4.0) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 from advisor.errors import UsageError
-from advisor.io.parallel import cpu_count, creator, die_with_parent, worker_parent
+from advisor.io.parallel import cpu_count, die_with_parent, pool_owner
 from advisor.tune.protocol import load_trainer
 from advisor.tune.watch import Watch
 
@@ -100,7 +100,7 @@ class LocalExecutor:
             return
         # spawn, not fork: a trainer's framework (torch, jax) must not inherit a forked runtime
         ctx = mp.get_context("spawn")
-        with cf.ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=die_with_parent, initargs=(worker_parent(ctx), creator())) as ex:
+        with cf.ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx, initializer=die_with_parent, initargs=(pool_owner(ctx),)) as ex:
             futs = {ex.submit(run_job, job): job for job in jobs}
             for fut in cf.as_completed(futs):
                 try:

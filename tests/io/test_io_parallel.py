@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -244,24 +245,25 @@ def test_killed_reader_leaves_no_workers_and_no_shared_memory(tmp_path, start):
 def test_a_pool_owner_is_known_by_its_pid_and_start_time():
     """Workers watch the process that started their pool: gone, a zombie (killed, not reaped yet)
     or another process under its reused pid all count as gone."""
-    assert parallel._owner_running(parallel.creator())
-    pid, started = parallel.creator()
-    assert not parallel._owner_running((pid, str(int(started) + 1)))  # a reused pid
+    me = parallel.pool_owner(multiprocessing.get_context("spawn"))
+    assert me.is_parent and parallel._owner_running(me)
+    assert not parallel.pool_owner(multiprocessing.get_context("forkserver")).is_parent
+    assert not parallel._owner_running(me._replace(started=str(int(me.started) + 1)))  # a reused pid
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child_started = parallel._start_time(child.pid)
+    gone = parallel.PoolOwner(child.pid, parallel._start_time(child.pid), True)
     deadline = time.monotonic() + 30
     while _running(child.pid) and time.monotonic() < deadline:  # exited, not reaped: a zombie
         time.sleep(0.01)
-    assert os.path.exists(f"/proc/{child.pid}") and not parallel._owner_running((child.pid, child_started))
+    assert os.path.exists(f"/proc/{child.pid}") and not parallel._owner_running(gone)
     child.wait()
-    assert not parallel._owner_running((child.pid, child_started))
+    assert not parallel._owner_running(gone)
 
 
 _SIGNALLED_WORKER = """
 import os, sys, time
 sys.path.insert(0, sys.argv[1])
 from advisor.io import parallel
-parallel._worker_init(os.getppid(), sys.argv[2])
+parallel._worker_init(parallel.PoolOwner(os.getppid(), parallel._start_time(os.getppid()), True), sys.argv[2])
 with open(os.path.join(sys.argv[2], "part-x"), "wb") as fh:
     fh.write(b"x" * 100)
 print("ready", flush=True)
