@@ -22,6 +22,14 @@ def findings(logdir: str) -> list[dict]:
     return [f.to_dict() for r in analyze([logdir], workers=1).report.runs for f in r.findings]
 
 
+def emit(record: dict) -> None:
+    """One JSON line in one write: the ranks share torchrun's stdout pipe, and a line written in
+    pieces (``print`` writes the text and its newline separately when stdout is unbuffered) can be
+    split by the other rank's line. A pipe write under PIPE_BUF bytes is atomic."""
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (json.dumps(record) + "\n").encode())
+
+
 def live_and_stop(train, config: dict, logdir: str, rank0: bool) -> None:
     """The live monitor (rank 0's) applies remedies on every rank; rank 0 alone asks to stop at step
     16, and every rank stops there. Each rank prints what it did."""
@@ -34,8 +42,8 @@ def live_and_stop(train, config: dict, logdir: str, rank0: bool) -> None:
             control.stop("rank 0 asked")
 
     r = train({**config, "train": {**config["train"], "epochs": 4}}, logdir, 0, control=control, callback=callback, auto_remedy=True)
-    print(json.dumps({"rank": int(os.environ.get("RANK", "0")), "steps": r.steps, "stop": r.stop_reason,
-                      "applied": [(a["step"], a["action"]) for a in r.applied], "live_findings": len(r.live_findings)}))
+    emit({"rank": int(os.environ.get("RANK", "0")), "steps": r.steps, "stop": r.stop_reason,
+          "applied": [(a["step"], a["action"]) for a in r.applied], "live_findings": len(r.live_findings)})
 
 
 def main() -> None:
@@ -64,14 +72,18 @@ def main() -> None:
         live_and_stop(train, before, os.path.join(out, "live"), rank0)
     if rank0:
         found_b = findings(os.path.join(out, "after"))
-        print(json.dumps({
+        emit({
             "device": res_a.device, "remedy": remedy,
             "before": sorted((f["condition"], f["severity"]) for f in found_a),
             "after": sorted((f["condition"], f["severity"]) for f in found_b),
             "val": [res_a.final_val_loss, res_b.final_val_loss], "steps": [res_a.steps, res_b.steps],
-        }))
+        })
     if parallel:
         dist.destroy_process_group()
+        # Skip the interpreter's teardown, where gloo may abort a rank after its work is done
+        # (SIGABRT, "terminate called without an active exception"; see tests/live/test_torch.py).
+        sys.stdout.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
