@@ -14,7 +14,9 @@ times its own noise and ``late_noise_k`` times the point noise of the evaluation
 early fall) and, past ``small_n`` evaluations, as a trend (Mann-Kendall z of the
 evaluations from the minimum on at least ``min_trend_z``), or, with at most ``small_n`` evaluations (where a noise estimate is poor),
 with the points from the minimum on rising in order at an exact one-sided p of at most
-``max_p`` — while the train loss did not rise (by more than half its binned noise; 1.3 point-noises
+``max_p`` — and the last evaluation still above the minimum by more than ``end_noise_k`` point
+noises of the second half (the model the run ended with is the worse one; a cyclic rate lifts
+the val loss in each high-rate phase and brings it back down to its minimum at the end) — while the train loss did not rise (by more than half its binned noise; 1.3 point-noises
 when every logged point is one minibatch, its level then a 9-point median's) and kept a
 downward binned trend (Mann-Kendall) from the val minimum on, unless it already sat under
 ``near_floor`` of its start there, and the train/val gap widened. If the val
@@ -71,6 +73,7 @@ class Params:
     gap_train_drop: float = 0.5
     gap_val_drop: float = 0.1
     gap_ratio: float = 2.0
+    end_noise_k: float = 1.0  # the last evaluation stays above the minimum by this many late point noises
 
 
 def _train_fits(t, best_step: float, t_best: float, t_end: float, near_floor: float) -> bool:
@@ -177,9 +180,14 @@ def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> t
     trend_ok = v.n <= p.small_n or after.size < 6 or mann_kendall_z(after) >= p.min_trend_z
     # The binned noise of the whole curve is mostly its smooth early fall: judge the rise by the
     # point noise of the evaluations' second half too, where a flattened val loss bounces
-    late_noise = diff_noise(v.values[v.n // 2 :]) if v.n >= 10 else 0.0
+    late_noise = _late_noise(v)
     clear = (rise > p.noise_k * noise and rise > p.late_noise_k * late_noise and trend_ok) or p_rise <= p.max_p
     return clear, p_rise
+
+
+def _late_noise(v) -> float:
+    """The point noise of the evaluations' second half (0 with fewer than 10)."""
+    return diff_noise(v.values[v.n // 2 :]) if v.n >= 10 else 0.0
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -234,7 +242,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     regs = _regularisers(ctx)
     after = v.values[v.steps >= best_step]
     clear, p_rise = _clear_rise(v, after, rise, noise, p)
-    if rise > 0 and rel_rise >= p.min_rise and clear and train_not_rising and gap_end > gap_best:
+    # the model the run ended with is worse than the best one: its last evaluation is still up (a
+    # cyclic rate lifts the val loss in each high-rate phase and brings it back to its minimum)
+    ends_up = float(v.values[-1]) - v_best > p.end_noise_k * _late_noise(v)
+    if rise > 0 and rel_rise >= p.min_rise and clear and train_not_rising and gap_end > gap_best and ends_up:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
         z = mann_kendall_z(after)
         evidence["rise_trend_z"] = round(z, 2)
