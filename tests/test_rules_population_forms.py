@@ -767,3 +767,23 @@ def test_a_val_loss_back_at_its_minimum_at_the_end_of_a_cyclic_rate_is_no_overfi
     # the same run whose last evaluation stays up with the rest of the rise is overfitting
     stays_up = CYCLIC_VAL[:-1] + [0.19]
     assert [f for f in _sev(_cyclic_run(stays_up), "overfitting") if f.severity == Severity.WARNING]
+
+
+def test_vanishing_gradients_are_seen_through_a_noisy_per_batch_global_norm():
+    # an 8-layer sigmoid MLP under SGD (such a population run, 50 points, one minibatch each):
+    # the input layers get ~1e-6 of the output layer's gradient, the loss does not move, and the
+    # global norm (the output layer's, in effect) jumps 0.002-1.3 from batch to batch — one batch
+    # at 10x the early median is noise, not a gradient that grew tenfold
+    rng = np.random.default_rng(4)
+    steps = np.arange(0, 500, 10)
+    out = 0.25 * rng.lognormal(0, 0.9, steps.size)
+    out[:5] = [0.331, 0.371, 0.116, 0.109, 0.002]  # the run's first five: an early median of 0.116
+    out[31] = 1.29
+    curves = {"train/loss": (steps, 0.70 + rng.normal(0, 0.04, steps.size)), "train/grad_norm": (steps, out)}
+    for i in range(9):  # each layer nearer the input gets ~1/7 of the next one's gradient
+        curves[f"train/grad_norm/layer{i}"] = (steps, out * 7.0 ** (i - 8) * rng.lognormal(0, 0.1, steps.size))
+    assert names(curves)[0] == "vanishing-gradients"
+    # a norm whose running level grew tenfold is no vanishing gradient (the last layers exploded)
+    grown = out * np.where(steps >= 250, 20.0, 1.0)
+    curves["train/grad_norm"] = (steps, grown)
+    assert "vanishing-gradients" not in names(curves)

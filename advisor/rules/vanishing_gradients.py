@@ -8,8 +8,8 @@ Signals: gradient norm, ideally per layer (``train/grad_norm/<layer>``).
 
 Trigger, while the train loss has made less than ``max_progress`` relative progress (and has
 not risen by as much: an exploding loss is not a vanishing gradient; nor is a gradient norm
-that grew tenfold or a non-finite loss — a ratio of layer norms can be tiny because the last
-layers exploded):
+whose running level (5-bin median) grew tenfold, or a non-finite loss — a ratio of layer norms
+can be tiny because the last layers exploded):
   * per layer: the median gradient norm of the first third of the layers (input side: names
     in natural order, embeddings/stems first, heads/classifiers/logits last) is below
     ``layer_ratio`` times that of the last third; or
@@ -37,7 +37,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, median
+from advisor.signals import fmt, median, rolling_median
 
 ID = "vanishing-gradients"
 SEVERITY = Severity.WARNING
@@ -77,9 +77,16 @@ def _exploding(ctx: Context) -> bool:
     c, g = ctx.train, ctx.grad
     if c is not None and c.nonfinite_step is not None:
         return True
-    if g is not None and (g.nonfinite_step is not None or (g.n >= 5 and float(np.max(g.bvals)) > 10 * max(median(g.values[: max(3, g.n // 10)]), 1e-30))):
+    if g is not None and (g.nonfinite_step is not None or (g.n >= 5 and _grew(g) > 10 * max(median(g.values[: max(3, g.n // 10)]), 1e-30))):
         return True
     return False
+
+
+def _grew(g) -> float:
+    """The gradient norm's highest sustained level: the peak of a 5-bin running median. One
+    minibatch a point, a single batch's norm can be 10x the early median without any growth
+    (a deep sigmoid stack's output layer: 0.002-1.3 from batch to batch)."""
+    return float(np.max(rolling_median(g.bvals, 5)))
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
