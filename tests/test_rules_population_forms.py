@@ -787,3 +787,26 @@ def test_vanishing_gradients_are_seen_through_a_noisy_per_batch_global_norm():
     grown = out * np.where(steps >= 250, 20.0, 1.0)
     curves["train/grad_norm"] = (steps, grown)
     assert "vanishing-gradients" not in names(curves)
+
+
+def _irnn(loss_after, jump=True):
+    # a plain RNN at identity init under momentum (such a population run, 300 points, one
+    # minibatch each): the norm blows up in the first steps and settles near 1
+    rng = np.random.default_rng(5)
+    steps = np.arange(300)
+    grad = 0.9 * rng.lognormal(0, 0.5, 300)
+    grad[:12] = [50, 13.8, 159.4, 45.9, 7.7, 119.9, 4.4, 45.6, 86.3, 17.3, 74.6, 43.0]
+    head = [1.23, 0.73, 2.19, 1.35, 1.18, 1.45, 0.77, 0.85, 1.1, 0.72, 1.33, 1.33] if jump else [1.23, 0.73, 1.19, 1.0, 1.18, 1.1, 0.77, 0.85, 1.1, 0.72, 1.0, 1.0]
+    loss = np.concatenate([head, loss_after(steps[12:]) * rng.lognormal(0, 0.25, 288)])
+    return {"Loss/train": (steps, loss), "grad_norm": (steps, grad)}
+
+
+def test_an_early_gradient_burst_that_left_the_loss_stuck_is_exploding_gradients():
+    stuck = _sev(_irnn(lambda s: np.full(s.size, 1.2)), "exploding-gradients")
+    assert stuck and stuck[0].severity >= Severity.WARNING and stuck[0].remedies[0].action == "clip_grad_norm"
+    assert "burst" in stuck[0].summary
+    # the same burst followed by a loss that falls well is a run that recovered: nothing to say
+    assert not _sev(_irnn(lambda s: 0.1 + 1.1 * np.exp(-(s - 12) / 40)), "exploding-gradients")
+    # a norm far above its later level at the start while the loss did not jump (a fine-tune's
+    # first steps) is no burst either
+    assert not _sev(_irnn(lambda s: np.full(s.size, 1.1), jump=False), "exploding-gradients")

@@ -13,7 +13,14 @@ Trigger: either
     relative progress) — growth with a healthily falling loss is not reported; or
   * spikes: at least ``min_spikes`` points (and ``spike_rate`` of all points) exceed
     ``spike_k`` times the running level (the median of the preceding block of ``window``
-    points), again while the loss is not healthy.
+    points), again while the loss is not healthy; or
+  * an early burst: within the first ``burst_frac`` of the run (at least its first 10 points)
+    ``min_burst`` points or more exceed ``spike_k`` times the run's median norm, the train
+    loss jumped to ``burst_jump`` times its first value meanwhile, and the loss is not healthy
+    after (a plain RNN started at the edge of stability: the norm blows up in the first steps,
+    settles, and the model never learns; there is no earlier level for the other two forms to
+    compare with). A norm far above the rest at the start with a loss that falls well (a
+    converged model's gradients are tiny), or without the loss jumping, is not reported.
 Critical when the norm goes non-finite, the loss goes non-finite or rises; otherwise warning.
 
 Needs at least ``min_points`` points.
@@ -55,6 +62,9 @@ class Params:
     min_spikes: int = 5
     spike_rate: float = 0.005
     min_points: int = 10
+    burst_frac: float = 0.05  # an early burst: within this share of the run (at least 10 points)
+    min_burst: int = 3  # points at ``spike_k`` x the run's median norm or more
+    burst_jump: float = 1.5  # the train loss rose to this multiple of its first value during it
 
 
 def _spikes(values: np.ndarray, window: int, k: float) -> np.ndarray:
@@ -90,6 +100,28 @@ def _loss_unhealthy(ctx: Context, from_step: float, p: Params) -> tuple[bool, st
     if progress < p.min_progress:
         return True, f"the loss made only {100 * progress:.0f}% progress"
     return False, "the loss fell normally"
+
+
+def _burst(ctx: Context, p: Params) -> dict | None:
+    """An early burst of the gradient norm that threw the loss up and left it unhealthy (see the
+    module docstring); its evidence with ``onset``, or None."""
+    g, c = ctx.grad, ctx.train
+    if g is None or c is None or g.n < 2 * p.min_points or c.n < 4 or g.nonfinite_step is not None or c.nonfinite_step is not None:
+        return None
+    med = float(median(g.values))
+    until = float(g.steps[0]) + p.burst_frac * float(g.steps[-1] - g.steps[0])
+    until = max(until, float(g.steps[min(g.n, p.min_points) - 1]))
+    early = g.values[g.steps <= until]
+    high = np.nonzero(early >= p.spike_k * med)[0] if med > 0 else np.zeros(0, dtype=int)
+    first = float(c.values[0])
+    during = c.values[c.steps <= until]
+    if high.size < p.min_burst or first <= 0 or not during.size or float(np.max(during)) < p.burst_jump * first:
+        return None
+    bad, why = _loss_unhealthy(ctx, until, p)
+    if not bad:
+        return None
+    return {"onset": int(g.steps[high[0]]), "burst_points": int(high.size), "burst_peak_ratio": round(float(early.max()) / med, 1),
+            "burst_until": int(until), "loss_jump": round(float(np.max(during)) / first, 2), "why": why}
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -130,6 +162,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         if bad:
             kind = "spikes"
             evidence["why"] = why
+    if kind is None:
+        burst = _burst(ctx, p)
+        if burst is not None:
+            kind, onset = "burst", burst.pop("onset")
+            evidence.update(burst)
     if kind == "spikes":
         onset = int(g.steps[spikes[0]])
         ratios = vals[spikes] / np.maximum(median(vals), 1e-30)
@@ -156,9 +193,20 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         summary = f"gradient norm grew {g_txt} from its early level {fmt(early)} (peak {fmt(peak)} at step {int(g.bsteps[peak_i])}); {evidence.get('why', '')}"
         conf = 0.95 if nonfinite else margin_confidence(math.log10(growth), math.log10(p.min_growth), 1.0, base=0.7)
     else:
-        summary = (
-            f"gradient norm spiked above {p.spike_k:.0f}x its running median {spikes.size} times "
-            f"({100 * rate:.1f}% of steps, up to {evidence['max_spike_ratio']:.0f}x its median), first at step {onset}; {evidence['why']}"
-        )
-        conf = margin_confidence(rate, p.spike_rate, 0.02, base=0.6)
+        summary, conf = _burst_or_spikes_text(kind, evidence, p, onset)
     return [finding(ID, severity, conf, summary, evidence, rem, onset=onset)]
+
+
+def _burst_or_spikes_text(kind: str, evidence: dict, p: Params, onset: int | None) -> tuple[str, float]:
+    """The summary and confidence of the burst and spikes forms."""
+    if kind == "burst":
+        summary = (
+            f"gradient norm burst to {evidence['burst_peak_ratio']:.0f}x its median in the first steps ({evidence['burst_points']} "
+            f"points above {p.spike_k:.0f}x, to step {evidence['burst_until']}) while the loss jumped {evidence['loss_jump']:.1f}x; {evidence['why']}"
+        )
+        return summary, margin_confidence(evidence["burst_points"], p.min_burst, 5, base=0.6)
+    summary = (
+        f"gradient norm spiked above {p.spike_k:.0f}x its running median {evidence['spikes']} times "
+        f"({100 * evidence['spike_rate']:.1f}% of steps, up to {evidence['max_spike_ratio']:.0f}x its median), first at step {onset}; {evidence['why']}"
+    )
+    return summary, margin_confidence(evidence["spike_rate"], p.spike_rate, 0.02, base=0.6)
