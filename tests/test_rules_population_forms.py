@@ -810,3 +810,18 @@ def test_an_early_gradient_burst_that_left_the_loss_stuck_is_exploding_gradients
     # a norm far above its later level at the start while the loss did not jump (a fine-tune's
     # first steps) is no burst either
     assert not _sev(_irnn(lambda s: np.full(s.size, 1.1), jump=False), "exploding-gradients")
+
+
+def test_one_outlying_minibatch_below_a_flat_loss_does_not_hide_no_learning():
+    # a transformer at lr 1e-7 (a scheduler that never stepped; such a population run, 250
+    # single-minibatch points, 2 a bin): the loss does not move, but one bin sits five of its
+    # noises below the level — the lowest point is no dip the run made
+    rng = np.random.default_rng(6)
+    steps = np.arange(250)
+    train = 1.36 + rng.normal(0, 0.045, 250)
+    train[0], train[116], train[117] = 1.324, 1.10, 1.19
+    vs = np.arange(25, 251, 25)
+    val = 1.35733 - 2.4e-6 * np.arange(10)  # moves in perfect order, by 0.002%
+    acc = np.full(10, 0.3125)  # the majority class's share, not learned
+    curves = {"train/loss": (steps, train), "train/lr": (steps, np.full(250, 1e-7)), "val/loss": (vs, val), "val/accuracy": (vs, acc)}
+    assert "no-learning" in names(curves)

@@ -9,8 +9,9 @@ ln C) for the held-out variant.
 
 Trigger, either:
   * the train loss never moves: it removes less than ``min_progress`` of its initial value,
-    its minimum is within ``min_gain`` of the start (less three times the binned noise: the lowest
-    of many noisy bins sits below the level), and it is not falling steadily — a
+    its minimum (of a 5-bin running median: one outlying minibatch is no dip) is within
+    ``min_gain`` of the start (less three times the binned noise: the lowest of many noisy bins
+    sits below the level), and it is not falling steadily — a
     significant trend (Mann-Kendall z below ``trend_z``) that does not decelerate (second-half
     fall at least ``steady_decel`` of the first half's) is slow-convergence, unless the progress
     is under ``hard_floor`` or validation did not improve at all (never below its first evaluation
@@ -59,7 +60,7 @@ from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import rl_no_learning
-from advisor.signals import fmt, in_order, mann_kendall_z, median, percent_scale
+from advisor.signals import fmt, in_order, mann_kendall_z, median, percent_scale, rolling_median
 
 ID = "no-learning"
 SEVERITY = Severity.CRITICAL
@@ -102,7 +103,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     scale = abs(sh.v0) if sh.v0 else 1.0
     # the lowest of many noisy binned medians sits a few of their sigmas below the level: that
     # much of the "gain" is the noise's
-    gain_frac = max(sh.gain - 3.0 * c.bnoise, 0.0) / scale
+    gain_frac = max(_gain(c, sh) - 3.0 * c.bnoise, 0.0) / scale
     # A steady, non-decelerating fall, however small, is slow-convergence; a quick small drop
     # (fitting the class priors) followed by nothing is still no learning — and so is a small
     # creep of the train loss while validation gets no better at all (nothing transfers).
@@ -201,6 +202,15 @@ def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
         f"{fmt(level)}, {fmt(float(vals[0]))} -> {fmt(float(vals[-1]))}{acc_txt}"
     )
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _gain(c, sh) -> float:
+    """How far below its start the loss got: to the lowest 5-bin running median — a single
+    outlying bin (one minibatch of a heavy-tailed loss, five of its noises below the level) is no
+    dip the run made."""
+    if c.bvals.size < 5:
+        return sh.gain
+    return max(float(sh.v0) - float(np.min(rolling_median(c.bvals, 5))), 0.0)
 
 
 def _val_falls_in_order(ctx: Context, p: Params) -> bool:
