@@ -115,13 +115,14 @@ def _burst(ctx: Context, p: Params) -> dict | None:
     high = np.nonzero(early >= p.spike_k * med)[0] if med > 0 else np.zeros(0, dtype=int)
     first = float(c.values[0])
     during = c.values[c.steps <= until]
-    if high.size < p.min_burst or first <= 0 or not during.size or float(np.max(during)) < p.burst_jump * first:
+    jumped_to = float(np.max(during)) if during.size else math.nan
+    if high.size < p.min_burst or first <= 0 or not jumped_to >= p.burst_jump * first:
         return None
     bad, why = _loss_unhealthy(ctx, until, p)
     if not bad:
         return None
     return {"onset": int(g.steps[high[0]]), "burst_points": int(high.size), "burst_peak_ratio": round(float(early.max()) / med, 1),
-            "burst_until": int(until), "loss_jump": round(float(np.max(during)) / first, 2), "why": why}
+            "burst_until": int(until), "loss_jump": round(jumped_to / first, 2), "why": why}
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:

@@ -169,9 +169,9 @@ def _stop_remedy(ctx: Context, best_step: int, patience: int, wasted: float, evi
     )
 
 
-def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> tuple[bool, float]:
+def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> tuple[bool, float, float]:
     """(the rise is clear, the exact p of the points from the minimum on rising in order — 1.0
-    past ``small_n`` evaluations)."""
+    past ``small_n`` evaluations —, the point noise of the evaluations' second half)."""
     # Few evaluations: the noise estimate is poor (the early fall inflates it), but an exact
     # order test on the points from the minimum on is valid at any n.
     p_rise = rising_p_exact(after) if v.n <= p.small_n else 1.0
@@ -182,7 +182,7 @@ def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> t
     # point noise of the evaluations' second half too, where a flattened val loss bounces
     late_noise = _late_noise(v)
     clear = (rise > p.noise_k * noise and rise > p.late_noise_k * late_noise and trend_ok) or p_rise <= p.max_p
-    return clear, p_rise
+    return clear, p_rise, late_noise
 
 
 def _late_noise(v) -> float:
@@ -241,10 +241,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     rem_stop = _stop_remedy(ctx, best_step, patience, wasted, evidence)
     regs = _regularisers(ctx)
     after = v.values[v.steps >= best_step]
-    clear, p_rise = _clear_rise(v, after, rise, noise, p)
+    clear, p_rise, late_noise = _clear_rise(v, after, rise, noise, p)
     # the model the run ended with is worse than the best one: its last evaluation is still up (a
     # cyclic rate lifts the val loss in each high-rate phase and brings it back to its minimum)
-    ends_up = float(v.values[-1]) - v_best > p.end_noise_k * _late_noise(v)
+    ends_up = float(v.values[-1]) - v_best > p.end_noise_k * late_noise
     if rise > 0 and rel_rise >= p.min_rise and clear and train_not_rising and gap_end > gap_best and ends_up:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
         z = mann_kendall_z(after)
