@@ -825,3 +825,42 @@ def test_one_outlying_minibatch_below_a_flat_loss_does_not_hide_no_learning():
     acc = np.full(10, 0.3125)  # the majority class's share, not learned
     curves = {"train/loss": (steps, train), "train/lr": (steps, np.full(250, 1e-7)), "val/loss": (vs, val), "val/accuracy": (vs, acc)}
     assert "no-learning" in names(curves)
+
+
+def test_the_class_count_read_off_a_stuck_run_is_the_one_its_loss_pins():
+    # momentum 0.5 at lr 0.5 on 10 classes, logged every 10 steps: the loss sits at ln 10 = 2.30
+    # after the early jump, and validation accuracy wanders at chance over 10 evaluations
+    # (median 0.114, which alone reads as 9 classes; 0.086 reads as 12). The loss pins C = 10.
+    from advisor.io.roles import resolve
+    from advisor.rules.base import Context
+    from advisor.workload import classify
+
+    rng = np.random.default_rng(53)
+    steps = np.arange(0, 500, 10)
+    train = 2.33 * rng.lognormal(0, 0.012, 50)
+    vs = np.arange(49, 500, 50)
+    for acc in ([0.086, 0.12, 0.1, 0.097, 0.092, 0.114, 0.114, 0.123, 0.12, 0.114],
+                [0.109, 0.103, 0.086, 0.097, 0.097, 0.067, 0.086, 0.086, 0.086, 0.086]):
+        run = synth.run_of({"train_loss": (steps, train), "val_loss": (vs, np.full(10, 2.33)), "val_acc": (vs, np.array(acc))})
+        wl = classify(run, None)
+        ctx = Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind)
+        assert ctx.num_classes == 10
+    # an accuracy at 0.5 with a loss at ln 2 is two classes, as before
+    run = synth.run_of({"train_loss": (steps, np.full(50, 0.69)), "val_acc": (vs, np.full(10, 0.5))})
+    wl = classify(run, None)
+    assert Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind).num_classes == 2
+
+
+def test_a_validation_loss_that_never_improved_is_not_described_as_a_ratio_to_zero():
+    # Adam at 0.05 on digits: the val loss is lowest at its first evaluations and wanders above
+    # them; the old summary read "noise 0.299 is 999.0x its improvement 0".
+    rng = np.random.default_rng(54)
+    steps = np.arange(0, 600)
+    train = 0.6 * rng.lognormal(0, 0.3, 600)
+    vs = np.arange(39, 600, 40)
+    val = np.array([0.385, 0.722, 1.193, 0.955, 0.509, 1.0, 0.972, 0.558, 0.806, 0.999, 1.041, 0.807, 0.981, 0.916, 1.385])
+    rep = diagnose_run(synth.run_of({"train_loss": (steps, train), "val_loss": (vs, val)}), ENGINE).report
+    nv = [f for f in rep.findings if f.condition == "noisy-validation"]
+    assert nv, [f.condition for f in rep.findings]
+    assert "never improved" in nv[0].summary and "999" not in nv[0].summary and "improvement 0" not in nv[0].summary
+    assert "never improved" in nv[0].remedies[0].rationale and not contradictions(nv[0].summary)

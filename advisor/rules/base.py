@@ -204,21 +204,32 @@ class Context:
     def _classes_from_curves(self) -> int | None:
         """C when a loss and an accuracy agree on it: the loss sits at ln C and the accuracy near
         1/C — from 0.85/C up to 1.3/C, since a model stuck at its class priors scores the
-        majority class's share. C is read from the accuracy, or from the loss (exp of its level:
-        a stuck loss pins C better than an accuracy that a class imbalance lifts)."""
+        majority class's share. C is read from the accuracy (1/C nearest its late median), with
+        the loss within 15% of ln C; the count the loss's level reads (e^loss), when the
+        accuracy allows it too, wins when the loss sits within 2.5% of its ln C, nearer than to the
+        first's: a stuck loss pins C better than a few noisy evaluations (0.114 reads as 9
+        classes, a loss at 2.30 as 10), while a loss well off every ln C (a model worse than
+        uniform) cannot move it."""
         for acc in (self.val_acc, self.train_acc):
             if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
                 continue
             late = acc.values[acc.n // 2 :]
             a = median(late) / percent_scale(acc.values)
-            if not 0.001 < a <= 0.55:
-                continue
             losses = [x for x in (self.train, self.val) if x is not None and x.n >= 3]
-            for c in dict.fromkeys([int(round(1.0 / a))] + [int(round(math.exp(min(x.end(), 7.0)))) for x in losses]):
-                if not 2 <= c <= 1000 or not 0.85 / c <= a <= 1.3 / c:
-                    continue
-                if any(abs(x.end() - math.log(c)) <= 0.15 * math.log(c) for x in losses):
-                    return c
+            if not 0.001 < a <= 0.55 or not losses:
+                continue
+            first = int(round(1.0 / a))
+            gaps = {c: min(abs(x.end() - math.log(c)) / math.log(c) for x in losses)
+                    for c in dict.fromkeys([first] + [int(round(math.exp(min(x.end(), 7.0)))) for x in losses])
+                    if 2 <= c <= 1000 and 0.85 / c <= a <= 1.3 / c}
+            pinned = min((c for c in gaps if gaps[c] <= 0.025), key=gaps.__getitem__, default=None)
+            if pinned is not None:
+                return pinned
+            if gaps.get(first, 1.0) <= 0.15:
+                return first
+            near = min((c for c in gaps if gaps[c] <= 0.15), key=gaps.__getitem__, default=None)
+            if near is not None:
+                return near
         return None
 
     @cached_property
