@@ -74,7 +74,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     late_ratio = _late_noise(ctx, v.values, p, tiny)
     if level == 0 or ((noise <= p.min_rel * level or ratio <= p.max_ratio) and late_ratio is None):
         return []
-    rem = [R.larger_val_set(f"{name} noise ({fmt(noise)}) is comparable to the improvement it measures ({fmt(improvement)})")]
+    measured = fmt(improvement) if improvement > 0 else f"none: it never improved on its first evaluations, {fmt(first)}"
+    rem = [R.larger_val_set(f"{name} noise ({fmt(noise)}) is comparable to the improvement it measures ({measured})")]
     if v.n < p.sparse:
         every = max(1, int((float(v.steps[-1]) - float(v.steps[0])) / max(4 * v.n, 1)))
         rem.append(R.eval_more_often(every, "more evaluations let a smoothed curve be trusted"))
@@ -89,9 +90,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "signal": "val_loss" if lower_better else "val_acc",
     }
     if ratio > p.max_ratio and noise > p.min_rel * level:
+        times = f"{ratio:.1f}x" if ratio < 1000 else "over 1000x"
         summary = (
-            f"{name} noise {fmt(noise)} is {min(ratio, 999):.1f}x its improvement {fmt(improvement)} over "
-            f"{v.n} evaluations: decisions taken on it are unreliable"
+            f"{name} noise {fmt(noise)} is {times} its improvement {fmt(improvement)} over {v.n} evaluations: decisions taken on it are unreliable"
+            if improvement > 0 else
+            f"{name} never improved on its first evaluations ({fmt(first)}) over {v.n} evaluations and moves by {fmt(noise)} "
+            f"between them: decisions taken on it are unreliable"
         )
     else:
         why = f"; its accuracy moves in steps of 1/{n_val}, a val set of about {n_val} examples" if tiny else " while the train loss is calm"
