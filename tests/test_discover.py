@@ -126,3 +126,38 @@ def test_estimator_model_dir_with_eval_subdir_is_one_run(tmp_path):
     _write(tmp_path / "model" / "eval", "loss")
     (run,) = discover(str(tmp_path)).runs
     assert run.name == "model" and sorted(str(s) for _, s in run.files) == ["None", "eval"]
+
+
+def test_add_hparams_time_named_subdirectory_is_part_of_its_run(tmp_path):
+    """SummaryWriter.add_hparams (torch, tensorboardX, the HF Trainer) writes the hparams into a
+    subdirectory named str(time.time()): it is the run's, not a run of its own, and its
+    hparams (lr, optimizer, num_classes) are the run's; its scalars repeat final metrics."""
+    run = tmp_path / "runs" / "Nov23_10-00-00_host"
+    _write(run, "Loss/train", steps=range(20))
+    with EventWriter(str(run / "1796067927.2886472")) as w:
+        w.add_hparams({"lr": 0.5, "optimizer": "sgd", "num_classes": 10})
+        w.add_scalar("hparam/best_val_loss", 0.3, 0)
+    (rf,) = discover(str(tmp_path)).runs
+    assert rf.name == "runs/Nov23_10-00-00_host"
+    loaded = load_run(rf)
+    assert loaded.hparams["lr"] == 0.5 and loaded.hparams["optimizer"] == "sgd"
+    assert list(loaded.series) == ["Loss/train"]
+    # a stamped directory with no run beside it stays what it is; a split beside it still merges
+    _write(tmp_path / "other" / "1796067928.5", "loss")
+    _write(run / "train", "epoch_loss")
+    _write(run / "validation", "epoch_loss")
+    runs = {r.name: r for r in discover(str(tmp_path)).runs}
+    assert sorted(runs) == ["other/1796067928.5", "runs/Nov23_10-00-00_host"]
+    assert sorted(str(s) for _, s in runs["runs/Nov23_10-00-00_host"].files) == ["#hparams", "None", "train", "validation"]
+
+
+def test_torch_add_hparams_run_keeps_its_declared_rate(tmp_path):
+    torch_tb = __import__("pytest").importorskip("torch.utils.tensorboard")
+    w = torch_tb.SummaryWriter(log_dir=str(tmp_path / "run"))
+    for s in range(10):
+        w.add_scalar("Loss/train", 2.3, s)
+    w.add_hparams({"lr": 3.0, "optimizer": "adam"}, {"hparam/best_val_loss": 2.3})
+    w.close()
+    (rf,) = discover(str(tmp_path)).runs
+    loaded = load_run(rf)
+    assert rf.name == "run" and loaded.hparams["lr"] == 3.0 and "Loss/train" in loaded.series

@@ -209,3 +209,24 @@ def test_config_in_the_working_directory_applies_and_a_bad_one_falls_back(tmp_pa
     assert "overfitting" not in conds["overfit"]  # as `advisor analyze` run here would
     (tmp_path / "advisor.toml").write_text('select = ["no-such-condition"]\n')
     assert "overfitting" in _conditions(Harness(logdir).json("/report"))["overfit"]
+
+
+def test_add_hparams_subdirectory_is_its_runs_hparams_in_the_plugin_too(tmp_path):
+    # SummaryWriter.add_hparams puts the hparams in a time-named subdirectory, which TensorBoard
+    # lists as a run of its own: the plugin, like advisor analyze, reads it as the run's hparams
+    # (here a declared Adam rate of 3 behind a loss that sat at its start) and lists one run.
+    import numpy as np
+
+    logdir = tmp_path / "logs"
+    rng = np.random.default_rng(0)
+    steps = np.arange(300)
+    synth.write_run(str(logdir / "stamped"), {"Loss/train": (steps, 2.3 * rng.lognormal(0, 0.02, 300)),
+                                              "Loss/val": (np.arange(29, 300, 30), 2.3 * rng.lognormal(0, 0.01, 10))})
+    with EventWriter(str(logdir / "stamped" / "1796067927.2886472")) as w:
+        w.add_hparams({"lr": 3.0, "optimizer": "adam", "num_classes": 10})
+        w.add_scalar("hparam/best_val_loss", 2.3, 0)
+    h = Harness(logdir)
+    assert [r["run"] for r in h.json("/runs")["runs"]] == ["stamped"]
+    via_plugin = h.json("/report")
+    assert _conditions(via_plugin) == _conditions(analyze([str(logdir)]).report.to_dict()) == {"stamped": ["lr-too-high"]}
+    assert via_plugin["runs"][0]["findings"][0]["evidence"]["form"] == "declared"

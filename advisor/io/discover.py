@@ -31,6 +31,19 @@ for _canon, _names in {
         SPLIT_NAMES[_n] = _canon
 
 
+# ``SummaryWriter.add_hparams`` (torch, tensorboardX; the Hugging Face Trainer calls it) writes
+# the run's hyperparameters into a subdirectory named by ``str(time.time())``. It is part of
+# the run that holds it: discovery merges it into its parent as this side, whose files give the
+# run its hparams and texts but no series (its scalars repeat the run's final metrics).
+HPARAMS_SIDE = "#hparams"
+_HPARAMS_DIR = re.compile(r"^\d{9,11}\.\d+$")
+
+
+def is_hparams_dir(name: str) -> bool:
+    """Whether a directory's name is the ``time.time()`` stamp ``add_hparams`` names its subdirectory by."""
+    return _HPARAMS_DIR.match(name) is not None
+
+
 def split_kind(name: str | None) -> str | None:
     """Canonical split ('train', 'val', 'test') of a directory name, or None."""
     if not name:
@@ -158,16 +171,24 @@ def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
         if parent != root and not parent.startswith(root + os.sep):
             continue  # never merge above what the user pointed at
         leaves = [c for c in children if not has_nested[c]]
+        # add_hparams' time-named subdirectory belongs to the run beside it
+        stamped = [c for c in leaves if is_hparams_dir(os.path.basename(c))] if event_dirs.get(parent) else []
+        leaves = [c for c in leaves if c not in stamped]
         kinds = {split_kind(os.path.basename(c)) for c in leaves} - {None}
         # A split needs a sibling split (Keras train/ + validation/), or a parent that holds the
         # other side itself (TF Estimator's model_dir + eval/). A lone train/ is a run of its own
         # (Ultralytics names its runs train, train2, ...).
-        if len(kinds) < 2 and not (kinds and event_dirs.get(parent)):
+        split = len(kinds) >= 2 or bool(kinds and event_dirs.get(parent))
+        if not split and not stamped:
             continue
+        leaves = leaves if split else []
         files: list[tuple[str, str | None]] = [(f, None) for f in event_dirs.get(parent, [])]
         for c in leaves:
             files.extend((f, os.path.basename(c)) for f in event_dirs[c])
+        for c in stamped:
+            files.extend((f, HPARAMS_SIDE) for f in event_dirs[c])
         consumed.update(leaves)
+        consumed.update(stamped)
         consumed.add(parent)
         runs.append(RunFiles(_rel(root, parent), parent, tuple(files)))
     for d, files in event_dirs.items():

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from advisor.io.discover import RunFiles, is_url
+from advisor.io.discover import HPARAMS_SIDE, RunFiles, is_url
 from advisor.io.tfevents import EventFile, read_event_file
 from advisor.model import Run, Series
 
@@ -43,12 +43,12 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
     problems: list[str] = []
     non_scalar = 0
     for split, efs in by_split.items():
-        for tag, (s, v, w) in _merge(efs).items():
+        for tag, (s, v, w) in (_merge(efs) if split != HPARAMS_SIDE else {}).items():
             ser = Series.from_points(tag, s, v, w, split=split)
             series[ser.key] = ser
         for ef in efs:
             hparams.update(ef.hparams)
-            texts.update({(f"{split}/{k}" if split else k): t for k, t in ef.texts.items()})
+            texts.update({(f"{split}/{k}" if split and split != HPARAMS_SIDE else k): t for k, t in ef.texts.items()})
             non_scalar += ef.non_scalar
             rel = os.path.relpath(ef.path, rf.path)
             problems.extend(f"{rel}: {p}" for p in ef.problems)

@@ -17,7 +17,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from advisor.io.discover import _group  # grouping over directory names only: no file access
+from advisor.io.discover import HPARAMS_SIDE, _group  # grouping over directory names only: no file access
 from advisor.io.hparams import decode_session_start
 from advisor.io.runs import first_json_object
 from advisor.model import Run, Series
@@ -72,6 +72,8 @@ def build_run(
     """
     series: dict[str, Series] = {}
     for tb_run, split in group.members:
+        if split == HPARAMS_SIDE:
+            continue  # add_hparams' subdirectory: the run's hparams (hparams_of), its scalars repeat final metrics
         for tag, points in (data.get(tb_run) or {}).items():
             ser = Series.from_points(tag, [p.step for p in points], [p.value for p in points], [p.wall_time for p in points], split=split)
             series[ser.key] = ser
