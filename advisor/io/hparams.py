@@ -75,7 +75,10 @@ def decode_session_start(content: bytes) -> dict[str, Any] | None:
 
 # --------------------------------------------------------------------------- a run's params
 
-# Aliases for hyperparameters as different writers name them (matched on the last dotted part).
+# Aliases for hyperparameters as different writers name them, matched on the key's last parts:
+# nested configs flatten with dots (Hydra, config.json) or slashes (Lightning's
+# log_hyperparams), so 'model/optimizer/lr' and 'optimizer._target_' match 'lr' and
+# 'optimizer._target_' (:func:`param`).
 PARAM_ALIASES: dict[str, tuple[str, ...]] = {
     "lr": ("lr", "learning_rate", "learningrate", "base_lr", "lr0", "init_lr", "initial_lr"),
     "batch_size": ("batch_size", "per_device_train_batch_size", "train_batch_size", "batchsize", "bs"),
@@ -85,7 +88,8 @@ PARAM_ALIASES: dict[str, tuple[str, ...]] = {
     "num_classes": ("num_classes", "n_classes", "nclasses", "classes", "num_labels", "n_labels"),
     "n_val_samples": ("n_val_samples", "val_size", "n_val"),
     "schedule": ("schedule.kind", "lr_scheduler_type", "scheduler", "schedule", "lr_schedule", "lr_scheduler"),
-    "optimizer": ("optim.name", "optimizer.name", "optimizer", "optim", "opt"),
+    "optimizer": ("optim.name", "optimizer.name", "optimizer._target_", "optim._target_", "optimizer.class_path",
+                  "optimizer", "optim", "opt", "optimizer_name", "optimizer_type", "opt_name"),
     "shuffle": ("shuffle",),
     "width": ("model.width", "width", "hidden_size", "hidden_dim", "d_model", "units", "n_hidden"),
 }
@@ -128,12 +132,21 @@ def param(params: Mapping[str, Any], name: str) -> Any:
     for a in aliases:  # exact key first
         if a in params and params[a] is not None:
             return params[a]
-    low = {k.lower(): v for k, v in params.items()}
+    low = {_norm(k): v for k, v in params.items()}
     for a in aliases:
         for k, v in low.items():
-            if k.rsplit(".", 1)[-1] == a and v is not None and v != "":
+            if (k == a or k.endswith("." + a)) and v is not None and v != "":
                 return v
     return None
+
+
+def _norm(key: str) -> str:
+    """A flattened key, lower case, its parts separated by dots whichever separator it used."""
+    return key.lower().replace("/", ".")
+
+
+def _last(key: str) -> str:
+    return _norm(key).rsplit(".", 1)[-1]
 
 
 def num_param(params: Mapping[str, Any], name: str) -> float | None:
@@ -156,10 +169,10 @@ def early_stopping(params: Mapping[str, Any]) -> dict[str, Any] | None:
     """
     found: dict[str, Any] = {}
     for k, v in params.items():
-        low = k.lower()
+        low = _norm(k)
         if "early_stop" not in low and low != "patience":
             continue
-        last = low.rsplit(".", 1)[-1]
+        last = _last(k)
         if last in ("patience", "early_stopping_patience", "early_stop_patience") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
             found["patience"] = int(v)
         elif last in ("step", "stop_step") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
@@ -173,7 +186,7 @@ def num_classes(params: Mapping[str, Any]) -> int | None:
     """The class count, from any alias that holds a real one (configs use 0 for 'default')."""
     aliases = PARAM_ALIASES["num_classes"]
     for k, v in params.items():
-        if k.lower().rsplit(".", 1)[-1] in aliases and isinstance(v, (int, float)) and not isinstance(v, bool):
+        if _last(k) in aliases and isinstance(v, (int, float)) and not isinstance(v, bool):
             if v >= 2 and v == int(v):
                 return int(v)
     return None
@@ -182,6 +195,6 @@ def num_classes(params: Mapping[str, Any]) -> int | None:
 def steps_per_epoch_from(params: Mapping[str, Any]) -> int | None:
     """Optimizer steps per epoch as the config states it (a ``steps_per_epoch`` of 2 or more)."""
     for key, v in params.items():
-        if key.rsplit(".", 1)[-1] == "steps_per_epoch" and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2:
+        if _last(key) == "steps_per_epoch" and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2:
             return int(v)
     return None

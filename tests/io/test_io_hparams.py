@@ -27,6 +27,21 @@ def test_param_exact_key_then_last_dotted_part():
     assert H.param({"seed": 3}, "seed") == 3  # a name without aliases is its own alias
 
 
+def test_param_matches_slash_and_dotted_nesting_and_multi_part_aliases():
+    # Lightning's log_hyperparams flattens nested dicts with '/', Hydra configs name the
+    # optimizer's class under _target_, Lightning CLI under class_path
+    assert H.param({"model/optimizer/lr": 3.0}, "lr") == 3.0
+    assert H.param({"hparams/optimizer": "adam"}, "optimizer") == "adam"
+    assert H.param({"optimizer.lr": 1.0, "optimizer._target_": "torch.optim.Adam"}, "optimizer") == "torch.optim.Adam"
+    assert H.param({"model/optimizer/class_path": "torch.optim.AdamW"}, "optimizer") == "torch.optim.AdamW"
+    assert H.param({"cfg.optim.name": "sgd"}, "optimizer") == "sgd"
+    assert H.param({"optimizer_name": "adam"}, "optimizer") == "adam"
+    assert H.param({"learning_rate_decay": 0.5}, "lr") is None  # a whole part, never a prefix
+    assert H.num_classes({"data/num_classes": 10}) == 10
+    assert H.early_stopping({"callbacks/early_stopping/patience": 5}) == {"patience": 5}
+    assert H.steps_per_epoch_from({"data/steps_per_epoch": 100}) == 100
+
+
 def test_num_param_only_finite_numbers():
     params = {"lr": "0.01", "shuffle": True, "clip": math.inf, "wd": "heavy"}
     assert H.num_param(params, "lr") == 0.01
