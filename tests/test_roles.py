@@ -152,3 +152,24 @@ def test_ultralytics_run_named_train_keeps_its_metrics_on_the_val_side():
     roles = resolve(run).roles
     assert roles[Role.VAL_LOSS].startswith("val/")
     assert roles.get(Role.VAL_METRIC) == "metrics/mAP50(B)" and Role.TRAIN_METRIC not in roles
+
+
+def test_fairseq_layout_per_update_train_inner_and_gnorm(tmp_path):
+    # fairseq's tensorboard logger: <logdir>/train_inner (per update: loss, lr, gnorm, ...),
+    # <logdir>/train and <logdir>/valid (per epoch). One run; the per-update stream is the
+    # train loss, gnorm the global gradient norm.
+    from advisor.io.discover import discover
+    from advisor.io.runs import load_run
+    from advisor.io.writer import EventWriter
+
+    for split, every in (("train_inner", 100), ("train", 500), ("valid", 500)):
+        with EventWriter(str(tmp_path / "tb" / split)) as w:
+            for s in range(every, 3001, every):
+                w.add_scalar("loss", 8 * np.exp(-s / 800) + 3, s)
+                if split == "train_inner":
+                    w.add_scalar("lr", 5e-4, s)
+                    w.add_scalar("gnorm", 1.5, s)
+    (rf,) = discover(str(tmp_path)).runs
+    got = {r.value: k for r, k in resolve(load_run(rf)).roles.items()}
+    assert got["train_loss"] == "train_inner/loss" and got["val_loss"] == "valid/loss"
+    assert got["grad_norm"] == "train_inner/gnorm" and got["lr"] == "train_inner/lr"

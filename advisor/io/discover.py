@@ -23,7 +23,7 @@ from dataclasses import dataclass
 #: Subdirectory names that mean "this is one split of the parent run", by canonical split.
 SPLIT_NAMES: dict[str, str] = {}
 for _canon, _names in {
-    "train": ("train", "training", "train_log", "train_logs", "trn"),
+    "train": ("train", "training", "train_log", "train_logs", "trn", "train_inner"),  # fairseq: train_inner per update
     "val": ("validation", "valid", "val", "valid_log", "val_log", "validation_log", "eval", "evaluation", "dev"),
     "test": ("test", "test_log", "testing"),
 }.items():

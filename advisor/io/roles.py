@@ -46,12 +46,12 @@ _LOWER = {"error", "err", "mae", "mse", "rmse", "perplexity", "ppl", "wer", "cer
 _IGNORE = {"runtime", "second", "seconds", "flos", "time", "memory", "mem", "momentum", "hp", "throughput", "samples", "tokens", "speed", "duration", "count"}
 
 _LR_RE = re.compile(r"(^|[^a-z])(lr\d*|learning[_ \-]?rate)([^a-z]|$)")
-_GRAD_RE = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm|global[_ ]?norm")
+_GRAD_RE = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm|global[_ ]?norm|(^|[/_])gnorm($|[/_])")  # gnorm: fairseq
 _UPDATE_RE = re.compile(r"update[_\- ]?(to[_\- ]?(weight|param)|ratio|/param)|updates?[_ ]ratio")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _MAP = re.compile(r"mAP(?=[^a-z]|$)")
 _SPLIT = re.compile(r"[^a-z0-9]+")
-_LAYER_SUFFIX = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm[_ ]?(total|global|all)?$")
+_LAYER_SUFFIX = re.compile(r"grad(ient)?s?[_\- ]?(2(\.0)?[_ ])?(l2[_ ]?)?norm[_ ]?(total|global|all)?$|(^|/)gnorm$")
 
 
 # Words that put a loss in a family of its own: losses of different families are different
