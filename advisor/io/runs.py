@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from advisor.io.discover import HPARAMS_SIDE, RunFiles, is_url
+from advisor.io.stepless import place_stepless
 from advisor.io.tfevents import EventFile, read_event_file
 from advisor.model import Run, Series
 
@@ -42,10 +43,13 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
     texts: dict[str, str] = {}
     problems: list[str] = []
     non_scalar = 0
+    streams = {(split, tag): st for split, efs in by_split.items() if split != HPARAMS_SIDE for tag, st in _merge(efs).items()}
+    streams, placed = place_stepless(streams, {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams})
+    problems.extend(placed)
+    for (split, tag), (s, v, w, _) in streams.items():
+        ser = Series.from_points(tag, s, v, w, split=split)
+        series[ser.key] = ser
     for split, efs in by_split.items():
-        for tag, (s, v, w) in (_merge(efs) if split != HPARAMS_SIDE else {}).items():
-            ser = Series.from_points(tag, s, v, w, split=split)
-            series[ser.key] = ser
         for ef in efs:
             hparams.update(ef.hparams)
             texts.update({(f"{split}/{k}" if split and split != HPARAMS_SIDE else k): t for k, t in ef.texts.items()})
@@ -77,10 +81,11 @@ def read_ahead(runs: Iterable[RunFiles]) -> Iterator[RunFiles]:
     return remote_read_ahead(runs)
 
 
-def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Concatenate the files of one split in order and apply cross-file restart purges."""
+def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Concatenate the files of one split in order and apply cross-file restart purges: each
+    tag's steps, values, wall times and write order (file index * stride + record index)."""
     if len(efs) == 1:
-        return {t: (d.steps, d.values, d.wall_times) for t, d in efs[0].scalars.items()}
+        return {t: (d.steps, d.values, d.wall_times, d.seq) for t, d in efs[0].scalars.items()}
     # TensorBoard reads a run's files in order into one accumulator: the run's first START opens
     # the session and purges nothing; every later one (a resume, often a new file) purges what
     # came before at the same or later steps. Each file already applied its own later STARTs.
@@ -96,8 +101,8 @@ def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.n
             keep = np.ones(len(s), dtype=bool)
             for seq, step in restarts:
                 keep &= ~((q < seq) & (s >= step))
-            s, v, w = s[keep], v[keep], w[keep]
-        out[tag] = (s, v, w)
+            s, v, w, q = s[keep], v[keep], w[keep], q[keep]
+        out[tag] = (s, v, w, q)
     return out
 
 

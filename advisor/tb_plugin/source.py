@@ -17,9 +17,12 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
+
 from advisor.io.discover import HPARAMS_SIDE, _group  # grouping over directory names only: no file access
 from advisor.io.hparams import decode_session_start
 from advisor.io.runs import first_json_object
+from advisor.io.stepless import place_stepless
 from advisor.model import Run, Series
 
 SCALARS = "scalars"
@@ -70,16 +73,22 @@ def build_run(
     Its ``path`` is where the run lives under the logdir (never read: signal resolution only
     takes the directory's name as a hint, as it does for ``advisor analyze``).
     """
-    series: dict[str, Series] = {}
+    streams = {}
     for tb_run, split in group.members:
         if split == HPARAMS_SIDE:
             continue  # add_hparams' subdirectory: the run's hparams (hparams_of), its scalars repeat final metrics
         for tag, points in (data.get(tb_run) or {}).items():
-            ser = Series.from_points(tag, [p.step for p in points], [p.value for p in points], [p.wall_time for p in points], split=split)
-            series[ser.key] = ser
+            streams[(split, tag)] = (np.array([p.step for p in points], dtype=np.int64), np.array([p.value for p in points], dtype=float),
+                                     np.array([p.wall_time for p in points], dtype=float), np.arange(len(points), dtype=np.int64))
+    streams, placed = place_stepless(streams, {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams})
+    series: dict[str, Series] = {}
+    for (split, tag), (st, v, w, _) in streams.items():
+        ser = Series.from_points(tag, st, v, w, split=split)
+        series[ser.key] = ser
     top = logdir or ""
     path = top if group.is_root else posixpath.join(top, group.name)
-    return Run(name=group.name, path=path, series=series, hparams=dict(hparams), config=dict(config), records=sum(len(s) for s in series.values()))
+    return Run(name=group.name, path=path, series=series, hparams=dict(hparams), config=dict(config), problems=tuple(placed),
+               records=sum(len(s) for s in series.values()))
 
 
 def hparams_of(tensor_listing: Mapping[str, Mapping[str, Any]], group: Group) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+"""Streams logged without a step (add_scalar(tag, value), no global_step): every point at step 0.
+
+Without placing them, a repeated step keeps only the point written last and a 500-point curve
+reads as one point: an overfitting run got "no findings"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advisor.analyze import analyze
+from advisor.io.discover import discover
+from advisor.io.runs import load_run
+from advisor.io.stepless import place_stepless
+from advisor.io.writer import EventWriter
+
+
+def _overfitting_points(n=500, every=50):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        yield "train_loss", float(2.3 * np.exp(-i / 100) + 0.1 + rng.normal(0, 0.02)), i
+        if i % every == every - 1:
+            yield "val_loss", float(2.3 * np.exp(-i / 100) + 0.3 + 0.002 * i), i
+
+
+def test_a_run_logged_without_steps_is_read_in_the_order_it_was_written(tmp_path):
+    with EventWriter(str(tmp_path / "run")) as w:
+        for k, (tag, v, i) in enumerate(_overfitting_points()):
+            w.add_scalar(tag, v, 0, wall_time=1_700_000_000.0 + k * 0.01)
+    run = load_run(discover(str(tmp_path)).runs[0])
+    train, val = run.series["train_loss"], run.series["val_loss"]
+    assert len(train) == 500 and list(train.steps[:3]) == [0, 1, 2]
+    assert len(val) == 10 and list(val.steps[:2]) == [49, 99]  # after the train point written before it
+    assert any("no step was logged" in p and "train_loss (500)" in p for p in run.problems)
+    rep = analyze([str(tmp_path)]).report.runs[0]
+    assert "overfitting" in [f.condition for f in rep.findings]
+
+
+def test_a_stepless_stream_beside_stepped_ones_is_placed_by_wall_time(tmp_path):
+    with EventWriter(str(tmp_path / "run")) as w:
+        for k, (tag, v, i) in enumerate(_overfitting_points()):
+            w.add_scalar(tag, v, 10 * i if tag == "train_loss" else 0, wall_time=1_700_000_000.0 + i)
+    run = load_run(discover(str(tmp_path)).runs[0])
+    assert list(run.series["train_loss"].steps[:2]) == [0, 10]
+    assert list(run.series["val_loss"].steps[:2]) == [490, 990]
+    assert any("placed on the steps of train_loss by their wall times" in p for p in run.problems)
+
+
+def test_split_directories_logged_without_steps_keep_their_relative_places(tmp_path):
+    # Keras-like train/ and validation/ files, both without steps: wall time interleaves them
+    for split, tag, count, dt, off in (("train", "epoch_loss", 30, 1.0, 0.5), ("validation", "epoch_loss", 10, 3.0, 0.7)):
+        with EventWriter(str(tmp_path / "run" / split)) as w:
+            for i in range(count):
+                w.add_scalar(tag, 1.0 / (i + 1), 0, wall_time=1_700_000_000.0 + (i + 1) * dt + off)
+    run = load_run(discover(str(tmp_path)).runs[0])
+    assert list(run.series["train/epoch_loss"].steps[:3]) == [0, 1, 2]
+    assert list(run.series["validation/epoch_loss"].steps[:3]) == [2, 5, 8]
+
+
+def test_a_few_points_at_one_step_are_left_as_written():
+    s = np.zeros(2, dtype=np.int64)
+    streams = {"final": (s, np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.arange(2))}
+    out, notes = place_stepless(streams)
+    assert notes == [] and list(out["final"][0]) == [0, 0]
+
+
+def test_the_tensorboard_plugin_places_them_the_same_way(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tests.test_tb_plugin import Harness
+
+    with EventWriter(str(tmp_path / "logs" / "run")) as w:
+        for k, (tag, v, i) in enumerate(_overfitting_points()):
+            w.add_scalar(tag, v, 0, wall_time=1_700_000_000.0 + k * 0.01)
+    h = Harness(tmp_path / "logs")
+    got = h.json("/report")
+    assert "overfitting" in [f["condition"] for f in got["runs"][0]["findings"]]
+    assert any("no step was logged" in p for p in got["runs"][0]["problems"])
