@@ -161,3 +161,23 @@ def test_torch_add_hparams_run_keeps_its_declared_rate(tmp_path):
     (rf,) = discover(str(tmp_path)).runs
     loaded = load_run(rf)
     assert rf.name == "run" and loaded.hparams["lr"] == 3.0 and "Loss/train" in loaded.series
+
+
+def test_a_later_file_that_goes_back_in_steps_without_a_start_is_reported(tmp_path):
+    # torch writers never write a SessionLog START: a training run again into the same directory
+    # (here still running at step 29) is glued to the older run's tail (steps 30-99) as
+    # TensorBoard glues it; which run the user means the files do not say, so the run says what
+    # it found. (A later Catalyst stage writes the same way, and there the later points are no
+    # replacement for the earlier ones.)
+    _write(tmp_path, steps=range(0, 100), start=100.0, fname="events.out.tfevents.1000.h")
+    _write(tmp_path, steps=range(0, 30), start=0.0, fname="events.out.tfevents.2000.h")
+    run = load_run(discover(str(tmp_path)).runs[0])
+    s = run.series["loss"]
+    assert list(s.steps) == list(range(100)) and s.values[29] == 29.0 and s.values[30] == 130.0
+    (msg,) = run.problems
+    assert "events.out.tfevents.2000.h writes loss again from step 0" in msg and "reached step 99" in msg
+    # a later file that continues where the earlier stopped, or rewrites its last step, is the same training
+    _write(tmp_path / "cont", steps=range(0, 50), fname="events.out.tfevents.1000.h")
+    _write(tmp_path / "cont", steps=range(49, 80), fname="events.out.tfevents.2000.h")
+    run = load_run([r for r in discover(str(tmp_path)).runs if r.name == "cont"][0])
+    assert len(run.series["loss"]) == 80 and run.problems == ()

@@ -43,7 +43,12 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
     texts: dict[str, str] = {}
     problems: list[str] = []
     non_scalar = 0
-    streams = {(split, tag): st for split, efs in by_split.items() if split != HPARAMS_SIDE for tag, st in _merge(efs).items()}
+    streams = {}
+    for split, efs in by_split.items():
+        if split != HPARAMS_SIDE:
+            merged, went_back = _merge(efs)
+            streams.update({(split, tag): st for tag, st in merged.items()})
+            problems.extend(went_back)
     streams, placed = place_stepless(streams, {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams})
     problems.extend(placed)
     for (split, tag), (s, v, w, _) in streams.items():
@@ -81,11 +86,12 @@ def read_ahead(runs: Iterable[RunFiles]) -> Iterator[RunFiles]:
     return remote_read_ahead(runs)
 
 
-def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def _merge(efs: list[EventFile]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], list[str]]:
     """Concatenate the files of one split in order and apply cross-file restart purges: each
-    tag's steps, values, wall times and write order (file index * stride + record index)."""
+    tag's steps, values, wall times and write order (file index * stride + record index), and
+    the messages that say which files went back in steps without a START."""
     if len(efs) == 1:
-        return {t: (d.steps, d.values, d.wall_times, d.seq) for t, d in efs[0].scalars.items()}
+        return {t: (d.steps, d.values, d.wall_times, d.seq) for t, d in efs[0].scalars.items()}, []
     # TensorBoard reads a run's files in order into one accumulator: the run's first START opens
     # the session and purges nothing; every later one (a resume, often a new file) purges what
     # came before at the same or later steps. Each file already applied its own later STARTs.
@@ -95,6 +101,7 @@ def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.n
         for tag, d in ef.scalars.items():
             parts.setdefault(tag, []).append((d.steps, d.values, d.wall_times, d.seq + i * _SEQ_STRIDE))
     out = {}
+    went_back: dict[int, list[tuple[str, int, int]]] = {}
     for tag, chunks in parts.items():
         s, v, w, q = (np.concatenate([c[k] for c in chunks]) for k in range(4))
         if restarts:
@@ -103,7 +110,33 @@ def _merge(efs: list[EventFile]) -> dict[str, tuple[np.ndarray, np.ndarray, np.n
                 keep &= ~((q < seq) & (s >= step))
             s, v, w, q = s[keep], v[keep], w[keep], q[keep]
         out[tag] = (s, v, w, q)
-    return out
+        _went_back(tag, chunks, went_back)
+    return out, [_went_back_message(efs[i].path, got) for i, got in sorted(went_back.items())]
+
+
+def _went_back(tag: str, chunks: list[tuple[np.ndarray, ...]], went_back: dict[int, list[tuple[str, int, int]]]) -> None:
+    """Note a later file that writes ``tag`` from a step before the one the earlier files had
+    reached, with no START (torch and Keras writers never write one): another training written
+    into the same directory (a re-run), a resume that did not say so, or a later stage of the
+    same one (Catalyst's). Which it is the files do not say, so the points are read as
+    TensorBoard reads them — the later file's win at the steps both hold, the earlier file's
+    stay elsewhere (TensorBoard draws a zigzag) — and the run's problems say so."""
+    reached = None
+    for st, _, _, q in chunks:
+        if not len(st):
+            continue
+        first = int(st[0])
+        if reached is not None and first < reached:
+            went_back.setdefault(int(q[0]) // _SEQ_STRIDE, []).append((tag, first, reached))
+        reached = int(st.max()) if reached is None else max(reached, int(st.max()))
+
+
+def _went_back_message(path: str, got: list[tuple[str, int, int]]) -> str:
+    tags = ", ".join(t for t, _, _ in got[:3]) + (f" and {len(got) - 3} more" if len(got) > 3 else "")
+    _, first, reached = got[0]
+    return (f"{os.path.basename(path)} writes {tags} again from step {first} (earlier files had reached step {reached}) "
+            f"without a restart marker: two trainings, or two stages, may be written into this directory; read as "
+            f"TensorBoard reads them (the later points win at the steps both files hold)")
 
 
 def _read_remote_config(rf: RunFiles) -> dict[str, Any]:
