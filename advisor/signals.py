@@ -21,6 +21,25 @@ _MAD_TO_SIGMA = 1.4826
 # --------------------------------------------------------------------------- basics
 
 
+def level_scale(values: np.ndarray, level: float) -> float:
+    """What a change of a loss is measured against: its level (a positive loss's floor is 0),
+    or — for a loss that goes to 0 or below (a Gaussian or flow NLL, a loss with a bonus
+    subtracted), whose floor is unknown — the larger of the level and the range it moved over:
+    a rise from -0.0001 to 0.0001 is not a 200% rise."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0 or float(np.min(v)) > 0:
+        return abs(level)
+    return max(abs(level), float(np.max(v) - np.min(v)))
+
+
+def positive(values: np.ndarray) -> bool:
+    """Whether every finite value is above 0 (a loss whose changes read as percentages)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return v.size > 0 and float(np.min(v)) > 0
+
+
 def median(x: np.ndarray) -> float:
     """Median of a finite 1-D array via one partition (np.median's overhead dominates small arrays)."""
     x = np.asarray(x, dtype=float)

@@ -864,3 +864,22 @@ def test_a_validation_loss_that_never_improved_is_not_described_as_a_ratio_to_ze
     assert nv, [f.condition for f in rep.findings]
     assert "never improved" in nv[0].summary and "999" not in nv[0].summary and "improvement 0" not in nv[0].summary
     assert "never improved" in nv[0].remedies[0].rationale and not contradictions(nv[0].summary)
+
+
+def test_a_loss_that_crosses_zero_is_judged_against_its_range_not_its_level():
+    # a Gaussian / flow NLL goes below 0: a rise from -0.06 to 0.09 is not "251%", and a healthy
+    # val loss bouncing around 0 is not noise "1000% of its level"
+    rng = np.random.default_rng(55)
+    steps = np.arange(5000)
+    vs = np.arange(249, 5000, 250)
+    healthy = {"train/loss": (steps, 5 * np.exp(-steps / 1000) - 3 + rng.normal(0, 0.1, 5000)),
+               "val/loss": (vs, 5 * np.exp(-vs / 1000) - 2.95 + rng.normal(0, 0.01, vs.size))}
+    for shift in (0.0, 2.8, 2.9):  # val ends at -2.9, at -0.12, at -0.02: below zero, or crossing it
+        curves = {k: (s, v + shift) for k, (s, v) in healthy.items()}
+        rep = diagnose_run(synth.run_of(curves), ENGINE).report
+        assert not [f.condition for f in rep.findings if f.condition in ("noisy-validation", "overfitting")], (shift, rep.findings)
+    over = {"train/loss": (steps, 2 * np.exp(-steps / 800) - 0.5 + rng.normal(0, 0.05, 5000)),
+            "val/loss": (vs, 2 * np.exp(-vs / 800) - 0.4 + 0.0001 * vs)}
+    rep = diagnose_run(synth.run_of(over), ENGINE).report
+    of = [f for f in rep.findings if f.condition == "overfitting"]
+    assert of and "of the range it moved over" in of[0].summary and not contradictions(of[0].summary)

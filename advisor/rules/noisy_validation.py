@@ -32,7 +32,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import binned_noise, diff_noise, fmt, median, pct, percent_scale, rolling_median
+from advisor.signals import binned_noise, diff_noise, fmt, level_scale, median, pct, percent_scale, rolling_median
 
 ID = "noisy-validation"
 SEVERITY = Severity.INFO
@@ -67,7 +67,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     first = float(median(y[:3]))
     best = float(trend.min() if lower_better else trend.max())
     improvement = abs(first - best)
-    level = abs(float(median(y)))
+    level = level_scale(y, float(median(y)))
     ratio = noise / improvement if improvement > 0 else np.inf
     n_val = val_set_size(ctx)
     tiny = 0 < (n_val or 0) <= p.tiny_val_set
@@ -129,7 +129,7 @@ def _late_noise(ctx: Context, vals: np.ndarray, p: Params, tiny_val_set: bool) -
     """Relative noise of the second half of the evaluations, when it is large and the train loss
     is calm by comparison — or the val set is known to be tiny (None otherwise)."""
     late = np.asarray(vals[len(vals) // 2 :], dtype=float)
-    lvl = abs(float(median(late)))
+    lvl = level_scale(vals, float(median(late)))
     if late.size < 4 or lvl == 0:
         return None
     rel = diff_noise(late) / lvl
@@ -139,7 +139,7 @@ def _late_noise(ctx: Context, vals: np.ndarray, p: Params, tiny_val_set: bool) -
     if t is not None and t.bvals.size >= 8 and not tiny_val_set:
         # (a val set known to be tiny makes its own noise: no need for a calm train loss)
         tb = t.bvals[t.bvals.size // 2 :]
-        t_lvl = abs(float(median(tb)))
+        t_lvl = level_scale(tb, float(median(tb)))
         if t_lvl > 0 and rel < p.calm_ratio * binned_noise(tb) / t_lvl:
             return None
     return rel

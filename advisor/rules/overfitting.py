@@ -48,7 +48,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import diff_noise, fmt, mann_kendall_z, median, pct, rising_p_exact, rolling_median
+from advisor.signals import diff_noise, fmt, level_scale, mann_kendall_z, median, pct, positive, rising_p_exact, rolling_median
 
 ID = "overfitting"
 SEVERITY = Severity.WARNING
@@ -185,6 +185,12 @@ def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> t
     return clear, p_rise, late_noise
 
 
+def _by(values, rise: float, rel_rise: float) -> str:
+    """How much a loss rose: a percentage of a positive loss, else (a loss that reaches 0 or
+    below, whose level is no scale) the amount and its share of the range the loss moved over."""
+    return pct(rel_rise) if positive(values) else f"by {fmt(rise)} ({pct(rel_rise)} of the range it moved over)"
+
+
 def _late_noise(v) -> float:
     """The point noise of the evaluations' second half (0 with fewer than 10)."""
     return diff_noise(v.values[v.n // 2 :]) if v.n >= 10 else 0.0
@@ -212,7 +218,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     v_end = float(median(v.values[-k_end:]))
     noise = max(v.bnoise, 1e-12)
     rise = v_end - v_best
-    rel_rise = rise / abs(v_best) if v_best else 0.0
+    rel_rise = rise / base if (base := level_scale(v.values, v_best)) else 0.0
     t_best = _train_level(ctx, best_step)
     t_end = t.end()
     if t_best is None:
@@ -253,7 +259,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         if p_rise < 1.0:
             evidence["rise_p_exact"] = round(p_rise, 4)
         summary = (
-            f"val loss rose {pct(rel_rise)} from its minimum {fmt(best_raw)} at step {best_step} to {fmt(v_end)} over its "
+            f"val loss rose {_by(v.values, rise, rel_rise)} from its minimum {fmt(best_raw)} at step {best_step} to {fmt(v_end)} over its "
             f"last {k_end} evaluations (to step {int(v.steps[-1])}; {evals_after} of {v.n} after the minimum) while train loss went "
             f"{fmt(t_best)} -> {fmt(t_end)}; {pct(wasted)} of the run came after the best point{acc_txt}"
         )
@@ -283,8 +289,9 @@ def _tiny(ctx: Context, p: Params) -> list[Finding]:
     t_best, t_end = _train_level(ctx, float(v.steps[i])), t.end()
     if after.size < 2 or t_best is None or not t_best:
         return []
-    rel_rise = (float(after[-1]) - float(y[i])) / abs(float(y[i])) if y[i] else 0.0
-    t_drop = (t_best - t_end) / abs(t_best)
+    base = level_scale(y, float(y[i]))
+    rel_rise = (float(after[-1]) - float(y[i])) / base if base else 0.0
+    t_drop = (t_best - t_end) / level_scale(t.values, t_best)
     if not (np.all(after > y[i]) and rel_rise >= p.min_rise and t_drop >= p.flat_train_drop):
         return []
     best_step = int(v.steps[i])
