@@ -181,3 +181,14 @@ def test_a_later_file_that_goes_back_in_steps_without_a_start_is_reported(tmp_pa
     _write(tmp_path / "cont", steps=range(49, 80), fname="events.out.tfevents.2000.h")
     run = load_run([r for r in discover(str(tmp_path)).runs if r.name == "cont"][0])
     assert len(run.series["loss"]) == 80 and run.problems == ()
+
+
+def test_files_written_at_the_same_time_are_called_several_processes(tmp_path):
+    # every DDP rank logging into the run's directory: the same tags and steps, at the same time
+    for rank in range(2):
+        with EventWriter(str(tmp_path), filename=f"events.out.tfevents.1000.h.{rank}") as w:
+            for s in range(20):
+                w.add_scalar("loss", 1.0 / (s + 1) + rank * 0.01, s, wall_time=1_700_000_000.0 + s)
+    run = load_run(discover(str(tmp_path)).runs[0])
+    (msg,) = run.problems
+    assert "several processes" in msg and "writes loss again from step 0" in msg

@@ -101,7 +101,7 @@ def _merge(efs: list[EventFile]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray
         for tag, d in ef.scalars.items():
             parts.setdefault(tag, []).append((d.steps, d.values, d.wall_times, d.seq + i * _SEQ_STRIDE))
     out = {}
-    went_back: dict[int, list[tuple[str, int, int]]] = {}
+    went_back: dict[int, list[tuple[str, int, int, bool]]] = {}
     for tag, chunks in parts.items():
         s, v, w, q = (np.concatenate([c[k] for c in chunks]) for k in range(4))
         if restarts:
@@ -114,29 +114,34 @@ def _merge(efs: list[EventFile]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray
     return out, [_went_back_message(efs[i].path, got) for i, got in sorted(went_back.items())]
 
 
-def _went_back(tag: str, chunks: list[tuple[np.ndarray, ...]], went_back: dict[int, list[tuple[str, int, int]]]) -> None:
+def _went_back(tag: str, chunks: list[tuple[np.ndarray, ...]], went_back: dict[int, list[tuple[str, int, int, bool]]]) -> None:
     """Note a later file that writes ``tag`` from a step before the one the earlier files had
     reached, with no START (torch and Keras writers never write one): another training written
     into the same directory (a re-run), a resume that did not say so, or a later stage of the
-    same one (Catalyst's). Which it is the files do not say, so the points are read as
-    TensorBoard reads them — the later file's win at the steps both hold, the earlier file's
-    stay elsewhere (TensorBoard draws a zigzag) — and the run's problems say so."""
-    reached = None
-    for st, _, _, q in chunks:
+    same one (Catalyst's) — or, when the later file was written while the earlier one still was,
+    several processes writing the same run (distributed ranks that all log). Which it is the files
+    do not say, so the points are read as TensorBoard reads them — the later file's win at the
+    steps both hold, the earlier file's stay elsewhere (TensorBoard draws a zigzag) — and the
+    run's problems say so."""
+    reached, last_wall = None, -np.inf
+    for st, _, w, q in chunks:
         if not len(st):
             continue
         first = int(st[0])
         if reached is not None and first < reached:
-            went_back.setdefault(int(q[0]) // _SEQ_STRIDE, []).append((tag, first, reached))
+            went_back.setdefault(int(q[0]) // _SEQ_STRIDE, []).append((tag, first, reached, bool(w[0] < last_wall)))
         reached = int(st.max()) if reached is None else max(reached, int(st.max()))
+        last_wall = max(last_wall, float(np.max(w)))
 
 
-def _went_back_message(path: str, got: list[tuple[str, int, int]]) -> str:
-    tags = ", ".join(t for t, _, _ in got[:3]) + (f" and {len(got) - 3} more" if len(got) > 3 else "")
-    _, first, reached = got[0]
+def _went_back_message(path: str, got: list[tuple[str, int, int, bool]]) -> str:
+    tags = ", ".join(g[0] for g in got[:3]) + (f" and {len(got) - 3} more" if len(got) > 3 else "")
+    _, first, reached, concurrent = got[0]
+    what = ("it was written while an earlier file still was: several processes (distributed ranks?) log this run"
+            if concurrent else "two trainings, or two stages, may be written into this directory")
     return (f"{os.path.basename(path)} writes {tags} again from step {first} (earlier files had reached step {reached}) "
-            f"without a restart marker: two trainings, or two stages, may be written into this directory; read as "
-            f"TensorBoard reads them (the later points win at the steps both files hold)")
+            f"without a restart marker: {what}; read as TensorBoard reads them (the later points win at the steps both "
+            f"files hold)")
 
 
 def _read_remote_config(rf: RunFiles) -> dict[str, Any]:
