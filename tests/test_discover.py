@@ -192,3 +192,12 @@ def test_files_written_at_the_same_time_are_called_several_processes(tmp_path):
     run = load_run(discover(str(tmp_path)).runs[0])
     (msg,) = run.problems
     assert "several processes" in msg and "writes loss again from step 0" in msg
+
+
+def test_estimator_named_evaluation_dir_is_the_val_side(tmp_path):
+    """TF Estimator writes a named evaluation to model_dir/eval_<name> (Object Detection API: eval_0)."""
+    _write(tmp_path / "model", "loss")
+    _write(tmp_path / "model" / "eval_0", "loss")
+    (run,) = discover(str(tmp_path)).runs
+    assert run.name == "model" and sorted(str(s) for _, s in run.files) == ["None", "eval_0"]
+    assert split_kind("eval_0") == split_kind("eval_validation") == "val" and split_kind("evaluate") is None

@@ -45,10 +45,12 @@ def is_hparams_dir(name: str) -> bool:
 
 
 def split_kind(name: str | None) -> str | None:
-    """Canonical split ('train', 'val', 'test') of a directory name, or None."""
+    """Canonical split ('train', 'val', 'test') of a directory name, or None. TF Estimator names
+    a named evaluation's directory ``eval_<name>`` (the Object Detection API's is ``eval_0``)."""
     if not name:
         return None
-    return SPLIT_NAMES.get(name.lower())
+    low = name.lower()
+    return SPLIT_NAMES.get(low) or ("val" if low.startswith("eval_") and len(low) > 5 else None)
 
 
 def is_event_file_name(name: str) -> bool:
