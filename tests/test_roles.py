@@ -173,3 +173,13 @@ def test_fairseq_layout_per_update_train_inner_and_gnorm(tmp_path):
     got = {r.value: k for r, k in resolve(load_run(rf)).roles.items()}
     assert got["train_loss"] == "train_inner/loss" and got["val_loss"] == "valid/loss"
     assert got["grad_norm"] == "train_inner/gnorm" and got["lr"] == "train_inner/lr"
+
+
+def test_megatron_tags_and_a_perplexity_beside_its_loss_is_a_metric_not_a_loss_part():
+    # Megatron-LM: "lm loss", "lm loss validation", "lm loss validation ppl", "learning-rate",
+    # "grad-norm", "loss-scale", "lm loss vs samples". The perplexity carries the word loss; read
+    # as a loss it was summed with the val loss as a component (val 4,000x the train loss).
+    got = roles_of("lm loss", "lm loss vs samples", "learning-rate", "grad-norm", "loss-scale", "lm loss validation", "lm loss validation ppl")
+    assert got["train_loss"] == "lm loss" and got["val_loss"] == "lm loss validation"
+    assert got["val_metric"] == "lm loss validation ppl" and got["lr"] == "learning-rate" and got["grad_norm"] == "grad-norm"
+    assert features(Series.from_points("train_inner/ppl", [1, 2, 3], [9.0, 8.0, 7.0])).kind == "metric"
