@@ -183,3 +183,9 @@ def test_megatron_tags_and_a_perplexity_beside_its_loss_is_a_metric_not_a_loss_p
     assert got["train_loss"] == "lm loss" and got["val_loss"] == "lm loss validation"
     assert got["val_metric"] == "lm loss validation ppl" and got["lr"] == "learning-rate" and got["grad_norm"] == "grad-norm"
     assert features(Series.from_points("train_inner/ppl", [1, 2, 3], [9.0, 8.0, 7.0])).kind == "metric"
+
+
+def test_detectron2_coco_ap_is_the_task_metric():
+    # Detectron2's COCO evaluator: bbox/AP (0.5:0.95), bbox/AP50, bbox/AP75, bbox/APs/m/l
+    got = roles_of("total_loss", "loss_cls", "loss_box_reg", "lr", "fast_rcnn/cls_accuracy", "bbox/AP", "bbox/AP50", "bbox/AP75", "bbox/APs")
+    assert got["train_loss"] == "total_loss" and got["val_metric"] == "bbox/AP"

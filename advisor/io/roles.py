@@ -41,7 +41,8 @@ _PER_STEP = {"step", "steps", "batch", "batches", "iter", "iters", "iteration", 
 _LOSS = {"loss", "losses", "cost", "nll", "xent", "crossentropy", "ce", "bce", "objective"}
 _LOSS_EXCLUDE = {"scale", "scaler", "std", "var", "variance", "weight", "weights", "ratio", "coef", "coeff", "lr", "ppl", "perplexity"}
 _ACC = {"acc", "accuracy", "top1", "acc1", "accu"}
-_HIGHER = {"map", "f1", "auc", "auroc", "precision", "recall", "iou", "miou", "dice", "bleu", "rouge", "r2", "exprate", "psnr", "ssim", "kappa", "mcc", "top5", "acc5"}
+_HIGHER = {"map", "f1", "auc", "auroc", "precision", "recall", "iou", "miou", "dice", "bleu", "rouge", "r2", "exprate", "psnr", "ssim", "kappa", "mcc", "top5", "acc5",
+           "ap", "ap50", "ap75", "aps", "apm", "apl"}  # COCO's AP as Detectron2 names it: bbox/AP, segm/AP50
 _LOWER = {"error", "err", "mae", "mse", "rmse", "perplexity", "ppl", "wer", "cer", "fid", "mape"}
 _IGNORE = {"runtime", "second", "seconds", "flos", "time", "memory", "mem", "momentum", "hp", "throughput", "samples", "tokens", "speed", "duration", "count"}
 
@@ -214,7 +215,7 @@ REPORTED_BY_WORKLOAD = {"rl": (Role.REWARD, Role.ENTROPY, Role.LR), "gan": (Role
 
 
 # Which task metric a user reads first, when a run logs several.
-_METRIC_RANK = {"map": 5.0, "miou": 4.0, "f1": 4.0, "bleu": 4.0, "exprate": 4.0, "rouge": 3.0, "auc": 3.0, "auroc": 3.0, "iou": 3.0, "dice": 3.0, "r2": 3.0}
+_METRIC_RANK = {"map": 5.0, "ap": 5.0, "ap50": 4.5, "ap75": 4.0, "miou": 4.0, "f1": 4.0, "bleu": 4.0, "exprate": 4.0, "rouge": 3.0, "auc": 3.0, "auroc": 3.0, "iou": 3.0, "dice": 3.0, "r2": 3.0}
 
 
 def _score(f: Features, want_side: str) -> float:
