@@ -52,6 +52,7 @@ _EPISODE = {"ep", "episode", "episodes", "episodic"}
 _LENGTH = {"len", "length", "lengths"}
 _LOSSY = {"loss", "losses", "err", "error", "cost", "objective"}
 _ADVERSARIAL = {"gan", "adv", "adversarial", "real", "fake"}
+_RECONSTRUCTION = {"l1", "l2", "mse", "recon", "reconstruction", "rec", "cycle", "cyc", "idt", "identity", "perceptual", "vgg", "content", "pixel", "feat", "fm"}
 _COEF = {"coef", "coeff", "coefficient", "beta", "target"}
 _CLEAN_NAME = {"loss", "losses", "total", "mean", "avg", "train", "training", "err"}
 
@@ -218,6 +219,11 @@ def _score(s: Series, kind: str) -> tuple[float, int, str]:
     score += 2 if kind == "reward" and toks & (_EPISODE | {"cumulative"}) else 0
     score -= 4 if kind == "kl" and "old" in toks else 0
     score -= 2 if kind == "entropy" and toks & _LOSSY else 0  # the entropy itself beats its loss
+    # pix2pix / CycleGAN log the generator's adversarial term (G_GAN) beside its reconstruction
+    # terms (G_L1, cycle_A, idt_A) and often their total: the game is read on the adversarial
+    # term, which a total that adds a reconstruction loss would swamp
+    score += 20 if kind == "gen_loss" and toks & _ADVERSARIAL else 0
+    score -= 3 if kind == "gen_loss" and toks & _RECONSTRUCTION else 0
     score += 0.5 * math.log10(max(len(s), 1))
     return (score, -len(s.key), s.key)
 

@@ -80,6 +80,23 @@ def test_gan_discriminator_parts_summed_but_a_total_never_double_counted():
     assert totals.roles[Role.DISC_LOSS].key == "Loss/D_total"
 
 
+def test_pix2pix_generator_game_is_read_on_its_adversarial_term():
+    # pix2pix / CycleGAN: G_GAN (adversarial), G_L1 (reconstruction, 10-40x larger), D_real,
+    # D_fake. Read on G_L1 the discriminator looked "near 0" beside a "high" generator loss and a
+    # healthy run got discriminator-overpowering.
+    rng = np.random.default_rng(0)
+    n = 250
+    values = {"G_GAN": 1 + 0.3 * rng.random(n), "G_L1": 30 * np.exp(-np.arange(n) / 75) + 8,
+              "D_real": 0.5 + 0.2 * rng.random(n), "D_fake": 0.5 + 0.2 * rng.random(n)}
+    run = make_run(tuple(values), values=values)
+    wl = classify(run)
+    assert wl.kind == "gan" and wl.roles[Role.GEN_LOSS].key == "G_GAN"
+    assert "discriminator-overpowering" not in [f.condition for f in diagnose_run(run, Engine.from_config()).report.findings]
+    # a total beside the adversarial term: the game is still read on the adversarial term
+    both = classify(make_run(("loss_G", "loss_G_GAN", "loss_G_L1", "loss_D")))
+    assert both.roles[Role.GEN_LOSS].key == "loss_G_GAN"
+
+
 def test_supervised_components_summed_as_before_but_not_unlike_losses():
     sig = resolve(make_run(YOLO))
     assert sig.roles[Role.TRAIN_LOSS] == "train/box_loss+obj_loss+cls_loss"
