@@ -189,3 +189,8 @@ def test_detectron2_coco_ap_is_the_task_metric():
     # Detectron2's COCO evaluator: bbox/AP (0.5:0.95), bbox/AP50, bbox/AP75, bbox/APs/m/l
     got = roles_of("total_loss", "loss_cls", "loss_box_reg", "lr", "fast_rcnn/cls_accuracy", "bbox/AP", "bbox/AP50", "bbox/AP75", "bbox/APs")
     assert got["train_loss"] == "total_loss" and got["val_metric"] == "bbox/AP"
+
+
+def test_speech_word_error_rate_is_the_task_metric_before_the_character_one():
+    got = roles_of("train/loss", "valid/loss", "valid/CER", "valid/WER", "lr")
+    assert got["val_loss"] == "valid/loss" and got["val_metric"] == "valid/WER"

@@ -215,7 +215,7 @@ REPORTED_BY_WORKLOAD = {"rl": (Role.REWARD, Role.ENTROPY, Role.LR), "gan": (Role
 
 
 # Which task metric a user reads first, when a run logs several.
-_METRIC_RANK = {"map": 5.0, "ap": 5.0, "ap50": 4.5, "ap75": 4.0, "miou": 4.0, "f1": 4.0, "bleu": 4.0, "exprate": 4.0, "rouge": 3.0, "auc": 3.0, "auroc": 3.0, "iou": 3.0, "dice": 3.0, "r2": 3.0}
+_METRIC_RANK = {"map": 5.0, "ap": 5.0, "ap50": 4.5, "ap75": 4.0, "wer": 4.0, "cer": 3.5, "miou": 4.0, "f1": 4.0, "bleu": 4.0, "exprate": 4.0, "rouge": 3.0, "auc": 3.0, "auroc": 3.0, "iou": 3.0, "dice": 3.0, "r2": 3.0}
 
 
 def _score(f: Features, want_side: str) -> float:
