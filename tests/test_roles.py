@@ -194,3 +194,10 @@ def test_detectron2_coco_ap_is_the_task_metric():
 def test_speech_word_error_rate_is_the_task_metric_before_the_character_one():
     got = roles_of("train/loss", "valid/loss", "valid/CER", "valid/WER", "lr")
     assert got["val_loss"] == "valid/loss" and got["val_metric"] == "valid/WER"
+
+
+def test_a_perplexity_naming_no_side_is_the_evaluation_metric():
+    # Hugging Face's Accelerate examples log the eval perplexity as "perplexity" beside "train_loss"
+    got = roles_of("train_loss", "perplexity", "epoch")
+    assert got["val_metric"] == "perplexity" and "val_loss" not in got
+    assert "val_metric" not in roles_of("train_loss", "mse")  # a side-less error may be the train side's

@@ -44,6 +44,7 @@ _ACC = {"acc", "accuracy", "top1", "acc1", "accu"}
 _HIGHER = {"map", "f1", "auc", "auroc", "precision", "recall", "iou", "miou", "dice", "bleu", "rouge", "r2", "exprate", "psnr", "ssim", "kappa", "mcc", "top5", "acc5",
            "ap", "ap50", "ap75", "aps", "apm", "apl"}  # COCO's AP as Detectron2 names it: bbox/AP, segm/AP50
 _LOWER = {"error", "err", "mae", "mse", "rmse", "perplexity", "ppl", "wer", "cer", "fid", "mape"}
+_EVAL_ONLY = {"perplexity", "ppl", "wer", "cer", "fid"}  # lower-is-better metrics computed on held-out data
 _IGNORE = {"runtime", "second", "seconds", "flos", "time", "memory", "mem", "momentum", "hp", "throughput", "samples", "tokens", "speed", "duration", "count"}
 
 _LR_RE = re.compile(r"(^|[^a-z])(lr\d*|learning[_ \-]?rate)([^a-z]|$)")
@@ -377,8 +378,8 @@ def _resolve_others(feats: list[Features], roles: dict[Role, str]) -> None:
         f = _pick(feats, kind, sides, want)
         if f is not None:
             roles[role] = f.key
-    if Role.VAL_METRIC not in roles:  # a task metric naming no side (metrics/mAP50, BLEU) is an evaluation metric
-        f = _best([f for f in feats if f.kind == "metric" and f.side is None and f.direction == "max"], "val")
+    if Role.VAL_METRIC not in roles:  # a task metric naming no side (metrics/mAP50, BLEU, an eval perplexity) is an evaluation metric
+        f = _best([f for f in feats if f.kind == "metric" and f.side is None and (f.direction == "max" or set(f.tokens) & _EVAL_ONLY)], "val")
         if f is not None:
             roles[Role.VAL_METRIC] = f.key
     if Role.VAL_ACC not in roles:
