@@ -26,8 +26,7 @@ def level_scale(values: np.ndarray, level: float) -> float:
     or — for a loss that goes to 0 or below (a Gaussian or flow NLL, a loss with a bonus
     subtracted), whose floor is unknown — the larger of the level and the range it moved over:
     a rise from -0.0001 to 0.0001 is not a 200% rise."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
+    v = _finite(values)
     if v.size == 0 or float(np.min(v)) > 0:
         return abs(level)
     return max(abs(level), float(np.max(v) - np.min(v)))
@@ -35,9 +34,13 @@ def level_scale(values: np.ndarray, level: float) -> float:
 
 def positive(values: np.ndarray) -> bool:
     """Whether every finite value is above 0 (a loss whose changes read as percentages)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
+    v = _finite(values)
     return v.size > 0 and float(np.min(v)) > 0
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    return v[np.isfinite(v)]
 
 
 def median(x: np.ndarray) -> float:

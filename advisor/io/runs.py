@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from advisor.io.discover import HPARAMS_SIDE, RunFiles, is_url
-from advisor.io.stepless import place_stepless
+from advisor.io.stepless import series_of
 from advisor.io.tfevents import EventFile, read_event_file
-from advisor.model import Run, Series
+from advisor.model import Run
 
 _SEQ_STRIDE = 1 << 40  # file index * stride + record index orders records across files
 CONFIG_NAMES = ("config.json",)
@@ -38,7 +38,6 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
     for (_, split), ef in zip(rf.files, files):
         by_split.setdefault(split, []).append(ef)
 
-    series: dict[str, Series] = {}
     hparams: dict[str, Any] = {}
     texts: dict[str, str] = {}
     problems: list[str] = []
@@ -49,11 +48,8 @@ def load_run(rf: RunFiles, files: Iterable[EventFile] | None = None, verify_crc:
             merged, went_back = _merge(efs)
             streams.update({(split, tag): st for tag, st in merged.items()})
             problems.extend(went_back)
-    streams, placed = place_stepless(streams, {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams})
+    series, placed = series_of(streams)
     problems.extend(placed)
-    for (split, tag), (s, v, w, _) in streams.items():
-        ser = Series.from_points(tag, s, v, w, split=split)
-        series[ser.key] = ser
     for split, efs in by_split.items():
         for ef in efs:
             hparams.update(ef.hparams)

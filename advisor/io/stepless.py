@@ -17,9 +17,11 @@ The run says so (a reader message under ``problems``): the numbers are then not 
 
 from __future__ import annotations
 
-from typing import Hashable, Mapping
+from collections.abc import Hashable, Mapping
 
 import numpy as np
+
+from advisor.model import Series
 
 MIN_POINTS = 3  # fewer points at one step may be legitimate (a final metric written twice)
 
@@ -41,7 +43,7 @@ def place_stepless(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, 
         order = np.argsort(rw, kind="stable")
         walls, steps = rw[order], np.maximum.accumulate(rs[order])
         for k in stepless:
-            s, v, w, q = streams[k]
+            _, v, w, q = streams[k]
             out[k] = (np.rint(np.interp(w, walls, steps)).astype(np.int64), v, w, q)
         how = f"placed on the steps of {name(ref)} by their wall times"
     else:
@@ -54,7 +56,7 @@ def place_stepless(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, 
         for k in stepless:
             if k == ref:
                 continue
-            s, v, w, q = streams[k]
+            _, v, w, q = streams[k]
             wall = np.concatenate([rw, w])
             seq = np.concatenate([rq, q])
             is_ref = np.concatenate([np.ones(len(rw), dtype=bool), np.zeros(len(w), dtype=bool)])
@@ -67,3 +69,15 @@ def place_stepless(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, 
     first = streams[stepless[0]][0]
     listed = ", ".join(f"{name(k)} ({len(streams[k][0])})" for k in stepless[:4]) + (", ..." if len(stepless) > 4 else "")
     return out, [f"no step was logged: every point of {listed} is at step {int(first[0])}; {how}"]
+
+
+def series_of(streams: Mapping[tuple[str | None, str], Stream]) -> tuple[dict[str, Series], list[str]]:
+    """A run's series from its streams keyed by (split, tag), the stepless ones placed (see
+    :func:`place_stepless`), and the messages that say so: what ``load_run`` and the
+    TensorBoard plugin's runs share."""
+    placed, messages = place_stepless(streams, {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams})
+    series: dict[str, Series] = {}
+    for (split, tag), (s, v, w, _) in placed.items():
+        ser = Series.from_points(tag, s, v, w, split=split)
+        series[ser.key] = ser
+    return series, messages

@@ -22,8 +22,8 @@ import numpy as np
 from advisor.io.discover import HPARAMS_SIDE, _group  # grouping over directory names only: no file access
 from advisor.io.hparams import decode_session_start
 from advisor.io.runs import first_json_object
-from advisor.io.stepless import place_stepless
-from advisor.model import Run, Series
+from advisor.io.stepless import series_of
+from advisor.model import Run
 
 SCALARS = "scalars"
 HPARAMS = "hparams"
@@ -80,11 +80,7 @@ def build_run(
         for tag, points in (data.get(tb_run) or {}).items():
             streams[(split, tag)] = (np.array([p.step for p in points], dtype=np.int64), np.array([p.value for p in points], dtype=float),
                                      np.array([p.wall_time for p in points], dtype=float), np.arange(len(points), dtype=np.int64))
-    streams, placed = place_stepless(streams, {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams})
-    series: dict[str, Series] = {}
-    for (split, tag), (st, v, w, _) in streams.items():
-        ser = Series.from_points(tag, st, v, w, split=split)
-        series[ser.key] = ser
+    series, placed = series_of(streams)
     top = logdir or ""
     path = top if group.is_root else posixpath.join(top, group.name)
     return Run(name=group.name, path=path, series=series, hparams=dict(hparams), config=dict(config), problems=tuple(placed),
