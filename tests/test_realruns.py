@@ -17,6 +17,14 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(ROOT), reason="../shared/realr
 # Run directories listed in SOURCES.md (29), as discovery groups them.
 EXPECTED_RUNS = 29
 
+# Runs whose directory holds a second training (or stage) that writes the same tags from an earlier step:
+# version_0 of pixel-level-image-analysis was written on two machines a day apart; Catalyst's
+# chess-board valid_log gets a second file when its later stage starts at step 64.
+RESTARTED = {
+    "Dawidemm__pixel-level-image-analysis/lightning_logs/version_0": "events.out.tfevents.1698402708",
+    "zaaabik__chess-board-key-points/logs": "events.out.tfevents.1597100497",
+}
+
 
 def test_every_run_discovered():
     runs = discover(ROOT).runs
@@ -33,7 +41,12 @@ def test_train_loss_resolved_wherever_a_loss_exists():
         has_loss = any("loss" in k.lower() or "cost" in k.lower() for k in run.series)
         if has_loss:
             assert Role.TRAIN_LOSS in sig.roles, rf.name
-        assert not run.problems, (rf.name, run.problems)
+        if rf.name in RESTARTED:
+            # a later file writes the same tags again from an earlier step: said once, not a read failure
+            (problem,) = run.problems
+            assert problem.startswith(RESTARTED[rf.name]) and "again from step" in problem, problem
+        else:
+            assert not run.problems, (rf.name, run.problems)
 
 
 def test_specific_resolutions():
