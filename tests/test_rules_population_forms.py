@@ -883,3 +883,34 @@ def test_a_loss_that_crosses_zero_is_judged_against_its_range_not_its_level():
     rep = diagnose_run(synth.run_of(over), ENGINE).report
     of = [f for f in rep.findings if f.condition == "overfitting"]
     assert of and "of the range it moved over" in of[0].summary and not contradictions(of[0].summary)
+
+
+def test_an_underfit_classifier_that_learned_to_a_third_is_not_read_as_three_classes_at_chance():
+    # a width-2 MLP on 10-class digits (population recipe digits-width2-tanh-sgd): the loss falls
+    # from ln 10 = 2.30 to 1.26 and accuracy climbs from 0.09 to about 0.35 — which alone reads as
+    # "3 classes at chance" (0.35 ~ 1/3, 1.26 within 15% of ln 3). The start rules 3 out: it was
+    # a critical lr-too-high ("jumped from ln 3 to 2.49") on a run whose rate was fine.
+    from advisor.io.roles import resolve
+    from advisor.rules.base import Context
+    from advisor.workload import classify
+
+    rng = np.random.default_rng(57)
+    steps = np.arange(600)
+    level = 1.25 + 1.05 * np.exp(-steps / 90.0)
+    train = level * rng.lognormal(0, 0.08, 600)
+    train[:3] = [2.31, 2.40, 2.34]
+    acc = np.clip(0.36 - 0.27 * np.exp(-steps / 30.0) + rng.normal(0, 0.08, 600), 0, 1)
+    acc[:3] = [0.09, 0.06, 0.25]
+    vs = np.arange(59, 600, 60)
+    val_acc = np.array([0.351, 0.301, 0.345, 0.348, 0.348, 0.345, 0.359, 0.376, 0.37, 0.354])
+    curves = {"train_loss": (steps, train), "train_acc": (steps, acc), "val_loss": (vs, 1.29 + 0.4 * np.exp(-vs / 90.0)), "val_acc": (vs, val_acc)}
+    run = synth.run_of(curves)
+    wl = classify(run, None)
+    assert Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind).num_classes != 3
+    assert "lr-too-high" not in names(curves)
+    # a stuck 3-class run whose first accuracies are noisy minibatches is still 3 classes
+    stuck = {"train_loss": (steps, 1.10 * rng.lognormal(0, 0.03, 600)), "val_acc": (vs, np.full(10, 0.34)),
+             "train_acc": (steps, np.r_[[0.0, 0.06, 0.0], np.full(597, 0.33)])}
+    run = synth.run_of(stuck)
+    wl = classify(run, None)
+    assert Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind).num_classes == 3

@@ -209,7 +209,9 @@ class Context:
         accuracy allows it too, wins when the loss sits within 2.5% of its ln C, nearer than to the
         first's: a stuck loss pins C better than a few noisy evaluations (0.114 reads as 9
         classes, a loss at 2.30 as 10), while a loss well off every ln C (a model worse than
-        uniform) cannot move it."""
+        uniform) cannot move it. A count is never one the run's start rules out
+        (:meth:`_started_below`): a model that started at 0.09 and a loss of 2.33 and learned its
+        way to 0.35 is an underfit 10-class model, not a 3-class one at chance."""
         for acc in (self.val_acc, self.train_acc):
             if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
                 continue
@@ -221,7 +223,7 @@ class Context:
             first = int(round(1.0 / a))
             gaps = {c: min(abs(x.end() - math.log(c)) / math.log(c) for x in losses)
                     for c in dict.fromkeys([first] + [int(round(math.exp(min(x.end(), 7.0)))) for x in losses])
-                    if 2 <= c <= 1000 and 0.85 / c <= a <= 1.3 / c}
+                    if 2 <= c <= 1000 and 0.85 / c <= a <= 1.3 / c and not self._started_below(c)}
             pinned = min((c for c in gaps if gaps[c] <= 0.025), key=gaps.__getitem__, default=None)
             if pinned is not None:
                 return pinned
@@ -231,6 +233,19 @@ class Context:
             if near is not None:
                 return near
         return None
+
+    def _started_below(self, c: int) -> bool:
+        """The run's start rules out C classes: its train accuracy's first points (median of three)
+        sat under 0.7/C while its train loss's sat above 1.5 ln C. At the start a classifier
+        scores about 1/C of its true class count at a loss near ln C; either alone can mislead (a
+        few one-minibatch accuracies at 0, a first loss that already holds a blow-up). Not the
+        validation accuracy: evaluated after training began, a model fitting shuffled labels
+        scores below chance there (0.05 on 10 classes)."""
+        a, t = self.train_acc, self.train
+        if a is None or t is None or a.n < 3 or t.n < 3 or a.nonfinite_step is not None:
+            return False
+        early_acc = median(a.values[:3]) / percent_scale(a.values)
+        return early_acc < 0.7 / c and median(t.values[:3]) > 1.5 * math.log(c)
 
     @cached_property
     def steps_per_epoch(self) -> int | None:
