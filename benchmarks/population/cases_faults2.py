@@ -32,7 +32,7 @@ def underfitting() -> list[Case]:
         case(c, "digits-width2-adam", D("digits"), M("mlp", 2, 1), O("adam", 3e-3), L(2500, 10), log("lightning", 10), direction=cap),
         case(c, "spirals-width2-sgd-hf", D("spirals"), M("mlp", 2, 1), O("sgd", 0.1), L(2000, 10), log("hf", 10), direction=cap),
         case(c, "spirals-width2-keras", D("spirals"), M("mlp", 2, 1), O("adam", 1e-2), L(1500, 30), log("keras"), direction=cap),
-        case(c, "digits-linear-cnn-width4", D("digits"), M("cnn", 4, activation="tanh"), O("sgd", 1e-3), L(300, 10), log("tbx", 1), direction=cap),
+        case(c, "digits-width2-tanh-sgd", D("digits"), M("mlp", 2, 1, activation="tanh"), O("sgd", 0.1), L(600, 10), log("tbx", 1), direction=cap),
     ]
 
 
