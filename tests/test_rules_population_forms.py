@@ -914,3 +914,19 @@ def test_an_underfit_classifier_that_learned_to_a_third_is_not_read_as_three_cla
     run = synth.run_of(stuck)
     wl = classify(run, None)
     assert Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind).num_classes == 3
+
+
+def test_a_model_that_flattened_at_low_accuracy_underfits_though_its_loss_halved():
+    # width-2 MLP on 10-class digits: the loss halves (2.3 -> 1.25, 54% of its start, under the
+    # 0.7 the loss alone needs) but train and validation accuracy sit near 0.4 with train and val
+    # losses together: underfitting. The same loss curve at 90% accuracy is not.
+    rng = np.random.default_rng(58)
+    steps = np.arange(600)
+    train = (1.25 + 1.05 * np.exp(-steps / 90.0)) * rng.lognormal(0, 0.03, 600)
+    vs = np.arange(59, 600, 60)
+    val = 1.27 + 1.0 * np.exp(-vs / 90.0)
+    for level, expected in ((0.4, True), (0.9, False)):
+        acc = np.clip(level - (level - 0.1) * np.exp(-steps / 60.0) + rng.normal(0, 0.03, 600), 0, 1)
+        curves = {"train_loss": (steps, train), "train_acc": (steps, acc), "val_loss": (vs, val),
+                  "val_acc": (vs, np.full(10, level))}
+        assert ("underfitting" in names(curves)) is expected, level

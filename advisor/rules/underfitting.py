@@ -9,7 +9,9 @@ Trigger: the train loss has flattened (no significant fall in its last quarter a
 of its progress made there, or under ``max_late_drop`` of it however significant after at least ``creep_progress``
 progress, or under any share once it made ``creep_progress`` while the accuracy — train, else
 validation — gained under ``acc_flat_gain`` between the two quarters of the second half), it made real progress (more than ``min_progress``, else it is
-no-learning) but still ends above ``min_ratio`` of its initial value (the first logged point, or a
+no-learning) but still ends above ``min_ratio`` of its initial value (``min_ratio_low_acc`` when the
+model's accuracy — train, else validation — ended under ``low_acc``: a 10-class model at 40%
+accuracy whose loss fell from 2.3 to 1.25 fits its data badly, though the loss halved) (the first logged point, or a
 validation loss evaluated before it when that point already includes updates), validation (if logged)
 sits within ``max_gap`` of it, the curve is not swinging (noise under ``max_rel_noise``) and
 train accuracy (if logged) is below ``max_train_acc``. A warning when train accuracy is below
@@ -57,6 +59,8 @@ class Params:
     creep_progress: float = 0.1
     min_points: int = 10
     acc_flat_gain: float = 0.02
+    low_acc: float = 0.6
+    min_ratio_low_acc: float = 0.4
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -74,7 +78,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     v0 = _initial(ctx, c, sh.v0)
     ratio = sh.vend / v0
-    if ratio < p.min_ratio or sh.rel_noise > p.max_rel_noise:
+    if ratio < (p.min_ratio_low_acc if _low_accuracy(ctx, p) else p.min_ratio) or sh.rel_noise > p.max_rel_noise:
         return []
     acc = ctx.train_acc
     severity = SEVERITY
@@ -143,6 +147,16 @@ def _initial(ctx: Context, c, v0: float) -> float:
     if v is not None and v.n and v.nonfinite_step is None and float(v.steps[0]) <= float(c.steps[0]):
         refs.append(float(v.values[0]))
     return max(refs)
+
+
+def _low_accuracy(ctx: Context, p: Params) -> bool:
+    """The model's accuracy ended under ``low_acc`` (train, else validation: median of the last
+    tenth, at least 3 points)."""
+    for acc in (ctx.train_acc, ctx.val_acc):
+        if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
+            continue
+        return median(acc.values[-max(3, acc.n // 10):]) / percent_scale(acc.values) < p.low_acc
+    return False
 
 
 def _accuracy_flat(ctx: Context, p: Params) -> bool:
