@@ -238,14 +238,25 @@ def _earlier(a: Finding, b: Finding) -> bool:
     return (a.onset if a.onset is not None else math.inf) <= (b.onset if b.onset is not None else math.inf)
 
 
+# Faults in what the run was given — its data, its labels, its first output — rather than in how
+# the optimisation went: at one severity they go first, since every curve-shape finding of the
+# run was read off training on that input (a slow loss on corrupted train labels, a stalled
+# start from confident wrong logits), and fixing the input changes all of them.
+SETUP_FAULTS = frozenset({"bad-initial-loss", "unshuffled-data", "data-mismatch"})
+
+
 def _key(f: Finding) -> tuple:
     onset = f.onset if f.onset is not None else math.inf
-    # at one severity a root cause the analysis linked to other findings goes before a lone one
-    return (-f.severity.rank, not f.evidence.get("explains"), -round(f.confidence, 6), onset, f.condition)
+    # at one severity a root cause the analysis linked to other findings goes before a lone one,
+    # and a fault in the run's input before a finding about the optimisation
+    return (-f.severity.rank, not f.evidence.get("explains"), f.condition not in SETUP_FAULTS,
+            -round(f.confidence, 6), onset, f.condition)
 
 
 def rank(findings: Iterable[Finding], causes: Mapping[str, str] | None = None) -> tuple[Finding, ...]:
-    """Severity, then confidence, then onset; a cause goes right before what it explains."""
+    """Severity, then causes linked to other findings, then faults in the run's input
+    (:data:`SETUP_FAULTS`), then confidence, then onset; a cause goes right before what it
+    explains."""
     causes = dict(causes or {})
     fs = sorted(findings, key=_key)
     ordered: list[Finding] = []

@@ -41,6 +41,17 @@ def test_causes_of_the_issue_rank_before_their_symptoms():
     assert [f.condition for f in out] == ["lr-decay-needed", "noisy-validation"]
 
 
+def test_a_fault_in_the_runs_input_ranks_before_optimisation_findings_of_its_severity():
+    # a first loss of 22 from a biased head (info) before a confident lr-decay suggestion (info);
+    # corrupted train labels (data-mismatch) before the slow loss they make; severity still first
+    out = resolve([F("lr-decay-needed", Severity.INFO, 0.93), F("bad-initial-loss", Severity.INFO, 0.67)])
+    assert [f.condition for f in out] == ["bad-initial-loss", "lr-decay-needed"]
+    out = resolve([F("slow-convergence", Severity.WARNING, 0.9), F("data-mismatch", Severity.WARNING, 0.6)])
+    assert [f.condition for f in out] == ["data-mismatch", "slow-convergence"]
+    out = resolve([F("overfitting", Severity.WARNING, 0.6), F("bad-initial-loss", Severity.INFO, 0.99)])
+    assert [f.condition for f in out] == ["overfitting", "bad-initial-loss"]
+
+
 def test_nonfinite_cause_must_match_to_be_explained():
     out = resolve([F("non-finite", Severity.CRITICAL, 0.99, 10, cause="inputs"), F("exploding-gradients", Severity.CRITICAL, 0.5, 10)])
     assert "explained_by" not in out[[f.condition for f in out].index("non-finite")].evidence
