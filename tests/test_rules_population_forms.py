@@ -447,9 +447,12 @@ def test_at_one_severity_a_linked_root_cause_ranks_before_a_lone_finding():
     out = resolve([F("val-below-train", Severity.INFO, 0.9, median_val_over_train=0.9), F("bad-initial-loss", Severity.INFO, 0.8),
                    F("plateau", Severity.INFO, 0.7)])
     assert out[0].condition == "bad-initial-loss" and out[0].evidence["explains"] == ["plateau"]
-    # with nothing to explain, confidence decides as before
+    # with nothing to explain, a fault in the run's input still goes first (engine.SETUP_FAULTS);
+    # between two findings that are neither, confidence decides
     out = resolve([F("val-below-train", Severity.INFO, 0.9, median_val_over_train=0.9), F("bad-initial-loss", Severity.INFO, 0.8)])
-    assert [f.condition for f in out] == ["val-below-train", "bad-initial-loss"]
+    assert [f.condition for f in out] == ["bad-initial-loss", "val-below-train"]
+    out = resolve([F("val-below-train", Severity.INFO, 0.9, median_val_over_train=0.9), F("gradient-noise", Severity.INFO, 0.8)])
+    assert [f.condition for f in out] == ["val-below-train", "gradient-noise"]
 
 
 def test_climbs_to_many_times_the_start_among_near_zero_minibatches_are_a_rate_too_high():
