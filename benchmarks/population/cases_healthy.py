@@ -121,6 +121,21 @@ def small_batches() -> list[Case]:
     ]
 
 
+def hard_tasks() -> list[Case]:
+    """Healthy runs on tasks whose floor is high: overlapping classes (blobs spread far beyond
+    their spacing) and noisy regression targets. A capable model stops at a loss well above zero
+    with train and validation together, as an underfit one does; only the task sets the level."""
+    h = "healthy"
+    return [
+        case(h, "hard-blobs8-spread5-mlp64-adam-torch1", D("blobs", n=4000, classes=8, difficulty=5.0), M("mlp", 64, 2), O("adam", 1e-3, batch_size=64), L(800, 10), log("torch", 1)),
+        case(h, "hard-blobs6-spread6-mlp64-momentum-lightning10", D("blobs", n=4000, classes=6, difficulty=6.0), M("mlp", 64, 2), O("momentum", 0.02, batch_size=64), L(1000, 10), log("lightning", 10)),
+        case(h, "hard-blobs4-spread4-mlp128-adamw-cosine-hf10", D("blobs", n=4000, classes=4, difficulty=4.0), M("mlp", 128, 2), O("adamw", 1e-3, schedule="cosine", batch_size=64), L(1000, 10), log("hf", 10, lr=True)),
+        case(h, "hard-blobs10-spread6-mlp64-sgd-step-tbx-epoch", D("blobs", n=4000, classes=10, difficulty=6.0), M("mlp", 64, 2), O("sgd", 0.05, schedule="step", batch_size=64), L(1000, 10), log("tbx", EPOCH)),
+        case(h, "hard-friedman-noisy-mlp32-adam-spec10", D("friedman", n=4000, target_noise=1.0), M("mlp", 32, 2), O("adam", 1e-3, batch_size=64, weight_decay=1e-3), L(500, 10), log("spec", 10, lr=True)),
+        case(h, "hard-spirals-jitter3-mlp64-adam-keras", D("spirals", n=4000, difficulty=3.0), M("mlp", 64, 3), O("adam", 1e-3, batch_size=64), L(600, 12), log("keras")),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -141,4 +156,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + sampled(n_sampled)

@@ -306,7 +306,9 @@ def healthy(case: Case, lg: Logged) -> Result:
     v = lg.train_loss.values
     fell = _tail(v, 0.1) / max(_head(v, 0.1), 1e-12)
     text = f"final val / min val = {near:.3f}, train tail/head = {fell:.2f}"
-    return near <= 1.05 and fell < 0.7, text
+    # a task whose floor is high (hard-*: overlapping classes, noisy targets) cannot fall to 70% of
+    # its start; there the check is that it learned at all and ended at its best
+    return near <= 1.05 and fell < (0.9 if case.variant.startswith("hard-") else 0.7), text
 
 
 CHECKS: dict[str, Callable[[Case, Logged], Result]] = {
