@@ -136,6 +136,20 @@ def hard_tasks() -> list[Case]:
     ]
 
 
+def restarts_and_big_batches() -> list[Case]:
+    """Healthy runs under warm restarts (SGDR: the rate jumps back to its top three times, and
+    the loss with it) and under batches of 512-1024 (smooth curves, few steps an epoch)."""
+    h = "healthy"
+    return [
+        case(h, "sgdr-digits-mlp-sgd-torch1", D("digits"), M("mlp", 64, 2, dropout=0.1), O("sgd", 0.1, schedule="restarts"), L(800, 16), log("torch", 1)),
+        case(h, "sgdr-spirals-mlp-adam-tbx10", D("spirals", n=4000, difficulty=1.5), M("mlp", 64, 3), O("adam", 3e-3, schedule="restarts", batch_size=64), L(1000, 20), log("tbx", 10, lr=True)),
+        case(h, "sgdr-seqcls-lstm-adamw-hf10", D("seqcls", n=5000), M("lstm", 32), O("adamw", 3e-3, schedule="restarts", batch_size=64), L(600, 12), log("hf", 10)),
+        case(h, "sgdr-friedman-mlp-momentum-spec1", D("friedman", n=4000), M("mlp", 64), O("momentum", 0.01, schedule="restarts"), L(1600, 16), log("spec", 1, lr=True)),
+        case(h, "bigbatch-digits-mlp-adam-bs512-torch1", D("digits"), M("mlp", 64), O("adam", 3e-3, batch_size=512), L(150, 10), log("torch", 1)),
+        case(h, "bigbatch-spirals-mlp-momentum-bs1024-lightning10", D("spirals", n=8000, difficulty=1.5), M("mlp", 64, 3), O("momentum", 0.05, batch_size=1024), L(600, 12), log("lightning", 10)),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -156,4 +170,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + hard_tasks() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + sampled(n_sampled)

@@ -78,6 +78,9 @@ def make_scheduler(opt: torch.optim.Optimizer, spec: OptimSpec, steps: int, epoc
         return torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=spec.lr, total_steps=steps, cycle_momentum=spec.name != "sgd"
         )
+    if kind == "restarts":
+        # SGDR (Loshchilov & Hutter): cosine to zero, then back to the full rate, four cycles
+        return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=max(1, steps // 4))
     if kind == "cyclic":
         return torch.optim.lr_scheduler.CyclicLR(
             opt, base_lr=spec.lr / 10, max_lr=spec.lr, step_size_up=max(1, steps // 8), cycle_momentum=False
