@@ -950,3 +950,42 @@ def test_underfitting_is_an_alarm_only_when_the_run_declares_a_model_too_small()
     run = synth.run_of(curves, hparams={"width": 2})
     (f,) = [x for x in diagnose_run(run, ENGINE).report.findings if x.condition == "underfitting"]
     assert f.severity == Severity.WARNING and f.remedies[0].action == "capacity"
+
+
+def test_a_run_resumed_from_a_trained_model_is_not_read_as_stuck_or_bouncing():
+    # a 3-class LSTM resumed at AdamW 3e-4 after 400 steps of training (population
+    # healthy/resume-*): loss flat at 0.47 from its first point, accuracy 0.79 from the first
+    # evaluation — read as critical no-learning before. A binary model resumed at loss 0.002 with
+    # one-minibatch points climbing to 30x that level: a critical lr-too-high before.
+    rng = np.random.default_rng(60)
+    steps = np.arange(10, 401, 10)
+    vs = np.arange(40, 401, 40)
+    resumed = {"train/loss": (steps, 0.47 * rng.lognormal(0, 0.05, 40)), "eval/loss": (vs, np.full(10, 0.52)),
+               "eval/accuracy": (vs, 0.79 + rng.normal(0, 0.003, 10))}
+    run = synth.run_of(resumed, hparams={"num_classes": 3})
+    assert not {"no-learning", "lr-too-high"} & {f.condition for f in diagnose_run(run, ENGINE).report.findings}
+    st = np.arange(600)
+    tiny = 0.002 * rng.lognormal(0, 1.2, 600)
+    conv = {"train/loss": (st, tiny), "train/accuracy": (st, np.ones(600)), "val/loss": (np.arange(50, 601, 50), np.full(12, 0.0078)),
+            "val/accuracy": (np.arange(50, 601, 50), np.full(12, 0.998))}
+    assert "lr-too-high" not in names(conv)
+    # the same start, then a rate that wrecks the model: accuracy 0.97 -> 0.36 and a loss at ln 2
+    wrecked_loss = np.r_[0.3, 0.12, 0.13, 0.08, 0.07, np.full(35, 0.70) * rng.lognormal(0, 0.02, 35)]
+    wrecked = {"train/loss": (steps, wrecked_loss), "eval/loss": (vs, np.r_[0.1, 0.09, np.full(8, 0.70)]),
+               "eval/accuracy": (vs, np.r_[0.97, 0.99, np.full(8, 0.36)])}
+    run = synth.run_of(wrecked, hparams={"num_classes": 2})
+    from advisor.rules.base import Context
+    from advisor.io.roles import resolve as resolve_roles
+    from advisor.workload import classify
+    wl = classify(run, None)
+    assert not Context(run, resolve_roles(run, None, wl.kind, wl.roles), wl.kind).started_trained
+
+
+def test_a_flat_loss_poking_within_its_noise_above_its_start_is_not_bouncing():
+    # a batch-of-2 LSTM (gradient-noise) and a resumed regression model at its floor: flat,
+    # one-minibatch points, binned medians 1.3-1.6x the start in several episodes — within twice
+    # the log-scale point noise. Steps too large throw a stuck loss far above that.
+    rng = np.random.default_rng(61)
+    st = np.arange(600)
+    flat = 0.04 * rng.lognormal(0, 0.45, 600)
+    assert "lr-too-high" not in names({"train/loss": (st, flat), "val/loss": (np.arange(50, 601, 50), np.full(12, 0.05))})

@@ -21,7 +21,7 @@ from advisor.errors import UsageError
 from advisor.io import hparams
 from advisor.io.roles import Signals
 from advisor.model import Finding, Remedy, Role, Run, Series, Severity
-from advisor.signals import Curve, make_curve, median, percent_scale
+from advisor.signals import Curve, make_curve, median, percent_scale, rolling_median
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,30 @@ class Context:
             return False
         early_acc = median(a.values[:3]) / percent_scale(a.values)
         return early_acc < 0.7 / c and median(t.values[:3]) > 1.5 * math.log(c)
+
+    @cached_property
+    def started_trained(self) -> bool:
+        """The run's first logged state is an already trained model (a resumed run, a fine-tune
+        at a small rate): its accuracy starts at 2.2 times chance or more (at least 0.5; 0.8 for
+        two classes or when C is not known; the first validation evaluation, else the median of
+        the train accuracy's first three points) while its train loss starts low (the median of
+        its first three points under half of ln C, or under 0.3 when C is not known — a model
+        right on 80% of examples with an average probability of 0.74 on the true class), and its accuracy never falls more than 0.15 below where it started (a
+        rolling median of three). Such a loss has nothing left to fall: that it stays where it started, or
+        that its one-minibatch points climb to many times a level near zero, says nothing about
+        the rate. A model stuck at a skewed class prior starts at ln C, not low."""
+        t = self.train
+        acc = self.val_acc if self.val_acc is not None else self.train_acc
+        if t is None or acc is None or t.n < 3 or acc.nonfinite_step is not None or t.nonfinite_step is not None:
+            return False
+        scale = percent_scale(acc.values)
+        first_acc = (acc.values[0] if acc is self.val_acc else median(acc.values[:3])) / scale
+        c = self.num_classes
+        ceiling = 0.5 * math.log(c) if c else 0.3
+        need = min(0.8, max(0.5, 2.2 / c)) if c else 0.8  # 2.2x chance, at least 0.5; 0.8 for two classes
+        # and stays trained: a model the rate wrecks later (accuracy 0.97 -> 0.36) is judged as any
+        lowest = float(np.min(rolling_median(acc.values, 3) if acc.n >= 5 else acc.values)) / scale
+        return bool(first_acc >= need and median(t.values[:3]) <= ceiling and lowest >= first_acc - 0.15)
 
     @cached_property
     def steps_per_epoch(self) -> int | None:

@@ -28,8 +28,10 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
   * declared: less than ``max_progress`` progress while the declared rate is above its
     optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
   * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
-    least ``min_bumps`` episodes, at least once to ``min_bounce`` times it (rate not declared) —
-    critical;
+    least ``min_bumps`` episodes, at least once to ``min_bounce`` times it, clearing
+    ``bounce_noise_k`` times its log-scale point noise (rate not declared) — critical (a flat loss
+    of noisy minibatches pokes 1.3-1.6x above its level by chance: a batch of 2, a resumed
+    regression model at its floor);
   * blown-up start: the first logged point already includes updates (logged after step 0, or
     an epoch aggregate), the run is a classifier, and that point is at least 20 and 300 times
     the median of the rest, after which the loss made under 30% progress
@@ -51,9 +53,14 @@ Remedies: ``scale_lr`` down — to the family's usual top when the rate is decla
 after a jump of 30x or more and 0.1 otherwise; then ``warmup`` and ``clip_grad_norm``. Never a
 higher rate.
 
+Not when the run starts already trained (``Context.started_trained``: accuracy at 0.8 or more
+and a low loss from its first points — a resumed run, a fine-tune at a small rate): its loss has
+nothing to fall from, and its climbs from a level near zero are minibatch noise; a rate that
+wrecks such a model shows as ``divergence``.
+
 Known false positives: losses that are meant to rise (RL value losses, adversarial losses) —
-the workload decides which rules judge them; a loss whose first logged point is not its
-initialisation value (a resumed run).
+the workload decides which rules judge them; a resumed run without an accuracy (a regression
+model at its floor) whose first logged point is not its initialisation value.
 """
 
 from __future__ import annotations
@@ -92,14 +99,15 @@ class Params:
     min_spike_episodes: int = 5
     min_stuck_spike: float = 2.0  # a stuck loss: one early point this far above the start is the jump
     min_bounce: float = 1.5  # bouncing: the highest climb of a stuck loss reaches this many times its start
+    bounce_noise_k: float = 2.0  # ... and clears this many times the loss's log-scale point noise
     far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
     min_over_chance: float = 1.2  # worse than uniform: the second half's median train loss over ln C
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
     got = ctx.finite_train(min_points=p.min_points)
-    if got is None:
-        return []
+    if got is None or ctx.started_trained:
+        return []  # a model trained before the run: a rate that wrecks it shows as divergence
     c, sh = got
     ex = excursions(c, p.early_frac, p.bump_margin)
     if ex is None:
@@ -130,7 +138,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         form, severity = "jump", Severity.CRITICAL
     elif stuck and lr.high:
         form, severity = "declared", Severity.CRITICAL
-    elif bumpy and stuck and ex.bump_peak >= p.min_bounce:
+    elif bumpy and stuck and ex.bump_peak >= p.min_bounce and clears_noise(ex.bump_peak, ex.log_noise, k=p.bounce_noise_k):
         # a loss stuck near its start whose binned medians poke 20-30% above it is a stuck loss with
         # minibatch noise (a linear model on spirals, a deep sigmoid net whose gradients vanished):
         # steps too large throw it higher

@@ -43,8 +43,12 @@ range, ``scale_lr`` 10 and ``optimizer`` adam when the declared rate is far belo
 no rate change and a note to log the rate and the first steps; ``normalization`` for saturated
 units.
 
+Not when the run starts already trained (``Context.started_trained``: accuracy at 0.8 or more
+and a low loss from its first points — a resumed run, a fine-tune at a small rate): a model that
+learned before the run has nothing left to learn from where it starts.
+
 Known false positives: runs that are only a few steps long; a loss logged as a constant
-placeholder.
+placeholder; a resumed run that logs no accuracy.
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ class Params:
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
     if ctx.workload == "rl": return rl_no_learning(ctx, p)  # noqa: E701 - the RL branch: advisor.rules.rl_signals
+    if ctx.started_trained:
+        return []  # a model that learned before the run has nothing left to learn from its start
     c = ctx.train
     sh = ctx.train_shape
     if c is not None and p.epoch_min_points <= c.n < p.min_points:
