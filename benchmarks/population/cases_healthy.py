@@ -150,6 +150,20 @@ def restarts_and_big_batches() -> list[Case]:
     ]
 
 
+def resumed() -> list[Case]:
+    """Healthy runs that start from a trained model (``pretrain`` steps of Adam before logging):
+    a resumed run or a fine-tune at a small rate. The loss starts at its floor and stays there."""
+    h = "healthy"
+    return [
+        case(h, "resume-digits-mlp-sgd-torch1", D("digits"), M("mlp", 64, 2, dropout=0.1), O("sgd", 0.01), L(300, 10, pretrain=400), log("torch", 1)),
+        case(h, "resume-spirals-mlp-adam1e-4-tbx10", D("spirals", n=4000, difficulty=1.5), M("mlp", 64, 3), O("adam", 1e-4, batch_size=64), L(600, 12, pretrain=1500), log("tbx", 10, lr=True)),
+        case(h, "resume-seqcls-lstm-adamw3e-4-hf10", D("seqcls", n=5000), M("lstm", 32), O("adamw", 3e-4, batch_size=64), L(400, 10, pretrain=400), log("hf", 10)),
+        case(h, "resume-friedman-mlp-momentum-spec1", D("friedman", n=4000), M("mlp", 64), O("momentum", 0.003), L(600, 12, pretrain=1500), log("spec", 1, lr=True)),
+        case(h, "resume-blobs-mlp-adam-cosine-lightning10", D("blobs", n=4000), M("mlp", 32), O("adam", 3e-4, schedule="cosine", batch_size=64), L(400, 8, pretrain=300), log("lightning", 10)),
+        case(h, "resume-digits-cnn-adam-keras", D("digits"), M("cnn", 32), O("adam", 1e-4), L(300, 10, pretrain=300), log("keras")),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -170,4 +184,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + sampled(n_sampled)

@@ -130,6 +130,8 @@ def run(case: Case, seed: int) -> Trace:
     np.random.seed(seed)
     data = load(case.data, seed)
     model = models.build(case.model, data)
+    if case.loop.pretrain:
+        _pretrain(model, data, case.loop.pretrain, case.optim.batch_size)
     # The frozen bug: the optimiser was built on a stale copy, so the model never changes.
     opt = optim.make_optimizer((copy.deepcopy(model) if case.loop.frozen else model).parameters(), case.optim)
     p = plan(case, len(data.y_train))
@@ -138,6 +140,21 @@ def run(case: Case, seed: int) -> Trace:
                   n_train=len(data.y_train), n_val=len(data.y_val))
     _loop(case, model, data, opt, sched, p, trace)
     return trace
+
+
+def _pretrain(model: nn.Module, data: Data, steps: int, bs: int) -> None:
+    """Train silently (Adam 1e-3, shuffled batches) before the logged run: the logged run then
+    starts from a model that has already learned, as a resumed or fine-tuned one does."""
+    gen = torch.Generator().manual_seed(int(torch.initial_seed()) + 7)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = _loss_fn(data)
+    n = len(data.y_train)
+    for _ in range(steps):
+        idx = torch.randint(0, n, (bs,), generator=gen)
+        loss = loss_fn(_forward(model, data.x_train[idx], data), data.y_train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
 
 
 def _loop(case: Case, model: nn.Module, data: Data, opt: torch.optim.Optimizer,
