@@ -44,6 +44,7 @@ class Logged:
     val_acc: Series | None = None
     train_acc: Series | None = None
     train_loss_epoch: Series | None = None  # lightning on_epoch=True
+    batch_loss: Series | None = None  # keras update_freq=N: the epoch's running mean so far
     lr: Series | None = None
     grad_norm: Series | None = None
     epoch: Series | None = None
@@ -167,6 +168,14 @@ def _keras(case: Case, trace: Trace) -> Logged:
     if acc is not None and trace.train_acc:
         out.train_acc = Series.of(epochs, _epoch_means(np.asarray(trace.train_acc), spe, w))
     last = epochs * spe + spe - 1
+    if case.log.log_every != EPOCH:
+        # TensorBoard(update_freq=N): batch_loss every N batches at the global batch index, the
+        # mean of the epoch's losses so far (Keras resets its loss tracker at each epoch start)
+        loss = np.asarray(trace.loss)
+        idx = np.arange(0, len(loss), case.log.log_every)
+        start = (idx // spe) * spe
+        csum = np.concatenate([[0.0], np.cumsum(loss)])
+        out.batch_loss = Series.of(idx, (csum[idx + 1] - csum[start]) / (idx - start + 1))
     out = _common(case, trace, out, last, epochs)
     if out.lr is not None:  # the optimizer's lr at epoch end, after the epoch's last schedule step
         out.lr = Series.of(epochs, np.asarray(trace.lr + trace.lr[-1:])[last + 1])

@@ -164,6 +164,20 @@ def resumed() -> list[Case]:
     ]
 
 
+def keras_batch_logs() -> list[Case]:
+    """Keras with TensorBoard(update_freq=N): besides epoch_loss, a batch_loss every N batches that
+    is the mean of the epoch's losses so far — a sawtooth with the epoch period on a healthy run."""
+    h = "healthy"
+    return [
+        case(h, "kbatch-digits-mlp-adam-keras1", D("digits"), M("mlp", 64, 2, dropout=0.1), O("adam", 1e-3), L(500, 15), log("keras", 1)),
+        case(h, "kbatch-spirals-mlp-adam-keras10", D("spirals", n=4000, difficulty=1.5), M("mlp", 64, 3), O("adam", 3e-3, batch_size=64), L(800, 16), log("keras", 10, lr=True)),
+        case(h, "kbatch-seqcls-lstm-adam-keras5", D("seqcls", n=5000), M("lstm", 32), O("adam", 3e-3, batch_size=64), L(500, 10), log("keras", 5)),
+        case(h, "kbatch-wine-mlp-sgd-keras1", D("wine"), M("mlp", 32), O("sgd", 0.05, batch_size=16), L(300, 10), log("keras", 1)),
+        case(h, "kbatch-friedman-mlp-momentum-cosine-keras20", D("friedman", n=4000), M("mlp", 64), O("momentum", 0.01, schedule="cosine"), L(1500, 15), log("keras", 20)),
+        case(h, "kbatch-digits-cnn-sgd-step-keras2", D("digits"), M("cnn", 32), O("sgd", 0.05, schedule="step"), L(450, 10), log("keras", 2)),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -184,4 +198,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + sampled(n_sampled)

@@ -6,7 +6,7 @@
 | tbx       | tensorboardX                     | <run>/                             | loss/train, loss/val, acc/val, lr, grad_norm |
 | lightning | torch writer, Lightning names    | <run>/lightning_logs/version_N/    | train_loss(_step/_epoch), val_loss, val_acc, lr-Adam, epoch, grad_2.0_norm_total |
 | hf        | torch writer, Trainer names      | <run>/runs/<date>_<host>/          | train/loss, eval/loss, eval/accuracy, train/learning_rate, train/grad_norm, train/epoch |
-| keras     | TF2 tensor summaries (.v2 files) | <run>/train, <run>/validation      | epoch_loss, epoch_accuracy, epoch_learning_rate |
+| keras     | TF2 tensor summaries (.v2 files) | <run>/train, <run>/validation      | epoch_loss, epoch_accuracy, epoch_learning_rate; batch_loss (update_freq=N) |
 | spec      | torch writer, SPEC §6 names      | <run>/                             | train/loss, train/accuracy, train/lr, train/grad_norm(/layer), val/loss, val/accuracy |
 
 Wall times are derived from the step so that two generations differ only in file names.

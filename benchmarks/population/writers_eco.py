@@ -114,7 +114,8 @@ def _tf2_file(path: str, streams: dict[str, Series | None]) -> None:
 def write_keras(case: Case, lg: Logged, root: str) -> str:
     """model.fit(callbacks=[TensorBoard(log_dir)]): per-epoch TF2 scalars in train/ and validation/."""
     _tf2_file(os.path.join(root, "train"),
-              {"epoch_loss": lg.train_loss, "epoch_accuracy": lg.train_acc, "epoch_learning_rate": lg.lr})
+              {"epoch_loss": lg.train_loss, "epoch_accuracy": lg.train_acc, "epoch_learning_rate": lg.lr,
+               "batch_loss": lg.batch_loss})
     iters = (lg.val_loss.steps + 1) * lg.steps_per_epoch  # optimizer.iterations at each epoch's evaluation
     val_acc_it = Series(iters, lg.val_acc.values) if lg.val_acc is not None else None
     _tf2_file(os.path.join(root, "validation"),
