@@ -178,6 +178,20 @@ def keras_batch_logs() -> list[Case]:
     ]
 
 
+def label_smoothing() -> list[Case]:
+    """Cross-entropy against smoothed targets (0.1-0.2), in training and evaluation: the loss's
+    floor sits well above zero however well the model fits."""
+    h = "healthy"
+    return [
+        case(h, "ls0.1-digits-mlp-adam-torch1", D("digits"), M("mlp", 64, 2, dropout=0.1), O("adam", 1e-3), L(600, 10, label_smoothing=0.1), log("torch", 1)),
+        case(h, "ls0.2-digits-cnn-sgd-lightning10", D("digits"), M("cnn", 32), O("sgd", 0.05), L(450, 10, label_smoothing=0.2), log("lightning", 10)),
+        case(h, "ls0.1-seqcls-lstm-adamw-hf10", D("seqcls", n=5000), M("lstm", 32), O("adamw", 3e-3, batch_size=64), L(500, 10, label_smoothing=0.1), log("hf", 10)),
+        case(h, "ls0.2-wine-mlp-adam-keras", D("wine"), M("mlp", 32), O("adam", 3e-3, batch_size=16), L(300, 10, label_smoothing=0.2), log("keras")),
+        case(h, "ls0.2-blobs-mlp-adam-cosine-spec1", D("blobs", n=4000), M("mlp", 32), O("adam", 1e-3, schedule="cosine", batch_size=64), L(600, 12, label_smoothing=0.2), log("spec", 1, lr=True, hparams=True)),
+        case(h, "ls0.1-spirals-mlp-adam-tbx10", D("spirals", n=4000, difficulty=1.5), M("mlp", 64, 3), O("adam", 3e-3, batch_size=64), L(1200, 12, label_smoothing=0.1), log("tbx", 10)),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -198,4 +212,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + sampled(n_sampled)

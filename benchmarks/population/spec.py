@@ -91,6 +91,7 @@ class LoopSpec:
     sort_by_class: bool = False  # unshuffled and ordered by label
     val_sample: int = 0  # evaluate on a fresh random subset of this many samples (one val batch)
     pretrain: int = 0  # steps of Adam 1e-3 before the logged run starts (a resumed or fine-tuned model)
+    label_smoothing: float = 0.0  # cross-entropy against smoothed targets (train and validation)
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,8 @@ def _order(data: Data, case: Case, gen: torch.Generator) -> torch.Tensor:
     return torch.randperm(n, generator=gen)
 
 
-def _loss_fn(data: Data) -> nn.Module:
-    return nn.CrossEntropyLoss() if data.num_classes else nn.MSELoss()
+def _loss_fn(data: Data, label_smoothing: float = 0.0) -> nn.Module:
+    return nn.CrossEntropyLoss(label_smoothing=label_smoothing) if data.num_classes else nn.MSELoss()
 
 
 def _forward(model: nn.Module, x: torch.Tensor, data: Data) -> torch.Tensor:
@@ -76,7 +76,8 @@ def _forward(model: nn.Module, x: torch.Tensor, data: Data) -> torch.Tensor:
     return out if data.num_classes else out.squeeze(-1)
 
 
-def _evaluate(model: nn.Module, data: Data, trace: Trace, step: int, sample: int, gen: torch.Generator) -> None:
+def _evaluate(model: nn.Module, data: Data, trace: Trace, step: int, sample: int, gen: torch.Generator,
+              label_smoothing: float = 0.0) -> None:
     x, y = data.x_val, data.y_val
     if sample:
         # limit_val_batches=1 with a shuffled val loader: each evaluation sees another small batch
@@ -85,7 +86,7 @@ def _evaluate(model: nn.Module, data: Data, trace: Trace, step: int, sample: int
     model.eval()
     with torch.no_grad():
         out = _forward(model, x, data)
-        trace.val_loss.append(float(_loss_fn(data)(out, y)))
+        trace.val_loss.append(float(_loss_fn(data, label_smoothing)(out, y)))  # the script's one criterion
         if data.num_classes:
             trace.val_acc.append(float((out.argmax(1) == y).float().mean()))
     trace.eval_steps.append(step)
@@ -161,7 +162,7 @@ def _loop(case: Case, model: nn.Module, data: Data, opt: torch.optim.Optimizer,
           sched: torch.optim.lr_scheduler.LRScheduler | None, p: Plan, trace: Trace) -> None:
     gen = torch.Generator().manual_seed(int(torch.initial_seed()))
     val_gen = torch.Generator().manual_seed(int(torch.initial_seed()) + 1)
-    loss_fn = _loss_fn(data)
+    loss_fn = _loss_fn(data, case.loop.label_smoothing)
     need_norm = case.log.grad_norm or case.log.layer_norms or case.optim.clip is not None
     nan_at = int(case.loop.nan_from * p.steps) if case.loop.nan_from else -1
     bs = case.optim.batch_size
@@ -189,6 +190,6 @@ def _loop(case: Case, model: nn.Module, data: Data, opt: torch.optim.Optimizer,
         if data.num_classes:
             trace.train_acc.append((out.argmax(1) == y).float().mean().item())
         if (step + 1) % p.eval_every == 0:
-            _evaluate(model, data, trace, step + 1, case.loop.val_sample, val_gen)
+            _evaluate(model, data, trace, step + 1, case.loop.val_sample, val_gen, case.loop.label_smoothing)
             if _stop_early(trace, case.loop.early_stop):
                 break
