@@ -192,6 +192,20 @@ def label_smoothing() -> list[Case]:
     ]
 
 
+def imbalanced() -> list[Case]:
+    """A majority class of 70-90% (the others subsampled): accuracy starts near the majority's
+    share, not 1/C, and the loss near the prior's entropy after the first steps."""
+    h = "healthy"
+    return [
+        case(h, "imb0.9-blobs2-mlp-adam-torch1", D("blobs", n=8000, classes=2, majority=0.9, difficulty=2.0), M("mlp", 32), O("adam", 1e-3, batch_size=64), L(600, 10), log("torch", 1)),
+        case(h, "imb0.9-breast-mlp-adam-hf10", D("breast_cancer", majority=0.9), M("mlp", 32, 2, dropout=0.2), O("adam", 1e-3, batch_size=16, weight_decay=1e-3), L(200, 10), log("hf", 10)),
+        case(h, "imb0.8-digits-mlp-sgd-lightning10", D("digits", majority=0.8), M("mlp", 64, 2, dropout=0.1), O("sgd", 0.1), L(300, 10), log("lightning", 10)),
+        case(h, "imb0.7-blobs5-mlp-momentum-spec1", D("blobs", n=8000, classes=5, majority=0.7, difficulty=2.0), M("mlp", 32), O("momentum", 0.01, batch_size=64), L(800, 10), log("spec", 1, lr=True, hparams=True)),
+        case(h, "imb0.9-spirals-mlp-adam-tbx10", D("spirals", n=8000, difficulty=1.5, majority=0.9), M("mlp", 64, 3), O("adam", 3e-3, batch_size=64), L(1200, 12), log("tbx", 10)),
+        case(h, "imb0.85-seqcls-lstm-adam-keras", D("seqcls", n=8000, majority=0.85), M("lstm", 32), O("adam", 3e-3, batch_size=64), L(400, 10), log("keras")),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -212,4 +226,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + imbalanced() + sampled(n_sampled)

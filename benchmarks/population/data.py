@@ -105,9 +105,22 @@ def _corrupt(y: np.ndarray, share: float, classes: int, rng: np.random.Generator
     return y
 
 
+def _skew(x: np.ndarray, y: np.ndarray, share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Keep every example of class 0 and a random subset of the rest, so that class 0 makes up
+    ``share`` of the data (a majority class, as in fraud or defect detection)."""
+    major = np.nonzero(y == 0)[0]
+    minor = np.nonzero(y != 0)[0]
+    keep = int(round(len(major) * (1.0 - share) / share))
+    minor = rng.choice(minor, size=min(keep, len(minor)), replace=False)
+    idx = np.sort(np.concatenate([major, minor]))
+    return x[idx], y[idx]
+
+
 def load(spec: DataSpec, seed: int) -> Data:
     rng = np.random.default_rng(seed * 7919 + 17)
     x, y, classes, kind = _raw(spec, rng)
+    if spec.majority and classes:
+        x, y = _skew(x, y, spec.majority, rng)
     order = rng.permutation(len(x))
     n_val = spec.val_size or max(20, len(x) // 5)
     val, train = order[:n_val], order[n_val:]

@@ -53,6 +53,7 @@ class DataSpec:
     target_noise: float = 0.0  # regression: noise sd added to training targets only
     difficulty: float = 1.0  # synthetic noise level (spiral jitter, blob spread)
     classes: int = 4  # blobs: number of centres
+    majority: float = 0.0  # class 0's share after subsampling the other classes (0: as generated)
 
 
 @dataclass(frozen=True)
