@@ -206,6 +206,20 @@ def imbalanced() -> list[Case]:
     ]
 
 
+def scales_and_lengths() -> list[Case]:
+    """Regression targets in raw units (loss in the hundreds to thousands), 50-100 classes (ln C
+    near 4-4.6), and runs of 60-80 steps."""
+    h = "healthy"
+    return [
+        case(h, "raw100-friedman-mlp-adam-torch1", D("friedman", n=4000, target_scale=100.0), M("mlp", 64), O("adam", 3e-3, batch_size=64), L(1500, 15), log("torch", 1)),
+        case(h, "raw10-friedman-mlp-adam-cosine-hf10", D("friedman", n=4000, target_scale=10.0), M("mlp", 64), O("adam", 3e-3, schedule="cosine", batch_size=64), L(1500, 15), log("hf", 10, lr=True)),
+        case(h, "c100-blobs-mlp128-adam-torch1", D("blobs", n=20000, classes=100, difficulty=0.3), M("mlp", 128, 2), O("adam", 2e-3, batch_size=128), L(1500, 15), log("torch", 1)),
+        case(h, "c50-blobs-mlp128-adamw-lightning10", D("blobs", n=10000, classes=50, difficulty=0.3), M("mlp", 128, 2), O("adamw", 2e-3, batch_size=128), L(800, 12), log("lightning", 10)),
+        case(h, "short60-digits-mlp-adam-torch1", D("digits"), M("mlp", 64, 2), O("adam", 3e-3), L(60, 5), log("torch", 1)),
+        case(h, "short80-spirals-mlp-adam-spec1", D("spirals", n=4000), M("mlp", 64, 3), O("adam", 1e-2, batch_size=64), L(80, 4), log("spec", 1, lr=True)),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -226,4 +240,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + imbalanced() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + imbalanced() + scales_and_lengths() + sampled(n_sampled)

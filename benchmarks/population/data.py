@@ -135,7 +135,9 @@ def load(spec: DataSpec, seed: int) -> Data:
         mu, sd = xt.mean(0), xt.std(0)
         sd = np.where(sd > 1e-8, sd, 1.0)
         xt, xv = (xt - mu) / sd, (xv - mu) / sd
-    if classes == 0:
+    if classes == 0 and spec.target_scale:
+        yt, yv = yt * spec.target_scale, yv * spec.target_scale  # raw units, not standardised
+    elif classes == 0:
         mu, sd = yt.mean(), yt.std() + 1e-6
         if spec.target_noise:
             yt = yt + rng.normal(0.0, spec.target_noise * sd, len(yt))

@@ -54,6 +54,7 @@ class DataSpec:
     difficulty: float = 1.0  # synthetic noise level (spiral jitter, blob spread)
     classes: int = 4  # blobs: number of centres
     majority: float = 0.0  # class 0's share after subsampling the other classes (0: as generated)
+    target_scale: float = 0.0  # regression: targets in raw units times this, not standardised (0: standardised)
 
 
 @dataclass(frozen=True)
