@@ -989,3 +989,22 @@ def test_a_flat_loss_poking_within_its_noise_above_its_start_is_not_bouncing():
     st = np.arange(600)
     flat = 0.04 * rng.lognormal(0, 0.45, 600)
     assert "lr-too-high" not in names({"train/loss": (st, flat), "val/loss": (np.arange(50, 601, 50), np.full(12, 0.05))})
+
+
+def test_a_declared_rate_far_too_high_that_threw_the_loss_is_named_though_the_run_recovered():
+    # Adam at lr 5 logged by a Trainer every 10 steps: the first logged means hold a blow-up to
+    # 1e3-4e4, then the model comes back down to 0.4 (validation accuracy falls from 0.99 to 0.85).
+    # Before: bad-initial-loss and a decay suggestion, both info. Without the declared rate the
+    # throw alone does not say which way the rate is off: no such finding.
+    rng = np.random.default_rng(62)
+    steps = np.arange(10, 401, 10)
+    train = np.r_[[37888, 8200, 3388, 8265, 8684, 16724, 2336, 0.17, 2217, 2848, 910, 13080],
+                  0.4 * rng.lognormal(0, 0.2, 28)]
+    vs = np.arange(40, 401, 40)
+    curves = {"train/loss": (steps, train), "eval/loss": (vs, np.r_[117.7, 8448, 0.43, 23362, 5146, 164, 492, 449, 448, 448]),
+              "eval/accuracy": (vs, np.array([0.947, 0.99, 0.967, 0.942, 0.99, 0.928, 0.892, 0.845, 0.845, 0.845]))}
+    declared = {**curves, "train/learning_rate": (steps, np.full(40, 5.0))}
+    found = _sev(declared, "lr-too-high")
+    assert found and found[0].evidence["form"] == "declared-blowup" and found[0].severity == Severity.WARNING
+    assert found[0].remedies[0].action == "scale_lr" and found[0].remedies[0].params["factor"] <= 0.01
+    assert not [f for f in _sev(curves, "lr-too-high") if f.evidence.get("form") == "declared-blowup"]

@@ -36,6 +36,9 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     an epoch aggregate), the run is a classifier, and that point is at least 20 and 300 times
     the median of the rest, after which the loss made under 30% progress
     (``advisor.rules.lr_evidence.blown_up_start``) — critical;
+  * declared blow-up: the declared rate is above its family's usual range and the loss of a
+    classifier (an accuracy logged, or C known) was thrown early to at least ``min_thrown`` (and
+    ``thrown_over_chance`` times ln C when C is known), though the run then learned — warning;
   * worse than uniform: a classifier (class count known) whose train loss sat, over its second
     half, ``min_over_chance`` times above ln C — above what a uniform output gives, which any
     working optimiser beats from the class frequencies alone — with no downward trend, while
@@ -100,6 +103,8 @@ class Params:
     min_stuck_spike: float = 2.0  # a stuck loss: one early point this far above the start is the jump
     min_bounce: float = 1.5  # bouncing: the highest climb of a stuck loss reaches this many times its start
     bounce_noise_k: float = 2.0  # ... and clears this many times the loss's log-scale point noise
+    min_thrown: float = 20.0  # declared-blowup: the early peak of a classifier's loss reaches this
+    thrown_over_chance: float = 10.0  # ... and this many times ln C when C is known
     far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
     min_over_chance: float = 1.2  # worse than uniform: the second half's median train loss over ln C
 
@@ -147,6 +152,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         # a run that learned and climbs back a little above a noisy first point (a plateau
         # above it, one-batch points) is not this; back to twice its start is
         form, severity = "spiking", Severity.WARNING
+    elif lr.high and _thrown_early(ctx, ex, chance, p):
+        # a declared rate far above its family's range that threw the loss orders of magnitude
+        # up in the first steps: the run recovered, this time
+        form, severity = "declared-blowup", Severity.WARNING
     elif (sp := _keeps_spiking(c.values, p)) is not None:
         return [_spikes_finding(ctx, c, sp, lr)]
     elif (wu := _worse_than_uniform(ctx, c, chance, p)) is not None:
@@ -174,6 +183,15 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     summary = _summary(form, ex, sh.vend, progress, lr, chance, int(c.steps[-1]))
     conf = _confidence(form, ex, p)
     return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
+
+
+def _thrown_early(ctx: Context, ex: Excursions, chance: float | None, p: Params) -> bool:
+    """A classifier (it logs an accuracy, or its class count is known) whose early peak reached a
+    cross-entropy of ``min_thrown`` (e^-20 on the true class: no initialisation starts there) and,
+    with C known, ``thrown_over_chance`` times ln C."""
+    classifier = ctx.train_acc is not None or ctx.val_acc is not None or bool(ctx.num_classes)
+    floor = max(p.min_thrown, p.thrown_over_chance * chance) if chance else p.min_thrown
+    return classifier and ex.peak >= floor
 
 
 def _single_point_jump(c, ex: Excursions, p: Params) -> tuple[Excursions, bool]:
@@ -310,6 +328,12 @@ def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: Declar
             f"train loss stayed at its initial level ({fmt(ex.ref)} -> {fmt(vend)}{at}) while the learning rate is far "
             f"above the usual range for its optimizer ({rate})"
         )
+    if form == "declared-blowup":
+        return (
+            f"train loss was thrown to {fmt(ex.peak)} in the first steps (by step {ex.jump_step}){at} under a learning "
+            f"rate far above the usual range for its optimizer ({rate}); it came back down to {fmt(vend)}, but a rate "
+            f"that throws the weights this far makes every run a gamble"
+        )
     if form == "bouncing":
         return (
             f"train loss bounced above its initial value {fmt(ex.ref)} in {ex.bumps} episodes (up to {ex.bump_peak:.1f}x) "
@@ -327,6 +351,8 @@ def _confidence(form: str, ex: Excursions, p: Params) -> float:
         return margin_confidence(ex.jump, p.min_jump, 3 * p.min_jump, base=0.7)
     if form == "declared":
         return 0.75
+    if form == "declared-blowup":
+        return 0.65
     return margin_confidence(ex.bumps, p.min_bumps, 3 * p.min_bumps, base=0.5)
 
 
