@@ -1008,3 +1008,19 @@ def test_a_declared_rate_far_too_high_that_threw_the_loss_is_named_though_the_ru
     assert found and found[0].evidence["form"] == "declared-blowup" and found[0].severity == Severity.WARNING
     assert found[0].remedies[0].action == "scale_lr" and found[0].remedies[0].params["factor"] <= 0.01
     assert not [f for f in _sev(curves, "lr-too-high") if f.evidence.get("form") == "declared-blowup"]
+
+
+def test_a_class_sorted_loss_that_calms_after_each_boundary_is_not_a_reset_running_mean():
+    # breast cancer sorted by class, SGD, batch 16, logged every step (29 steps an epoch): each
+    # epoch the loss spikes at the class boundary and calms — which the running-mean guard (Keras
+    # batch_loss, reset each epoch) took for its own signature. A running mean moves by a few
+    # percent late in the epoch; fresh minibatches still move by tens of percent.
+    rng = np.random.default_rng(63)
+    period, n = 29, 580
+    phase = np.arange(n) % period
+    level = 0.05 + 0.6 * np.exp(-np.arange(n) / 200.0)
+    sorted_loss = level * (1 + 3.0 * np.exp(-phase / 3.0)) * rng.lognormal(0, 0.35, n)
+    assert "unshuffled-data" in names({"train/loss": (np.arange(n), sorted_loss)})
+    fresh = level * rng.lognormal(0, 0.5, n)
+    running = np.concatenate([np.cumsum(fresh[i:i + period]) / np.arange(1, period + 1) for i in range(0, n, period)])
+    assert "unshuffled-data" not in names({"train/loss": (np.arange(n), running)})

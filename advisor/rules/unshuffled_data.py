@@ -18,7 +18,9 @@ strongest of many candidates, which fits noise a little by construction), the sh
 ``rep_over_chance`` times chance too. The period is the epoch length when known, else the strongest
 autocorrelation peak. Not reported when a logged learning rate repeats with the same period
 (a cyclic schedule), nor when the loss is a running average reset each epoch (Keras
-``batch_loss``: its step-to-step changes shrink through each epoch).
+``batch_loss``: its step-to-step changes shrink through each epoch, to under 10% of the level in
+its second half — a class-sorted loss calms after each boundary too, but moves by tens of
+percent there).
 
 Remedies: ``shuffle`` (every epoch).
 
@@ -67,15 +69,21 @@ def _replication(resid: np.ndarray, period: int) -> float:
 
 
 def _running_average_signature(y: np.ndarray, period: int) -> bool:
-    """True when step-to-step changes shrink strongly through each period (a reset running mean)."""
+    """True when step-to-step changes shrink strongly through each period and are small in its
+    second half (a reset running mean: the j-th point moves the mean by 1/j of its deviation, so
+    late in a period it moves by a few percent at most). A class-sorted loss also calms after
+    each boundary spike, but every point is still a fresh minibatch: late in the period it
+    still moves by tens of percent from one point to the next."""
     k = (y.size // period) * period
-    d = np.abs(np.diff(y[:k].reshape(-1, period), axis=1))
+    m = y[:k].reshape(-1, period)
+    d = np.abs(np.diff(m, axis=1))
     if d.shape[1] < 10:
         return False
     prof = d.mean(axis=0)
     head = prof[: max(1, prof.size // 10)].mean()
     tail = prof[prof.size // 2 :].mean()
-    return bool(tail > 0 and head / tail > 4.0)
+    late = d[:, d.shape[1] // 2 :] / np.maximum(np.abs(m[:, 1:][:, d.shape[1] // 2 :]), 1e-12)
+    return bool(tail > 0 and head / tail > 4.0 and median(late.ravel()) < 0.1)
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from . import cases_faults as f1
 from . import cases_faults2 as f2
+from . import cases_faults3 as f3
 from .cases_healthy import healthy
 from .spec import Case
 
@@ -15,6 +16,7 @@ FAULTS: tuple[Callable[[], list[Case]], ...] = (
     f1.no_learning, f1.plateau, f1.slow_convergence, f1.oscillation, f1.unshuffled_data, f1.gradient_noise,
     f2.overfitting, f2.underfitting, f2.still_improving, f2.lr_decay_needed, f2.schedule_misconfigured,
     f2.val_below_train, f2.data_mismatch, f2.noisy_validation, f2.clipping_saturated, f2.bad_initial_loss,
+    f3.second_recipes,
 )
 
 
