@@ -220,6 +220,19 @@ def scales_and_lengths() -> list[Case]:
     ]
 
 
+def transfer() -> list[Case]:
+    """Transfer learning: a pretrained body under a fresh head that trains alone for 30-50% of the
+    run, then the body unfreezes (gradual fine-tuning)."""
+    h = "healthy"
+    return [
+        case(h, "ft-digits-mlp-adam-torch1", D("digits"), M("mlp", 64, 2), O("adam", 1e-3), L(600, 12, pretrain=200, head_only=0.4), log("torch", 1)),
+        case(h, "ft-spirals-mlp-adam-tbx10", D("spirals", n=4000, difficulty=1.5), M("mlp", 64, 3), O("adam", 1e-3, batch_size=64), L(800, 12, pretrain=600, head_only=0.3), log("tbx", 10, lr=True)),
+        case(h, "ft-seqcls-lstm-adamw-hf10", D("seqcls", n=5000), M("lstm", 32), O("adamw", 1e-3, batch_size=64), L(600, 12, pretrain=200, head_only=0.5), log("hf", 10)),
+        case(h, "ft-digits-cnn-momentum-lightning10", D("digits"), M("cnn", 32), O("momentum", 0.01), L(600, 12, pretrain=150, head_only=0.3), log("lightning", 10)),
+        case(h, "ft-blobs-mlp-adam-keras", D("blobs", n=4000, difficulty=1.5), M("mlp", 32), O("adam", 1e-3, batch_size=64), L(600, 12, pretrain=100, head_only=0.5), log("keras")),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -240,4 +253,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + imbalanced() + scales_and_lengths() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + imbalanced() + scales_and_lengths() + transfer() + sampled(n_sampled)

@@ -114,6 +114,15 @@ def _inject_init(model: nn.Module, spec: ModelSpec) -> None:
                 head.bias[1:] -= spec.out_bias / 2
 
 
+def reset_head(model: nn.Module) -> None:
+    """Re-initialise the output layer (a new task's head on a pretrained body)."""
+    _head(model).reset_parameters()
+
+
+def head_params(model: nn.Module) -> list[nn.Parameter]:
+    return list(_head(model).parameters())
+
+
 def _head(model: nn.Module) -> nn.Linear:
     last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     return last

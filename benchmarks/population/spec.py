@@ -94,6 +94,7 @@ class LoopSpec:
     val_sample: int = 0  # evaluate on a fresh random subset of this many samples (one val batch)
     pretrain: int = 0  # steps of Adam 1e-3 before the logged run starts (a resumed or fine-tuned model)
     label_smoothing: float = 0.0  # cross-entropy against smoothed targets (train and validation)
+    head_only: float = 0.0  # transfer learning: after ``pretrain``, a fresh head trains alone for this share of the run
 
 
 @dataclass(frozen=True)

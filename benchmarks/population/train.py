@@ -133,6 +133,8 @@ def run(case: Case, seed: int) -> Trace:
     model = models.build(case.model, data)
     if case.loop.pretrain:
         _pretrain(model, data, case.loop.pretrain, case.optim.batch_size)
+        if case.loop.head_only:
+            models.reset_head(model)  # a new task's head on the pretrained body
     # The frozen bug: the optimiser was built on a stale copy, so the model never changes.
     opt = optim.make_optimizer((copy.deepcopy(model) if case.loop.frozen else model).parameters(), case.optim)
     p = plan(case, len(data.y_train))
@@ -167,6 +169,8 @@ def _loop(case: Case, model: nn.Module, data: Data, opt: torch.optim.Optimizer,
     nan_at = int(case.loop.nan_from * p.steps) if case.loop.nan_from else -1
     bs = case.optim.batch_size
     order = _order(data, case, gen)
+    frozen_until = int(case.loop.head_only * p.steps)
+    body = [q for q in model.parameters() if all(q is not h for h in models.head_params(model))]
     for step in range(p.steps):
         pos = (step % p.steps_per_epoch) * bs
         if step and pos == 0 and case.loop.shuffle and not case.loop.sort_by_class:
@@ -180,6 +184,9 @@ def _loop(case: Case, model: nn.Module, data: Data, opt: torch.optim.Optimizer,
         loss = loss_fn(out, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if step < frozen_until:
+            for q in body:  # the body is frozen until then (zero gradients: no step, no moments)
+                q.grad.zero_()
         if need_norm:
             _grad_norms(case, model, trace, step, p.steps_per_epoch)
         trace.lr.append(opt.param_groups[0]["lr"])
