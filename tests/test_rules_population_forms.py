@@ -1024,3 +1024,26 @@ def test_a_class_sorted_loss_that_calms_after_each_boundary_is_not_a_reset_runni
     fresh = level * rng.lognormal(0, 0.5, n)
     running = np.concatenate([np.cumsum(fresh[i:i + period]) / np.arange(1, period + 1) for i in range(0, n, period)])
     assert "unshuffled-data" not in names({"train/loss": (np.arange(n), running)})
+
+
+def test_a_few_overflowed_steps_of_a_mixed_precision_run_are_not_a_broken_optimisation():
+    # fp16 with a dynamic loss scaler: the Trainer logs grad_norm inf while the scaler calibrates
+    # (three early logs) and once more mid-run; every loss stays finite and the run learns. It read
+    # critical non-finite and lost its other findings; now info, and the rest stands. A gradient
+    # norm that stays non-finite to the end is still critical.
+    rng = np.random.default_rng(64)
+    steps = np.arange(10, 2001, 10)
+    train = (0.3 + 2.0 * np.exp(-steps / 300)) * rng.lognormal(0, 0.1, len(steps))
+    gn = (1.0 + 3 * np.exp(-steps / 300)) * rng.lognormal(0, 0.2, len(steps))
+    vs = np.arange(200, 2001, 200)
+    val = 0.35 + 1.9 * np.exp(-vs / 300)
+    amp = gn.copy()
+    amp[:3], amp[50] = np.inf, np.nan
+    rep = diagnose_run(synth.run_of({"train/loss": (steps, train), "train/grad_norm": (steps, amp), "eval/loss": (vs, val)}), ENGINE).report
+    nf = [f for f in rep.findings if f.condition == "non-finite"]
+    assert nf and nf[0].severity == Severity.INFO and nf[0].evidence["form"] == "skipped-steps"
+    assert "lr-decay-needed" in {f.condition for f in rep.findings}
+    broken = gn.copy()
+    broken[150:] = np.nan
+    rep = diagnose_run(synth.run_of({"train/loss": (steps, train), "train/grad_norm": (steps, broken), "eval/loss": (vs, val)}), ENGINE).report
+    assert [f.severity for f in rep.findings if f.condition == "non-finite"] == [Severity.CRITICAL]

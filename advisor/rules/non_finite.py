@@ -25,6 +25,11 @@ Remedies, ordered by what preceded the first non-finite value:
     ``clip_grad_norm``, ``check_data``.
   Clipping by value instead of by norm can flip the update direction; clip by norm.
 
+A gradient norm that is non-finite at no more than ``max_skipped_share`` of its points and none of
+its last tenth, while every loss stays finite, is reported at info: a mixed-precision loss scaler
+(fp16 autocast with dynamic scaling) skips the steps whose scaled gradients overflow, most often
+while it calibrates in the first steps, and training goes on unharmed.
+
 Known false positives: none for the loss itself; a metric that is legitimately undefined at
 some steps (e.g. a ratio with an empty denominator logged as NaN) is reported at info level.
 """
@@ -52,6 +57,7 @@ class Params:
     growth: float = 10.0  # gradient-norm growth (x) before the NaN that counts as exploding
     lookback: float = 0.2  # fraction of the finite prefix examined for what preceded the NaN
     early_points: int = 10  # fewer finite train-loss points than this before the NaN: an early blow-up
+    max_skipped_share: float = 0.05  # a non-finite gradient norm this rare, with finite losses: skipped steps
 
 
 # A non-finite value in one of these means the optimisation itself broke (critical): the losses
@@ -174,11 +180,44 @@ def _remedies(ctx: Context, cause: str, step: int, growth: float | None) -> tupl
     return rem, why
 
 
+def _skipped_steps(ctx: Context, p: Params) -> bool:
+    """Only the gradient norm went non-finite, at no more than ``max_skipped_share`` of its points
+    and none of its last tenth, while every loss stayed finite: a mixed-precision loss scaler
+    skipping the steps whose scaled gradients overflowed (fp16's dynamic scaling does this by
+    design, most often in the first steps while it calibrates), not a broken optimisation."""
+    g = ctx.series(Role.GRAD_NORM)
+    if g is None or len(g) < 10:
+        return False
+    bad = ~np.isfinite(g.values)
+    if bad.mean() > p.max_skipped_share or bad[-max(1, len(g) // 10):].any():
+        return False
+    for role in (Role.TRAIN_LOSS, Role.VAL_LOSS):
+        s = ctx.series(role)
+        if s is not None and len(s) and not np.isfinite(s.values).all():
+            return False
+    return ctx.series(Role.TRAIN_LOSS) is not None
+
+
+def _skipped_finding(ctx: Context, step: int, value: float, count: int) -> Finding:
+    tag = ctx.tag(Role.GRAD_NORM) or Role.GRAD_NORM.value
+    g = ctx.series(Role.GRAD_NORM)
+    evidence = {"first_nonfinite_step": step, "signal": Role.GRAD_NORM.value, "tag": tag, "value": str(value),
+                "nonfinite_points": count, "share": round(count / max(len(g), 1), 4), "cause": "skipped-steps", "form": "skipped-steps",
+                "step_range": [step, ctx.last_step]}
+    summary = (f"{tag} was {value} at {count} of {len(g)} logged steps (first at step {step}) while every loss stayed "
+               "finite and training went on: a mixed-precision loss scaler skipping overflowed steps looks like this, "
+               "and is harmless while it stays rare")
+    rem = [R.check_data("if the run is not in fp16/bf16 autocast, the batches at those steps (a loss scaler explains them otherwise)")]
+    return finding(ID, Severity.INFO, 0.5, summary, evidence, rem, onset=step)
+
+
 def detect(ctx: Context, p: Params) -> list[Finding]:
     hit = _first_bad(ctx)
     if hit is None:
         return []
     role, step, value, count = hit
+    if role == Role.GRAD_NORM and _skipped_steps(ctx, p):
+        return [_skipped_finding(ctx, step, value, count)]
     tag = ctx.tag(role) or role.value
     is_loss = role in _CRITICAL_ROLES
     train = ctx.train
