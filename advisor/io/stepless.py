@@ -13,6 +13,16 @@ a run that overfits for 500 steps would read as one healthy number. A stream of 
   the file), so that a train and a validation stream keep their relative places.
 
 The run says so (a reader message under ``problems``): the numbers are then not optimizer steps.
+
+A stream whose step counter restarts every epoch — ``add_scalar(tag, loss, batch_idx)``, a common
+slip for ``global_step`` — writes each epoch over the last at the same steps, and keeping the point
+written last at each step would leave only the final epoch: a run that learned reads as a flat
+loss. When the steps fall back to the stream's first step at least ``MIN_RESETS`` times, each
+stretch between falls rises in order, the stretches are alike in length and the values carry on
+across each fall (the first points after it sit nearer the last points before it than the
+stream's own first points: training went on — not a re-run, which starts over), the stream is
+read in write order instead, each stretch after the one before (:func:`unroll_epoch_steps`), and
+the run says so.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import numpy as np
 from advisor.model import Series
 
 MIN_POINTS = 3  # fewer points at one step may be legitimate (a final metric written twice)
+MIN_RESETS = 2  # falls back to the first step that make a per-epoch step counter
 
 Stream = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # steps, values, wall times, write order
 
@@ -71,11 +82,63 @@ def place_stepless(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, 
     return out, [f"no step was logged: every point of {listed} is at step {int(first[0])}; {how}"]
 
 
+def unroll_epoch_steps(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Steps (in write order) that restart every epoch, laid end to end — each stretch offset by
+    the stretch length — and the number of restarts; None when the stream is not such (see the
+    module docstring)."""
+    n = len(steps)
+    falls = np.flatnonzero(np.diff(steps) < 0)
+    if falls.size < MIN_RESETS or n < 4 * (falls.size + 1):
+        return None
+    s0 = int(steps[0])
+    rise = np.diff(steps)[np.diff(steps) > 0]
+    stride = int(np.median(rise)) if rise.size else 1
+    if np.any(steps[falls + 1] > s0 + stride):
+        return None  # falls to a middle step: a resumed run, not an epoch counter
+    bounds = np.concatenate(([0], falls + 1, [n]))
+    lengths = np.diff(bounds)
+    if lengths[:-1].min() < 0.5 * np.median(lengths[:-1]) or lengths.min() < 2:
+        return None  # stretches unlike each other: not one loop's epochs
+    fin = np.isfinite(values)
+    start = float(np.median(values[: 3][fin[:3]])) if fin[:3].any() else np.nan
+    carried = 0
+    for b in falls + 1:
+        before, after = values[max(0, b - 3):b], values[b:b + 3]
+        before, after = before[np.isfinite(before)], after[np.isfinite(after)]
+        if before.size and after.size and np.isfinite(start):
+            carried += abs(float(np.median(after)) - float(np.median(before))) < abs(float(np.median(after)) - start)
+    if carried <= falls.size / 2:
+        return None  # each stretch starts over: re-runs written into one file, read as before
+    period = int(steps.max()) - s0 + stride
+    offsets = np.repeat(np.arange(lengths.size, dtype=np.int64) * period, lengths)
+    return steps.astype(np.int64) + offsets, int(falls.size)
+
+
+def _unroll(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, str]) -> tuple[dict[Hashable, Stream], list[str]]:
+    out, messages = dict(streams), []
+    for k, (s, v, w, q) in streams.items():
+        got = unroll_epoch_steps(s, v)
+        if got is None:
+            continue
+        steps, resets = got
+        out[k] = (steps, v, w, q)
+        messages.append(
+            f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {resets} times while its values carry on "
+            f"(a per-epoch batch index logged as the step?): read in write order, each epoch after the last "
+            f"(steps {int(steps[0])}-{int(steps[-1])})"
+        )
+    return out, messages
+
+
 def series_of(streams: Mapping[tuple[str | None, str], Stream]) -> tuple[dict[str, Series], list[str]]:
     """A run's series from its streams keyed by (split, tag), the stepless ones placed (see
-    :func:`place_stepless`), and the messages that say so: what ``load_run`` and the
+    :func:`place_stepless`) and those with a per-epoch step counter unrolled (see
+    :func:`unroll_epoch_steps`), and the messages that say so: what ``load_run`` and the
     TensorBoard plugin's runs share."""
-    placed, messages = place_stepless(streams, {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams})
+    names = {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams}
+    placed, messages = place_stepless(streams, names)
+    placed, unrolled = _unroll(placed, names)
+    messages.extend(unrolled)
     series: dict[str, Series] = {}
     for (split, tag), (s, v, w, _) in placed.items():
         ser = Series.from_points(tag, s, v, w, split=split)

@@ -75,3 +75,43 @@ def test_the_tensorboard_plugin_places_them_the_same_way(tmp_path):
     got = h.json("/report")
     assert "overfitting" in [f["condition"] for f in got["runs"][0]["findings"]]
     assert any("no step was logged" in p for p in got["runs"][0]["problems"])
+
+
+def _write(path, points):
+    with EventWriter(str(path)) as w:
+        for k, (tag, v, step) in enumerate(points):
+            w.add_scalar(tag, v, step, wall_time=1_700_000_000.0 + k * 0.01)
+
+
+def test_a_step_counter_that_restarts_every_epoch_is_read_in_write_order(tmp_path):
+    # add_scalar("train_loss", loss, batch_idx): ten epochs of 100 batches over steps 0-99. Keeping
+    # the point written last at each step left only the last epoch — a flat loss that read as a
+    # critical rate too high and a data mismatch beside a falling validation loss.
+    rng = np.random.default_rng(3)
+    loss = (0.2 + 2.1 * np.exp(-np.arange(1000) / 250)) * rng.lognormal(0, 0.15, 1000)
+    pts = []
+    for i, v in enumerate(loss):
+        pts.append(("train_loss", float(v), i % 100))
+        if i % 100 == 99:
+            pts.append(("val_loss", float(0.25 + 2.0 * np.exp(-(i + 1) / 250)), i // 100))
+    _write(tmp_path / "batchidx", pts)
+    run = load_run(discover(str(tmp_path / "batchidx")).runs[0])
+    train = run.series["train_loss"]
+    assert len(train) == 1000 and int(train.steps[-1]) == 999 and train.values[0] > 5 * train.values[-1]
+    assert any("fall back to 0 9 times" in p for p in run.problems)
+    rep = analyze([str(tmp_path / "batchidx")]).report.runs[0]
+    assert not {"lr-too-high", "data-mismatch", "no-learning"} & {f.condition for f in rep.findings}
+
+
+def test_re_runs_written_into_one_file_and_a_resume_are_not_unrolled(tmp_path):
+    # three trainings from scratch into one writer start over at each fall (the last still wins at
+    # each step, as before); a resume falls back to a middle step, once
+    rng = np.random.default_rng(4)
+    runs = [(0.2 + 2.1 * np.exp(-np.arange(300) / 80)) * rng.lognormal(0, 0.15, 300) for _ in range(3)]
+    _write(tmp_path / "reruns", [("train_loss", float(v), i) for r in runs for i, v in enumerate(r)])
+    run = load_run(discover(str(tmp_path / "reruns")).runs[0])
+    assert len(run.series["train_loss"]) == 300 and not any("fall back" in p for p in run.problems)
+    resumed = [("train_loss", float(v), i) for i, v in enumerate(runs[0])] + [("train_loss", float(v), 200 + i) for i, v in enumerate(runs[1][150:])]
+    _write(tmp_path / "resumed", resumed)
+    run = load_run(discover(str(tmp_path / "resumed")).runs[0])
+    assert int(run.series["train_loss"].steps[-1]) == 349 and not any("fall back" in p for p in run.problems)
