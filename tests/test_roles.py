@@ -201,3 +201,16 @@ def test_a_perplexity_naming_no_side_is_the_evaluation_metric():
     got = roles_of("train_loss", "perplexity", "epoch")
     assert got["val_metric"] == "perplexity" and "val_loss" not in got
     assert "val_metric" not in roles_of("train_loss", "mse")  # a side-less error may be the train side's
+
+
+def test_keras_batch_loss_gives_way_to_its_epoch_twin():
+    # TensorBoard(update_freq=N): batch_loss is the mean of the epoch's batches so far, reset each
+    # epoch — a sawtooth that read as unshuffled data on a healthy Keras run; epoch_loss is the
+    # train loss when it has 8 points or more, batch_loss otherwise
+    def keras(epochs):
+        b = Series.from_points("batch_loss", np.arange(epochs * 30), np.linspace(2, 1, epochs * 30), split="train")
+        e = Series.from_points("epoch_loss", np.arange(epochs), np.linspace(2, 1, epochs), split="train")
+        return Run("run", "/x/run", {b.key: b, e.key: e})
+    sig = resolve(keras(20))
+    assert sig.roles[Role.TRAIN_LOSS] == "train/epoch_loss" and any("running mean" in n for n in sig.notes)
+    assert resolve(keras(5)).roles[Role.TRAIN_LOSS] == "train/batch_loss"

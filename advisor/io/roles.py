@@ -344,6 +344,10 @@ def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], der
         roles[Role.TRAIN_LOSS] = summed.key
         notes.append(f"train loss is the sum of {summed.tag}")
     elif tl is not None:
+        epoch = _keras_epoch_twin(feats, tl)
+        if epoch is not None:
+            notes.append(f"train loss is {epoch.key}: {tl.key} beside it is Keras' running mean over the epoch so far")
+            tl = epoch
         roles[Role.TRAIN_LOSS] = tl.key
     vl = _pick(feats, "loss", ("val",), "val")
     if vl is None:
@@ -360,6 +364,17 @@ def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], der
         roles[Role.VAL_LOSS] = summed_v.key
     elif vl is not None:
         roles[Role.VAL_LOSS] = vl.key
+
+
+def _keras_epoch_twin(feats: list[Features], tl: Features) -> Features | None:
+    """For Keras' ``batch_<name>`` (TensorBoard(update_freq=N): the mean of the epoch's batches so
+    far, reset each epoch — a sawtooth that per-step noise, period and trend tests misread), its
+    ``epoch_<name>`` twin in the same directory when that has at least 8 points."""
+    head, _, base = tl.key.rpartition("/")
+    if not base.startswith("batch_"):
+        return None
+    twin = f"{head}/epoch_{base[len('batch_'):]}" if head else f"epoch_{base[len('batch_'):]}"
+    return next((f for f in feats if f.key == twin and f.n >= 8), None)
 
 
 def _resolve_others(feats: list[Features], roles: dict[Role, str]) -> None:

@@ -8,12 +8,15 @@ from .spec import EPOCH, Case, DataSpec, LogSpec, LoopSpec, ModelSpec, OptimSpec
 _MODE = {"hf": "mean", "keras": "epoch_mean"}
 
 
-def log(writer: str, every: int = 1, mode: str = "", **kw: object) -> LogSpec:
-    """A LogSpec with the writer's habitual loss reduction unless one is given."""
-    if not mode:
-        mode = "epoch_mean" if every == EPOCH else _MODE.get(writer, "instant")
-    if writer == "keras":
+def log(writer: str, every: int | None = None, mode: str = "", **kw: object) -> LogSpec:
+    """A LogSpec with the writer's habitual loss reduction unless one is given. ``every``: the
+    train-loss cadence in steps (default 1); Keras logs per epoch unless a cadence is given — then
+    TensorBoard(update_freq=every) adds ``batch_loss`` beside ``epoch_loss``."""
+    if writer == "keras" and every is None:
         every = EPOCH
+    every = 1 if every is None else every
+    if not mode:
+        mode = "epoch_mean" if every == EPOCH or writer == "keras" else _MODE.get(writer, "instant")
     return LogSpec(writer=writer, log_every=every, loss_mode=mode, **kw)  # type: ignore[arg-type]  # flags only
 
 
