@@ -43,5 +43,7 @@ def second_recipes() -> list[Case]:
         case("schedule-misconfigured", "r2-cosine-tmax-quarter-adam-blobs-spec10", D("blobs"), M("mlp", 32), O("adam", 3e-3, schedule="cosine", horizon=0.25), L(1000, 10), log("spec", 10, lr=True)),
         case("schedule-misconfigured", "r2-linear-horizon-quarter-sgd-wine-hf10", D("wine"), M("mlp", 32), O("sgd", 0.1, schedule="linear", horizon=0.25, warmup=0.02, batch_size=16), L(600, 10), log("hf", 10, lr=True), also_ok=("still-improving", "plateau")),
         case("plateau", "r2-tanh4-smallinit-wine-sgd-torch1", D("wine"), M("mlp", 32, 4, activation="tanh", init_scale=0.2), O("sgd", 0.2, batch_size=16), L(1500, 15), log("torch", 1), also_ok=("still-improving",)),
+        case("overfitting", "r2-bidx-digits150-mlp512-adam-torch1", D("digits", train_size=150, label_noise=0.2), M("mlp", 512), O("adam", 1e-3), L(800, 16), log("torch", 1, batch_index_steps=True)),
+        case("lr-too-high", "r2-bidx-sgd2.5-digits-mlp-tbx1", D("digits"), M("mlp", 64), O("sgd", 2.5), L(300, 10), log("tbx", 1, batch_index_steps=True), also_ok=jump),
         case("vanishing-gradients", "r2-sigmoid10-blobs-sgd-spec10", D("blobs"), M("mlp", 32, 10, activation="sigmoid"), O("sgd", 0.1), L(500, 10), log("spec", 10, grad_norm=True, layer_norms=True), also_ok=("no-learning", "plateau")),
     ]

@@ -233,6 +233,17 @@ def transfer() -> list[Case]:
     ]
 
 
+def batch_index_steps() -> list[Case]:
+    """Plain scripts that log the train loss against the batch index within the epoch
+    (``add_scalar("loss", loss, batch_idx)``): the step restarts at 0 every epoch."""
+    h = "healthy"
+    return [
+        case(h, "bidx-digits-mlp-adam-torch1", D("digits"), M("mlp", 64, 2, dropout=0.1), O("adam", 1e-3), L(600, 12), log("torch", 1, batch_index_steps=True)),
+        case(h, "bidx-spirals-mlp-sgd-tbx1", D("spirals", n=4000, difficulty=1.5), M("mlp", 64, 3), O("sgd", 0.3, batch_size=64), L(1200, 12), log("tbx", 1, batch_index_steps=True)),
+        case(h, "bidx-seqcls-lstm-adam-torch10", D("seqcls", n=5000), M("lstm", 32), O("adam", 3e-3, batch_size=64), L(600, 12), log("torch", 10, batch_index_steps=True)),
+    ]
+
+
 def ci_cases() -> list[Case]:
     """About a dozen short healthy runs covering each family, optimiser, schedule, cadence and writer."""
     h = "healthy"
@@ -253,4 +264,4 @@ def ci_cases() -> list[Case]:
 
 
 def healthy(n_sampled: int = 200) -> list[Case]:
-    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + imbalanced() + scales_and_lengths() + transfer() + sampled(n_sampled)
+    return ci_cases() + long_runs() + small_batches() + hard_tasks() + restarts_and_big_batches() + resumed() + keras_batch_logs() + label_smoothing() + imbalanced() + scales_and_lengths() + transfer() + batch_index_steps() + sampled(n_sampled)

@@ -109,6 +109,7 @@ class LogSpec:
     hparams: bool = False
     config_json: bool = False
     version: int = 0  # lightning_logs/version_N
+    batch_index_steps: bool = False  # plain writers: add_scalar(..., batch_idx) — the step restarts every epoch
 
 
 @dataclass(frozen=True)

@@ -78,9 +78,11 @@ def _plain_points(lg: Logged, tags: dict[str, str]) -> list[Point]:
     return _sorted(_points(train, 0), _points(val, 1))
 
 
-def _write_torch_like(writer: Any, points: list[Point]) -> None:
+def _write_torch_like(writer: Any, points: list[Point], per_epoch_tags: tuple[str, ...] = (), spe: int = 1) -> None:
+    """Points in step order; ``per_epoch_tags`` are written against the batch index within the
+    epoch (``add_scalar(tag, loss, batch_idx)``), still in the order and at the time of their step."""
     for step, _, tag, value in points:
-        writer.add_scalar(tag, value, step, walltime=_wall(step))
+        writer.add_scalar(tag, value, step % spe if tag in per_epoch_tags else step, walltime=_wall(step))
 
 
 def _config_json(path: str, case: Case, lg: Logged) -> None:
@@ -98,7 +100,9 @@ def write_plain(case: Case, lg: Logged, run_dir: str) -> str:
         from torch.utils.tensorboard import SummaryWriter
 
         w = SummaryWriter(log_dir=run_dir, flush_secs=600)
-    _write_torch_like(w, _plain_points(lg, _plain_tags(case.log.writer)))
+    tags = _plain_tags(case.log.writer)
+    batch_idx = (tags["train_loss"], tags["train_acc"]) if case.log.batch_index_steps else ()
+    _write_torch_like(w, _plain_points(lg, tags), batch_idx, lg.steps_per_epoch)
     if case.log.hparams:
         best = float(np.nanmin(lg.val_loss.values)) if np.isfinite(lg.val_loss.values).any() else float("nan")
         # like every add_hparams call, this lands in a time-named subdirectory of the run
