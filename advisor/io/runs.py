@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from advisor.io.discover import HPARAMS_SIDE, RunFiles, is_url
-from advisor.io.stepless import series_of
+from advisor.io.stepless import FILE_STRIDE, series_of
 from advisor.io.tfevents import EventFile, read_event_file
 from advisor.model import Run
 
-_SEQ_STRIDE = 1 << 40  # file index * stride + record index orders records across files
+_SEQ_STRIDE = FILE_STRIDE  # file index * stride + record index orders records across files
 CONFIG_NAMES = ("config.json",)
 
 

@@ -22,7 +22,9 @@ stretch between falls rises in order, the stretches are alike in length and the 
 across each fall (the first points after it sit nearer the last points before it than the
 stream's own first points: training went on — not a re-run, which starts over), the stream is
 read in write order instead, each stretch after the one before (:func:`unroll_epoch_steps`), and
-the run says so.
+the run says so. A stream that falls back and starts over (its values back near their start:
+several trainings written into one file) is read as before — the point written last wins — and
+the run says that too.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from advisor.model import Series
 
 MIN_POINTS = 3  # fewer points at one step may be legitimate (a final metric written twice)
 MIN_RESETS = 2  # falls back to the first step that make a per-epoch step counter
+FILE_STRIDE = 1 << 40  # write order across a run's files: file index * FILE_STRIDE + record index
 
 Stream = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # steps, values, wall times, write order
 
@@ -82,43 +85,85 @@ def place_stepless(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, 
     return out, [f"no step was logged: every point of {listed} is at step {int(first[0])}; {how}"]
 
 
+def _falls_to_start(steps: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Where the steps (in write order) fall back to the stream's first step, and the stride of
+    its rises; None when they never fall, or fall to a middle step (a resume)."""
+    d = np.diff(steps)
+    falls = np.flatnonzero(d < 0)
+    if not falls.size:
+        return None
+    rise = d[d > 0]
+    stride = int(np.median(rise)) if rise.size else 1
+    if np.any(steps[falls + 1] > int(steps[0]) + stride):
+        return None  # falls to a middle step: a resumed run, not an epoch counter
+    return falls, stride
+
+
+def _carried_share(values: np.ndarray, falls: np.ndarray) -> float:
+    """The share of falls across which the values carry on: the first points after a fall sit
+    nearer the last points before it than the stream's own first points (training went on)."""
+    fin = np.isfinite(values)
+    if not fin[:3].any():
+        return 0.0
+    start = float(np.median(values[:3][fin[:3]]))
+    carried = judged = 0
+    for b in falls + 1:
+        before, after = values[max(0, b - 3):b], values[b:b + 3]
+        before, after = before[np.isfinite(before)], after[np.isfinite(after)]
+        if before.size and after.size:
+            a = float(np.median(after))
+            judged += 1
+            carried += abs(a - float(np.median(before))) < abs(a - start)
+    return carried / judged if judged else 0.0
+
+
 def unroll_epoch_steps(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, int] | None:
     """Steps (in write order) that restart every epoch, laid end to end — each stretch offset by
     the stretch length — and the number of restarts; None when the stream is not such (see the
     module docstring)."""
+    got = _falls_to_start(steps)
+    if got is None:
+        return None
+    falls, stride = got
     n = len(steps)
-    falls = np.flatnonzero(np.diff(steps) < 0)
     if falls.size < MIN_RESETS or n < 4 * (falls.size + 1):
         return None
-    s0 = int(steps[0])
-    rise = np.diff(steps)[np.diff(steps) > 0]
-    stride = int(np.median(rise)) if rise.size else 1
-    if np.any(steps[falls + 1] > s0 + stride):
-        return None  # falls to a middle step: a resumed run, not an epoch counter
-    bounds = np.concatenate(([0], falls + 1, [n]))
-    lengths = np.diff(bounds)
+    lengths = np.diff(np.concatenate(([0], falls + 1, [n])))
     if lengths[:-1].min() < 0.5 * np.median(lengths[:-1]) or lengths.min() < 2:
         return None  # stretches unlike each other: not one loop's epochs
-    fin = np.isfinite(values)
-    start = float(np.median(values[: 3][fin[:3]])) if fin[:3].any() else np.nan
-    carried = 0
-    for b in falls + 1:
-        before, after = values[max(0, b - 3):b], values[b:b + 3]
-        before, after = before[np.isfinite(before)], after[np.isfinite(after)]
-        if before.size and after.size and np.isfinite(start):
-            carried += abs(float(np.median(after)) - float(np.median(before))) < abs(float(np.median(after)) - start)
-    if carried <= falls.size / 2:
-        return None  # each stretch starts over: re-runs written into one file, read as before
-    period = int(steps.max()) - s0 + stride
+    if _carried_share(values, falls) <= 0.5:
+        return None  # each stretch starts over: re-runs written into one file
+    period = int(steps.max()) - int(steps[0]) + stride
     offsets = np.repeat(np.arange(lengths.size, dtype=np.int64) * period, lengths)
     return steps.astype(np.int64) + offsets, int(falls.size)
 
 
+def _started_over(steps: np.ndarray, values: np.ndarray) -> int:
+    """How many times the stream starts over from its first step with its values back near their
+    start (several trainings written into one file, each from scratch); 0 when it does not."""
+    got = _falls_to_start(steps)
+    if got is None or len(steps) < 8:
+        return 0
+    falls, _ = got
+    return int(falls.size) if _carried_share(values, falls) < 0.5 else 0
+
+
 def _unroll(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, str]) -> tuple[dict[Hashable, Stream], list[str]]:
+    """Per-epoch step counters unrolled, trainings started over within one file noted. Falls
+    across files are the reader's to report (a later file going back: ``runs._went_back``)."""
     out, messages = dict(streams), []
     for k, (s, v, w, q) in streams.items():
+        if len(s) < 2 or np.any(np.diff(q // FILE_STRIDE)[np.diff(s) < 0] != 0):
+            continue
         got = unroll_epoch_steps(s, v)
         if got is None:
+            again = _started_over(s, v)
+            if again:
+                messages.append(
+                    f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {again} time{'s' if again > 1 else ''} and its "
+                    f"values start over each time: {again + 1} trainings written into one file; read as TensorBoard reads "
+                    f"them (the last written point wins at each step)"
+                )
             continue
         steps, resets = got
         out[k] = (steps, v, w, q)

@@ -104,13 +104,14 @@ def test_a_step_counter_that_restarts_every_epoch_is_read_in_write_order(tmp_pat
 
 
 def test_re_runs_written_into_one_file_and_a_resume_are_not_unrolled(tmp_path):
-    # three trainings from scratch into one writer start over at each fall (the last still wins at
-    # each step, as before); a resume falls back to a middle step, once
+    # three trainings from scratch into one writer start over at each fall: the last still wins at
+    # each step, as before, and the run says so; a resume falls back to a middle step, once
     rng = np.random.default_rng(4)
     runs = [(0.2 + 2.1 * np.exp(-np.arange(300) / 80)) * rng.lognormal(0, 0.15, 300) for _ in range(3)]
     _write(tmp_path / "reruns", [("train_loss", float(v), i) for r in runs for i, v in enumerate(r)])
     run = load_run(discover(str(tmp_path / "reruns")).runs[0])
-    assert len(run.series["train_loss"]) == 300 and not any("fall back" in p for p in run.problems)
+    assert len(run.series["train_loss"]) == 300 and not any("carry on" in p for p in run.problems)
+    assert any("3 trainings written into one file" in p for p in run.problems)
     resumed = [("train_loss", float(v), i) for i, v in enumerate(runs[0])] + [("train_loss", float(v), 200 + i) for i, v in enumerate(runs[1][150:])]
     _write(tmp_path / "resumed", resumed)
     run = load_run(discover(str(tmp_path / "resumed")).runs[0])
