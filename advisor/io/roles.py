@@ -373,7 +373,8 @@ def _keras_epoch_twin(feats: list[Features], tl: Features) -> Features | None:
     head, _, base = tl.key.rpartition("/")
     if not base.startswith("batch_"):
         return None
-    twin = f"{head}/epoch_{base[len('batch_'):]}" if head else f"epoch_{base[len('batch_'):]}"
+    twin = f"{head}/epoch_" if head else "epoch_"
+    twin += base[len("batch_"):]
     return next((f for f in feats if f.key == twin and f.n >= 8), None)
 
 

@@ -20,7 +20,6 @@ from advisor.io.stepless import FILE_STRIDE, series_of
 from advisor.io.tfevents import EventFile, read_event_file
 from advisor.model import Run
 
-_SEQ_STRIDE = FILE_STRIDE  # file index * stride + record index orders records across files
 CONFIG_NAMES = ("config.json",)
 
 
@@ -91,11 +90,11 @@ def _merge(efs: list[EventFile]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray
     # TensorBoard reads a run's files in order into one accumulator: the run's first START opens
     # the session and purges nothing; every later one (a resume, often a new file) purges what
     # came before at the same or later steps. Each file already applied its own later STARTs.
-    restarts = sorted((i * _SEQ_STRIDE + q, step) for i, ef in enumerate(efs) for q, step in ef.restarts)[1:]
+    restarts = sorted((i * FILE_STRIDE + q, step) for i, ef in enumerate(efs) for q, step in ef.restarts)[1:]
     parts: dict[str, list[tuple[np.ndarray, ...]]] = {}
     for i, ef in enumerate(efs):
         for tag, d in ef.scalars.items():
-            parts.setdefault(tag, []).append((d.steps, d.values, d.wall_times, d.seq + i * _SEQ_STRIDE))
+            parts.setdefault(tag, []).append((d.steps, d.values, d.wall_times, d.seq + i * FILE_STRIDE))
     out = {}
     went_back: dict[int, list[tuple[str, int, int, bool]]] = {}
     for tag, chunks in parts.items():
@@ -125,7 +124,7 @@ def _went_back(tag: str, chunks: list[tuple[np.ndarray, ...]], went_back: dict[i
             continue
         first = int(st[0])
         if reached is not None and first < reached:
-            went_back.setdefault(int(q[0]) // _SEQ_STRIDE, []).append((tag, first, reached, bool(w[0] < last_wall)))
+            went_back.setdefault(int(q[0]) // FILE_STRIDE, []).append((tag, first, reached, bool(w[0] < last_wall)))
         reached = int(st.max()) if reached is None else max(reached, int(st.max()))
         last_wall = max(last_wall, float(np.max(w)))
 

@@ -21,7 +21,7 @@ loss. When the steps fall back to the stream's first step at least ``MIN_RESETS`
 stretch between falls rises in order, the stretches are alike in length and the values carry on
 across each fall (the first points after it sit nearer the last points before it than the
 stream's own first points: training went on — not a re-run, which starts over), the stream is
-read in write order instead, each stretch after the one before (:func:`unroll_epoch_steps`), and
+read in write order instead, each stretch after the one before (:func:`_unroll`), and
 the run says so. A stream that falls back and starts over (its values back near their start:
 several trainings written into one file) is read as before — the point written last wins — and
 the run says that too.
@@ -117,68 +117,54 @@ def _carried_share(values: np.ndarray, falls: np.ndarray) -> float:
     return carried / judged if judged else 0.0
 
 
-def unroll_epoch_steps(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """Steps (in write order) that restart every epoch, laid end to end — each stretch offset by
-    the stretch length — and the number of restarts; None when the stream is not such (see the
-    module docstring)."""
-    got = _falls_to_start(steps)
-    if got is None:
-        return None
-    falls, stride = got
+def _laid_end_to_end(steps: np.ndarray, falls: np.ndarray, stride: int) -> np.ndarray | None:
+    """Steps that restart every epoch (falling back to the first step at ``falls``), each stretch
+    offset by the stretch length; None when the falls are too few or the stretches unlike each
+    other to be one loop's epochs."""
     n = len(steps)
     if falls.size < MIN_RESETS or n < 4 * (falls.size + 1):
         return None
     lengths = np.diff(np.concatenate(([0], falls + 1, [n])))
     if lengths[:-1].min() < 0.5 * np.median(lengths[:-1]) or lengths.min() < 2:
-        return None  # stretches unlike each other: not one loop's epochs
-    if _carried_share(values, falls) <= 0.5:
-        return None  # each stretch starts over: re-runs written into one file
+        return None
     period = int(steps.max()) - int(steps[0]) + stride
-    offsets = np.repeat(np.arange(lengths.size, dtype=np.int64) * period, lengths)
-    return steps.astype(np.int64) + offsets, int(falls.size)
-
-
-def _started_over(steps: np.ndarray, values: np.ndarray) -> int:
-    """How many times the stream starts over from its first step with its values back near their
-    start (several trainings written into one file, each from scratch); 0 when it does not."""
-    got = _falls_to_start(steps)
-    if got is None or len(steps) < 8:
-        return 0
-    falls, _ = got
-    return int(falls.size) if _carried_share(values, falls) < 0.5 else 0
+    return steps.astype(np.int64) + np.repeat(np.arange(lengths.size, dtype=np.int64) * period, lengths)
 
 
 def _unroll(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, str]) -> tuple[dict[Hashable, Stream], list[str]]:
-    """Per-epoch step counters unrolled, trainings started over within one file noted. Falls
-    across files are the reader's to report (a later file going back: ``runs._went_back``)."""
+    """Per-epoch step counters unrolled (their values carry on across each fall back to the first
+    step), trainings started over within one file noted (their values start over). Falls across
+    files are the reader's to report (a later file going back: ``runs._went_back``)."""
     out, messages = dict(streams), []
     for k, (s, v, w, q) in streams.items():
-        if len(s) < 2 or np.any(np.diff(q // FILE_STRIDE)[np.diff(s) < 0] != 0):
-            continue
-        got = unroll_epoch_steps(s, v)
+        got = _falls_to_start(s)
         if got is None:
-            again = _started_over(s, v)
-            if again:
-                messages.append(
-                    f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {again} time{'s' if again > 1 else ''} and its "
-                    f"values start over each time: {again + 1} trainings written into one file; read as TensorBoard reads "
-                    f"them (the last written point wins at each step)"
-                )
             continue
-        steps, resets = got
-        out[k] = (steps, v, w, q)
-        messages.append(
-            f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {resets} times while its values carry on "
-            f"(a per-epoch batch index logged as the step?): read in write order, each epoch after the last "
-            f"(steps {int(steps[0])}-{int(steps[-1])})"
-        )
+        falls, stride = got
+        if np.any(q[falls] // FILE_STRIDE != q[falls + 1] // FILE_STRIDE):
+            continue
+        carried = _carried_share(v, falls)
+        steps = _laid_end_to_end(s, falls, stride) if carried > 0.5 else None
+        if steps is not None:
+            out[k] = (steps, v, w, q)
+            messages.append(
+                f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {falls.size} times while its values carry on "
+                f"(a per-epoch batch index logged as the step?): read in write order, each epoch after the last "
+                f"(steps {int(steps[0])}-{int(steps[-1])})"
+            )
+        elif carried < 0.5 and len(s) >= 8:
+            messages.append(
+                f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {falls.size} time{'s' if falls.size > 1 else ''} "
+                f"and its values start over each time: {falls.size + 1} trainings written into one file; read as "
+                f"TensorBoard reads them (the last written point wins at each step)"
+            )
     return out, messages
 
 
 def series_of(streams: Mapping[tuple[str | None, str], Stream]) -> tuple[dict[str, Series], list[str]]:
     """A run's series from its streams keyed by (split, tag), the stepless ones placed (see
     :func:`place_stepless`) and those with a per-epoch step counter unrolled (see
-    :func:`unroll_epoch_steps`), and the messages that say so: what ``load_run`` and the
+    :func:`_unroll`), and the messages that say so: what ``load_run`` and the
     TensorBoard plugin's runs share."""
     names = {k: (f"{k[0]}/{k[1]}" if k[0] else k[1]) for k in streams}
     placed, messages = place_stepless(streams, names)

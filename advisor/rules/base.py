@@ -254,10 +254,11 @@ class Context:
         two classes or when C is not known; the first validation evaluation, else the median of
         the train accuracy's first three points) while its train loss starts low (the median of
         its first three points under half of ln C, or under 0.3 when C is not known — a model
-        right on 80% of examples with an average probability of 0.74 on the true class), and its accuracy never falls more than 0.15 below where it started (a
-        rolling median of three). Such a loss has nothing left to fall: that it stays where it started, or
-        that its one-minibatch points climb to many times a level near zero, says nothing about
-        the rate. A model stuck at a skewed class prior starts at ln C, not low."""
+        right on 80% of examples with an average probability of 0.74 on the true class), and its
+        accuracy never falls more than 0.15 below where it started (a rolling median of three).
+        Such a loss has nothing left to fall: that it stays where it started, or that its
+        one-minibatch points climb to many times a level near zero, says nothing about the rate.
+        A model stuck at a skewed class prior starts at ln C, not low."""
         t = self.train
         acc = self.val_acc if self.val_acc is not None else self.train_acc
         if t is None or acc is None or t.n < 3 or acc.nonfinite_step is not None or t.nonfinite_step is not None:

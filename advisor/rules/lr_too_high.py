@@ -56,10 +56,10 @@ Remedies: ``scale_lr`` down — to the family's usual top when the rate is decla
 after a jump of 30x or more and 0.1 otherwise; then ``warmup`` and ``clip_grad_norm``. Never a
 higher rate.
 
-Not when the run starts already trained (``Context.started_trained``: accuracy at 0.8 or more
-and a low loss from its first points — a resumed run, a fine-tune at a small rate): its loss has
-nothing to fall from, and its climbs from a level near zero are minibatch noise; a rate that
-wrecks such a model shows as ``divergence``.
+Not when the run starts already trained (``Context.started_trained``: accuracy at 2.2x chance or
+more and a loss under half ln C from its first points, and staying there — a resumed run, a
+fine-tune at a small rate): its loss has nothing to fall from, and its climbs from a level near
+zero are minibatch noise; a rate that wrecks such a model shows as ``divergence``.
 
 Known false positives: losses that are meant to rise (RL value losses, adversarial losses) —
 the workload decides which rules judge them; a resumed run without an accuracy (a regression

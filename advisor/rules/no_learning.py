@@ -43,9 +43,10 @@ range, ``scale_lr`` 10 and ``optimizer`` adam when the declared rate is far belo
 no rate change and a note to log the rate and the first steps; ``normalization`` for saturated
 units.
 
-Not when the run starts already trained (``Context.started_trained``: accuracy at 0.8 or more
-and a low loss from its first points — a resumed run, a fine-tune at a small rate): a model that
-learned before the run has nothing left to learn from where it starts.
+Not when the run starts already trained (``Context.started_trained``: accuracy at 2.2x chance or
+more and a loss under half ln C from its first points, and staying there — a resumed run, a
+fine-tune at a small rate): a model that learned before the run has nothing left to learn from
+where it starts.
 
 Known false positives: runs that are only a few steps long; a loss logged as a constant
 placeholder; a resumed run that logs no accuracy.

@@ -104,9 +104,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         if abs(gap) > p.max_gap:
             return []
     width = ctx.num_param("width")
-    if not (width and width < p.small_width):
+    small = bool(width and width < p.small_width)  # far below the 32-256 practitioners start from
+    if not small:
         severity = Severity.INFO  # a model too small, or a task whose floor is this high: advice
-    if width and width < p.small_width:  # far below the 32-256 practitioners start from: aim for ~64
+    if small:  # aim for ~64
         factor = float(2 ** round(math.log2(min(32.0, max(2.0, 64.0 / width)))))
         why = f"a hidden width of {int(width)} cannot fit the training data"
     else:
@@ -140,7 +141,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         f"train loss flattened at {fmt(sh.vend)}, still {pct(ratio)} of its initial {fmt(v0)}, "
         f"from step {int(sh.late_start)} on{gap_txt}"
     )
-    if severity == Severity.INFO and not (width and width < p.small_width):
+    if not small:
         summary += "; a model too small looks the same as a task whose floor is this high: a larger model tells"
     conf = margin_confidence(ratio, p.min_ratio, 0.2, base=0.5)
     return [finding(ID, severity, conf, summary, evidence, rem, onset=int(sh.late_start))]

@@ -170,7 +170,8 @@ def _loop(case: Case, model: nn.Module, data: Data, opt: torch.optim.Optimizer,
     bs = case.optim.batch_size
     order = _order(data, case, gen)
     frozen_until = int(case.loop.head_only * p.steps)
-    body = [q for q in model.parameters() if all(q is not h for h in models.head_params(model))]
+    head = models.head_params(model) if frozen_until else []
+    body = [q for q in model.parameters() if all(q is not h for h in head)] if frozen_until else []
     for step in range(p.steps):
         pos = (step % p.steps_per_epoch) * bs
         if step and pos == 0 and case.loop.shuffle and not case.loop.sort_by_class:
