@@ -24,7 +24,9 @@ stream's own first points: training went on — not a re-run, which starts over)
 read in write order instead, each stretch after the one before (:func:`_unroll`), and
 the run says so. A stream that falls back and starts over (its values back near their start:
 several trainings written into one file) is read as before — the point written last wins — and
-the run says that too.
+the run says that too. A stream whose values never left their start (within four times its median
+point-to-point change, before every fall) cannot tell the two apart; it is laid end to end, which reads the same either
+way and keeps the first epoch's points, and the run says it could not tell.
 """
 
 from __future__ import annotations
@@ -99,22 +101,31 @@ def _falls_to_start(steps: np.ndarray) -> tuple[np.ndarray, int] | None:
     return falls, stride
 
 
-def _carried_share(values: np.ndarray, falls: np.ndarray) -> float:
-    """The share of falls across which the values carry on: the first points after a fall sit
-    nearer the last points before it than the stream's own first points (training went on)."""
+def _carried_share(values: np.ndarray, falls: np.ndarray) -> tuple[float, int]:
+    """The share of falls across which the values carry on — the first points after a fall sit
+    nearer the last points before it than the stream's own first points (training went on) — and
+    how many falls could be judged: one whose last points before it are still within four times the
+    stream's median point-to-point change of its first points (a loss that never moved) says nothing
+    either way."""
     fin = np.isfinite(values)
     if not fin[:3].any():
-        return 0.0
+        return 0.0, 0
     start = float(np.median(values[:3][fin[:3]]))
+    steps_noise = np.abs(np.diff(values[fin]))
+    noise = float(np.median(steps_noise)) if steps_noise.size else 0.0
     carried = judged = 0
     for b in falls + 1:
         before, after = values[max(0, b - 3):b], values[b:b + 3]
         before, after = before[np.isfinite(before)], after[np.isfinite(after)]
-        if before.size and after.size:
-            a = float(np.median(after))
-            judged += 1
-            carried += abs(a - float(np.median(before))) < abs(a - start)
-    return carried / judged if judged else 0.0
+        if not (before.size and after.size):
+            continue
+        prior = float(np.median(before))
+        if abs(prior - start) <= 4 * noise:
+            continue  # still where it started: a restart and a carried-on epoch look the same
+        a = float(np.median(after))
+        judged += 1
+        carried += abs(a - prior) < abs(a - start)
+    return (carried / judged if judged else 0.0), judged
 
 
 def _laid_end_to_end(steps: np.ndarray, falls: np.ndarray, stride: int) -> np.ndarray | None:
@@ -143,12 +154,15 @@ def _unroll(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, str]) -
         falls, stride = got
         if np.any(q[falls] // FILE_STRIDE != q[falls + 1] // FILE_STRIDE):
             continue
-        carried = _carried_share(v, falls)
-        steps = _laid_end_to_end(s, falls, stride) if carried > 0.5 else None
+        carried, judged = _carried_share(v, falls)
+        # a stream that never left its start cannot say whether it started over; laid end to end
+        # it reads the same either way, and keeps the first epoch's points (an early blow-up)
+        steps = _laid_end_to_end(s, falls, stride) if carried > 0.5 or not judged else None
         if steps is not None:
             out[k] = (steps, v, w, q)
+            why = "while its values carry on" if judged else "while its values never leave their start (carried on or started over cannot be told)"
             messages.append(
-                f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {falls.size} times while its values carry on "
+                f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {falls.size} times {why} "
                 f"(a per-epoch batch index logged as the step?): read in write order, each epoch after the last "
                 f"(steps {int(steps[0])}-{int(steps[-1])})"
             )

@@ -116,3 +116,21 @@ def test_re_runs_written_into_one_file_and_a_resume_are_not_unrolled(tmp_path):
     _write(tmp_path / "resumed", resumed)
     run = load_run(discover(str(tmp_path / "resumed")).runs[0])
     assert int(run.series["train_loss"].steps[-1]) == 349 and not any("fall back" in p for p in run.problems)
+
+
+def test_a_per_epoch_counter_over_a_loss_that_never_moved_keeps_the_first_epoch(tmp_path):
+    # SGD at a rate far too high, the step a per-epoch batch index: the loss blew up in the first
+    # epoch, then sat at ln 10 for seven epochs. Whether such a stream carries on or starts over
+    # cannot be told (its values never left their start), and keeping the last written point at
+    # each step threw the first epoch's blow-up away: the run read as no-learning, whose advice
+    # does not lower the rate. Laid end to end it keeps the blow-up.
+    rng = np.random.default_rng(5)
+    loss = np.log(10) + rng.normal(0, 0.05, 315)
+    loss[11:15] = [15.0, 13.1, 9.3, 8.7]
+    _write(tmp_path / "stuck", [("loss/train", float(v), i % 45) for i, v in enumerate(loss)])
+    run = load_run(discover(str(tmp_path / "stuck")).runs[0])
+    train = run.series["loss/train"]
+    assert len(train) == 315 and float(train.values[12]) == pytest.approx(13.1)
+    assert any("cannot be told" in p for p in run.problems)
+    rep = analyze([str(tmp_path / "stuck")]).report.runs[0]
+    assert rep.findings and rep.findings[0].condition == "lr-too-high"
