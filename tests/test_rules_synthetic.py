@@ -179,6 +179,23 @@ def test_noisy_validation():
     assert "noisy-validation" in [f.condition for f in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)})]
 
 
+
+def test_val_noise_echoing_a_bouncing_model_is_not_blamed_on_the_val_set():
+    # Val noise comparable to its improvement, beside a train loss that bounces as much from bin to
+    # bin (a rate at its noise floor, an oscillating model), is the model's own movement: "the val
+    # set is too small" would send the user to the wrong knob. Beside a calm train loss it is the
+    # val set's.
+    n = 3000
+    steps = np.arange(n)
+    rng = np.random.default_rng(4)
+    vs = steps[::300]
+    val = 0.8 + 0.1 * np.exp(-vs / 500) + rng.normal(0, 0.05, len(vs))
+    calm = 0.5 + 1.8 * np.exp(-steps / 500)
+    bouncing = calm * np.repeat(np.exp(rng.normal(0, 0.12, n // 10)), 10)
+    assert "noisy-validation" in [f.condition for f in diagnose({"train/loss": (steps, calm), "val/loss": (vs, val)})]
+    assert "noisy-validation" not in [f.condition for f in diagnose({"train/loss": (steps, bouncing), "val/loss": (vs, val)})]
+
+
 def test_underfitting_flat_high_loss_val_close():
     n = 3000
     steps = np.arange(n)

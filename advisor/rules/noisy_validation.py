@@ -9,7 +9,8 @@ Signals: val loss (or val accuracy when no val loss is logged).
 Trigger: with at least ``min_evals`` points, the robust point-to-point noise of the validation
 metric (MAD of first differences) exceeds ``max_ratio`` of its total improvement (first level to the
 best of a wide rolling-median trend)
-and ``min_rel`` of its level — or, after the initial fall, the noise over the second half of the
+and ``min_rel`` of its level, while the train loss is ``calm_ratio`` times calmer (as below: a model
+that bounces moves its val loss too, which says nothing about the val set) — or, after the initial fall, the noise over the second half of the
 evaluations exceeds ``late_rel`` of the level there while the train loss (binned) is at least
 ``calm_ratio`` times calmer relative to its own level (the jumps come from the val set, not
 from a model that is itself bouncing: that would be oscillation or gradient noise) — or the val
@@ -72,7 +73,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     n_val = val_set_size(ctx)
     tiny = 0 < (n_val or 0) <= p.tiny_val_set
     late_ratio = _late_noise(ctx, v.values, p, tiny)
-    if level == 0 or ((noise <= p.min_rel * level or ratio <= p.max_ratio) and late_ratio is None):
+    # noise comparable to the improvement is the val set's only when the model itself is calm by
+    # comparison: a model bouncing (oscillation, a rate too high, a noise floor) moves its val loss
+    # as much, and that says nothing about the val set
+    noisy = noise > p.min_rel * level and ratio > p.max_ratio and (tiny or _train_calmer(ctx, noise / level, p))
+    if level == 0 or (not noisy and late_ratio is None):
         return []
     measured = fmt(improvement) if improvement > 0 else f"none: it never improved on its first evaluations, {fmt(first)}"
     rem = [R.larger_val_set(f"{name} noise ({fmt(noise)}) is comparable to the improvement it measures ({measured})")]
@@ -89,7 +94,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "step_range": [int(v.steps[0]), int(v.steps[-1])],
         "signal": "val_loss" if lower_better else "val_acc",
     }
-    if ratio > p.max_ratio and noise > p.min_rel * level:
+    if noisy:
         times = f"{ratio:.1f}x" if ratio < 1000 else "over 1000x"
         summary = (
             f"{name} noise {fmt(noise)} is {times} its improvement {fmt(improvement)} over {v.n} evaluations: decisions taken on it are unreliable"
@@ -135,11 +140,17 @@ def _late_noise(ctx: Context, vals: np.ndarray, p: Params, tiny_val_set: bool) -
     rel = diff_noise(late) / lvl
     if rel <= p.late_rel:
         return None
+    # (a val set known to be tiny makes its own noise: no need for a calm train loss)
+    return rel if tiny_val_set or _train_calmer(ctx, rel, p) else None
+
+
+def _train_calmer(ctx: Context, rel: float, p: Params) -> bool:
+    """Whether the train loss (binned, second half) is at least ``calm_ratio`` times calmer,
+    relative to its own level, than the validation's relative noise ``rel`` (True when there is
+    no train loss to compare with)."""
     t = ctx.train
-    if t is not None and t.bvals.size >= 8 and not tiny_val_set:
-        # (a val set known to be tiny makes its own noise: no need for a calm train loss)
-        tb = t.bvals[t.bvals.size // 2 :]
-        t_lvl = level_scale(tb, float(median(tb)))
-        if t_lvl > 0 and rel < p.calm_ratio * binned_noise(tb) / t_lvl:
-            return None
-    return rel
+    if t is None or t.bvals.size < 8:
+        return True
+    tb = t.bvals[t.bvals.size // 2 :]
+    t_lvl = level_scale(tb, float(median(tb)))
+    return not (t_lvl > 0 and rel < p.calm_ratio * binned_noise(tb) / t_lvl)
