@@ -380,3 +380,53 @@ def test_a_short_prefix_of_a_noisy_small_batch_run_is_not_a_rate_too_high(seed, 
     c = synth.healthy_noisy_small_batch(seed)
     prefix = {k: (s[s < upto], v[s < upto]) for k, (s, v) in c.items()}
     assert "lr-too-high" not in {f.condition for f in diagnose(prefix)}
+
+
+def test_a_stall_escaped_quickly_onto_a_long_floor_is_a_plateau():
+    # An LSTM on the adding problem: the loss sits at the task's variance (~1.0, noisy minibatches)
+    # for 40% of the run, escapes within a few dozen steps, then sits near zero. The escape's
+    # slope was measured over a window as long as the stall — mostly the converged floor, as flat
+    # as the stall's own drift — and the stall was not reported.
+    n = 800
+    steps = np.arange(n)
+    rng = np.random.default_rng(8)
+    level = np.where(steps < 320, 1.0, 0.004 + 0.9 * np.exp(-(steps - 320) / 25.0))
+    train = level * np.exp(rng.normal(0, 0.12, n))
+    found = [f for f in diagnose({"train/loss": (steps, train)}) if f.condition == "plateau"]
+    assert found and found[0].severity.rank >= Severity.WARNING.rank
+    assert found[0].evidence["step_range"][0] < 20 and 250 < found[0].evidence["step_range"][1] <= 330
+
+
+def test_one_batch_noise_over_a_steady_decline_that_validation_shows_is_no_plateau():
+    # SGD at batch 8, one minibatch every 10 steps: the train points scatter so widely that a band
+    # of eight noise widths holds the first 60% of the run, and the escape after it is steep —
+    # but validation, evaluated whole every 8 steps, fell steadily all the while: no stall
+    steps = np.arange(0, 800, 10)
+    rng = np.random.default_rng(11)
+    level = 0.07 + 0.62 * np.exp(-np.maximum(steps - 100, 0) / 260.0)
+    train = np.clip(level * np.exp(rng.normal(0, 0.45, steps.size)), 1e-3, None)
+    train[steps < 480] = np.clip(0.58 + rng.normal(0, 0.1, int(np.sum(steps < 480))), 0.2, None)
+    vs = np.arange(8, 801, 8)
+    val = 0.06 + 0.62 * np.exp(-np.maximum(vs - 60, 0) / 240.0) + rng.normal(0, 0.01, vs.size)
+    alone = [f for f in diagnose({"train/loss": (steps, train)}) if f.condition == "plateau"]
+    assert alone and alone[0].severity.rank >= Severity.WARNING.rank  # the train loss alone reads as one
+    with_val = diagnose({"train/loss": (steps, train), "val/loss": (vs, val)})
+    assert [f for f in with_val if f.condition == "plateau" and f.severity.rank >= Severity.WARNING.rank] == []
+
+
+def test_train_labels_corrupted_validation_falls_then_sits_is_a_data_mismatch():
+    # Lightning, train labels shuffled: the train loss sits near ln 3 the whole run while the val
+    # loss (10 evaluations) falls 18% and then sits at its floor. Its trend over all ten is diluted
+    # by the floor (z -2.5); up to its best evaluation it is a clean fall. A train loss thrown far
+    # above its start and back with validation (a rate far too high) is not flat, though.
+    steps = np.arange(9, 1000, 10)
+    rng = np.random.default_rng(12)
+    train = 1.1 - 0.05 * steps / 1000 + rng.normal(0, 0.04, steps.size)
+    vs = np.arange(99, 1000, 100)
+    val = np.array([0.979, 0.895, 0.844, 0.824, 0.814, 0.805, 0.802, 0.806, 0.807, 0.807])
+    got = [f for f in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)}) if f.condition == "data-mismatch"]
+    assert got and got[0].severity is Severity.WARNING
+    thrown = train.copy()
+    thrown[2:12] = [6.0, 9.0, 12.0, 9.5, 7.0, 5.0, 3.5, 2.4, 1.6, 1.2]
+    thrown_val = np.array([3.1, 2.6, 2.4, 2.35, 2.33, 2.32, 2.32, 2.33, 2.32, 2.32]) * 1.1 / 2.3
+    assert "data-mismatch" not in [f.condition for f in diagnose({"train/loss": (steps, thrown), "val/loss": (vs, thrown_val)})]

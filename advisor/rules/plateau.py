@@ -17,10 +17,13 @@ rising over it), after which the loss falls by at least ``min_escape`` of the to
 above it is a stall above a noisy first point) —
 the plateau sits far above where the run ends — and falls right after it at least
 1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
-of a steady decline), over at least ``min_stall_bins`` bins (a steady fall has flat stretches of a
+of a steady decline; the fall measured over the escape, until the loss is three quarters of the
+way down to its end), over at least ``min_stall_bins`` bins (a steady fall has flat stretches of a
 few points), and ends below every level the stall visited (its rolling medians for one minibatch a
 point; each evaluation of a validation loss): a run ending no lower than its stall already dipped
-fell within its own scatter. Needs at least ``min_bins`` binned points (the lasting form below,
+fell within its own scatter; and, when validation is logged (``min_stall_evals`` evaluations within
+the stall), it did not make ``val_fall_in_stall`` of its whole fall meanwhile — a steady decline
+the noise of one-minibatch points hid. Needs at least ``min_bins`` binned points (the lasting form below,
 ``min_points_lasting``).
 
 With one minibatch a logged point the train loss's noise can hide the stall: then it is read
@@ -92,6 +95,7 @@ class Params:
     min_points_lasting: int = 8
     min_val_evals: int = 10
     min_val_progress: float = 0.3
+    val_fall_in_stall: float = 0.3  # validation falling this share of its whole fall meanwhile: no stall
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -167,12 +171,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
     escape = (plateau_level - sh.vend) / total_fall
     if escape < p.min_escape or escape > p.max_escape or b >= len(c.bvals) - 1:
         return []  # far above where the loss started it is a blow-up, not a stall
-    # A stall, not a noisy stretch of a steady decline: the fall right after the plateau must be
-    # much steeper than any drift within it.
-    k = min(len(c.bvals), b + max(5, b - a))
-    s_in = theil_sen(c.bsteps[a:b], c.bvals[a:b])
-    s_out = theil_sen(c.bsteps[b - 1 : k], c.bvals[b - 1 : k])
-    if s_out >= 0 or s_in < p.max_slope_ratio * s_out:
+    if not _steep_escape(c, a, b, plateau_level, sh.vend, p) or (not min_stall and _val_fell_meanwhile(ctx, s_a, s_b, p)):
         return []
     if _lr_warms_up(ctx, s_a, s_b):
         return []  # a warmup, not a stall
@@ -205,6 +204,34 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         summary += f"; the learning rate is not logged, and a warmup of up to {pct(p.warn_len_no_lr)} of the run looks the same"
     conf = margin_confidence(length, p.min_len, 0.2, base=0.55)
     return [finding(ID, severity, conf, summary, evidence, rem, onset=int(s_a))]
+
+
+def _steep_escape(c, a: int, b: int, level: float, end: float, p: Params) -> bool:
+    """A stall, not a noisy stretch of a steady decline: the fall right after the plateau is much
+    steeper than any drift within it — measured over the escape itself, up to where the loss has
+    made three quarters of its way down to the end (a window as long as the stall would be mostly
+    the converged floor after a quick escape, as flat as the stall's drift)."""
+    k = min(len(c.bvals), b + max(5, b - a))
+    reached = np.flatnonzero(c.bvals[b:k] <= end + 0.25 * (level - end))
+    if reached.size:
+        k = min(k, b + max(5, int(reached[0]) + 1))
+    s_in = theil_sen(c.bsteps[a:b], c.bvals[a:b])
+    s_out = theil_sen(c.bsteps[b - 1 : k], c.bvals[b - 1 : k])
+    return s_out < 0 and s_in >= p.max_slope_ratio * s_out
+
+
+def _val_fell_meanwhile(ctx: Context, s_a: float, s_b: float, p: Params) -> bool:
+    """The validation loss (evaluated whole, ``min_stall_evals`` evaluations within the stall at
+    least) made ``val_fall_in_stall`` of its whole fall while the train loss seemed to sit: the
+    noise of one-minibatch points hid a steady decline."""
+    v = ctx.val
+    if v is None or v.nonfinite_step is not None:
+        return False
+    inside = v.values[(v.steps >= s_a) & (v.steps <= s_b)]
+    fall = float(v.values[0]) - float(np.min(v.values))
+    if inside.size < p.min_stall_evals or fall <= 0:
+        return False
+    return float(median(inside[:2])) - float(median(inside[-2:])) > p.val_fall_in_stall * fall
 
 
 def _ends_below(end: float, stall_levels: np.ndarray) -> bool:
