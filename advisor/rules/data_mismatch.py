@@ -6,11 +6,14 @@ logged from the wrong place), or the splits come from different distributions.
 
 Signals: train and val loss.
 
-Trigger: the train loss changes by less than ``train_flat`` of its level and either shows no
+Trigger: the train loss changes by less than ``train_flat`` of its level (and never went
+``thrown`` times above its start: one thrown up and back by a rate far too high is not flat, and
+validation then falls back with it) and either shows no
 trend (Mann-Kendall |z| under ``flat_z``) or falls at most 1/``val_ratio`` as much as
 validation does (from the first evaluation on, where that is less) (a long curve makes a 2% drift significant; what matters is that validation
 improves several times more than training), while the validation loss, over at least
-``min_evals`` points, falls with a significant trend (z below ``val_z``) by more than
+``min_evals`` points, falls with a significant trend (z below ``val_z``, over all evaluations or up
+to its best one: a fall then a floor dilutes the whole curve's trend) by more than
 ``val_drop`` of its initial value.
 
 Second form: a test loss logged beside the validation loss ends ``test_ratio`` times above it or
@@ -44,7 +47,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, pct, rolling_median
+from advisor.signals import fmt, mann_kendall_z, pct, rolling_median
 
 ID = "data-mismatch"
 SEVERITY = Severity.WARNING
@@ -60,6 +63,7 @@ class Params:
     val_drop: float = 0.1
     min_evals: int = 6
     test_ratio: float = 3.0
+    thrown: float = 1.5  # a train loss whose rolling median went this far above its start is not flat
     apart_ratio: float = 4.0  # val over train at the first evaluation and over the first half
     apart_within: float = 0.2  # the first evaluation within this share of the run
     apart_evals: int = 3
@@ -162,6 +166,14 @@ def _test_apart(ctx: Context, p: Params) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(at[0]))]
 
 
+def _val_fall_z(vals: np.ndarray, z_all: float, p: Params) -> float:
+    """The validation loss's trend z: over all evaluations, or up to its best one when that is
+    stronger (at least ``min_evals`` points) — a loss that fell and then sat at its floor has its
+    fall diluted by the flat evaluations after it."""
+    best = int(np.argmin(vals))
+    return min(z_all, mann_kendall_z(vals[: best + 1])) if best + 1 >= p.min_evals else z_all
+
+
 def _flat_train(ctx: Context, p: Params) -> list[Finding]:
     ts, vs = ctx.train_shape, ctx.val_shape
     v = ctx.val
@@ -169,11 +181,13 @@ def _flat_train(ctx: Context, p: Params) -> list[Finding]:
         return []
     if ctx.train.nonfinite_step is not None or v.nonfinite_step is not None:
         return []
-    if vs.z_all >= p.val_z or vs.progress < p.val_drop or abs(ts.progress) >= p.train_flat:
+    if _val_fall_z(v.values, vs.z_all, p) >= p.val_z or vs.progress < p.val_drop or abs(ts.progress) >= p.train_flat:
         return []
+    c = ctx.train
+    if float(np.max(rolling_median(c.bvals, 5))) > p.thrown * ts.v0:
+        return []  # thrown far above its start and back (a rate far too high): not a flat loss
     # compared over the span both cover: the train loss's first logged steps (before the first
     # evaluation) are no part of what validation measured
-    c = ctx.train
     t_from = float(np.interp(float(v.steps[0]), c.bsteps, rolling_median(c.bvals, 5)))
     t_prog = min(abs(ts.progress), abs((t_from - ts.vend) / t_from)) if t_from else abs(ts.progress)
     if abs(ts.z_all) >= p.flat_z and vs.progress < p.val_ratio * t_prog:
