@@ -22,8 +22,8 @@ way down to its end), over at least ``min_stall_bins`` bins (a steady fall has f
 few points), and ends below every level the stall visited (its rolling medians for one minibatch a
 point; each evaluation of a validation loss): a run ending no lower than its stall already dipped
 fell within its own scatter; and, when validation is logged (``min_stall_evals`` evaluations within
-the stall), it did not make ``val_fall_in_stall`` of its whole fall meanwhile — a steady decline
-the noise of one-minibatch points hid. Needs at least ``min_bins`` binned points (the lasting form below,
+the stall), it did not fall meanwhile at more than ``max_slope_ratio`` of its pace after the stall —
+a steady decline the noise of one-minibatch points hid. Needs at least ``min_bins`` binned points (the lasting form below,
 ``min_points_lasting``).
 
 With one minibatch a logged point the train loss's noise can hide the stall: then it is read
@@ -95,7 +95,6 @@ class Params:
     min_points_lasting: int = 8
     min_val_evals: int = 10
     min_val_progress: float = 0.3
-    val_fall_in_stall: float = 0.3  # validation falling this share of its whole fall meanwhile: no stall
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -221,17 +220,25 @@ def _steep_escape(c, a: int, b: int, level: float, end: float, p: Params) -> boo
 
 
 def _val_fell_meanwhile(ctx: Context, s_a: float, s_b: float, p: Params) -> bool:
-    """The validation loss (evaluated whole, ``min_stall_evals`` evaluations within the stall at
-    least) made ``val_fall_in_stall`` of its whole fall while the train loss seemed to sit: the
-    noise of one-minibatch points hid a steady decline."""
+    """Validation (evaluated whole; ``min_stall_evals`` evaluations within the stall at least) fell
+    within the stall at more than ``max_slope_ratio`` of the pace it fell at after it, over its
+    escape (three quarters of the way down to its best evaluation) — the same test the train
+    loss's stall passes: no stall, but a steady decline the noise of one-minibatch points hid."""
     v = ctx.val
     if v is None or v.nonfinite_step is not None:
         return False
-    inside = v.values[(v.steps >= s_a) & (v.steps <= s_b)]
-    fall = float(v.values[0]) - float(np.min(v.values))
-    if inside.size < p.min_stall_evals or fall <= 0:
+    inside = (v.steps >= s_a) & (v.steps <= s_b)
+    if int(inside.sum()) < p.min_stall_evals:
         return False
-    return float(median(inside[:2])) - float(median(inside[-2:])) > p.val_fall_in_stall * fall
+    best, last_in = int(np.argmin(v.values)), int(np.flatnonzero(inside)[-1])
+    if best <= last_in:
+        return False  # validation's best lies within the stall: nothing after it to compare
+    # the pace over the escape: down to three quarters of the way to its best (as for the train loss)
+    lo, hi = float(v.values[best]), float(v.values[last_in])
+    k = last_in + 1 + int(np.argmax(v.values[last_in + 1 : best + 1] <= lo + 0.25 * (hi - lo)))
+    s_out = (float(v.values[k]) - hi) / max(float(v.steps[k] - v.steps[last_in]), 1.0)
+    s_in = theil_sen(v.steps[inside].astype(float), v.values[inside].astype(float))
+    return s_out < 0 and s_in < p.max_slope_ratio * s_out
 
 
 def _ends_below(end: float, stall_levels: np.ndarray) -> bool:

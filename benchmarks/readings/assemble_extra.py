@@ -34,7 +34,7 @@ def _blob(git_dir: str, entry: dict) -> bytes | None:
         if not ref:
             continue
         proc = subprocess.run(["git", "--git-dir", git_dir, "cat-file", "blob", ref],
-                              capture_output=True)
+                              capture_output=True, check=False)
         if proc.returncode == 0:
             return proc.stdout
     return None
@@ -42,7 +42,8 @@ def _blob(git_dir: str, entry: dict) -> bytes | None:
 
 def assemble(mirrors: str, out: str, manifest: str) -> tuple[int, list[str]]:
     """Write every manifest file under ``out``; return (written, problems)."""
-    entries = json.load(open(manifest))
+    with open(manifest, encoding="utf-8") as fh:
+        entries = json.load(fh)
     written, problems = 0, []
     for e in entries:
         gd = _git_dir(mirrors, e["repo"])
