@@ -42,6 +42,7 @@ READINGS = os.path.join(HERE, "readings")
 DATA_ROOTS = {
     "shared.json": [os.path.join(ROOT, "..", "shared", "realruns")],
     "extra.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA", ""), os.path.join(ROOT, "..", "shared", "realruns-extra"), "/work/realruns-extra"],
+    "extra2.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA2", ""), os.path.join(ROOT, "..", "shared", "realruns-extra2"), "/work/realruns-extra2"],
 }
 
 

@@ -1,4 +1,4 @@
-"""Assemble the event files of ``extra.json`` from git snapshots of their repositories.
+"""Assemble the event files of ``extra.json`` (or, with ``--manifest``, ``extra2.json``) from git snapshots.
 
 The runs are other people's data and are not committed here; ``extra-MANIFEST.json`` names, for
 every file, its repository, commit, path, git blob, size and sha256. Given a directory holding a
