@@ -430,3 +430,30 @@ def test_train_labels_corrupted_validation_falls_then_sits_is_a_data_mismatch():
     thrown[2:12] = [6.0, 9.0, 12.0, 9.5, 7.0, 5.0, 3.5, 2.4, 1.6, 1.2]
     thrown_val = np.array([3.1, 2.6, 2.4, 2.35, 2.33, 2.32, 2.32, 2.33, 2.32, 2.32]) * 1.1 / 2.3
     assert "data-mismatch" not in [f.condition for f in diagnose({"train/loss": (steps, thrown), "val/loss": (vs, thrown_val)})]
+
+
+def test_a_val_loss_that_jumps_up_after_its_minimum_and_stays_up_is_overfitting():
+    # An EEG CNN (Lightning, 20 evaluations): train loss driven to ~0.0004, validation lowest at
+    # its second evaluation (0.83) and then bouncing around 1.14 — a level shift whose trend after
+    # the jump is flat (Mann-Kendall z 0.98), which the trend test alone missed
+    steps = np.arange(0, 1820, 10)
+    train = 0.2 * np.exp(-steps / 150.0) + 3e-4
+    vs = np.arange(90, 1820, 91)
+    val = np.array([0.8358, 0.8339, 1.358, 0.855, 0.856, 1.233, 0.984, 1.301, 1.345, 0.908, 1.09, 1.048, 1.26,
+                    1.227, 0.944, 1.271, 1.284, 1.131, 1.13, 1.094])
+    got = [f for f in diagnose({"train/loss": (steps, train), "val/loss": (vs, val)}) if f.condition == "overfitting"]
+    assert got and got[0].severity is Severity.WARNING and got[0].evidence["best_step"] <= 200
+
+
+def test_a_small_rise_that_gives_back_validations_small_gain_is_info_overfitting():
+    # A weak classifier over 300 epochs: validation gained only 0.05 (2.003 -> 1.955 by epoch 37)
+    # and then rose steadily back to 2.003 while train fell 1.95 -> 1.81. A 2.5% rise is small
+    # against the level, but it gives back all that validation had gained: worth saying, at info
+    n = 300
+    steps = np.arange(n) * 48 + 47
+    rng = np.random.default_rng(13)
+    train = 2.04 - 0.23 * (1 - np.exp(-np.arange(n) / 150.0)) + rng.normal(0, 0.002, n)
+    k = np.arange(n)
+    val = np.where(k < 37, 2.003 - 0.048 * (1 - np.exp(-k / 10.0)) / (1 - np.exp(-3.7)), 1.955 + 0.048 * (k - 37) / 263) + rng.normal(0, 0.0015, n)
+    got = [f for f in diagnose({"train/loss": (steps, train), "val/loss": (steps, val)}) if f.condition == "overfitting"]
+    assert got and got[0].severity is Severity.INFO and got[0].evidence["gave_back"] > 0.5

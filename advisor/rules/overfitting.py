@@ -8,11 +8,15 @@ Signals: train and val loss (val accuracy, when logged, refines the severity).
 
 Trigger: with at least ``min_evals`` validation points, the (3-point median smoothed) val loss
 has its minimum at least ``patience`` evaluations and ``min_after`` of the run before the end;
-from there it rises by at least ``min_rise`` of its minimum and clearly — by more than ``noise_k``
+from there it rises by at least ``min_rise`` of its minimum (or by ``min_give_back`` of what
+validation had gained from its first evaluations: a model that barely learned gives most of it
+back with a rise of a few percent — reported at info) and clearly — by more than ``noise_k``
 times its own noise and ``late_noise_k`` times the point noise of the evaluations' second half
 (where a flattened val loss bounces; the binned noise of the whole curve is mostly its smooth
 early fall) and, past ``small_n`` evaluations, as a trend (Mann-Kendall z of the
-evaluations from the minimum on at least ``min_trend_z``), or, with at most ``small_n`` evaluations (where a noise estimate is poor),
+evaluations from the minimum on at least ``min_trend_z``) or as a level shift (the median of the
+later half of those evaluations, ``shift_min_points`` at least, clears the minimum by the same
+noise tests: a val loss that jumped up and stayed up has a flat trend after the jump), or, with at most ``small_n`` evaluations (where a noise estimate is poor),
 with the points from the minimum on rising in order at an exact one-sided p of at most
 ``max_p`` — and the last evaluation still above the minimum by more than ``end_noise_k`` point
 noises of the second half (the model the run ended with is the worse one; a cyclic rate lifts
@@ -74,6 +78,8 @@ class Params:
     gap_val_drop: float = 0.1
     gap_ratio: float = 2.0
     end_noise_k: float = 1.0  # the last evaluation stays above the minimum by this many late point noises
+    min_give_back: float = 0.5  # ... or the rise gives back this share of validation's gain
+    shift_min_points: int = 5  # a level shift: the later half of the evaluations after the minimum
 
 
 def _train_fits(t, best_step: float, t_best: float, t_end: float, near_floor: float) -> bool:
@@ -86,6 +92,16 @@ def _train_fits(t, best_step: float, t_best: float, t_end: float, near_floor: fl
         return True
     after = t.bvals[t.bsteps >= best_step]
     return mann_kendall_z(after) < 0 if after.size >= 6 else t_end <= t_best
+
+
+def _train_not_rising(t, best_step: float, t_best: float, t_end: float, p: Params) -> bool:
+    """The train loss did not rise after the val minimum (by more than half its binned noise) and
+    went on fitting (:func:`_train_fits`)."""
+    t_noise = max(t.bnoise, 1e-12)
+    # one minibatch a point: both levels are medians of a few noisy batches, their difference
+    # about 0.65 of a point's noise: allow twice that, not half a (binned) noise
+    tol = 1.3 * t_noise if t.bvals.size >= 15 and t.point_bins else 0.5 * t_noise
+    return t_end <= t_best + tol and _train_fits(t, best_step, t_best, t_end, p.near_floor)
 
 
 def _train_level(ctx: Context, step: float) -> float | None:
@@ -177,12 +193,28 @@ def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> t
     p_rise = rising_p_exact(after) if v.n <= p.small_n else 1.0
     # Many evaluations: the rise must be a trend too (Mann-Kendall z of the evaluations from the
     # minimum on at least ``min_trend_z``), not the last two bouncing above an old minimum
-    trend_ok = v.n <= p.small_n or after.size < 6 or mann_kendall_z(after) >= p.min_trend_z
     # The binned noise of the whole curve is mostly its smooth early fall: judge the rise by the
     # point noise of the evaluations' second half too, where a flattened val loss bounces
     late_noise = _late_noise(v)
-    clear = (rise > p.noise_k * noise and rise > p.late_noise_k * late_noise and trend_ok) or p_rise <= p.max_p
+    # ... or, a val loss that jumped up after its minimum and stayed up (a level shift, whose
+    # trend from the minimum on is flat after the jump): the later half of the evaluations from
+    # the minimum on (``shift_min_points`` at least) sits clear of the minimum by the same tests
+    tail = after[after.size // 2 :]
+    shifted = tail.size >= p.shift_min_points and _clears(float(median(tail)) - float(after[0]), noise, late_noise, p)
+    trend_ok = v.n <= p.small_n or after.size < 6 or mann_kendall_z(after) >= p.min_trend_z or shifted
+    clear = (_clears(rise, noise, late_noise, p) and trend_ok) or p_rise <= p.max_p
     return clear, p_rise, late_noise
+
+
+def _clears(rise: float, noise: float, late_noise: float, p: Params) -> bool:
+    return rise > p.noise_k * noise and rise > p.late_noise_k * late_noise
+
+
+def _rise_evidence(evidence: dict, after: np.ndarray, n: int, p_rise: float) -> None:
+    evidence["rise_trend_z"] = round(mann_kendall_z(after), 2)
+    evidence["evaluations"] = n
+    if p_rise < 1.0:
+        evidence["rise_p_exact"] = round(p_rise, 4)
 
 
 def _by(values, rise: float, rel_rise: float) -> str:
@@ -223,25 +255,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     t_end = t.end()
     if t_best is None:
         return []
-    t_noise = max(t.bnoise, 1e-12)
-    # one minibatch a point: both levels are medians of a few noisy batches, their difference
-    # about 0.65 of a point's noise: allow twice that, not half a (binned) noise
-    tol = 1.3 * t_noise if t.bvals.size >= 15 and t.point_bins else 0.5 * t_noise
-    train_not_rising = t_end <= t_best + tol and _train_fits(t, best_step, t_best, t_end, p.near_floor)
+    train_not_rising = _train_not_rising(t, best_step, t_best, t_end, p)
     gap_best = v_best - t_best
     gap_end = v_end - t_end
     wasted = frac_after
     evidence = {
-        "best_step": best_step,
-        "best_val_loss": best_raw,
-        "final_val_loss": v_end,
-        "train_loss_at_best": t_best,
-        "final_train_loss": t_end,
-        "gap_at_best": gap_best,
-        "gap_at_end": gap_end,
-        "wasted_fraction": round(wasted, 3),
-        "step_range": [best_step, last],
-        "signal": "val_loss",
+        "best_step": best_step, "best_val_loss": best_raw, "final_val_loss": v_end, "train_loss_at_best": t_best,
+        "final_train_loss": t_end, "gap_at_best": gap_best, "gap_at_end": gap_end, "wasted_fraction": round(wasted, 3),
+        "step_range": [best_step, last], "signal": "val_loss",
     }
     patience = max(p.patience, min(20, v.n // 10))
     rem_stop = _stop_remedy(ctx, best_step, patience, wasted, evidence)
@@ -251,13 +272,18 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # the model the run ended with is worse than the best one: its last evaluation is still up (a
     # cyclic rate lifts the val loss in each high-rate phase and brings it back to its minimum)
     ends_up = float(v.values[-1]) - v_best > p.end_noise_k * late_noise
-    if rise > 0 and rel_rise >= p.min_rise and clear and train_not_rising and gap_end > gap_best and ends_up:
+    # large against its level, or against what validation had gained (a model that barely learned
+    # gives back most of a small gain with a rise of a few percent)
+    gained = float(median(v.values[:3])) - v_best
+    big = rel_rise >= p.min_rise or (gained > 0 and rise >= p.min_give_back * gained)
+    if rise > 0 and big and clear and train_not_rising and gap_end > gap_best and ends_up:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
-        z = mann_kendall_z(after)
-        evidence["rise_trend_z"] = round(z, 2)
-        evidence["evaluations"] = v.n
-        if p_rise < 1.0:
-            evidence["rise_p_exact"] = round(p_rise, 4)
+        if rel_rise < p.min_rise:
+            # small against its level: worth knowing (the best weights were earlier), no alarm
+            severity = Severity.INFO
+            acc_txt += f"; small against its level, it gives back {pct(rise / gained)} of what validation had gained"
+            evidence["gave_back"] = round(rise / gained, 3)
+        _rise_evidence(evidence, after, v.n, p_rise)
         summary = (
             f"val loss rose {_by(v.values, rise, rel_rise)} from its minimum {fmt(best_raw)} at step {best_step} to {fmt(v_end)} over its "
             f"last {k_end} evaluations (to step {int(v.steps[-1])}; {evals_after} of {v.n} after the minimum) while train loss went "
