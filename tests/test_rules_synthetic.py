@@ -457,3 +457,20 @@ def test_a_small_rise_that_gives_back_validations_small_gain_is_info_overfitting
     val = np.where(k < 37, 2.003 - 0.048 * (1 - np.exp(-k / 10.0)) / (1 - np.exp(-3.7)), 1.955 + 0.048 * (k - 37) / 263) + rng.normal(0, 0.0015, n)
     got = [f for f in diagnose({"train/loss": (steps, train), "val/loss": (steps, val)}) if f.condition == "overfitting"]
     assert got and got[0].severity is Severity.INFO and got[0].evidence["gave_back"] > 0.5
+
+
+def test_a_per_step_loss_that_starts_after_the_fall_is_not_no_learning_when_its_epoch_twin_shows_the_fall():
+    # Lightning, self.log(on_step=True, on_epoch=True), every 50 steps: the model learned inside
+    # the first 49 steps, so train_loss_step is flat from its first point (0.174 -> 0.170), while
+    # train_loss_epoch's first value, the first epoch's mean, holds the fall (0.324). "Stayed at
+    # its initial level" would be false: nothing logged shows the initial level but that twin.
+    rng = np.random.default_rng(14)
+    steps = np.arange(49, 1000, 50)
+    step_loss = 0.172 + rng.normal(0, 0.002, steps.size)
+    epoch_loss = np.concatenate(([0.324], 0.172 - 0.01 * np.arange(19) / 19))
+    vs = steps
+    val = 0.166 + rng.normal(0, 0.005, vs.size)
+    curves = {"train_loss_step": (steps, step_loss), "train_loss_epoch": (steps, epoch_loss), "val_loss": (vs, val)}
+    assert "no-learning" not in [f.condition for f in diagnose(curves)]
+    flat_twin = {**curves, "train_loss_epoch": (steps, np.full(steps.size, 0.171))}
+    assert "no-learning" in [f.condition for f in diagnose(flat_twin)]

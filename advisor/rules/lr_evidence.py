@@ -223,6 +223,21 @@ def first_logged_after_updates(ctx: Context, c: Curve) -> bool:
     return s is not None and (float(c.steps[0]) > 0 or "epoch" in s.tag.lower())
 
 
+def epoch_twin_start(ctx: Context) -> tuple[float, float] | None:
+    """(first value, its step) of the train loss's epoch-mean twin when the train loss is logged per
+    step beside one — PyTorch Lightning's ``<name>_step`` and ``<name>_epoch`` from one
+    ``self.log(..., on_step=True, on_epoch=True)``. The twin's first point is the first epoch's
+    mean: it holds the steps before the first per-step point (logged after ``log_every_n_steps``
+    updates), whose loss the per-step curve never shows."""
+    s = ctx.series(Role.TRAIN_LOSS)
+    if s is None or not s.tag.endswith("_step") or len(s) < 2:
+        return None
+    twin = ctx.run.series.get(f"{s.split}/{s.tag[:-5]}_epoch" if s.split else f"{s.tag[:-5]}_epoch")
+    if twin is None or len(twin) < 2 or not np.isfinite(twin.values[0]):
+        return None
+    return float(twin.values[0]), float(twin.steps[0])
+
+
 def blown_up_start(ctx: Context, c: Curve, min_first: float = 20.0, min_ratio: float = 300.0, max_after: float = 0.3) -> BlownUpStart | None:
     """The first logged point of a classifier's train loss is at least ``min_first`` and
     ``min_ratio`` times the median of the rest of the run, and the loss then made less than

@@ -22,7 +22,10 @@ Trigger, either:
     in order over the run (exact Kendall p below ``val_order_p``; Mann-Kendall z below -3.1 past
     30 evaluations) to its lowest at the end, and the val accuracy gained ``val_order_acc_gain``
     and ends more than twice ``chance_margin`` above chance when the class count is known
-    (without an accuracy: the val loss fell ``val_order_drop``): that model learns, slowly. Needs ``min_points`` points; or
+    (without an accuracy: the val loss fell ``val_order_drop``): that model learns, slowly. Nor
+    when the per-step loss's first point came after updates and its epoch-mean twin (Lightning's
+    ``_step``/``_epoch`` pair) starts clearly above it: the loss fell before the curve begins.
+    Needs ``min_points`` points; or
   * held-out: over at least ``min_evals`` evaluations, the typical (median) validation
     accuracy stays within a margin of chance (1/C) — ``chance_margin``, or three binomial
     standard deviations when the validation set's size is known — and even the best stays
@@ -63,7 +66,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.rules.lr_evidence import lr_direction
+from advisor.rules.lr_evidence import epoch_twin_start, first_logged_after_updates, lr_direction
 from advisor.rules.rl_signals import rl_no_learning
 from advisor.signals import fmt, in_order, mann_kendall_z, median, percent_scale, rolling_median
 
@@ -119,7 +122,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # is memorisation (labels shuffled against inputs), allowed up to ``memorise_progress``
     memorising = 0 <= sh.progress < p.memorise_progress and in_order(ctx.val, rising=True, p_max=p.val_order_p, min_n=p.val_order_evals)
     flat = (sh.progress < p.min_progress and gain_frac < p.min_gain and not steady) or memorising
-    if not flat or _val_falls_in_order(ctx, p):
+    if not flat or _val_falls_in_order(ctx, p) or _fell_before_first_point(ctx, c, sh, p):
         return _held_out(ctx, p)
     bouncing = sh.rel_noise > 0.05
     evidence = {
@@ -209,6 +212,17 @@ def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
         f"{fmt(level)}, {fmt(float(vals[0]))} -> {fmt(float(vals[-1]))}{acc_txt}"
     )
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _fell_before_first_point(ctx: Context, c, sh, p: Params) -> bool:
+    """The per-step train loss's first point came after updates, and its epoch-mean twin's first
+    value (the first epoch's mean: :func:`advisor.rules.lr_evidence.epoch_twin_start`) sits above
+    it by more than ``min_gain`` of it and three point noises: the loss fell before the curve
+    begins — the run learned, then sat."""
+    twin = epoch_twin_start(ctx)
+    if twin is None or not first_logged_after_updates(ctx, c):
+        return False
+    return twin[0] - sh.v0 > max(p.min_gain * abs(sh.v0), 3.0 * c.noise)
 
 
 def _gain(c, sh) -> float:
