@@ -614,7 +614,8 @@ def test_a_fall_from_a_blown_up_first_point_to_ln_c_is_not_called_memorisation()
     ctx = Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind)
     found = no_learning.detect(ctx, no_learning.Params())
     assert found and "memorisation" not in found[0].summary and found[0].remedies[0].action == "check_data"
-    assert not found[0].evidence["train_loss_fell"]
+    # read as a train loss at chance (ln 3), or on validation's accuracy: never as a loss that fell
+    assert found[0].evidence.get("form") == "at-chance" or not found[0].evidence["train_loss_fell"]
 
 
 def test_validation_on_twenty_examples_is_noisy_even_under_a_noisy_small_batch_train_loss():

@@ -474,3 +474,22 @@ def test_a_per_step_loss_that_starts_after_the_fall_is_not_no_learning_when_its_
     assert "no-learning" not in [f.condition for f in diagnose(curves)]
     flat_twin = {**curves, "train_loss_epoch": (steps, np.full(steps.size, 0.171))}
     assert "no-learning" in [f.condition for f in diagnose(flat_twin)]
+
+
+def test_a_per_example_binary_loss_that_ends_at_ln2_is_no_learning_not_a_rate_too_high():
+    # An LSTM with hidden_size 1 and batch size 1 (Lightning, BCE declared as the criterion):
+    # each logged step is one example's loss, near 0.4 or near 1.1 by its label, so one early
+    # point at 1.16 is no jump — the rest of the run reaches it again and again, which the
+    # point-to-point noise (small within a mode) did not see: it read critical lr-too-high. The
+    # epoch means (0.765 -> 0.700) settle at ln 2: nothing beyond the uniform output was learned.
+    rng = np.random.default_rng(15)
+    steps = np.arange(49, 1900, 50)
+    high = rng.random(steps.size) < 0.4
+    step_loss = np.where(high, 1.0 + rng.normal(0, 0.08, steps.size), 0.45 + rng.normal(0, 0.05, steps.size))
+    step_loss[:5] = [0.809, 0.331, 0.365, 0.347, 1.163]
+    esteps = np.arange(189, 1900, 190)
+    epoch_loss = np.array([0.7647, 0.7467, 0.7351, 0.7259, 0.7187, 0.713, 0.7085, 0.7051, 0.7024, 0.7003])
+    curves = {"train_loss_step": (steps, step_loss), "train_loss_epoch": (esteps, epoch_loss)}
+    found = diagnose(curves, hparams={"criterion": "<function binary_cross_entropy at 0x1>", "learning_rate": 1e-3})
+    assert "lr-too-high" not in [f.condition for f in found]
+    assert found and found[0].condition == "no-learning" and found[0].evidence["form"] == "at-chance"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, Mapping
 
 from advisor.io import wire
@@ -91,6 +92,7 @@ PARAM_ALIASES: dict[str, tuple[str, ...]] = {
     "optimizer": ("optim.name", "optimizer.name", "optimizer._target_", "optim._target_", "optimizer.class_path",
                   "optimizer", "optim", "opt", "optimizer_name", "optimizer_type", "opt_name"),
     "shuffle": ("shuffle",),
+    "loss": ("loss", "criterion", "loss_fn", "loss_function", "lossfn", "objective", "loss_type", "loss.name", "loss._target_"),
     "width": ("model.width", "width", "hidden_size", "hidden_dim", "d_model", "units", "n_hidden"),
 }
 
@@ -182,14 +184,22 @@ def early_stopping(params: Mapping[str, Any]) -> dict[str, Any] | None:
     return found if ("patience" in found or "step" in found) else None
 
 
+# a declared loss that is binary cross-entropy, as PyTorch, Keras and TF name it
+_BINARY_LOSS = re.compile(r"binary[_ ]?cross[_ ]?entropy|\bbce(with_?logits)?(loss)?\b|sigmoid_cross_entropy", re.IGNORECASE)
+
+
 def num_classes(params: Mapping[str, Any]) -> int | None:
-    """The class count, from any alias that holds a real one (configs use 0 for 'default')."""
+    """The class count, from any alias that holds a real one (configs use 0 for 'default'); else
+    2 when the declared loss is binary cross-entropy (``criterion: binary_cross_entropy``, Keras'
+    ``loss='binary_crossentropy'``, ``BCEWithLogitsLoss``): one sigmoid output, whose loss sits
+    at ln 2 when it says nothing."""
     aliases = PARAM_ALIASES["num_classes"]
     for k, v in params.items():
         if _last(k) in aliases and isinstance(v, (int, float)) and not isinstance(v, bool):
             if v >= 2 and v == int(v):
                 return int(v)
-    return None
+    loss = param(params, "loss")
+    return 2 if isinstance(loss, str) and _BINARY_LOSS.search(loss) else None
 
 
 def steps_per_epoch_from(params: Mapping[str, Any]) -> int | None:

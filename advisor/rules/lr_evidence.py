@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from advisor.model import Role
+from advisor.model import Role, Series
 from advisor.rules.base import Context
 from advisor.signals import Curve, median, robust_sigma, rolling_median
 
@@ -144,12 +144,13 @@ def clears_noise(ratio: float, log_noise: float, k: float = 4.0) -> bool:
     return math.log(max(ratio, 1e-300)) >= k * log_noise
 
 
-def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: float = 4.0) -> Excursions | None:
+def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: float = 4.0, over_rest: float = 1.5) -> Excursions | None:
     """The loss's climbs above its start; None when the loss is not positive at the start.
 
     Per-batch losses are noisy (with batch size 1 a point can be a tenth or ten times the level),
     so both tests are relative to the curve's own noise: the early jump must clear ``noise_k``
-    times the early points' log-scale noise, and the later climbs are counted on binned medians
+    times the early points' log-scale noise and stand ``over_rest`` times above the 90th
+    percentile of the points after the early window, and the later climbs are counted on binned medians
     against the first bin's median when the start has no jump to explain away.
     """
     if c.n < 5:
@@ -170,6 +171,11 @@ def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: 
     noise = robust_sigma(np.diff(np.log(pos))) / math.sqrt(2) if pos.size >= 5 else 0.0
     if not clears_noise(jump, noise, noise_k):
         jump = 1.0  # within the early points' own noise: no jump
+    elif rest.size >= 5 and float(sm[i]) < over_rest * float(np.percentile(rest, 90)):
+        # the rest of the run reaches it again: per-example losses (batch 1) switch between modes
+        # (a binary cross-entropy near 0.4 or 1.1 by the label), which point-to-point noise,
+        # small within a mode, does not see
+        jump = 1.0
     early_end = float(c.steps[min(k, c.n) - 1])
     later = c.bvals[c.bsteps > early_end]
     # Without a jump the start level is the first bin's, or the first points' median (robust to
@@ -223,19 +229,24 @@ def first_logged_after_updates(ctx: Context, c: Curve) -> bool:
     return s is not None and (float(c.steps[0]) > 0 or "epoch" in s.tag.lower())
 
 
-def epoch_twin_start(ctx: Context) -> tuple[float, float] | None:
-    """(first value, its step) of the train loss's epoch-mean twin when the train loss is logged per
-    step beside one — PyTorch Lightning's ``<name>_step`` and ``<name>_epoch`` from one
-    ``self.log(..., on_step=True, on_epoch=True)``. The twin's first point is the first epoch's
-    mean: it holds the steps before the first per-step point (logged after ``log_every_n_steps``
-    updates), whose loss the per-step curve never shows."""
+def epoch_twin(ctx: Context) -> Series | None:
+    """The train loss's epoch-mean twin when the train loss is logged per step beside one —
+    PyTorch Lightning's ``<name>_step`` and ``<name>_epoch`` from one ``self.log(...,
+    on_step=True, on_epoch=True)`` — with 2 points at least. Each of its points is the mean over
+    an epoch's steps: the level of a per-example loss that single logged minibatches only sample."""
     s = ctx.series(Role.TRAIN_LOSS)
     if s is None or not s.tag.endswith("_step") or len(s) < 2:
         return None
     twin = ctx.run.series.get(f"{s.split}/{s.tag[:-5]}_epoch" if s.split else f"{s.tag[:-5]}_epoch")
-    if twin is None or len(twin) < 2 or not np.isfinite(twin.values[0]):
-        return None
-    return float(twin.values[0]), float(twin.steps[0])
+    return twin if twin is not None and len(twin) >= 2 and np.all(np.isfinite(twin.values)) else None
+
+
+def epoch_twin_start(ctx: Context) -> tuple[float, float] | None:
+    """(first value, its step) of the train loss's epoch-mean twin (:func:`epoch_twin`). Its first
+    point is the first epoch's mean: it holds the steps before the first per-step point (logged
+    after ``log_every_n_steps`` updates), whose loss the per-step curve never shows."""
+    twin = epoch_twin(ctx)
+    return (float(twin.values[0]), float(twin.steps[0])) if twin is not None else None
 
 
 def blown_up_start(ctx: Context, c: Curve, min_first: float = 20.0, min_ratio: float = 300.0, max_after: float = 0.3) -> BlownUpStart | None:

@@ -13,10 +13,13 @@ when the run declares them; the class count for the chance level ln C.
 Trigger (the loss never went non-finite — that is ``non-finite``), any of:
   * jump: the early peak (largest 3-point rolling median of the first ``early_frac`` of the
     points) is at least ``min_jump`` times the initial loss (and clears four times the early
-    points' own log-scale noise), and afterwards the loss made less
+    points' own log-scale noise, and 1.5 times the 90th percentile of the points after the early
+    window: a loss of single examples reaches its "peak" again and again — see
+    ``advisor.rules.lr_evidence.excursions``), and afterwards the loss made less
     than ``max_progress`` of progress from the initial loss (it sits near its start or ln C) —
     critical (for a loss that made no progress, a single early point at least
-    ``min_stuck_spike`` times the start, clearing the noise, is the jump: one logged minibatch
+    ``min_stuck_spike`` times the start, clearing the noise and ``jump_over_rest`` times the rest's
+    90th percentile, is the jump: one logged minibatch
     can hold it, and a rate too small never throws the loss above its start); or it did learn
     but climbed back above the initial loss in at least
     ``min_bumps`` separate episodes (binned medians more than ``bump_margin`` above the start),
@@ -107,6 +110,7 @@ class Params:
     thrown_over_chance: float = 10.0  # ... and this many times ln C when C is known
     far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
     min_over_chance: float = 1.2  # worse than uniform: the second half's median train loss over ln C
+    jump_over_rest: float = 1.5  # a single-point jump over the 90th percentile of the rest of the run
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -202,7 +206,9 @@ def _single_point_jump(c, ex: Excursions, p: Params) -> tuple[Excursions, bool]:
     k = max(5, math.ceil(p.early_frac * c.n))  # the early window of excursions()
     i = int(np.argmax(c.values[:k]))
     raw = float(c.values[i]) / ex.ref
-    if raw >= p.min_stuck_spike and clears_noise(raw, ex.log_noise):
+    rest = c.values[k:]
+    above_rest = rest.size < 5 or float(c.values[i]) >= p.jump_over_rest * float(np.percentile(rest, 90))
+    if raw >= p.min_stuck_spike and clears_noise(raw, ex.log_noise) and above_rest:
         return dataclasses.replace(ex, peak=float(c.values[i]), jump=raw, jump_step=int(c.steps[i])), True
     return ex, False
 

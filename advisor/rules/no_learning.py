@@ -25,7 +25,12 @@ Trigger, either:
     (without an accuracy: the val loss fell ``val_order_drop``): that model learns, slowly. Nor
     when the per-step loss's first point came after updates and its epoch-mean twin (Lightning's
     ``_step``/``_epoch`` pair) starts clearly above it: the loss fell before the curve begins.
-    Needs ``min_points`` points; or
+    Or at chance: a classifier (class count known) whose train loss ended at ``at_chance`` of ln C
+    or above, never sat below ``at_chance_floor`` of it (a running median: one thrown back to
+    chance after learning did learn), with no significant fall over its second half and no
+    accuracy clearly above chance,
+    whatever it fell from its start (a start above ln C is the initialisation's). Needs
+    ``min_points`` points (twice that for the at-chance form); or
   * held-out: over at least ``min_evals`` evaluations, the typical (median) validation
     accuracy stays within a margin of chance (1/C) — ``chance_margin``, or three binomial
     standard deviations when the validation set's size is known — and even the best stays
@@ -66,7 +71,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.rules.lr_evidence import epoch_twin_start, first_logged_after_updates, lr_direction
+from advisor.rules.lr_evidence import epoch_twin, epoch_twin_start, first_logged_after_updates, lr_direction
 from advisor.rules.rl_signals import rl_no_learning
 from advisor.signals import fmt, in_order, mann_kendall_z, median, percent_scale, rolling_median
 
@@ -96,6 +101,8 @@ class Params:
     epoch_per_step: int = 100  # at least this many points written at each kept step
     epoch_band: float = 0.02  # the step values stay within this fraction of their level
     epoch_min_level: float = 0.1  # a level below this may be a converged loss, not a stuck one
+    at_chance: float = 0.97  # at chance: a classifier's late train loss at this share of ln C or above
+    at_chance_floor: float = 0.9  # ... and its running median never below this share of ln C
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -122,7 +129,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # is memorisation (labels shuffled against inputs), allowed up to ``memorise_progress``
     memorising = 0 <= sh.progress < p.memorise_progress and in_order(ctx.val, rising=True, p_max=p.val_order_p, min_n=p.val_order_evals)
     flat = (sh.progress < p.min_progress and gain_frac < p.min_gain and not steady) or memorising
-    if not flat or _val_falls_in_order(ctx, p) or _fell_before_first_point(ctx, c, sh, p):
+    at_chance = not flat and _at_chance(ctx, c, p)
+    if not (flat or at_chance) or _val_falls_in_order(ctx, p) or _fell_before_first_point(ctx, c, sh, p):
         return _held_out(ctx, p)
     bouncing = sh.rel_noise > 0.05
     evidence = {
@@ -140,6 +148,13 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         f"train loss stayed at its initial level for the whole run: {fmt(sh.v0)} -> {fmt(sh.vend)} "
         f"({100 * sh.progress:.1f}% progress over steps {int(c.steps[0])}-{int(c.steps[-1])}){acc_txt}"
     )
+    if at_chance:
+        chance = math.log(ctx.num_classes)
+        evidence.update(form="at-chance", chance_loss=chance, late_loss=_late_level(ctx, c))
+        summary = (
+            f"train loss went from {fmt(sh.v0)} to {fmt(evidence['late_loss'])} and never got clearly below ln C = {fmt(chance)} "
+            f"({ctx.num_classes} classes: what an output that says nothing scores): it learned no more than the uniform output{acc_txt}"
+        )
     if memorising and sh.progress >= p.min_progress:
         v = ctx.val
         evidence.update(form="memorising", val_first=float(v.values[0]), val_last=float(v.values[-1]))
@@ -212,6 +227,42 @@ def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
         f"{fmt(level)}, {fmt(float(vals[0]))} -> {fmt(float(vals[-1]))}{acc_txt}"
     )
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
+
+
+def _at_chance(ctx: Context, c, p: Params) -> bool:
+    """A classifier (class count known) whose train loss ended at ``at_chance`` of ln C or above —
+    its late level (:func:`_late_level`) — and never sat below ``at_chance_floor`` of it, without a significant fall over its second
+    half, and with no accuracy clearly above chance: whatever it fell from its start, it got no
+    further than the uniform output (or the class priors)."""
+    k = ctx.num_classes
+    if not k or c.n < 2 * p.min_points:
+        return False
+    late = _late_level(ctx, c)
+    twin = epoch_twin(ctx)
+    levels = twin.values if twin is not None and len(twin) >= 5 else c.bvals
+    # never clearly below it either (a 5-point running median): a model that learned and was then
+    # thrown back to chance (exploding gradients, a rate ramp) did learn
+    low = float(np.min(rolling_median(levels, 5))) if levels.size >= 5 else float(np.min(levels))
+    if late < p.at_chance * math.log(k) or low < p.at_chance_floor * math.log(k):
+        return False
+    half = c.bvals[c.bvals.size // 2 :]
+    if half.size >= 4 and mann_kendall_z(half) < -2.6:
+        return False  # still on its way down
+    chance = ctx.chance_accuracy
+    acc = ctx.val_acc or ctx.train_acc
+    if acc is not None and acc.n >= 3 and chance:
+        return median(acc.values[-max(3, acc.n // 10):]) / percent_scale(acc.values) <= chance + 2 * p.chance_margin
+    return True
+
+
+def _late_level(ctx: Context, c) -> float:
+    """The train loss's level at the end: the median of its last tenth (5 points at least), or of
+    its epoch-mean twin's last 3 points when it has one — single logged minibatches of a
+    per-example loss only sample the level an epoch's mean gives."""
+    twin = epoch_twin(ctx)
+    if twin is not None and len(twin) >= 3:
+        return median(twin.values[-3:])
+    return median(c.values[-max(5, c.n // 10):])
 
 
 def _fell_before_first_point(ctx: Context, c, sh, p: Params) -> bool:

@@ -42,6 +42,16 @@ def test_param_matches_slash_and_dotted_nesting_and_multi_part_aliases():
     assert H.steps_per_epoch_from({"data/steps_per_epoch": 100}) == 100
 
 
+
+def test_a_declared_binary_cross_entropy_loss_makes_two_classes():
+    # Lightning logs a criterion passed to the module as its repr; Keras compiles with a name
+    assert H.num_classes({"criterion": "<function binary_cross_entropy at 0x10466e200>"}) == 2
+    assert H.num_classes({"loss": "binary_crossentropy"}) == 2
+    assert H.num_classes({"model/loss_fn": "BCEWithLogitsLoss()"}) == 2
+    assert H.num_classes({"criterion": "CrossEntropyLoss()"}) is None
+    assert H.num_classes({"loss": "mse"}) is None
+    assert H.num_classes({"num_classes": 5, "loss": "bce"}) == 5  # a declared count wins
+
 def test_num_param_only_finite_numbers():
     params = {"lr": "0.01", "shuffle": True, "clip": math.inf, "wd": "heavy"}
     assert H.num_param(params, "lr") == 0.01
