@@ -76,6 +76,27 @@ def test_test_split_used_as_held_out_only_without_val():
     assert got["val_loss"] == "valid/loss"
 
 
+
+def test_a_test_loop_logged_by_batch_index_is_no_held_out_curve():
+    # Lightning's test loop after a 2,400-step run, logged with on_step: test_loss_step at steps
+    # 0-19 (its batches). Taken as the held-out loss it read as "val below train" and "noisy
+    # validation" of a run that logged no validation at all.
+    from advisor.model import Run, Series
+
+    def ser(tag, steps, values):
+        return Series.from_points(tag, np.asarray(steps), np.asarray(values, float), np.arange(len(steps), dtype=float))
+
+    steps = np.arange(49, 2450, 50)
+    series = {s.key: s for s in (
+        ser("train_loss_step", steps, np.linspace(1.8, 0.7, steps.size)),
+        ser("test_loss_step", np.arange(20), np.full(20, 0.6)),
+    )}
+    signals = resolve(Run(name="r", path="/nonexistent/r", series=series, hparams={}, config={}))
+    assert "val_loss" not in {r.value for r in signals.roles}
+    assert any("one evaluation pass" in n for n in signals.notes)
+    series["test_loss_step"] = ser("test_loss_step", np.arange(99, 2450, 250), np.linspace(1.7, 0.8, 10))
+    assert resolve(Run(name="r", path="/nonexistent/r", series=series, hparams={}, config={})).roles[Role.VAL_LOSS] == "test_loss_step"
+
 def test_run_dir_name_is_a_split_hint():
     run = run_with("epoch_loss", path="/logs/fit/validation")
     assert resolve(run).roles.get(Role.VAL_LOSS) == "epoch_loss"

@@ -335,6 +335,23 @@ def resolve(
     return _finish(run, feats, roles, derived, notes, mapping, REPORTED_BY_WORKLOAD.get(workload, REPORTED_ROLES))
 
 
+def _step_span(run: Run, key: str) -> str:
+    s = run.series[key]
+    return f"{int(s.steps[0])}-{int(s.steps[-1])}" if len(s) else "none"
+
+
+def _spans_training(run: Run, train_key: str | None, key: str) -> bool:
+    """Whether a held-out series was evaluated over the training: its steps reach past the train
+    loss's first step and cover a tenth of its span. A test loop logged with its batch index as
+    the step (``test_loss_step`` at 0-19 after a run of 2,400 steps) is one pass at the end."""
+    s = run.series.get(key)
+    t = run.series.get(train_key) if train_key else None
+    if s is None or t is None or len(s) < 2 or len(t) < 2:
+        return True
+    t_span = float(t.steps[-1] - t.steps[0])
+    return float(s.steps[-1]) > float(t.steps[0]) and float(s.steps[-1] - s.steps[0]) >= 0.1 * t_span
+
+
 def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], derived: dict[str, Series], notes: list[str]) -> None:
     """The train and validation loss of a supervised (or unrecognised) run."""
     tl = _pick(feats, "loss", ("train", None), "train")
@@ -352,7 +369,10 @@ def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], der
     vl = _pick(feats, "loss", ("val",), "val")
     if vl is None:
         vl = _pick(feats, "loss", ("test",), "val")
-        if vl is not None:
+        if vl is not None and not _spans_training(run, roles.get(Role.TRAIN_LOSS), vl.key):
+            notes.append(f"no validation loss; {vl.key} holds one evaluation pass (steps {_step_span(run, vl.key)}), not a curve over training")
+            vl = None
+        elif vl is not None:
             notes.append(f"no validation loss; using {vl.key} as the held-out loss")
     else:
         te = _pick(feats, "loss", ("test",), "val")
