@@ -399,13 +399,15 @@ def test_a_stall_escaped_quickly_onto_a_long_floor_is_a_plateau():
 
 def test_one_batch_noise_over_a_steady_decline_that_validation_shows_is_no_plateau():
     # SGD at batch 8, one minibatch every 10 steps: the train points scatter so widely that a band
-    # of eight noise widths holds the first 60% of the run, and the escape after it is steep —
-    # but validation, evaluated whole every 8 steps, fell steadily all the while: no stall
+    # of eight noise widths holds the first 60% of the run (drifting down within it), and the
+    # escape after it is steep — but validation, evaluated whole every 8 steps, fell steadily all
+    # the while: no stall
     steps = np.arange(0, 800, 10)
     rng = np.random.default_rng(11)
     level = 0.07 + 0.62 * np.exp(-np.maximum(steps - 100, 0) / 260.0)
     train = np.clip(level * np.exp(rng.normal(0, 0.45, steps.size)), 1e-3, None)
-    train[steps < 480] = np.clip(0.58 + rng.normal(0, 0.1, int(np.sum(steps < 480))), 0.2, None)
+    early = steps < 480
+    train[early] = np.clip(0.64 - 0.1 * steps[early] / 480 + rng.normal(0, 0.1, int(np.sum(early))), 0.2, None)
     vs = np.arange(8, 801, 8)
     val = 0.06 + 0.62 * np.exp(-np.maximum(vs - 60, 0) / 240.0) + rng.normal(0, 0.01, vs.size)
     alone = [f for f in diagnose({"train/loss": (steps, train)}) if f.condition == "plateau"]
@@ -493,3 +495,17 @@ def test_a_per_example_binary_loss_that_ends_at_ln2_is_no_learning_not_a_rate_to
     found = diagnose(curves, hparams={"criterion": "<function binary_cross_entropy at 0x1>", "learning_rate": 1e-3})
     assert "lr-too-high" not in [f.condition for f in found]
     assert found and found[0].condition == "no-learning" and found[0].evidence["form"] == "at-chance"
+
+
+def test_a_calm_stall_stays_a_plateau_though_a_noisy_val_metric_improved_meanwhile():
+    # A binary classifier, one point per epoch: the train loss sits calm at 0.45 (AUROC at chance)
+    # for the first 30 of 92 epochs, then falls to 0.15. Its "val loss" (1 - accuracy on ~85
+    # images) dropped from 0.8 to 0.2 in one step during the stall; the train loss did not drift
+    # down at all, so this is no steady decline hidden by noise: the stall stands.
+    rng = np.random.default_rng(16)
+    steps = np.arange(92) * 625 + 624
+    train = np.where(np.arange(92) < 30, 0.45 + rng.normal(0, 0.012, 92), 0.14 + 0.31 * np.exp(-(np.arange(92) - 30) / 15.0))
+    val = np.where(np.arange(92) < 18, 0.8, np.where(np.arange(92) < 30, 0.2, 0.2 * np.exp(-(np.arange(92) - 30) / 20.0)))
+    val = np.clip(val + rng.normal(0, 0.03, 92), 0.01, 1.0)
+    found = [f for f in diagnose({"train/loss": (steps, train), "val/loss": (steps, val)}) if f.condition == "plateau"]
+    assert found and found[0].severity is Severity.WARNING and found[0].evidence["step_range"][1] <= 30 * 625 + 624

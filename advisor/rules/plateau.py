@@ -22,8 +22,9 @@ way down to its end), over at least ``min_stall_bins`` bins (a steady fall has f
 few points), and ends below every level the stall visited (its rolling medians for one minibatch a
 point; each evaluation of a validation loss): a run ending no lower than its stall already dipped
 fell within its own scatter; and, when validation is logged (``min_stall_evals`` evaluations within
-the stall), it did not fall meanwhile at more than ``max_slope_ratio`` of its pace after the stall —
-a steady decline the noise of one-minibatch points hid. Needs at least ``min_bins`` binned points (the lasting form below,
+the stall), it did not fall meanwhile at more than ``max_slope_ratio`` of its pace after the stall
+while the train loss drifted down within its band by ``drift_of_fall`` of the whole fall — a steady decline the noise of one-minibatch
+points hid. Needs at least ``min_bins`` binned points (the lasting form below,
 ``min_points_lasting``).
 
 With one minibatch a logged point the train loss's noise can hide the stall: then it is read
@@ -95,6 +96,7 @@ class Params:
     min_points_lasting: int = 8
     min_val_evals: int = 10
     min_val_progress: float = 0.3
+    drift_of_fall: float = 0.1  # a train loss drifting down this share of the fall within its stall
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -170,7 +172,11 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
     escape = (plateau_level - sh.vend) / total_fall
     if escape < p.min_escape or escape > p.max_escape or b >= len(c.bvals) - 1:
         return []  # far above where the loss started it is a blow-up, not a stall
-    if not _steep_escape(c, a, b, plateau_level, sh.vend, p) or (not min_stall and _val_fell_meanwhile(ctx, s_a, s_b, p)):
+    # a train loss drifting down within the band (``drift_of_fall`` of the whole fall) while
+    # validation fell as fast: a steady decline
+    # its one-minibatch noise hid (a calm or rising train loss beside a falling val metric stalled)
+    drifting = -theil_sen(c.bsteps[a:b], c.bvals[a:b]) * (s_b - s_a) >= p.drift_of_fall * total_fall
+    if not _steep_escape(c, a, b, plateau_level, sh.vend, p) or (not min_stall and drifting and _val_fell_meanwhile(ctx, s_a, s_b, p)):
         return []
     if _lr_warms_up(ctx, s_a, s_b):
         return []  # a warmup, not a stall
