@@ -509,3 +509,17 @@ def test_a_calm_stall_stays_a_plateau_though_a_noisy_val_metric_improved_meanwhi
     val = np.clip(val + rng.normal(0, 0.03, 92), 0.01, 1.0)
     found = [f for f in diagnose({"train/loss": (steps, train), "val/loss": (steps, val)}) if f.condition == "plateau"]
     assert found and found[0].severity is Severity.WARNING and found[0].evidence["step_range"][1] <= 30 * 625 + 624
+
+
+def test_a_loss_flat_at_ln2_then_falling_is_a_plateau_not_a_steady_slow_fall():
+    # A binary model (Lightning, every 50 steps): train loss exactly at ln 2 for the first 55% of
+    # the run, then falling to 0.648 — the second half fell 27x as much as the first. That is a
+    # stall and an escape, not a loss "falling steadily but slowly" at one pace.
+    rng = np.random.default_rng(17)
+    steps = np.arange(49, 1100, 50)
+    k = np.arange(steps.size)
+    train = np.where(k < 12, 0.693 + rng.normal(0, 0.001, steps.size), 0.693 - 0.045 * (k - 11) / 10)
+    vs = np.arange(109, 1100, 110)
+    val = np.array([0.6932, 0.6933, 0.6931, 0.6930, 0.6910, 0.6828, 0.6667, 0.6514, 0.6466, 0.6404])
+    names = [f.condition for f in diagnose({"train_loss_step": (steps, train), "val_loss": (vs, val)})]
+    assert "slow-convergence" not in names

@@ -10,7 +10,8 @@ Trigger: the binned train loss falls with a steady, significant trend (Mann-Kend
 ``min_z``; for a short curve of at most 30 points, exact Kendall p below ``short_p``), has removed less than ``max_progress`` (but at least ``min_progress``) of its
 initial value, and has not
 decelerated: the fall in the second half is at least ``min_decel`` of the fall in the first
-half, and it is still falling at the end (or validation, evaluated whole, is: exact Kendall p
+half (and under ``max_accel`` times it: a first half that made under a tenth of the second's fall
+sat flat, then fell — a stall, ``plateau``'s case, not a steady pace), and it is still falling at the end (or validation, evaluated whole, is: exact Kendall p
 below ``val_p`` over its late evaluations, ending at its lowest). It must be smooth — noise under ``max_rel_noise`` of the level — since a noisy, slow
 curve points at the batch or the data rather than the step size.
 
@@ -56,6 +57,7 @@ class Params:
     max_progress: float = 0.5
     min_progress: float = 0.01
     min_decel: float = 0.5
+    max_accel: float = 10.0  # a second half falling this many times the first: flat, then a fall
     min_z: float = -4.0
     max_rel_noise: float = 0.05
     min_points: int = 10
@@ -96,7 +98,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     c, sh = got
     if not (p.min_progress <= sh.progress < p.max_progress):
         return []
-    if not _steady_fall(c.bvals, sh.z_all, p) or sh.decel < p.min_decel or sh.rel_noise > p.max_rel_noise:
+    if not _steady_fall(c.bvals, sh.z_all, p) or not p.min_decel <= sh.decel < p.max_accel or sh.rel_noise > p.max_rel_noise:
         return []
     if not sh.still_falling and sh.late_drop < 0.1 and not _val_still_falling(ctx, sh.late_start, p):
         return []  # it flattened: that is underfitting or a plateau, not a slow descent
