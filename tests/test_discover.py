@@ -120,6 +120,15 @@ def test_a_lone_train_dir_is_a_run_not_a_split(tmp_path):
     assert all(s is None for r in discover(str(tmp_path)).runs for _, s in r.files)
 
 
+
+def test_a_keras_fit_without_validation_is_its_log_dir_not_train(tmp_path):
+    """The Keras TensorBoard callback writes <log_dir>/train and <log_dir>/validation (TF2 files,
+    named .v2); a fit without validation data writes only train/. The run is still <log_dir>,
+    its train/ a split — Ultralytics' lone train/ (torch files) stays a run of its own."""
+    _write(tmp_path / "logs" / "fit" / "20230607-165557" / "train", "epoch_loss", fname="events.out.tfevents.1686131758.h.25172.3.v2")
+    (run,) = discover(str(tmp_path)).runs
+    assert run.name == "logs/fit/20230607-165557" and [s for _, s in run.files] == ["train"]
+
 def test_estimator_model_dir_with_eval_subdir_is_one_run(tmp_path):
     """TF Estimator: training events in model_dir itself, evaluation in model_dir/eval/."""
     _write(tmp_path / "model", "loss")

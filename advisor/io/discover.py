@@ -178,9 +178,12 @@ def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
         leaves = [c for c in leaves if c not in stamped]
         kinds = {split_kind(os.path.basename(c)) for c in leaves} - {None}
         # A split needs a sibling split (Keras train/ + validation/), or a parent that holds the
-        # other side itself (TF Estimator's model_dir + eval/). A lone train/ is a run of its own
+        # other side itself (TF Estimator's model_dir + eval/), or TF2 summary files (``.v2``: the
+        # Keras callback writes <log_dir>/train and <log_dir>/validation, and a fit without
+        # validation data only the first). A lone train/ of other writers is a run of its own
         # (Ultralytics names its runs train, train2, ...).
-        split = len(kinds) >= 2 or bool(kinds and event_dirs.get(parent))
+        tf2 = bool(kinds) and all(f.endswith(".v2") for c in leaves if split_kind(os.path.basename(c)) for f in event_dirs[c])
+        split = len(kinds) >= 2 or bool(kinds and event_dirs.get(parent)) or tf2
         if not split and not stamped:
             continue
         leaves = leaves if split else []
