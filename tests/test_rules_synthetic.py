@@ -523,3 +523,17 @@ def test_a_loss_flat_at_ln2_then_falling_is_a_plateau_not_a_steady_slow_fall():
     val = np.array([0.6932, 0.6933, 0.6931, 0.6930, 0.6910, 0.6828, 0.6667, 0.6514, 0.6466, 0.6404])
     names = [f.condition for f in diagnose({"train_loss_step": (steps, train), "val_loss": (vs, val)})]
     assert "slow-convergence" not in names
+
+
+def test_a_stall_escaped_in_stages_is_a_plateau():
+    # The adding problem again (seed 40): the loss sits at ~1.0 until 60% of the run, drops to a
+    # second ledge at ~0.45, and only then falls to 0.02. Over the escape to three quarters of the
+    # way down, the ledge flattens the slope; over a window as long as the stall it is steep.
+    n = 800
+    steps = np.arange(n)
+    rng = np.random.default_rng(18)
+    # the stall drifts down a little (1.06 -> 0.94), as a real one does
+    level = np.where(steps < 480, 1.06 - 0.12 * steps / 480, np.where(steps < 600, 0.47, 0.02 + 0.45 * np.exp(-(steps - 600) / 30.0)))
+    train = level * np.exp(rng.normal(0, 0.12, n))
+    found = [f for f in diagnose({"train/loss": (steps, train)}) if f.condition == "plateau"]
+    assert found and found[0].severity is Severity.WARNING and 400 < found[0].evidence["step_range"][1] <= 490

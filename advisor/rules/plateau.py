@@ -17,8 +17,8 @@ rising over it), after which the loss falls by at least ``min_escape`` of the to
 above it is a stall above a noisy first point) —
 the plateau sits far above where the run ends — and falls right after it at least
 1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
-of a steady decline; the fall measured over the escape, until the loss is three quarters of the
-way down to its end), over at least ``min_stall_bins`` bins (a steady fall has flat stretches of a
+of a steady decline; the fall measured over a window as long as the stall or over the escape,
+until the loss is three quarters of the way down to its end, whichever is steeper), over at least ``min_stall_bins`` bins (a steady fall has flat stretches of a
 few points), and ends below every level the stall visited (its rolling medians for one minibatch a
 point; each evaluation of a validation loss): a run ending no lower than its stall already dipped
 fell within its own scatter; and, when validation is logged (``min_stall_evals`` evaluations within
@@ -213,15 +213,17 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
 
 def _steep_escape(c, a: int, b: int, level: float, end: float, p: Params) -> bool:
     """A stall, not a noisy stretch of a steady decline: the fall right after the plateau is much
-    steeper than any drift within it — measured over the escape itself, up to where the loss has
-    made three quarters of its way down to the end (a window as long as the stall would be mostly
-    the converged floor after a quick escape, as flat as the stall's drift)."""
+    steeper than any drift within it — over a window as long as the stall, or over the escape
+    itself, up to where the loss has made three quarters of its way down to the end, whichever is
+    steeper (after a quick escape the long window is mostly the converged floor, as flat as the
+    stall's drift; an escape in stages is steep only over the long one)."""
     k = min(len(c.bvals), b + max(5, b - a))
-    reached = np.flatnonzero(c.bvals[b:k] <= end + 0.25 * (level - end))
-    if reached.size:
-        k = min(k, b + max(5, int(reached[0]) + 1))
-    s_in = theil_sen(c.bsteps[a:b], c.bvals[a:b])
     s_out = theil_sen(c.bsteps[b - 1 : k], c.bvals[b - 1 : k])
+    reached = np.flatnonzero(c.bvals[b:k] <= end + 0.25 * (level - end))
+    if reached.size:  # the steeper of the two: an escape in stages is steep over the longer window
+        e = min(k, b + max(5, int(reached[0]) + 1))
+        s_out = min(s_out, theil_sen(c.bsteps[b - 1 : e], c.bvals[b - 1 : e]))
+    s_in = theil_sen(c.bsteps[a:b], c.bvals[a:b])
     return s_out < 0 and s_in >= p.max_slope_ratio * s_out
 
 
