@@ -488,5 +488,12 @@ def fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def times(x: float) -> str:
+    """A ratio for summaries: 3.2x, 424x, 3.4e+08x — never a run of nine digits."""
+    if x is None or not math.isfinite(x):
+        return f"{x}x"
+    return f"{x:.1f}x" if abs(x) < 100 else f"{x:.0f}x" if abs(x) < 1e5 else f"{x:.1e}x"
+
+
 def pct(x: float) -> str:
     return f"{100 * x:.0f}%" if math.isfinite(x) else str(x)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
 import pytest
 
 from advisor.analyze import analyze
@@ -79,3 +80,21 @@ def test_progress_and_growth_words_read_right_at_the_extremes():
     assert _progress_txt(-0.01) == "made no progress" and not contradictions(f"the loss {_progress_txt(-0.01)}")
     assert _progress_txt(0.05) == "made only 5% progress"
     assert not contradictions(f"after the gradient norm grew {fmt(1.2145567e19)}x (exploding gradients)")
+
+
+def test_ratios_and_a_loss_that_ended_higher_read_right():
+    # a gradient that grew 1.6e16 times printed as "15550691934346090x"; a loss that ended above
+    # its start as "made only -3% progress"
+    from advisor.signals import times
+
+    assert [times(x) for x in (3.16, 424.4, 343825030.0)] == ["3.2x", "424x", "3.4e+08x"]
+    assert not contradictions(f"train loss jumped from 0.365 to 1.16 ({times(343825030.0)}) by step 249")
+    from advisor.rules.exploding_gradients import Params, _loss_unhealthy
+    from advisor.rules.base import Context
+    from advisor.io.roles import resolve
+
+    loss = np.concatenate([np.full(40, 2.3), 2.37 + 0.01 * (-1.0) ** np.arange(10)])
+    run = synth.run_of({"train/loss": (np.arange(50), loss)})
+    ctx = Context(run, resolve(run), "supervised")
+    unhealthy, why = _loss_unhealthy(ctx, 40.0, Params())
+    assert unhealthy and not contradictions(f"gradient norm grew 424x; {why}") and "above where it started" in why

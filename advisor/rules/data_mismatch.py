@@ -47,7 +47,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, mann_kendall_z, pct, rolling_median
+from advisor.signals import fmt, mann_kendall_z, pct, rolling_median, times
 
 ID = "data-mismatch"
 SEVERITY = Severity.WARNING
@@ -114,8 +114,8 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     }
     rem = [R.check_data("that validation inputs go through the same preprocessing as training (a feature scaled by a train statistic near 0, a transform on one split only) and that labels are encoded alike")]
     summary = (
-        f"val loss {fmt(v0)} at the first evaluation (step {int(v.steps[0])}) is {r0:.0f}x the train loss "
-        f"{fmt(float(level[0]))} there, and stayed {rmid:.0f}x above it over {early.size} evaluations to step {last_early}: "
+        f"val loss {fmt(v0)} at the first evaluation (step {int(v.steps[0])}) is {times(r0)} the train loss "
+        f"{fmt(float(level[0]))} there, and stayed {times(rmid)} above it over {early.size} evaluations to step {last_early}: "
         f"early in training a model scores two splits drawn from one distribution about equally, so these two are not prepared alike"
     )
     conf = margin_confidence(min(r0, rmid), p.apart_ratio, 10.0, base=0.6)
@@ -159,7 +159,7 @@ def _test_apart(ctx: Context, p: Params) -> list[Finding]:
     }
     rem = [R.check_data("how the test split is built (distribution, preprocessing, label mapping) against the validation split")]
     summary = (
-        f"test loss {fmt(test_end)} is {ratio:.1f}x the validation loss {fmt(val_end)} at the same steps: the test set is not "
+        f"test loss {fmt(test_end)} is {times(ratio)} the validation loss {fmt(val_end)} at the same steps: the test set is not "
         f"drawn like the validation set, so validation results will not carry over"
     )
     conf = margin_confidence(ratio, p.test_ratio, 10.0, base=0.6)

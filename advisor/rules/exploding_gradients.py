@@ -46,7 +46,7 @@ from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.non_finite import clip_threshold
-from advisor.signals import fmt, mann_kendall_z, median
+from advisor.signals import fmt, mann_kendall_z, median, times
 
 ID = "exploding-gradients"
 SEVERITY = Severity.CRITICAL
@@ -98,7 +98,8 @@ def _loss_unhealthy(ctx: Context, from_step: float, p: Params) -> tuple[bool, st
     v0, ve = c.start(), c.end()
     progress = (v0 - ve) / abs(v0) if v0 else 0.0
     if progress < p.min_progress:
-        return True, f"the loss made only {100 * progress:.0f}% progress"
+        return True, (f"the loss made only {100 * progress:.0f}% progress" if progress >= 0
+                      else f"the loss ended {100 * -progress:.0f}% above where it started")
     return False, "the loss fell normally"
 
 
@@ -190,7 +191,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         R.activation("elu", "a smoother activation can tame the gradient (relu -> elu/tanh); for a plain RNN use an LSTM/GRU cell"),
     ]
     if kind == "growth":
-        g_txt = "to non-finite" if not math.isfinite(growth) else f"{growth:.0f}x"
+        g_txt = "to non-finite" if not math.isfinite(growth) else times(growth)
         summary = f"gradient norm grew {g_txt} from its early level {fmt(early)} (peak {fmt(peak)} at step {int(g.bsteps[peak_i])}); {evidence.get('why', '')}"
         conf = 0.95 if nonfinite else margin_confidence(math.log10(growth), math.log10(p.min_growth), 1.0, base=0.7)
     else:
@@ -202,12 +203,12 @@ def _burst_or_spikes_text(kind: str, evidence: dict, p: Params, onset: int | Non
     """The summary and confidence of the burst and spikes forms."""
     if kind == "burst":
         summary = (
-            f"gradient norm burst to {evidence['burst_peak_ratio']:.0f}x its median in the first steps ({evidence['burst_points']} "
-            f"points above {p.spike_k:.0f}x, to step {evidence['burst_until']}) while the loss jumped {evidence['loss_jump']:.1f}x; {evidence['why']}"
+            f"gradient norm burst to {times(evidence['burst_peak_ratio'])} its median in the first steps ({evidence['burst_points']} "
+            f"points above {p.spike_k:.0f}x, to step {evidence['burst_until']}) while the loss jumped {times(evidence['loss_jump'])}; {evidence['why']}"
         )
         return summary, margin_confidence(evidence["burst_points"], p.min_burst, 5, base=0.6)
     summary = (
         f"gradient norm spiked above {p.spike_k:.0f}x its running median {evidence['spikes']} times "
-        f"({100 * evidence['spike_rate']:.1f}% of steps, up to {evidence['max_spike_ratio']:.0f}x its median), first at step {onset}; {evidence['why']}"
+        f"({100 * evidence['spike_rate']:.1f}% of steps, up to {times(evidence['max_spike_ratio'])} its median), first at step {onset}; {evidence['why']}"
     )
     return summary, margin_confidence(evidence["spike_rate"], p.spike_rate, 0.02, base=0.6)

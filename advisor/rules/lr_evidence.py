@@ -29,7 +29,7 @@ import numpy as np
 
 from advisor.model import Role, Series
 from advisor.rules.base import Context
-from advisor.signals import Curve, median, robust_sigma, rolling_median
+from advisor.signals import Curve, median, robust_sigma, rolling_median, times
 
 ADAPTIVE = ("adam", "adamw", "nadam", "radam", "adamax", "rmsprop", "adagrad", "adadelta", "ranger", "lamb", "adafactor", "lion")
 SGD_LIKE = ("sgd", "momentum", "nesterov")
@@ -204,7 +204,7 @@ def lr_direction(ctx: Context) -> tuple[str | None, str]:
     if declared.high:
         return "down", f"{declared.describe()} is far above the usual range for its optimizer"
     if ex is not None and (ex.jump >= 2.0 or ex.bumps >= 1):
-        return "down", f"the loss climbed above its initial value {ex.ref:.3g} (up to {max(ex.jump, ex.bump_peak):.1f}x)"
+        return "down", f"the loss climbed above its initial value {ex.ref:.3g} (up to {times(max(ex.jump, ex.bump_peak))})"
     if declared.low:
         return "up", f"{declared.describe()} is far below the usual range for its optimizer"
     return None, "the direction is unclear: no climb above the start and no declared rate"

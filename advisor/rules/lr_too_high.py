@@ -84,7 +84,7 @@ from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, blow
 from advisor.rules.non_finite import clip_threshold
 from advisor.rules.oscillation import Params as OscParams
 from advisor.rules.oscillation import spikes
-from advisor.signals import fmt, mann_kendall_z, median, percent_scale
+from advisor.signals import fmt, mann_kendall_z, median, percent_scale, times
 
 ID = "lr-too-high"
 SEVERITY = Severity.CRITICAL
@@ -229,7 +229,7 @@ def _blown_up_finding(ctx: Context, c, bu: BlownUpStart, lr: DeclaredLr) -> Find
     evidence.update(lr.evidence())
     summary = (
         f"the first logged train loss {fmt(bu.first)} (step {int(c.steps[0])}, after the first updates) is "
-        f"{bu.first / bu.level:.0f}x the run's median {fmt(bu.level)}; the loss then sat at {fmt(bu.after)} -> {fmt(bu.end)} "
+        f"{times(bu.first / bu.level)} the run's median {fmt(bu.level)}; the loss then sat at {fmt(bu.after)} -> {fmt(bu.end)} "
         f"({100 * max(bu.progress, 0):.0f}% progress): the first steps blew the weights up and the run never recovered ({lr.describe()})"
     )
     cut = lr.cut_factor()
@@ -325,7 +325,7 @@ def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: Declar
     rate = lr.describe()
     if form == "jump":
         return (
-            f"train loss jumped from {fmt(ex.ref)} to {fmt(ex.ref * ex.jump)} ({ex.jump:.1f}x) by step {ex.jump_step}, "
+            f"train loss jumped from {fmt(ex.ref)} to {fmt(ex.ref * ex.jump)} ({times(ex.jump)}) by step {ex.jump_step}, "
             f"then sat at {fmt(vend)}{at} up to step {last}, {100 * max(progress, 0):.1f}% below its start: "
             f"the learning rate is far too high ({rate}); units have likely died"
         )
@@ -342,12 +342,12 @@ def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: Declar
         )
     if form == "bouncing":
         return (
-            f"train loss bounced above its initial value {fmt(ex.ref)} in {ex.bumps} episodes (up to {ex.bump_peak:.1f}x) "
+            f"train loss bounced above its initial value {fmt(ex.ref)} in {ex.bumps} episodes (up to {times(ex.bump_peak)}) "
             f"and made no progress ({fmt(ex.ref)} -> {fmt(vend)}{at}): steps too large to descend ({rate})"
         )
     return (
         f"train loss climbed back above its initial value {fmt(ex.ref)} in {ex.bumps} separate episodes (up to "
-        f"{ex.bump_peak:.1f}x) although it learned ({fmt(ex.ref)} -> {fmt(vend)}): the learning rate is too high for "
+        f"{times(ex.bump_peak)}), although it learned ({fmt(ex.ref)} -> {fmt(vend)}): the learning rate is too high for "
         f"stable training ({rate})"
     )
 
@@ -369,7 +369,7 @@ def _remedies(ctx: Context, ex: Excursions, lr: DeclaredLr, form: str, why_not_d
         why = f"bring {lr.describe()} to about the usual top of its range"
     elif form == "jump":
         factor = 0.01 if ex.jump >= 30 else 0.1
-        why = f"the loss jumped {ex.jump:.0f}x in the first steps: the rate is orders of magnitude too high"
+        why = f"the loss jumped {times(ex.jump)} in the first steps: the rate is orders of magnitude too high"
     else:
         factor = 0.1 if form == "bouncing" else nice_factor(1 / (1 + ex.bump_peak), lo=0.1, hi=0.5)
         why = why_not_declared or "the loss climbs above where it started: smaller steps"
