@@ -44,6 +44,7 @@ DATA_ROOTS = {
     "extra.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA", ""), os.path.join(ROOT, "..", "shared", "realruns-extra"), "/work/realruns-extra"],
     "extra2.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA2", ""), os.path.join(ROOT, "..", "shared", "realruns-extra2"), "/work/realruns-extra2"],
     "extra3.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA3", ""), os.path.join(ROOT, "..", "shared", "realruns-extra3"), "/work/realruns-extra3"],
+    "extra4.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA4", ""), os.path.join(ROOT, "..", "shared", "realruns-extra4"), "/work/realruns-extra4"],
 }
 
 
