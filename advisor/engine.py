@@ -46,7 +46,9 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
     "oscillation": ("gradient-noise",),
     "slow-convergence": ("underfitting",),
     "data-mismatch": ("no-learning",),
-    "schedule-misconfigured": ("lr-decay-needed",),
+    # a schedule that warms up over half the run, or sits at its floor long before the end, is
+    # what holds the loss back: the fix is the schedule, not a larger rate
+    "schedule-misconfigured": ("lr-decay-needed", "slow-convergence"),
 }
 
 # cause -> conditions it explains (ranked right after the cause)

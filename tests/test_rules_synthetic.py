@@ -537,3 +537,17 @@ def test_a_stall_escaped_in_stages_is_a_plateau():
     train = level * np.exp(rng.normal(0, 0.12, n))
     found = [f for f in diagnose({"train/loss": (steps, train)}) if f.condition == "plateau"]
     assert found and found[0].severity is Severity.WARNING and 400 < found[0].evidence["step_range"][1] <= 490
+
+
+def test_a_warmup_over_half_the_run_is_the_schedule_not_a_rate_too_small():
+    # A BERT fine-tune for one epoch (HF Trainer, every 10 steps): warmup_steps=500 of 938, the
+    # loss at chance until the rate arrives, then a slow fall. It read "slow-convergence at lr
+    # 4e-07 -> scale_lr x10" (the warmup's first value) beside the schedule finding; the fix is the
+    # warmup, and a 2e-5 fine-tune raised tenfold would be worse.
+    rng = np.random.default_rng(19)
+    steps = np.arange(10, 940, 10)
+    lr = np.where(steps <= 500, 4e-7 + (2e-5 - 4e-7) * steps / 500, 2e-5 - 0.4e-5 * (steps - 500) / 438)
+    loss = np.where(steps < 470, 1.946 - 0.04 * steps / 470, 1.906 - 0.15 * (steps - 470) / 470) + rng.normal(0, 0.01, steps.size)
+    found = diagnose({"train/loss": (steps, loss), "train/learning_rate": (steps, lr)})
+    names = [f.condition for f in found]
+    assert names and names[0] == "schedule-misconfigured" and "slow-convergence" not in names

@@ -106,9 +106,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []  # the train loss creeps down while validation gets worse: memorising, not converging
     factor = 10.0 if sh.progress < 0.1 else 3.0
     lr_txt = ""
-    lr0 = ctx.lr.values[0] if ctx.lr is not None and ctx.lr.n else ctx.num_param("lr")
+    dl = declared_lr(ctx)  # the logged rate's peak (a warmup's first value is no rate the run trained at)
+    lr0 = dl.lr
     if lr0:
-        lr_txt = f" at lr {fmt(float(lr0))}"
+        lr_txt = f" at lr {fmt(float(lr0))}" + (" (its peak)" if ctx.lr is not None and ctx.lr.n > 1 else "")
     opt = str(ctx.param("optimizer") or "").lower()
     rem = [R.scale_lr(factor, f"the loss falls at a steady, slow pace{lr_txt}: the step is too small")]
     if opt in ("sgd", ""):
@@ -131,7 +132,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         f"and the second half fell {sh.decel:.1f}x as much as the first ({pace})"
     )
     severity = SEVERITY
-    if (dl := declared_lr(ctx)).usual:
+    if dl.usual:
         # a rate in its optimizer's usual range is not evidently what holds the run back
         severity = Severity.INFO
         summary += f"; {dl.describe()} is in the usual range: the schedule, batch or data may be slowing it"
