@@ -20,7 +20,8 @@ written last at each step would leave only the final epoch: a run that learned r
 loss. When the steps fall back to the stream's first step at least ``MIN_RESETS`` times, each
 stretch between falls rises in order, the stretches are alike in length and the values carry on
 across each fall (the first points after it sit nearer the last points before it than the
-stream's own first points: training went on — not a re-run, which starts over), the stream is
+stream's own first points: training went on — not a re-run, which starts over; at least half of
+the falls that can be judged), the stream is
 read in write order instead, each stretch after the one before (:func:`_unroll`), and
 the run says so. A stream that falls back and starts over (its values back near their start:
 several trainings written into one file) is read as before — the point written last wins — and
@@ -106,13 +107,17 @@ def _carried_share(values: np.ndarray, falls: np.ndarray) -> tuple[float, int]:
     nearer the last points before it than the stream's own first points (training went on) — and
     how many falls could be judged: one whose last points before it are still within four times the
     stream's median point-to-point change of its first points (a loss that never moved) says nothing
-    either way."""
+    either way, and none does when the stream's median sits that near its first points (a stuck
+    loss: a value back at the start is its usual value; a spike at an epoch's end is no trained
+    level the next epoch fell back from)."""
     fin = np.isfinite(values)
     if not fin[:3].any():
         return 0.0, 0
     start = float(np.median(values[:3][fin[:3]]))
     steps_noise = np.abs(np.diff(values[fin]))
     noise = float(np.median(steps_noise)) if steps_noise.size else 0.0
+    if abs(float(np.median(values[fin])) - start) <= 4 * noise:
+        return 0.0, 0  # the stream sits where it started: values back "at the start" say nothing
     carried = judged = 0
     for b in falls + 1:
         before, after = values[max(0, b - 3):b], values[b:b + 3]
@@ -157,7 +162,10 @@ def _unroll(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, str]) -
         carried, judged = _carried_share(v, falls)
         # a stream that never left its start cannot say whether it started over; laid end to end
         # it reads the same either way, and keeps the first epoch's points (an early blow-up)
-        steps = _laid_end_to_end(s, falls, stride) if carried > 0.5 or not judged else None
+        # a tie (one fall after a blow-up at an epoch's end reads as a restart, another as carried
+        # on) lays it end to end too: that keeps every point, where the last write wins drops
+        # all epochs but one
+        steps = _laid_end_to_end(s, falls, stride) if carried >= 0.5 or not judged else None
         if steps is not None:
             out[k] = (steps, v, w, q)
             why = "while its values carry on" if judged else "while its values never leave their start (carried on or started over cannot be told)"

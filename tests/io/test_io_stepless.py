@@ -134,3 +134,21 @@ def test_a_per_epoch_counter_over_a_loss_that_never_moved_keeps_the_first_epoch(
     assert any("cannot be told" in p for p in run.problems)
     rep = analyze([str(tmp_path / "stuck")]).report.runs[0]
     assert rep.findings and rep.findings[0].condition == "lr-too-high"
+
+
+def test_a_stuck_stream_with_blow_ups_at_epoch_ends_keeps_every_epoch(tmp_path):
+    # The same slip (seed 53): the first epochs end on blow-ups (4.6, 9.3, 2.6), so the values
+    # right after those falls, back at the usual 2.3, read as restarts, and the stream kept only
+    # its last epoch (a flat 2.3: critical no-learning, whose advice does not lower the rate). A
+    # stream whose median sits at its first points cannot say it started over; laid end to end,
+    # the blow-ups stay in the curve.
+    rng = np.random.default_rng(6)
+    loss = np.log(10) + rng.normal(0, 0.03, 315)
+    loss[7:16] = [4.1, 5.0, 4.6, 5.3, 7.6, 7.6, 2.6, 7.0, 6.0]
+    loss[40:45] = [2.05, 3.1, 4.59, 9.26, 2.64]
+    loss[87:90] = [1.81, 2.5, 2.83]
+    _write(tmp_path / "tie", [("loss/train", float(v), i % 45) for i, v in enumerate(loss)])
+    run = load_run(discover(str(tmp_path / "tie")).runs[0])
+    assert len(run.series["loss/train"]) == 315 and any("cannot be told" in p for p in run.problems)
+    rep = analyze([str(tmp_path / "tie")]).report.runs[0]
+    assert rep.findings and rep.findings[0].condition == "lr-too-high"
