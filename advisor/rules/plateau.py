@@ -31,6 +31,12 @@ With one minibatch a logged point the train loss's noise can hide the stall: the
 on the validation loss the same way, when that has ``min_val_evals`` evaluations and fell at
 least ``min_val_progress`` of its first value, over ``min_stall_evals`` evaluations at least.
 
+A tight form, for a stall lower in the fall than the first form looks: a smooth loss (epoch
+means: binned noise under ``tight_band`` of its level) that sat within ``tight_band`` of one level
+for ``min_len`` of the run, starting in its first ``max_start``, then ended ``tight_escape`` below
+that level — info, unless a logged rate stayed level across the fall (at least 0.9 of the rate
+within the stall): a scheduled drop of the rate looks the same.
+
 A second form, the plateau that lasts: the loss stopped improving early and the rest of the run —
 at least ``tail_min`` of it, starting within the first ``max_start`` — bought less than
 ``tail_gain`` of the total fall (train loss flat within its noise band; validation, when logged,
@@ -97,6 +103,8 @@ class Params:
     min_val_evals: int = 10
     min_val_progress: float = 0.3
     drift_of_fall: float = 0.1  # a train loss drifting down this share of the fall within its stall
+    tight_band: float = 0.01  # the tight form: a smooth loss within this share of one level ...
+    tight_escape: float = 0.25  # ... ending this share below it
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -113,7 +121,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     tol = max(p.tol_noise * c.bnoise, p.tol_gain * total_fall, 1e-12)
     if len(c.bvals) < p.min_bins:  # too few points to see a stall and its escape; a lasting one shows
         return _lasting(ctx, c, sh, p)
-    return _escaped(ctx, c, sh, p, tol) or _escaped_on_val(ctx, c, p) or _lasting(ctx, c, sh, p)
+    return _escaped(ctx, c, sh, p, tol) or _escaped_on_val(ctx, c, p) or _tight_stall(ctx, c, sh, p) or _lasting(ctx, c, sh, p)
 
 
 def _escaped_on_val(ctx: Context, c, p: Params) -> list[Finding]:
@@ -209,6 +217,43 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         summary += f"; the learning rate is not logged, and a warmup of up to {pct(p.warn_len_no_lr)} of the run looks the same"
     conf = margin_confidence(length, p.min_len, 0.2, base=0.55)
     return [finding(ID, severity, conf, summary, evidence, rem, onset=int(s_a))]
+
+
+def _tight_stall(ctx: Context, c, sh, p: Params) -> list[Finding]:
+    """A smooth loss (epoch means: binned noise under ``tight_band`` of its level) that sat within
+    ``tight_band`` of one level for ``min_len`` of the run, starting in its first ``max_start``,
+    then fell ``tight_escape`` below that level by the end — a stall lower in the fall than the
+    early form looks (a forecasting loss at 0.2992-0.2996 for 160 epochs, then down to 0.17).
+    Info unless a logged rate stayed level across the escape: a scheduled drop of the rate looks
+    the same, so only a rate that did not drop makes it a stall."""
+    b = rolling_median(c.bvals, 3) if c.bvals.size >= 5 else c.bvals
+    level_all = float(median(b))
+    if c.bnoise > p.tight_band * level_all or level_all <= 0:
+        return []
+    a, e = flat_run(b, p.tight_band * float(np.min(b[b > 0])) if np.any(b > 0) else 0.0)
+    if e - a < p.min_stall_bins:
+        return []
+    s_a, s_b = float(c.bsteps[a]), float(c.bsteps[e - 1])
+    level = float(median(c.bvals[a:e]))
+    length, start_frac = (s_b - s_a) / max(c.span, 1), (s_a - c.steps[0]) / max(c.span, 1)
+    if length < p.min_len or start_frac > p.max_start or sh.vend > (1 - p.tight_escape) * level or e >= len(b) - 1:
+        return []
+    lr = ctx.lr
+    steady_lr = lr is not None and lr.n >= 3 and _lr_level_across(lr, s_a, s_b) >= 0.9
+    evidence = {"form": "tight", "step_range": [int(s_a), int(s_b)], "plateau_level": level, "final_loss": sh.vend,
+                "plateau_fraction_of_run": round(length, 3), "signal": "train_loss"}
+    summary = (f"train loss sat at {fmt(level)} (within {pct(p.tight_band)}) from step {int(s_a)} to {int(s_b)} ({pct(length)} of "
+               f"the run), then fell to {fmt(sh.vend)}" + ("" if steady_lr else "; the rate is not logged level across the fall, and "
+               "a scheduled drop of it looks the same"))
+    rem = [R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "a stall escaped later: steps that differ early find the way sooner"),
+           R.normalization("batchnorm", "normalisation shortens plateaus from saturated units")]
+    return [finding(ID, SEVERITY if steady_lr else Severity.INFO, 0.6, summary, evidence, rem, onset=int(s_a))]
+
+
+def _lr_level_across(lr, s_a: float, s_b: float) -> float:
+    """The logged rate after the stall over the rate within it (medians)."""
+    inside, after = lr.values[(lr.steps >= s_a) & (lr.steps <= s_b)], lr.values[lr.steps > s_b]
+    return float(median(after)) / float(median(inside)) if inside.size and after.size and median(inside) > 0 else 0.0
 
 
 def _steep_escape(c, a: int, b: int, level: float, end: float, p: Params) -> bool:
