@@ -277,6 +277,9 @@ def theil_sen(x: np.ndarray, y: np.ndarray, max_points: int = 120) -> float:
     return float(np.median((y[j] - y[i])[ok] / dx[ok]))
 
 
+_PAIRS: dict[int, tuple[np.ndarray, ...]] = {}  # n -> the index pairs i < j (at most max_points' worth)
+
+
 def mann_kendall_z(y: np.ndarray, max_points: int = 150) -> float:
     """Mann-Kendall trend statistic as a z-score (negative = falling); 0 for < 4 points.
 
@@ -292,14 +295,10 @@ def mann_kendall_z(y: np.ndarray, max_points: int = 150) -> float:
         idx = np.linspace(0, n - 1, max_points).round().astype(int)
         y = y[idx]
         n = y.size
-    i, j = np.triu_indices(n, k=1)
+    i, j = _PAIRS.get(n) or _PAIRS.setdefault(n, tuple(a.astype(np.int32) for a in np.triu_indices(n, k=1)))
     s = float(np.sign(y[j] - y[i]).sum())
     var = n * (n - 1) * (2 * n + 5) / 18.0
-    if s > 0:
-        return (s - 1) / math.sqrt(var)
-    if s < 0:
-        return (s + 1) / math.sqrt(var)
-    return 0.0
+    return (s - math.copysign(1.0, s)) / math.sqrt(var) if s else 0.0  # continuity correction
 
 
 def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:

@@ -226,10 +226,10 @@ def _tight_stall(ctx: Context, c, sh, p: Params) -> list[Finding]:
     early form looks (a forecasting loss at 0.2992-0.2996 for 160 epochs, then down to 0.17).
     Info unless a logged rate stayed level across the escape: a scheduled drop of the rate looks
     the same, so only a rate that did not drop makes it a stall."""
+    level_all = float(median(c.bvals))
+    if level_all <= 0 or c.bnoise > p.tight_band * level_all:
+        return []  # not smooth: one-minibatch points never sit within 1% of a level
     b = rolling_median(c.bvals, 3) if c.bvals.size >= 5 else c.bvals
-    level_all = float(median(b))
-    if c.bnoise > p.tight_band * level_all or level_all <= 0:
-        return []
     a, e = flat_run(b, p.tight_band * float(np.min(b[b > 0])) if np.any(b > 0) else 0.0)
     if e - a < p.min_stall_bins:
         return []
