@@ -45,6 +45,7 @@ DATA_ROOTS = {
     "extra2.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA2", ""), os.path.join(ROOT, "..", "shared", "realruns-extra2"), "/work/realruns-extra2"],
     "extra3.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA3", ""), os.path.join(ROOT, "..", "shared", "realruns-extra3"), "/work/realruns-extra3"],
     "extra4.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA4", ""), os.path.join(ROOT, "..", "shared", "realruns-extra4"), "/work/realruns-extra4"],
+    "extra5.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA5", ""), os.path.join(ROOT, "..", "shared", "realruns-extra5"), "/work/realruns-extra5"],
 }
 
 
