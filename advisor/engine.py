@@ -53,7 +53,7 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
 
 # cause -> conditions it explains (ranked right after the cause)
 EXPLAINS: dict[str, tuple[str, ...]] = {
-    "exploding-gradients": ("non-finite", "divergence", "oscillation"),
+    "exploding-gradients": ("non-finite", "divergence", "oscillation", "lr-too-high"),
     "divergence": ("non-finite",),
     "lr-too-high": ("divergence",),
     "vanishing-gradients": ("no-learning", "plateau", "slow-convergence", "underfitting"),
@@ -91,6 +91,9 @@ LINK_IF: dict[tuple[str, str], Callable[[Finding, Finding], bool]] = {
     ("exploding-gradients", "non-finite"): lambda c, e: _cause_matches(e, "exploding-gradients"),
     ("divergence", "non-finite"): lambda c, e: _cause_matches(e, "divergence"),
     ("exploding-gradients", "divergence"): lambda c, e: _earlier(c, e),
+    # a loss that climbed back above its start while the gradient norm exploded: the explosion is
+    # the mechanism (clip it); a rate far too high in its other forms stands on its own
+    ("exploding-gradients", "lr-too-high"): lambda c, e: _form(e) == "spiking",
     # validation clearly below train: the train-only regulariser, not the step size, sets the floor
     ("val-below-train", "lr-decay-needed"): lambda c, e: c.evidence.get("median_val_over_train", 1.0) <= VAL_BELOW_CLEARLY,
     # the class order explains a train loss apart from validation, not a flat one
@@ -231,8 +234,12 @@ def _drops(f: Finding) -> tuple[str, ...]:
 def _noise_explains_spikes(f: Finding, fs: list[Finding]) -> bool:
     """lr-too-high's 'spiking' form (climbs above the start in a run that learned) where the
     per-minibatch noise is itself most of the loss's level (gradient-noise): single noisy batches
-    climb that high by chance, so the climbs say nothing about the rate."""
-    return f.condition == "lr-too-high" and f.evidence.get("form") == "spiking" and any(g.condition == "gradient-noise" for g in fs)
+    climb that high by chance, so the climbs say nothing about the rate — unless a climb went
+    orders of magnitude up (100x the start: no minibatch noise does that; the "noise" measured then
+    is the fall back down)."""
+    if f.condition != "lr-too-high" or f.evidence.get("form") != "spiking" or f.evidence.get("highest_climb", 0.0) >= 100.0:
+        return False
+    return any(g.condition == "gradient-noise" for g in fs)
 
 
 def _cause_matches(nonfinite: Finding, cause: str) -> bool:

@@ -566,3 +566,19 @@ def test_a_smooth_loss_that_sat_at_one_level_then_fell_far_is_a_plateau_lower_in
     assert [f.severity for f in diagnose(level_lr) if f.condition == "plateau"] == [Severity.WARNING]
     dropped = {"train_loss_epoch": (e, loss), "lr-Adam": (e, np.where(e < 220, 1e-3, 1e-4))}
     assert [f.severity for f in diagnose(dropped) if f.condition == "plateau"] == [Severity.INFO]
+
+
+def test_a_loss_thrown_orders_of_magnitude_up_until_the_schedule_annealed_is_a_rate_too_high():
+    # NeuralProphet with a one-cycle peak rate of 9.9, one point per epoch: the loss went from 0.68
+    # to ~10^4 and stayed there until the annealing brought it back to 0.002 at the end. It read
+    # only gradient-noise (info), whose noise is the fall back down; no minibatch noise throws a
+    # loss 10,000x above its start, even once.
+    rng = np.random.default_rng(20)
+    e = np.arange(142)
+    up = np.clip((e - 2) / 30.0, 0, 1)
+    down = np.clip((e - 100) / 41.0, 0, 1)
+    loss = np.exp(np.log(0.68) + (np.log(1e4) - np.log(0.68)) * up * (1 - down) + (np.log(0.002) - np.log(0.68)) * down)
+    loss *= np.exp(rng.normal(0, 0.3, e.size) * (up * (1 - down)))
+    found = diagnose({"Loss": (e * 91 + 90, loss)})
+    lr = [f for f in found if f.condition == "lr-too-high"]
+    assert lr and lr[0].remedies[0].action == "scale_lr" and lr[0].remedies[0].params["factor"] < 1

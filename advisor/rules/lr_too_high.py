@@ -23,7 +23,9 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     can hold it, and a rate too small never throws the loss above its start); or it did learn
     but climbed back above the initial loss in at least
     ``min_bumps`` separate episodes (binned medians more than ``bump_margin`` above the start),
-    or in two when one of them reached ``big_bump`` times the start, and at least one reached
+    or in two when one of them reached ``big_bump`` times the start, or in one that reached
+    ``huge_climb`` times it (a one-cycle peak rate that threw the loss 10,000x up until the schedule
+    annealed it), and at least one reached
     ``min_learned_climb`` times it, clearing five times the loss's log-scale point noise (the
     highest of many noisy one-minibatch points climbs four of them by chance) or reaching
     ``far_climb`` times the start (minibatch losses near zero inflate that noise; the noise of a
@@ -99,6 +101,7 @@ class Params:
     bump_margin: float = 0.2
     min_bumps: int = 3
     big_bump: float = 3.0  # two climbs suffice when one reaches this many times the start
+    huge_climb: float = 100.0  # one climb suffices when it reaches this many times the start
     min_learned_climb: float = 2.0  # a run that learned: its climbs must reach this many times the start
     min_points: int = 8
     min_spike_peak: float = 100.0  # keeps spiking: the largest spike over the floor
@@ -143,6 +146,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # three climbs above the start, or two when one went far above it (a healthy run that has
     # learned never returns to several times its initial loss)
     bumpy = ex.bumps >= p.min_bumps or (ex.bumps >= 2 and ex.bump_peak >= p.big_bump)
+    # a run that learned: one climb suffices when it went orders of magnitude up (no healthy run
+    # climbs to 100x its start; a one-cycle peak rate can hold it there until the schedule anneals)
+    climbed = bumpy or (ex.bumps >= 1 and ex.bump_peak >= p.huge_climb)
     if jumped and stuck:
         form, severity = "jump", Severity.CRITICAL
     elif stuck and lr.high:
@@ -152,7 +158,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         # minibatch noise (a linear model on spirals, a deep sigmoid net whose gradients vanished):
         # steps too large throw it higher
         form, severity = "bouncing", Severity.CRITICAL
-    elif bumpy and ex.bump_peak >= p.min_learned_climb and (clears_noise(ex.bump_peak, ex.log_noise, k=5.0) or ex.bump_peak >= p.far_climb):
+    elif climbed and ex.bump_peak >= p.min_learned_climb and (clears_noise(ex.bump_peak, ex.log_noise, k=5.0) or ex.bump_peak >= p.far_climb):
         # a run that learned and climbs back a little above a noisy first point (a plateau
         # above it, one-batch points) is not this; back to twice its start is
         form, severity = "spiking", Severity.WARNING
@@ -174,6 +180,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "early_peak_ratio": round(ex.jump, 2),
         "early_peak_step": ex.jump_step,
         "climbs_above_start": ex.bumps,
+        "highest_climb": round(ex.bump_peak, 2),
         "final_loss": sh.vend,
         "progress": round(progress, 4),
         "step_range": [int(c.steps[0]), int(c.steps[-1])],
