@@ -582,3 +582,20 @@ def test_a_loss_thrown_orders_of_magnitude_up_until_the_schedule_annealed_is_a_r
     found = diagnose({"Loss": (e * 91 + 90, loss)})
     lr = [f for f in found if f.condition == "lr-too-high"]
     assert lr and lr[0].remedies[0].action == "scale_lr" and lr[0].remedies[0].params["factor"] < 1
+
+
+def test_a_validation_auc_at_half_is_no_learning_whatever_the_class_balance():
+    # A binary deepfake classifier on imbalanced data (Lightning, 4 evaluations): validation
+    # accuracy 0.664-0.667 is the majority share, not 1/C, so it read as learning; its ROC AUC
+    # sat at 0.55-0.57 while the train AUC rose to 0.74 — nothing transfers. A val AUC that rises
+    # to 0.8 is learning.
+    rng = np.random.default_rng(21)
+    steps = np.arange(9, 2500, 10)
+    train = 0.62 - 0.08 * steps / 2500 + rng.normal(0, 0.1, steps.size)
+    vs = np.array([624, 1249, 1874, 2499])
+    curves = {"train_loss_step": (steps, train), "val_loss": (vs, np.array([0.644, 0.646, 0.645, 0.658])),
+              "val_acc": (vs, np.array([0.664, 0.664, 0.666, 0.667])), "val_auc": (vs, np.array([0.552, 0.546, 0.570, 0.561]))}
+    found = [f for f in diagnose(curves) if f.condition == "no-learning"]
+    assert found and found[0].evidence["form"] == "auc-at-chance"
+    learning = {**curves, "val_auc": (vs, np.array([0.62, 0.71, 0.77, 0.80]))}
+    assert "no-learning" not in [f.condition for f in diagnose(learning)]

@@ -36,7 +36,10 @@ Trigger, either:
     standard deviations when the validation set's size is known — and even the best stays
     within twice that margin: the model may memorise the training set, but it learns nothing
     that transfers (e.g. labels shuffled against inputs) — unless validation falls in order as
-    above; or
+    above; or, without that, a validation ROC AUC (``min_evals`` evaluations) whose median stays
+    within ``chance_margin`` + 0.02 of 0.5 and whose best within twice the margin, never rising
+    more than the margin from its first evaluation (AUC's chance is 0.5 whatever the class
+    balance; accuracy's is the majority share, which the class count does not give); or
   * epoch means: a short train loss (``epoch_min_points`` up to ``min_points`` logged steps)
     where a kept step is (the median one) the last of at least ``epoch_per_step`` points written at it (a
     running mean logged every batch at the epoch's step) and every step's value lies within
@@ -73,6 +76,7 @@ from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import epoch_twin, epoch_twin_start, first_logged_after_updates, lr_direction
 from advisor.rules.rl_signals import rl_no_learning
+from advisor.io.roles import tokens
 from advisor.signals import fmt, in_order, mann_kendall_z, median, percent_scale, rolling_median
 
 ID = "no-learning"
@@ -322,11 +326,39 @@ def _val_stuck(ctx: Context, p: Params) -> bool:
     return float(np.min(v.values)) >= first - 3.0 * max(v.noise, 0.0) - 0.01 * abs(first) and v.end() >= first
 
 
+def _val_auc(ctx: Context):
+    """The validation ROC AUC series (a tag of the val side naming auc/auroc), or None."""
+    for key, s in ctx.run.series.items():
+        toks = set(tokens(key))
+        if toks & {"auc", "auroc"} and toks & {"val", "valid", "validation", "eval"} and len(s) >= 1:
+            return s
+    return None
+
+
+def _auc_at_chance(ctx: Context, p: Params) -> list[Finding]:
+    """Validation ROC AUC (``min_evals`` evaluations) whose median stayed within ``chance_margin``
+    (plus one more for the best) of 0.5 and never rose from its first evaluation by more than
+    that: AUC's chance level is 0.5 whatever the class balance, where accuracy's is the majority
+    share, which the class count alone does not give."""
+    s = _val_auc(ctx)
+    if s is None or len(s) < p.min_evals or not np.all(np.isfinite(s.values)):
+        return []
+    v = np.asarray(s.values, dtype=float) / percent_scale(s.values)
+    typical, best = median(v), float(np.max(v))
+    if abs(typical - 0.5) > p.chance_margin + 0.02 or best > 0.5 + 2 * p.chance_margin or best - float(v[0]) > p.chance_margin:
+        return []
+    summary = f"validation ROC AUC stayed at chance over {len(s)} evaluations: median {fmt(typical)}, best {fmt(best)} (chance 0.5)"
+    evidence = {"val_auc_median": typical, "val_auc_best": best, "evaluations": len(s), "form": "auc-at-chance",
+                "step_range": [int(s.steps[0]), int(s.steps[-1])], "signal": s.key}
+    rem = [R.check_data("labels against inputs and the train/validation split: nothing the model learns ranks validation examples")]
+    return [finding(ID, SEVERITY, 0.6, summary, evidence, rem, onset=int(s.steps[0]))]
+
+
 def _held_out(ctx: Context, p: Params) -> list[Finding]:
     acc = ctx.val_acc
     chance = ctx.chance_accuracy
     if acc is None or chance is None or acc.n < p.min_evals or acc.nonfinite_step is not None:
-        return []
+        return _auc_at_chance(ctx, p)
     vals = acc.values
     # Accuracy logged in percent?
     scale = percent_scale(vals)
@@ -338,7 +370,7 @@ def _held_out(ctx: Context, p: Params) -> list[Finding]:
     sd = (chance * (1 - chance) / n_val) ** 0.5 if n_val else 0.0
     margin = max(p.chance_margin, 3 * sd)
     if typical > chance + margin or best > chance + 2 * margin or _val_falls_in_order(ctx, p):
-        return []
+        return _auc_at_chance(ctx, p)
     sh = ctx.train_shape
     # Memorisation means the train loss really fell (by a third at least), not a drift to the prior.
     # And below the uniform output's loss ln C when the class count is known: a loss that fell
