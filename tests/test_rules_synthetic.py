@@ -599,3 +599,18 @@ def test_a_validation_auc_at_half_is_no_learning_whatever_the_class_balance():
     assert found and found[0].evidence["form"] == "auc-at-chance"
     learning = {**curves, "val_auc": (vs, np.array([0.62, 0.71, 0.77, 0.80]))}
     assert "no-learning" not in [f.condition for f in diagnose(learning)]
+
+
+def test_train_labels_corrupted_validation_falls_fast_then_sits_is_a_data_mismatch():
+    # HF Trainer names, binary blobs with corrupted train labels (population seeds 53-57): the train
+    # loss sits near ln 2 while validation falls 0.61 -> 0.50 in its first seven evaluations and
+    # sits there for nine more. Over all sixteen the trend is z -2.3 (the floor dilutes it) and its
+    # lowest point is the twelfth; the first evaluation above every one of the second half, by far
+    # more than their noise, is the fall.
+    steps = np.arange(10, 810, 10)
+    rng = np.random.default_rng(22)
+    train = 0.69 - 0.02 * steps / 800 + rng.normal(0, 0.012, steps.size)
+    vs = np.arange(50, 810, 50)
+    val = np.array([0.61, 0.564, 0.536, 0.52, 0.518, 0.508, 0.504, 0.514, 0.511, 0.517, 0.532, 0.503, 0.505, 0.519, 0.507, 0.512])
+    got = [f for f in diagnose({"train/loss": (steps, train), "eval/loss": (vs, val)}) if f.condition == "data-mismatch"]
+    assert got and got[0].severity is Severity.WARNING

@@ -13,7 +13,8 @@ trend (Mann-Kendall |z| under ``flat_z``) or falls at most 1/``val_ratio`` as mu
 validation does (from the first evaluation on, where that is less) (a long curve makes a 2% drift significant; what matters is that validation
 improves several times more than training), while the validation loss, over at least
 ``min_evals`` points, falls with a significant trend (z below ``val_z``, over all evaluations or up
-to its best one: a fall then a floor dilutes the whole curve's trend) by more than
+to its best one: a fall then a floor dilutes the whole curve's trend — or its first evaluation sits
+above every evaluation of its second half by ``floor_k`` times their point noise) by more than
 ``val_drop`` of its initial value.
 
 Second form: a test loss logged beside the validation loss ends ``test_ratio`` times above it or
@@ -47,7 +48,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import fmt, mann_kendall_z, pct, rolling_median, times
+from advisor.signals import diff_noise, fmt, mann_kendall_z, pct, rolling_median, times
 
 ID = "data-mismatch"
 SEVERITY = Severity.WARNING
@@ -64,6 +65,7 @@ class Params:
     min_evals: int = 6
     test_ratio: float = 3.0
     thrown: float = 1.5  # a train loss whose rolling median went this far above its start is not flat
+    floor_k: float = 4.0  # a fall then a floor: the first evaluation over the second half's, in its noise
     apart_ratio: float = 4.0  # val over train at the first evaluation and over the first half
     apart_within: float = 0.2  # the first evaluation within this share of the run
     apart_evals: int = 3
@@ -166,12 +168,17 @@ def _test_apart(ctx: Context, p: Params) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(at[0]))]
 
 
-def _val_fall_z(vals: np.ndarray, z_all: float, p: Params) -> float:
-    """The validation loss's trend z: over all evaluations, or up to its best one when that is
-    stronger (at least ``min_evals`` points) — a loss that fell and then sat at its floor has its
-    fall diluted by the flat evaluations after it."""
+def _val_fell(vals: np.ndarray, z_all: float, p: Params) -> bool:
+    """Validation fell significantly: its Mann-Kendall z over all evaluations, or up to its best
+    one (at least ``min_evals`` points), is below ``val_z`` — or, a fall then a floor, whose flat
+    evaluations dilute any trend statistic: its first evaluation sits above every one of its second
+    half (``min_evals`` of them at least) by more than ``floor_k`` times their point noise."""
     best = int(np.argmin(vals))
-    return min(z_all, mann_kendall_z(vals[: best + 1])) if best + 1 >= p.min_evals else z_all
+    z = min(z_all, mann_kendall_z(vals[: best + 1])) if best + 1 >= p.min_evals else z_all
+    if z < p.val_z:
+        return True
+    late = vals[len(vals) // 2 :]
+    return late.size >= p.min_evals and float(vals[0]) - float(np.max(late)) > p.floor_k * diff_noise(late)
 
 
 def _flat_train(ctx: Context, p: Params) -> list[Finding]:
@@ -181,7 +188,7 @@ def _flat_train(ctx: Context, p: Params) -> list[Finding]:
         return []
     if ctx.train.nonfinite_step is not None or v.nonfinite_step is not None:
         return []
-    if _val_fall_z(v.values, vs.z_all, p) >= p.val_z or vs.progress < p.val_drop or abs(ts.progress) >= p.train_flat:
+    if not _val_fell(v.values, vs.z_all, p) or vs.progress < p.val_drop or abs(ts.progress) >= p.train_flat:
         return []
     c = ctx.train
     if float(np.max(rolling_median(c.bvals, 5))) > p.thrown * ts.v0:
