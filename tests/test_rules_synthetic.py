@@ -614,3 +614,16 @@ def test_train_labels_corrupted_validation_falls_fast_then_sits_is_a_data_mismat
     val = np.array([0.61, 0.564, 0.536, 0.52, 0.518, 0.508, 0.504, 0.514, 0.511, 0.517, 0.532, 0.503, 0.505, 0.519, 0.507, 0.512])
     got = [f for f in diagnose({"train/loss": (steps, train), "eval/loss": (vs, val)}) if f.condition == "data-mismatch"]
     assert got and got[0].severity is Severity.WARNING
+
+
+def test_a_sudden_nan_after_a_noisy_flat_loss_is_not_a_divergence():
+    # pytorch_tabular on raw-unit costs: the per-step MSE bounces 1.2e8-1.2e9 with no trend, then
+    # turns NaN in the last epoch. Divergence read "exploded from its minimum ... trend z=0.0"
+    # beside non-finite's "suddenly, while the loss had been behaving"; a NaN stands in for
+    # neither the rise nor its trend.
+    rng = np.random.default_rng(23)
+    steps = np.arange(49, 5400, 50)
+    loss = np.exp(rng.uniform(np.log(1.2e8), np.log(1.2e9), steps.size))
+    loss[-2:] = np.nan
+    names = [f.condition for f in diagnose({"train_loss": (steps, loss)})]
+    assert "non-finite" in names and "divergence" not in names

@@ -6,7 +6,8 @@ architecture that is numerically unstable. It often ends in NaN.
 
 Signals: train loss (val loss, if logged, tells "both rising").
 
-Trigger (on the binned medians of the finite part of the train loss): after its minimum, the
+Trigger (on the binned medians of the finite part of the train loss; a NaN at the end excuses
+the noise test only when the finite part rose as a trend): after its minimum, the
 loss rises by more than ``min_rise`` of what it had gained (initial level minus minimum) —
 or ends above its initial level, or by half of ``min_rise`` while validation, rising from the
 train minimum on to its highest at the end, ends above its first evaluation (worse than the
@@ -102,7 +103,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if sm is not b:
         noise *= 1.25 / np.sqrt(5)  # the minimum is a median of 5 points: that much less noisy
     exploded = c.nonfinite_step is not None
-    if rise <= 0 or (rise < p.noise_k * noise and not exploded):
+    # a NaN stands in for neither the rise nor its trend: a finite part that rose within its own
+    # noise, with no trend, before a sudden NaN is non-finite's business alone
+    within_noise = rise < p.noise_k * noise
+    if rise <= 0 or (within_noise and (not exploded or len(b) - i_min < 4 or mann_kendall_z(b[i_min:]) < p.min_z)):
         return []
     rise_frac = rise / scale
     ends_above_start = v_end > v0 + p.noise_k * noise
