@@ -97,6 +97,18 @@ def test_a_test_loop_logged_by_batch_index_is_no_held_out_curve():
     series["test_loss_step"] = ser("test_loss_step", np.arange(99, 2450, 250), np.linspace(1.7, 0.8, 10))
     assert resolve(Run(name="r", path="/nonexistent/r", series=series, hparams={}, config={})).roles[Role.VAL_LOSS] == "test_loss_step"
 
+
+def test_a_bare_index_suffix_keeps_a_loss_generic():
+    # pytorch_tabular logs train_loss every 50 steps (12 points over a 160-epoch run) and
+    # train_loss_0, its first target's loss, every epoch (160): the index names no other quantity,
+    # so the denser stream is the train loss
+    def ser(tag, n):
+        return Series.from_points(tag, np.arange(n), np.linspace(1.1, 0.7, n), np.arange(n, dtype=float))
+
+    assert features(ser("train_loss_0", 160)).generic and not features(ser("train_loss_mae", 160)).generic
+    run = Run(name="r", path="/nonexistent/r", series={s.key: s for s in (ser("train_loss", 12), ser("train_loss_0", 160))}, hparams={}, config={})
+    assert resolve(run).roles[Role.TRAIN_LOSS] == "train_loss_0"
+
 def test_run_dir_name_is_a_split_hint():
     run = run_with("epoch_loss", path="/logs/fit/validation")
     assert resolve(run).roles.get(Role.VAL_LOSS) == "epoch_loss"

@@ -151,7 +151,8 @@ def features(s: Series, run_hint: str | None = None) -> Features:
         side = _tag_side(toks)
     if side is None and not s.split:
         side = split_kind(run_hint)
-    rest = tset - _TRAIN_TOKENS - _VAL_TOKENS - _TEST_TOKENS - _GRANULARITY
+    # a bare index (pytorch_tabular's train_loss_0 for its first target) names no other quantity
+    rest = {t for t in tset - _TRAIN_TOKENS - _VAL_TOKENS - _TEST_TOKENS - _GRANULARITY if not t.isdigit()}
     kind: str | None = None
     direction: str | None = None
     generic = False
