@@ -95,14 +95,6 @@ def level(y: np.ndarray, frac: float = 0.1, at: str = "start", min_points: int =
     return median(part)
 
 
-def rel(a: float, b: float, scale: float | None = None) -> float:
-    """(a - b) relative to ``scale`` (default |b|); 0 when the scale is 0."""
-    s = abs(b) if scale is None else abs(scale)
-    if s == 0 or not math.isfinite(s):
-        return 0.0
-    return (a - b) / s
-
-
 # --------------------------------------------------------------------------- binning
 
 
@@ -260,6 +252,14 @@ def _nan_row_median(rows: np.ndarray) -> np.ndarray:
     return (s[r, (c - 1) // 2] + s[r, c // 2]) / 2
 
 
+_PAIRS: dict[int, tuple[np.ndarray, ...]] = {}  # n -> the index pairs i < j (at most max_points' worth)
+
+
+def _pairs(n: int) -> tuple[np.ndarray, ...]:
+    """The index pairs i < j of n points, built once per n (every caller caps n at its max_points)."""
+    return _PAIRS.get(n) or _PAIRS.setdefault(n, tuple(a.astype(np.int32) for a in np.triu_indices(n, k=1)))
+
+
 def theil_sen(x: np.ndarray, y: np.ndarray, max_points: int = 120) -> float:
     """Median of pairwise slopes (robust to outliers); 0 for fewer than 2 distinct x."""
     x = np.asarray(x, dtype=float)
@@ -269,15 +269,12 @@ def theil_sen(x: np.ndarray, y: np.ndarray, max_points: int = 120) -> float:
     if x.size > max_points:
         idx = np.linspace(0, x.size - 1, max_points).round().astype(int)
         x, y = x[idx], y[idx]
-    i, j = np.triu_indices(x.size, k=1)
+    i, j = _pairs(x.size)
     dx = x[j] - x[i]
     ok = dx != 0
     if not ok.any():
         return 0.0
     return float(np.median((y[j] - y[i])[ok] / dx[ok]))
-
-
-_PAIRS: dict[int, tuple[np.ndarray, ...]] = {}  # n -> the index pairs i < j (at most max_points' worth)
 
 
 def mann_kendall_z(y: np.ndarray, max_points: int = 150) -> float:
@@ -295,7 +292,7 @@ def mann_kendall_z(y: np.ndarray, max_points: int = 150) -> float:
         idx = np.linspace(0, n - 1, max_points).round().astype(int)
         y = y[idx]
         n = y.size
-    i, j = _PAIRS.get(n) or _PAIRS.setdefault(n, tuple(a.astype(np.int32) for a in np.triu_indices(n, k=1)))
+    i, j = _pairs(n)
     s = float(np.sign(y[j] - y[i]).sum())
     var = n * (n - 1) * (2 * n + 5) / 18.0
     return (s - math.copysign(1.0, s)) / math.sqrt(var) if s else 0.0  # continuity correction
@@ -313,7 +310,7 @@ def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:
     n = y.size
     if n < 3 or n > max_points:
         return 1.0
-    i, j = np.triu_indices(n, k=1)
+    i, j = _pairs(n)
     inversions = int(np.count_nonzero(y[j] < y[i]))
     counts = [1]  # permutations of k items by number of inversions
     for k in range(2, n + 1):

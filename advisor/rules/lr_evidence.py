@@ -233,20 +233,14 @@ def epoch_twin(ctx: Context) -> Series | None:
     """The train loss's epoch-mean twin when the train loss is logged per step beside one —
     PyTorch Lightning's ``<name>_step`` and ``<name>_epoch`` from one ``self.log(...,
     on_step=True, on_epoch=True)`` — with 2 points at least. Each of its points is the mean over
-    an epoch's steps: the level of a per-example loss that single logged minibatches only sample."""
+    an epoch's steps: the level of a per-example loss that single logged minibatches only sample;
+    its first point, the first epoch's mean, holds the steps before the first per-step point
+    (logged after ``log_every_n_steps`` updates), whose loss the per-step curve never shows."""
     s = ctx.series(Role.TRAIN_LOSS)
     if s is None or not s.tag.endswith("_step") or len(s) < 2:
         return None
     twin = ctx.run.series.get(f"{s.split}/{s.tag[:-5]}_epoch" if s.split else f"{s.tag[:-5]}_epoch")
     return twin if twin is not None and len(twin) >= 2 and np.all(np.isfinite(twin.values)) else None
-
-
-def epoch_twin_start(ctx: Context) -> tuple[float, float] | None:
-    """(first value, its step) of the train loss's epoch-mean twin (:func:`epoch_twin`). Its first
-    point is the first epoch's mean: it holds the steps before the first per-step point (logged
-    after ``log_every_n_steps`` updates), whose loss the per-step curve never shows."""
-    twin = epoch_twin(ctx)
-    return (float(twin.values[0]), float(twin.steps[0])) if twin is not None else None
 
 
 def blown_up_start(ctx: Context, c: Curve, min_first: float = 20.0, min_ratio: float = 300.0, max_after: float = 0.3) -> BlownUpStart | None:

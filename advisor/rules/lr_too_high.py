@@ -13,8 +13,8 @@ when the run declares them; the class count for the chance level ln C.
 Trigger (the loss never went non-finite — that is ``non-finite``), any of:
   * jump: the early peak (largest 3-point rolling median of the first ``early_frac`` of the
     points) is at least ``min_jump`` times the initial loss (and clears four times the early
-    points' own log-scale noise, and 1.5 times the 90th percentile of the points after the early
-    window: a loss of single examples reaches its "peak" again and again — see
+    points' own log-scale noise, and ``jump_over_rest`` times the 90th percentile of the points
+    after the early window: a loss of single examples reaches its "peak" again and again — see
     ``advisor.rules.lr_evidence.excursions``), and afterwards the loss made less
     than ``max_progress`` of progress from the initial loss (it sits near its start or ln C) —
     critical (for a loss that made no progress, a single early point at least
@@ -113,7 +113,7 @@ class Params:
     thrown_over_chance: float = 10.0  # ... and this many times ln C when C is known
     far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
     min_over_chance: float = 1.2  # worse than uniform: the second half's median train loss over ln C
-    jump_over_rest: float = 1.5  # a single-point jump over the 90th percentile of the rest of the run
+    jump_over_rest: float = 1.5  # a jump (early peak or single point) over the 90th percentile of the rest of the run
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -121,7 +121,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if got is None or ctx.started_trained:
         return []  # a model trained before the run: a rate that wrecks it shows as divergence
     c, sh = got
-    ex = excursions(c, p.early_frac, p.bump_margin)
+    ex = excursions(c, p.early_frac, p.bump_margin, over_rest=p.jump_over_rest)
     if ex is None:
         return []
     lr = declared_lr(ctx)

@@ -72,11 +72,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor import remedies as R
+from advisor.io.roles import tokens
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.rules.lr_evidence import epoch_twin, epoch_twin_start, first_logged_after_updates, lr_direction
+from advisor.rules.lr_evidence import epoch_twin, first_logged_after_updates, lr_direction
 from advisor.rules.rl_signals import rl_no_learning
-from advisor.io.roles import tokens
 from advisor.signals import fmt, in_order, mann_kendall_z, median, percent_scale, rolling_median
 
 ID = "no-learning"
@@ -133,7 +133,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # is memorisation (labels shuffled against inputs), allowed up to ``memorise_progress``
     memorising = 0 <= sh.progress < p.memorise_progress and in_order(ctx.val, rising=True, p_max=p.val_order_p, min_n=p.val_order_evals)
     flat = (sh.progress < p.min_progress and gain_frac < p.min_gain and not steady) or memorising
-    at_chance = not flat and _at_chance(ctx, c, p)
+    late_at_chance = None if flat else _at_chance(ctx, c, p)  # its late level when at chance
+    at_chance = late_at_chance is not None
     if not (flat or at_chance) or _val_falls_in_order(ctx, p) or _fell_before_first_point(ctx, c, sh, p):
         return _held_out(ctx, p)
     bouncing = sh.rel_noise > 0.05
@@ -154,7 +155,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     )
     if at_chance:
         chance = math.log(ctx.num_classes)
-        evidence.update(form="at-chance", chance_loss=chance, late_loss=_late_level(ctx, c))
+        evidence.update(form="at-chance", chance_loss=chance, late_loss=late_at_chance)
         summary = (
             f"train loss went from {fmt(sh.v0)} to {fmt(evidence['late_loss'])} and never got clearly below ln C = {fmt(chance)} "
             f"({ctx.num_classes} classes: what an output that says nothing scores): it learned no more than the uniform output{acc_txt}"
@@ -233,14 +234,15 @@ def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(c.steps[0]))]
 
 
-def _at_chance(ctx: Context, c, p: Params) -> bool:
-    """A classifier (class count known) whose train loss ended at ``at_chance`` of ln C or above —
-    its late level (:func:`_late_level`) — and never sat below ``at_chance_floor`` of it, without a significant fall over its second
-    half, and with no accuracy clearly above chance: whatever it fell from its start, it got no
-    further than the uniform output (or the class priors)."""
+def _at_chance(ctx: Context, c, p: Params) -> float | None:
+    """The late level (:func:`_late_level`) of a classifier (class count known) whose train loss
+    ended at ``at_chance`` of ln C or above and never sat below ``at_chance_floor`` of it, without
+    a significant fall over its second half, and with no accuracy clearly above chance — whatever
+    it fell from its start, it got no further than the uniform output (or the class priors);
+    else None."""
     k = ctx.num_classes
     if not k or c.n < 2 * p.min_points:
-        return False
+        return None
     late = _late_level(ctx, c)
     twin = epoch_twin(ctx)
     levels = twin.values if twin is not None and len(twin) >= 5 else c.bvals
@@ -248,15 +250,15 @@ def _at_chance(ctx: Context, c, p: Params) -> bool:
     # thrown back to chance (exploding gradients, a rate ramp) did learn
     low = float(np.min(rolling_median(levels, 5))) if levels.size >= 5 else float(np.min(levels))
     if late < p.at_chance * math.log(k) or low < p.at_chance_floor * math.log(k):
-        return False
+        return None
     half = c.bvals[c.bvals.size // 2 :]
     if half.size >= 4 and mann_kendall_z(half) < -2.6:
-        return False  # still on its way down
+        return None  # still on its way down
     chance = ctx.chance_accuracy
     acc = ctx.val_acc or ctx.train_acc
-    if acc is not None and acc.n >= 3 and chance:
-        return median(acc.values[-max(3, acc.n // 10):]) / percent_scale(acc.values) <= chance + 2 * p.chance_margin
-    return True
+    if acc is not None and acc.n >= 3 and chance and median(acc.values[-max(3, acc.n // 10):]) / percent_scale(acc.values) > chance + 2 * p.chance_margin:
+        return None
+    return late
 
 
 def _late_level(ctx: Context, c) -> float:
@@ -271,13 +273,13 @@ def _late_level(ctx: Context, c) -> float:
 
 def _fell_before_first_point(ctx: Context, c, sh, p: Params) -> bool:
     """The per-step train loss's first point came after updates, and its epoch-mean twin's first
-    value (the first epoch's mean: :func:`advisor.rules.lr_evidence.epoch_twin_start`) sits above
-    it by more than ``min_gain`` of it and three point noises: the loss fell before the curve
-    begins — the run learned, then sat."""
-    twin = epoch_twin_start(ctx)
+    value (the first epoch's mean: :func:`advisor.rules.lr_evidence.epoch_twin`) sits above it by
+    more than ``min_gain`` of it and three point noises: the loss fell before the curve begins —
+    the run learned, then sat."""
+    twin = epoch_twin(ctx)
     if twin is None or not first_logged_after_updates(ctx, c):
         return False
-    return twin[0] - sh.v0 > max(p.min_gain * abs(sh.v0), 3.0 * c.noise)
+    return float(twin.values[0]) - sh.v0 > max(p.min_gain * abs(sh.v0), 3.0 * c.noise)
 
 
 def _gain(c, sh) -> float:
@@ -330,7 +332,7 @@ def _val_auc(ctx: Context):
     """The validation ROC AUC series (a tag of the val side naming auc/auroc), or None."""
     for key, s in ctx.run.series.items():
         toks = set(tokens(key))
-        if toks & {"auc", "auroc"} and toks & {"val", "valid", "validation", "eval"} and len(s) >= 1:
+        if toks & {"auc", "auroc"} and toks & {"val", "valid", "validation", "eval"}:
             return s
     return None
 

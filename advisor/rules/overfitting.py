@@ -191,14 +191,14 @@ def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> t
     # Few evaluations: the noise estimate is poor (the early fall inflates it), but an exact
     # order test on the points from the minimum on is valid at any n.
     p_rise = rising_p_exact(after) if v.n <= p.small_n else 1.0
-    # Many evaluations: the rise must be a trend too (Mann-Kendall z of the evaluations from the
-    # minimum on at least ``min_trend_z``), not the last two bouncing above an old minimum
     # The binned noise of the whole curve is mostly its smooth early fall: judge the rise by the
     # point noise of the evaluations' second half too, where a flattened val loss bounces
     late_noise = _late_noise(v)
-    # ... or, a val loss that jumped up after its minimum and stayed up (a level shift, whose
-    # trend from the minimum on is flat after the jump): the later half of the evaluations from
-    # the minimum on (``shift_min_points`` at least) sits clear of the minimum by the same tests
+    # Many evaluations: the rise must be a trend too (Mann-Kendall z of the evaluations from the
+    # minimum on at least ``min_trend_z``), not the last two bouncing above an old minimum — or a
+    # level shift (a val loss that jumped up after its minimum and stayed up, whose trend after
+    # the jump is flat): the later half of the evaluations from the minimum on
+    # (``shift_min_points`` at least) sits clear of the minimum by the same noise tests
     tail = after[after.size // 2 :]
     shifted = tail.size >= p.shift_min_points and _clears(float(median(tail)) - float(after[0]), noise, late_noise, p)
     trend_ok = v.n <= p.small_n or after.size < 6 or mann_kendall_z(after) >= p.min_trend_z or shifted

@@ -180,11 +180,12 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
     escape = (plateau_level - sh.vend) / total_fall
     if escape < p.min_escape or escape > p.max_escape or b >= len(c.bvals) - 1:
         return []  # far above where the loss started it is a blow-up, not a stall
+    s_in = theil_sen(c.bsteps[a:b], c.bvals[a:b])  # the drift within the stall
     # a train loss drifting down within the band (``drift_of_fall`` of the whole fall) while
-    # validation fell as fast: a steady decline
-    # its one-minibatch noise hid (a calm or rising train loss beside a falling val metric stalled)
-    drifting = -theil_sen(c.bsteps[a:b], c.bvals[a:b]) * (s_b - s_a) >= p.drift_of_fall * total_fall
-    if not _steep_escape(c, a, b, plateau_level, sh.vend, p) or (not min_stall and drifting and _val_fell_meanwhile(ctx, s_a, s_b, p)):
+    # validation fell as fast: a steady decline its one-minibatch noise hid (a calm or rising
+    # train loss beside a falling val metric stalled)
+    drifting = -s_in * (s_b - s_a) >= p.drift_of_fall * total_fall
+    if not _steep_escape(c, a, b, s_in, plateau_level, sh.vend, p) or (not min_stall and drifting and _val_fell_meanwhile(ctx, s_a, s_b, p)):
         return []
     if _lr_warms_up(ctx, s_a, s_b):
         return []  # a warmup, not a stall
@@ -256,9 +257,9 @@ def _lr_level_across(lr, s_a: float, s_b: float) -> float:
     return float(median(after)) / float(median(inside)) if inside.size and after.size and median(inside) > 0 else 0.0
 
 
-def _steep_escape(c, a: int, b: int, level: float, end: float, p: Params) -> bool:
+def _steep_escape(c, a: int, b: int, s_in: float, level: float, end: float, p: Params) -> bool:
     """A stall, not a noisy stretch of a steady decline: the fall right after the plateau is much
-    steeper than any drift within it — over a window as long as the stall, or over the escape
+    steeper than the drift ``s_in`` within it — over a window as long as the stall, or over the escape
     itself, up to where the loss has made three quarters of its way down to the end, whichever is
     steeper (after a quick escape the long window is mostly the converged floor, as flat as the
     stall's drift; an escape in stages is steep only over the long one)."""
@@ -268,7 +269,6 @@ def _steep_escape(c, a: int, b: int, level: float, end: float, p: Params) -> boo
     if reached.size:  # the steeper of the two: an escape in stages is steep over the longer window
         e = min(k, b + max(5, int(reached[0]) + 1))
         s_out = min(s_out, theil_sen(c.bsteps[b - 1 : e], c.bvals[b - 1 : e]))
-    s_in = theil_sen(c.bsteps[a:b], c.bvals[a:b])
     return s_out < 0 and s_in >= p.max_slope_ratio * s_out
 
 
