@@ -94,6 +94,9 @@ LINK_IF: dict[tuple[str, str], Callable[[Finding, Finding], bool]] = {
     # a loss that climbed back above its start while the gradient norm exploded: the explosion is
     # the mechanism (clip it); a rate far too high in its other forms stands on its own
     ("exploding-gradients", "lr-too-high"): lambda c, e: _form(e) == "spiking",
+    # a loss that learned and climbed back (gave-back) beside a divergence is one symptom seen
+    # twice: divergence names it and goes first; the rate is one hypothesis for it, not a proven cause
+    ("lr-too-high", "divergence"): lambda c, e: _form(c) != "gave-back",
     # validation clearly below train: the train-only regulariser, not the step size, sets the floor
     ("val-below-train", "lr-decay-needed"): lambda c, e: c.evidence.get("median_val_over_train", 1.0) <= VAL_BELOW_CLEARLY,
     # the class order explains a train loss apart from validation, not a flat one

@@ -269,3 +269,61 @@ def blown_up_start(ctx: Context, c: Curve, min_first: float = 20.0, min_ratio: f
     if progress >= max_after:
         return None
     return BlownUpStart(first, level, after, end, progress)
+
+
+@dataclass(frozen=True)
+class GaveBack:
+    """A loss that learned and then gave a share of its progress back (see :func:`gave_back`)."""
+
+    start: float  # median of the first coarse bin
+    best: float  # lowest coarse-bin median before the climb
+    best_step: int
+    peak: float  # the climb's bin median
+    peak_step: int
+    share: float  # (peak - best) / (start - best): the share of the progress given back
+    z: float  # the climb over the two bins' standard errors
+    end: float  # median of the last two bins
+    end_share: float  # (end - lowest) / (start - lowest): what the run still had not won back at its end
+    progress: float  # (start - lowest) / start
+
+
+def gave_back(c: Curve, max_bins: int = 20, min_per_bin: int = 8, min_z: float = 5.0) -> GaveBack | None:
+    """The largest share of its progress a positive loss gave back, on coarse equal-count bins (at
+    most ``max_bins``, at least ``min_per_bin`` points each): for every bin, its rise over the
+    lowest bin before it, as a share of the drop from the first bin to that lowest one — counted
+    only where the rise clears ``min_z`` standard errors of the two medians (each from its bin's
+    own spread: the median of m points of spread s is known to about 1.25 s / sqrt(m)).
+
+    A healthy run, however noisy its minibatches, descends: its bin medians rise only by their
+    standard error. Steps too large for where the loss now is throw it back up a long way, for
+    many updates at a time, and it ends above its best. None when the loss is too short or not
+    positive at the start."""
+    k = min(max_bins, c.n // min_per_bin)
+    if k < 5:
+        return None
+    parts = np.array_split(c.values, k)
+    b = np.array([median(x) for x in parts])
+    if not b[0] > 0:
+        return None
+    se = np.array([1.2533 * 1.4826 * median(np.abs(x - m)) / math.sqrt(x.size) for x, m in zip(parts, b, strict=True)])
+    ends = np.cumsum([x.size for x in parts]) - 1
+    low = np.minimum.accumulate(b)
+    at = np.array([int(np.argmin(b[: i + 1])) for i in range(k)])
+    found = None
+    for i in range(1, k):
+        j = at[i - 1]
+        gain = b[0] - b[j]
+        if gain <= 0 or b[i] <= b[j]:
+            continue
+        z = (b[i] - b[j]) / max(math.hypot(se[i], se[j]), 1e-12 * b[0])
+        share = (b[i] - b[j]) / gain
+        if z >= min_z and (found is None or share > found[2]):
+            found = (j, i, share, z)
+    if found is None:
+        return None
+    j, i, share, z = found
+    lowest = float(low[-1])
+    end = median(b[-2:])
+    steps = c.steps
+    return GaveBack(float(b[0]), float(b[j]), int(steps[ends[j]]), float(b[i]), int(steps[ends[i]]), float(share), float(z),
+                    end, max(0.0, (end - lowest) / (b[0] - lowest)), (float(b[0]) - lowest) / float(b[0]))

@@ -51,7 +51,15 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
   * keeps spiking: the spike statistics of ``advisor.rules.oscillation.spikes`` hold (a floor
     reached early, then repeated spikes far above it and its noise, each followed by a return to
     it, the typical level lifted off the floor) and the spikes reach ``min_spike_peak`` times the
-    floor in at least ``min_spike_episodes`` episodes — warning.
+    floor in at least ``min_spike_episodes`` episodes — warning;
+  * gave back: the loss fell by at least ``min_gb_progress`` of its start (coarse bin medians of
+    at least 8 points), then climbed back by ``min_give_back`` of that progress — a climb that
+    clears ``min_gb_z`` standard errors of the two medians, which minibatch noise of any size
+    does not — and its last two bins still sit ``min_end_give_back`` of it above the lowest,
+    while a logged rate did not rise in between (a warm restart, a warmup) — warning. A rate
+    several times too high (Adam at 0.05 on a small MLP) does not throw the loss above its start:
+    it learns, then wanders back up for hundreds of updates at a time
+    (``advisor.rules.lr_evidence.gave_back``).
 Progress is measured from the initial loss after a jump, else from the start level the climbs are
 counted against — the largest of the first point, the first bin's median and the first points'
 median (one lucky minibatch of a per-example loss can sit at a tenth of the level, and every later
@@ -82,7 +90,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
-from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, blown_up_start, chance_loss, clears_noise, declared_lr, excursions
+from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, GaveBack, blown_up_start, chance_loss, clears_noise, declared_lr, excursions, gave_back
 from advisor.rules.non_finite import clip_threshold
 from advisor.rules.oscillation import Params as OscParams
 from advisor.rules.oscillation import spikes
@@ -114,6 +122,10 @@ class Params:
     far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
     min_over_chance: float = 1.2  # worse than uniform: the second half's median train loss over ln C
     jump_over_rest: float = 1.5  # a jump (early peak or single point) over the 90th percentile of the rest of the run
+    min_give_back: float = 0.3  # gave back: the climb's share of the progress made before it
+    min_end_give_back: float = 0.1  # ... and the share still not won back over the last two bins
+    min_gb_progress: float = 0.5  # ... in a loss that fell to at most half its start
+    min_gb_z: float = 5.0  # ... the climb over the standard errors of the two bin medians
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -168,6 +180,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         form, severity = "declared-blowup", Severity.WARNING
     elif (sp := _keeps_spiking(c.values, p)) is not None:
         return [_spikes_finding(ctx, c, sp, lr)]
+    elif (gb := _gave_back(ctx, c, p)) is not None:
+        return [_gave_back_finding(ctx, c, gb, lr)]
     elif (wu := _worse_than_uniform(ctx, c, chance, p)) is not None:
         return [_uniform_finding(ctx, c, ex, wu, lr, p)]
     else:
@@ -286,6 +300,54 @@ def _spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
     ]
     conf = margin_confidence(sp["max_over_floor"], 100.0, 1000.0, base=0.5)
     return finding(ID, Severity.WARNING, conf, summary, evidence, rem, onset=half)
+
+
+def _gave_back(ctx: Context, c, p: Params) -> GaveBack | None:
+    """The loss fell to under half its start, then climbed back by ``min_give_back`` of that
+    progress (clearing ``min_gb_z`` standard errors) and ended with ``min_end_give_back`` of it
+    still lost — while the logged rate, if any, did not rise (a warm restart or warmup rises on
+    purpose)."""
+    gb = gave_back(c, min_z=p.min_gb_z)
+    if gb is None or gb.progress < p.min_gb_progress or gb.share < p.min_give_back or gb.end_share < p.min_end_give_back:
+        return None
+    rate = ctx.lr
+    if rate is not None and rate.n >= 2:
+        at = np.interp([gb.best_step, gb.peak_step], rate.steps, rate.values)
+        if at[1] > 1.05 * at[0]:
+            return None
+    return gb
+
+
+def _gave_back_finding(ctx: Context, c, gb: GaveBack, lr: DeclaredLr) -> Finding:
+    """A loss that learned, then gave much of it back without a schedule that asked for it: steps
+    too large for the narrower region the loss had reached."""
+    evidence = {
+        "form": "gave-back",
+        "start_level": gb.start,
+        "best_level": gb.best,
+        "climb_level": gb.peak,
+        "end_level": gb.end,
+        "given_back": round(gb.share, 3),
+        "still_lost_at_end": round(gb.end_share, 3),
+        "climb_z": round(gb.z, 1),
+        "step_range": [gb.best_step, int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    evidence.update(lr.evidence())
+    cut = lr.cut_factor()
+    factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.3
+    summary = (
+        f"train loss fell from {fmt(gb.start)} to {fmt(gb.best)} by step {gb.best_step}, then climbed back to {fmt(gb.peak)} "
+        f"by step {gb.peak_step} — {100 * gb.share:.0f}% of its progress given back, {gb.z:.0f} standard errors above its best — "
+        f"and ended at {fmt(gb.end)}: steps too large to stay in the region it had reached ({lr.describe()})"
+    )
+    rem = [
+        R.scale_lr(factor, "smaller steps keep the progress the run makes instead of throwing it back"),
+        R.lr_schedule("plateau", "cut the rate when the loss stops falling", factor=0.2, patience=3),
+        R.clip_grad_norm(clip_threshold(ctx, gb.best_step) or 1.0, "bound the updates that throw the loss back up"),
+    ]
+    conf = margin_confidence(gb.share, 0.3, 1.0, base=0.5)
+    return finding(ID, Severity.WARNING, conf, summary, evidence, rem, onset=gb.best_step)
 
 
 def _worse_than_uniform(ctx: Context, c, chance: float | None, p: Params) -> tuple[float, float, float] | None:
