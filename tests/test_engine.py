@@ -50,6 +50,10 @@ def test_a_fault_in_the_runs_input_ranks_before_optimisation_findings_of_its_sev
     assert [f.condition for f in out] == ["data-mismatch", "slow-convergence"]
     out = resolve([F("overfitting", Severity.WARNING, 0.6), F("bad-initial-loss", Severity.INFO, 0.99)])
     assert [f.condition for f in out] == ["overfitting", "bad-initial-loss"]
+    # a val set too small (validation jumping while the train loss is calm) before a suggestion to decay
+    # the rate read off the train loss; when the weights' bouncing explains it, the cause still goes first
+    out = resolve([F("lr-decay-needed", Severity.INFO, 0.92), F("noisy-validation", Severity.INFO, 0.87, late_noise_over_level=0.38)])
+    assert [f.condition for f in out] == ["noisy-validation", "lr-decay-needed"]
 
 
 def test_nonfinite_cause_must_match_to_be_explained():
