@@ -55,7 +55,7 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
 EXPLAINS: dict[str, tuple[str, ...]] = {
     "exploding-gradients": ("non-finite", "divergence", "oscillation", "lr-too-high"),
     "divergence": ("non-finite",),
-    "lr-too-high": ("divergence",),
+    "lr-too-high": ("divergence", "overfitting"),
     "vanishing-gradients": ("no-learning", "plateau", "slow-convergence", "underfitting"),
     "schedule-misconfigured": ("underfitting", "plateau", "no-learning"),
     "clipping-saturated": ("slow-convergence",),
@@ -97,6 +97,9 @@ LINK_IF: dict[tuple[str, str], Callable[[Finding, Finding], bool]] = {
     # a loss that learned and climbed back (gave-back) beside a divergence is one symptom seen
     # twice: divergence names it and goes first; the rate is one hypothesis for it, not a proven cause
     ("lr-too-high", "divergence"): lambda c, e: _form(c) != "gave-back",
+    # validation's best came before the weights were thrown away: the throw, not memorising the
+    # train set, is what validation has not recovered from
+    ("lr-too-high", "overfitting"): lambda c, e: _form(c) == "thrown-back" and e.evidence.get("best_step", math.inf) <= c.evidence["thrown_step"],
     # validation clearly below train: the train-only regulariser, not the step size, sets the floor
     ("val-below-train", "lr-decay-needed"): lambda c, e: c.evidence.get("median_val_over_train", 1.0) <= VAL_BELOW_CLEARLY,
     # the class order explains a train loss apart from validation, not a flat one

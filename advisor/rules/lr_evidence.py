@@ -327,3 +327,27 @@ def gave_back(c: Curve, max_bins: int = 20, min_per_bin: int = 8, min_z: float =
     steps = c.steps
     return GaveBack(float(b[0]), float(b[j]), int(steps[ends[j]]), float(b[i]), int(steps[ends[i]]), float(share), float(z),
                     end, max(0.0, (end - lowest) / (b[0] - lowest)), (float(b[0]) - lowest) / float(b[0]))
+
+
+def thrown_back(ctx: Context, c: Curve, floor: float, step_factor: float = 10.0, epoch_factor: float = 3.0) -> tuple[int, float, float] | None:
+    """(step, level, lowest before it) where a classifier's train loss, after it had learned, was
+    thrown back to a cross-entropy of at least ``floor`` (e^-20 on the true class for 20: no
+    working model returns there): two consecutive points at least ``step_factor`` times the
+    lowest loss before them — one minibatch of a memorised set can hold a single huge loss — or,
+    for an epoch aggregate (whose point is a whole epoch's mean), one point ``epoch_factor`` times
+    it. The first point is the initialisation's (``bad-initial-loss``), never the throw."""
+    if ctx.train_acc is None and ctx.val_acc is None and not ctx.num_classes:
+        return None
+    s = ctx.series(Role.TRAIN_LOSS)
+    epoch = s is not None and "epoch" in s.tag.lower()
+    v = c.values
+    if v.size < 4:
+        return None
+    low = np.minimum.accumulate(v)[1:-1]  # lowest up to point i, for the pair (or point) starting at i + 1
+    level = v[2:] if epoch else np.minimum(v[1:-1], v[2:])
+    factor = epoch_factor if epoch else step_factor
+    hit = np.flatnonzero((level >= floor) & (low > 0) & (level >= factor * low))
+    if hit.size == 0:
+        return None
+    i = int(hit[np.argmax(level[hit])])
+    return int(c.steps[i + (2 if epoch else 1)]), float(level[i]), float(low[i])

@@ -52,6 +52,10 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     reached early, then repeated spikes far above it and its noise, each followed by a return to
     it, the typical level lifted off the floor) and the spikes reach ``min_spike_peak`` times the
     floor in at least ``min_spike_episodes`` episodes — warning;
+  * thrown back: a classifier's loss, after it had learned, was thrown back to a cross-entropy
+    of at least ``min_thrown`` (``thrown_over_chance`` times ln C when C is known) — two
+    consecutive points 10x the lowest before them, or one epoch mean 3x it
+    (``advisor.rules.lr_evidence.thrown_back``) — warning;
   * gave back: the loss fell by at least ``min_gb_progress`` of its start (coarse bin medians of
     at least 8 points), then climbed back by ``min_give_back`` of that progress — a climb that
     clears ``min_gb_z`` standard errors of the two medians, which minibatch noise of any size
@@ -90,7 +94,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
-from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, GaveBack, blown_up_start, chance_loss, clears_noise, declared_lr, excursions, gave_back
+from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, GaveBack, blown_up_start, chance_loss, clears_noise, declared_lr, excursions, gave_back, thrown_back
 from advisor.rules.non_finite import clip_threshold
 from advisor.rules.oscillation import Params as OscParams
 from advisor.rules.oscillation import spikes
@@ -178,14 +182,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         # a declared rate far above its family's range that threw the loss orders of magnitude
         # up in the first steps: the run recovered, this time
         form, severity = "declared-blowup", Severity.WARNING
-    elif (sp := _keeps_spiking(c.values, p)) is not None:
-        return [_spikes_finding(ctx, c, sp, lr)]
-    elif (gb := _gave_back(ctx, c, p)) is not None:
-        return [_gave_back_finding(ctx, c, gb, lr)]
-    elif (wu := _worse_than_uniform(ctx, c, chance, p)) is not None:
-        return [_uniform_finding(ctx, c, ex, wu, lr, p)]
     else:
-        return []
+        return _other_forms(ctx, c, ex, chance, lr, p)
     if form != "jump":
         ex = dataclasses.replace(ex, ref=start)  # the summary's "initial value" is the level it was judged from
     evidence = {
@@ -208,6 +206,19 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     summary = _summary(form, ex, sh.vend, progress, lr, chance, int(c.steps[-1]))
     conf = _confidence(form, ex, p)
     return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
+
+
+def _other_forms(ctx: Context, c, ex: Excursions, chance: float | None, lr: DeclaredLr, p: Params) -> list[Finding]:
+    """The forms judged on their own statistics rather than on climbs above the start."""
+    if (sp := _keeps_spiking(c.values, p)) is not None:
+        return [_spikes_finding(ctx, c, sp, lr)]
+    if (tb := thrown_back(ctx, c, max(p.min_thrown, p.thrown_over_chance * chance) if chance else p.min_thrown)) is not None:
+        return [_thrown_back_finding(ctx, c, tb, lr)]
+    if (gb := _gave_back(ctx, c, p)) is not None:
+        return [_gave_back_finding(ctx, c, gb, lr)]
+    if (wu := _worse_than_uniform(ctx, c, chance, p)) is not None:
+        return [_uniform_finding(ctx, c, ex, wu, lr, p)]
+    return []
 
 
 def _thrown_early(ctx: Context, ex: Excursions, chance: float | None, p: Params) -> bool:
@@ -300,6 +311,34 @@ def _spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
     ]
     conf = margin_confidence(sp["max_over_floor"], 100.0, 1000.0, base=0.5)
     return finding(ID, Severity.WARNING, conf, summary, evidence, rem, onset=half)
+
+
+def _thrown_back_finding(ctx: Context, c, tb: tuple[int, float, float], lr: DeclaredLr) -> Finding:
+    """A classifier that had learned and was thrown back to a cross-entropy no working model returns to."""
+    step, level, low = tb
+    evidence = {
+        "form": "thrown-back",
+        "thrown_to": level,
+        "lowest_before": low,
+        "thrown_step": step,
+        "final_loss": float(c.values[-1]),
+        "step_range": [step, int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    evidence.update(lr.evidence())
+    cut = lr.cut_factor()
+    factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.1
+    summary = (
+        f"train loss had come down to {fmt(low)}, then was thrown back to {fmt(level)} at step {step} ({times(level / low)}; a "
+        f"classifier's cross-entropy that high puts e^-{level:.0f} on the true class, where no working model returns): "
+        f"steps large enough to throw the weights away ({lr.describe()})"
+    )
+    rem = [
+        R.scale_lr(factor, "a loss thrown to a cross-entropy of tens after it had learned: the rate is far too high"),
+        R.clip_grad_norm(clip_threshold(ctx, step) or 1.0, "bound the updates that throw the weights away"),
+        R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "ramp the rate up so the first steps do not throw the weights away"),
+    ]
+    return finding(ID, Severity.WARNING, 0.7, summary, evidence, rem, onset=step)
 
 
 def _gave_back(ctx: Context, c, p: Params) -> GaveBack | None:
