@@ -136,3 +136,16 @@ def test_validation_best_before_the_throw_is_explained_by_it_not_overfitting():
     conds = [f.condition for f in rep.findings]
     assert conds[:2] == ["lr-too-high", "overfitting"] and _thrown(rep)
     assert rep.findings[1].evidence.get("explained_by") == "lr-too-high"
+
+
+def test_the_live_monitor_reports_the_give_back_with_a_lower_rate_first():
+    from advisor.live import Monitor
+
+    mon = Monitor(every=50, on_finding=None, budget=0)
+    loss = _noisy(_unstable_level(), seed=1)
+    for step, value in zip(T, loss, strict=True):
+        mon.log(int(step), {"train/loss": float(value)})
+    mon.close()
+    found = [f for f in mon.findings if f.condition == "lr-too-high"]
+    assert found and found[0].evidence["form"] == "gave-back"
+    assert found[0].remedies[0].action == "scale_lr" and found[0].remedies[0].params["factor"] < 1
