@@ -1,0 +1,40 @@
+"""underfitting judges a classifier's accuracy from chance, not from zero (issue 12).
+
+A 3-wide tanh net on two-class spirals stalls at 0.79 accuracy with its loss at 68% of its start:
+58% of the way from chance to perfect, where a ten-class model sits at 0.62. Read as a raw 0.79,
+it passed for a model that fits.
+"""
+
+import numpy as np
+
+from advisor.engine import Engine
+from advisor.pipeline import diagnose_run
+from tests import synth
+
+ENGINE = Engine.from_config()
+
+
+def _run(acc_end: float, classes: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    steps = np.arange(50, 3001, 50)
+    loss = 0.44 + 0.23 * np.exp(-steps / 500.0) + rng.normal(0, 0.003, steps.size)
+    es = np.arange(200, 3001, 200)
+    val = loss[::4][: es.size] + 0.01
+    acc = acc_end - (acc_end - 1.0 / classes) * np.exp(-es / 500.0) + rng.normal(0, 0.004, es.size)
+    curves = {"train/loss": (steps, loss), "eval/loss": (es, val), "eval/accuracy": (es, acc)}
+    return diagnose_run(synth.run_of(curves, hparams={"num_labels": classes}), ENGINE).report
+
+
+def _underfit(rep):
+    return [f for f in rep.findings if f.condition == "underfitting"]
+
+
+def test_a_two_class_model_at_079_accuracy_with_a_high_flat_loss_underfits():
+    got = _underfit(_run(0.79, 2))
+    assert len(got) == 1 and got[0].severity.value == "info"
+    assert got[0].remedies[0].action == "capacity"
+
+
+def test_the_same_curves_at_079_on_ten_classes_are_no_underfitting():
+    # 0.79 on ten classes is 77% of the way from chance: with the loss at 68% of its start, a fit
+    assert _underfit(_run(0.79, 10)) == []
