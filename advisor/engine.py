@@ -261,16 +261,26 @@ def _earlier(a: Finding, b: Finding) -> bool:
 # the optimisation went: at one severity they go first, since every curve-shape finding of the
 # run was read off training on that input (a slow loss on corrupted train labels, a stalled
 # start from confident wrong logits), and fixing the input changes all of them.
-# noisy-validation counts: it fires only where the train loss is calmer than validation or the
-# val set is known to be tiny — the val set itself, an input to the run, makes the noise.
-SETUP_FAULTS = frozenset({"bad-initial-loss", "unshuffled-data", "data-mismatch", "noisy-validation"})
+SETUP_FAULTS = frozenset({"bad-initial-loss", "unshuffled-data", "data-mismatch"})
+# A val set too small to measure with is one too: noisy-validation whose accuracy moves in steps
+# of 1/n (a val set of n examples), or whose late noise is this many times the train loss's own
+# relative noise. Nearer the train loss's noise, weights bouncing at a constant rate move both
+# (lr-decay-needed's runs sit at 1.0-2.4x; val sets of 16-20 examples mostly above 3x).
+VAL_SET_NOISE_OVER_TRAIN = 3.0
+
+
+def _setup_fault(f: Finding) -> bool:
+    if f.condition == "noisy-validation":
+        over = f.evidence.get("late_noise_over_train")
+        return bool(f.evidence.get("val_set_size_from_accuracy")) or (over is not None and over >= VAL_SET_NOISE_OVER_TRAIN)
+    return f.condition in SETUP_FAULTS
 
 
 def _key(f: Finding) -> tuple:
     onset = f.onset if f.onset is not None else math.inf
     # at one severity a root cause the analysis linked to other findings goes before a lone one,
     # and a fault in the run's input before a finding about the optimisation
-    return (-f.severity.rank, not f.evidence.get("explains"), f.condition not in SETUP_FAULTS,
+    return (-f.severity.rank, not f.evidence.get("explains"), not _setup_fault(f),
             -round(f.confidence, 6), onset, f.condition)
 
 

@@ -50,9 +50,16 @@ def test_a_fault_in_the_runs_input_ranks_before_optimisation_findings_of_its_sev
     assert [f.condition for f in out] == ["data-mismatch", "slow-convergence"]
     out = resolve([F("overfitting", Severity.WARNING, 0.6), F("bad-initial-loss", Severity.INFO, 0.99)])
     assert [f.condition for f in out] == ["overfitting", "bad-initial-loss"]
-    # a val set too small (validation jumping while the train loss is calm) before a suggestion to decay
-    # the rate read off the train loss; when the weights' bouncing explains it, the cause still goes first
-    out = resolve([F("lr-decay-needed", Severity.INFO, 0.92), F("noisy-validation", Severity.INFO, 0.87, late_noise_over_level=0.38)])
+    # a val set too small (validation jumping 10x as much as the train loss, relative to their levels)
+    # before a suggestion to decay the rate read off the train loss; at 1.7x the weights bouncing at a
+    # constant rate move both, and confidence decides
+    nv = dict(late_noise_over_level=0.38, late_noise_over_train=10.0)
+    out = resolve([F("lr-decay-needed", Severity.INFO, 0.92), F("noisy-validation", Severity.INFO, 0.87, **nv)])
+    assert [f.condition for f in out] == ["noisy-validation", "lr-decay-needed"]
+    nv["late_noise_over_train"] = 1.7
+    out = resolve([F("lr-decay-needed", Severity.INFO, 0.92), F("noisy-validation", Severity.INFO, 0.87, **nv)])
+    assert [f.condition for f in out] == ["lr-decay-needed", "noisy-validation"]
+    out = resolve([F("lr-decay-needed", Severity.INFO, 0.92), F("noisy-validation", Severity.INFO, 0.6, late_noise_over_level=0.2, val_set_size_from_accuracy=20)])
     assert [f.condition for f in out] == ["noisy-validation", "lr-decay-needed"]
 
 

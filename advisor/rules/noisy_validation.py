@@ -90,6 +90,9 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "noise_over_improvement": round(float(min(ratio, 1e6)), 3),
         "evaluations": v.n,
         "late_noise_over_level": None if late_ratio is None else round(late_ratio, 3),
+        # how many times the train loss's own relative noise the validation's is (the engine ranks
+        # a val set that clearly makes its own noise with the faults in the run's input)
+        "late_noise_over_train": _over_train(ctx, late_ratio),
         "val_set_size_from_accuracy": n_val,
         "step_range": [int(v.steps[0]), int(v.steps[-1])],
         "signal": "val_loss" if lower_better else "val_acc",
@@ -144,13 +147,24 @@ def _late_noise(ctx: Context, vals: np.ndarray, p: Params, tiny_val_set: bool) -
     return rel if tiny_val_set or _train_calmer(ctx, rel, p) else None
 
 
+def _over_train(ctx: Context, rel: float | None) -> float | None:
+    tn = _train_noise(ctx)
+    return None if rel is None or tn is None else round(rel / tn, 2) if tn > 0 else 1e6
+
+
+def _train_noise(ctx: Context) -> float | None:
+    """The train loss's relative noise (binned, second half); None without a train loss to compare."""
+    t = ctx.train
+    if t is None or t.bvals.size < 8:
+        return None
+    tb = t.bvals[t.bvals.size // 2 :]
+    t_lvl = level_scale(tb, float(median(tb)))
+    return binned_noise(tb) / t_lvl if t_lvl > 0 else None
+
+
 def _train_calmer(ctx: Context, rel: float, p: Params) -> bool:
     """Whether the train loss (binned, second half) is at least ``calm_ratio`` times calmer,
     relative to its own level, than the validation's relative noise ``rel`` (True when there is
     no train loss to compare with)."""
-    t = ctx.train
-    if t is None or t.bvals.size < 8:
-        return True
-    tb = t.bvals[t.bvals.size // 2 :]
-    t_lvl = level_scale(tb, float(median(tb)))
-    return not (t_lvl > 0 and rel < p.calm_ratio * binned_noise(tb) / t_lvl)
+    tn = _train_noise(ctx)
+    return tn is None or rel >= p.calm_ratio * tn
