@@ -70,6 +70,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     # a train loss inflated by train-only regularisation (dropout) sits on a floor the
     # regulariser sets, not the step size (when validation sits clearly below it; see below)
     "val-below-train": ("lr-decay-needed",),
+    # a model that cannot fit its data flattens at its capacity's floor: a decay goes little lower
+    "underfitting": ("lr-decay-needed",),
     # a fixed (class-sorted) order makes the loss chase the current class: little net progress
     # ... and a train loss measured on one class at a time sits apart from validation over all of them
     "unshuffled-data": ("no-learning", "plateau", "slow-convergence", "underfitting", "data-mismatch"),  # a corrupted training signal sits above a clean val

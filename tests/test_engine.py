@@ -63,6 +63,12 @@ def test_a_fault_in_the_runs_input_ranks_before_optimisation_findings_of_its_sev
     assert [f.condition for f in out] == ["noisy-validation", "lr-decay-needed"]
 
 
+def test_underfitting_explains_the_flat_end_a_decay_would_barely_lower():
+    out = resolve([F("lr-decay-needed", Severity.INFO, 0.93), F("underfitting", Severity.INFO, 0.6)])
+    assert [f.condition for f in out] == ["underfitting", "lr-decay-needed"]
+    assert out[1].evidence["explained_by"] == "underfitting"
+
+
 def test_nonfinite_cause_must_match_to_be_explained():
     out = resolve([F("non-finite", Severity.CRITICAL, 0.99, 10, cause="inputs"), F("exploding-gradients", Severity.CRITICAL, 0.5, 10)])
     assert "explained_by" not in out[[f.condition for f in out].index("non-finite")].evidence
