@@ -23,6 +23,10 @@ varied by less than ``lr_spread`` (ratio) over the second half (or the config sa
 validation loss, when logged, is not rising (that would be overfitting's case). The summary
 names the metric.
 
+Not when validation (6 evaluations or more, evaluated whole) still falls over the late window —
+exact Kendall p under ``val_p``, by at least ``val_share`` of its whole fall — to its lowest at the
+end: the train loss's flat end is then its per-batch noise, and the run is still improving.
+
 Needs at least ``min_points`` points.
 
 Remedies: ``lr_schedule`` plateau (cut by ``factor``; ``patience`` evaluations, or more from
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.slow_convergence import val_still_falling
 import numpy as np
 
 from advisor.signals import diff_noise, fmt, median, pct
@@ -60,6 +65,8 @@ class Params:
     metric_tail: float = 0.3
     metric_gain: float = 0.05
     lr_spread: float = 1.1
+    val_p: float = 0.01  # validation still falling: exact Kendall p over its late evaluations
+    val_share: float = 0.05  # ... by at least this share of its whole fall
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -77,6 +84,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     if ratio >= p.max_ratio:
         return []
+    if metric is None and val_still_falling(ctx, sh.late_start, p.val_p, p.val_share):
+        return []  # validation, evaluated whole, still falls to its lowest: the train loss's flat end is its noise
     lr0 = None
     if ctx.lr is not None and ctx.lr.n:
         lr0 = float(ctx.lr.values[-1])

@@ -77,18 +77,22 @@ def _steady_fall(b, z_all: float, p: Params) -> bool:
     return len(b) <= 30 and rising_p_exact(-np.asarray(b)) < p.short_p
 
 
-def _val_still_falling(ctx: Context, late_start: float, p: Params) -> bool:
+def val_still_falling(ctx: Context, late_start: float, val_p: float = 0.01, min_share: float = 0.0) -> bool:
     """Validation (at least 6 evaluations) falls significantly over the late window (exact
-    Kendall p below ``val_p`` over its last evaluations, at least 5) and ends at its lowest: a
-    train loss whose late trend is lost in per-batch noise has not flattened when the val set,
-    evaluated whole, keeps going down."""
+    Kendall p below ``val_p`` over its last evaluations, at least 5), by at least ``min_share`` of
+    its whole fall, and ends at its lowest: a train loss whose late trend is lost in per-batch
+    noise has not flattened when the val set, evaluated whole, keeps going down."""
     v = ctx.val
     if v is None or v.n < 6 or v.nonfinite_step is not None:
         return False
     late = v.values[v.steps >= late_start]
     if late.size < 5:
         late = v.values[-5:]
-    return rising_p_exact(-late) < p.val_p and float(v.values[-1]) <= float(np.min(v.values)) + 1e-12
+    lowest = float(np.min(v.values))
+    whole = float(v.values[0]) - lowest
+    if min_share > 0 and not (whole > 0 and float(late[0]) - float(late[-1]) >= min_share * whole):
+        return False
+    return rising_p_exact(-late) < val_p and float(v.values[-1]) <= lowest + 1e-12
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -100,7 +104,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return []
     if not _steady_fall(c.bvals, sh.z_all, p) or not p.min_decel <= sh.decel < p.max_accel or sh.rel_noise > p.max_rel_noise:
         return []
-    if not sh.still_falling and sh.late_drop < 0.1 and not _val_still_falling(ctx, sh.late_start, p):
+    if not sh.still_falling and sh.late_drop < 0.1 and not val_still_falling(ctx, sh.late_start, p.val_p):
         return []  # it flattened: that is underfitting or a plateau, not a slow descent
     if in_order(ctx.val, rising=True, p_max=p.val_p):
         return []  # the train loss creeps down while validation gets worse: memorising, not converging
