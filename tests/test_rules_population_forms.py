@@ -311,6 +311,22 @@ def test_a_val_loss_bouncing_within_its_band_whose_last_points_land_low_is_no_pl
     assert f.evidence["signal"] == "val_loss"
 
 
+def test_a_val_loss_thrown_far_above_its_level_within_the_stall_is_no_plateau():
+    # the same recipe on population seed 71: evaluations 3.68 3.84 5.12 3.55 5.91 3.73, then 2.54
+    # down to 1.89 while accuracy stays at chance. Read as "sat flat at 3.78, then fell", its first
+    # remedy raised a rate that was 2000x too high; a val loss evaluated whole that jumps 1.5x
+    # above its level is being thrown about, not sitting at a saddle
+    steps = np.arange(9, 300, 10)
+    train = np.array([4.553, 4.018, 2.683, 3.252, 5.834, 2.681, 2.833, 5.12, 6.806, 3.0, 2.066, 4.271, 5.9, 2.641, 3.19,
+                      2.56, 1.54, 4.4, 2.31, 3.31, 2.1, 3.19, 2.9, 2.15, 2.5, 2.8, 1.9, 2.4, 2.2, 2.6])
+    vs = np.arange(29, 300, 30)
+    val = np.array([3.68, 3.84, 5.12, 3.55, 5.91, 3.73, 2.54, 2.18, 1.88, 1.89])
+    acc = np.array([0.37, 0.335, 0.403, 0.34, 0.352, 0.355, 0.325, 0.352, 0.312, 0.347])
+    rep = diagnose_run(synth.run_of({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, acc)}), ENGINE).report
+    assert "plateau" not in [f.condition for f in rep.findings]
+    assert not any(r.action == "scale_lr" and r.params["factor"] > 1 for f in rep.findings for r in f.remedies[:1])
+
+
 def test_a_train_creep_while_validation_climbs_in_order_is_no_learning_not_slow_convergence():
     # labels shuffled: the train loss creeps down 3% by memorising, validation gets worse at
     # nearly every evaluation and accuracy sits below chance — raising the rate would not help

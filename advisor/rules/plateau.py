@@ -29,7 +29,10 @@ points hid. Needs at least ``min_bins`` binned points (the lasting form below,
 
 With one minibatch a logged point the train loss's noise can hide the stall: then it is read
 on the validation loss the same way, when that has ``min_val_evals`` evaluations and fell at
-least ``min_val_progress`` of its first value, over ``min_stall_evals`` evaluations at least.
+least ``min_val_progress`` of its first value, over ``min_stall_evals`` evaluations at least, none
+of them ``max_stall_jump`` times the stall's level or more (a val loss evaluated whole that jumps
+that far within the "stall" is being thrown about, not sitting at a saddle; a larger rate, a
+plateau's first remedy, would point the wrong way).
 
 A tight form, for a stall lower in the fall than the first form looks: a smooth loss (epoch
 means: binned noise under ``tight_band`` of its level) that sat within ``tight_band`` of one level
@@ -96,6 +99,7 @@ class Params:
     min_bins: int = 20
     min_stall_bins: int = 6
     min_stall_evals: int = 4  # on the validation loss, evaluated whole
+    max_stall_jump: float = 1.3  # on the validation loss: no evaluation within the stall this far above its level
     tail_min: float = 0.66
     tail_min_reward: float = 0.55
     tail_gain: float = 0.04
@@ -164,7 +168,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
             b -= 1
     if b - a < (min_stall or p.min_stall_bins):
         return []  # a flat stretch of a few points is no stall: a steady fall has those
-    if not _ends_below(sh.vend, c.bvals[a:b] if min_stall else band[a:b]):
+    if not _ends_below(sh.vend, c.bvals[a:b] if min_stall else band[a:b]) or (min_stall and _thrown_within(c.bvals[a:b], p)):
         return []
     s_a, s_b = float(c.bsteps[a]), float(c.bsteps[b - 1])
     length = (s_b - s_a) / max(c.span, 1)
@@ -300,6 +304,12 @@ def _ends_below(end: float, stall_levels: np.ndarray) -> bool:
     already dipped fell within its own scatter (a noisy val loss bouncing 2.0-4.5 whose last two
     points land low escaped no stall)."""
     return end < float(np.min(stall_levels))
+
+
+def _thrown_within(stall: np.ndarray, p: Params) -> bool:
+    """A val loss, evaluated whole, that jumped ``max_stall_jump`` times its level or more within
+    the "stall" was thrown about, not stalled."""
+    return float(np.max(stall)) >= p.max_stall_jump * float(median(stall))
 
 
 def _lr_warms_up(ctx: Context, s_a: float, s_b: float) -> bool:
