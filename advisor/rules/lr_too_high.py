@@ -296,21 +296,18 @@ def _spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
         "step_range": [half, int(c.steps[-1])],
         "signal": "train_loss",
     }
-    evidence.update(lr.evidence())
-    cut = lr.cut_factor()
-    factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.3
     summary = (
         f"train loss keeps spiking: after reaching a floor of {fmt(sp['floor'])} it blew up {sp['episodes']} times over "
         f"the second half (up to {fmt(sp['max_over_floor'])}x the floor) and came back each time: the learning rate is "
         f"too high for the minimum it found ({lr.describe()})"
     )
-    rem = [
-        R.scale_lr(factor, "smaller steps stay in the minimum the run had found instead of overshooting out of it"),
+    rest = [
         R.clip_grad_norm(clip_threshold(ctx, half) or 1.0, "bound the updates that throw the loss off its floor"),
         R.lr_schedule("plateau", "cut the rate once the loss reaches its floor", factor=0.2, patience=3),
     ]
     conf = margin_confidence(sp["max_over_floor"], 100.0, 1000.0, base=0.5)
-    return finding(ID, Severity.WARNING, conf, summary, evidence, rem, onset=half)
+    why = "smaller steps stay in the minimum the run had found instead of overshooting out of it"
+    return _learned_finding(evidence, lr, 0.3, why, rest, summary, conf, half)
 
 
 def _thrown_back_finding(ctx: Context, c, tb: tuple[int, float, float], lr: DeclaredLr) -> Finding:
@@ -325,20 +322,17 @@ def _thrown_back_finding(ctx: Context, c, tb: tuple[int, float, float], lr: Decl
         "step_range": [step, int(c.steps[-1])],
         "signal": "train_loss",
     }
-    evidence.update(lr.evidence())
-    cut = lr.cut_factor()
-    factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.1
     summary = (
         f"train loss had come down to {fmt(low)}, then was thrown back to {fmt(level)} at step {step} ({times(level / low)}; a "
         f"classifier's cross-entropy that high puts e^-{level:.0f} on the true class, where no working model returns): "
         f"steps large enough to throw the weights away ({lr.describe()})"
     )
-    rem = [
-        R.scale_lr(factor, "a loss thrown to a cross-entropy of tens after it had learned: the rate is far too high"),
+    rest = [
         R.clip_grad_norm(clip_threshold(ctx, step) or 1.0, "bound the updates that throw the weights away"),
         R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "ramp the rate up so the first steps do not throw the weights away"),
     ]
-    return finding(ID, Severity.WARNING, 0.7, summary, evidence, rem, onset=step)
+    why = "a loss thrown to a cross-entropy of tens after it had learned: the rate is far too high"
+    return _learned_finding(evidence, lr, 0.1, why, rest, summary, 0.7, step)
 
 
 def _gave_back(ctx: Context, c, p: Params) -> GaveBack | None:
@@ -372,21 +366,27 @@ def _gave_back_finding(ctx: Context, c, gb: GaveBack, lr: DeclaredLr) -> Finding
         "step_range": [gb.best_step, int(c.steps[-1])],
         "signal": "train_loss",
     }
-    evidence.update(lr.evidence())
-    cut = lr.cut_factor()
-    factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.3
     summary = (
         f"train loss fell from {fmt(gb.start)} to {fmt(gb.best)} by step {gb.best_step}, then climbed back to {fmt(gb.peak)} "
         f"by step {gb.peak_step} — {100 * gb.share:.0f}% of its progress given back, {gb.z:.0f} standard errors above its best — "
         f"and ended at {fmt(gb.end)}: steps too large to stay in the region it had reached ({lr.describe()})"
     )
-    rem = [
-        R.scale_lr(factor, "smaller steps keep the progress the run makes instead of throwing it back"),
+    rest = [
         R.lr_schedule("plateau", "cut the rate when the loss stops falling", factor=0.2, patience=3),
         R.clip_grad_norm(clip_threshold(ctx, gb.best_step) or 1.0, "bound the updates that throw the loss back up"),
     ]
-    conf = margin_confidence(gb.share, 0.3, 1.0, base=0.5)
-    return finding(ID, Severity.WARNING, conf, summary, evidence, rem, onset=gb.best_step)
+    why = "smaller steps keep the progress the run makes instead of throwing it back"
+    return _learned_finding(evidence, lr, 0.3, why, rest, summary, margin_confidence(gb.share, 0.3, 1.0, base=0.5), gb.best_step)
+
+
+def _learned_finding(evidence: dict, lr: DeclaredLr, factor: float, why: str, rest: list[Remedy], summary: str, conf: float, onset: int) -> Finding:
+    """A warning for a run that learned: a cut to the family's usual top when the rate is declared
+    high, else ``factor``, first; then ``rest``."""
+    evidence.update(lr.evidence())
+    cut = lr.cut_factor()
+    if cut is not None:
+        factor = nice_factor(cut, lo=1e-4, hi=0.5)
+    return finding(ID, Severity.WARNING, conf, summary, evidence, [R.scale_lr(factor, why), *rest], onset=onset)
 
 
 def _worse_than_uniform(ctx: Context, c, chance: float | None, p: Params) -> tuple[float, float, float] | None:
