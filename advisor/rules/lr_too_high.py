@@ -34,9 +34,11 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     optimizer family's usual range (Adam and kin: 0.1; SGD: 2) — critical;
   * bouncing: less than ``max_progress`` progress while the loss climbed above its start in at
     least ``min_bumps`` episodes, at least once to ``min_bounce`` times it, clearing
-    ``bounce_noise_k`` times its log-scale point noise (rate not declared) — critical (a flat loss
-    of noisy minibatches pokes 1.3-1.6x above its level by chance: a batch of 2, a resumed
-    regression model at its floor);
+    ``bounce_noise_k`` times its log-scale point noise (the rate not declared high: that is the
+    declared form; a rate declared in its usual range does not stop it — requiring an undeclared
+    rate lost two oscillation runs and kept the resumed-regression false alarm below) — critical
+    (a flat loss of noisy minibatches pokes 1.3-1.6x above its level by chance: a batch of 2, a
+    resumed regression model at its floor);
   * blown-up start: the first logged point already includes updates (logged after step 0, or
     an epoch aggregate), the run is a classifier, and that point is at least 20 and 300 times
     the median of the rest, after which the loss made under 30% progress
