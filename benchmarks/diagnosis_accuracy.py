@@ -48,6 +48,7 @@ DATA_ROOTS = {
     "extra5.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA5", ""), os.path.join(ROOT, "..", "shared", "realruns-extra5"), "/work/realruns-extra5"],
     "extra6.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA6", ""), os.path.join(ROOT, "..", "shared", "realruns-extra6"), "/work/realruns-extra6"],
     "extra7.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA7", ""), os.path.join(ROOT, "..", "shared", "realruns-extra7"), "/work/realruns-extra7"],
+    "extra8.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA8", ""), os.path.join(ROOT, "..", "shared", "realruns-extra8"), "/work/realruns-extra8"],
 }
 
 

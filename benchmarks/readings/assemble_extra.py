@@ -23,7 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def _git_dir(root: str, repo: str) -> str | None:
     base = os.path.join(root, repo.replace("/", "+"))
-    for cand in (os.path.join(base, "repo"), base):
+    # a bare snapshot (base/repo or base itself), or a clone with a work tree (base/repo/.git)
+    for cand in (os.path.join(base, "repo", ".git"), os.path.join(base, "repo"), base):
         if os.path.isdir(cand):
             return cand
     return None
