@@ -169,7 +169,9 @@ def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: 
     rest = v[k:] if c.n - k >= 8 else v
     pos = rest[rest > 0]
     noise = robust_sigma(np.diff(np.log(pos))) / math.sqrt(2) if pos.size >= 5 else 0.0
-    if not clears_noise(jump, noise, noise_k):
+    if i == 0:
+        jump = 1.0  # the first point itself is the highest: the loss fell from its start, it jumped nowhere
+    elif not clears_noise(jump, noise, noise_k):
         jump = 1.0  # within the early points' own noise: no jump
     elif rest.size >= 5 and float(sm[i]) < over_rest * float(np.percentile(rest, 90)):
         # the rest of the run reaches it again: per-example losses (batch 1) switch between modes
@@ -222,11 +224,13 @@ class BlownUpStart:
 
 
 def first_logged_after_updates(ctx: Context, c: Curve) -> bool:
-    """The train loss's first logged point already includes updates: logged after step 0 (a
+    """The train loss's first logged point already includes updates: logged after step 1 (a
     sparse cadence: Lightning's every 50 steps) or an epoch aggregate (``epoch_loss``). It is then
-    not the initialisation's loss, and the run's true start was higher."""
+    not the initialisation's loss, and the run's true start was higher. A point at step 1 is the
+    first batch's loss under the initial weights in the common 1-based counters (TF1 Estimators'
+    global step, a Trainer's first logged step): the update it drove came after it."""
     s = ctx.series(Role.TRAIN_LOSS)
-    return s is not None and (float(c.steps[0]) > 0 or "epoch" in s.tag.lower())
+    return s is not None and (float(c.steps[0]) > 1 or "epoch" in s.tag.lower())
 
 
 def epoch_twin(ctx: Context) -> Series | None:
