@@ -309,24 +309,23 @@ def gave_back(c: Curve, max_bins: int = 20, min_per_bin: int = 8, min_z: float =
     b = np.array([median(x) for x in parts])
     if not b[0] > 0:
         return None
-    se = np.array([1.2533 * 1.4826 * median(np.abs(x - m)) / math.sqrt(x.size) for x, m in zip(parts, b, strict=True)])
+    se = np.array([1.2533 * robust_sigma(x) / math.sqrt(x.size) for x in parts])
     ends = np.cumsum([x.size for x in parts]) - 1
-    low = np.minimum.accumulate(b)
-    at = np.array([int(np.argmin(b[: i + 1])) for i in range(k)])
     found = None
+    j = 0  # the lowest bin before bin i (the first, on a tie)
     for i in range(1, k):
-        j = at[i - 1]
         gain = b[0] - b[j]
-        if gain <= 0 or b[i] <= b[j]:
-            continue
-        z = (b[i] - b[j]) / max(math.hypot(se[i], se[j]), 1e-12 * b[0])
-        share = (b[i] - b[j]) / gain
-        if z >= min_z and (found is None or share > found[2]):
-            found = (j, i, share, z)
+        if gain > 0 and b[i] > b[j]:
+            z = (b[i] - b[j]) / max(math.hypot(se[i], se[j]), 1e-12 * b[0])
+            share = (b[i] - b[j]) / gain
+            if z >= min_z and (found is None or share > found[2]):
+                found = (j, i, share, z)
+        if b[i] < b[j]:
+            j = i
     if found is None:
         return None
     j, i, share, z = found
-    lowest = float(low[-1])
+    lowest = float(np.min(b))
     end = median(b[-2:])
     steps = c.steps
     return GaveBack(float(b[0]), float(b[j]), int(steps[ends[j]]), float(b[i]), int(steps[ends[i]]), float(share), float(z),

@@ -214,7 +214,7 @@ def _other_forms(ctx: Context, c, ex: Excursions, chance: float | None, lr: Decl
     """The forms judged on their own statistics rather than on climbs above the start."""
     if (sp := _keeps_spiking(c.values, p)) is not None:
         return [_spikes_finding(ctx, c, sp, lr)]
-    if (tb := thrown_back(ctx, c, max(p.min_thrown, p.thrown_over_chance * chance) if chance else p.min_thrown)) is not None:
+    if (tb := thrown_back(ctx, c, _thrown_floor(chance, p))) is not None:
         return [_thrown_back_finding(ctx, c, tb, lr)]
     if (gb := _gave_back(ctx, c, p)) is not None:
         return [_gave_back_finding(ctx, c, gb, lr)]
@@ -228,8 +228,13 @@ def _thrown_early(ctx: Context, ex: Excursions, chance: float | None, p: Params)
     cross-entropy of ``min_thrown`` (e^-20 on the true class: no initialisation starts there) and,
     with C known, ``thrown_over_chance`` times ln C."""
     classifier = ctx.train_acc is not None or ctx.val_acc is not None or bool(ctx.num_classes)
-    floor = max(p.min_thrown, p.thrown_over_chance * chance) if chance else p.min_thrown
-    return classifier and ex.peak >= floor
+    return classifier and ex.peak >= _thrown_floor(chance, p)
+
+
+def _thrown_floor(chance: float | None, p: Params) -> float:
+    """A classifier's cross-entropy no working model reaches: ``min_thrown``, and ``thrown_over_chance``
+    times ln C when C is known."""
+    return max(p.min_thrown, p.thrown_over_chance * chance) if chance else p.min_thrown
 
 
 def _single_point_jump(c, ex: Excursions, p: Params) -> tuple[Excursions, bool]:

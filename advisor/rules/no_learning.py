@@ -243,8 +243,8 @@ def _at_chance(ctx: Context, c, p: Params) -> float | None:
     k = ctx.num_classes
     if not k or c.n < 2 * p.min_points:
         return None
-    late = _late_level(ctx, c)
     twin = epoch_twin(ctx)
+    late = _late_level(c, twin)
     levels = twin.values if twin is not None and len(twin) >= 5 else c.bvals
     # never clearly below it either (a 5-point running median): a model that learned and was then
     # thrown back to chance (exploding gradients, a rate ramp) did learn
@@ -261,11 +261,10 @@ def _at_chance(ctx: Context, c, p: Params) -> float | None:
     return late
 
 
-def _late_level(ctx: Context, c) -> float:
+def _late_level(c, twin) -> float:
     """The train loss's level at the end: the median of its last tenth (5 points at least), or of
-    its epoch-mean twin's last 3 points when it has one — single logged minibatches of a
-    per-example loss only sample the level an epoch's mean gives."""
-    twin = epoch_twin(ctx)
+    its epoch-mean twin's last 3 points when it has one (:func:`advisor.rules.lr_evidence.epoch_twin`)
+    — single logged minibatches of a per-example loss only sample the level an epoch's mean gives."""
     if twin is not None and len(twin) >= 3:
         return median(twin.values[-3:])
     return median(c.values[-max(5, c.n // 10):])

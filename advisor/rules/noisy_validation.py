@@ -72,11 +72,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     ratio = noise / improvement if improvement > 0 else np.inf
     n_val = val_set_size(ctx)
     tiny = 0 < (n_val or 0) <= p.tiny_val_set
-    late_ratio = _late_noise(ctx, v.values, p, tiny)
+    train_noise = _train_noise(ctx)
+    late_ratio = _late_noise(v.values, p, tiny, train_noise)
     # noise comparable to the improvement is the val set's only when the model itself is calm by
     # comparison: a model bouncing (oscillation, a rate too high, a noise floor) moves its val loss
     # as much, and that says nothing about the val set
-    noisy = noise > p.min_rel * level and ratio > p.max_ratio and (tiny or _train_calmer(ctx, noise / level, p))
+    noisy = noise > p.min_rel * level and ratio > p.max_ratio and (tiny or _train_calmer(train_noise, noise / level, p))
     if level == 0 or (not noisy and late_ratio is None):
         return []
     measured = fmt(improvement) if improvement > 0 else f"none: it never improved on its first evaluations, {fmt(first)}"
@@ -92,7 +93,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "late_noise_over_level": None if late_ratio is None else round(late_ratio, 3),
         # how many times the train loss's own relative noise the validation's is (the engine ranks
         # a val set that clearly makes its own noise with the faults in the run's input)
-        "late_noise_over_train": _over_train(ctx, late_ratio),
+        "late_noise_over_train": _over_train(train_noise, late_ratio),
         "val_set_size_from_accuracy": n_val,
         "step_range": [int(v.steps[0]), int(v.steps[-1])],
         "signal": "val_loss" if lower_better else "val_acc",
@@ -133,7 +134,7 @@ def val_set_size(ctx: Context) -> int | None:
     return int(ns[np.argmax(whole)]) if whole.any() else None
 
 
-def _late_noise(ctx: Context, vals: np.ndarray, p: Params, tiny_val_set: bool) -> float | None:
+def _late_noise(vals: np.ndarray, p: Params, tiny_val_set: bool, train_noise: float | None) -> float | None:
     """Relative noise of the second half of the evaluations, when it is large and the train loss
     is calm by comparison — or the val set is known to be tiny (None otherwise)."""
     late = np.asarray(vals[len(vals) // 2 :], dtype=float)
@@ -144,12 +145,13 @@ def _late_noise(ctx: Context, vals: np.ndarray, p: Params, tiny_val_set: bool) -
     if rel <= p.late_rel:
         return None
     # (a val set known to be tiny makes its own noise: no need for a calm train loss)
-    return rel if tiny_val_set or _train_calmer(ctx, rel, p) else None
+    return rel if tiny_val_set or _train_calmer(train_noise, rel, p) else None
 
 
-def _over_train(ctx: Context, rel: float | None) -> float | None:
-    tn = _train_noise(ctx)
-    return None if rel is None or tn is None else round(rel / tn, 2) if tn > 0 else 1e6
+def _over_train(train_noise: float | None, rel: float | None) -> float | None:
+    if rel is None or train_noise is None:
+        return None
+    return round(rel / train_noise, 2) if train_noise > 0 else 1e6
 
 
 def _train_noise(ctx: Context) -> float | None:
@@ -162,9 +164,8 @@ def _train_noise(ctx: Context) -> float | None:
     return binned_noise(tb) / t_lvl if t_lvl > 0 else None
 
 
-def _train_calmer(ctx: Context, rel: float, p: Params) -> bool:
-    """Whether the train loss (binned, second half) is at least ``calm_ratio`` times calmer,
-    relative to its own level, than the validation's relative noise ``rel`` (True when there is
-    no train loss to compare with)."""
-    tn = _train_noise(ctx)
-    return tn is None or rel >= p.calm_ratio * tn
+def _train_calmer(train_noise: float | None, rel: float, p: Params) -> bool:
+    """Whether the train loss (its relative noise ``train_noise``: :func:`_train_noise`) is at least
+    ``calm_ratio`` times calmer, relative to its own level, than the validation's relative noise
+    ``rel`` (True when there is no train loss to compare with)."""
+    return train_noise is None or rel >= p.calm_ratio * train_noise
