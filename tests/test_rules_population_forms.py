@@ -303,12 +303,25 @@ def test_a_val_loss_bouncing_within_its_band_whose_last_points_land_low_is_no_pl
     vs = np.arange(29, 300, 30)
     val = np.array([4.244, 3.076, 4.099, 4.524, 3.688, 3.332, 2.007, 4.047, 2.462, 1.721])
     acc = np.array([0.4, 0.438, 0.347, 0.34, 0.355, 0.338, 0.365, 0.345, 0.355, 0.37])
-    assert "plateau" not in names({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, acc)})
-    # the same evaluations with the stall's dip lifted above where the run ends: a plateau escaped
+    got = names({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, acc)})
+    assert "plateau" not in got
+    assert got[0] == "lr-too-high"  # accuracy flat while validation lurches: the thrashing form
+    # the same evaluations with the stall's dip lifted above where the run ends: the plateau rule
+    # sees an escaped plateau (the engine then keeps its larger rate away from this run)
     lifted = val.copy()
     lifted[6] = 3.5
-    (f,) = _sev({"train_loss": (steps, train), "val_loss": (vs, lifted), "val_acc": (vs, acc)}, "plateau")
+    from advisor.io.roles import resolve as roles
+    from advisor.rules import plateau
+    from advisor.rules.base import Context
+    from advisor.workload import classify
+
+    run = synth.run_of({"train_loss": (steps, train), "val_loss": (vs, lifted), "val_acc": (vs, acc)})
+    wl = classify(run, None)
+    (f,) = plateau.detect(Context(run, roles(run, None, wl.kind, wl.roles), wl.kind), plateau.Params())
     assert f.evidence["signal"] == "val_loss"
+    rep = diagnose_run(run, ENGINE).report
+    assert rep.findings[0].condition == "lr-too-high" and "plateau" not in [x.condition for x in rep.findings]
+    assert all(r.params.get("factor", 0) < 1 for x in rep.findings for r in x.remedies if r.action == "scale_lr")
 
 
 def test_a_val_loss_thrown_far_above_its_level_within_the_stall_is_no_plateau():

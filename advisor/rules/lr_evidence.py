@@ -29,7 +29,7 @@ import numpy as np
 
 from advisor.model import Role, Series
 from advisor.rules.base import Context
-from advisor.signals import Curve, median, robust_sigma, rolling_median, times
+from advisor.signals import Curve, median, percent_scale, robust_sigma, rolling_median, times
 
 ADAPTIVE = ("adam", "adamw", "nadam", "radam", "adamax", "rmsprop", "adagrad", "adadelta", "ranger", "lamb", "adafactor", "lion")
 SGD_LIKE = ("sgd", "momentum", "nesterov")
@@ -354,3 +354,55 @@ def thrown_back(ctx: Context, c: Curve, floor: float, step_factor: float = 10.0,
         return None
     i = int(hit[np.argmax(level[hit])])
     return int(c.steps[i + (2 if epoch else 1)]), float(level[i]), float(low[i])
+
+
+@dataclass(frozen=True)
+class Thrashing:
+    """A classifier that did not learn while its validation loss lurched (see :func:`thrashing`)."""
+
+    evals: int  # validation-loss evaluations
+    acc_first: float  # validation accuracy at its first evaluation (a fraction)
+    acc_late: float  # ... the median of its second half
+    acc_best: float
+    change: float  # median |change of ln val loss| between consecutive evaluations
+    reversals: int  # direction reversals of the val loss between consecutive changes
+    turns: int  # ... out of this many
+    train_ratio: float  # train loss: median of its last tenth over the median of its first tenth
+
+
+def thrashing(ctx: Context, c: Curve, min_evals: int = 6, min_change: float = 0.15, min_reversals: float = 0.5,
+              max_gain: float = 0.05, min_train_ratio: float = 0.2, max_acc: float = 0.8) -> Thrashing | None:
+    """A classifier whose validation accuracy, over its second half, is no more than ``max_gain``
+    above its first evaluation and never reached ``max_acc``, while its validation loss changed by a median ``min_change`` (in
+    log: 16%) between consecutive evaluations, reversing direction at ``min_reversals`` of the
+    turns or more, and its train loss ``c`` kept ``min_train_ratio`` of its start.
+
+    Steps too large do not descend: each update throws the weights somewhere else, and the
+    validation loss lurches up and down from one evaluation to the next while accuracy goes
+    nowhere. A model that reached ``max_acc`` before its first evaluation has learned: its lurching
+    validation loss is the noise of a floor (a constant rate that wants decay). A rate too small leaves the validation loss smooth; an overfitting or noisy-val run
+    learns (its train loss falls far, its accuracy rises), and a healthy run whose accuracy was
+    already high at its first evaluation moves its validation loss in steady steps."""
+    val, acc = ctx.val, ctx.val_acc
+    if val is None or acc is None or val.n < min_evals or acc.n < 4 or c.n < 8:
+        return None
+    lv = val.values
+    if val.nonfinite_step is not None or not np.all(lv > 0) or acc.nonfinite_step is not None:
+        return None
+    d = np.diff(np.log(lv))
+    change = float(np.median(np.abs(d)))
+    signs = np.sign(d)
+    turns = signs.size - 1
+    reversals = int(np.sum(signs[1:] * signs[:-1] < 0))
+    if change < min_change or turns < 3 or reversals < min_reversals * turns:
+        return None
+    a = acc.values / percent_scale(acc.values)
+    first, late = float(a[0]), median(a[acc.n // 2 :])
+    if late > first + max_gain or float(np.max(a)) >= max_acc:
+        return None
+    k = max(1, c.n // 10)
+    head = median(c.values[:k])
+    ratio = median(c.values[-k:]) / head if head > 0 else 0.0
+    if ratio < min_train_ratio:
+        return None
+    return Thrashing(val.n, first, late, float(np.max(a)), change, reversals, turns, ratio)

@@ -65,7 +65,15 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     while a logged rate did not rise in between (a warm restart, a warmup) — warning. A rate
     several times too high (Adam at 0.05 on a small MLP) does not throw the loss above its start:
     it learns, then wanders back up for hundreds of updates at a time
-    (``advisor.rules.lr_evidence.gave_back``).
+    (``advisor.rules.lr_evidence.gave_back``);
+  * thrashing: a classifier (validation accuracy logged, ``min_th_evals`` validation losses or
+    more) whose validation accuracy over its second half is at most ``max_th_gain`` above its first
+    evaluation and its best below ``max_th_acc``, while its validation loss changed by a median ``min_th_change`` (log scale)
+    between consecutive evaluations, reversing direction at ``min_th_reversals`` of the turns, and
+    its train loss kept ``min_th_train`` of its start — warning. Steps too large do not descend:
+    each update throws the weights somewhere else (Adam at 2 on an LSTM, logged every 10 steps, its
+    loss never near a level that tells C). A rate too small leaves the validation loss smooth; a run
+    that learns raises its accuracy or drops its train loss (``advisor.rules.lr_evidence.thrashing``).
 Progress is measured from the initial loss after a jump, else from the start level the climbs are
 counted against — the largest of the first point, the first bin's median and the first points'
 median (one lucky minibatch of a per-example loss can sit at a tenth of the level, and every later
@@ -96,10 +104,9 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
-from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, GaveBack, blown_up_start, chance_loss, clears_noise, declared_lr, excursions, gave_back, thrown_back
+from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, blown_up_start, chance_loss, clears_noise, declared_lr, excursions, thrashing, thrown_back
+from advisor.rules.lr_learned import gave_back_finding, gave_back_form, keeps_spiking, spikes_finding, thrashing_finding, thrown_back_finding
 from advisor.rules.non_finite import clip_threshold
-from advisor.rules.oscillation import Params as OscParams
-from advisor.rules.oscillation import spikes
 from advisor.signals import fmt, mann_kendall_z, median, percent_scale, times
 
 ID = "lr-too-high"
@@ -132,6 +139,12 @@ class Params:
     min_end_give_back: float = 0.1  # ... and the share still not won back over the last two bins
     min_gb_progress: float = 0.5  # ... in a loss that fell to at most half its start
     min_gb_z: float = 5.0  # ... the climb over the standard errors of the two bin medians
+    min_th_evals: int = 6  # thrashing: validation-loss evaluations needed
+    min_th_change: float = 0.15  # ... median |change of ln val loss| between consecutive evaluations
+    min_th_reversals: float = 0.5  # ... share of the turns where its direction reverses
+    max_th_gain: float = 0.05  # ... val accuracy's second-half median over its first evaluation, at most
+    max_th_acc: float = 0.8  # ... and its best below this (a model that reached it has learned)
+    min_th_train: float = 0.2  # ... the train loss's last tenth over its first tenth, at least
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -212,14 +225,16 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
 
 def _other_forms(ctx: Context, c, ex: Excursions, chance: float | None, lr: DeclaredLr, p: Params) -> list[Finding]:
     """The forms judged on their own statistics rather than on climbs above the start."""
-    if (sp := _keeps_spiking(c.values, p)) is not None:
-        return [_spikes_finding(ctx, c, sp, lr)]
+    if (sp := keeps_spiking(c.values, p)) is not None:
+        return [spikes_finding(ctx, c, sp, lr)]
     if (tb := thrown_back(ctx, c, _thrown_floor(chance, p))) is not None:
-        return [_thrown_back_finding(ctx, c, tb, lr)]
-    if (gb := _gave_back(ctx, c, p)) is not None:
-        return [_gave_back_finding(ctx, c, gb, lr)]
+        return [thrown_back_finding(ctx, c, tb, lr)]
+    if (gb := gave_back_form(ctx, c, p)) is not None:
+        return [gave_back_finding(ctx, c, gb, lr)]
     if (wu := _worse_than_uniform(ctx, c, chance, p)) is not None:
         return [_uniform_finding(ctx, c, ex, wu, lr, p)]
+    if (th := thrashing(ctx, c, p.min_th_evals, p.min_th_change, p.min_th_reversals, p.max_th_gain, p.min_th_train, p.max_th_acc)) is not None:
+        return [thrashing_finding(ctx, c, th, lr)]
     return []
 
 
@@ -280,120 +295,6 @@ def _blown_up_finding(ctx: Context, c, bu: BlownUpStart, lr: DeclaredLr) -> Find
         R.clip_grad_norm(clip_threshold(ctx, int(c.steps[min(c.n - 1, 3)])) or 1.0, "bound the first updates"),
     ]
     return finding(ID, Severity.CRITICAL, 0.8, summary, evidence, rem, onset=int(c.steps[0]))
-
-
-def _keeps_spiking(values, p: Params) -> dict | None:
-    sp = spikes(values, OscParams())
-    if sp is None or sp["max_over_floor"] < p.min_spike_peak or sp["episodes"] < p.min_spike_episodes:
-        return None
-    return sp
-
-
-def _spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
-    """A loss that keeps spiking far off the floor it had reached and coming back: steps too
-    large for the sharp minimum it found."""
-    half = int(c.steps[len(c.steps) // 2])
-    evidence = {
-        "form": "keeps-spiking",
-        "floor": sp["floor"],
-        "spike_episodes": sp["episodes"],
-        "spike_share_second_half": round(sp["spike_share"], 3),
-        "max_over_floor": round(sp["max_over_floor"], 1),
-        "median_over_floor": round(sp["level_over_floor"], 2),
-        "step_range": [half, int(c.steps[-1])],
-        "signal": "train_loss",
-    }
-    summary = (
-        f"train loss keeps spiking: after reaching a floor of {fmt(sp['floor'])} it blew up {sp['episodes']} times over "
-        f"the second half (up to {fmt(sp['max_over_floor'])}x the floor) and came back each time: the learning rate is "
-        f"too high for the minimum it found ({lr.describe()})"
-    )
-    rest = [
-        R.clip_grad_norm(clip_threshold(ctx, half) or 1.0, "bound the updates that throw the loss off its floor"),
-        R.lr_schedule("plateau", "cut the rate once the loss reaches its floor", factor=0.2, patience=3),
-    ]
-    conf = margin_confidence(sp["max_over_floor"], 100.0, 1000.0, base=0.5)
-    why = "smaller steps stay in the minimum the run had found instead of overshooting out of it"
-    return _learned_finding(evidence, lr, 0.3, why, rest, summary, conf, half)
-
-
-def _thrown_back_finding(ctx: Context, c, tb: tuple[int, float, float], lr: DeclaredLr) -> Finding:
-    """A classifier that had learned and was thrown back to a cross-entropy no working model returns to."""
-    step, level, low = tb
-    evidence = {
-        "form": "thrown-back",
-        "thrown_to": level,
-        "lowest_before": low,
-        "thrown_step": step,
-        "final_loss": float(c.values[-1]),
-        "step_range": [step, int(c.steps[-1])],
-        "signal": "train_loss",
-    }
-    summary = (
-        f"train loss had come down to {fmt(low)}, then was thrown back to {fmt(level)} at step {step} ({times(level / low)}; a "
-        f"classifier's cross-entropy that high puts e^-{level:.0f} on the true class, where no working model returns): "
-        f"steps large enough to throw the weights away ({lr.describe()})"
-    )
-    rest = [
-        R.clip_grad_norm(clip_threshold(ctx, step) or 1.0, "bound the updates that throw the weights away"),
-        R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "ramp the rate up so the first steps do not throw the weights away"),
-    ]
-    why = "a loss thrown to a cross-entropy of tens after it had learned: the rate is far too high"
-    return _learned_finding(evidence, lr, 0.1, why, rest, summary, 0.7, step)
-
-
-def _gave_back(ctx: Context, c, p: Params) -> GaveBack | None:
-    """The loss fell to under half its start, then climbed back by ``min_give_back`` of that
-    progress (clearing ``min_gb_z`` standard errors) and ended with ``min_end_give_back`` of it
-    still lost — while the logged rate, if any, did not rise (a warm restart or warmup rises on
-    purpose)."""
-    gb = gave_back(c, min_z=p.min_gb_z)
-    if gb is None or gb.progress < p.min_gb_progress or gb.share < p.min_give_back or gb.end_share < p.min_end_give_back:
-        return None
-    rate = ctx.lr
-    if rate is not None and rate.n >= 2:
-        at = np.interp([gb.best_step, gb.peak_step], rate.steps, rate.values)
-        if at[1] > 1.05 * at[0]:
-            return None
-    return gb
-
-
-def _gave_back_finding(ctx: Context, c, gb: GaveBack, lr: DeclaredLr) -> Finding:
-    """A loss that learned, then gave much of it back without a schedule that asked for it: steps
-    too large for the narrower region the loss had reached."""
-    evidence = {
-        "form": "gave-back",
-        "start_level": gb.start,
-        "best_level": gb.best,
-        "climb_level": gb.peak,
-        "end_level": gb.end,
-        "given_back": round(gb.share, 3),
-        "still_lost_at_end": round(gb.end_share, 3),
-        "climb_z": round(gb.z, 1),
-        "step_range": [gb.best_step, int(c.steps[-1])],
-        "signal": "train_loss",
-    }
-    summary = (
-        f"train loss fell from {fmt(gb.start)} to {fmt(gb.best)} by step {gb.best_step}, then climbed back to {fmt(gb.peak)} "
-        f"by step {gb.peak_step} — {100 * gb.share:.0f}% of its progress given back, {gb.z:.0f} standard errors above its best — "
-        f"and ended at {fmt(gb.end)}: steps too large to stay in the region it had reached ({lr.describe()})"
-    )
-    rest = [
-        R.lr_schedule("plateau", "cut the rate when the loss stops falling", factor=0.2, patience=3),
-        R.clip_grad_norm(clip_threshold(ctx, gb.best_step) or 1.0, "bound the updates that throw the loss back up"),
-    ]
-    why = "smaller steps keep the progress the run makes instead of throwing it back"
-    return _learned_finding(evidence, lr, 0.3, why, rest, summary, margin_confidence(gb.share, 0.3, 1.0, base=0.5), gb.best_step)
-
-
-def _learned_finding(evidence: dict, lr: DeclaredLr, factor: float, why: str, rest: list[Remedy], summary: str, conf: float, onset: int) -> Finding:
-    """A warning for a run that learned: a cut to the family's usual top when the rate is declared
-    high, else ``factor``, first; then ``rest``."""
-    evidence.update(lr.evidence())
-    cut = lr.cut_factor()
-    if cut is not None:
-        factor = nice_factor(cut, lo=1e-4, hi=0.5)
-    return finding(ID, Severity.WARNING, conf, summary, evidence, [R.scale_lr(factor, why), *rest], onset=onset)
 
 
 def _worse_than_uniform(ctx: Context, c, chance: float | None, p: Params) -> tuple[float, float, float] | None:

@@ -1,0 +1,167 @@
+"""The ``lr-too-high`` forms of a run whose loss moved: it learned and then was thrown back, gave
+its progress back, keeps spiking off its floor, or never descended while its validation loss
+lurched. Each is a warning whose first remedy cuts the rate (to the family's usual top when the
+run declares a rate above it); the statistics live in :mod:`advisor.rules.lr_evidence`, the
+trigger and the other forms in :mod:`advisor.rules.lr_too_high`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from advisor import remedies as R
+from advisor.model import Finding, Remedy, Severity
+from advisor.rules.base import Context, finding, margin_confidence, nice_factor
+from advisor.rules.lr_evidence import DeclaredLr, GaveBack, Thrashing, gave_back
+from advisor.rules.non_finite import clip_threshold
+from advisor.rules.oscillation import Params as OscParams
+from advisor.rules.oscillation import spikes
+from advisor.signals import fmt, times
+
+ID = "lr-too-high"  # the condition these findings carry (the rule module is advisor.rules.lr_too_high)
+
+
+def keeps_spiking(values, p: Any) -> dict | None:
+    sp = spikes(values, OscParams())
+    if sp is None or sp["max_over_floor"] < p.min_spike_peak or sp["episodes"] < p.min_spike_episodes:
+        return None
+    return sp
+
+
+def spikes_finding(ctx: Context, c, sp: dict, lr: DeclaredLr) -> Finding:
+    """A loss that keeps spiking far off the floor it had reached and coming back: steps too
+    large for the sharp minimum it found."""
+    half = int(c.steps[len(c.steps) // 2])
+    evidence = {
+        "form": "keeps-spiking",
+        "floor": sp["floor"],
+        "spike_episodes": sp["episodes"],
+        "spike_share_second_half": round(sp["spike_share"], 3),
+        "max_over_floor": round(sp["max_over_floor"], 1),
+        "median_over_floor": round(sp["level_over_floor"], 2),
+        "step_range": [half, int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    summary = (
+        f"train loss keeps spiking: after reaching a floor of {fmt(sp['floor'])} it blew up {sp['episodes']} times over "
+        f"the second half (up to {fmt(sp['max_over_floor'])}x the floor) and came back each time: the learning rate is "
+        f"too high for the minimum it found ({lr.describe()})"
+    )
+    rest = [
+        R.clip_grad_norm(clip_threshold(ctx, half) or 1.0, "bound the updates that throw the loss off its floor"),
+        R.lr_schedule("plateau", "cut the rate once the loss reaches its floor", factor=0.2, patience=3),
+    ]
+    conf = margin_confidence(sp["max_over_floor"], 100.0, 1000.0, base=0.5)
+    why = "smaller steps stay in the minimum the run had found instead of overshooting out of it"
+    return warning_finding(evidence, lr, 0.3, why, rest, summary, conf, half)
+
+
+def thrown_back_finding(ctx: Context, c, tb: tuple[int, float, float], lr: DeclaredLr) -> Finding:
+    """A classifier that had learned and was thrown back to a cross-entropy no working model returns to."""
+    step, level, low = tb
+    evidence = {
+        "form": "thrown-back",
+        "thrown_to": level,
+        "lowest_before": low,
+        "thrown_step": step,
+        "final_loss": float(c.values[-1]),
+        "step_range": [step, int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    summary = (
+        f"train loss had come down to {fmt(low)}, then was thrown back to {fmt(level)} at step {step} ({times(level / low)}; a "
+        f"classifier's cross-entropy that high puts e^-{level:.0f} on the true class, where no working model returns): "
+        f"steps large enough to throw the weights away ({lr.describe()})"
+    )
+    rest = [
+        R.clip_grad_norm(clip_threshold(ctx, step) or 1.0, "bound the updates that throw the weights away"),
+        R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "ramp the rate up so the first steps do not throw the weights away"),
+    ]
+    why = "a loss thrown to a cross-entropy of tens after it had learned: the rate is far too high"
+    return warning_finding(evidence, lr, 0.1, why, rest, summary, 0.7, step)
+
+
+def gave_back_form(ctx: Context, c, p: Any) -> GaveBack | None:
+    """The loss fell to under half its start, then climbed back by ``min_give_back`` of that
+    progress (clearing ``min_gb_z`` standard errors) and ended with ``min_end_give_back`` of it
+    still lost — while the logged rate, if any, did not rise (a warm restart or warmup rises on
+    purpose)."""
+    gb = gave_back(c, min_z=p.min_gb_z)
+    if gb is None or gb.progress < p.min_gb_progress or gb.share < p.min_give_back or gb.end_share < p.min_end_give_back:
+        return None
+    rate = ctx.lr
+    if rate is not None and rate.n >= 2:
+        at = np.interp([gb.best_step, gb.peak_step], rate.steps, rate.values)
+        if at[1] > 1.05 * at[0]:
+            return None
+    return gb
+
+
+def gave_back_finding(ctx: Context, c, gb: GaveBack, lr: DeclaredLr) -> Finding:
+    """A loss that learned, then gave much of it back without a schedule that asked for it: steps
+    too large for the narrower region the loss had reached."""
+    evidence = {
+        "form": "gave-back",
+        "start_level": gb.start,
+        "best_level": gb.best,
+        "climb_level": gb.peak,
+        "end_level": gb.end,
+        "given_back": round(gb.share, 3),
+        "still_lost_at_end": round(gb.end_share, 3),
+        "climb_z": round(gb.z, 1),
+        "step_range": [gb.best_step, int(c.steps[-1])],
+        "signal": "train_loss",
+    }
+    summary = (
+        f"train loss fell from {fmt(gb.start)} to {fmt(gb.best)} by step {gb.best_step}, then climbed back to {fmt(gb.peak)} "
+        f"by step {gb.peak_step} — {100 * gb.share:.0f}% of its progress given back, {gb.z:.0f} standard errors above its best — "
+        f"and ended at {fmt(gb.end)}: steps too large to stay in the region it had reached ({lr.describe()})"
+    )
+    rest = [
+        R.lr_schedule("plateau", "cut the rate when the loss stops falling", factor=0.2, patience=3),
+        R.clip_grad_norm(clip_threshold(ctx, gb.best_step) or 1.0, "bound the updates that throw the loss back up"),
+    ]
+    why = "smaller steps keep the progress the run makes instead of throwing it back"
+    return warning_finding(evidence, lr, 0.3, why, rest, summary, margin_confidence(gb.share, 0.3, 1.0, base=0.5), gb.best_step)
+
+
+def warning_finding(evidence: dict, lr: DeclaredLr, factor: float, why: str, rest: list[Remedy], summary: str, conf: float, onset: int) -> Finding:
+    """A warning for a run that learned: a cut to the family's usual top when the rate is declared
+    high, else ``factor``, first; then ``rest``."""
+    evidence.update(lr.evidence())
+    cut = lr.cut_factor()
+    if cut is not None:
+        factor = nice_factor(cut, lo=1e-4, hi=0.5)
+    return finding(ID, Severity.WARNING, conf, summary, evidence, [R.scale_lr(factor, why), *rest], onset=onset)
+
+
+def thrashing_finding(ctx: Context, c, th: Thrashing, lr: DeclaredLr) -> Finding:
+    """A classifier that went nowhere while its validation loss lurched up and down: steps so large
+    each update throws the weights somewhere else instead of descending."""
+    val = ctx.val
+    evidence = {
+        "form": "thrashing",
+        "evaluations": th.evals,
+        "val_accuracy_first": round(th.acc_first, 4),
+        "val_accuracy_late_median": round(th.acc_late, 4),
+        "val_accuracy_best": round(th.acc_best, 4),
+        "val_loss_median_change": round(th.change, 3),
+        "val_loss_reversals": [th.reversals, th.turns],
+        "train_end_over_start": round(th.train_ratio, 3),
+        "step_range": [int(val.steps[0]), int(val.steps[-1])] if val is not None else [int(c.steps[0]), int(c.steps[-1])],
+        "signal": "val_loss",
+    }
+    summary = (
+        f"validation accuracy went nowhere over {th.evals} evaluations (first {fmt(th.acc_first)}, second-half median "
+        f"{fmt(th.acc_late)}, best {fmt(th.acc_best)}) while validation loss lurched between evaluations — up or down by a "
+        f"median factor of {np.exp(th.change):.2f}, reversing direction {th.reversals} of {th.turns} times — and the "
+        f"train loss ended at {100 * th.train_ratio:.0f}% of its start: steps too large to descend ({lr.describe()})"
+    )
+    rest = [
+        R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "ramp the rate up so the first steps do not throw the weights away"),
+        R.clip_grad_norm(clip_threshold(ctx, int(c.steps[0])) or 1.0, "bound the updates while the rate is being fixed"),
+    ]
+    why = "a model that does not learn while its validation loss lurches: each step throws the weights too far"
+    conf = margin_confidence(th.change, 0.15, 0.5, base=0.45)
+    return warning_finding(evidence, lr, 0.1, why, rest, summary, conf, int(c.steps[0]))
