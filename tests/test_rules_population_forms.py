@@ -850,6 +850,31 @@ def test_an_early_gradient_burst_that_left_the_loss_stuck_is_exploding_gradients
     assert not _sev(_irnn(lambda s: np.full(s.size, 1.1), jump=False), "exploding-gradients")
 
 
+def _blown_first(loss_after, head=(6.0, 6.65, 3.83, 2.77, 2.34, 2.36, 1.51, 1.61, 1.13, 1.24)):
+    # a plain RNN whose first logged loss already holds the blow-up (population seeds 63-71,
+    # an IRNN under a rate ramp): the norm bursts to hundreds in the first steps, the loss is
+    # logged at 6 first and sits at about ln 3 after — no jump above its first point to see
+    rng = np.random.default_rng(7)
+    steps = np.arange(0, 400, 2)
+    grad = 1.3 * rng.lognormal(0, 0.5, steps.size)
+    grad[:12] = [827.3, 173.1, 75.5, 52.5, 37.2, 36.8, 23.3, 19.8, 18.0, 15.7, 22.2, 19.8]
+    loss = np.concatenate([head, loss_after(steps[10:]) * rng.lognormal(0, 0.15, steps.size - 10)])
+    return {"Loss/train": (steps, loss), "grad_norm": (steps, grad)}
+
+
+def test_a_burst_whose_blow_up_is_the_first_logged_loss_is_exploding_gradients():
+    got = _sev(_blown_first(lambda s: 1.0 + 0.1 * s / 400), "exploding-gradients")
+    assert got and got[0].severity >= Severity.WARNING and got[0].remedies[0].action == "clip_grad_norm"
+    assert got[0].evidence["first_over_settled"] >= 3 and "loss_jump" not in got[0].evidence
+    assert "burst" in got[0].summary and "first logged point" in got[0].summary and "higher" in got[0].summary
+    assert contradictions(got[0].summary) == [], got[0].summary
+    # the same start followed by a loss that keeps falling is a model that learned: nothing
+    assert not _sev(_blown_first(lambda s: 0.05 + 0.9 * np.exp(-(s - 20) / 60)), "exploding-gradients")
+    # a first point only a little above where the loss settled is no blown-up start
+    calm = (2.2, 1.9, 1.6, 1.3, 1.2, 1.1, 1.05, 1.1, 1.0, 1.0)
+    assert not _sev(_blown_first(lambda s: np.full(s.size, 1.0), head=calm), "exploding-gradients")
+
+
 def test_one_outlying_minibatch_below_a_flat_loss_does_not_hide_no_learning():
     # a transformer at lr 1e-7 (a scheduler that never stepped; such a population run, 250
     # single-minibatch points, 2 a bin): the loss does not move, but one bin sits five of its

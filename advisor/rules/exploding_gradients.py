@@ -16,11 +16,14 @@ Trigger: either
     points), again while the loss is not healthy; or
   * an early burst: within the first ``burst_frac`` of the run (at least its first 10 points)
     ``min_burst`` points or more exceed ``spike_k`` times the run's median norm, the train
-    loss jumped to ``burst_jump`` times its first value meanwhile, and the loss is not healthy
-    after (a plain RNN started at the edge of stability: the norm blows up in the first steps,
-    settles, and the model never learns; there is no earlier level for the other two forms to
-    compare with). A norm far above the rest at the start with a loss that falls well (a
-    converged model's gradients are tiny), or without the loss jumping, is not reported.
+    loss jumped to ``burst_jump`` times its first value meanwhile — or its first logged value
+    already sat ``burst_first`` times above where it settled after the burst — and the loss is
+    not healthy after: not healthy over the run, or less than ``min_progress`` progress from where
+    it settled (a plain RNN started at the edge of stability: the norm blows up in the first
+    steps, settles, and the model never learns; there is no earlier level for the other two forms
+    to compare with, and a blown-up first point makes the whole run look like progress). A norm
+    far above the rest at the start with a loss that keeps falling after it (a converged model's
+    gradients are tiny), or without the loss thrown up, is not reported.
 Critical when the norm goes non-finite, the loss goes non-finite or rises; otherwise warning.
 
 Needs at least ``min_points`` points.
@@ -65,6 +68,7 @@ class Params:
     burst_frac: float = 0.05  # an early burst: within this share of the run (at least 10 points)
     min_burst: int = 3  # points at ``spike_k`` x the run's median norm or more
     burst_jump: float = 1.5  # the train loss rose to this multiple of its first value during it
+    burst_first: float = 3.0  # ... or its first value sat this many times above where it settled after
 
 
 def _spikes(values: np.ndarray, window: int, k: float) -> np.ndarray:
@@ -117,13 +121,27 @@ def _burst(ctx: Context, p: Params) -> dict | None:
     first = float(c.values[0])
     during = c.values[c.steps <= until]
     jumped_to = float(np.max(during)) if during.size else math.nan
-    if high.size < p.min_burst or first <= 0 or not jumped_to >= p.burst_jump * first:
+    after = c.values[c.steps > until]
+    if high.size < p.min_burst or first <= 0 or after.size < 4:
+        return None
+    k = max(2, after.size // 10)
+    settled, end = median(after[:k]), median(after[-k:])
+    # thrown up during the burst, or already thrown at the first logged point (a plain RNN
+    # initialised at the edge of stability logs its blown-up loss first)
+    jumped = jumped_to >= p.burst_jump * first
+    if not (jumped or first >= p.burst_first * settled):
         return None
     bad, why = _loss_unhealthy(ctx, until, p)
+    since = (settled - end) / settled if settled > 0 else 0.0
+    if not bad and since < p.min_progress:
+        # judged from where the loss settled after the burst, not from the blown-up start
+        moved = f"{100 * since:.0f}% progress" if since >= 0 else f"{-100 * since:.0f}% higher"
+        bad, why = True, f"after the burst the loss went from {fmt(settled)} to {fmt(end)} ({moved})"
     if not bad:
         return None
+    thrown = {"loss_jump": round(jumped_to / first, 2)} if jumped else {"first_over_settled": round(first / settled, 2)}
     return {"onset": int(g.steps[high[0]]), "burst_points": int(high.size), "burst_peak_ratio": round(float(early.max()) / med, 1),
-            "burst_until": int(until), "loss_jump": round(jumped_to / first, 2), "why": why}
+            "burst_until": int(until), **thrown, "why": why}
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -202,9 +220,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
 def _burst_or_spikes_text(kind: str, evidence: dict, p: Params, onset: int | None) -> tuple[str, float]:
     """The summary and confidence of the burst and spikes forms."""
     if kind == "burst":
+        thrown = (f"jumped {times(evidence['loss_jump'])}" if "loss_jump" in evidence
+                  else f"had its first logged point already {times(evidence['first_over_settled'])} where it settled")
         summary = (
             f"gradient norm burst to {times(evidence['burst_peak_ratio'])} its median in the first steps ({evidence['burst_points']} "
-            f"points above {p.spike_k:.0f}x, to step {evidence['burst_until']}) while the loss jumped {times(evidence['loss_jump'])}; {evidence['why']}"
+            f"points above {p.spike_k:.0f}x, to step {evidence['burst_until']}) while the loss {thrown}; {evidence['why']}"
         )
         return summary, margin_confidence(evidence["burst_points"], p.min_burst, 5, base=0.6)
     summary = (
