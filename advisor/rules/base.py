@@ -204,7 +204,8 @@ class Context:
     def _classes_from_curves(self) -> int | None:
         """C when a loss and an accuracy agree on it: the loss sits at ln C and the accuracy near
         1/C — from 0.85/C up to 1.3/C, since a model stuck at its class priors scores the
-        majority class's share. C is read from the accuracy (1/C nearest its late median), with
+        majority class's share, and down to 0.5/C when the loss sits within 1% of ln C (a model at
+        chance scores below 1/C on a small or differently balanced val set: shuffled labels). C is read from the accuracy (1/C nearest its late median), with
         the loss within 15% of ln C; the count the loss's level reads (e^loss), when the
         accuracy allows it too, wins when the loss sits within 2.5% of its ln C, nearer than to the
         first's: a stuck loss pins C better than a few noisy evaluations (0.114 reads as 9
@@ -221,9 +222,13 @@ class Context:
             if not 0.001 < a <= 0.55 or not losses:
                 continue
             first = int(round(1.0 / a))
-            gaps = {c: min(abs(x.end() - math.log(c)) / math.log(c) for x in losses)
-                    for c in dict.fromkeys([first] + [int(round(math.exp(min(x.end(), 7.0)))) for x in losses])
-                    if 2 <= c <= 1000 and 0.85 / c <= a <= 1.3 / c and not self._started_below(c)}
+            gaps = {}
+            for c in dict.fromkeys([first] + [int(round(math.exp(min(x.end(), 7.0)))) for x in losses]):
+                if not 2 <= c <= 1000 or a > 1.3 / c or self._started_below(c):
+                    continue
+                gap = min(abs(x.end() - math.log(c)) / math.log(c) for x in losses)
+                if a >= 0.85 / c or (a >= 0.5 / c and gap <= 0.01):
+                    gaps[c] = gap
             pinned = min((c for c in gaps if gaps[c] <= 0.025), key=gaps.__getitem__, default=None)
             if pinned is not None:
                 return pinned
