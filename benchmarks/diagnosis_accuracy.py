@@ -49,6 +49,7 @@ DATA_ROOTS = {
     "extra6.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA6", ""), os.path.join(ROOT, "..", "shared", "realruns-extra6"), "/work/realruns-extra6"],
     "extra7.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA7", ""), os.path.join(ROOT, "..", "shared", "realruns-extra7"), "/work/realruns-extra7"],
     "extra8.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA8", ""), os.path.join(ROOT, "..", "shared", "realruns-extra8"), "/work/realruns-extra8"],
+    "extra9.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA9", ""), os.path.join(ROOT, "..", "shared", "realruns-extra9"), "/work/realruns-extra9"],
 }
 
 
