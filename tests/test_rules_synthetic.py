@@ -281,6 +281,23 @@ def test_bad_initial_loss_without_a_class_count_needs_a_classifier_and_an_imposs
     assert "bad-initial-loss" not in {f.condition for f in diagnose({"train/loss": (steps, loss)})}
 
 
+def test_a_first_point_no_initialisation_gives_is_bad_even_when_the_next_is_logged_100_steps_on():
+    # a TF1 DNNClassifier on raw 0-255 pixels (extra9 real run): loss 75 at global step 1, then
+    # every 100 steps near 0.8; the median of the first three points hid the 75
+    rng = np.random.default_rng(1)
+    steps = np.concatenate([[1], np.arange(101, 27002, 100)])
+    loss = 0.7 + 0.1 * np.exp(-steps / 3000) + rng.normal(0, 0.01, steps.size)
+    loss[0] = 75.2
+    vs = np.concatenate([[1], np.arange(1001, 27002, 1000)])
+    acc = np.concatenate([[0.5], 0.69 - 0.04 * np.exp(-vs[1:] / 3000)])
+    curves = {"loss": (steps, loss), "eval/accuracy": (vs, acc)}
+    found = {f.condition: f for f in diagnose(curves)}
+    assert found["bad-initial-loss"].evidence["first_loss"] == pytest.approx(75.2)
+    # a first point a uniform output over some C could give is not enough without the class count
+    loss[0] = 5.0
+    assert "bad-initial-loss" not in {f.condition for f in diagnose(curves)}
+
+
 def test_overfitting_on_three_evaluations_is_info_and_says_the_n():
     steps = np.arange(10, 9371, 10)
     train = 0.7 * np.exp(-steps / 800) + 0.15 * (1 - steps / 9370) + 0.03

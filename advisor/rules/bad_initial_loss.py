@@ -81,6 +81,10 @@ def _unknown_classes(ctx: Context, c, first: float, p: Params) -> list[Finding]:
     """A classifier whose class count is not known, starting at a loss no uniform output gives."""
     if ctx.train_acc is None and ctx.val_acc is None:
         return []
+    # one point is enough here: no initialisation near uniform puts e^-15 on a single example's
+    # true class, so a first point this high is the initial weights' loss, however noisy the
+    # minibatch (the median of the first three hides it when the next point is logged 100 steps on)
+    first = max(first, float(c.values[0]))
     if not first > p.unknown_high:
         return []
     evidence = {"first_loss": first, "classes": None, "step_range": [int(c.steps[0]), int(c.steps[0])], "signal": "train_loss"}
