@@ -14,7 +14,9 @@ median gap exceeds ``noise_k`` times the train loss's noise. The train loss ther
 rolling median over the train bins between two evaluations (at most 15), whose noise is the
 bins' noise shrunk by the window; or the median train loss over the second half exceeds the
 median val loss there by ``noise_k`` times the noise of that median. "Strong" when val is below
-``strong_ratio`` of train.
+``strong_ratio`` of train. Not when the train loss ended below ``solved`` of its start: the model
+has solved its training set, and val "below" train is a ratio of two numbers near zero (a blobs
+MLP at 1e-4 vs 1e-3, one val batch of 16 jumping by its own size).
 
 Remedies: for a strong gap with dropout configured, ``dropout`` lower; ``larger_val_set``;
 ``check_data`` (leakage between splits; whether both losses are computed the same way).
@@ -46,12 +48,15 @@ class Params:
     noise_k: float = 2.0
     strong_ratio: float = 0.5
     min_evals: int = 4
+    solved: float = 0.01  # a train loss that ended below this share of its start has solved its set
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
     v, t = ctx.val, ctx.train
     if v is None or t is None or v.n < p.min_evals or t.n < 3:
         return []
+    if t.end() < p.solved * t.start():
+        return []  # the train set is solved: two losses near zero, a ratio between them says nothing
     half = ctx.first_step + (ctx.last_step - ctx.first_step) / 2
     m = v.steps >= half
     if m.sum() < max(2, p.min_evals // 2):
