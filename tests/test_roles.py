@@ -247,3 +247,33 @@ def test_keras_batch_loss_gives_way_to_its_epoch_twin():
     sig = resolve(keras(20))
     assert sig.roles[Role.TRAIN_LOSS] == "train/epoch_loss" and any("running mean" in n for n in sig.notes)
     assert resolve(keras(5)).roles[Role.TRAIN_LOSS] == "train/batch_loss"
+
+
+def _tf1_run(k=128.0, twin="average_loss", ratio_noise=0.0):
+    # a TF1 canned estimator: `loss` summed over the batch beside its per-example mean; a batch
+    # fitted exactly logs 0 in both
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, 3001, 100)
+    mean = 0.69 * np.exp(-steps / 800) + 0.02 * rng.random(steps.size)
+    mean[[7, 19]] = 0.0
+    summed = k * mean * (1 + ratio_noise * rng.standard_normal(steps.size))
+    ev = np.arange(1000, 3001, 1000)
+    ev_mean = np.array([0.4, 0.3, 0.25])
+    series = {}
+    ev_summed = k * ev_mean * (1 + ratio_noise * rng.standard_normal(ev.size))
+    for tag, st, v in (("loss", steps, summed), (twin, steps, mean), ("eval/loss", ev, ev_summed), (f"eval/{twin}", ev, ev_mean)):
+        s = Series.from_points(tag, st, v)
+        series[s.key] = s
+    return Run("model", "/x/model", series)
+
+
+def test_a_batch_summed_loss_gives_way_to_its_per_example_twin():
+    sig = resolve(_tf1_run())
+    assert sig.roles[Role.TRAIN_LOSS] == "average_loss" and sig.roles[Role.VAL_LOSS] == "eval/average_loss"
+    assert any("summed over the batch (128x)" in n for n in sig.notes)
+    # two losses that are not one scaled copy of the other (a regulariser, a different quantity) stay apart
+    sig = resolve(_tf1_run(twin="reg_loss", ratio_noise=0.05))
+    assert sig.roles[Role.TRAIN_LOSS] == "loss" and sig.roles[Role.VAL_LOSS] == "eval/loss"
+    # a copy at the same scale is no batch sum
+    sig = resolve(_tf1_run(k=1.0))
+    assert sig.roles[Role.TRAIN_LOSS] == "loss"

@@ -366,6 +366,7 @@ def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], der
         if epoch is not None:
             notes.append(f"train loss is {epoch.key}: {tl.key} beside it is Keras' running mean over the epoch so far")
             tl = epoch
+        tl = _per_example_twin(run, feats, tl, notes)
         roles[Role.TRAIN_LOSS] = tl.key
     vl = _pick(feats, "loss", ("val",), "val")
     if vl is None:
@@ -384,7 +385,31 @@ def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], der
         derived[summed_v.key] = summed_v
         roles[Role.VAL_LOSS] = summed_v.key
     elif vl is not None:
-        roles[Role.VAL_LOSS] = vl.key
+        roles[Role.VAL_LOSS] = _per_example_twin(run, feats, vl, notes).key
+
+
+def _per_example_twin(run: Run, feats: list[Features], chosen: Features, notes: list[str]) -> Features:
+    """The per-example loss logged beside a batch-summed one: TF1 canned estimators write
+    ``loss`` (summed over the batch) and ``average_loss`` (its mean) at the same steps. A loss at
+    the same steps whose values are a constant ``k`` >= 2 times smaller (the ratio within 0.1%) is
+    the same loss on the scale of ln C, without the dip a short last batch gives a sum."""
+    ref = run.series[chosen.key]
+    head = os.path.dirname(ref.tag)
+    for f in feats:
+        s = run.series[f.key]
+        if f.kind != "loss" or f.key == chosen.key or os.path.dirname(s.tag) != head or len(s) != len(ref) or len(s) < 3:
+            continue
+        if not np.array_equal(s.steps, ref.steps) or not (np.all(np.isfinite(s.values)) and np.all(np.isfinite(ref.values))):
+            continue
+        pos = (s.values > 1e-12) & (ref.values > 1e-12)  # a batch fitted exactly logs 0 (or 1e-38) in both
+        if pos.sum() < max(3, len(s) // 2) or np.any(np.abs(ref.values[~pos]) > 1e-6) or np.any(np.abs(s.values[~pos]) > 1e-6):
+            continue
+        ratio = ref.values[pos] / s.values[pos]
+        k = float(np.median(ratio))
+        if k >= 2.0 and float(np.max(np.abs(ratio / k - 1.0))) <= 1e-3:
+            notes.append(f"{f.key} is the loss per example; {chosen.key} beside it is the same loss summed over the batch ({k:.3g}x)")
+            return f
+    return chosen
 
 
 def _keras_epoch_twin(feats: list[Features], tl: Features) -> Features | None:
