@@ -50,6 +50,7 @@ DATA_ROOTS = {
     "extra7.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA7", ""), os.path.join(ROOT, "..", "shared", "realruns-extra7"), "/work/realruns-extra7"],
     "extra8.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA8", ""), os.path.join(ROOT, "..", "shared", "realruns-extra8"), "/work/realruns-extra8"],
     "extra9.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA9", ""), os.path.join(ROOT, "..", "shared", "realruns-extra9"), "/work/realruns-extra9"],
+    "extra10.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA10", ""), os.path.join(ROOT, "..", "shared", "realruns-extra10"), "/work/realruns-extra10"],
 }
 
 
