@@ -277,3 +277,23 @@ def test_a_batch_summed_loss_gives_way_to_its_per_example_twin():
     # a copy at the same scale is no batch sum
     sig = resolve(_tf1_run(k=1.0))
     assert sig.roles[Role.TRAIN_LOSS] == "loss"
+
+
+def test_a_loss_written_as_zeros_from_its_first_point_is_a_placeholder():
+    # YOLOv5 trained with --notest: val/* hold 0.0 at every epoch but the last
+    steps = np.arange(21, 121)
+    train = 0.08 * np.exp(-(steps - 21) / 60) + 0.03
+    val = np.zeros(steps.size)
+    val[-1] = 0.139
+    series = {}
+    for tag, v in (("train/box_loss", train), ("val/box_loss", val)):
+        s = Series.from_points(tag, steps, v)
+        series[s.key] = s
+    sig = resolve(Run("exp2", "/x/exp2", series))
+    assert sig.roles[Role.TRAIN_LOSS] == "train/box_loss" and Role.VAL_LOSS not in sig.roles
+    assert any("placeholder" in n for n in sig.notes)
+    # a measured loss that starts above 0 and underflows to an exact 0 (a separable set at huge
+    # logits in float32) is still the loss
+    fitted = np.where(steps > 40, 0.0, 0.7 * np.exp(-(steps - 21) / 5))
+    series = {"train/loss": Series.from_points("train/loss", steps, fitted)}
+    assert resolve(Run("blobs", "/x/blobs", series)).roles[Role.TRAIN_LOSS] == "train/loss"

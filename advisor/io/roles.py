@@ -353,8 +353,24 @@ def _spans_training(run: Run, train_key: str | None, key: str) -> bool:
     return float(s.steps[-1]) > float(t.steps[0]) and float(s.steps[-1] - s.steps[0]) >= 0.1 * t_span
 
 
+def _placeholders(run: Run, feats: list[Features], notes: list[str]) -> list[Features]:
+    """``feats`` without the losses that are exactly 0 from their first point and at four in
+    five points or more: a loop that skips its evaluation writes zeros (YOLOv5 with
+    ``--notest``). A measured loss starts above 0 (no model starts perfect); it may reach an
+    exact 0 later (a separable set at huge logits underflows float32), which is kept."""
+    kept = []
+    for f in feats:
+        v = run.series[f.key].values
+        if f.kind == "loss" and v.size >= 5 and v[0] == 0.0 and np.count_nonzero(v == 0.0) >= 0.8 * v.size:
+            notes.append(f"{f.key} is exactly 0 at {np.count_nonzero(v == 0.0)} of {v.size} points: a placeholder, not read as a loss")
+            continue
+        kept.append(f)
+    return kept
+
+
 def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], derived: dict[str, Series], notes: list[str]) -> None:
     """The train and validation loss of a supervised (or unrecognised) run."""
+    feats = _placeholders(run, feats, notes)
     tl = _pick(feats, "loss", ("train", None), "train")
     summed = _summed_components(run, feats, ("train", None), tl)
     if summed is not None and (tl is None or summed.steps.size >= 0.5 * tl.n):
