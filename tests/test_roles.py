@@ -297,3 +297,15 @@ def test_a_loss_written_as_zeros_from_its_first_point_is_a_placeholder():
     fitted = np.where(steps > 40, 0.0, 0.7 * np.exp(-(steps - 21) / 5))
     series = {"train/loss": Series.from_points("train/loss", steps, fitted)}
     assert resolve(Run("blobs", "/x/blobs", series)).roles[Role.TRAIN_LOSS] == "train/loss"
+
+
+def test_a_part_always_zero_inside_a_sum_stays_in_the_sum():
+    # YOLOv5 on one class: cls_loss is 0 throughout, box and obj are measured
+    steps = np.arange(100)
+    series = {}
+    for tag, v in (("train/box_loss", 0.08 * np.exp(-steps / 60) + 0.03), ("train/obj_loss", 0.05 * np.exp(-steps / 40) + 0.02),
+                   ("train/cls_loss", np.zeros(100))):
+        s = Series.from_points(tag, steps, v)
+        series[s.key] = s
+    sig = resolve(Run("exp", "/x/exp", series))
+    assert sig.roles[Role.TRAIN_LOSS] == "train/box_loss+obj_loss+cls_loss"

@@ -353,24 +353,27 @@ def _spans_training(run: Run, train_key: str | None, key: str) -> bool:
     return float(s.steps[-1]) > float(t.steps[0]) and float(s.steps[-1] - s.steps[0]) >= 0.1 * t_span
 
 
-def _placeholders(run: Run, feats: list[Features], notes: list[str]) -> list[Features]:
-    """``feats`` without the losses that are exactly 0 from their first point and at four in
-    five points or more: a loop that skips its evaluation writes zeros (YOLOv5 with
-    ``--notest``). A measured loss starts above 0 (no model starts perfect); it may reach an
-    exact 0 later (a separable set at huge logits underflows float32), which is kept."""
-    kept = []
-    for f in feats:
-        v = run.series[f.key].values
-        if f.kind == "loss" and v.size >= 5 and v[0] == 0.0 and np.count_nonzero(v == 0.0) >= 0.8 * v.size:
-            notes.append(f"{f.key} is exactly 0 at {np.count_nonzero(v == 0.0)} of {v.size} points: a placeholder, not read as a loss")
+def _drop_placeholders(run: Run, roles: dict[Role, str], derived: dict[str, Series], notes: list[str]) -> None:
+    """Leave out a chosen loss that is exactly 0 from its first point and at four in five points
+    or more: a loop that skips its evaluation writes zeros (YOLOv5 with ``--notest``). A measured
+    loss starts above 0 (no model starts perfect); it may reach an exact 0 later (a separable set
+    at huge logits underflows float32), which is kept; so is a part that is always 0 inside a sum
+    (YOLO's cls_loss on one class)."""
+    for role in (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.TEST_LOSS):
+        key = roles.get(role)
+        s = (derived.get(key) or run.series.get(key)) if key else None
+        if s is None or len(s) < 5:
             continue
-        kept.append(f)
-    return kept
+        v = s.values
+        zeros = int(np.count_nonzero(v == 0.0))
+        if v[0] == 0.0 and zeros >= 0.8 * v.size:
+            del roles[role]
+            derived.pop(key, None)
+            notes.append(f"{key} is exactly 0 at {zeros} of {v.size} points: a placeholder, not read as a loss")
 
 
 def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], derived: dict[str, Series], notes: list[str]) -> None:
     """The train and validation loss of a supervised (or unrecognised) run."""
-    feats = _placeholders(run, feats, notes)
     tl = _pick(feats, "loss", ("train", None), "train")
     summed = _summed_components(run, feats, ("train", None), tl)
     if summed is not None and (tl is None or summed.steps.size >= 0.5 * tl.n):
@@ -402,6 +405,7 @@ def _resolve_losses(run: Run, feats: list[Features], roles: dict[Role, str], der
         roles[Role.VAL_LOSS] = summed_v.key
     elif vl is not None:
         roles[Role.VAL_LOSS] = _per_example_twin(run, feats, vl, notes).key
+    _drop_placeholders(run, roles, derived, notes)
 
 
 def _per_example_twin(run: Run, feats: list[Features], chosen: Features, notes: list[str]) -> Features:
