@@ -9,7 +9,9 @@ Signals: the learning rate (logged), and the configured schedule kind when avail
 
 Trigger, any of:
   * warmup the whole run: the logged rate starts under half its peak and is still rising (never
-    falling) for at least ``max_warmup_share`` of the run;
+    falling) for at least ``max_warmup_share`` of the run — info, a warning from
+    ``warn_warmup_share`` (a fine-tune whose warmup takes 53% of its one epoch learns at its peak
+    rate for the rest: worth knowing, not a fault);
   * stuck tiny: the logged rate is constant for the whole run at or below ``tiny_lr`` (6e-8 from
     a scheduler that never stepped learns nothing with any optimizer);
   * early floor: the logged rate decays (ends at most ``min_decay`` of its peak), reaches its
@@ -58,6 +60,7 @@ _DECAYING = ("cosine", "linear", "step", "multistep", "exponential", "polynomial
 @dataclass(frozen=True)
 class Params:
     max_warmup_share: float = 0.5
+    warn_warmup_share: float = 0.75  # a warning from here (the run spent its last quarter or less at its peak rate); info below
     tiny_lr: float = 1e-6
     min_decay: float = 0.1
     max_floor_share: float = 0.4
@@ -175,7 +178,9 @@ def _warmup_whole_run(lr, start_step: int, span: int, p: Params) -> Finding | No
         f"{pct(rising_until)} of the run: the warmup is sized for a much longer run"
     )
     rem = [R.warmup(warm, f"a warmup of about 5% of the run ({warm} steps) instead of {int(steps[i_peak]) - int(steps[0])}")]
-    return finding(ID, SEVERITY, margin_confidence(rising_until, p.max_warmup_share, 0.3, base=0.6), summary, evidence, rem, onset=int(steps[0]))
+    # over half the run is worth knowing; the run was mis-sized when it barely ran at its peak rate
+    severity = SEVERITY if rising_until >= p.warn_warmup_share else Severity.INFO
+    return finding(ID, severity, margin_confidence(rising_until, p.max_warmup_share, 0.3, base=0.6), summary, evidence, rem, onset=int(steps[0]))
 
 
 def _stuck_tiny(ctx: Context, lr, end_step: int, p: Params) -> Finding | None:
