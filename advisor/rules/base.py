@@ -422,6 +422,12 @@ def nice_factor(x: float, lo: float = 0.01, hi: float = 0.5) -> float:
     return float(f"{min(hi, max(lo, m * 10**e)):.3g}")
 
 
+def warmup_steps(ctx: Context) -> int:
+    """A warmup of about 5% of the run, at least 100 steps: what the remedies that ramp the rate
+    up from a small value ask for."""
+    return max(100, int(0.05 * max(int(ctx.last_step), 1)))
+
+
 def pow2_batch(current: float | None, factor: float = 4.0) -> int:
     """The next power-of-two batch size, in the 32-256 range practitioners start from."""
     if current is None or current <= 0:

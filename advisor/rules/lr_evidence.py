@@ -397,12 +397,12 @@ def thrashing(ctx: Context, c: Curve, min_evals: int = 6, min_change: float = 0.
     if change < min_change or turns < 3 or reversals < min_reversals * turns:
         return None
     a = acc.values / percent_scale(acc.values)
-    first, late = float(a[0]), median(a[acc.n // 2 :])
-    if late > first + max_gain or float(np.max(a)) >= max_acc:
+    first, late, best = float(a[0]), median(a[acc.n // 2 :]), float(np.max(a))
+    if late > first + max_gain or best >= max_acc:
         return None
     k = max(1, c.n // 10)
     head = median(c.values[:k])
     ratio = median(c.values[-k:]) / head if head > 0 else 0.0
     if ratio < min_train_ratio:
         return None
-    return Thrashing(val.n, first, late, float(np.max(a)), change, reversals, turns, ratio)
+    return Thrashing(val.n, first, late, best, change, reversals, turns, ratio)

@@ -12,7 +12,7 @@ import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
-from advisor.rules.base import Context, finding, margin_confidence, nice_factor
+from advisor.rules.base import Context, finding, margin_confidence, nice_factor, warmup_steps
 from advisor.rules.lr_evidence import DeclaredLr, GaveBack, Thrashing, gave_back
 from advisor.rules.non_finite import clip_threshold
 from advisor.rules.oscillation import Params as OscParams
@@ -76,7 +76,7 @@ def thrown_back_finding(ctx: Context, c, tb: tuple[int, float, float], lr: Decla
     )
     rest = [
         R.clip_grad_norm(clip_threshold(ctx, step) or 1.0, "bound the updates that throw the weights away"),
-        R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "ramp the rate up so the first steps do not throw the weights away"),
+        R.warmup(warmup_steps(ctx), "ramp the rate up so the first steps do not throw the weights away"),
     ]
     why = "a loss thrown to a cross-entropy of tens after it had learned: the rate is far too high"
     return warning_finding(evidence, lr, 0.1, why, rest, summary, 0.7, step)
@@ -139,7 +139,7 @@ def warning_finding(evidence: dict, lr: DeclaredLr, factor: float, why: str, res
 def thrashing_finding(ctx: Context, c, th: Thrashing, lr: DeclaredLr) -> Finding:
     """A classifier that went nowhere while its validation loss lurched up and down: steps so large
     each update throws the weights somewhere else instead of descending."""
-    val = ctx.val
+    val = ctx.val  # thrashing() read it: never None here
     evidence = {
         "form": "thrashing",
         "evaluations": th.evals,
@@ -149,7 +149,7 @@ def thrashing_finding(ctx: Context, c, th: Thrashing, lr: DeclaredLr) -> Finding
         "val_loss_median_change": round(th.change, 3),
         "val_loss_reversals": [th.reversals, th.turns],
         "train_end_over_start": round(th.train_ratio, 3),
-        "step_range": [int(val.steps[0]), int(val.steps[-1])] if val is not None else [int(c.steps[0]), int(c.steps[-1])],
+        "step_range": [int(val.steps[0]), int(val.steps[-1])],
         "signal": "val_loss",
     }
     summary = (
@@ -159,7 +159,7 @@ def thrashing_finding(ctx: Context, c, th: Thrashing, lr: DeclaredLr) -> Finding
         f"train loss ended at {100 * th.train_ratio:.0f}% of its start: steps too large to descend ({lr.describe()})"
     )
     rest = [
-        R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "ramp the rate up so the first steps do not throw the weights away"),
+        R.warmup(warmup_steps(ctx), "ramp the rate up so the first steps do not throw the weights away"),
         R.clip_grad_norm(clip_threshold(ctx, int(c.steps[0])) or 1.0, "bound the updates while the rate is being fixed"),
     ]
     why = "a model that does not learn while its validation loss lurches: each step throws the weights too far"

@@ -103,7 +103,7 @@ import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Severity
-from advisor.rules.base import Context, finding, margin_confidence, nice_factor
+from advisor.rules.base import Context, finding, margin_confidence, nice_factor, warmup_steps
 from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, blown_up_start, chance_loss, clears_noise, declared_lr, excursions, thrashing, thrown_back
 from advisor.rules.lr_learned import gave_back_finding, gave_back_form, keeps_spiking, spikes_finding, thrashing_finding, thrown_back_finding
 from advisor.rules.non_finite import clip_threshold
@@ -288,10 +288,9 @@ def _blown_up_finding(ctx: Context, c, bu: BlownUpStart, lr: DeclaredLr) -> Find
     )
     cut = lr.cut_factor()
     factor = nice_factor(cut, lo=1e-4, hi=0.5) if cut is not None else 0.01
-    warm = max(100, int(0.05 * max(int(ctx.last_step), 1)))
     rem = [
         R.scale_lr(factor, f"a classifier's loss of {fmt(bu.first)} within the first steps: the rate is orders of magnitude too high"),
-        R.warmup(warm, "ramp the rate up from a small value so the first steps do not throw the weights away"),
+        R.warmup(warmup_steps(ctx), "ramp the rate up from a small value so the first steps do not throw the weights away"),
         R.clip_grad_norm(clip_threshold(ctx, int(c.steps[min(c.n - 1, 3)])) or 1.0, "bound the first updates"),
     ]
     return finding(ID, Severity.CRITICAL, 0.8, summary, evidence, rem, onset=int(c.steps[0]))
@@ -389,9 +388,8 @@ def _remedies(ctx: Context, ex: Excursions, lr: DeclaredLr, form: str, why_not_d
     else:
         factor = 0.1 if form == "bouncing" else nice_factor(1 / (1 + ex.bump_peak), lo=0.1, hi=0.5)
         why = why_not_declared or "the loss climbs above where it started: smaller steps"
-    warm = max(100, int(0.05 * max(int(ctx.last_step), 1)))
     return [
         R.scale_lr(factor, why),
-        R.warmup(warm, "ramp the rate up from a small value so the first steps do not throw the weights away"),
+        R.warmup(warmup_steps(ctx), "ramp the rate up from a small value so the first steps do not throw the weights away"),
         R.clip_grad_norm(clip_threshold(ctx, ex.early_end_step) or 1.0, "bound the update size while the rate is being fixed"),
     ]

@@ -69,7 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
-from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.base import Context, finding, margin_confidence, warmup_steps
 from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import reward
 from advisor.rules.shape import shape
@@ -207,7 +207,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
     if direction != "down":  # never a larger rate for a loss that climbed above its start
         rem.append(R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)"))
     else:
-        rem.append(R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), f"not a larger rate: {why}"))
+        rem.append(R.warmup(warmup_steps(ctx), f"not a larger rate: {why}"))
     if "adam" not in opt:
         rem.append(R.optimizer("adam", rationale="Adam converges fast from a stall; switch back to SGD to fine-tune"))
     rem.append(R.normalization("batchnorm", "normalisation shortens plateaus from saturated units"))
@@ -250,7 +250,7 @@ def _tight_stall(ctx: Context, c, sh, p: Params) -> list[Finding]:
     summary = (f"train loss sat at {fmt(level)} (within {pct(p.tight_band)}) from step {int(s_a)} to {int(s_b)} ({pct(length)} of "
                f"the run), then fell to {fmt(sh.vend)}" + ("" if steady_lr else "; the rate is not logged level across the fall, and "
                "a scheduled drop of it looks the same"))
-    rem = [R.warmup(max(100, int(0.05 * max(int(ctx.last_step), 1))), "a stall escaped later: steps that differ early find the way sooner"),
+    rem = [R.warmup(warmup_steps(ctx), "a stall escaped later: steps that differ early find the way sooner"),
            R.normalization("batchnorm", "normalisation shortens plateaus from saturated units")]
     return [finding(ID, SEVERITY if steady_lr else Severity.INFO, 0.6, summary, evidence, rem, onset=int(s_a))]
 
