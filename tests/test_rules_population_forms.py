@@ -10,8 +10,11 @@ import pytest
 
 from advisor import remedies as R
 from advisor.engine import Engine, resolve
+from advisor.io.roles import resolve as resolve_roles
 from advisor.model import Finding, Severity
 from advisor.pipeline import diagnose_run
+from advisor.rules.base import Context
+from advisor.workload import classify
 from tests import synth
 from tests.test_summaries import contradictions
 
@@ -26,6 +29,12 @@ def names(curves):
 
 def F(cond, sev=Severity.WARNING, conf=0.5, onset=0, **ev):
     return Finding(cond, sev, conf, f"{cond} seen", ev, (R.scale_lr(0.1),), onset)
+
+
+def _context(run):
+    """The rules' view of ``run``, built as the pipeline builds it (workload, then roles)."""
+    wl = classify(run, None)
+    return Context(run, resolve_roles(run, None, wl.kind, wl.roles), wl.kind)
 
 
 def test_gradient_noise_is_seen_at_a_sparse_cadence():
@@ -328,14 +337,10 @@ def test_a_val_loss_bouncing_within_its_band_whose_last_points_land_low_is_no_pl
     # sees an escaped plateau (the engine then keeps its larger rate away from this run)
     lifted = val.copy()
     lifted[6] = 3.5
-    from advisor.io.roles import resolve as roles
     from advisor.rules import plateau
-    from advisor.rules.base import Context
-    from advisor.workload import classify
 
     run = synth.run_of({"train_loss": (steps, train), "val_loss": (vs, lifted), "val_acc": (vs, acc)})
-    wl = classify(run, None)
-    (f,) = plateau.detect(Context(run, roles(run, None, wl.kind, wl.roles), wl.kind), plateau.Params())
+    (f,) = plateau.detect(_context(run), plateau.Params())
     assert f.evidence["signal"] == "val_loss"
     rep = diagnose_run(run, ENGINE).report
     assert rep.findings[0].condition == "lr-too-high" and "plateau" not in [x.condition for x in rep.findings]
@@ -654,12 +659,7 @@ def test_a_fall_from_a_blown_up_first_point_to_ln_c_is_not_called_memorisation()
     vs = np.arange(29, 300, 30)
     acc = np.full(10, 0.34)
     run = synth.run_of({"train_loss": (steps, train), "val_loss": (vs, np.full(10, 1.2)), "val_acc": (vs, acc)}, hparams={"num_classes": 3})
-    from advisor.io.roles import resolve
-    from advisor.rules.base import Context
-    from advisor.workload import classify
-
-    wl = classify(run, None)
-    ctx = Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind)
+    ctx = _context(run)
     found = no_learning.detect(ctx, no_learning.Params())
     assert found and "memorisation" not in found[0].summary and found[0].remedies[0].action == "check_data"
     # read as a train loss at chance (ln 3), or on validation's accuracy: never as a loss that fell
@@ -912,10 +912,6 @@ def test_the_class_count_read_off_a_stuck_run_is_the_one_its_loss_pins():
     # momentum 0.5 at lr 0.5 on 10 classes, logged every 10 steps: the loss sits at ln 10 = 2.30
     # after the early jump, and validation accuracy wanders at chance over 10 evaluations
     # (median 0.114, which alone reads as 9 classes; 0.086 reads as 12). The loss pins C = 10.
-    from advisor.io.roles import resolve
-    from advisor.rules.base import Context
-    from advisor.workload import classify
-
     rng = np.random.default_rng(53)
     steps = np.arange(0, 500, 10)
     train = 2.33 * rng.lognormal(0, 0.012, 50)
@@ -923,13 +919,11 @@ def test_the_class_count_read_off_a_stuck_run_is_the_one_its_loss_pins():
     for acc in ([0.086, 0.12, 0.1, 0.097, 0.092, 0.114, 0.114, 0.123, 0.12, 0.114],
                 [0.109, 0.103, 0.086, 0.097, 0.097, 0.067, 0.086, 0.086, 0.086, 0.086]):
         run = synth.run_of({"train_loss": (steps, train), "val_loss": (vs, np.full(10, 2.33)), "val_acc": (vs, np.array(acc))})
-        wl = classify(run, None)
-        ctx = Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind)
+        ctx = _context(run)
         assert ctx.num_classes == 10
     # an accuracy at 0.5 with a loss at ln 2 is two classes, as before
     run = synth.run_of({"train_loss": (steps, np.full(50, 0.69)), "val_acc": (vs, np.full(10, 0.5))})
-    wl = classify(run, None)
-    assert Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind).num_classes == 2
+    assert _context(run).num_classes == 2
 
 
 def test_a_validation_loss_that_never_improved_is_not_described_as_a_ratio_to_zero():
@@ -972,10 +966,6 @@ def test_a_val_accuracy_below_chance_under_a_loss_pinned_at_ln_c_is_no_learning(
     # drifts to 0.05-0.08 — below 1/C, as a model stuck at chance scores on a small val set. The
     # loss pins C = 10 within 1%; the run learned nothing, and a "slow convergence" (raise the rate)
     # would be the wrong reading
-    from advisor.io.roles import resolve
-    from advisor.rules.base import Context
-    from advisor.workload import classify
-
     rng = np.random.default_rng(69)
     steps = np.arange(300)
     train = (2.33 - 0.1 * steps / 300) * rng.lognormal(0, 0.012, 300)
@@ -989,8 +979,7 @@ def test_a_val_accuracy_below_chance_under_a_loss_pinned_at_ln_c_is_no_learning(
     # accuracy's own 1/C (0.061 -> 16): a count below its chance needs the loss pinned within 1%
     off = {"Loss/train": (steps, train * 1.05), "Loss/val": (vs, val * 1.05), "Accuracy/val": (vs, acc)}
     run = synth.run_of(off)
-    wl = classify(run, None)
-    assert Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind).num_classes == 16
+    assert _context(run).num_classes == 16
 
 
 def test_an_underfit_classifier_that_learned_to_a_third_is_not_read_as_three_classes_at_chance():
@@ -998,10 +987,6 @@ def test_an_underfit_classifier_that_learned_to_a_third_is_not_read_as_three_cla
     # from ln 10 = 2.30 to 1.26 and accuracy climbs from 0.09 to about 0.35 — which alone reads as
     # "3 classes at chance" (0.35 ~ 1/3, 1.26 within 15% of ln 3). The start rules 3 out: it was
     # a critical lr-too-high ("jumped from ln 3 to 2.49") on a run whose rate was fine.
-    from advisor.io.roles import resolve
-    from advisor.rules.base import Context
-    from advisor.workload import classify
-
     rng = np.random.default_rng(57)
     steps = np.arange(600)
     level = 1.25 + 1.05 * np.exp(-steps / 90.0)
@@ -1013,15 +998,13 @@ def test_an_underfit_classifier_that_learned_to_a_third_is_not_read_as_three_cla
     val_acc = np.array([0.351, 0.301, 0.345, 0.348, 0.348, 0.345, 0.359, 0.376, 0.37, 0.354])
     curves = {"train_loss": (steps, train), "train_acc": (steps, acc), "val_loss": (vs, 1.29 + 0.4 * np.exp(-vs / 90.0)), "val_acc": (vs, val_acc)}
     run = synth.run_of(curves)
-    wl = classify(run, None)
-    assert Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind).num_classes != 3
+    assert _context(run).num_classes != 3
     assert "lr-too-high" not in names(curves)
     # a stuck 3-class run whose first accuracies are noisy minibatches is still 3 classes
     stuck = {"train_loss": (steps, 1.10 * rng.lognormal(0, 0.03, 600)), "val_acc": (vs, np.full(10, 0.34)),
              "train_acc": (steps, np.r_[[0.0, 0.06, 0.0], np.full(597, 0.33)])}
     run = synth.run_of(stuck)
-    wl = classify(run, None)
-    assert Context(run, resolve(run, None, wl.kind, wl.roles), wl.kind).num_classes == 3
+    assert _context(run).num_classes == 3
 
 
 def test_a_model_that_flattened_at_low_accuracy_underfits_though_its_loss_halved():
@@ -1079,11 +1062,7 @@ def test_a_run_resumed_from_a_trained_model_is_not_read_as_stuck_or_bouncing():
     wrecked = {"train/loss": (steps, wrecked_loss), "eval/loss": (vs, np.r_[0.1, 0.09, np.full(8, 0.70)]),
                "eval/accuracy": (vs, np.r_[0.97, 0.99, np.full(8, 0.36)])}
     run = synth.run_of(wrecked, hparams={"num_classes": 2})
-    from advisor.rules.base import Context
-    from advisor.io.roles import resolve as resolve_roles
-    from advisor.workload import classify
-    wl = classify(run, None)
-    assert not Context(run, resolve_roles(run, None, wl.kind, wl.roles), wl.kind).started_trained
+    assert not _context(run).started_trained
 
 
 def test_a_flat_loss_poking_within_its_noise_above_its_start_is_not_bouncing():
