@@ -40,7 +40,7 @@ from typing import Mapping
 
 import numpy as np
 
-from advisor.io.roles import DISC_WORDS, GEN_WORDS, POLICY_WORDS, TOTAL_WORDS, VALUE_WORDS, features, tokens
+from advisor.io.tags import DISC_WORDS, GEN_WORDS, POLICY_WORDS, TOTAL_WORDS, VALUE_WORDS, features, tokens
 from advisor.model import Role, Run, Series
 
 KINDS = ("supervised", "rl", "gan", "unknown")

@@ -146,6 +146,31 @@ def test_per_epoch_val_mapped_onto_step_axis():
 def test_tokens():
     assert tokens("train/lossStep") == ["train", "loss", "step"]
     assert tokens("lr-AdamW") == ["lr", "adam", "w"]
+    # IoU and its averages are one word: camel-case splitting read mIoU as m + io + u, no metric at all
+    assert tokens("sem_seg/mIoU") == ["sem", "seg", "miou"]
+    assert tokens("sem_seg/fwIoU") == ["sem", "seg", "fwiou"]
+    assert tokens("sem_seg/IoU-road") == ["sem", "seg", "iou", "road"]
+    assert tokens("valIoU") == ["val", "iou"]
+
+
+def _evaluator_run(acc_points: int):
+    """Detectron2's semantic-segmentation layout: a per-step total_loss, and the evaluator's
+    sem_seg/* metrics every 500 iterations naming no side."""
+    series = {}
+    for tag, n in (("total_loss", 400), ("sem_seg/mIoU", 20), ("sem_seg/IoU-road", 20), ("sem_seg/mACC", acc_points)):
+        s = Series.from_points(tag, np.linspace(0, 8000, n).astype(int), np.linspace(2, 1, n))
+        series[s.key] = s
+    return Run("run", "/x/run", series)
+
+
+def test_evaluator_accuracy_beside_a_sideless_metric_is_validation():
+    roles = {r.value: k for r, k in resolve(_evaluator_run(20)).roles.items()}
+    # the averaged IoU outranks a class's IoU, and the evaluator's mean accuracy is not the train accuracy
+    assert roles["val_metric"] == "sem_seg/mIoU"
+    assert roles.get("val_acc") == "sem_seg/mACC" and "train_acc" not in roles
+    # an accuracy logged at the train loss's own cadence stays the train accuracy
+    roles = {r.value: k for r, k in resolve(_evaluator_run(400)).roles.items()}
+    assert roles.get("train_acc") == "sem_seg/mACC" and "val_acc" not in roles
 
 
 def test_params_lookup_across_writers():

@@ -66,13 +66,12 @@ placeholder; a resumed run that logs no accuracy.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np
 
 from advisor import remedies as R
-from advisor.io.roles import tokens
+from advisor.io.tags import tokens
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import epoch_twin, first_logged_after_updates, lr_direction

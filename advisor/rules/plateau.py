@@ -67,14 +67,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from advisor import remedies as R
+from advisor.io.tags import tokens
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence, warmup_steps
 from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import reward
 from advisor.rules.shape import shape
 from advisor.signals import binned_noise, flat_run, fmt, make_curve, median, pct, rolling_median, theil_sen
-from advisor.io.roles import tokens
 from advisor.workload import tag_kind
 
 _EVAL = {"eval", "evaluation", "test"}
