@@ -118,6 +118,18 @@ def test_clipping_saturated():
     c["train/grad_norm"] = (steps, 5.0 + np.random.default_rng(0).random(n))
     f = [x for x in diagnose(c, hparams={"max_grad_norm": 1.0}) if x.condition == "clipping-saturated"]
     assert f and f[0].evidence["clipped_share"] > 0.99 and f[0].remedies[0].action == "scale_lr"
+    assert f[0].severity == Severity.WARNING  # median norm 5.5x the threshold: the clip sets every step
+
+
+def test_clipping_every_step_by_a_modest_factor_is_advice():
+    # Hugging Face's default max_grad_norm 1.0 under norms of 2-3 (a fine-tune at its usual rate):
+    # every step is shortened 2-3x, an ordinary rate adjustment, not the clip taking over
+    n = 1000
+    steps = np.arange(n)
+    c = synth.healthy_step_decay(0, n)
+    c["train/grad_norm"] = (steps, 2.0 + 0.5 * np.random.default_rng(0).random(n))
+    f = [x for x in diagnose(c, hparams={"max_grad_norm": 1.0}) if x.condition == "clipping-saturated"]
+    assert f and f[0].evidence["clipped_share"] > 0.99 and f[0].severity == Severity.INFO
 
 
 def test_bad_initial_loss_only_with_known_classes():
@@ -652,3 +664,61 @@ def test_a_sudden_nan_after_a_noisy_flat_loss_is_not_a_divergence():
     loss[-2:] = np.nan
     names = [f.condition for f in diagnose({"train_loss": (steps, loss)})]
     assert "non-finite" in names and "divergence" not in names
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_epoch_staircase_is_not_an_unshuffled_order(seed):
+    # A model fine-tuned for many epochs on a small set (logged every 10 steps, 11 points an
+    # epoch): its loss drops at each boundary, where every example is seen once more, and is
+    # level within the epoch. A moving average turns the steps into a saw-tooth with the epoch's
+    # period; it is each epoch's own level, not a fixed data order.
+    rng = np.random.default_rng(seed)
+    per_epoch, epochs = 11, 27
+    steps = np.arange(per_epoch * epochs) * 10 + 10
+    epoch = np.arange(steps.size) // per_epoch
+    level = 0.001 + 1.2 * np.exp(-epoch / 2.5)
+    loss = level * (1 + rng.normal(0, 0.08, steps.size))
+    curves = {"train/loss": (steps, loss), "train/epoch": (steps, steps / 110.0)}
+    findings = diagnose(curves, hparams={"steps_per_epoch": 110})
+    assert "unshuffled-data" not in [f.condition for f in findings]
+    # the same run with a class-sorted order inside each epoch is still reported
+    phase = (np.arange(steps.size) % per_epoch) / per_epoch
+    curves["train/loss"] = (steps, loss + level * 0.6 * np.abs(np.sin(np.pi * 3 * phase)))
+    assert "unshuffled-data" in [f.condition for f in diagnose(curves, hparams={"steps_per_epoch": 110})]
+    # ... and so is one whose order switches class once an epoch: an abrupt rise, then a decay (a
+    # saw-tooth too, but its abrupt edge goes up)
+    smooth = 0.001 + 1.2 * np.exp(-np.arange(steps.size) / (2.5 * per_epoch))
+    switch = 1.0 - (phase - 0.3) % 1.0  # up at the switch, down steadily until the next one
+    curves["train/loss"] = (steps, smooth * (1 + 0.6 * switch + rng.normal(0, 0.08, steps.size)))
+    assert "unshuffled-data" in [f.condition for f in diagnose(curves, hparams={"steps_per_epoch": 110})]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_order_replayed_every_few_logged_points_is_found_through_a_multiple(seed):
+    # A TF1 estimator trained in 1000-step calls, each restarting an unshuffled input pipeline and
+    # logging every 100 steps: the same 10 values again and again (one call disturbed). The
+    # autocorrelation peak of a long detrending window lands on 30 points, where the phase shows
+    # no pattern to test; the divisor 10 explains more and is the pattern.
+    rng = np.random.default_rng(seed)
+    pattern = np.array([0.05, 0.13, 0.23, 0.145, 0.22, 0.13, 0.22, 0.146, 0.19, 0.13])
+    loss = np.tile(pattern, 37) + rng.normal(0, 0.004, 370)
+    loss[0] = 1.0
+    loss[180:190] = rng.uniform(0.45, 0.6, 10)
+    loss[190:200] = pattern + 0.05 + rng.normal(0, 0.02, 10)
+    f = [x for x in diagnose({"loss": (np.arange(370) * 100 + 1, loss)}) if x.condition == "unshuffled-data"]
+    assert f and f[0].evidence["period_steps"] == 1000
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_evaluation_of_the_untrained_model_is_compared_with_the_untrained_train_loss(seed):
+    # A binary classifier logged every step falls 10x within its first 20 steps; validation is
+    # evaluated at step 0 (the untrained model: 3.9 on both splits) and every 10 steps after. A
+    # train mean over steps 0-66 is 0.34 — weights that had already learned — and read the first
+    # evaluation as 11x the train loss: splits "not prepared alike" on a run that merely memorises.
+    rng = np.random.default_rng(seed)
+    steps = np.arange(1321)
+    train = (3.9 * np.exp(-steps / 3.0) + 0.3 * np.exp(-steps / 50.0) + 1e-4) * np.exp(rng.normal(0, 0.2, steps.size))
+    vs = np.arange(0, 1321, 10)
+    val = 0.043 + 3.86 * np.exp(-vs / 4.0) + 3e-5 * np.maximum(vs - 730, 0) + rng.normal(0, 0.001, vs.size)
+    findings = diagnose({"train/cross_entropy": (steps, train), "validation/cross_entropy": (vs, val)})
+    assert "data-mismatch" not in [f.condition for f in findings]

@@ -22,7 +22,7 @@ more (compared at the same steps): the test set is not drawn like the validation
 validation promises will not hold there.
 
 Third form: the validation loss sits ``apart_ratio`` times above the train loss (its mean over
-the nearby logged points) from the first evaluation on — that evaluation within the first
+the nearby logged points, in a window no wider after the evaluation than before it) from the first evaluation on — that evaluation within the first
 ``apart_within`` of the run — and over the evaluations of the run's first half (at least
 ``apart_evals`` of them; the first ``apart_evals`` when fewer), while at that first evaluation the
 train loss still holds ``apart_start_share`` of its start or validation is already
@@ -85,7 +85,10 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     first, span = float(t.steps[0]), float(t.steps[-1] - t.steps[0])
     if span <= 0 or float(v.steps[0]) > first + p.apart_within * span:
         return []
-    level = _local_means(t.steps, t.values, v.steps, 0.05 * span)
+    # a window no wider after an evaluation than before it: at the first steps a steeply falling
+    # train loss would otherwise be read from later weights (an evaluation of the untrained model at
+    # step 0 against a train mean over steps 0-66 that had already fallen 6x)
+    level = _local_means(t.steps, t.values, v.steps, np.minimum(0.05 * span, np.maximum(v.steps - first, 0.0)))
     if not np.all(level > 0):
         return []
     ratio = np.asarray(v.values, dtype=float) / level
@@ -124,7 +127,7 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(v.steps[0]))]
 
 
-def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_width: float, min_points: int = 10) -> np.ndarray:
+def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_width: float | np.ndarray, min_points: int = 10) -> np.ndarray:
     """The mean of the logged values within ``half_width`` steps of each of ``at`` (the
     ``min_points`` around it when fewer fall there). A mean, not a median: with one or a few
     examples a point, most logged losses sit far below their mean (a few misclassified examples

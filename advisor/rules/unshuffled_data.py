@@ -16,11 +16,17 @@ odd-numbered ones at ``min_replication`` or more (noise, even autocorrelated noi
 repeat in phase; a fixed data order does) and, when the period was inferred from the loss (the
 strongest of many candidates, which fits noise a little by construction), the share is at least
 ``rep_over_chance`` times chance too. The period is the epoch length when known, else the strongest
-autocorrelation peak. Not reported when a logged learning rate repeats with the same period
+autocorrelation peak (or its shortest divisor whose phase explains as much). Not reported when a logged learning rate repeats with the same period
 (a cyclic schedule), nor when the loss is a running average reset each epoch (Keras
 ``batch_loss``: its step-to-step changes shrink through each epoch, to under 10% of the level in
 its second half — a class-sorted loss calms after each boundary too, but moves by tens of
-percent there).
+percent there), nor when the pattern is each epoch's own level and slope — an epoch staircase: a
+model fitting data it has seen before drops its loss at every boundary (fine-tuning for many
+epochs), which a moving average turns into a saw-tooth whose abrupt edge is a fall (a class
+switch in a sorted order is an abrupt rise, then a decay). Removing each epoch's mean and linear
+trend (epochs aligned at the offset that explains most) leaves under ``stair_share`` of the
+phase share and under ``stair_over_chance`` times chance; a fixed data order's pattern lives
+inside the epoch and survives.
 
 Remedies: ``shuffle`` (every epoch).
 
@@ -54,6 +60,8 @@ class Params:
     rep_strength: float = 0.1
     min_replication: float = 0.75
     rep_over_chance: float = 3.0  # replication path with an inferred period: share over chance
+    stair_share: float = 0.6  # an epoch staircase: the phase share left after each epoch's level and slope ...
+    stair_over_chance: float = 2.5  # ... and that share over chance
 
 
 def _replication(resid: np.ndarray, period: int) -> float:
@@ -66,6 +74,66 @@ def _replication(resid: np.ndarray, period: int) -> float:
     if np.std(a) == 0 or np.std(b) == 0:
         return 0.0
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _divisors(y: np.ndarray, period: int, min_period: int) -> list[int]:
+    """Divisors of an inferred period whose phase explains at least as much of the loss, the
+    strongest first: a pattern that repeats every d points repeats every k*d too, and the
+    autocorrelation peak of a long detrending window can land on a multiple (a TF1 loop
+    restarting an unshuffled input pipeline every 10 logged points peaked at 30)."""
+    at_period = fold_strength(detrend_moving_average(y, period), period)
+    got = []
+    for k in range(2, period // min_period + 1):
+        if period % k == 0:
+            d = period // k
+            share = fold_strength(detrend_moving_average(y, d), d)
+            if share >= at_period:
+                got.append((share, d))
+    return [d for _, d in sorted(got, reverse=True)]
+
+
+def _pattern(y: np.ndarray, period: int, known: bool, p: Params) -> tuple[np.ndarray, float, float, float] | None:
+    """(residual, phase share, chance share, replication) when the loss repeats with ``period``."""
+    if y.size < p.min_periods * period:
+        return None
+    resid = detrend_moving_average(y, period)
+    strength = fold_strength(resid, period)
+    chance = period / max((y.size // period) * period, 1)
+    replication = _replication(resid, period)
+    strong = strength >= p.min_strength and strength >= p.min_over_chance * chance
+    # A period picked as the strongest of many candidates fits noise a little by construction:
+    # then the replicated pattern must also stand ``rep_over_chance`` times above chance.
+    rep_floor = p.rep_strength if known else max(p.rep_strength, p.rep_over_chance * chance)
+    if not strong and not (strength >= rep_floor and replication >= p.min_replication):
+        return None
+    return resid, strength, chance, replication
+
+
+def _steps_down(resid: np.ndarray, period: int) -> bool:
+    """The period's abrupt edge is a fall: the largest drop between neighbouring phases of the
+    mean profile exceeds the largest rise. An epoch staircase drops at each boundary and drifts
+    up after a moving average; a class-sorted order jumps up where the class changes (the
+    model meets a class it has been drifting away from) and decays from there."""
+    k = (resid.size // period) * period
+    prof = resid[:k].reshape(-1, period).mean(axis=0)
+    d = np.diff(np.append(prof, prof[0]))
+    return bool(-d.min() > d.max())
+
+
+def _within_epoch_share(y: np.ndarray, period: int) -> float:
+    """The phase share left once each period's own mean and linear trend are removed, at the
+    offset that removes most (epoch boundaries are not known to the point)."""
+    x = np.arange(period) - (period - 1) / 2
+    best = 1.0
+    for off in range(period):
+        k = ((y.size - off) // period) * period
+        if k < 3 * period:
+            break
+        m = y[off : off + k].reshape(-1, period)
+        m = m - m.mean(axis=1, keepdims=True)
+        m = m - (m @ x / float(x @ x))[:, None] * x
+        best = min(best, fold_strength(m.ravel(), period))
+    return best
 
 
 def _running_average_signature(y: np.ndarray, period: int) -> bool:
@@ -106,21 +174,20 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         period, ac = dominant_period(resid, p.min_period, y.size // p.min_periods)
         if period == 0 or ac < 0.2:
             return []
-    if y.size < p.min_periods * period:
+    got = _pattern(y, period, known, p)
+    if got is None and not known:  # the inferred peak may sit on a multiple of the pattern's period
+        for d in _divisors(y, period, p.min_period):
+            got = _pattern(y, d, known, p)
+            if got is not None:
+                period = d
+                break
+    if got is None:
         return []
-    resid = detrend_moving_average(y, period)
-    strength = fold_strength(resid, period)
-    n_used = (y.size // period) * period
-    chance = period / max(n_used, 1)
-    replication = _replication(resid, period)
-    strong = strength >= p.min_strength and strength >= p.min_over_chance * chance
-    # A period picked as the strongest of many candidates fits noise a little by construction:
-    # then the replicated pattern must also stand ``rep_over_chance`` times above chance.
-    rep_floor = p.rep_strength if known else max(p.rep_strength, p.rep_over_chance * chance)
-    if not strong and not (strength >= rep_floor and replication >= p.min_replication):
-        return []
+    resid, strength, chance, replication = got
     if _running_average_signature(y, period):
         return []
+    if _steps_down(resid, period) and _within_epoch_share(y, period) < min(p.stair_share * strength, p.stair_over_chance * chance):
+        return []  # an epoch staircase, not an order
     lr = ctx.lr
     if lr is not None and lr.n >= 2 * period:
         lr_resid = detrend_moving_average(lr.values[-y.size :], period)
