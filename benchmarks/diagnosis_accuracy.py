@@ -51,6 +51,7 @@ DATA_ROOTS = {
     "extra8.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA8", ""), os.path.join(ROOT, "..", "shared", "realruns-extra8"), "/work/realruns-extra8"],
     "extra9.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA9", ""), os.path.join(ROOT, "..", "shared", "realruns-extra9"), "/work/realruns-extra9"],
     "extra10.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA10", ""), os.path.join(ROOT, "..", "shared", "realruns-extra10"), "/work/realruns-extra10"],
+    "extra11.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA11", ""), os.path.join(ROOT, "..", "shared", "realruns-extra11"), "/work/realruns-extra11"],
 }
 
 
