@@ -722,3 +722,16 @@ def test_an_evaluation_of_the_untrained_model_is_compared_with_the_untrained_tra
     val = 0.043 + 3.86 * np.exp(-vs / 4.0) + 3e-5 * np.maximum(vs - 730, 0) + rng.normal(0, 0.001, vs.size)
     findings = diagnose({"train/cross_entropy": (steps, train), "validation/cross_entropy": (vs, val)})
     assert "data-mismatch" not in [f.condition for f in findings]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_loss_that_jumped_above_its_start_and_stayed_is_divergence(seed):
+    # A TF1 run logged every 100 steps: the loss falls a third from ln 4 (scaled), then at a
+    # session restart jumps to twice its minimum and stays there, noisy, to the end. The points
+    # after a step carry no trend, but the run has lost everything it learned.
+    rng = np.random.default_rng(seed)
+    steps = np.arange(25) * 100 + 1
+    loss = np.concatenate(([1.39, 1.0, 0.75, 0.79, 0.92], 1.75 + rng.normal(0, 0.15, 20)))
+    findings = diagnose({"loss": (steps, loss)})
+    assert findings and findings[0].condition == "divergence"
+    assert findings[0].remedies[0].action == "scale_lr" and findings[0].remedies[0].params["factor"] < 1

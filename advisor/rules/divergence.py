@@ -13,7 +13,11 @@ or ends above its initial level, or by half of ``min_rise`` while validation, ri
 train minimum on to its highest at the end, ends above its first evaluation (worse than the
 untrained model: a train loss early in its climb understates the blow-up) — the rise exceeds ``noise_k`` times the curve's noise, the
 rise is a trend (Mann-Kendall z > ``min_z`` over the part after the minimum) and that part
-covers at least ``min_span`` of the run. Critical when the loss gives back more than
+covers at least ``min_span`` of the run — or, in place of the trend, the later half of that part
+(``shift_points`` or more) sits at or above the initial level (its lower quartile), ``noise_k`` noises above the
+minimum, after a fall of ``shift_learned`` of the start and never past ``shift_max`` times it (a
+jump that stayed: the points after a step are noise around a level, with no trend of their
+own). Critical when the loss gives back more than
 ``critical_rise`` of its gain or goes non-finite; a slow creep is a warning.
 
 Needs at least ``min_points`` points.
@@ -59,6 +63,9 @@ class Params:
     min_span: float = 0.15  # fraction of the run after the minimum
     min_points: int = 8
     min_late_rise: float = 0.2  # share of the rise still happening in the second half after the minimum
+    shift_points: int = 5  # a jump that stayed: points in the later half after the minimum
+    shift_learned: float = 0.25  # ... after the loss had fallen this share of its start
+    shift_max: float = 2.0  # ... and never went this many times above its start
 
 
 def _saturated(c, step_min: float, rise: float, p: Params) -> bool:
@@ -67,6 +74,21 @@ def _saturated(c, step_min: float, rise: float, p: Params) -> bool:
     mid = step_min + (float(c.steps[-1]) - step_min) / 2
     at_mid = float(np.interp(mid, c.bsteps, c.bvals))
     return rise > 0 and (c.end() - at_mid) < p.min_late_rise * rise
+
+
+def _gave_all_back(after: np.ndarray, v0: float, v_min: float, noise: float, p: Params) -> bool:
+    """A jump that stayed: the loss had learned (fallen ``shift_learned`` of its start), then the
+    later half of the stretch after the minimum (``shift_points`` or more) has three points in
+    four at or above the initial level and ``noise_k`` noises above the minimum, never having been thrown
+    past ``shift_max`` times its start (a loss thrown orders of magnitude up and back is the
+    lr-too-high rule's story). A step is not a trend — the points after it are noise around a
+    level, so their Mann-Kendall z stays low — but a loss sitting above where training started
+    has lost everything it learned."""
+    late = after[after.size // 2 :]
+    if late.size < p.shift_points or v0 <= 0 or v0 - v_min < p.shift_learned * v0 or float(np.max(after)) > p.shift_max * v0:
+        return False
+    level = float(np.quantile(late, 0.25))  # three points in four: a level, not a mode of a per-example loss
+    return level >= v0 and level - v_min >= p.noise_k * noise
 
 
 def _val_blew_up(ctx: Context, step_min: float) -> bool:
@@ -115,7 +137,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if frac_after < p.min_span and not exploded:
         return []
     z = mann_kendall_z(b[i_min:]) if len(b) - i_min >= 4 else (3.0 if exploded else 0.0)
-    if z < p.min_z and not (exploded and rise_frac >= p.min_rise):
+    if z < p.min_z and not (exploded and rise_frac >= p.min_rise) and not _gave_all_back(b[i_min:], v0, v_min, noise, p):
         return []
     if not exploded and rise < 0.5 * abs(v_min) and _saturated(c, step_min, rise, p):
         return []  # rose a little once and settled at a higher level: not a persistent rise
