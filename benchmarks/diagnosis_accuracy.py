@@ -52,6 +52,7 @@ DATA_ROOTS = {
     "extra9.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA9", ""), os.path.join(ROOT, "..", "shared", "realruns-extra9"), "/work/realruns-extra9"],
     "extra10.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA10", ""), os.path.join(ROOT, "..", "shared", "realruns-extra10"), "/work/realruns-extra10"],
     "extra11.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA11", ""), os.path.join(ROOT, "..", "shared", "realruns-extra11"), "/work/realruns-extra11"],
+    "extra12.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA12", ""), os.path.join(ROOT, "..", "shared", "realruns-extra12"), "/work/realruns-extra12"],
 }
 
 
