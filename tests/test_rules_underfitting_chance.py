@@ -38,3 +38,26 @@ def test_a_two_class_model_at_079_accuracy_with_a_high_flat_loss_underfits():
 def test_the_same_curves_at_079_on_ten_classes_are_no_underfitting():
     # 0.79 on ten classes is 77% of the way from chance: with the loss at 68% of its start, a fit
     assert _underfit(_run(0.79, 10)) == []
+
+
+def _context(first_acc: float, first_loss: float, eval_at_start: bool = True):
+    from advisor.io.roles import resolve
+    from advisor.rules.base import Context
+
+    steps = np.arange(0, 2001, 20)
+    loss = 0.9 + (first_loss - 0.9) * np.exp(-steps / 300.0)
+    es = np.arange(0 if eval_at_start else 200, 2001, 200)
+    acc = 0.62 - (0.62 - first_acc) * np.exp(-es / 300.0)
+    run = synth.run_of({"train/loss": (steps, loss), "val/accuracy": (es, acc)})
+    return Context(run, resolve(run))
+
+
+def test_the_class_count_from_a_start_where_loss_and_accuracy_agree():
+    # 10 classes: the untrained model's first evaluation scores 0.1 at a loss of ln 10; the model
+    # ends at 62%, above where a late accuracy can name the count
+    assert _context(0.1, np.log(10)).num_classes == 10
+    assert _context(0.5, np.log(2)).num_classes == 2
+    # they disagree (a first loss of 2.3 with a majority-class accuracy of 0.4): no count
+    assert _context(0.4, np.log(10)).num_classes is None
+    # the first evaluation came after updates (0.38 already): no count from it
+    assert _context(0.38, np.log(10), eval_at_start=False).num_classes is None

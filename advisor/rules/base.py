@@ -197,9 +197,9 @@ class Context:
     def num_classes(self) -> int | None:
         """The class count: from the hyperparameters (any alias that holds a real one; configs use
         0 for 'default'), else the config file's ``num_classes``, else when an accuracy and a loss
-        agree on it — the accuracy sits at 1/C while the loss sits at ln C for the same C. Never
-        from the loss alone."""
-        return hparams.num_classes(self.params) or self.configured_classes or self._classes_from_curves()
+        agree on it — the accuracy sits at 1/C while the loss sits at ln C for the same C, late in
+        the run or at its untrained start (:meth:`_classes_from_start`). Never from the loss alone."""
+        return hparams.num_classes(self.params) or self.configured_classes or self._classes_from_curves() or self._classes_from_start()
 
     def _classes_from_curves(self) -> int | None:
         """C when a loss and an accuracy agree on it: the loss sits at ln C and the accuracy near
@@ -237,6 +237,30 @@ class Context:
             near = min((c for c in gaps if gaps[c] <= 0.15), key=gaps.__getitem__, default=None)
             if near is not None:
                 return near
+        return None
+
+    def _classes_from_start(self) -> int | None:
+        """C when the run's start agrees on it: the train loss's first points (median of three) within
+        10% of ln C while the accuracy's first (the first validation evaluation, else the median of
+        the train accuracy's first three points; either within the first 2% of the run, before
+        training moved it) lies between 0.7/C and 1.3/C — an untrained
+        classifier scores about 1/C at a loss of about ln C. Either alone can mislead (a first loss
+        already carrying updates, a majority-class accuracy); the two together name the count."""
+        t = self.train
+        if t is None or t.n < 3 or not np.all(np.isfinite(t.values[:3])):
+            return None
+        loss0 = median(t.values[:3])
+        start_by = float(t.steps[0]) + 0.02 * max(float(t.steps[-1] - t.steps[0]), 1.0)
+        for acc, k in ((self.val_acc, 1), (self.train_acc, 3)):
+            if acc is None or acc.n < 3 or not np.all(np.isfinite(acc.values[:k])) or float(acc.steps[0]) > start_by:
+                continue
+            a0 = median(acc.values[:k]) / percent_scale(acc.values)
+            if not 0.001 < a0 <= 0.55 or loss0 <= 0:
+                return None
+            cands = {c for c in (int(round(1.0 / a0)), int(round(math.exp(min(loss0, 7.0))))) if 2 <= c <= 1000}
+            fits = [c for c in cands if abs(loss0 - math.log(c)) <= 0.1 * math.log(c) and 0.7 / c <= a0 <= 1.3 / c]
+            # the accuracy's count first: the first losses may already carry a few updates
+            return min(fits, key=lambda c: abs(1.0 / a0 - c)) if fits else None
         return None
 
     def _started_below(self, c: int) -> bool:
