@@ -9,6 +9,8 @@ and noise. All functions accept empty and constant input and never mutate their 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -312,6 +314,13 @@ def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:
         return 1.0
     i, j = _pairs(n)
     inversions = int(np.count_nonzero(y[j] < y[i]))
+    return _at_most_inversions(n)[inversions] / math.factorial(n)
+
+
+@functools.lru_cache(maxsize=64)
+def _at_most_inversions(n: int) -> tuple[int, ...]:
+    """For each k, how many orders of ``n`` items have at most k inversions (cumulative Mahonian
+    numbers), built once per n: exact integers, as the p-value divides them by n!."""
     counts = [1]  # permutations of k items by number of inversions
     for k in range(2, n + 1):
         nxt = [0] * (len(counts) + k - 1)
@@ -319,7 +328,7 @@ def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:
             for extra in range(k):
                 nxt[inv + extra] += c
         counts = nxt
-    return sum(counts[: inversions + 1]) / math.factorial(n)
+    return tuple(itertools.accumulate(counts))
 
 
 def in_order(c: "Curve | None", rising: bool, p_max: float, min_n: int = 6) -> bool:

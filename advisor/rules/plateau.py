@@ -359,7 +359,7 @@ def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[F
     y = c.bvals
     n = len(y)
     h = max(1, n // 20) if n >= 20 else 1
-    smooth = np.array([median(y[max(0, i - h) : i + h + 1]) for i in range(n)])  # centred window medians
+    smooth = rolling_median(y, 2 * h + 1)  # centred window medians, shrinking at the ends
     later_best = np.minimum.accumulate(smooth[::-1])[::-1]  # best level reached from i on
     # the earliest start below which the rest of the run never goes by more than the allowance
     # (a bump above the level and back is not progress)
