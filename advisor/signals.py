@@ -305,7 +305,7 @@ def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:
 
     For the few evaluations a validation curve often has (4 to 10), the normal approximation of
     :func:`mann_kendall_z` is poor; the exact null distribution of the number of inversions of a
-    random order (Mahonian numbers) is cheap to compute. 1.0 for fewer than 3 points.
+    random order (Mahonian numbers, built once per n) is cheap. 1.0 for fewer than 3 points.
     """
     y = np.asarray(y, dtype=float)
     y = y[np.isfinite(y)]
@@ -319,14 +319,12 @@ def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _at_most_inversions(n: int) -> tuple[int, ...]:
-    """For each k, how many orders of ``n`` items have at most k inversions (cumulative Mahonian
-    numbers), built once per n: exact integers, as the p-value divides them by n!."""
+    """How many orders of ``n`` items have at most k inversions, for each k (exact integers)."""
     counts = [1]  # permutations of k items by number of inversions
     for k in range(2, n + 1):
         nxt = [0] * (len(counts) + k - 1)
         for inv, c in enumerate(counts):
-            for extra in range(k):
-                nxt[inv + extra] += c
+            nxt[inv : inv + k] = [x + c for x in nxt[inv : inv + k]]
         counts = nxt
     return tuple(itertools.accumulate(counts))
 
@@ -478,9 +476,6 @@ def dominant_period(resid: np.ndarray, min_period: int, max_period: int) -> tupl
     cand = np.nonzero(inner)[0] + 1
     best = cand[np.argmax(seg[cand])]
     return int(best + min_period), float(seg[best])
-
-
-# --------------------------------------------------------------------------- misc
 
 
 def fmt(x: float, digits: int = 3) -> str:
