@@ -250,12 +250,14 @@ class Context:
         if t is None or t.n < 3 or not np.all(np.isfinite(t.values[:3])):
             return None
         loss0 = median(t.values[:3])
+        if loss0 <= 0:
+            return None
         start_by = float(t.steps[0]) + 0.02 * max(float(t.steps[-1] - t.steps[0]), 1.0)
         for acc, k in ((self.val_acc, 1), (self.train_acc, 3)):
             if acc is None or acc.n < 3 or not np.all(np.isfinite(acc.values[:k])) or float(acc.steps[0]) > start_by:
                 continue
             a0 = median(acc.values[:k]) / percent_scale(acc.values)
-            if not 0.001 < a0 <= 0.55 or loss0 <= 0:
+            if not 0.001 < a0 <= 0.55:
                 return None
             cands = {c for c in (int(round(1.0 / a0)), int(round(math.exp(min(loss0, 7.0))))) if 2 <= c <= 1000}
             fits = [c for c in cands if abs(loss0 - math.log(c)) <= 0.1 * math.log(c) and 0.7 / c <= a0 <= 1.3 / c]

@@ -33,7 +33,7 @@ import numpy as np
 
 from advisor import remedies as R
 from advisor.model import Finding, Severity
-from advisor.rules.base import Context, finding, margin_confidence, nice_factor
+from advisor.rules.base import Context, finding, margin_confidence, nice_factor, warmup_steps
 from advisor.signals import fmt, median, pct
 
 ID = "clipping-saturated"
@@ -65,7 +65,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     rem = [
         R.scale_lr(factor, f"{pct(share)} of steps clipped (typical norm {fmt(med)} vs threshold {fmt(clip)}): the learning rate is too high, not the gradients rare outliers"),
         R.clip_grad_norm(float(f"{p90:.2g}"), "clip only outliers (about the 90th percentile of the observed norm)"),
-        R.warmup(max(100, int(0.05 * max(ctx.last_step, 1))), "a warmup lets early large gradients settle"),
+        R.warmup(warmup_steps(ctx), "a warmup lets early large gradients settle"),
     ]
     evidence = {
         "clip_threshold": clip,

@@ -16,7 +16,8 @@ odd-numbered ones at ``min_replication`` or more (noise, even autocorrelated noi
 repeat in phase; a fixed data order does) and, when the period was inferred from the loss (the
 strongest of many candidates, which fits noise a little by construction), the share is at least
 ``rep_over_chance`` times chance too. The period is the epoch length when known, else the strongest
-autocorrelation peak (or its shortest divisor whose phase explains as much). Not reported when a logged learning rate repeats with the same period
+autocorrelation peak — or, when that shows no pattern, a divisor of it whose phase explains
+as much, the strongest first. Not reported when a logged learning rate repeats with the same period
 (a cyclic schedule), nor when the loss is a running average reset each epoch (Keras
 ``batch_loss``: its step-to-step changes shrink through each epoch, to under 10% of the level in
 its second half — a class-sorted loss calms after each boundary too, but moves by tens of
