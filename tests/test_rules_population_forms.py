@@ -5,6 +5,8 @@ evaluations, a per-epoch log — and checks the rule that should see it does, wh
 was confused with stays quiet.
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -181,6 +183,35 @@ def test_val_climbing_while_the_train_loss_drifts_up_far_above_its_floor_is_not_
         # the same val climb over a train loss that keeps falling is overfitting
         falling = np.where(steps < 160, lvl, 0.3 * np.exp(-(steps - 160) / 150.0)) * rng.lognormal(0, 0.1, 600)
         assert "overfitting" in names({"train/loss": (steps, falling), "val/loss": (vs, val)})
+
+
+def _noisy_train_four_evals(levels, seed=3):
+    """A forecaster: one noisy minibatch logged every 10 steps (sd 22 around ``levels``, one level a
+    quarter epoch when 16 are given, an epoch when 4; 134 points an epoch), 4 evaluations at the
+    epoch ends with validation rising in order."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(9, 5340, 10)
+    per = 5348 // len(levels) + 1
+    train = np.asarray(levels)[np.minimum(steps // per, len(levels) - 1)] + rng.normal(0, 22, steps.size)
+    vs = np.array([1336, 2673, 4010, 5347])
+    return {"train/loss": (steps, train), "val/loss": (vs, np.array([84.9, 88.2, 88.8, 101.7]))}
+
+
+def test_overfitting_under_a_train_loss_that_scatters_more_than_it_moves_is_seen_in_its_epoch_means():
+    # a Temporal Fusion Transformer's quarter-epoch means: flat within each epoch, a step down at
+    # the boundary after the val minimum (133 -> 119), about flat after; validation rises at each
+    # of 4 evaluations. The point trend after the minimum is lost in the scatter and the level at
+    # the minimum's step is one lucky minibatch; the means just before the minimum against the
+    # last epoch's are not
+    quarters = [136.4, 129.8, 137.2, 133.1, 119.2, 124.6, 124.1, 128.1, 118.1, 125.6, 120.3, 121.8, 130.4, 122.5, 116.3, 120.8]
+    for seed in range(10):
+        found = _sev(_noisy_train_four_evals(quarters, seed), "overfitting")
+        assert found and found[0].severity == Severity.WARNING, seed
+        assert found[0].evidence["train_loss_at_best"] > found[0].evidence["final_train_loss"]
+    # epoch means that climb with validation: a model wandering, not memorising
+    for seed in range(10):
+        found = _sev(_noisy_train_four_evals([121.0, 124.0, 128.0, 133.0], seed), "overfitting")
+        assert not [f for f in found if f.severity != Severity.INFO], seed
 
 
 def test_the_widening_gap_summary_says_rose_when_validation_rose():
@@ -727,6 +758,30 @@ def test_validation_far_above_train_from_the_first_evaluation_is_a_data_mismatch
 )
 def test_validation_close_to_train_early_is_no_data_mismatch(kwargs):
     assert "data-mismatch" not in names(_apart_run(**kwargs))
+
+
+def _scaled_train_run(train_scale, val_start=1.3):
+    """A 4-class classifier: 10 epochs of 72 logged points; the train loss (ln 4 -> 0.16) times
+    ``train_scale`` (Ultralytics' classifier logs a batch sum over another count), validation from
+    ``val_start`` down to 0.87 and its accuracy from chance (0.25) to 0.72."""
+    steps = np.arange(1, 721)
+    train = (0.16 + (math.log(4) - 0.16) * np.exp(-steps / 300)) * train_scale
+    vs = np.arange(72, 721, 72)
+    val = np.linspace(val_start, 0.87, vs.size)
+    acc = np.linspace(0.25, 0.72, vs.size)
+    return {"train/loss": (steps, train), "val/loss": (vs, val), "val/accuracy": (vs, acc)}
+
+
+def test_a_train_loss_on_another_scale_is_told_as_info_not_as_splits_prepared_apart():
+    # the untrained model scores chance on validation at a loss near ln 4 while the train loss
+    # started at a quarter of ln 4: no split is prepared differently, the train loss is scaled
+    found = _sev(_scaled_train_run(0.25), "data-mismatch")
+    assert len(found) == 1 and found[0].severity == Severity.INFO
+    assert found[0].evidence["form"] == "scale-apart" and found[0].evidence["chance_classes"] == 4
+    assert "another scale" in found[0].summary and not contradictions(found[0].summary)
+    # validation thrown far above ln 4 at chance accuracy (val inputs ~1e7) stays the warning
+    found = _sev(_scaled_train_run(0.25, val_start=30.0), "data-mismatch")
+    assert found and found[0].severity == Severity.WARNING and found[0].evidence["form"] == "val-apart"
 
 
 def test_a_tiny_train_split_memorised_before_the_first_evaluation_is_no_data_mismatch():

@@ -31,6 +31,10 @@ score two splits drawn alike about alike, so one of them is prepared differently
 standardised with a train statistic near 0 — a column constant in the train split — throws the
 val inputs far off; a transform applied to one split only; labels encoded differently). Overfitting
 and batch-norm statistics warming up open such a gap only later or only at one evaluation.
+When an accuracy at that first evaluation sits at chance for C classes, validation near ln C and
+the train loss started under half of ln C (no untrained classifier's mean loss does), the train
+loss is logged on another scale (Ultralytics' classifier logs a batch sum over another count):
+an info (form ``scale-apart``) that the levels cannot be compared, not a split to fix.
 
 Remedies: ``check_data`` (that the logged train loss is the optimised one; labels; that train
 and validation come from the same distribution and pipeline).
@@ -41,6 +45,7 @@ window (it moves too slowly to show a trend).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,7 +53,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.signals import diff_noise, fmt, mann_kendall_z, pct, rolling_median, times
+from advisor.signals import diff_noise, fmt, mann_kendall_z, pct, percent_scale, rolling_median, times
 
 ID = "data-mismatch"
 SEVERITY = Severity.WARNING
@@ -107,6 +112,9 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     if level[0] < p.apart_start_share * start and v0 < p.apart_over_start * start:
         return []
     last_early = int(v.steps[early[-1]])
+    scaled = _train_scale_off(ctx, v, start)
+    if scaled is not None:
+        return [_scale_apart(ctx, v, start, scaled, r0)]
     evidence = {
         "form": "val-apart",
         "first_val_loss": v0,
@@ -125,6 +133,50 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     )
     conf = margin_confidence(min(r0, rmid), p.apart_ratio, 10.0, base=0.6)
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(v.steps[0]))]
+
+
+def _train_scale_off(ctx: Context, v, start: float) -> int | None:
+    """C when the train loss is on another scale than validation: an accuracy at the first
+    evaluation sits at chance (0.7/C to 1.3/C), so the model there is untrained and validation's
+    loss near ln C (half to 1.25 times) says so too — while the train loss started under half of
+    ln C, which no untrained classifier's mean loss does (a loss summed over a batch and divided by
+    another count, a per-token loss). Its level then cannot be set against validation's."""
+    acc = ctx.val_acc if ctx.val_acc is not None else ctx.train_acc
+    if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
+        return None
+    i = int(np.argmin(np.abs(acc.steps - float(v.steps[0]))))
+    if abs(float(acc.steps[i]) - float(v.steps[0])) > max(1.0, 0.02 * float(acc.steps[-1] - acc.steps[0])):
+        return None
+    a0 = float(acc.values[i]) / percent_scale(acc.values)
+    if not 0.001 < a0 <= 0.55:
+        return None
+    c = int(round(1.0 / a0))
+    if c < 2 or not 0.7 / c <= a0 <= 1.3 / c:
+        return None
+    ln_c = math.log(c)
+    v0 = float(v.values[0])
+    return c if 0.5 * ln_c <= v0 <= 1.25 * ln_c and start < 0.5 * ln_c else None
+
+
+def _scale_apart(ctx: Context, v, start: float, c: int, r0: float) -> Finding:
+    """Validation apart from a train loss logged on another scale: an info, not a split to fix."""
+    v0, ln_c = float(v.values[0]), math.log(c)
+    evidence = {
+        "form": "scale-apart",
+        "first_val_loss": v0,
+        "train_start": round(start, 6),
+        "chance_classes": c,
+        "val_over_train_first": round(r0, 2),
+        "step_range": [int(v.steps[0]), int(v.steps[-1])],
+        "signal": "train_loss",
+    }
+    rem = [R.check_data("that the logged train loss is the per-example mean validation reports (not a sum over a batch divided by another count); compare the two curves' shapes, not their levels")]
+    summary = (
+        f"the train loss started at {fmt(start)}, {pct(start / ln_c)} of ln {c} = {fmt(ln_c)}, where the first evaluation "
+        f"(accuracy at chance for {c} classes) puts validation at {fmt(v0)}: the train loss is logged on another scale, "
+        f"so its level cannot be compared with validation's ({times(r0)} apart at the first evaluation)"
+    )
+    return finding(ID, Severity.INFO, 0.5, summary, evidence, rem, onset=int(v.steps[0]))
 
 
 def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_width: float | np.ndarray, min_points: int = 10) -> np.ndarray:

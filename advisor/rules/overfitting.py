@@ -104,6 +104,30 @@ def _train_not_rising(t, best_step: float, t_best: float, t_end: float, p: Param
     return t_end <= t_best + tol and _train_fits(t, best_step, t_best, t_end, p.near_floor)
 
 
+def _fell_between_evaluations(t, v, best_step: float) -> tuple[float, float] | None:
+    """(the train loss's mean over the later half of the evaluation interval that ended at the val
+    minimum — its level just before it, not the fall into it —, its mean over the last interval)
+    when the per-interval means fell from the one to the other by more than 2 standard errors and
+    never rose above the first on the way: a train loss whose points
+    scatter far more than it moves (one noisy minibatch a step, 130 of them an epoch) fits on in
+    its epoch means while its point trend and its level at one step say nothing. None otherwise."""
+    edges = np.concatenate(([-np.inf], v.steps.astype(float)))
+    k = int(np.searchsorted(v.steps, best_step))
+    if k >= v.n - 1:
+        return None
+    stats = []
+    for j, (lo, hi) in enumerate(zip(edges[k:-1], edges[k + 1 :])):
+        y = t.values[(t.steps > lo) & (t.steps <= hi)]
+        y = y[y.size // 2 :] if j == 0 else y  # the level just before the minimum, not the fall into it
+        if y.size < 5:
+            return None
+        stats.append((float(np.mean(y)), float(np.var(y, ddof=1)) / y.size))
+    (m0, s0), (m1, s1) = stats[0], stats[-1]
+    if m1 >= m0 - 2.0 * np.sqrt(s0 + s1) or any(m > m0 for m, _ in stats[1:]):
+        return None
+    return m0, m1
+
+
 def _train_level(ctx: Context, step: float) -> float | None:
     t = ctx.train
     if t is None or t.n < 3:
@@ -256,6 +280,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if t_best is None:
         return []
     train_not_rising = _train_not_rising(t, best_step, t_best, t_end, p)
+    if not train_not_rising and (means := _fell_between_evaluations(t, v, best_step)) is not None:
+        train_not_rising, (t_best, t_end) = True, means
     gap_best = v_best - t_best
     gap_end = v_end - t_end
     wasted = frac_after
