@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from advisor.config import AnalyzeConfig
 from advisor.errors import UsageError
-from advisor.model import Finding, Severity
+from advisor.model import Finding, Remedy, Severity
 from advisor.rules import BY_ID, RULES
 from advisor.rules.base import Context, RuleSpec
 
@@ -219,7 +219,46 @@ def resolve(findings: Iterable[Finding]) -> tuple[Finding, ...]:
             if worst.rank > f.severity.rank:
                 f = dataclasses.replace(f, severity=worst)
         out.append(dataclasses.replace(f, evidence=ev))
-    return rank(out, causes)
+    return _one_voice_per_knob(rank(out, causes))
+
+
+# knobs set to a value (the first finding that sets one governs it) and knobs scaled by a factor
+# (a later finding may not turn them the other way)
+SET_KNOBS = {"dropout": "rate", "weight_decay": "value"}
+
+
+def _one_voice_per_knob(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """Drop a lower-ranked finding's remedy that contradicts a higher-ranked one's on the same
+    knob — another dropout rate or weight decay, a learning rate scaled the other way: the report
+    reads most important first, and telling a user to raise dropout and then to remove it leaves
+    them with neither (an overfitting run whose validation also sits below train)."""
+    set_to: dict[str, Any] = {}
+    lr_way: int | None = None
+    out = []
+    for f in findings:
+        keep = []
+        for r in f.remedies:
+            key = SET_KNOBS.get(r.action)
+            if key is not None and r.action in set_to and set_to[r.action] != r.params.get(key):
+                continue
+            way = _lr_way(r)
+            if way and lr_way and way != lr_way:
+                continue
+            keep.append(r)
+        for r in keep:
+            if r.action in SET_KNOBS:
+                set_to.setdefault(r.action, r.params.get(SET_KNOBS[r.action]))
+            lr_way = lr_way or _lr_way(r)
+        out.append(f if len(keep) == len(f.remedies) else dataclasses.replace(f, remedies=tuple(keep)))
+    return tuple(out)
+
+
+def _lr_way(r: Remedy) -> int:
+    """+1 for a remedy that raises the learning rate, -1 for one that lowers it, 0 otherwise."""
+    if r.action != "scale_lr":
+        return 0
+    factor = float(r.params.get("factor", 1.0))
+    return 1 if factor > 1.0 else -1 if factor < 1.0 else 0
 
 
 def _survives_conflict(f: Finding, fs: list[Finding]) -> bool:

@@ -133,3 +133,21 @@ def test_nice_factor():
 
     assert nice_factor(1 / 10.8) == 0.1 and nice_factor(0.3) == 0.2 and nice_factor(0.04) == 0.05
     assert nice_factor(1e-5) == 0.01 and nice_factor(3.0) == 0.5 and nice_factor(float("nan")) == 0.01
+
+
+def test_a_lower_finding_may_not_turn_a_knob_the_first_one_set():
+    def G(cond, sev, *rems):
+        return Finding(cond, sev, 0.6, f"{cond} seen", {}, rems, 0)
+
+    # an overfitting run whose validation also sits below train: raise dropout, not remove it
+    out = resolve([
+        G("val-below-train", Severity.INFO, R.dropout(0.0), R.larger_val_set()),
+        G("overfitting", Severity.WARNING, R.weight_decay(5e-4), R.dropout(0.3)),
+    ])
+    assert [f.condition for f in out] == ["overfitting", "val-below-train"]
+    assert [r.action for r in out[0].remedies] == ["weight_decay", "dropout"]
+    assert [r.action for r in out[1].remedies] == ["larger_val_set"]
+    # a rate lowered first is not raised after; a second cut of it stays
+    out = resolve([G("lr-too-high", Severity.CRITICAL, R.scale_lr(0.1)), G("noisy-validation", Severity.INFO, R.scale_lr(3.0), R.warmup(100)),
+                   G("oscillation", Severity.WARNING, R.scale_lr(0.3))])
+    assert [[r.params.get("factor") for r in f.remedies] for f in out] == [[0.1], [0.3], [None]]
