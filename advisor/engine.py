@@ -273,9 +273,20 @@ def _survives_conflict(f: Finding, fs: list[Finding]) -> bool:
     return True
 
 
+# (condition, form) -> what that form drops besides the condition's CONFLICTS: a reward or loss
+# that has not moved for the last part of the run (plateau's lasting form) is not still
+# improving, whatever its last quarter's trend (a warm restart's final anneal, a reward creeping
+# to its ceiling)
+FORM_CONFLICTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("plateau", "lasting"): ("still-improving",),
+}
+
+
 def _drops(f: Finding) -> tuple[str, ...]:
-    """The conditions ``f``'s presence drops (:data:`CONFLICTS`, unless its form drops nothing)."""
-    return () if _form(f) in NO_CONFLICT_FORMS.get(f.condition, ()) else CONFLICTS.get(f.condition, ())
+    """The conditions ``f``'s presence drops (:data:`CONFLICTS`, unless its form drops nothing;
+    with :data:`FORM_CONFLICTS`)."""
+    base = () if _form(f) in NO_CONFLICT_FORMS.get(f.condition, ()) else CONFLICTS.get(f.condition, ())
+    return base + FORM_CONFLICTS.get((f.condition, str(_form(f))), ())
 
 
 def _noise_explains_spikes(f: Finding, fs: list[Finding]) -> bool:

@@ -151,3 +151,10 @@ def test_a_lower_finding_may_not_turn_a_knob_the_first_one_set():
     out = resolve([G("lr-too-high", Severity.CRITICAL, R.scale_lr(0.1)), G("noisy-validation", Severity.INFO, R.scale_lr(3.0), R.warmup(100)),
                    G("oscillation", Severity.WARNING, R.scale_lr(0.3))])
     assert [[r.params.get("factor") for r in f.remedies] for f in out] == [[0.1], [0.3], [None]]
+
+
+def test_a_lasting_plateau_drops_still_improving_but_an_early_one_does_not():
+    out = resolve([F("plateau", Severity.INFO, 0.4, form="lasting"), F("still-improving", Severity.INFO, 0.8)])
+    assert [f.condition for f in out] == ["plateau"]
+    out = resolve([F("plateau", Severity.WARNING, 0.6, form="early"), F("still-improving", Severity.INFO, 0.8)])
+    assert sorted(f.condition for f in out) == ["plateau", "still-improving"]

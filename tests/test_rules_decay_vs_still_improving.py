@@ -35,3 +35,34 @@ def test_validation_still_falling_clearly_is_not_a_flattened_run():
 def test_a_validation_creep_of_a_hair_leaves_the_decay_suggestion():
     seen = [("lr-decay-needed" in [f.condition for f in _report(0.0005, seed).findings]) for seed in range(3)]
     assert all(seen)
+
+
+def test_a_run_still_falling_when_its_linear_decay_reached_zero_is_still_improving():
+    # YOLOv5's 20-epoch fine-tune: lr 0.01 decayed linearly to 1e-4, every val loss at its minimum
+    # on the last epoch and the train loss still falling. Three readers of such runs said "stopped
+    # too early": the anneal finishing does not make more steps useless — stretch it with them
+    ep = np.arange(20)
+    train = 0.09 + 0.12 * np.exp(-ep / 7.0)
+    val = 0.075 + 0.15 * np.exp(-ep / 5.0)
+    lr = 0.01 * (1 - (ep + 1) / 20.0) + 1e-4
+    rep = diagnose_run(synth.run_of({"train/loss": (ep, train), "val/loss": (ep, val), "x/lr0": (ep, lr)}), ENGINE).report
+    found = [f for f in rep.findings if f.condition == "still-improving"]
+    assert found and found[0].remedies[0].action == "train_longer"
+
+
+def test_a_short_late_window_one_step_out_of_order_is_still_falling():
+    # the same fine-tune's real train loss: its last six epochs fall with one step out of order,
+    # which a Mann-Kendall z over six points scores -2.25 (only perfect order reaches -2.6); the
+    # exact Kendall p (0.008) says falling. Validation is lowest at the last epoch
+    ep = np.arange(20)
+    train = np.array([0.2082, 0.1928, 0.1734, 0.1565, 0.1422, 0.1363, 0.1263, 0.1233, 0.1173, 0.1131,
+                      0.1081, 0.1059, 0.1015, 0.0997, 0.0986, 0.0969, 0.0937, 0.0943, 0.0927, 0.092])
+    val = np.array([0.2267, 0.2322, 0.2031, 0.1386, 0.1675, 0.1086, 0.1194, 0.117, 0.0996, 0.0975,
+                    0.105, 0.0932, 0.087, 0.0835, 0.0902, 0.0859, 0.0819, 0.083, 0.0842, 0.0791])
+    rep = diagnose_run(synth.run_of({"train/loss": (ep, train), "val/loss": (ep, val)}), ENGINE).report
+    assert "still-improving" in [f.condition for f in rep.findings]
+    # two steps out of order in six is no longer a fall the test can stand on
+    train2 = train.copy()
+    train2[-6:] = [0.0969, 0.0937, 0.0943, 0.092, 0.0927, 0.0921]
+    rep = diagnose_run(synth.run_of({"train/loss": (ep, train2), "val/loss": (ep, val)}), ENGINE).report
+    assert "still-improving" not in [f.condition for f in rep.findings]

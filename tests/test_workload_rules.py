@@ -17,7 +17,7 @@ from tests.test_rules_contract import BATTERY
 
 RL_TAGS = ("rollout/ep_rew_mean", "train/entropy_loss", "train/value_loss", "train/policy_gradient_loss", "train/approx_kl", "train/learning_rate")
 GAN_TAGS = ("G_loss", "D_loss")
-RL_RULES = ("no-learning", "entropy-collapse", "reward-collapse", "non-finite")
+RL_RULES = ("no-learning", "entropy-collapse", "reward-collapse", "non-finite", "still-improving", "plateau")
 GAN_RULES = ("discriminator-overpowering", "non-finite")
 
 
@@ -111,6 +111,28 @@ def test_rl_no_learning_needs_a_random_policy_or_a_reward_that_never_paid():
     tiny = _rl(20 + NOISE, np.full(120, 0.69), kl=np.zeros(120), hparams={"learning_rate": 1e-7})
     acts = [r.action for r in _detect("no-learning", tiny)[0].remedies]
     assert acts == ["check_data", "scale_lr"]
+
+
+def test_rl_reward_still_rising_at_the_end_is_still_improving_and_not_no_learning():
+    # a Reacher cut off mid-climb: -61 -> -43, its best at the end, half its gain in the last
+    # quarter — 28% of the start's magnitude, under the 30% that no-learning calls "flat"
+    reward = -61 + 18 * np.clip((T - 0.5) / 0.5, 0, 1) ** 1.2 + 0.3 * NOISE
+    ctx = _rl(reward, 1.4 - 2.5 * T)  # a Gaussian policy's entropy: no floor
+    (f,) = _detect("still-improving", ctx)
+    assert f.evidence["signal"] == "reward" and f.evidence["late_fraction_of_gain"] > 0.3
+    assert f.remedies[0].action == "train_longer"
+    assert _detect("no-learning", ctx) == []
+
+
+def test_rl_reward_at_its_ceiling_or_converged_is_not_still_improving():
+    # CartPole: the episode mean creeps to 500 early in the last quarter and sits there
+    capped = np.minimum(16 + 560 * T, 500.0)
+    assert _detect("still-improving", _rl(capped, 0.69 - 0.4 * T)) == []
+    # a policy that converged: the last quarter adds a hair of the gain
+    assert _detect("still-improving", _rl(-61 + 57 * (1 - np.exp(-T * 8)) + 0.2 * NOISE, 0.69 - 0.4 * T)) == []
+    # the losses of an RL run are never read as a still-falling train loss
+    ctx = _rl(20 + NOISE, np.full(120, 0.5), value_loss=np.linspace(10, 1, 120))
+    assert _detect("still-improving", ctx) == []
 
 
 def _gan(d, g, hparams=None):

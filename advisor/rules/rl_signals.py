@@ -39,7 +39,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
-from advisor.signals import Curve, binned_noise, fmt, make_curve, median
+from advisor.signals import Curve, binned_noise, fmt, make_curve, mann_kendall_z, median
 
 FLAT_TOL = 0.3  # reward bins within this share of the initial level ...
 NOISE_K = 4.0  # ... or this many times the bins' noise count as "at the initial level"
@@ -156,11 +156,34 @@ def unpaid(c: Curve) -> str | None:
     return None
 
 
+def still_rising(c: Curve, min_share: float) -> tuple[float, float, float, Track] | None:
+    """(share of the whole gain its last quarter brought, that quarter's Mann-Kendall z, where it
+    starts, the track) when the reward is still rising at the end: the last quarter's raw points
+    trend up (z above 2.6), bring ``min_share`` of the gain or more and still climb in its second
+    half (a higher median, a trend z above 1), and the last bin sits at the best within the bins'
+    noise. None otherwise."""
+    if c.span <= 0:
+        return None
+    tr = track(c)
+    gain = float(np.max(tr.values)) - float(tr.values[0])
+    late_start = float(c.steps[0]) + 0.75 * c.span
+    late = c.values[c.steps >= late_start]
+    if gain <= 0 or gain <= 3.0 * tr.noise or late.size < 5 or float(tr.values[-1]) < float(np.max(tr.values)) - tr.noise:
+        return None
+    z = mann_kendall_z(late)
+    share = (float(median(late[-max(2, late.size // 4) :])) - tr.at(late_start)) / gain
+    # still rising in the quarter's second half too: a reward that reached its ceiling early in the
+    # quarter (CartPole's 500) and sat there has a trend over the quarter, not at the end
+    h1, h2 = late[: late.size // 2], late[late.size // 2 :]
+    on = float(median(h2)) > float(median(h1)) and mann_kendall_z(h2) > 1.0
+    return (share, z, late_start, tr) if z >= 2.6 and share >= min_share and on else None
+
+
 def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_learning.Params
     """The RL branch of ``no-learning`` (see the module docstring)."""
     c = reward(ctx, p.min_points)
-    if c is None:
-        return []
+    if c is None or still_rising(c, 0.05) is not None:
+        return []  # a reward climbing to its best at the end is learning, however small the climb
     tr = track(c)
     r0 = start_level(c)
     tol = max(FLAT_TOL * abs(r0), NOISE_K * tr.noise)

@@ -7,20 +7,27 @@ Signals: train loss (and val loss when logged).
 
 Trigger: validation, when logged with at least ``min_evals`` points, is still falling over the
 train loss's last quarter (z below ``val_z``) or at its minimum at the end having fallen over 2% across that quarter, and either the
-train loss falls significantly over its last quarter (Mann-Kendall z below -2.6) with at least
+train loss falls significantly over its last quarter (Mann-Kendall z below -2.6; a window of at
+most ``short_late`` points, where z reaches -2.6 only in perfect order, by its exact Kendall p at
+``short_late_p``) with at least
 ``min_late_drop`` of its total fall there, or — noisy per-step train losses hide a real trend
 — it falls there less significantly (z below -1.5) while validation is at its minimum at the
 very last evaluation and dropped by at least ``val_last_drop`` of its total fall since the one
 before, or its last evaluations (at least 4) fell as a run (exact Kendall p at most ``val_run_p``)
-by at least ``val_run_drop`` of their level ("both falling"). Not reported when a logged learning rate was annealed to near zero at the end (the
-final fall is the schedule finishing, not unused capacity).
+by at least ``val_run_drop`` of their level ("both falling"). A learning rate annealed to near
+zero at the end does not silence it: readers of such runs (a 20-epoch YOLOv5 fine-tune whose every
+val loss was lowest at its last epoch) call them stopped too early, and the remedy stretches the
+schedule with the steps.
 
 Needs at least ``min_points`` points.
+
+RL runs: the reward, not a loss — its last quarter trends up (Mann-Kendall z above 2.6), brought
+``min_late_drop`` of its whole gain or more, and ends at its best within its bins' noise.
 
 Remedies: ``train_longer`` (x2), with any decay schedule stretched to the new length.
 
 Known false positives: cosine or linear schedules whose annealing phase produces a final
-drop when the learning rate is not logged.
+drop that a longer run would not improve on (the info then costs a longer run to find out).
 """
 
 from __future__ import annotations
@@ -32,11 +39,13 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
+from advisor.rules.rl_signals import reward, still_rising
 from advisor.signals import fmt, mann_kendall_z, median, pct, rising_p_exact
 
 ID = "still-improving"
 SEVERITY = Severity.INFO
 SIGNALS = ("train loss", "val loss (optional)")
+WORKLOADS = ("supervised", "unknown", "rl")  # rl: the reward, never the losses
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,8 @@ class Params:
     min_points: int = 10
     val_run_p: float = 0.05
     val_run_drop: float = 0.05
+    short_late: int = 10  # a late window this short is judged by its exact Kendall p ...
+    short_late_p: float = 0.01  # ... at this level
 
 
 def _val_falling_steadily(vals: np.ndarray, p: Params) -> bool:
@@ -62,14 +73,37 @@ def _val_falling_steadily(vals: np.ndarray, p: Params) -> bool:
     return rising_p_exact(-tail) <= p.val_run_p and float(tail[0] - tail[-1]) >= p.val_run_drop * abs(float(tail[0]))
 
 
+def _reward_rising(ctx: Context, p: Params) -> list[Finding]:
+    """RL: the reward still rising at the end (:func:`advisor.rules.rl_signals.still_rising`). A
+    policy that converged (a Reacher at -4.2 after -61) adds a hair in its last quarter; one cut
+    off mid-climb adds a third of its gain there."""
+    c = reward(ctx, p.min_points)
+    got = still_rising(c, p.min_late_drop) if c is not None else None
+    if got is None:
+        return []
+    share, z, late_start, tr = got
+    evidence = {"late_window_start": int(late_start), "late_fraction_of_gain": round(share, 3), "late_trend_z": round(z, 2),
+                "final_reward": float(tr.values[-1]), "step_range": [int(late_start), int(c.steps[-1])], "signal": "reward"}
+    rem = [R.train_longer(2.0, "the reward was still rising when training stopped; stretch any decay schedule to match")]
+    summary = (f"reward was still rising at the end: {pct(share)} of its whole gain came after step {int(late_start)} "
+               f"(trend z={z:.1f}), to {fmt(float(tr.values[-1]))}, its best")
+    return [finding(ID, SEVERITY, margin_confidence(share, p.min_late_drop, 0.1, base=0.5), summary, evidence, rem, onset=int(late_start))]
+
+
 def detect(ctx: Context, p: Params) -> list[Finding]:
+    if ctx.workload == "rl":
+        return _reward_rising(ctx, p)
     got = ctx.finite_train(p.min_points)
     if got is None:
         return []
     c, sh = got
-    if sh.progress <= 0 or ctx.lr_annealed:
+    if sh.progress <= 0:
         return []
-    train_strong = sh.z_late < -2.6 and sh.late_drop >= p.min_late_drop
+    # a short late window (six epochs) reaches z -2.6 only in perfect order: there the exact
+    # Kendall p of its fall, at the same 1% as a long window's z of -2.33, stands in
+    late_bins = c.bvals[c.bsteps >= sh.late_start]
+    falling = sh.z_late < -2.6 or (late_bins.size <= p.short_late and rising_p_exact(-late_bins) <= p.short_late_p)
+    train_strong = falling and sh.late_drop >= p.min_late_drop
     v = ctx.val
     val_txt = ""
     val_strong = False
