@@ -1186,3 +1186,24 @@ def test_a_few_overflowed_steps_of_a_mixed_precision_run_are_not_a_broken_optimi
     broken[150:] = np.nan
     rep = diagnose_run(synth.run_of({"train/loss": (steps, train), "train/grad_norm": (steps, broken), "eval/loss": (vs, val)}), ENGINE).report
     assert [f.severity for f in rep.findings if f.condition == "non-finite"] == [Severity.CRITICAL]
+
+
+def _detector(metric_noise, gained=True, seed=0):
+    """A YOLO-style run, 120 epochs: box losses falling smoothly (train and val), mAP climbing to
+    0.4 (or flat at 0.05 when not ``gained``) with ``metric_noise`` between epochs."""
+    rng = np.random.default_rng(seed)
+    ep = np.arange(120)
+    train = 0.05 + 0.15 * np.exp(-ep / 25)
+    val = 0.06 + 0.15 * np.exp(-ep / 25) * (1 + rng.normal(0, 0.002, ep.size))
+    mean = 0.4 * (1 - np.exp(-ep / 20)) if gained else np.full(ep.size, 0.05)
+    m = np.clip(mean + rng.normal(0, metric_noise, ep.size), 0, 1)
+    return {"train/box_loss": (ep, train), "val/box_loss": (ep, val), "metrics/mAP_0.5": (ep, m)}
+
+
+def test_a_task_metric_jumping_beside_a_calm_val_loss_is_noisy_validation():
+    found = _sev(_detector(0.03), "noisy-validation")
+    assert found and found[0].evidence["signal"] == "val_metric" and found[0].evidence["metric"] == "metrics/mAP_0.5"
+    assert found[0].remedies[0].action == "larger_val_set" and not contradictions(found[0].summary)
+    # a metric that moves little, or one bouncing near zero in a model that never learned: quiet
+    assert not _sev(_detector(0.004), "noisy-validation")
+    assert not _sev(_detector(0.03, gained=False), "noisy-validation")

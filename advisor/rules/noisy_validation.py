@@ -15,7 +15,10 @@ evaluations exceeds ``late_rel`` of the level there while the train loss (binned
 ``calm_ratio`` times calmer relative to its own level (the jumps come from the val set, not
 from a model that is itself bouncing: that would be oscillation or gradient noise) — or the val
 set is known to be tiny: its accuracy moves in whole steps of 1/n for an n of at most
-``tiny_val_set`` examples (``val_set_size``), so the jumps are its own.
+``tiny_val_set`` examples (``val_set_size``), so the jumps are its own. Last, with the val loss calm: the task metric jumping ``metric_rel`` of
+its level between evaluations in the second half, ``metric_over_loss`` times the val loss's
+relative move, in a model whose metric gained ``metric_gain`` of that level since its first
+evaluations — the metric's evaluation (few objects, a confidence threshold) is the noise.
 
 Remedies: ``larger_val_set``; ``eval_more_often`` when evaluations are sparse (fewer than
 ``sparse`` points), so that a smoothed curve can be trusted.
@@ -49,6 +52,9 @@ class Params:
     late_rel: float = 0.1
     calm_ratio: float = 1.5
     tiny_val_set: int = 25  # examples: accuracy moves in steps of 4% or more
+    metric_rel: float = 0.05  # the task metric's jumps between evaluations, of its level ...
+    metric_over_loss: float = 5.0  # ... and over the calm val loss's relative jumps
+    metric_gain: float = 0.5  # ... in a model whose metric gained this share of its late level
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -79,7 +85,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # as much, and that says nothing about the val set
     noisy = noise > p.min_rel * level and ratio > p.max_ratio and (tiny or _train_calmer(train_noise, noise / level, p))
     if level == 0 or (not noisy and late_ratio is None):
-        return []
+        return _metric_jumps(ctx, p) if lower_better else []
     measured = fmt(improvement) if improvement > 0 else f"none: it never improved on its first evaluations, {fmt(first)}"
     rem = [R.larger_val_set(f"{name} noise ({fmt(noise)}) is comparable to the improvement it measures ({measured})")]
     if v.n < p.sparse:
@@ -116,6 +122,37 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if late_ratio is not None:
         conf = max(conf, margin_confidence(late_ratio, p.late_rel, 0.2, base=0.5))
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(v.steps[0]))]
+
+
+def _metric_jumps(ctx: Context, p: Params) -> list[Finding]:
+    """The task metric jumping while the val loss beside it is calm: over the second half of the
+    evaluations the metric moves ``metric_rel`` of its level or more between evaluations, at least
+    ``metric_over_loss`` times the val loss's relative move (a detector's mAP swinging 0.5 -> 0.77
+    -> 0.60 between epochs whose box loss moves under 1%: few objects, a confidence threshold)."""
+    tm, v = ctx.task_metric, ctx.val
+    if tm is None or v is None or tm.curve.n < p.min_evals:
+        return []
+    late = np.asarray(tm.curve.values[tm.curve.n // 2 :], dtype=float)
+    lvl = abs(float(median(late)))
+    loss_late = np.asarray(v.values[v.n // 2 :], dtype=float)
+    loss_lvl = level_scale(loss_late, float(median(loss_late)))
+    if late.size < 4 or lvl == 0 or loss_late.size < 4 or loss_lvl == 0:
+        return []
+    rel, loss_rel = diff_noise(late) / lvl, diff_noise(loss_late) / loss_lvl
+    if rel <= p.metric_rel or rel < p.metric_over_loss * loss_rel:
+        return []
+    # a model that learned: a metric bouncing around chance (a run that never learned) moves
+    # relatively much between evaluations for reasons of its own
+    gained = (float(median(late)) - float(median(tm.curve.values[:3]))) * (1 if tm.higher_is_better else -1)
+    if gained < p.metric_gain * lvl:
+        return []
+    evidence = {"metric": tm.tag, "late_noise_over_level": round(rel, 3), "val_loss_late_noise_over_level": round(loss_rel, 4),
+                "evaluations": tm.curve.n, "step_range": [int(tm.curve.steps[0]), int(tm.curve.steps[-1])], "signal": "val_metric"}
+    summary = (f"{tm.tag} jumps by about {pct(rel)} of its level between evaluations in the second half of the run while the val "
+               f"loss moves {pct(loss_rel)}: the metric's evaluation is noisy (few examples or objects, a threshold), so its best "
+               f"checkpoint is a lucky evaluation")
+    rem = [R.larger_val_set(f"{tm.tag} moves {pct(rel)} between evaluations of one model state")]
+    return [finding(ID, SEVERITY, margin_confidence(rel, p.metric_rel, 0.2, base=0.5), summary, evidence, rem, onset=int(tm.curve.steps[0]))]
 
 
 def val_set_size(ctx: Context) -> int | None:
