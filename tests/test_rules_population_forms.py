@@ -1207,3 +1207,17 @@ def test_a_task_metric_jumping_beside_a_calm_val_loss_is_noisy_validation():
     # a metric that moves little, or one bouncing near zero in a model that never learned: quiet
     assert not _sev(_detector(0.004), "noisy-validation")
     assert not _sev(_detector(0.03, gained=False), "noisy-validation")
+
+
+def test_a_spike_at_the_midpoint_evaluation_does_not_hide_a_widening_gap():
+    # a Keras LSTM, 54 epochs: train 3.4 -> 0.24, validation flat at about 0.85 over the second
+    # half with two noisy evaluations of 0.95 right at the midpoint, which read as a 13% fall
+    # "over the second half" (extra9's music LSTM: a spike there hid a tripled gap)
+    rng = np.random.default_rng(4)
+    ep = np.arange(54)
+    train = 0.2 + 3.2 * np.exp(-ep / 12.0)
+    val = np.maximum(0.82 + 2.2 * np.exp(-ep / 6.0), 0.0) + 0.03 * np.sin(ep * 1.7) + rng.normal(0, 0.01, ep.size)
+    val[26:28] = 0.95
+    found = _sev({"epoch_loss": (ep, train), "validation/epoch_loss": (ep, val)}, "overfitting")
+    assert found and found[0].evidence["form"] == "widening-gap"
+    assert found[0].evidence["val_drop_second_half"] < 0.1

@@ -369,7 +369,11 @@ def _widening(ctx: Context, p: Params) -> list[Finding]:
     if v.n < p.min_evals or t.n < 10 or v.nonfinite_step is not None:
         return []
     mid = float(v.steps[0] + (v.steps[-1] - v.steps[0]) / 2)
-    v_mid, v_end = float(np.interp(mid, v.bsteps, v.bvals)), float(median(v.values[-max(2, v.n // 10) :]))
+    # the level around the middle, not the one evaluation there: a noisy val set's spike at the
+    # midpoint would otherwise read as a fall over the second half
+    near = np.abs(v.steps - mid) <= 0.1 * (v.steps[-1] - v.steps[0])
+    v_mid = float(median(v.values[near])) if near.sum() >= 3 else float(np.interp(mid, v.bsteps, v.bvals))
+    v_end = float(median(v.values[-max(2, v.n // 10) :]))
     t_mid, t_end = _train_level(ctx, mid), t.end()
     if t_mid is None or t_mid <= 0 or t_end <= 0 or v_mid <= 0:
         return []
