@@ -11,7 +11,8 @@ train loss falls significantly over its last quarter (Mann-Kendall z below -2.6;
 most ``short_late`` points, where z reaches -2.6 only in perfect order, by its exact Kendall p at
 ``short_late_p``) with at least
 ``min_late_drop`` of its total fall there, or — noisy per-step train losses hide a real trend
-— it falls there less significantly (z below -1.5) while validation is at its minimum at the
+— it falls there less significantly (z below -1.5, or with any downward tendency when that quarter
+brought ``min_late_drop`` of its fall) while validation is at its minimum at the
 very last evaluation and dropped by at least ``val_last_drop`` of its total fall since the one
 before, or its last evaluations (at least 4) fell as a run (exact Kendall p at most ``val_run_p``)
 by at least ``val_run_drop`` of their level ("both falling"). A learning rate annealed to near
@@ -130,7 +131,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             else f"; validation is at its lowest at the end ({fmt(float(np.min(v.values)))})"
         )
     # Both falling: a significant train trend, or a weaker one with validation still dropping fast.
-    if not (train_strong or (val_strong and sh.z_late < -1.5 and sh.late_drop > 0)):
+    if not (train_strong or (val_strong and (sh.z_late < -1.5 or sh.late_drop >= p.min_late_drop) and sh.late_drop > 0 and sh.z_late < 0)):
         return []
     evidence = {
         "late_window_start": int(sh.late_start),
