@@ -54,6 +54,7 @@ DATA_ROOTS = {
     "extra11.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA11", ""), os.path.join(ROOT, "..", "shared", "realruns-extra11"), "/work/realruns-extra11"],
     "extra12.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA12", ""), os.path.join(ROOT, "..", "shared", "realruns-extra12"), "/work/realruns-extra12"],
     "extra13.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA13", ""), os.path.join(ROOT, "..", "shared", "realruns-extra13"), "/work/realruns-extra13"],
+    "extra14.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA14", ""), os.path.join(ROOT, "..", "shared", "realruns-extra14"), "/work/realruns-extra14"],
 }
 
 
