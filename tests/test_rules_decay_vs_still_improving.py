@@ -11,6 +11,7 @@ import numpy as np
 from advisor.engine import Engine
 from advisor.pipeline import diagnose_run
 from tests import synth
+from tests.test_summaries import contradictions
 
 ENGINE = Engine.from_config()
 
@@ -84,3 +85,23 @@ def test_validation_falling_in_order_to_the_end_over_a_noisy_train_loss_is_still
     up[-8:] = [0.165, 0.2, 0.244, 0.26, 0.28, 0.3, 0.31, 0.33]
     rep = diagnose_run(synth.run_of({"Loss/train": (steps, up), "Loss/val": (vs, val)}), ENGINE).report
     assert "still-improving" not in [f.condition for f in rep.findings]
+
+
+def _yolo_like(val_tau: float, seed: int = 1):
+    """200 epochs of a detector: the summed train loss's flat, noisy objectness term hides its box
+    term's slow fall; validation decays with time constant ``val_tau`` epochs, its last six
+    evaluations a hair up from its lowest."""
+    rng = np.random.default_rng(seed)
+    ep = np.arange(200)
+    train = 0.06 + 0.05 * np.exp(-ep / 120.0) + 0.17 + rng.normal(0, 0.006, ep.size)  # box + a flat objectness term
+    val = 0.19 + 0.13 * np.exp(-ep / val_tau) + rng.normal(0, 0.0005, ep.size)
+    val[194:] = val[193] + np.linspace(0.0003, 0.001, 6)
+    return diagnose_run(synth.run_of({"train/loss": (ep, train), "val/loss": (ep, val)}), ENGINE).report
+
+
+def test_validation_trending_down_to_near_its_end_over_a_flat_summed_train_loss_is_still_improving():
+    # validation's last quarter brings 10% of its whole fall at a steady pace
+    found = [f for f in _yolo_like(100.0).findings if f.condition == "still-improving"]
+    assert found and "validation is still falling" in found[0].summary and not contradictions(found[0].summary)
+    # validation creeping a hair of its fall at the end: a converged run, not one cut short
+    assert "still-improving" not in [f.condition for f in _yolo_like(30.0).findings]
