@@ -1221,3 +1221,24 @@ def test_a_spike_at_the_midpoint_evaluation_does_not_hide_a_widening_gap():
     found = _sev({"epoch_loss": (ep, train), "validation/epoch_loss": (ep, val)}, "overfitting")
     assert found and found[0].evidence["form"] == "widening-gap"
     assert found[0].evidence["val_drop_second_half"] < 0.1
+
+
+def _flat_regression(train_level, val_level, seed=0):
+    """600 steps of a regression MLP, one noisy minibatch logged every step around ``train_level``
+    (bouncing to 1.8x), 12 evaluations flat at ``val_level``; lr 0.003 logged."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(600)
+    train = train_level * rng.gamma(8.0, 1 / 8.0, steps.size)
+    vs = np.arange(50, 601, 50)
+    val = val_level * (1 + rng.normal(0, 0.02, vs.size))
+    return {"train/loss": (steps, train), "val/loss": (vs, val), "train/lr": (steps, np.full(steps.size, 0.003))}
+
+
+def test_a_resumed_model_at_its_floor_is_neither_no_learning_nor_a_rate_too_high():
+    # resumed from a trained checkpoint: the train loss sits at its floor (0.04) and validation 1.5x
+    # above it from the first evaluation — a gap only a model that has learned opens
+    for seed in range(3):
+        conds = {f.condition: f.severity for f in diagnose_run(synth.run_of(_flat_regression(0.04, 0.06, seed)), ENGINE).report.findings}
+        assert conds.get("no-learning") in (None, Severity.INFO) and conds.get("lr-too-high") in (None, Severity.INFO), conds
+    # a model that learns nothing scores both splits alike: still no-learning
+    assert "no-learning" in names(_flat_regression(1.0, 1.01))

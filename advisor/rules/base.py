@@ -289,11 +289,14 @@ class Context:
         accuracy never falls more than 0.15 below where it started (a rolling median of three).
         Such a loss has nothing left to fall: that it stays where it started, or that its
         one-minibatch points climb to many times a level near zero, says nothing about the rate.
-        A model stuck at a skewed class prior starts at ln C, not low."""
+        A model stuck at a skewed class prior starts at ln C, not low. Without an accuracy, the
+        generalisation gap says it (:meth:`_gap_from_start`)."""
         t = self.train
         acc = self.val_acc if self.val_acc is not None else self.train_acc
-        if t is None or acc is None or t.n < 3 or acc.nonfinite_step is not None or t.nonfinite_step is not None:
+        if t is None or t.n < 3 or t.nonfinite_step is not None:
             return False
+        if acc is None or acc.nonfinite_step is not None:
+            return self._gap_from_start()
         scale = percent_scale(acc.values)
         first_acc = (acc.values[0] if acc is self.val_acc else median(acc.values[:3])) / scale
         c = self.num_classes
@@ -302,6 +305,26 @@ class Context:
         # and stays trained: a model the rate wrecks later (accuracy 0.97 -> 0.36) is judged as any
         lowest = float(np.min(rolling_median(acc.values, 3) if acc.n >= 5 else acc.values)) / scale
         return bool(first_acc >= need and median(t.values[:3]) <= ceiling and lowest >= first_acc - 0.15)
+
+    def _gap_from_start(self) -> bool:
+        """A model that learned nothing scores both splits alike (val/train 1.00-1.04 over every
+        no-learning, frozen, shuffled-label and vanishing-gradient run of the population); one that
+        has fitted its train split scores it better. Validation 1.25-4x the train loss's level at
+        its first evaluation (within the first 10% of the run) and over all of them — 4x and more
+        is a split prepared differently, data-mismatch's — while the train loss's late median is
+        no lower than 0.8 of its first points' (nothing learned in the run) and validation never
+        climbs 25% above where it started: the run resumed a trained model at its floor."""
+        t, v = self.train, self.val
+        if v is None or v.n < 3 or v.nonfinite_step is not None or float(v.steps[0]) > float(t.steps[0]) + 0.1 * max(t.span, 1.0):
+            return False
+        level = np.interp(v.steps.astype(float), t.bsteps, rolling_median(t.bvals, 9) if t.bvals.size >= 15 else t.bvals)
+        if not np.all(level > 0) or float(median(t.values[:10])) <= 0:
+            return False
+        ratio = np.asarray(v.values, dtype=float) / level
+        r0, rall = float(ratio[0]), float(median(ratio))
+        late = float(median(t.values[t.n // 2 :]))
+        steady = late >= 0.8 * float(median(t.values[:10])) and float(np.max(rolling_median(v.values, 3))) <= 1.25 * float(v.values[0])
+        return bool(1.25 <= r0 < 4.0 and 1.25 <= rall < 4.0 and steady)
 
     @cached_property
     def steps_per_epoch(self) -> int | None:

@@ -84,13 +84,14 @@ after a jump of 30x or more and 0.1 otherwise; then ``warmup`` and ``clip_grad_n
 higher rate.
 
 Not when the run starts already trained (``Context.started_trained``: accuracy at 2.2x chance or
-more and a loss under half ln C from its first points, and staying there — a resumed run, a
-fine-tune at a small rate): its loss has nothing to fall from, and its climbs from a level near
+more and a loss under half ln C from its first points, and staying there; without an accuracy,
+a val loss 1.25-4x the train loss's level from its first evaluation on while neither moves — a
+resumed run, a fine-tune at a small rate): its loss has nothing to fall from, and its climbs from a level near
 zero are minibatch noise; a rate that wrecks such a model shows as ``divergence``.
 
 Known false positives: losses that are meant to rise (RL value losses, adversarial losses) —
-the workload decides which rules judge them; a resumed run without an accuracy (a regression
-model at its floor) whose first logged point is not its initialisation value.
+the workload decides which rules judge them; a resumed run without an accuracy nor a val loss
+(a regression model at its floor) whose first logged point is not its initialisation value.
 """
 
 from __future__ import annotations

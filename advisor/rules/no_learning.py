@@ -55,8 +55,9 @@ no rate change and a note to log the rate and the first steps; ``normalization``
 units.
 
 Not when the run starts already trained (``Context.started_trained``: accuracy at 2.2x chance or
-more and a loss under half ln C from its first points, and staying there — a resumed run, a
-fine-tune at a small rate): a model that learned before the run has nothing left to learn from
+more and a loss under half ln C from its first points, and staying there; without an accuracy,
+a val loss 1.25-4x the train loss's level from its first evaluation on while neither moves — a
+resumed run, a fine-tune at a small rate): a model that learned before the run has nothing left to learn from
 where it starts.
 
 Known false positives: runs that are only a few steps long; a loss logged as a constant
