@@ -1240,5 +1240,8 @@ def test_a_resumed_model_at_its_floor_is_neither_no_learning_nor_a_rate_too_high
     for seed in range(3):
         conds = {f.condition: f.severity for f in diagnose_run(synth.run_of(_flat_regression(0.04, 0.06, seed)), ENGINE).report.findings}
         assert conds.get("no-learning") in (None, Severity.INFO) and conds.get("lr-too-high") in (None, Severity.INFO), conds
-    # a model that learns nothing scores both splits alike: still no-learning
+    # a narrower gap (val 1.2x train, as on one seed of the population's recipe) says the same;
+    # a model that learns nothing scores both splits alike (1.00-1.04): still no-learning
+    conds = {f.condition: f.severity for f in diagnose_run(synth.run_of(_flat_regression(0.045, 0.051)), ENGINE).report.findings}
+    assert conds.get("no-learning") in (None, Severity.INFO) and conds.get("lr-too-high") in (None, Severity.INFO), conds
     assert "no-learning" in names(_flat_regression(1.0, 1.01))

@@ -309,7 +309,8 @@ class Context:
     def _gap_from_start(self) -> bool:
         """A model that learned nothing scores both splits alike (val/train 1.00-1.04 over every
         no-learning, frozen, shuffled-label and vanishing-gradient run of the population); one that
-        has fitted its train split scores it better. Validation 1.25-4x the train loss's level at
+        has fitted its train split scores it better (a resumed regression MLP: 1.16-1.43 over six
+        seeds). Validation 1.15-4x the train loss's level at
         its first evaluation (within the first 10% of the run) and over all of them — 4x and more
         is a split prepared differently, data-mismatch's — while the train loss's late median is
         no lower than 0.8 of its first points' (nothing learned in the run) and validation never
@@ -324,7 +325,7 @@ class Context:
         r0, rall = float(ratio[0]), float(median(ratio))
         late = float(median(t.values[t.n // 2 :]))
         steady = late >= 0.8 * float(median(t.values[:10])) and float(np.max(rolling_median(v.values, 3))) <= 1.25 * float(v.values[0])
-        return bool(1.25 <= r0 < 4.0 and 1.25 <= rall < 4.0 and steady)
+        return bool(1.15 <= r0 < 4.0 and 1.15 <= rall < 4.0 and steady)
 
     @cached_property
     def steps_per_epoch(self) -> int | None:

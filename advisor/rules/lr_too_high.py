@@ -85,7 +85,7 @@ higher rate.
 
 Not when the run starts already trained (``Context.started_trained``: accuracy at 2.2x chance or
 more and a loss under half ln C from its first points, and staying there; without an accuracy,
-a val loss 1.25-4x the train loss's level from its first evaluation on while neither moves — a
+a val loss 1.15-4x the train loss's level from its first evaluation on while neither moves — a
 resumed run, a fine-tune at a small rate): its loss has nothing to fall from, and its climbs from a level near
 zero are minibatch noise; a rate that wrecks such a model shows as ``divergence``.
 
