@@ -55,6 +55,7 @@ DATA_ROOTS = {
     "extra12.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA12", ""), os.path.join(ROOT, "..", "shared", "realruns-extra12"), "/work/realruns-extra12"],
     "extra13.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA13", ""), os.path.join(ROOT, "..", "shared", "realruns-extra13"), "/work/realruns-extra13"],
     "extra14.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA14", ""), os.path.join(ROOT, "..", "shared", "realruns-extra14"), "/work/realruns-extra14"],
+    "extra15.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA15", ""), os.path.join(ROOT, "..", "shared", "realruns-extra15"), "/work/realruns-extra15"],
 }
 
 
