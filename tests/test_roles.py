@@ -334,3 +334,29 @@ def test_a_part_always_zero_inside_a_sum_stays_in_the_sum():
         series[s.key] = s
     sig = resolve(Run("exp", "/x/exp", series))
     assert sig.roles[Role.TRAIN_LOSS] == "train/box_loss+obj_loss+cls_loss"
+
+
+def test_a_run_name_written_into_the_tag_does_not_decide_its_kind():
+    # TF2 custom writers prefixing every tag with the run's name (a real homework run,
+    # extra15): "LR-low" made the accuracy a learning rate and unmade the loss
+    prefix = "LR-low, opt_SGD, arch_high/"
+    got = roles_of(f"train:{prefix}train_loss", f"train:{prefix}train_accuracy", f"val:{prefix}test_loss", f"val:{prefix}test_accuracy")
+    assert got["train_loss"] == f"train/{prefix}train_loss"
+    assert got["train_acc"] == f"train/{prefix}train_accuracy"
+    # a test loss under val/ stands for validation, and so does its accuracy
+    assert got["val_loss"] == f"val/{prefix}test_loss"
+    assert got["val_acc"] == f"val/{prefix}test_accuracy"
+    assert "lr" not in got
+    # "Time" in a run name is no wall-clock quantity either
+    assert features(run_with("train/TimeSeriesNet/1. Recovery loss").series["train/TimeSeriesNet/1. Recovery loss"]).kind == "loss"
+    # while a tag whose last part names nothing keeps the whole tag's reading
+    assert roles_of("Loss/train", "x/lr0")["lr"] == "x/lr0"
+
+
+def test_a_gan_stage_is_not_summed_and_a_discriminator_accuracy_is_no_task_accuracy():
+    # TimeGAN logs its stages side by side; the adversarial stage's losses are unlike objectives
+    g = "train/3. TimeGAN training - GAN/"
+    got = roles_of("train/1. Pre-training autoencoder/1. Recovery loss", g + "1. Unsupervised loss", g + "1. Supervised loss",
+                   g + "1. Feature Matching loss", "fake_data/3. TimeGAN training - GAN/2. Accuracy")
+    assert got["train_loss"] == "train/1. Pre-training autoencoder/1. Recovery loss"
+    assert "train_acc" not in got and "val_acc" not in got

@@ -61,3 +61,11 @@ def test_the_class_count_from_a_start_where_loss_and_accuracy_agree():
     assert _context(0.4, np.log(10)).num_classes is None
     # the first evaluation came after updates (0.38 already): no count from it
     assert _context(0.38, np.log(10), eval_at_start=False).num_classes is None
+
+
+def test_a_loss_pinned_at_ln_c_names_the_count_over_a_first_evaluation_a_little_off():
+    # a real SGD run (extra15): first evaluation 0.1106 (1/9.04) at a loss of 2.303 = ln 10
+    # to 0.01%; nine classes put chance at 0.111 and called 0.177 "never above chance"
+    assert _context(0.1106, 2.3029).num_classes == 10
+    # an untrained first loss a little above ln 10 (2.36, nearer ln 11) pins nothing: the accuracy's count
+    assert _context(0.1, 2.36).num_classes == 10

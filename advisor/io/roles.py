@@ -81,6 +81,9 @@ def _score(f: Features, want_side: str) -> float:
     return score
 
 
+_ADVERSARIAL = frozenset({"gan", "adversarial", "adv"})
+
+
 def _best(cands: list[Features], want_side: str) -> Features | None:
     if not cands:
         return None
@@ -110,6 +113,8 @@ def _summed_components(run: Run, feats: list[Features], side_ok: tuple[str | Non
     group = max(groups.values(), key=lambda g: (len(g), g[0].n))
     if len(group) < 2 or len({loss_family(f.tokens) for f in group}) > 1 or any(TOTAL_WORDS & set(f.tokens) for f in group):
         return None
+    if any(_ADVERSARIAL & set(f.tokens) for f in group):
+        return None  # a GAN stage's losses (TimeGAN's unsupervised + supervised + feature matching) are unlike objectives
     first = run.series[group[0].key]
     total = np.sum([run.series[f.key].values for f in group], axis=0)
     names = [run.series[f.key].tag.rsplit("/", 1)[-1] for f in group]
@@ -309,7 +314,7 @@ def _resolve_others(feats: list[Features], roles: dict[Role, str]) -> None:
     _evaluation_accuracy(feats, roles)
     if Role.VAL_ACC not in roles:
         f = _pick(feats, "acc", ("test",), "val")
-        if f is not None and Role.VAL_LOSS in roles and roles[Role.VAL_LOSS].startswith("test"):
+        if f is not None and any(g.key == roles.get(Role.VAL_LOSS) and g.side == "test" for g in feats):
             roles[Role.VAL_ACC] = f.key
 
 

@@ -123,6 +123,29 @@ def _explicit_side(tag: str) -> str | None:
     return None
 
 
+def _kind(tag_l: str, tset: set[str]) -> str | None:
+    """What a (lower-cased) tag or path component measures, from its words; None if nothing."""
+    if tag_l in ("epoch", "epochs", "train/epoch", "trainer/epoch"):
+        return "epoch"
+    if tset & _IGNORE or tag_l.startswith("hp_metric"):
+        return None
+    if _GRAD_RE.search(tag_l):
+        return "grad_norm"
+    if _UPDATE_RE.search(tag_l):
+        return "update_ratio"
+    if _LR_RE.search(tag_l) and not tset & _LOSS:
+        return "lr"
+    if (tset & _LOSS or {"cross", "entropy"} <= tset) and not tset & _LOSS_EXCLUDE:
+        return "loss"
+    if tset & _ACC:
+        return "acc"
+    if tset & _HIGHER:
+        return "metric_max"
+    if tset & _LOWER:
+        return "metric_min"
+    return None
+
+
 def features(s: Series, run_hint: str | None = None) -> Features:
     tag_l = s.tag.lower()
     toks = tokens(s.tag)
@@ -138,30 +161,28 @@ def features(s: Series, run_hint: str | None = None) -> Features:
         side = split_kind(run_hint)
     # a bare index (pytorch_tabular's train_loss_0 for its first target) names no other quantity
     rest = {t for t in tset - _TRAIN_TOKENS - _VAL_TOKENS - _TEST_TOKENS - _GRANULARITY if not t.isdigit()}
-    kind: str | None = None
+    # The kind comes from the last path component when that names one by itself: a run name
+    # written into the tag ("LR-low, opt_SGD, arch_high/train_loss") is no learning rate, and
+    # its words do not unmake the loss. Otherwise the whole tag decides ("Loss/train", "x/lr0").
+    leaf = s.tag.rsplit("/", 1)[-1]
+    kind = _kind(leaf.lower(), set(tokens(leaf))) if leaf != s.tag else None
+    if kind in (None, "epoch"):
+        kind = _kind(tag_l, tset)
     direction: str | None = None
     generic = False
-    if tag_l in ("epoch", "epochs", "train/epoch", "trainer/epoch"):
-        kind = "epoch"
-    elif tset & _IGNORE or tag_l.startswith("hp_metric"):
-        kind = None
-    elif _GRAD_RE.search(tag_l):
+    if kind in ("grad_norm", "grad_norm_layer"):
         layer = not _LAYER_SUFFIX.search(tag_l.rstrip("/")) and not (tset & {"total", "global"})
         kind = "grad_norm_layer" if layer else "grad_norm"
-    elif _UPDATE_RE.search(tag_l):
-        kind = "update_ratio"
-    elif _LR_RE.search(tag_l) and not tset & _LOSS:
-        kind = "lr"
-    elif (tset & _LOSS or {"cross", "entropy"} <= tset) and not tset & _LOSS_EXCLUDE:
-        kind, direction = "loss", "min"
+    elif kind == "loss":
+        direction = "min"
         generic = rest <= _LOSS | {"total", "avg", "mean"}
-    elif tset & _ACC:
-        kind, direction = "acc", "max"
+    elif kind == "acc" and tset & {"real", "fake", "gan", "adversarial"}:
+        kind = None  # a discriminator's accuracy on real or generated samples is no task accuracy
+    elif kind == "acc":
+        direction = "max"
         generic = rest <= _ACC | {"avg", "mean"}
-    elif tset & _HIGHER:
-        kind, direction = "metric", "max"
-    elif tset & _LOWER:
-        kind, direction = "metric", "min"
+    elif kind in ("metric_max", "metric_min"):
+        kind, direction = "metric", kind[7:]
     return Features(
         key=s.key,
         side=side,

@@ -259,9 +259,16 @@ class Context:
             a0 = median(acc.values[:k]) / percent_scale(acc.values)
             if not 0.001 < a0 <= 0.55:
                 return None
-            cands = {c for c in (int(round(1.0 / a0)), int(round(math.exp(min(loss0, 7.0))))) if 2 <= c <= 1000}
+            first = float(t.values[0])
+            cands = {c for c in (int(round(1.0 / a0)), int(round(math.exp(min(loss0, 7.0)))), int(round(math.exp(min(first, 7.0))))) if 2 <= c <= 1000}
             fits = [c for c in cands if abs(loss0 - math.log(c)) <= 0.1 * math.log(c) and 0.7 / c <= a0 <= 1.3 / c]
-            # the accuracy's count first: the first losses may already carry a few updates
+            # the accuracy's count first: the first losses may already carry a few updates — unless
+            # the very first loss (the untrained model's) sits within 0.5% of one count's ln C (a
+            # first evaluation at 0.111 reads 9 classes; a loss at 2.303 pins 10 — ln C of
+            # neighbouring counts lie 4% apart at 10 classes, so 2.36 pins nothing)
+            pinned = [c for c in fits if abs(first - math.log(c)) <= 0.005 * math.log(c)]
+            if len(pinned) == 1:
+                return pinned[0]
             return min(fits, key=lambda c: abs(1.0 / a0 - c)) if fits else None
         return None
 
