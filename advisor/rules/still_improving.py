@@ -20,7 +20,11 @@ zero at the end does not silence it: readers of such runs (a 20-epoch YOLOv5 fin
 val loss was lowest at its last epoch) call them stopped too early, and the remedy stretches the
 schedule with the steps.
 
-Needs at least ``min_points`` points.
+Needs at least ``min_points`` points — or, with fewer (3 or more, and fewer than the evaluations: a
+loss logged every 500 steps), the
+validation's last ``sparse_val_evals`` evaluations (half of them when more) falling in order (exact
+Kendall p at ``short_late_p``) to its lowest at the end, with ``min_late_drop`` of its whole fall
+in its second half, and the train loss's last point its lowest.
 
 RL runs: the reward, not a loss — its last quarter trends up (Mann-Kendall z above 2.6), brought
 ``min_late_drop`` of its whole gain or more, and ends at its best within its bins' noise.
@@ -60,6 +64,7 @@ class Params:
     val_run_drop: float = 0.05
     short_late: int = 10  # a late window this short is judged by its exact Kendall p ...
     short_late_p: float = 0.01  # ... at this level
+    sparse_val_evals: int = 6  # with a train loss under min_points: validation's last evaluations in order
 
 
 def _val_falling_steadily(vals: np.ndarray, p: Params) -> bool:
@@ -72,6 +77,34 @@ def _val_falling_steadily(vals: np.ndarray, p: Params) -> bool:
         return False
     tail = vals[-k:]
     return rising_p_exact(-tail) <= p.val_run_p and float(tail[0] - tail[-1]) >= p.val_run_drop * abs(float(tail[0]))
+
+
+def _few_train_points(ctx: Context, p: Params) -> list[Finding]:
+    """A train loss logged too rarely to judge its own trend (3 to ``min_points`` points, fewer
+    than the evaluations: a Hugging Face fine-tune logging every 500 steps) beside a validation that says it: its last
+    ``sparse_val_evals`` evaluations or half of them fall in order (exact Kendall p at most
+    ``short_late_p``) to its lowest at the very end, its second half brought ``min_late_drop`` of
+    its whole fall, and the train loss's last point is its lowest."""
+    t, v = ctx.train, ctx.val
+    # validation logged more often than the train loss: it, not a short run, is why the train
+    # loss is too sparse (a run of six epochs logging both per epoch is judged by the usual test)
+    if t is None or v is None or not 3 <= t.n < min(p.min_points, v.n) or t.nonfinite_step is not None or v.nonfinite_step is not None:
+        return []
+    k = max(p.sparse_val_evals, v.n // 2)
+    if v.n < k or float(t.values[-1]) > float(np.min(t.values)) or int(np.argmin(v.values)) != v.n - 1:
+        return []
+    tail, late = v.values[-k:], v.values[v.n // 2 :]
+    fall = float(v.values[0] - v.values[-1])
+    if fall <= 0 or rising_p_exact(-tail) > p.short_late_p or float(late[0] - late[-1]) < p.min_late_drop * fall:
+        return []
+    share = float(late[0] - late[-1]) / fall
+    evidence = {"late_window_start": int(v.steps[-k]), "late_fraction_of_fall": round(share, 3), "evaluations": k,
+                "train_points": t.n, "final_loss": float(v.values[-1]), "step_range": [int(v.steps[-k]), int(v.steps[-1])], "signal": "val_loss"}
+    rem = [R.train_longer(2.0, "validation was still falling when training stopped; stretch any decay schedule to match")]
+    summary = (f"validation was still falling at the end: its last {k} evaluations fell in order, {fmt(float(tail[0]))} -> "
+               f"{fmt(float(tail[-1]))}, lowest at the last ({pct(share)} of its whole fall in its second half); the train loss, logged only "
+               f"{t.n} times, ends at its lowest too")
+    return [finding(ID, SEVERITY, margin_confidence(share, p.min_late_drop, 0.1, base=0.5), summary, evidence, rem, onset=int(v.steps[-k]))]
 
 
 def _reward_rising(ctx: Context, p: Params) -> list[Finding]:
@@ -96,7 +129,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return _reward_rising(ctx, p)
     got = ctx.finite_train(p.min_points)
     if got is None:
-        return []
+        return _few_train_points(ctx, p)
     c, sh = got
     if sh.progress <= 0:
         return []
