@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advisor.smoothing import rolling_median
+
 MAX_BINS = 200
 _MAD_TO_SIGMA = 1.4826
 
@@ -52,6 +54,11 @@ def median(x: np.ndarray) -> float:
     if n == 0:
         return math.nan
     k = n // 2
+    if n <= 16:  # a handful of points (median of the first three): sorting a list beats a partition
+        lst = x.ravel().tolist()
+        if all(v == v for v in lst):  # (NaN: np.partition's order, below)
+            lst.sort()
+            return float(lst[k]) if n % 2 else float((lst[k - 1] + lst[k]) / 2)
     if n % 2:
         return float(np.partition(x, k)[k])
     part = np.partition(x, (k - 1, k))
@@ -213,45 +220,6 @@ def binned_noise(bv: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- smoothing & trend
-
-
-def rolling_median(y: np.ndarray, window: int) -> np.ndarray:
-    """Centred rolling median with shrinking windows at the edges (same length as ``y``)."""
-    y = np.ascontiguousarray(y, dtype=float)
-    n = y.size
-    w = max(1, min(int(window), n))
-    if w % 2 == 0:
-        w -= 1
-    if w <= 1:
-        return y.copy()
-    h = w // 2
-    out = np.empty(n)
-    if np.isfinite(y).all():
-        # an odd window's median is its middle element: one partition, no np.median overhead
-        out[h : n - h] = np.partition(_windows(y, w), h, axis=1)[:, h]
-    else:
-        out[h : n - h] = np.median(_windows(y, w), axis=1)  # NaN propagates as before
-    # Edges: shrinking windows, both ends at once through NaN-padded views.
-    head = np.concatenate([np.full(h, np.nan), y[: 2 * h], np.full(max(0, 3 * h - n), np.nan)])[: 3 * h]
-    tail = np.concatenate([np.full(max(0, 3 * h - n), np.nan), y[-2 * h :], np.full(h, np.nan)])[-3 * h :]
-    edges = _nan_row_median(np.concatenate([_windows(head, w)[:h], _windows(tail, w)[-h:]]))
-    out[:h], out[n - h :] = edges[:h], edges[h:]
-    return out
-
-
-def _windows(a: np.ndarray, w: int) -> np.ndarray:
-    """The length-``w`` windows of a contiguous 1-D array as a read-only strided view (what
-    ``sliding_window_view`` returns, without its per-call overhead)."""
-    st = a.strides[0]
-    return np.lib.stride_tricks.as_strided(a, shape=(a.size - w + 1, w), strides=(st, st), writeable=False)
-
-
-def _nan_row_median(rows: np.ndarray) -> np.ndarray:
-    """Median of each row ignoring NaN (every row has at least one value): sort, index the middle."""
-    s = np.sort(rows, axis=1)  # NaN sorts last
-    c = np.sum(~np.isnan(rows), axis=1)
-    r = np.arange(rows.shape[0])
-    return (s[r, (c - 1) // 2] + s[r, c // 2]) / 2
 
 
 _PAIRS: dict[int, tuple[np.ndarray, ...]] = {}  # n -> the index pairs i < j (at most max_points' worth)
