@@ -56,6 +56,7 @@ DATA_ROOTS = {
     "extra13.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA13", ""), os.path.join(ROOT, "..", "shared", "realruns-extra13"), "/work/realruns-extra13"],
     "extra14.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA14", ""), os.path.join(ROOT, "..", "shared", "realruns-extra14"), "/work/realruns-extra14"],
     "extra15.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA15", ""), os.path.join(ROOT, "..", "shared", "realruns-extra15"), "/work/realruns-extra15"],
+    "extra16.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA16", ""), os.path.join(ROOT, "..", "shared", "realruns-extra16"), "/work/realruns-extra16"],
 }
 
 
