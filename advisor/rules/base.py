@@ -297,13 +297,16 @@ class Context:
         Such a loss has nothing left to fall: that it stays where it started, or that its
         one-minibatch points climb to many times a level near zero, says nothing about the rate.
         A model stuck at a skewed class prior starts at ln C, not low. Without an accuracy, the
-        generalisation gap says it (:meth:`_gap_from_start`)."""
+        generalisation gap (:func:`trained_start.gap_from_start`) or a task metric whose untrained
+        value is zero (:func:`trained_start.metric_from_start`) says it."""
         t = self.train
         acc = self.val_acc if self.val_acc is not None else self.train_acc
         if t is None or t.n < 3 or t.nonfinite_step is not None:
             return False
         if acc is None or acc.nonfinite_step is not None:
-            return self._gap_from_start()
+            from advisor.rules import trained_start
+
+            return trained_start.gap_from_start(self) or trained_start.metric_from_start(self)
         scale = percent_scale(acc.values)
         first_acc = (acc.values[0] if acc is self.val_acc else median(acc.values[:3])) / scale
         c = self.num_classes
@@ -312,27 +315,6 @@ class Context:
         # and stays trained: a model the rate wrecks later (accuracy 0.97 -> 0.36) is judged as any
         lowest = float(np.min(rolling_median(acc.values, 3) if acc.n >= 5 else acc.values)) / scale
         return bool(first_acc >= need and median(t.values[:3]) <= ceiling and lowest >= first_acc - 0.15)
-
-    def _gap_from_start(self) -> bool:
-        """A model that learned nothing scores both splits alike (val/train 1.00-1.04 over every
-        no-learning, frozen, shuffled-label and vanishing-gradient run of the population); one that
-        has fitted its train split scores it better (a resumed regression MLP: 1.16-1.43 over six
-        seeds). Validation 1.15-4x the train loss's level at
-        its first evaluation (within the first 10% of the run) and over all of them — 4x and more
-        is a split prepared differently, data-mismatch's — while the train loss's late median is
-        no lower than 0.8 of its first points' (nothing learned in the run) and validation never
-        climbs 25% above where it started: the run resumed a trained model at its floor."""
-        t, v = self.train, self.val
-        if v is None or v.n < 3 or v.nonfinite_step is not None or float(v.steps[0]) > float(t.steps[0]) + 0.1 * max(t.span, 1.0):
-            return False
-        level = np.interp(v.steps.astype(float), t.bsteps, rolling_median(t.bvals, 9) if t.bvals.size >= 15 else t.bvals)
-        if not np.all(level > 0) or float(median(t.values[:10])) <= 0:
-            return False
-        ratio = np.asarray(v.values, dtype=float) / level
-        r0, rall = float(ratio[0]), float(median(ratio))
-        late = float(median(t.values[t.n // 2 :]))
-        steady = late >= 0.8 * float(median(t.values[:10])) and float(np.max(rolling_median(v.values, 3))) <= 1.25 * float(v.values[0])
-        return bool(1.15 <= r0 < 4.0 and 1.15 <= rall < 4.0 and steady)
 
     @cached_property
     def steps_per_epoch(self) -> int | None:

@@ -15,7 +15,8 @@ Trigger, any of:
   * stuck tiny: the logged rate is constant for the whole run at or below ``tiny_lr`` (6e-8 from
     a scheduler that never stepped learns nothing with any optimizer);
   * early floor: the logged rate decays (ends at most ``min_decay`` of its peak), reaches its
-    floor — within 10% of its final value, or 1% of its peak — and stays there for at least
+    floor — within 10% of its final value, or 1% of its peak (the highest rate after the first
+    ``spike_share`` of the run, when only the start was higher) — and stays there for at least
     ``max_floor_share`` of the run, and that floor is either negligible (at most ``negligible``
     of the peak) or stalls training (the train loss, still falling just before the floor, fell
     by less than ``max_floor_gain`` of its whole fall after reaching it) — a ÷10 step followed
@@ -65,6 +66,7 @@ class Params:
     min_decay: float = 0.1
     max_floor_share: float = 0.4
     negligible: float = 0.01  # a floor at or below this fraction of the peak learns next to nothing
+    spike_share: float = 0.05  # a peak only within this first share of the run is not the rate the run held
     max_floor_gain: float = 0.1
     zero: float = 0.005
     max_restart_at: float = 0.6  # the loss's fall after the floor, as a fraction of its whole fall
@@ -107,7 +109,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if peak <= 0:
         return []
     if final <= p.min_decay * peak:
-        floor = max(final * 1.1, peak * 0.01)
+        # "negligible" is judged against the rate the run held, not a start of a few percent of the
+        # run (YOLO's bias warmup starts at 0.1 and falls to lr0 0.001 in three epochs of 150).
+        held = vals[steps >= start_step + p.spike_share * span]
+        level = min(peak, float(held.max())) if held.size else peak
+        floor = max(final * 1.1, level * 0.01)
         after = np.nonzero(vals[i_peak:] <= floor)[0]
         if after.size == 0:
             return []
@@ -121,7 +127,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         # A ÷10 step followed by a long low-rate phase is a normal schedule when the loss keeps
         # improving there; a negligible floor (or a loss that stops improving) is the waste.
         stalled = _stalled_after(ctx, floor_step, p.max_floor_gain)
-        if final > p.negligible * peak and not stalled:
+        if final > p.negligible * level and not stalled:
             return []
         horizon = end_step
         rem = [

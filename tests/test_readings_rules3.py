@@ -1,0 +1,104 @@
+"""Rule forms for the blind set extra16 (benchmarks/readings): YOLO runs that start from trained
+weights (told by a task metric an untrained model scores zero on), and a YOLO bias warmup whose
+first epochs' rate is no peak the run held; each on a curve shaped like the run and on the
+look-alike the rule must still catch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.test_readings_rules import _ctx, _detect
+
+
+def _yolo(train: np.ndarray, val: np.ndarray, map_: np.ndarray | None, lr: np.ndarray | None = None):
+    n = len(train)
+    ep = np.arange(n)
+    curves = {
+        "train/box_loss": (ep, train * 0.4), "train/obj_loss": (ep, train * 0.45), "train/cls_loss": (ep, train * 0.15),
+        "val/box_loss": (ep, val * 0.4), "val/obj_loss": (ep, val * 0.45), "val/cls_loss": (ep, val * 0.15),
+    }
+    if map_ is not None:
+        curves["metrics/mAP_0.5:0.95"] = (ep, map_)
+    if lr is not None:
+        curves["x/lr0"] = (ep, lr)
+    return _ctx(curves)
+
+
+def _flat(seed: int, n: int, level: float, noise: float) -> np.ndarray:
+    return level * (1 + np.random.default_rng(seed).normal(0, noise, n))
+
+
+def _nolearn(seed: int, map_: np.ndarray | None):
+    ctx = _yolo(_flat(seed, 100, 0.163, 0.03), _flat(seed + 50, 100, 0.127, 0.03), map_)
+    return ctx, _detect("no-learning", ctx)
+
+
+def test_a_detector_resumed_from_trained_weights_that_gains_nothing_is_not_no_learning():
+    # Arilzz's YOLOv5-Lite: continued from an earlier run's last.pt, mAP@0.5:0.95 at 0.19-0.21 and
+    # every loss at its epoch-0 level for 100 epochs: the extra epochs were wasted, nothing is
+    # broken. The same losses with an mAP that starts at zero (an untrained detector) are no-learning.
+    fired = 0
+    for seed in range(8):
+        blind, without = _nolearn(seed, None)
+        trained, got = _nolearn(seed, _flat(seed + 99, 100, 0.20, 0.05))
+        scratch, from_zero = _nolearn(seed, np.abs(_flat(seed + 99, 100, 0.002, 0.5)))
+        assert trained.started_trained and not scratch.started_trained and not blind.started_trained
+        assert got == []
+        assert [f.severity.value for f in from_zero] == [f.severity.value for f in without]
+        fired += len(without)
+    assert fired >= 5  # the flat curves are no-learning's when nothing says the start was trained
+
+
+def test_a_fine_tune_whose_metric_collapses_is_not_started_trained():
+    # a trained start the run then wrecks (mAP 0.3 -> 0.05) is judged as any run
+    m = np.concatenate([np.full(10, 0.3), np.full(90, 0.05)])
+    assert not _yolo(_flat(0, 100, 0.163, 0.06), _flat(1, 100, 0.127, 0.03), m).started_trained
+
+
+def _slow(n: int, seed: int) -> np.ndarray:
+    t = np.linspace(0, 1, n)
+    return 0.145 * (1 - 0.29 * t) * (1 + np.random.default_rng(seed).normal(0, 0.004, n))
+
+
+def test_a_fine_tune_falling_slowly_from_its_trained_start_is_only_noted():
+    # YOLOC: YOLOv5s from COCO weights on coco128, mAP@0.5:0.95 0.30 -> 0.56 while the summed loss
+    # fell 29% of its (already trained) start over 30 epochs at SGD 0.0089
+    n = 30
+    m = np.linspace(0.30, 0.56, n)
+    got = _detect("slow-convergence", _yolo(_slow(n, 0), _slow(n, 1) * 0.75, m))
+    assert len(got) == 1 and got[0].severity.value == "info" and got[0].evidence["started_trained"]
+    # from scratch (mAP from zero) the same slow loss is the warning
+    got = _detect("slow-convergence", _yolo(_slow(n, 0), _slow(n, 1) * 0.75, np.linspace(0.0, 0.2, n)))
+    assert len(got) == 1 and got[0].severity.value == "warning" and "started_trained" not in got[0].evidence
+
+
+def _lr_bias_warmup(n: int, lr0: float = 0.001, bias0: float = 0.1, warm: int = 3) -> np.ndarray:
+    """YOLO's x/lr of the bias group: from warmup_bias_lr down to lr0 over the warmup, then a
+    linear decay to lrf * lr0 at the last epoch."""
+    decay = lr0 * (1 - np.arange(n) / (n - 1) * 0.977)
+    lr = decay.copy()
+    for i in range(warm):
+        lr[i] = bias0 + (decay[i] - bias0) * (i + 1) / (warm + 1) if i else bias0 * 0.67
+    return lr
+
+
+def test_a_bias_warmup_start_is_not_the_peak_a_floor_is_judged_against():
+    # RepSE-CBAMNet: x/lr0 0.067 at epoch 0, 0.0011 by epoch 2, then 0.00098 -> 2.3e-5 linearly over
+    # 150 epochs: read against 0.067, "1% of the peak" was reached at epoch 51 — a decay to the end
+    # is no floor
+    n = 150
+    t = np.linspace(0, 1, n)
+    loss = 12 * np.exp(-4 * t) + 2
+    ctx = _yolo(loss, loss * 3, np.clip(t * 2, 0, 0.66), lr=_lr_bias_warmup(n))
+    assert _detect("schedule-misconfigured", ctx) == []
+
+
+def test_a_schedule_that_ends_early_after_a_bias_warmup_is_still_found():
+    # the same start, then a decay that reaches its floor (1e-5) a third of the way in and sits there
+    n = 150
+    lr = _lr_bias_warmup(n)
+    lr[3:] = np.maximum(0.001 * (1 - np.arange(n - 3) / 47), 1e-5)
+    t = np.linspace(0, 1, n)
+    loss = 12 * np.exp(-4 * np.minimum(t, 0.33)) + 2
+    got = _detect("schedule-misconfigured", _yolo(loss, loss * 3, np.clip(t * 2, 0, 0.66), lr=lr))
+    assert len(got) == 1 and got[0].evidence["floor_step"] < 60
