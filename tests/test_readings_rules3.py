@@ -102,3 +102,48 @@ def test_a_schedule_that_ends_early_after_a_bias_warmup_is_still_found():
     loss = 12 * np.exp(-4 * np.minimum(t, 0.33)) + 2
     got = _detect("schedule-misconfigured", _yolo(loss, loss * 3, np.clip(t * 2, 0, 0.66), lr=lr))
     assert len(got) == 1 and got[0].evidence["floor_step"] < 60
+
+
+def test_a_loss_that_jumped_to_a_level_it_kept_says_the_rate_is_too_high_not_unclear():
+    # LuoMaoyuan01's VQ-VAE (extra16): L1 0.095 at its first points, 0.17-0.21 within three epochs,
+    # then 0.157 +- 0.006 for 145 epochs. The later points reach the early peak's level, as a loss
+    # of single examples does — but their lower decile sits 1.6x above the start, not near it.
+    from advisor.rules.lr_evidence import excursions, lr_direction
+
+    rng = np.random.default_rng(0)
+    head = [0.0946, 0.1699, 0.1855, 0.0723, 0.2106, 0.1686, 0.1558, 0.1707, 0.1629, 0.16]
+    v = np.concatenate([head, 0.157 + rng.normal(0, 0.006, 209)])
+    ctx = _ctx({"train/loss": (49 + 50 * np.arange(v.size), v)})
+    assert excursions(ctx.train).jump > 1.5
+    assert lr_direction(ctx)[0] == "down"
+    (nl,) = _detect("no-learning", ctx)
+    acts = [(r.action, r.params.get("factor")) for r in nl.remedies]
+    assert ("scale_lr", 0.1) in acts and not any(a == "scale_lr" and f > 1 for a, f in acts)
+
+
+def test_a_loss_of_single_examples_switching_modes_is_no_jump():
+    # a batch-1 binary cross-entropy (extra2's LSTM): points in a low mode near 0.35-0.5 and a high
+    # one near 0.75-1.16; the early "peak" is the high mode, reached again and again, and the low
+    # mode keeps coming back to the start: no jump, no direction from it
+    from advisor.rules.lr_evidence import excursions
+
+    v = np.array([0.809, 0.331, 0.365, 0.347, 1.163, 0.756, 0.761, 0.377, 0.756, 1.097, 1.087, 0.415, 0.421, 0.429, 0.431,
+                  0.435, 0.445, 1.018, 1.009, 0.729, 0.474, 0.466, 0.474, 0.98, 0.732, 0.722, 0.5, 0.72, 0.943, 0.938,
+                  0.498, 0.503, 0.509, 0.522, 0.512, 0.532, 0.9, 0.88])
+    ctx = _ctx({"train_loss_step": (49 + 50 * np.arange(v.size), v)})
+    assert excursions(ctx.train).jump == 1.0  # the early ratio is 3.2x; the low mode coming back rules it out
+
+
+def test_a_slow_run_from_scratch_keeps_its_warning_though_its_gap_looks_resumed():
+    # a population recipe (SGD 3e-4 on Friedman, HF Trainer names): the train loss falls 0.98 -> 0.75
+    # at a steady pace while validation sits 1.18x above it from its first evaluation — the gap that
+    # tells a resumed model at its floor when nothing moves, not a fine-tune's start here
+    rng = np.random.default_rng(3)
+    s = 50 * np.arange(1, 41)
+    tr = 0.978 - 0.23 * (s - 50) / 1950 + rng.normal(0, 0.002, s.size)
+    es = np.linspace(130, 2000, 15).astype(int)
+    va = 1.18 * (0.978 - 0.23 * (es - 50) / 1950)
+    ctx = _ctx({"train/loss": (s, tr), "eval/loss": (es, va), "train/learning_rate": (s, np.full(s.size, 3e-4))})
+    assert ctx.trained_start == "gap"
+    got = _detect("slow-convergence", ctx)
+    assert len(got) == 1 and got[0].severity.value == "warning" and "started_trained" not in got[0].evidence

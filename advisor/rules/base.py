@@ -285,8 +285,12 @@ class Context:
         early_acc = median(a.values[:3]) / percent_scale(a.values)
         return early_acc < 0.7 / c and median(t.values[:3]) > 1.5 * math.log(c)
 
-    @cached_property
+    @property
     def started_trained(self) -> bool:
+        return self.trained_start is not None
+
+    @cached_property
+    def trained_start(self) -> str | None:
         """The run's first logged state is an already trained model (a resumed run, a fine-tune
         at a small rate): its accuracy starts at 2.2 times chance or more (at least 0.5; 0.8 for
         two classes or when C is not known; the first validation evaluation, else the median of
@@ -298,15 +302,17 @@ class Context:
         one-minibatch points climb to many times a level near zero, says nothing about the rate.
         A model stuck at a skewed class prior starts at ln C, not low. Without an accuracy, the
         generalisation gap (:func:`trained_start.gap_from_start`) or a task metric whose untrained
-        value is zero (:func:`trained_start.metric_from_start`) says it."""
+        value is zero (:func:`trained_start.metric_from_start`) says it. Which of the three said it
+        ("accuracy", "gap", "metric"), or None: the gap is the weakest — a run that learns slowly
+        from scratch has its gap too."""
         t = self.train
         acc = self.val_acc if self.val_acc is not None else self.train_acc
         if t is None or t.n < 3 or t.nonfinite_step is not None:
-            return False
+            return None
         if acc is None or acc.nonfinite_step is not None:
             from advisor.rules import trained_start
 
-            return trained_start.gap_from_start(self) or trained_start.metric_from_start(self)
+            return "metric" if trained_start.metric_from_start(self) else "gap" if trained_start.gap_from_start(self) else None
         scale = percent_scale(acc.values)
         first_acc = (acc.values[0] if acc is self.val_acc else median(acc.values[:3])) / scale
         c = self.num_classes
@@ -314,7 +320,7 @@ class Context:
         need = min(0.8, max(0.5, 2.2 / c)) if c else 0.8  # 2.2x chance, at least 0.5; 0.8 for two classes
         # and stays trained: a model the rate wrecks later (accuracy 0.97 -> 0.36) is judged as any
         lowest = float(np.min(rolling_median(acc.values, 3) if acc.n >= 5 else acc.values)) / scale
-        return bool(first_acc >= need and median(t.values[:3]) <= ceiling and lowest >= first_acc - 0.15)
+        return "accuracy" if first_acc >= need and median(t.values[:3]) <= ceiling and lowest >= first_acc - 0.15 else None
 
     @cached_property
     def steps_per_epoch(self) -> int | None:

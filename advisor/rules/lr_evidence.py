@@ -173,10 +173,12 @@ def excursions(c: Curve, early_frac: float = 0.1, margin: float = 0.2, noise_k: 
         jump = 1.0  # the first point itself is the highest: the loss fell from its start, it jumped nowhere
     elif not clears_noise(jump, noise, noise_k):
         jump = 1.0  # within the early points' own noise: no jump
-    elif rest.size >= 5 and float(sm[i]) < over_rest * float(np.percentile(rest, 90)):
+    elif rest.size >= 5 and float(sm[i]) < over_rest * float(np.percentile(rest, 90)) and float(np.percentile(rest, 10)) < over_rest * ref:
         # the rest of the run reaches it again: per-example losses (batch 1) switch between modes
         # (a binary cross-entropy near 0.4 or 1.1 by the label), which point-to-point noise,
-        # small within a mode, does not see
+        # small within a mode, does not see. Not when the rest stays far above the start (its lower
+        # decile ``over_rest`` times it; a low mode sits near the start): the loss jumped to a level
+        # it then kept.
         jump = 1.0
     early_end = float(c.steps[min(k, c.n) - 1])
     later = c.bvals[c.bsteps > early_end]

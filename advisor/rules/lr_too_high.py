@@ -14,8 +14,8 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
   * jump: the early peak (largest 3-point rolling median of the first ``early_frac`` of the
     points) is at least ``min_jump`` times the initial loss (and clears four times the early
     points' own log-scale noise, and ``jump_over_rest`` times the 90th percentile of the points
-    after the early window: a loss of single examples reaches its "peak" again and again — see
-    ``advisor.rules.lr_evidence.excursions``), and afterwards the loss made less
+    after the early window: a loss of single examples reaches its "peak" again and again, while
+    its lower decile stays near the start — see ``advisor.rules.lr_evidence.excursions``), and afterwards the loss made less
     than ``max_progress`` of progress from the initial loss (it sits near its start or ln C) —
     critical (for a loss that made no progress, a single early point at least
     ``min_stuck_spike`` times the start, clearing the noise and ``jump_over_rest`` times the rest's

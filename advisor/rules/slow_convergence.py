@@ -26,8 +26,8 @@ of that family's usual range (Adam and kin 3e-4, SGD 0.01): the rate is not evid
 and when the task metric (validation accuracy, mAP, ...; at least
 ``metric_min_evals`` evaluations) has stayed within ``metric_tol`` of its best over the last
 ``metric_flat_share`` of its evaluations: the slow loss is not what holds the run back; and when the run starts from a trained model
-(``Context.started_trained``: a fine-tune's loss starts near its floor, so its share of the initial
-loss says little about the step).
+(``Context.trained_start`` by its accuracy or a zero-chance task metric: a fine-tune's loss starts
+near its floor, so its share of the initial loss says little about the step).
 
 Remedies: ``scale_lr`` by a factor from how little progress was made (10 below 10% progress,
 else 3), ``optimizer`` adam for plain SGD, ``train_longer`` as the fallback.
@@ -143,11 +143,12 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         severity = Severity.INFO
         summary += f"; {dl.describe()} is in the usual range: the schedule, batch or data may be slowing it"
         evidence["lr_in_usual_range"] = True
-    if ctx.started_trained:
-        # progress is measured against an untrained start; a fine-tune starts near its floor
+    if ctx.trained_start in ("accuracy", "metric"):
+        # progress is measured against an untrained start; a fine-tune starts near its floor (the
+        # generalisation gap alone does not say it here: a slow run from scratch has one too)
         severity = Severity.INFO
         summary += "; the run starts from a trained model, whose loss has little left to fall"
-        evidence["started_trained"] = True
+        evidence["started_trained"] = ctx.trained_start
     if (sat := _metric_saturated(ctx, p)) is not None:
         # the metric the run is judged by stopped gaining: the slow loss is not holding it back
         severity = Severity.INFO
