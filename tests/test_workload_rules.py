@@ -226,3 +226,22 @@ def test_discriminator_that_won_before_the_first_log_is_found_from_the_levels():
     assert f.evidence["form"] == "won-from-start" and f.evidence["g_min"] >= 2.5
     # a balanced game at the same scale of noise: silent
     assert _detect("discriminator-overpowering", _gan(0.7 + 0.1 * rng.normal(size=20), 1.2 + 0.3 * rng.normal(size=20))) == []
+
+
+def test_rl_no_learning_when_the_reward_only_fell_under_a_policy_as_random_as_it_began():
+    # PPO on HalfCheetah (extra16): the reward sat near 0.02, fell to -0.18 and stayed, while the
+    # Gaussian policy's entropy stayed at 6.0-6.2 — it never did better than its random start
+    fell = 0.02 - 0.2 * np.minimum(T * 4, 1) + 0.02 * NOISE
+    (nl,) = _detect("no-learning", _rl(fell, np.full(120, 6.2) - 0.1 * T))
+    assert nl.severity.value == "critical" and "never rose above its initial level" in nl.summary
+    assert "uniform" not in nl.summary and nl.evidence.get("uniform_actions") is None  # 6.2 is no ln k of a count
+    assert _detect("no-learning", _rl(fell, 6.2 - 3.0 * T)) == []  # the policy changed: not no-learning
+    assert _detect("no-learning", _rl(fell[::-1], np.full(120, 6.2))) == []  # it rose: it learned
+
+
+def test_an_entropy_reads_as_uniform_over_k_actions_only_where_k_is_distinguishable():
+    from advisor.rules.rl_signals import uniform_over
+
+    assert uniform_over(math.log(2)) == 2 and uniform_over(math.log(6) * 1.01) == 6 and uniform_over(math.log(18)) == 18
+    assert uniform_over(math.log(18.5)) is None  # between ln 18 and ln 19
+    assert uniform_over(6.2186) is None  # ln 502 to four digits, by chance

@@ -19,7 +19,9 @@ falls below ``ENTROPY_KEEP`` of its initial value (a policy still as random as i
 initial entropy of ln k says "uniform over k actions"), or the reward is the same in every
 point (no episode ever paid anything else: there is nothing to learn from, whatever the entropy
 does) or its median is exactly 0 in every step bin (a reward paid to a few stray episodes only:
-a policy that turns deterministic on it has learned nothing either). Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
+a policy that turns deterministic on it has learned nothing either). A reward that only fell —
+no bin above its start by more than that tolerance — under an entropy that stayed is the same
+finding (the agent never did better than its random start). Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
 reward may also be a policy that had already converged).
 Remedies follow the evidence: a reward that never changed at all -> the goal is out of the
 policy's reach (``check_data``: shape the reward, a curriculum, exploration); an approximate KL
@@ -45,6 +47,7 @@ FLAT_TOL = 0.3  # reward bins within this share of the initial level ...
 NOISE_K = 4.0  # ... or this many times the bins' noise count as "at the initial level"
 ENTROPY_KEEP = 0.9  # entropy above this share of its start counts as "still at its maximum"
 TRACK_BINS = 20
+MAX_UNIFORM_K = 32  # the most actions an initial entropy of ln k is read as "uniform over k"
 USUAL_LR = 3e-4  # PPO's and Adam's usual rate, the target of a rate that is far too small
 
 
@@ -113,11 +116,14 @@ def entropy(ctx: Context, min_points: int) -> tuple[Curve, bool] | None:
 
 
 def uniform_over(h0: float) -> int | None:
-    """k when ``h0`` is ln k within 2% (a uniform policy over k actions), else None."""
+    """k when ``h0`` is ln k within 2% (a uniform policy over k actions), and closer to it than a
+    quarter of the way to ln(k+1), for at most ``MAX_UNIFORM_K`` actions — else None. Past a dozen
+    actions every entropy is within 2% of some ln k, and past a few dozen within a hair of one by
+    chance (a Gaussian policy's 6.219 is ln 502 to 4 digits, not "uniform over 502 actions")."""
     if not (h0 > 0.5 and math.isfinite(h0)):
         return None
     k = int(round(math.exp(h0)))
-    return k if k >= 2 and abs(h0 - math.log(k)) <= 0.02 * math.log(k) else None
+    return k if 2 <= k <= MAX_UNIFORM_K and abs(h0 - math.log(k)) <= min(0.02 * math.log(k), 0.25 * math.log1p(1 / k)) else None
 
 
 def start_level(c: Curve) -> float:
@@ -188,15 +194,17 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     r0 = start_level(c)
     tol = max(FLAT_TOL * abs(r0), NOISE_K * tr.noise)
     moved = float(np.max(np.abs(tr.values - r0)))
-    if moved > tol:
-        return []
     ent = entropy(ctx, 3)
     constant = unpaid(c) is not None
-    h = None
-    if ent is not None:
-        h = track(ent[0])
-        if float(np.min(h.values)) < ENTROPY_KEEP * ent[0].start() and not constant:
-            return []  # the policy changed: whatever the reward did, this is not no-learning
+    h = track(ent[0]) if ent is not None else None
+    kept = h is not None and float(np.min(h.values)) >= ENTROPY_KEEP * ent[0].start()
+    # A reward that only fell — never a bin above its start by more than the tolerance — under a
+    # policy as random as it began learned nothing either (PPO on HalfCheetah: 0.02 -> -0.18).
+    fell_only = moved > tol and float(np.max(tr.values - r0)) <= tol and kept
+    if moved > tol and not fell_only:
+        return []
+    if h is not None and not kept and not constant:
+        return []  # the policy changed: whatever the reward did, this is not no-learning
     evidence = {"initial_reward": r0, "final_reward": float(tr.values[-1]), "max_move": moved, "tolerance": tol,
                 "step_range": [int(c.steps[0]), int(c.steps[-1])], "signal": "reward"}
     ent_txt = "entropy not logged: a flat reward may also be a policy that had already converged"
@@ -211,11 +219,17 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
         k = uniform_over(h0)
         evidence.update(initial_entropy=h0, min_entropy=float(np.min(h.values)), uniform_actions=k)
         ent_txt = f"policy entropy stayed at {fmt(float(np.min(h.values)))}-{fmt(h0)}" + (f" = ln({k}), a uniform policy over {k} actions" if k else " (its initial value)")
-    summary = (f"reward stayed at its initial level for the whole run: {fmt(r0)} -> {fmt(float(tr.values[-1]))} "
-               f"(no bin moved more than {fmt(moved)} over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
+    if fell_only:
+        evidence["max_rise"] = float(np.max(tr.values - r0))
+        summary = (f"reward never rose above its initial level: {fmt(r0)} -> {fmt(float(tr.values[-1]))} (no bin more than "
+                   f"{fmt(tol)} above it; it fell by up to {fmt(moved)} over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
+    else:
+        summary = (f"reward stayed at its initial level for the whole run: {fmt(r0)} -> {fmt(float(tr.values[-1]))} "
+                   f"(no bin moved more than {fmt(moved)} over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
     sure = ent is not None or constant
     severity = Severity.CRITICAL if sure else Severity.INFO
-    conf = margin_confidence(1 - moved / tol if tol > 0 else 1.0, 0.0, 1.0, base=0.7 if sure else 0.4)
+    off = max(float(np.max(tr.values - r0)), 0.0) if fell_only else moved  # how far it got from "nothing learned"
+    conf = margin_confidence(1 - off / tol if tol > 0 else 1.0, 0.0, 1.0, base=0.7 if sure else 0.4)
     return [finding("no-learning", severity, conf, summary, evidence, _no_learning_remedies(ctx, c), onset=int(c.steps[0]))]
 
 
