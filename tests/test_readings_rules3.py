@@ -119,6 +119,8 @@ def test_a_loss_that_jumped_to_a_level_it_kept_says_the_rate_is_too_high_not_unc
     (nl,) = _detect("no-learning", ctx)
     acts = [(r.action, r.params.get("factor")) for r in nl.remedies]
     assert ("scale_lr", 0.1) in acts and not any(a == "scale_lr" and f > 1 for a, f in acts)
+    # and it does not say the loss "stayed at its initial level" about a loss that ended 19% above it
+    assert "never got below its initial level" in nl.summary and "stayed" not in nl.summary
 
 
 def test_a_loss_of_single_examples_switching_modes_is_no_jump():

@@ -149,8 +149,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     acc_txt = _accuracy(ctx, evidence)
     rem = _remedies(ctx, evidence, bouncing)
     conf = margin_confidence(p.min_progress - max(sh.progress, 0), 0.0, p.min_progress, base=0.7)
+    # a loss that ended well above its start did not "stay" there: say it never got below it
+    where = "stayed at its initial level" if sh.progress > -0.1 else "never got below its initial level"
     summary = (
-        f"train loss stayed at its initial level for the whole run: {fmt(sh.v0)} -> {fmt(sh.vend)} "
+        f"train loss {where} for the whole run: {fmt(sh.v0)} -> {fmt(sh.vend)} "
         f"({100 * sh.progress:.1f}% progress over steps {int(c.steps[0])}-{int(c.steps[-1])}){acc_txt}"
     )
     if at_chance:
