@@ -57,6 +57,7 @@ DATA_ROOTS = {
     "extra14.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA14", ""), os.path.join(ROOT, "..", "shared", "realruns-extra14"), "/work/realruns-extra14"],
     "extra15.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA15", ""), os.path.join(ROOT, "..", "shared", "realruns-extra15"), "/work/realruns-extra15"],
     "extra16.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA16", ""), os.path.join(ROOT, "..", "shared", "realruns-extra16"), "/work/realruns-extra16"],
+    "extra17.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA17", ""), os.path.join(ROOT, "..", "shared", "realruns-extra17"), "/work/realruns-extra17"],
 }
 
 
