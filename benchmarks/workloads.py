@@ -380,8 +380,9 @@ def score(directory: str, split: str = "test") -> dict[str, Any]:
             per.setdefault(lab["condition"], []).append(lab["condition"] in found)
             loud_hits.setdefault(lab["condition"], []).append(lab["condition"] in loud)
         # a finding judged on a loss of an RL/GAN run is a supervised rule speaking out of turn;
-        # the plateau of an RL run's reward is the reward's, not a loss's
-        stray = sorted(c for c, f in found.items() if c not in WORKLOAD_CONDITIONS and f.evidence.get("signal") != "reward")
+        # the plateau of an RL run's reward is the reward's, and lr-too-high from a PPO agent's
+        # approximate KL per update is the KL's, not a loss's
+        stray = sorted(c for c, f in found.items() if c not in WORKLOAD_CONDITIONS and f.evidence.get("signal") not in ("reward", "approx_kl"))
         if stray:
             supervised.append((lab["case"], lab["seed"], stray))
         wl = getattr(r, "workload", None)

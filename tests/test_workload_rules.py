@@ -245,3 +245,19 @@ def test_an_entropy_reads_as_uniform_over_k_actions_only_where_k_is_distinguisha
     assert uniform_over(math.log(2)) == 2 and uniform_over(math.log(6) * 1.01) == 6 and uniform_over(math.log(18)) == 18
     assert uniform_over(math.log(18.5)) is None  # between ln 18 and ln 19
     assert uniform_over(6.2186) is None  # ln 502 to four digits, by chance
+
+
+def test_rl_lr_too_high_from_the_approximate_kl_per_update_and_never_from_a_loss():
+    # SB3 PPO on Breakout at lr 0.005 (extra17): approx_kl median 0.37, 99% of updates over 0.1
+    rng = np.random.default_rng(0)
+    kl = np.exp(rng.normal(np.log(0.37), 0.5, 120))
+    reward = 2 + 6 * np.minimum(T * 20, 1) + 0.3 * NOISE
+    (f,) = _detect("lr-too-high", _rl(reward, np.full(120, 0.4), kl=kl, lr=np.full(120, 0.005)))
+    assert f.severity.value == "info" and f.evidence["signal"] == "approx_kl"
+    first = f.remedies[0]
+    assert first.action == "scale_lr" and first.params["factor"] <= 0.5
+    # a healthy continuous-control agent sits at 0.001-0.07 (the highest real healthy run: 0.075)
+    assert _detect("lr-too-high", _rl(reward, np.full(120, 0.4), kl=np.full(120, 0.07) + 0.01 * np.abs(NOISE))) == []
+    # without a KL, nothing: an RL run's losses (a value loss growing with the returns) are not judged
+    growing = np.exp(np.linspace(0, 6, 120))
+    assert _detect("lr-too-high", _rl(reward, np.full(120, 0.4), value_loss=growing)) == []

@@ -74,6 +74,10 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     each update throws the weights somewhere else (Adam at 2 on an LSTM, logged every 10 steps, its
     loss never near a level that tells C). A rate too small leaves the validation loss smooth; a run
     that learns raises its accuracy or drops its train loss (``advisor.rules.lr_evidence.thrashing``).
+An RL agent (workload ``rl``) is judged by its approximate KL per policy update instead of a
+loss: a median of ``rl_min_kl`` or more after the first tenth of the run — info
+(``advisor.rules.rl_lr``; first remedy ``scale_lr`` by about sqrt(0.02 / KL), then bound the
+updates with ``target_kl`` or fewer epochs).
 Progress is measured from the initial loss after a jump, else from the start level the climbs are
 counted against — the largest of the first point, the first bin's median and the first points'
 median (one lucky minibatch of a per-example loss can sit at a tenth of the level, and every later
@@ -112,7 +116,8 @@ from advisor.signals import fmt, mann_kendall_z, median, percent_scale, times
 
 ID = "lr-too-high"
 SEVERITY = Severity.CRITICAL
-SIGNALS = ("train loss", "learning rate and optimizer if known")
+SIGNALS = ("train loss", "learning rate and optimizer if known", "an RL agent's approximate KL per update")
+WORKLOADS = ("supervised", "unknown", "rl")
 
 
 @dataclass(frozen=True)
@@ -146,9 +151,14 @@ class Params:
     max_th_gain: float = 0.05  # ... val accuracy's second-half median over its first evaluation, at most
     max_th_acc: float = 0.8  # ... and its best below this (a model that reached it has learned)
     min_th_train: float = 0.2  # ... the train loss's last tenth over its first tenth, at least
+    rl_min_kl: float = 0.2  # an RL agent: the median approximate KL per update (advisor.rules.rl_lr)
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
+    if ctx.workload == "rl":
+        from advisor.rules.rl_lr import rl_lr_too_high
+
+        return rl_lr_too_high(ctx, p.rl_min_kl, p.min_points)
     got = ctx.finite_train(min_points=p.min_points)
     if got is None or ctx.started_trained:
         return []  # a model trained before the run: a rate that wrecks it shows as divergence
