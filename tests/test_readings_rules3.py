@@ -149,3 +149,32 @@ def test_a_slow_run_from_scratch_keeps_its_warning_though_its_gap_looks_resumed(
     assert ctx.trained_start == "gap"
     got = _detect("slow-convergence", ctx)
     assert len(got) == 1 and got[0].severity.value == "warning" and "started_trained" not in got[0].evidence
+
+
+def _thrown_then_cut(cut_epoch: int, recover_epoch: int, seed: int = 0):
+    """CoMER at SGD 0.08 (extra17): the loss learns to 0.84 by epoch 50, is thrown to ~1.7 and sits
+    there, and falls back at ``recover_epoch``; the plateau scheduler cuts the rate 4x at
+    ``cut_epoch``."""
+    rng = np.random.default_rng(seed)
+    n, spe = 300, 973
+    ep = np.arange(n)
+    loss = np.where(ep < 51, 0.84 + 3.0 * np.exp(-ep / 10), 1.7 - 0.005 * (ep - 51))
+    after = ep >= recover_epoch
+    loss[after] = 0.9 * np.exp(-(ep[after] - recover_epoch) / 60) + 0.05
+    loss = loss * (1 + rng.normal(0, 0.01, n))
+    lr = np.where(ep < cut_epoch, 0.08, 0.02)
+    return _ctx({"train_loss": (ep * spe, loss), "lr-SGD": (ep * spe, lr)})
+
+
+def test_a_loss_thrown_back_that_recovers_only_when_the_rate_is_cut_is_lr_too_high():
+    (f,) = _detect("lr-too-high", _thrown_then_cut(cut_epoch=74, recover_epoch=75))
+    assert f.severity.value == "warning" and f.evidence["form"] == "gave-back"
+    assert f.evidence["recovered_after_cut_at"] == 74 * 973 and "cut at step" in f.summary
+    assert f.remedies[0].action == "scale_lr" and f.remedies[0].params["factor"] < 1
+
+
+def test_a_loss_that_recovers_on_its_own_or_long_before_a_cut_is_not():
+    # back at epoch 75 with the rate still 0.08 (cut at epoch 150): the run won its progress back by itself
+    assert _detect("lr-too-high", _thrown_then_cut(cut_epoch=150, recover_epoch=75)) == []
+    # back at epoch 152, a hundred epochs after a cut at 52: the cut did not end the climb
+    assert _detect("lr-too-high", _thrown_then_cut(cut_epoch=52, recover_epoch=152)) == []

@@ -17,7 +17,7 @@ from advisor.rules.lr_evidence import DeclaredLr, GaveBack, Thrashing, gave_back
 from advisor.rules.non_finite import clip_threshold
 from advisor.rules.oscillation import Params as OscParams
 from advisor.rules.oscillation import spikes
-from advisor.signals import fmt, times
+from advisor.signals import fmt, rolling_median, times
 
 ID = "lr-too-high"  # the condition these findings carry (the rule module is advisor.rules.lr_too_high)
 
@@ -85,17 +85,43 @@ def thrown_back_finding(ctx: Context, c, tb: tuple[int, float, float], lr: Decla
 def gave_back_form(ctx: Context, c, p: Any) -> GaveBack | None:
     """The loss fell to under half its start, then climbed back by ``min_give_back`` of that
     progress (clearing ``min_gb_z`` standard errors) and ended with ``min_end_give_back`` of it
-    still lost — while the logged rate, if any, did not rise (a warm restart or warmup rises on
-    purpose)."""
+    still lost, or won it back only after the rate was cut (:func:`cut_step`) — while the logged
+    rate, if any, did not rise (a warm restart or warmup rises on purpose)."""
     gb = gave_back(c, min_z=p.min_gb_z)
-    if gb is None or gb.progress < p.min_gb_progress or gb.share < p.min_give_back or gb.end_share < p.min_end_give_back:
+    if gb is None or gb.progress < p.min_gb_progress or gb.share < p.min_give_back:
         return None
     rate = ctx.lr
     if rate is not None and rate.n >= 2:
         at = np.interp([gb.best_step, gb.peak_step], rate.steps, rate.values)
         if at[1] > 1.05 * at[0]:
             return None
+    if gb.end_share < p.min_end_give_back and cut_step(ctx, c, gb) is None:
+        return None  # it won its progress back, and not because the rate was cut
     return gb
+
+
+def cut_step(ctx: Context, c, gb: GaveBack, cut: float = 0.5, soon: float = 0.1) -> int | None:
+    """The step of the rate cut that ended a give-back: the logged rate fell to ``cut`` of its
+    level where the climb began, and the loss (rolling median of three) first came back to
+    within a quarter of the climb above its best no more than ``soon`` of the run after that cut —
+    a plateau scheduler doing, late, what a lower rate would have done (a loss at 0.84 thrown to
+    2.1 at SGD 0.08 sat at 1.6 for 20 epochs, then fell to 0.91 the epoch the rate went to 0.02).
+    None when there was no such cut, or the loss came back before it."""
+    rate = ctx.lr
+    if rate is None or rate.n < 2:
+        return None
+    # the rate the climb began at (the climb's bin ends where a scheduler may already have cut it)
+    r_climb = float(np.interp(gb.best_step, rate.steps, rate.values))
+    after = (rate.steps > gb.best_step) & (rate.values <= cut * r_climb)
+    if r_climb <= 0 or not after.any():
+        return None
+    t_cut = int(rate.steps[np.argmax(after)])
+    sm = rolling_median(c.values, 3) if c.n >= 5 else c.values
+    back = (c.steps > gb.peak_step) & (sm <= gb.best + 0.25 * (gb.peak - gb.best))
+    if not back.any():
+        return None
+    t_back = int(c.steps[np.argmax(back)])
+    return t_cut if t_cut <= t_back <= t_cut + soon * max(float(c.steps[-1] - c.steps[0]), 1.0) else None
 
 
 def gave_back_finding(ctx: Context, c, gb: GaveBack, lr: DeclaredLr) -> Finding:
@@ -113,10 +139,14 @@ def gave_back_finding(ctx: Context, c, gb: GaveBack, lr: DeclaredLr) -> Finding:
         "step_range": [gb.best_step, int(c.steps[-1])],
         "signal": "train_loss",
     }
+    ended = f"and ended at {fmt(gb.end)}"
+    if (t := cut_step(ctx, c, gb)) is not None:
+        evidence["recovered_after_cut_at"] = t
+        ended = f"came back only once the learning rate was cut at step {t}, and ended at {fmt(gb.end)}"
     summary = (
         f"train loss fell from {fmt(gb.start)} to {fmt(gb.best)} by step {gb.best_step}, then climbed back to {fmt(gb.peak)} "
         f"by step {gb.peak_step} — {100 * gb.share:.0f}% of its progress given back, {gb.z:.0f} standard errors above its best — "
-        f"and ended at {fmt(gb.end)}: steps too large to stay in the region it had reached ({lr.describe()})"
+        f"{ended}: steps too large to stay in the region it had reached ({lr.describe()})"
     )
     rest = [
         R.lr_schedule("plateau", "cut the rate when the loss stops falling", factor=0.2, patience=3),

@@ -61,7 +61,8 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
   * gave back: the loss fell by at least ``min_gb_progress`` of its start (coarse bin medians of
     at least 8 points), then climbed back by ``min_give_back`` of that progress — a climb that
     clears ``min_gb_z`` standard errors of the two medians, which minibatch noise of any size
-    does not — and its last two bins still sit ``min_end_give_back`` of it above the lowest,
+    does not — and its last two bins still sit ``min_end_give_back`` of it above the lowest (or
+    it came back only once a logged rate was cut to half or less: ``lr_learned.cut_step``),
     while a logged rate did not rise in between (a warm restart, a warmup) — warning. A rate
     several times too high (Adam at 0.05 on a small MLP) does not throw the loss above its start:
     it learns, then wanders back up for hundreds of updates at a time
