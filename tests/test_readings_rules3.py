@@ -178,3 +178,23 @@ def test_a_loss_that_recovers_on_its_own_or_long_before_a_cut_is_not():
     assert _detect("lr-too-high", _thrown_then_cut(cut_epoch=150, recover_epoch=75)) == []
     # back at epoch 152, a hundred epochs after a cut at 52: the cut did not end the climb
     assert _detect("lr-too-high", _thrown_then_cut(cut_epoch=52, recover_epoch=152)) == []
+
+
+def test_an_early_stall_whose_fall_buys_no_accuracy_gives_no_larger_rate():
+    # population seed 119, lr-too-high/adam2-seqcls-lstm: Adam at 2 on an LSTM, its first point
+    # (step 9) already 6.3 after ten updates, bouncing at ~5 for 80 steps, then down to ~1.6 — while
+    # val accuracy stays at 0.31-0.42. Read as an early plateau its first remedy was a 3x larger rate.
+    steps = np.arange(9, 300, 10)
+    train = np.array([6.3, 5.44, 4.92, 4.9, 3.76, 1.66, 5.8, 6.4, 5.11, 2.31, 1.72, 2.52, 1.93, 1.62, 1.33, 3.19, 1.95, 1.25,
+                      3.11, 2.19, 1.48, 1.39, 2.03, 2.69, 1.23, 1.77, 0.94, 1.53, 1.14, 1.63])
+    vs = np.arange(29, 300, 30)
+    val = np.array([4.08, 3.44, 4.61, 2.13, 1.82, 2.36, 1.69, 1.71, 1.66, 1.69])
+    flat_acc = np.array([0.333, 0.312, 0.377, 0.39, 0.368, 0.38, 0.417, 0.38, 0.387, 0.393])
+    (f,) = _detect("plateau", _ctx({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, flat_acc)}))
+    assert f.remedies[0].action == "check_data" and not any(r.action == "scale_lr" and r.params["factor"] > 1 for r in f.remedies)
+    assert f.evidence["val_acc_end"] - f.evidence["val_acc_during"] < 0.1
+    # the same curves with the accuracy jumping after the stall (a saddle escaped: +0.27 to +0.81 on
+    # the population's plateau recipes) keep the larger rate
+    jump_acc = np.array([0.333, 0.312, 0.377, 0.6, 0.7, 0.75, 0.8, 0.82, 0.83, 0.85])
+    (g,) = _detect("plateau", _ctx({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, jump_acc)}))
+    assert g.remedies[0].action == "scale_lr" and g.remedies[0].params["factor"] == 3.0

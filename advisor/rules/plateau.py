@@ -51,7 +51,10 @@ person decides whether the level is good enough): stop earlier, decay the rate, 
 
 Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style) — unless the loss
 climbed above its start or the declared rate is high (``advisor.rules.lr_evidence.lr_direction``
-says down): then ``warmup`` instead, never a larger rate — ``optimizer``
+says down): then ``warmup`` instead, never a larger rate; and not when nothing says the direction
+while the fall after the stall raised the validation accuracy by less than ``min_escape_acc_gain``
+(the median of its last three evaluations over its median up to the stall's end): then
+``check_data`` to log the rate, the direction unclear — ``optimizer``
 adam (converges fast from a stall), ``normalization`` batchnorm, ``warmup`` when the plateau
 follows an early spike.
 
@@ -75,7 +78,7 @@ from advisor.rules.base import Context, finding, margin_confidence, warmup_steps
 from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import reward
 from advisor.rules.shape import shape
-from advisor.signals import binned_noise, flat_run, fmt, make_curve, median, pct, rolling_median, theil_sen
+from advisor.signals import binned_noise, flat_run, fmt, make_curve, median, pct, percent_scale, rolling_median, theil_sen
 from advisor.workload import tag_kind
 
 _EVAL = {"eval", "evaluation", "test"}
@@ -91,6 +94,7 @@ class Params:
     min_len: float = 0.15
     min_len_no_lr: float = 0.25
     warn_len_no_lr: float = 0.3  # one-cycle's default warmup (pct_start) is 30% of the run
+    min_escape_acc_gain: float = 0.1  # an escape that raises val accuracy less than this gives no rate direction
     max_slope_ratio: float = 0.25
     max_start: float = 0.5
     tol_noise: float = 8.0
@@ -205,10 +209,18 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
     opt = str(ctx.param("optimizer") or "").lower()
     direction, why = lr_direction(ctx)
     rem = []
-    if direction != "down":  # never a larger rate for a loss that climbed above its start
-        rem.append(R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)"))
-    else:
+    acc_gain = _escape_accuracy_gain(ctx, s_b)
+    if direction == "down":  # never a larger rate for a loss that climbed above its start
         rem.append(R.warmup(warmup_steps(ctx), f"not a larger rate: {why}"))
+    elif direction is None and acc_gain is not None and acc_gain[0] < p.min_escape_acc_gain:
+        # a saddle's escape is learning resuming: the accuracy jumps (population plateaus: +0.27 to
+        # +0.81). A fall that buys none is a loss coming down from where large steps threw it (Adam
+        # at 2 on an LSTM: 5.1 -> 1.6 at accuracy 0.33 -> 0.39) as much as a stall escaped
+        evidence.update(val_acc_during=acc_gain[1], val_acc_end=acc_gain[2])
+        rem.append(R.check_data(f"log the learning rate: the fall after the stall raised val accuracy only {fmt(acc_gain[1])} -> "
+                                f"{fmt(acc_gain[2])}, which a loss coming down from steps too large does too — the direction is unclear"))
+    else:
+        rem.append(R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)"))
     if "adam" not in opt:
         rem.append(R.optimizer("adam", rationale="Adam converges fast from a stall; switch back to SGD to fine-tune"))
     rem.append(R.normalization("batchnorm", "normalisation shortens plateaus from saturated units"))
@@ -407,3 +419,19 @@ def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[F
     # below the other advice: this one is about compute spent, not about what went wrong
     conf = min(margin_confidence(tail, p.tail_min, 0.3, base=0.3), 0.45)
     return [finding(ID, Severity.INFO, conf, summary, evidence, rem, onset=int(s_a))]
+
+
+def _escape_accuracy_gain(ctx: Context, stall_end: float) -> tuple[float, float, float] | None:
+    """(gain, level up to the stall's end, level at the end) of the validation accuracy (fraction):
+    the median of its last three evaluations over the median of those up to ``stall_end``; None
+    without an accuracy evaluated at least twice on each side."""
+    acc = ctx.val_acc
+    if acc is None or acc.nonfinite_step is not None:
+        return None
+    during, after = acc.values[acc.steps <= stall_end], acc.values[acc.steps > stall_end]
+    if during.size < 2 or after.size < 2:
+        return None
+    scale = percent_scale(acc.values)
+    a, b = float(median(during)) / scale, float(median(after[-3:])) / scale
+    return b - a, a, b
+
