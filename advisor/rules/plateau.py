@@ -206,24 +206,7 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         "escape_fraction": round(escape, 3),
         "signal": what.replace(" ", "_"),
     }
-    opt = str(ctx.param("optimizer") or "").lower()
-    direction, why = lr_direction(ctx)
-    rem = []
-    acc_gain = _escape_accuracy_gain(ctx, s_b)
-    if direction == "down":  # never a larger rate for a loss that climbed above its start
-        rem.append(R.warmup(warmup_steps(ctx), f"not a larger rate: {why}"))
-    elif direction is None and acc_gain is not None and acc_gain[0] < p.min_escape_acc_gain:
-        # a saddle's escape is learning resuming: the accuracy jumps (population plateaus: +0.27 to
-        # +0.81). A fall that buys none is a loss coming down from where large steps threw it (Adam
-        # at 2 on an LSTM: 5.1 -> 1.6 at accuracy 0.33 -> 0.39) as much as a stall escaped
-        evidence.update(val_acc_during=acc_gain[1], val_acc_end=acc_gain[2])
-        rem.append(R.check_data(f"log the learning rate: the fall after the stall raised val accuracy only {fmt(acc_gain[1])} -> "
-                                f"{fmt(acc_gain[2])}, which a loss coming down from steps too large does too — the direction is unclear"))
-    else:
-        rem.append(R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)"))
-    if "adam" not in opt:
-        rem.append(R.optimizer("adam", rationale="Adam converges fast from a stall; switch back to SGD to fine-tune"))
-    rem.append(R.normalization("batchnorm", "normalisation shortens plateaus from saturated units"))
+    rem = _remedies(ctx, s_b, evidence, p)
     summary = (
         f"{what} sat flat at {fmt(plateau_level)} from step {int(s_a)} to {int(s_b)} "
         f"({pct(length)} of the run) before falling to {fmt(sh.vend)}"
@@ -419,6 +402,30 @@ def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[F
     # below the other advice: this one is about compute spent, not about what went wrong
     conf = min(margin_confidence(tail, p.tail_min, 0.3, base=0.3), 0.45)
     return [finding(ID, Severity.INFO, conf, summary, evidence, rem, onset=int(s_a))]
+
+
+def _remedies(ctx: Context, stall_end: float, evidence: dict, p: Params) -> list:
+    """A larger rate, unless something says the steps were too large or the direction is unclear;
+    Adam (unless already on it) and normalisation."""
+    opt = str(ctx.param("optimizer") or "").lower()
+    direction, why = lr_direction(ctx)
+    rem = []
+    acc_gain = _escape_accuracy_gain(ctx, stall_end)
+    if direction == "down":  # never a larger rate for a loss that climbed above its start
+        rem.append(R.warmup(warmup_steps(ctx), f"not a larger rate: {why}"))
+    elif direction is None and acc_gain is not None and acc_gain[0] < p.min_escape_acc_gain:
+        # a saddle's escape is learning resuming: the accuracy jumps (population plateaus: +0.27 to
+        # +0.81). A fall that buys none is a loss coming down from where large steps threw it (Adam
+        # at 2 on an LSTM: 5.1 -> 1.6 at accuracy 0.33 -> 0.39) as much as a stall escaped
+        evidence.update(val_acc_during=acc_gain[1], val_acc_end=acc_gain[2])
+        rem.append(R.check_data(f"log the learning rate: the fall after the stall raised val accuracy only {fmt(acc_gain[1])} -> "
+                                f"{fmt(acc_gain[2])}, which a loss coming down from steps too large does too — the direction is unclear"))
+    else:
+        rem.append(R.scale_lr(3.0, "a larger step escapes the stall sooner (e.g. 0.001 -> 0.003-0.01)"))
+    if "adam" not in opt:
+        rem.append(R.optimizer("adam", rationale="Adam converges fast from a stall; switch back to SGD to fine-tune"))
+    rem.append(R.normalization("batchnorm", "normalisation shortens plateaus from saturated units"))
+    return rem
 
 
 def _escape_accuracy_gain(ctx: Context, stall_end: float) -> tuple[float, float, float] | None:
