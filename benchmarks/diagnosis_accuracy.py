@@ -58,6 +58,7 @@ DATA_ROOTS = {
     "extra15.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA15", ""), os.path.join(ROOT, "..", "shared", "realruns-extra15"), "/work/realruns-extra15"],
     "extra16.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA16", ""), os.path.join(ROOT, "..", "shared", "realruns-extra16"), "/work/realruns-extra16"],
     "extra17.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA17", ""), os.path.join(ROOT, "..", "shared", "realruns-extra17"), "/work/realruns-extra17"],
+    "extra18.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA18", ""), os.path.join(ROOT, "..", "shared", "realruns-extra18"), "/work/realruns-extra18"],
 }
 
 
@@ -252,10 +253,21 @@ def score_readings(path: str, data_root: str) -> list[Verdict]:
     reports = {r.run: r for r in analyze([data_root]).report.runs}
     out = []
     for rd in readings:
-        v = judge(rd, reports.get(rd["run"]))
+        v = judge(rd, _report_for(rd["run"], reports))
         if v is not None:
             out.append(v)
     return out
+
+
+def _report_for(run: str, reports: Mapping[str, RunReport]) -> RunReport | None:
+    """The report of the run a reading names: its own path, else the one run discovery found below
+    it (a reader may name the folder an agent's or a split's event files sit in: ML-Agents'
+    ``results/ppo`` holding ``ReachTarget/``). Only the identifier is resolved; the verdict is the
+    reading's."""
+    if run in reports:
+        return reports[run]
+    below = [r for name, r in reports.items() if name.startswith(run.rstrip("/") + "/")]
+    return below[0] if len(below) == 1 else None
 
 
 def readings_sets() -> list[tuple[str, str]]:
