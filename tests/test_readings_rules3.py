@@ -198,3 +198,32 @@ def test_an_early_stall_whose_fall_buys_no_accuracy_gives_no_larger_rate():
     jump_acc = np.array([0.333, 0.312, 0.377, 0.6, 0.7, 0.75, 0.8, 0.82, 0.83, 0.85])
     (g,) = _detect("plateau", _ctx({"train_loss": (steps, train), "val_loss": (vs, val), "val_acc": (vs, jump_acc)}))
     assert g.remedies[0].action == "scale_lr" and g.remedies[0].params["factor"] == 3.0
+
+
+def _val_at_chance(train_acc: np.ndarray):
+    """A 10-class classifier logging every 10 steps (196 per epoch), validation once per epoch at
+    chance (0.116-0.134) with its loss above ln 10."""
+    steps = np.arange(9, 784, 10)
+    n = steps.size
+    loss = 2.286 * np.exp(-np.linspace(0, 0.9, n))
+    vs = np.array([195, 391, 587, 783])
+    return _ctx({"train_loss": (steps, loss), "train_Accuracy": (steps, train_acc(n)),
+                 "val_loss": (vs, np.array([2.298, 2.49, 2.582, 2.538])), "val_Accuracy": (vs, np.array([0.124, 0.125, 0.116, 0.134]))},
+                {"num_classes": 10})
+
+
+def test_a_classifier_that_learns_fast_while_validation_sits_at_chance_is_a_split_prepared_apart():
+    # SalvatoreCognetta's MobileNetV3 (extra18): train accuracy 0.13 -> 0.39 within the first epoch and
+    # 0.65 by the fourth, validation accuracy 0.12-0.13 at every evaluation
+    ctx = _val_at_chance(lambda n: np.minimum(0.13 + 0.6 * np.linspace(0, 1, n) ** 0.6, 0.72))
+    (f,) = _detect("data-mismatch", ctx)
+    assert f.severity.value == "warning" and f.evidence["form"] == "chance-apart"
+    assert _detect("no-learning", ctx) == []  # the memorisation reading would be the symptom, not the cause
+
+
+def test_memorising_shuffled_labels_slowly_is_still_no_learning():
+    # shuffled labels: train accuracy at chance through the first epoch, creeping up only later
+    ctx = _val_at_chance(lambda n: 0.1 + 0.5 * np.clip(np.linspace(-0.4, 1, n), 0, 1) ** 2)
+    assert _detect("data-mismatch", ctx) == []
+    (f,) = _detect("no-learning", ctx)
+    assert f.evidence["train_loss_fell"]

@@ -36,6 +36,12 @@ the train loss started under half of ln C (no untrained classifier's mean loss d
 loss is logged on another scale (Ultralytics' classifier logs a batch sum over another count):
 an info (form ``scale-apart``) that the levels cannot be compared, not a split to fix.
 
+Fourth form (chance-apart, :func:`chance_apart`): a classifier whose train accuracy is already
+``learned_over_chance`` times chance (and ``learned_margin`` above it) by the first evaluation and
+stays there, while its validation accuracy never rises above ``val_chance_ratio`` times chance
+(``apart_evals`` evaluations at least). Memorising shuffled labels is slow; a model that learns
+that fast generalises to data drawn the same way. ``no-learning`` leaves such a run to this form.
+
 Remedies: ``check_data`` (that the logged train loss is the optimised one; labels; that train
 and validation come from the same distribution and pipeline).
 
@@ -76,10 +82,57 @@ class Params:
     apart_evals: int = 3
     apart_start_share: float = 0.5  # ... while the train loss still holds this share of its start
     apart_over_start: float = 2.0  # ... or validation is this many times the start already
+    learned_over_chance: float = 2.0  # chance-apart: train accuracy by the first evaluation, over chance ...
+    learned_margin: float = 0.2  # ... and above chance by this much
+    val_chance_ratio: float = 1.5  # ... while validation accuracy never rose above this many times chance
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
-    return _flat_train(ctx, p) or _val_apart(ctx, p) or _test_apart(ctx, p)
+    return _flat_train(ctx, p) or _val_apart(ctx, p) or _chance_apart(ctx, p) or _test_apart(ctx, p)
+
+
+def chance_apart(ctx: Context, p: Params | None = None) -> tuple[float, float, float] | None:
+    """(train accuracy by the first evaluation, best validation accuracy, chance) when a classifier
+    learned its training data from the first epoch while validation sat at chance from its first
+    evaluation: train accuracy (the median of the last quarter of its points up to the first
+    evaluation, and of its second half) at least ``learned_over_chance`` times chance and
+    ``learned_margin`` above it, validation accuracy never above ``val_chance_ratio`` times chance
+    over at least ``apart_evals`` evaluations. Memorising shuffled labels is slow (its train
+    accuracy is at chance after one epoch); a model that learns that fast generalises to data from
+    the same distribution — a validation split prepared differently does not (other transforms or
+    normalisation, another label mapping, a model evaluated in another mode)."""
+    p = p or Params()
+    ta, va, chance = ctx.train_acc, ctx.val_acc, ctx.chance_accuracy
+    if ta is None or va is None or not chance or va.n < p.apart_evals or ta.n < 4 or ta.nonfinite_step is not None or va.nonfinite_step is not None:
+        return None
+    upto = ta.values[ta.steps <= va.steps[0]]
+    if upto.size < 2:
+        return None
+    t_scale, v_scale = percent_scale(ta.values), percent_scale(va.values)
+    early = float(np.median(upto[-max(1, upto.size // 4):])) / t_scale
+    late = float(np.median(ta.values[ta.n // 2 :])) / t_scale
+    best = float(np.max(va.values)) / v_scale
+    need = max(p.learned_over_chance * chance, chance + p.learned_margin)
+    if min(early, late) < need or best > p.val_chance_ratio * chance:
+        return None
+    return early, best, chance
+
+
+def _chance_apart(ctx: Context, p: Params) -> list[Finding]:
+    got = chance_apart(ctx, p)
+    if got is None:
+        return []
+    early, best, chance = got
+    va = ctx.val_acc
+    evidence = {"form": "chance-apart", "train_accuracy_at_first_eval": round(early, 4), "best_val_accuracy": round(best, 4),
+                "chance_accuracy": chance, "evaluations": va.n, "step_range": [int(va.steps[0]), int(va.steps[-1])], "signal": "val_acc"}
+    summary = (f"train accuracy was already {fmt(early)} by the first evaluation while validation accuracy sat at chance from its first "
+               f"evaluation on (best {fmt(best)} vs chance {fmt(chance)} over {va.n} evaluations): a model that learns that fast "
+               "generalises to data drawn the same way, so the validation split is prepared differently")
+    rem = [R.check_data("that validation goes through the training preprocessing (transforms, normalisation), uses the same label mapping, "
+                        "and that the model is evaluated in eval mode with its trained statistics")]
+    conf = margin_confidence(early / chance, p.learned_over_chance, 2 * p.learned_over_chance, base=0.6)
+    return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(va.steps[0]))]
 
 
 def _val_apart(ctx: Context, p: Params) -> list[Finding]:
