@@ -227,3 +227,60 @@ def test_memorising_shuffled_labels_slowly_is_still_no_learning():
     assert _detect("data-mismatch", ctx) == []
     (f,) = _detect("no-learning", ctx)
     assert f.evidence["train_loss_fell"]
+
+
+PIPELINE = """model {
+  ssd {
+    num_classes: 2
+  }
+}
+train_config {
+  batch_size: 4
+  optimizer {
+    momentum_optimizer {
+      learning_rate {
+        cosine_decay_learning_rate {
+          learning_rate_base: 0.07999999821186066
+          total_steps: 50000
+          warmup_learning_rate: 0.026666000485420227
+          warmup_steps: 1000
+        }
+      }
+      momentum_optimizer_value: 0.8999999761581421
+    }
+  }
+  fine_tune_checkpoint_type: "detection"
+  num_steps: 50000
+}
+"""
+
+
+def test_a_tf_object_detection_pipeline_config_gives_its_schedule_and_nothing_else():
+    from advisor.io.hparams import pipeline_config
+
+    # num_classes counts object classes: it must not become a cross-entropy's class count
+    assert pipeline_config(PIPELINE) == {"schedule": "cosine", "schedule_horizon": 50000, "warmup_steps": 1000, "train_steps": 50000}
+    assert pipeline_config("train_config {\n  num_steps: 300\n}\n") == {"train_steps": 300}
+    assert pipeline_config("not { a config") == {}
+
+
+def test_a_schedule_sized_for_25x_the_run_never_decays(tmp_path):
+    # BernatTreserres' SSD MobileNet (extra18): cosine over 50,000 steps with a 1,000-step warmup,
+    # trained 2,000 steps — the rate warms up for half the run and sits at its peak for the rest
+    from advisor.analyze import analyze
+    from tests import synth
+
+    steps = np.arange(100, 2001, 100)
+    lr = np.where(steps <= 1000, 0.0267 + (0.08 - 0.0267) * steps / 1000, 0.08 * (1 - 1e-6 * (steps - 1000)))
+    loss = 0.25 + 0.4 * np.exp(-steps / 400)
+    run = synth.write_run(str(tmp_path / "my_ssd_mobnet"), {"train:Loss/total_loss": (steps, loss), "train:learning_rate": (steps, lr),
+                                                           "eval:Loss/total_loss": (np.array([2000]), np.array([0.49]))})
+    (tmp_path / "my_ssd_mobnet" / "pipeline.config").write_text(PIPELINE)
+    (rep,) = analyze([run]).report.runs
+    f = next(f for f in rep.findings if f.condition == "schedule-misconfigured")
+    assert f.severity.value == "warning" and f.evidence["configured_horizon"] == 50000
+    assert f.remedies[0].action == "lr_schedule" and f.remedies[0].params["horizon"] == 2000
+    # without the config nothing says the flat half was not meant
+    (tmp_path / "my_ssd_mobnet" / "pipeline.config").unlink()
+    (rep,) = analyze([run]).report.runs
+    assert "schedule-misconfigured" not in [f.condition for f in rep.findings]

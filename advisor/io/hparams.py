@@ -208,3 +208,43 @@ def steps_per_epoch_from(params: Mapping[str, Any]) -> int | None:
         if _last(key) == "steps_per_epoch" and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 2:
             return int(v)
     return None
+
+
+# ------------------------------------------------------------ TF Object Detection API pipeline.config
+
+_PB_TOKEN = re.compile(r'(\w+)\s*\{|\}|(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|[^\s{}]+)')
+_PB_SCHEDULES = {"cosine_decay_learning_rate": "cosine", "exponential_decay_learning_rate": "exponential",
+                 "manual_step_learning_rate": "step", "constant_learning_rate": "constant"}
+
+
+def pipeline_config(text: str) -> dict[str, Any]:
+    """The schedule a TF Object Detection API ``pipeline.config`` (protobuf text) configures:
+    ``schedule`` (cosine, exponential, step, constant), ``schedule_horizon`` (the decay's
+    ``total_steps``, else the training's ``num_steps``) and ``warmup_steps`` — nothing else (its
+    ``num_classes`` counts object classes, not the classes of a cross-entropy over the total loss)."""
+    out: dict[str, Any] = {}
+    depth: list[str] = []
+    for m in _PB_TOKEN.finditer(text):
+        if m.group(1):
+            depth.append(m.group(1))
+            if m.group(1) in _PB_SCHEDULES and "learning_rate" in depth[:-1]:
+                out.setdefault("schedule", _PB_SCHEDULES[m.group(1)])
+        elif m.group(0) == "}":
+            if depth:
+                depth.pop()
+        else:
+            key, raw = m.group(2), m.group(3)
+            try:
+                val = float(raw)
+            except ValueError:
+                continue
+            if key == "total_steps" and any(d in _PB_SCHEDULES for d in depth):
+                out["schedule_horizon"] = int(val)
+            elif key == "num_steps" and depth[-1:] == ["train_config"]:
+                out.setdefault("train_steps", int(val))
+            elif key == "warmup_steps" and any(d in _PB_SCHEDULES for d in depth):
+                out["warmup_steps"] = int(val)
+    if "schedule_horizon" not in out and "train_steps" in out and "schedule" in out:
+        out["schedule_horizon"] = out["train_steps"]
+    return out
+

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from advisor.io.discover import HPARAMS_SIDE, RunFiles, is_url
+from advisor.io.hparams import pipeline_config
 from advisor.io.stepless import FILE_STRIDE, series_of
 from advisor.io.tfevents import EventFile, read_event_file
 from advisor.model import Run
@@ -146,9 +147,18 @@ def _read_remote_config(rf: RunFiles) -> dict[str, Any]:
 
 
 def _read_config(rf: RunFiles) -> dict[str, Any]:
-    """config.json beside the event files (the reference trainers write one), if readable."""
+    """config.json beside the event files (the reference trainers write one), if readable; else the
+    schedule of a TF Object Detection API ``pipeline.config`` in the run's directory."""
     dirs = [rf.path] + sorted({os.path.dirname(p) for p, split in rf.files if split})
-    return first_json_object(os.path.join(d, name) for d in dirs for name in CONFIG_NAMES)
+    got = first_json_object(os.path.join(d, name) for d in dirs for name in CONFIG_NAMES)
+    if got:
+        return got
+    try:
+        with open(os.path.join(rf.path, "pipeline.config"), encoding="utf-8", errors="replace") as fh:
+            text = fh.read(1 << 20)
+    except OSError:
+        return {}
+    return pipeline_config(text)
 
 
 def first_json_object(paths: Iterable[str]) -> dict[str, Any]:

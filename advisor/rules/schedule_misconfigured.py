@@ -27,7 +27,9 @@ Trigger, any of:
     the run, continuing past its end; an abrupt restart (SGDR) or a declared cyclic schedule is
     intended and not reported;
   * never decays: the config names a decaying schedule (cosine, linear, step, exponential,
-    polynomial) but the logged rate is constant after any warmup.
+    polynomial) but the logged rate is constant after any warmup — a scheduler never stepped, or
+    one sized (``schedule_horizon``: a TF Object Detection API ``total_steps``) for ``far_horizon``
+    times the run or more.
 
 Needs at least ``min_points`` points.
 
@@ -66,6 +68,7 @@ class Params:
     min_decay: float = 0.1
     max_floor_share: float = 0.4
     negligible: float = 0.01  # a floor at or below this fraction of the peak learns next to nothing
+    far_horizon: float = 5.0  # a configured horizon this many times the run: the decay never starts
     spike_share: float = 0.05  # a peak only within this first share of the run is not the rate the run held
     max_floor_gain: float = 0.1
     zero: float = 0.005
@@ -160,14 +163,31 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if stuck is not None:
         return [stuck]
     if kind_name is not None and "plateau" not in kind:
-        post = vals[i_peak:]
-        if post.size >= p.min_points and float(post.min()) >= float(post.max()) / 1.01:
-            rem = [R.lr_schedule(kind_name if kind_name in ("cosine", "step", "exponential") else "cosine", "the configured decay never happened: step the scheduler", horizon=end_step)]
-            evidence = {"configured_schedule": kind, "lr": peak, "step_range": [int(steps[i_peak]), end_step], "signal": "lr"}
-            summary = f"the config asks for a {kind} schedule but the logged learning rate stays at {fmt(peak)} from step {int(steps[i_peak])} to the end"
-            return [finding(ID, SEVERITY, 0.7, summary, evidence, rem, onset=int(steps[i_peak]))]
+        return _never_decays(ctx, lr, i_peak, kind, kind_name, end_step, p)
     return []
 
+
+def _never_decays(ctx: Context, lr, i_peak: int, kind: str, kind_name: str, end_step: int, p: Params) -> list[Finding]:
+    """The config names a decaying schedule but the logged rate is flat from its peak to the end:
+    a scheduler never stepped, or one sized for ``far_horizon`` times the run or more."""
+    vals, steps = lr.values, lr.steps
+    peak = float(vals[i_peak])
+    post = vals[i_peak:]
+    if post.size < p.min_points or float(post.min()) < float(post.max()) / 1.01:
+        return []
+    sched = kind_name if kind_name in ("cosine", "step", "exponential") else "cosine"
+    evidence = {"configured_schedule": kind, "lr": peak, "step_range": [int(steps[i_peak]), end_step], "signal": "lr"}
+    horizon = ctx.num_param("schedule_horizon")
+    if horizon and horizon >= p.far_horizon * end_step:
+        # stepped, but sized for a run many times longer than this one
+        evidence["configured_horizon"] = int(horizon)
+        rem = [R.lr_schedule(sched, f"size the decay to the real run ({end_step} steps), not {int(horizon)}", horizon=end_step)]
+        summary = (f"the config sizes its {kind} schedule for {int(horizon)} steps but the run ended at step {end_step}: "
+                   f"the logged learning rate stays at {fmt(peak)} from step {int(steps[i_peak])} to the end, it never decays")
+    else:
+        rem = [R.lr_schedule(sched, "the configured decay never happened: step the scheduler", horizon=end_step)]
+        summary = f"the config asks for a {kind} schedule but the logged learning rate stays at {fmt(peak)} from step {int(steps[i_peak])} to the end"
+    return [finding(ID, SEVERITY, 0.7, summary, evidence, rem, onset=int(steps[i_peak]))]
 
 def _warmup_whole_run(lr, start_step: int, span: int, p: Params) -> Finding | None:
     """The rate is still ramping up (from under half its peak) for ``max_warmup_share`` of the run."""
