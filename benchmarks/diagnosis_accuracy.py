@@ -59,6 +59,7 @@ DATA_ROOTS = {
     "extra16.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA16", ""), os.path.join(ROOT, "..", "shared", "realruns-extra16"), "/work/realruns-extra16"],
     "extra17.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA17", ""), os.path.join(ROOT, "..", "shared", "realruns-extra17"), "/work/realruns-extra17"],
     "extra18.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA18", ""), os.path.join(ROOT, "..", "shared", "realruns-extra18"), "/work/realruns-extra18"],
+    "extra19.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA19", ""), os.path.join(ROOT, "..", "shared", "realruns-extra19"), "/work/realruns-extra19"],
 }
 
 
