@@ -284,3 +284,20 @@ def test_a_schedule_sized_for_25x_the_run_never_decays(tmp_path):
     (tmp_path / "my_ssd_mobnet" / "pipeline.config").unlink()
     (rep,) = analyze([run]).report.runs
     assert "schedule-misconfigured" not in [f.condition for f in rep.findings]
+
+
+def test_a_cosine_past_its_period_that_ends_near_zero_again_is_still_past_its_horizon():
+    # Opendrivefm (extra19): a 50-epoch cosine in a 150-epoch run — 3e-4 down to 0 at epoch 50, back
+    # at the peak at 100, down to ~0 at 150. Ending near zero sent it into the early-floor test,
+    # whose "it rises again" returned before the past-horizon form was tried.
+    n, spe = 150, 161
+    ep = np.arange(n)
+    lr = 1.5e-4 * (1 + np.cos(np.pi * ep / 50))
+    lr[-1] = 3e-7
+    t = np.linspace(0, 1, n)
+    loss = 9 * np.exp(-4 * t) + 1.3
+    (f,) = _detect("schedule-misconfigured", _ctx({"train/loss": (ep * spe, loss), "lr-AdamW": (ep * spe, lr)}))
+    assert f.evidence["form"] == "past-horizon" and 45 * spe <= f.evidence["floor_step"] <= 50 * spe
+    # a cosine sized to the run (one half-period over 150 epochs) is not
+    whole = 1.5e-4 * (1 + np.cos(np.pi * ep / 149))
+    assert _detect("schedule-misconfigured", _ctx({"train/loss": (ep * spe, loss), "lr-AdamW": (ep * spe, whole)})) == []

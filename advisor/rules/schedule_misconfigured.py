@@ -111,51 +111,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     kind_name = next((k for k in _DECAYING if k in kind), None)
     if peak <= 0:
         return []
-    if final <= p.min_decay * peak:
-        # "negligible" is judged against the rate the run held, not a start of a few percent of the
-        # run (YOLO's bias warmup starts at 0.1 and falls to lr0 0.001 in three epochs of 150).
-        held = vals[steps >= start_step + p.spike_share * span]
-        level = min(peak, float(held.max())) if held.size else peak
-        floor = max(final * 1.1, level * 0.01)
-        after = np.nonzero(vals[i_peak:] <= floor)[0]
-        if after.size == 0:
-            return []
-        i_floor = i_peak + int(after[0])
-        if np.any(vals[i_floor:] > max(floor * 1.5, final * 2)):
-            return []  # it rises again: cyclic or restarts, not a floor
-        floor_step = int(steps[i_floor])
-        share = (end_step - floor_step) / span
-        if share < p.max_floor_share:
-            return []
-        # A ÷10 step followed by a long low-rate phase is a normal schedule when the loss keeps
-        # improving there; a negligible floor (or a loss that stops improving) is the waste.
-        stalled = _stalled_after(ctx, floor_step, p.max_floor_gain)
-        if final > p.negligible * level and not stalled:
-            return []
-        horizon = end_step
-        rem = [
-            R.lr_schedule(
-                kind_name if kind_name in ("cosine", "step", "exponential") else "cosine",
-                f"size the decay to the real run ({end_step} steps) instead of ending at step {floor_step}",
-                horizon=horizon,
-                min_lr=float(f"{peak / 1000:.3g}"),
-            )
-        ]
-        evidence = {
-            "peak_lr": peak,
-            "floor_lr": final,
-            "floor_step": floor_step,
-            "run_end_step": end_step,
-            "share_at_floor": round(share, 3),
-            "step_range": [floor_step, end_step],
-            "signal": "lr",
-        }
-        summary = (
-            f"learning rate reached its floor {fmt(final)} (from {fmt(peak)}) at step {floor_step} and stayed there for "
-            f"the last {pct(share)} of the run: the schedule's horizon is shorter than the run"
-        )
-        conf = margin_confidence(share, p.max_floor_share, 0.3, base=0.6)
-        return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=floor_step)]
+    if final <= p.min_decay * peak and (early := _early_floor(ctx, lr, start_step, end_step, kind_name, p)) is not None:
+        return [early]
     late = _warmup_whole_run(lr, start_step, span, p) or _past_horizon(lr, kind, start_step, end_step, p)
     if late is not None:
         return [late]
@@ -166,6 +123,60 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return _never_decays(ctx, lr, i_peak, kind, kind_name, end_step, p)
     return []
 
+
+def _early_floor(ctx: Context, lr, start_step: int, end_step: int, kind_name: str | None, p: Params) -> Finding | None:
+    """The decayed rate reached its floor early and stayed there (the first trigger), or None — and
+    then the other forms are tried (a rate that rises again after its floor may be a cosine that
+    ran past its period: ``_past_horizon``)."""
+    vals, steps = lr.values, lr.steps
+    span = max(end_step - start_step, 1)
+    i_peak = int(np.argmax(vals))
+    peak = float(vals[i_peak])
+    final = float(vals[-1])
+    # "negligible" is judged against the rate the run held, not a start of a few percent of the
+    # run (YOLO's bias warmup starts at 0.1 and falls to lr0 0.001 in three epochs of 150).
+    held = vals[steps >= start_step + p.spike_share * span]
+    level = min(peak, float(held.max())) if held.size else peak
+    floor = max(final * 1.1, level * 0.01)
+    after = np.nonzero(vals[i_peak:] <= floor)[0]
+    if after.size == 0:
+        return None
+    i_floor = i_peak + int(after[0])
+    if np.any(vals[i_floor:] > max(floor * 1.5, final * 2)):
+        return None  # it rises again: cyclic, restarts or a cosine past its period, not a floor
+    floor_step = int(steps[i_floor])
+    share = (end_step - floor_step) / span
+    if share < p.max_floor_share:
+        return None
+    # A ÷10 step followed by a long low-rate phase is a normal schedule when the loss keeps
+    # improving there; a negligible floor (or a loss that stops improving) is the waste.
+    stalled = _stalled_after(ctx, floor_step, p.max_floor_gain)
+    if final > p.negligible * level and not stalled:
+        return None
+    horizon = end_step
+    rem = [
+        R.lr_schedule(
+            kind_name if kind_name in ("cosine", "step", "exponential") else "cosine",
+            f"size the decay to the real run ({end_step} steps) instead of ending at step {floor_step}",
+            horizon=horizon,
+            min_lr=float(f"{peak / 1000:.3g}"),
+        )
+    ]
+    evidence = {
+        "peak_lr": peak,
+        "floor_lr": final,
+        "floor_step": floor_step,
+        "run_end_step": end_step,
+        "share_at_floor": round(share, 3),
+        "step_range": [floor_step, end_step],
+        "signal": "lr",
+    }
+    summary = (
+        f"learning rate reached its floor {fmt(final)} (from {fmt(peak)}) at step {floor_step} and stayed there for "
+        f"the last {pct(share)} of the run: the schedule's horizon is shorter than the run"
+    )
+    conf = margin_confidence(share, p.max_floor_share, 0.3, base=0.6)
+    return finding(ID, SEVERITY, conf, summary, evidence, rem, onset=floor_step)
 
 def _never_decays(ctx: Context, lr, i_peak: int, kind: str, kind_name: str, end_step: int, p: Params) -> list[Finding]:
     """The config names a decaying schedule but the logged rate is flat from its peak to the end:
