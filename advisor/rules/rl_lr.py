@@ -4,8 +4,8 @@ far further than its clipping is meant to allow.
 PPO-family trainers log the approximate KL divergence between the policy before and after each
 update (Stable-Baselines3's ``train/approx_kl``, CleanRL's ``losses/approx_kl``, RLlib's ``kl``).
 Implementations that stop an update early on it aim at 0.01-0.05 (SB3's ``target_kl``, RLlib's
-``kl_target`` 0.01); healthy agents sit around 0.001-0.03, up to 0.07 on continuous control. A
-median over the run of ``min_kl`` (0.2) or more — ten times the usual target, three times the
+``kl_target`` 0.01); healthy agents sit around 0.001-0.03, up to 0.075 on continuous control. A
+median over the run of ``min_kl`` (0.2) or more — ten times the usual target, about three times the
 highest seen on a healthy real run — says the steps are too large: the clipped objective no longer
 bounds them, the policy turns deterministic early and the reward stalls or collapses. The first
 remedy lowers the rate (by about the square root of target/KL: the KL of a small step grows with

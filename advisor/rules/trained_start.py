@@ -51,7 +51,7 @@ def metric_from_start(ctx: Context, early: float = 0.05, level: float = 0.15, ke
     and its rolling median (three) never falls under ``keep`` of that start: the run resumed or
     fine-tunes a trained model (a YOLO run from COCO weights at mAP@0.5:0.95 0.19-0.30 after its
     first epoch; from scratch it scores under 0.01 there)."""
-    tm, t = ctx.task_metric, ctx.train  # validation accuracy first: read against chance elsewhere
+    tm, t = ctx.task_metric, ctx.train  # no accuracy is logged here: the task metric is the val metric
     if tm is None or t is None or not tm.higher_is_better or not ZERO_CHANCE & set(tokens(tm.tag)):
         return False
     m = tm.curve
