@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -38,29 +39,20 @@ from advisor.analyze import analyze  # noqa: E402
 from advisor.model import Finding, Remedy, RunReport, Severity  # noqa: E402
 
 READINGS = os.path.join(HERE, "readings")
-# Where each readings file's event files are: shared/ beside the checkout, else an env override.
-DATA_ROOTS = {
-    "shared.json": [os.path.join(ROOT, "..", "shared", "realruns")],
-    "extra.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA", ""), os.path.join(ROOT, "..", "shared", "realruns-extra"), "/work/realruns-extra"],
-    "extra2.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA2", ""), os.path.join(ROOT, "..", "shared", "realruns-extra2"), "/work/realruns-extra2"],
-    "extra3.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA3", ""), os.path.join(ROOT, "..", "shared", "realruns-extra3"), "/work/realruns-extra3"],
-    "extra4.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA4", ""), os.path.join(ROOT, "..", "shared", "realruns-extra4"), "/work/realruns-extra4"],
-    "extra5.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA5", ""), os.path.join(ROOT, "..", "shared", "realruns-extra5"), "/work/realruns-extra5"],
-    "extra6.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA6", ""), os.path.join(ROOT, "..", "shared", "realruns-extra6"), "/work/realruns-extra6"],
-    "extra7.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA7", ""), os.path.join(ROOT, "..", "shared", "realruns-extra7"), "/work/realruns-extra7"],
-    "extra8.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA8", ""), os.path.join(ROOT, "..", "shared", "realruns-extra8"), "/work/realruns-extra8"],
-    "extra9.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA9", ""), os.path.join(ROOT, "..", "shared", "realruns-extra9"), "/work/realruns-extra9"],
-    "extra10.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA10", ""), os.path.join(ROOT, "..", "shared", "realruns-extra10"), "/work/realruns-extra10"],
-    "extra11.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA11", ""), os.path.join(ROOT, "..", "shared", "realruns-extra11"), "/work/realruns-extra11"],
-    "extra12.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA12", ""), os.path.join(ROOT, "..", "shared", "realruns-extra12"), "/work/realruns-extra12"],
-    "extra13.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA13", ""), os.path.join(ROOT, "..", "shared", "realruns-extra13"), "/work/realruns-extra13"],
-    "extra14.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA14", ""), os.path.join(ROOT, "..", "shared", "realruns-extra14"), "/work/realruns-extra14"],
-    "extra15.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA15", ""), os.path.join(ROOT, "..", "shared", "realruns-extra15"), "/work/realruns-extra15"],
-    "extra16.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA16", ""), os.path.join(ROOT, "..", "shared", "realruns-extra16"), "/work/realruns-extra16"],
-    "extra17.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA17", ""), os.path.join(ROOT, "..", "shared", "realruns-extra17"), "/work/realruns-extra17"],
-    "extra18.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA18", ""), os.path.join(ROOT, "..", "shared", "realruns-extra18"), "/work/realruns-extra18"],
-    "extra19.json": [os.environ.get("ADVISOR_REALRUNS_EXTRA19", ""), os.path.join(ROOT, "..", "shared", "realruns-extra19"), "/work/realruns-extra19"],
-}
+# Where each readings file's event files are: shared/ beside the checkout; for extraN.json an env
+# override ($ADVISOR_REALRUNS_EXTRAN), shared/realruns-extraN beside the checkout, or /work/realruns-extraN.
+_EXTRA = re.compile(r"extra(\d*)\.json")
+
+
+def data_roots(name: str) -> list[str]:
+    """The places a readings file's event files may be, in order ([] for a file that is no readings set)."""
+    if name == "shared.json":
+        return [os.path.join(ROOT, "..", "shared", "realruns")]
+    m = _EXTRA.fullmatch(name)
+    if m is None:
+        return []
+    folder = f"realruns-extra{m.group(1)}"
+    return [os.environ.get(f"ADVISOR_REALRUNS_EXTRA{m.group(1)}", ""), os.path.join(ROOT, "..", "shared", folder), f"/work/{folder}"]
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -275,7 +267,7 @@ def readings_sets() -> list[tuple[str, str]]:
     """(readings file, data root) for every readings file whose event files are here."""
     found = []
     for name in sorted(os.listdir(READINGS)) if os.path.isdir(READINGS) else []:
-        for root in DATA_ROOTS.get(name, []):
+        for root in data_roots(name):
             if root and os.path.isdir(root):
                 found.append((os.path.join(READINGS, name), root))
                 break

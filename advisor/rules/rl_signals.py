@@ -198,9 +198,10 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     constant = unpaid(c) is not None
     h = track(ent[0]) if ent is not None else None
     kept = h is not None and float(np.min(h.values)) >= ENTROPY_KEEP * ent[0].start()
+    rise = float(np.max(tr.values - r0))  # the highest bin over the start
     # A reward that only fell — never a bin above its start by more than the tolerance — under a
     # policy as random as it began learned nothing either (PPO on HalfCheetah: 0.02 -> -0.18).
-    fell_only = moved > tol and float(np.max(tr.values - r0)) <= tol and kept
+    fell_only = moved > tol and rise <= tol and kept
     if moved > tol and not fell_only:
         return []
     if h is not None and not kept and not constant:
@@ -220,7 +221,7 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
         evidence.update(initial_entropy=h0, min_entropy=float(np.min(h.values)), uniform_actions=k)
         ent_txt = f"policy entropy stayed at {fmt(float(np.min(h.values)))}-{fmt(h0)}" + (f" = ln({k}), a uniform policy over {k} actions" if k else " (its initial value)")
     if fell_only:
-        evidence["max_rise"] = float(np.max(tr.values - r0))
+        evidence["max_rise"] = rise
         summary = (f"reward never rose above its initial level: {fmt(r0)} -> {fmt(float(tr.values[-1]))} (no bin more than "
                    f"{fmt(tol)} above it; it fell by up to {fmt(moved)} over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
     else:
@@ -228,7 +229,7 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
                    f"(no bin moved more than {fmt(moved)} over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
     sure = ent is not None or constant
     severity = Severity.CRITICAL if sure else Severity.INFO
-    off = max(float(np.max(tr.values - r0)), 0.0) if fell_only else moved  # how far it got from "nothing learned"
+    off = max(rise, 0.0) if fell_only else moved  # how far it got from "nothing learned"
     conf = margin_confidence(1 - off / tol if tol > 0 else 1.0, 0.0, 1.0, base=0.7 if sure else 0.4)
     return [finding("no-learning", severity, conf, summary, evidence, _no_learning_remedies(ctx, c), onset=int(c.steps[0]))]
 
