@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from advisor.config import AnalyzeConfig
+from advisor.engine import Engine
+
 from tests.test_readings_rules import _ctx, _detect
 
 
@@ -218,7 +221,14 @@ def test_a_classifier_that_learns_fast_while_validation_sits_at_chance_is_a_spli
     ctx = _val_at_chance(lambda n: np.minimum(0.13 + 0.6 * np.linspace(0, 1, n) ** 0.6, 0.72))
     (f,) = _detect("data-mismatch", ctx)
     assert f.severity.value == "warning" and f.evidence["form"] == "chance-apart"
-    assert _detect("no-learning", ctx) == []  # the memorisation reading would be the symptom, not the cause
+    # the memorisation reading would be the symptom, not the cause: the engine drops it beside this
+    # form, while no-learning alone (``--select no-learning``) still reports the run
+    (nl,) = _detect("no-learning", ctx)
+    assert nl.evidence["train_loss_fell"]
+    findings, _ = Engine.from_config().diagnose(ctx)
+    assert [f.condition for f in findings if f.condition in ("data-mismatch", "no-learning")] == ["data-mismatch"]
+    only, _ = Engine.from_config(AnalyzeConfig(select=("no-learning",))).diagnose(ctx)
+    assert [f.condition for f in only] == ["no-learning"]
 
 
 def test_memorising_shuffled_labels_slowly_is_still_no_learning():

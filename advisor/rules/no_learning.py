@@ -75,7 +75,6 @@ from advisor import remedies as R
 from advisor.io.tags import tokens
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence
-from advisor.rules.data_mismatch import chance_apart
 from advisor.rules.lr_evidence import epoch_twin, first_logged_after_updates, lr_direction
 from advisor.rules.rl_signals import rl_no_learning
 from advisor.signals import fmt, in_order, mann_kendall_z, median, percent_scale, rolling_median
@@ -381,8 +380,6 @@ def _held_out(ctx: Context, p: Params) -> list[Finding]:
     # from a blown-up first point to ln C or above memorised nothing.
     ln_c = math.log(ctx.num_classes) if ctx.num_classes else None
     train_moved = sh is not None and sh.progress > 0.33 and (ln_c is None or sh.vend < 0.9 * ln_c)
-    if train_moved and chance_apart(ctx) is not None:
-        return []  # it learned its training data from the first epoch: a split prepared apart (data-mismatch's)
     if train_moved:  # it fits the training set but nothing transfers: the data, not the optimiser
         rem = [
             R.check_data("labels against inputs (shuffled or mis-joined labels), and the train/validation split"),
