@@ -31,7 +31,7 @@ merely stopped improving for
 ``flat_after`` of the run while train loss fell by ``flat_train_drop`` more is reported at
 info level (train falls, val flat). Two more info-level forms: with at most ``tiny_n``
 evaluations (3 or more), every evaluation after the minimum above it, the last by ``min_rise``,
-while train fell ``flat_train_drop`` — too few points for a test, and the summary says so; and a
+while train fell ``flat_train_drop`` (or ``tiny_train_drop`` in a clear trend) — too few points for a test, and the summary says so; and a
 gap that keeps widening while validation still creeps down: over the second half train fell by
 ``gap_train_drop`` or more, validation by under ``gap_val_drop``, and val/train ended at
 ``gap_ratio`` or more, up by half.
@@ -74,6 +74,8 @@ class Params:
     flat_train_drop: float = 0.2
     near_floor: float = 0.1  # train at the val minimum at or below this share of its start: already fitted
     tiny_n: int = 6
+    tiny_train_drop: float = 0.1  # a few evaluations: train's fall after the minimum, when it is a clear trend
+    tiny_train_z: float = -2.0
     gap_train_drop: float = 0.5
     gap_val_drop: float = 0.1
     gap_ratio: float = 2.0
@@ -344,7 +346,7 @@ def _tiny(ctx: Context, p: Params) -> list[Finding]:
     base = level_scale(y, float(y[i]))
     rel_rise = (float(after[-1]) - float(y[i])) / base if base else 0.0
     t_drop = (t_best - t_end) / level_scale(t.values, t_best)
-    if not (np.all(after > y[i]) and rel_rise >= p.min_rise and t_drop >= p.flat_train_drop):
+    if not (np.all(after > y[i]) and rel_rise >= p.min_rise and _train_fell(t, float(v.steps[i]), t_drop, p)):
         return []
     best_step = int(v.steps[i])
     last = max(ctx.last_step, int(v.steps[-1]))
@@ -361,6 +363,16 @@ def _tiny(ctx: Context, p: Params) -> list[Finding]:
     )
     rem = [_stop_remedy(ctx, best_step, 1, wasted, evidence), *_regularisers(ctx)]
     return [finding(ID, Severity.INFO, 0.45, summary, evidence, rem, onset=best_step)]
+
+
+def _train_fell(t, best_step: float, t_drop: float, p: Params) -> bool:
+    """The train loss fell after the val minimum: by ``flat_train_drop``, or by ``tiny_train_drop``
+    in a clear binned trend (Mann-Kendall z at most ``tiny_train_z`` over 6 bins or more) — the
+    train curve is the well-sampled one; its fall needs no margin for noise when it is a trend."""
+    if t_drop >= p.flat_train_drop:
+        return True
+    after = t.bvals[t.bsteps >= best_step]
+    return t_drop >= p.tiny_train_drop and after.size >= 6 and mann_kendall_z(after) <= p.tiny_train_z
 
 
 def _widening(ctx: Context, p: Params) -> list[Finding]:

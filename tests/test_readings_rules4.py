@@ -1,0 +1,54 @@
+"""Rules revised on real runs read blind in a later round (extra20): each test builds the shape the
+reading described and fails on the code before the change."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.test_readings_rules import _ctx, _detect
+
+
+def _four_evaluations(train_end: float):
+    """A forecaster logging its train loss once an epoch (40 epochs) and validating every 10:
+    validation lowest at the second evaluation, every later one higher, the last +16%."""
+    steps = np.arange(40)
+    rng = np.random.default_rng(3)
+    train = 5.3 - (5.3 - train_end) * np.linspace(0, 1, 40) ** 0.9 + rng.normal(0, 0.04, 40)
+    train[0] = 7.1  # the untrained first epoch
+    vs = np.array([9, 19, 29, 39])
+    return _ctx({"train_loss_epoch": (steps, train), "valid_loss": (vs, np.array([5.26, 4.98, 5.02, 5.78]))})
+
+
+def test_four_evaluations_rising_while_train_falls_in_a_clear_trend_is_likely_overfitting():
+    # Jameci's neuralforecast run (extra20): train 4.85 -> 4.05 (-17%, Mann-Kendall z -5.7) after
+    # the val minimum, validation 4.98 -> 5.02 -> 5.78 — the run's own early stopping fired there
+    (f,) = _detect("overfitting", _four_evaluations(4.0))
+    assert f.severity.value == "info" and f.evidence["form"] == "few-evaluations" and f.evidence["best_step"] == 19
+    assert "4 evaluations are too few" in f.summary
+    assert f.remedies[0].action == "early_stop" and f.remedies[0].params["step"] == 19
+
+
+def test_four_evaluations_rising_while_train_barely_moves_is_not_overfitting():
+    # the same validation with train falling 5% after the minimum: nothing is being memorised
+    assert _detect("overfitting", _four_evaluations(4.75)) == []
+
+
+def _sparse(values: list[float], every: int = 50):
+    steps = np.arange(1, len(values) + 1) * every - 1
+    return _ctx({"train_loss": (steps, np.array(values))})
+
+
+def test_a_dozen_single_minibatch_losses_are_not_swings():
+    # a Lightning run logging every 50 steps (population healthy/109-seqcls-rnn-adam-linear, seed
+    # 42): twelve single-batch losses whose two jumps put the swing at 3.3x the robust point noise,
+    # which pure noise on a trend exceeds in 1.4% of 12-point curves
+    vals = [0.79, 0.747, 0.613, 0.598, 0.57, 0.552, 0.496, 0.607, 0.595, 0.623, 0.425, 0.431]
+    assert _detect("oscillation", _sparse(vals)) == []
+
+
+def test_single_minibatch_losses_that_swing_over_enough_points_still_do():
+    # twenty-four points swinging between two levels in runs of three: structure, not noise
+    rng = np.random.default_rng(2)
+    swing = np.tile([0.0, 0.0, 0.0, 0.3, 0.3, 0.3], 4)
+    (f,) = _detect("oscillation", _sparse(list(0.6 + swing + rng.normal(0, 0.01, 24))))
+    assert f.remedies[0].action == "scale_lr" and f.remedies[0].params["factor"] < 1
