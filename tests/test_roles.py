@@ -194,6 +194,13 @@ def test_a_tag_that_names_its_side_keeps_it_over_the_split_dir():
     assert roles_of("train:loss", "train:val/loss")["val_loss"] == "train/val/loss"
 
 
+def test_a_lightning_name_ending_with_its_split_keeps_that_split():
+    # Lightning's on_step/on_epoch suffixes on a metric the user named `val_loss_<split>` (DFB,
+    # extra18): the split before the suffix is the side, not the leading word of the name
+    got = roles_of("val_loss_train_step", "val_loss_train_epoch", "val_loss_valid_step", "val_loss_valid_epoch", "val_loss_test_epoch", "epoch")
+    assert got["train_loss"].startswith("val_loss_train_") and got["val_loss"].startswith("val_loss_valid_")
+
+
 def test_a_side_word_inside_another_name_does_not_override_the_split():
     got = roles_of("train:Training_procedure/cost", "valid:Training_procedure/cost")
     assert got["train_loss"] == "train/Training_procedure/cost" and got["val_loss"] == "valid/Training_procedure/cost"

@@ -103,7 +103,8 @@ def tag_side(toks: list[str]) -> str | None:
 
 def _explicit_side(tag: str) -> str | None:
     """A side the tag states outright: a path component of its own (``val/loss``, ``loss/val``)
-    or beside the metric's name (``val_loss``, ``loss_train``) — not a word inside another name
+    or beside the metric's name (``val_loss``, ``loss_train``), or right before Lightning's
+    ``_step``/``_epoch`` suffix (``val_loss_train_step``) — not a word inside another name
     (``Training_procedure/cost``)."""
     kinds = _LOSS | _ACC | _HIGHER | _LOWER | {"lr"}
     for comp in tag.split("/"):
@@ -112,6 +113,10 @@ def _explicit_side(tag: str) -> str | None:
             continue
         if len(toks) == 1:
             side = tag_side(toks)
+        elif len(toks) >= 3 and toks[-1] in _GRANULARITY and tag_side(toks[-2:-1]):
+            # Lightning's `{name}_step` / `{name}_epoch` of a name that ends with its split
+            # (`val_loss_train_step`: the user's `val_loss` measured on the train split)
+            side = tag_side(toks[-2:-1])
         elif toks[1] in kinds:
             side = tag_side(toks[:1])
         elif toks[-2] in kinds:
