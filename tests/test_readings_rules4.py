@@ -1,5 +1,5 @@
-"""Rules revised on real runs read blind in a later round (extra20): each test builds the shape the
-reading described and fails on the code before the change."""
+"""Rules revised in a later round on real runs read blind (extra20) and on the population's dev
+seeds: each test builds the shape described and fails on the code before the change."""
 
 from __future__ import annotations
 
@@ -52,3 +52,32 @@ def test_single_minibatch_losses_that_swing_over_enough_points_still_do():
     swing = np.tile([0.0, 0.0, 0.0, 0.3, 0.3, 0.3], 4)
     (f,) = _detect("oscillation", _sparse(list(0.6 + swing + rng.normal(0, 0.01, 24))))
     assert f.remedies[0].action == "scale_lr" and f.remedies[0].params["factor"] < 1
+
+
+def _stuck_after_one_throw(level: float, spike: float, acc: bool):
+    """Fifty points logged every 10 steps: the second point thrown to ``spike`` x the start, the
+    rest sitting at ``level`` with a little noise (population lr-too-high/momentum0.5-digits-mlp,
+    SGD momentum at 0.5 on a 10-class MLP: dead units, accuracy at chance)."""
+    rng = np.random.default_rng(5)
+    steps = np.arange(0, 500, 10)
+    loss = level + rng.normal(0, 0.01, 50)
+    loss[0] = 2.313
+    loss[1] = 2.313 * spike
+    curves = {"loss/train": (steps, loss)}
+    if acc:
+        vs = steps[4::5]
+        curves["acc/val"] = (vs, 0.1 + rng.normal(0, 0.01, vs.size))
+        curves["loss/val"] = (vs, 2.33 + rng.normal(0, 0.01, vs.size))
+    return _ctx(curves, {"num_classes": 10} if acc else None)
+
+
+def test_a_classifier_thrown_once_then_sitting_at_chance_has_a_rate_too_high():
+    (f,) = _detect("lr-too-high", _stuck_after_one_throw(2.345, 1.7, acc=True))
+    assert f.severity.value == "critical" and f.evidence["form"] == "jump"
+    assert f.remedies[0].action == "scale_lr" and f.remedies[0].params["factor"] < 1
+
+
+def test_the_same_throw_over_a_loss_that_is_not_at_chance_needs_twice_the_start():
+    # no class count, no accuracy: the level is no chance level, and 1.7x is within what a stuck
+    # regression loss of noisy minibatches pokes to
+    assert _detect("lr-too-high", _stuck_after_one_throw(2.345, 1.7, acc=False)) == []

@@ -18,7 +18,8 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     its lower decile stays near the start — see ``advisor.rules.lr_evidence.excursions``), and afterwards the loss made less
     than ``max_progress`` of progress from the initial loss (it sits near its start or ln C) —
     critical (for a loss that made no progress, a single early point at least
-    ``min_stuck_spike`` times the start, clearing the noise and ``jump_over_rest`` times the rest's
+    ``min_stuck_spike`` times the start — ``min_chance_spike`` when the loss ends within ``at_chance``
+    of ln C —, clearing the noise and ``jump_over_rest`` times the rest's
     90th percentile, is the jump: one logged minibatch
     can hold it, and a rate too small never throws the loss above its start); or it did learn
     but climbed back above the initial loss in at least
@@ -135,6 +136,8 @@ class Params:
     min_spike_peak: float = 100.0  # keeps spiking: the largest spike over the floor
     min_spike_episodes: int = 5
     min_stuck_spike: float = 2.0  # a stuck loss: one early point this far above the start is the jump
+    min_chance_spike: float = 1.5  # ... or this far, for a classifier's loss that sits at ln C (dead units)
+    at_chance: float = 0.1  # "sits at ln C": the end level within this share of it
     min_bounce: float = 1.5  # bouncing: the highest climb of a stuck loss reaches this many times its start
     bounce_noise_k: float = 2.0  # ... and clears this many times the loss's log-scale point noise
     min_thrown: float = 20.0  # declared-blowup: the early peak of a classifier's loss reaches this
@@ -184,7 +187,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return [_blown_up_finding(ctx, c, bu, lr)]
     spiked = False
     if stuck and ex.jump < p.min_jump:
-        ex, spiked = _single_point_jump(c, ex, p)
+        at_chance = chance is not None and abs(sh.vend / chance - 1.0) <= p.at_chance
+        ex, spiked = _single_point_jump(c, ex, p.min_chance_spike if at_chance else p.min_stuck_spike, p)
     jumped = ex.jump >= p.min_jump or spiked
     # three climbs above the start, or two when one went far above it (a healthy run that has
     # learned never returns to several times its initial loss)
@@ -264,17 +268,20 @@ def _thrown_floor(chance: float | None, p: Params) -> float:
     return max(p.min_thrown, p.thrown_over_chance * chance) if chance else p.min_thrown
 
 
-def _single_point_jump(c, ex: Excursions, p: Params) -> tuple[Excursions, bool]:
+def _single_point_jump(c, ex: Excursions, least: float, p: Params) -> tuple[Excursions, bool]:
     """For a loss that made no progress: the early jump read on single points. With one minibatch a
     point (sparse logging) the jump can be one point, which the 3-point median hides; a loss that
     then sits at its start never climbed there by minibatch noise, and a rate too small never
-    throws the loss above its start at all."""
+    throws the loss above its start at all. ``least``: the jump's size (over the start) — smaller
+    for a classifier that then sits at ln C, the dead-unit state a rate too small, vanishing
+    gradients or broken labels reach without any climb (their early points stay within 1.35x of
+    the start on the population's dev seeds; the rates too high climb 1.6-1.9x and more)."""
     k = max(5, math.ceil(p.early_frac * c.n))  # the early window of excursions()
     i = int(np.argmax(c.values[:k]))
     raw = float(c.values[i]) / ex.ref
     rest = c.values[k:]
     above_rest = rest.size < 5 or float(c.values[i]) >= p.jump_over_rest * float(np.percentile(rest, 90))
-    if raw >= p.min_stuck_spike and clears_noise(raw, ex.log_noise) and above_rest:
+    if raw >= least and clears_noise(raw, ex.log_noise) and above_rest:
         return dataclasses.replace(ex, peak=float(c.values[i]), jump=raw, jump_step=int(c.steps[i])), True
     return ex, False
 
@@ -396,7 +403,7 @@ def _remedies(ctx: Context, ex: Excursions, lr: DeclaredLr, form: str, why_not_d
         why = f"bring {lr.describe()} to about the usual top of its range"
     elif form == "jump":
         factor = 0.01 if ex.jump >= 30 else 0.1
-        why = f"the loss jumped {times(ex.jump)} in the first steps: the rate is orders of magnitude too high"
+        why = f"the loss jumped {times(ex.jump)} in the first steps" + (": the rate is orders of magnitude too high" if ex.jump >= 30 else " and never came back below its start: the rate is far too high")
     else:
         factor = 0.1 if form == "bouncing" else nice_factor(1 / (1 + ex.bump_peak), lo=0.1, hi=0.5)
         why = why_not_declared or "the loss climbs above where it started: smaller steps"
