@@ -81,3 +81,24 @@ def test_the_same_throw_over_a_loss_that_is_not_at_chance_needs_twice_the_start(
     # no class count, no accuracy: the level is no chance level, and 1.7x is within what a stuck
     # regression loss of noisy minibatches pokes to
     assert _detect("lr-too-high", _stuck_after_one_throw(2.345, 1.7, acc=False)) == []
+
+
+def _keras_epochs(throw: float):
+    """A Keras classifier's epoch means (population lr-too-high/adam1-wine-keras, dev seed 44):
+    the first epoch blown to 161, the loss down to 0.69 by epoch 8, then one epoch at ``throw``;
+    validation accuracy 0.86 at the first evaluation and 0.57-0.66 after."""
+    train = np.array([160.9, 22.09, 1.056, 0.941, 0.732, 3.523, 1.308, 0.788, 0.689, throw, 0.9, 0.7, 0.65, 0.62, 0.6, 0.59])
+    steps = np.arange(train.size)
+    acc = np.array([0.857, 0.743, 0.457, 0.543, 0.629, 0.743, 0.571, 0.6, 0.686, 0.571, 0.657, 0.571, 0.657, 0.657, 0.657, 0.657])
+    return _ctx({"epoch_loss": (steps, train), "epoch_accuracy": (steps, acc)})
+
+
+def test_an_epoch_mean_thrown_past_any_uniform_output_is_a_rate_too_high():
+    # 11.5 after 0.69: worse than a uniform output over 20,000 classes, for a whole epoch
+    (f,) = _detect("lr-too-high", _keras_epochs(11.46))
+    assert f.evidence["form"] == "thrown-back" and f.evidence["thrown_to"] == 11.46
+    assert f.remedies[0].action == "scale_lr" and f.remedies[0].params["factor"] < 1
+
+
+def test_an_epoch_mean_bumped_to_a_plausible_cross_entropy_is_not_thrown_back():
+    assert [f for f in _detect("lr-too-high", _keras_epochs(3.1)) if f.evidence.get("form") == "thrown-back"] == []

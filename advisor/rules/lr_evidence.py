@@ -334,13 +334,15 @@ def gave_back(c: Curve, max_bins: int = 20, min_per_bin: int = 8, min_z: float =
                     end, max(0.0, (end - lowest) / (b[0] - lowest)), (float(b[0]) - lowest) / float(b[0]))
 
 
-def thrown_back(ctx: Context, c: Curve, floor: float, step_factor: float = 10.0, epoch_factor: float = 3.0) -> tuple[int, float, float] | None:
+def thrown_back(ctx: Context, c: Curve, floor: float, step_factor: float = 10.0, epoch_factor: float = 3.0, epoch_floor: float | None = None) -> tuple[int, float, float] | None:
     """(step, level, lowest before it) where a classifier's train loss, after it had learned, was
     thrown back to a cross-entropy of at least ``floor`` (e^-20 on the true class for 20: no
     working model returns there): two consecutive points at least ``step_factor`` times the
     lowest loss before them — one minibatch of a memorised set can hold a single huge loss — or,
     for an epoch aggregate (whose point is a whole epoch's mean), one point ``epoch_factor`` times
-    it. The first point is the initialisation's (``bad-initial-loss``), never the throw."""
+    it. The first point is the initialisation's (``bad-initial-loss``), never the throw.
+    ``epoch_floor``: the floor for an epoch aggregate, when it differs (a mean over a whole epoch
+    needs no margin for one minibatch's huge loss)."""
     if ctx.train_acc is None and ctx.val_acc is None and not ctx.num_classes:
         return None
     s = ctx.series(Role.TRAIN_LOSS)
@@ -351,6 +353,8 @@ def thrown_back(ctx: Context, c: Curve, floor: float, step_factor: float = 10.0,
     low = np.minimum.accumulate(v)[1:-1]  # lowest up to point i, for the pair (or point) starting at i + 1
     level = v[2:] if epoch else np.minimum(v[1:-1], v[2:])
     factor = epoch_factor if epoch else step_factor
+    if epoch and epoch_floor is not None:
+        floor = epoch_floor
     hit = np.flatnonzero((level >= floor) & (low > 0) & (level >= factor * low))
     if hit.size == 0:
         return None

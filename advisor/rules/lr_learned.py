@@ -78,7 +78,7 @@ def thrown_back_finding(ctx: Context, c, tb: tuple[int, float, float], lr: Decla
         R.clip_grad_norm(clip_threshold(ctx, step) or 1.0, "bound the updates that throw the weights away"),
         R.warmup(warmup_steps(ctx), "ramp the rate up so the first steps do not throw the weights away"),
     ]
-    why = "a loss thrown to a cross-entropy of tens after it had learned: the rate is far too high"
+    why = f"a loss thrown to a cross-entropy of {fmt(level)} after it had learned: the rate is far too high"
     return warning_finding(evidence, lr, 0.1, why, rest, summary, 0.7, step)
 
 

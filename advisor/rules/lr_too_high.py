@@ -142,6 +142,7 @@ class Params:
     bounce_noise_k: float = 2.0  # ... and clears this many times the loss's log-scale point noise
     min_thrown: float = 20.0  # declared-blowup: the early peak of a classifier's loss reaches this
     thrown_over_chance: float = 10.0  # ... and this many times ln C when C is known
+    min_thrown_epoch: float = 10.0  # thrown back, an epoch mean with C unknown: above ln 20,000
     far_climb: float = 5.0  # a run that learned: a climb this far above the start clears any noise test
     min_over_chance: float = 1.2  # worse than uniform: the second half's median train loss over ln C
     jump_over_rest: float = 1.5  # a jump (early peak or single point) over the 90th percentile of the rest of the run
@@ -243,7 +244,10 @@ def _other_forms(ctx: Context, c, ex: Excursions, chance: float | None, lr: Decl
     """The forms judged on their own statistics rather than on climbs above the start."""
     if (sp := keeps_spiking(c.values, p)) is not None:
         return [spikes_finding(ctx, c, sp, lr)]
-    if (tb := thrown_back(ctx, c, _thrown_floor(chance, p))) is not None:
+    # an epoch's mean cross-entropy of 10 is worse than a uniform output over 20,000 classes: with
+    # the class count unknown that is the floor for an epoch aggregate (a single step's keeps 20)
+    epoch_floor = None if chance else p.min_thrown_epoch
+    if (tb := thrown_back(ctx, c, _thrown_floor(chance, p), epoch_floor=epoch_floor)) is not None:
         return [thrown_back_finding(ctx, c, tb, lr)]
     if (gb := gave_back_form(ctx, c, p)) is not None:
         return [gave_back_finding(ctx, c, gb, lr)]
