@@ -57,7 +57,8 @@ Trigger (the loss never went non-finite — that is ``non-finite``), any of:
     floor in at least ``min_spike_episodes`` episodes — warning;
   * thrown back: a classifier's loss, after it had learned, was thrown back to a cross-entropy
     of at least ``min_thrown`` (``thrown_over_chance`` times ln C when C is known) — two
-    consecutive points 10x the lowest before them, or one epoch mean 3x it
+    consecutive points 10x the lowest before them, or one epoch mean 3x it (an epoch mean of at
+    least ``min_thrown_epoch`` when C is unknown: a cross-entropy above ln 20,000)
     (``advisor.rules.lr_evidence.thrown_back``) — warning;
   * gave back: the loss fell by at least ``min_gb_progress`` of its start (coarse bin medians of
     at least 8 points), then climbed back by ``min_give_back`` of that progress — a climb that

@@ -31,7 +31,9 @@ merely stopped improving for
 ``flat_after`` of the run while train loss fell by ``flat_train_drop`` more is reported at
 info level (train falls, val flat). Two more info-level forms: with at most ``tiny_n``
 evaluations (3 or more), every evaluation after the minimum above it, the last by ``min_rise``,
-while train fell ``flat_train_drop`` (or ``tiny_train_drop`` in a clear trend) — too few points for a test, and the summary says so; and a
+while train fell ``flat_train_drop`` (or ``tiny_train_drop`` in a clear trend: a Mann-Kendall z
+of at most ``tiny_train_z`` over 6 bins or more) — too few points for a test, and the summary
+says so; and a
 gap that keeps widening while validation still creeps down: over the second half train fell by
 ``gap_train_drop`` or more, validation by under ``gap_val_drop``, and val/train ended at
 ``gap_ratio`` or more, up by half.
