@@ -293,9 +293,12 @@ def _noise_explains_spikes(f: Finding, fs: list[Finding]) -> bool:
     """lr-too-high's 'spiking' form (climbs above the start in a run that learned) where the
     per-minibatch noise is itself most of the loss's level (gradient-noise): single noisy batches
     climb that high by chance, so the climbs say nothing about the rate — unless a climb went
-    orders of magnitude up (100x the start: no minibatch noise does that; the "noise" measured then
-    is the fall back down)."""
-    if f.condition != "lr-too-high" or f.evidence.get("form") != "spiking" or f.evidence.get("highest_climb", 0.0) >= 100.0:
+    orders of magnitude up (100x the start, in its binned medians or in one logged point: no
+    minibatch noise of a model that learned throws a batch's loss 100x above an untrained model's;
+    the "noise" measured then is the spikes and the falls back down)."""
+    if f.condition != "lr-too-high" or f.evidence.get("form") != "spiking":
+        return False
+    if max(f.evidence.get("highest_climb", 0.0), f.evidence.get("highest_point", 0.0)) >= 100.0:
         return False
     return any(g.condition == "gradient-noise" for g in fs)
 

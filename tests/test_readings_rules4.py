@@ -102,3 +102,36 @@ def test_an_epoch_mean_thrown_past_any_uniform_output_is_a_rate_too_high():
 
 def test_an_epoch_mean_bumped_to_a_plausible_cross_entropy_is_not_thrown_back():
     assert [f for f in _detect("lr-too-high", _keras_epochs(3.1)) if f.evidence.get("form") == "thrown-back"] == []
+
+
+def _near_zero_with_spikes(peak: float):
+    """800 single-minibatch losses (population oscillation/momentum0.995-breast, dev seed 44: SGD
+    with momentum 0.99 on an easy task): learned from 0.65 to about 0.02 in 60 steps, then four
+    runs of a dozen batches back at ~2.5 (binned medians 4-6x the start) and two lone batches at
+    ``peak`` — the per-step noise is then most of the level, so gradient-noise fires too."""
+    rng = np.random.default_rng(5)
+    y = 0.02 * np.exp(rng.normal(0, 1.5, 800))
+    y[:60] = 0.65 * np.exp(-np.arange(60) / 15) + 0.02
+    for s0 in (130, 300, 480, 650):
+        y[s0 : s0 + 12] = 2.5 * np.exp(rng.normal(0, 0.3, 12))
+    y[740], y[799] = peak, 0.95 * peak
+    return _ctx({"loss/train": (np.arange(800), y)})
+
+
+def test_a_batch_thrown_100x_above_the_untrained_loss_is_no_minibatch_noise():
+    from advisor.engine import Engine
+
+    findings, _ = Engine.from_config().diagnose(_near_zero_with_spikes(85.0))
+    by = {f.condition: f for f in findings}
+    assert "gradient-noise" in by  # the spikes make the per-step noise most of the level
+    f = by["lr-too-high"]
+    assert f.evidence["form"] == "spiking" and f.evidence["highest_climb"] < 100 <= f.evidence["highest_point"]
+    assert f.remedies[0].action == "scale_lr" and f.remedies[0].params["factor"] < 1
+
+
+def test_climbs_within_what_noise_reaches_stay_explained_by_the_noise():
+    from advisor.engine import Engine
+
+    findings, _ = Engine.from_config().diagnose(_near_zero_with_spikes(10.0))
+    assert "gradient-noise" in {f.condition for f in findings}
+    assert "lr-too-high" not in {f.condition for f in findings}

@@ -226,6 +226,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "early_peak_step": ex.jump_step,
         "climbs_above_start": ex.bumps,
         "highest_climb": round(ex.bump_peak, 2),
+        "highest_point": round(_highest_point(c, ex), 2),
         "final_loss": sh.vend,
         "progress": round(progress, 4),
         "step_range": [int(c.steps[0]), int(c.steps[-1])],
@@ -239,6 +240,13 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     summary = _summary(form, ex, sh.vend, progress, lr, chance, int(c.steps[-1]))
     conf = _confidence(form, ex, p)
     return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
+
+
+def _highest_point(c, ex: Excursions) -> float:
+    """The highest single logged point after the early window, over the level the climbs are
+    judged from (a minibatch thrown 100x above an untrained model's loss is no sampling noise)."""
+    later = c.values[c.steps > ex.early_end_step]
+    return float(np.max(later)) / ex.ref if later.size and ex.ref > 0 else 0.0
 
 
 def _other_forms(ctx: Context, c, ex: Excursions, chance: float | None, lr: DeclaredLr, p: Params) -> list[Finding]:
