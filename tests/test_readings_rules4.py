@@ -135,3 +135,29 @@ def test_climbs_within_what_noise_reaches_stay_explained_by_the_noise():
     findings, _ = Engine.from_config().diagnose(_near_zero_with_spikes(10.0))
     assert "gradient-noise" in {f.condition for f in findings}
     assert "lr-too-high" not in {f.condition for f in findings}
+
+
+def _a2c(reward: np.ndarray):
+    """An SB3 agent logging every 500 steps over 10k: 20 points of ep_rew_mean beside its losses."""
+    steps = np.arange(1, reward.size + 1) * 500
+    rng = np.random.default_rng(1)
+    return _ctx({
+        "rollout/ep_rew_mean": (steps, reward),
+        "train/entropy_loss": (steps, -0.6 + rng.normal(0, 0.03, reward.size)),
+        "train/value_loss": (steps, 5.0 + rng.normal(0, 0.5, reward.size)),
+    })
+
+
+def test_a_reward_logged_twenty_times_still_climbing_at_the_end_is_still_improving():
+    # SB3 A2C on CartPole for 10k steps (extra21): ep_rew_mean 15.6 -> 85 in order, its best the
+    # last point; the last quarter holds five points, whose trend z cannot reach 2.6
+    rew = np.array([15.6, 14.7, 16.4, 19.1, 21.6, 24.9, 28.3, 32.2, 36.7, 40.8, 45.5, 50.1, 55.0, 59.8, 63.0, 67.5, 71.2, 75.0, 80.3, 85.0])
+    ctx = _a2c(rew)
+    assert ctx.workload == "rl"
+    (f,) = _detect("still-improving", ctx)
+    assert f.evidence["signal"] == "reward" and f.remedies[0].action == "train_longer"
+
+
+def test_a_reward_that_reached_its_level_before_its_last_points_is_not_still_improving():
+    rew = np.concatenate([np.linspace(15, 80, 12), 80 + np.array([0.4, -0.3, 0.2, -0.5, 0.1, 0.3, -0.2, 0.0])])
+    assert _detect("still-improving", _a2c(rew)) == []

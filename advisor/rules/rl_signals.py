@@ -162,17 +162,25 @@ def unpaid(c: Curve) -> str | None:
     return None
 
 
+# the fewest points a "still rising at the end" window holds: eight in order give a trend z of 3.3
+LATE_MIN_POINTS = 8
+
+
 def still_rising(c: Curve, min_share: float) -> tuple[float, float, float, Track] | None:
     """(share of the whole gain its last quarter brought, that quarter's Mann-Kendall z, where it
     starts, the track) when the reward is still rising at the end: the last quarter's raw points
     trend up (z above 2.6), bring ``min_share`` of the gain or more and still climb in its second
     half (a higher median, a trend z above 1), and the last bin sits at the best within the bins'
-    noise. None otherwise."""
+    noise. A reward logged a few dozen times has five points in its last quarter, whose trend z
+    cannot reach 2.6 even in order: the window is then its last ``LATE_MIN_POINTS`` points. None
+    otherwise."""
     if c.span <= 0:
         return None
     tr = track(c)
     gain = float(np.max(tr.values)) - float(tr.values[0])
     late_start = float(c.steps[0]) + 0.75 * c.span
+    if np.count_nonzero(c.steps >= late_start) < LATE_MIN_POINTS <= c.n:
+        late_start = float(c.steps[-LATE_MIN_POINTS])
     late = c.values[c.steps >= late_start]
     if gain <= 0 or gain <= 3.0 * tr.noise or late.size < 5 or float(tr.values[-1]) < float(np.max(tr.values)) - tr.noise:
         return None

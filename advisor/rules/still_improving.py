@@ -26,7 +26,8 @@ validation's last ``sparse_val_evals`` evaluations (half of them when more) fall
 Kendall p at ``short_late_p``) to its lowest at the end, with ``min_late_drop`` of its whole fall
 in its second half, and the train loss's last point its lowest.
 
-RL runs: the reward, not a loss — its last quarter trends up (Mann-Kendall z above 2.6), brought
+RL runs: the reward, not a loss — its last quarter (its last 8 points when the quarter holds
+fewer: five in order cannot reach the test) trends up (Mann-Kendall z above 2.6), brought
 ``min_late_drop`` of its whole gain or more, and ends at its best within its bins' noise.
 
 Remedies: ``train_longer`` (x2), with any decay schedule stretched to the new length.
