@@ -161,3 +161,23 @@ def test_a_reward_logged_twenty_times_still_climbing_at_the_end_is_still_improvi
 def test_a_reward_that_reached_its_level_before_its_last_points_is_not_still_improving():
     rew = np.concatenate([np.linspace(15, 80, 12), 80 + np.array([0.4, -0.3, 0.2, -0.5, 0.1, 0.3, -0.2, 0.0])])
     assert _detect("still-improving", _a2c(rew)) == []
+
+
+def _cut_short(lr: np.ndarray):
+    """A Hugging Face LoRA fine-tune configured for a linear decay and killed after 74 steps."""
+    steps = np.arange(1, lr.size + 1)
+    loss = 10.3 + np.random.default_rng(4).normal(0, 0.4, lr.size)
+    return _ctx({"train/loss": (steps, loss), "train/learning_rate": (steps, lr)}, hparams={"schedule": "linear"})
+
+
+def test_a_linear_decay_cut_off_after_a_few_dozen_steps_is_no_scheduler_left_unstepped():
+    # extra22: 2.0e-4 -> 1.989e-4 over 27 steps, then flat (the optimizer's steps skipped); the
+    # rate fell, a little, step after step: the scheduler is stepped
+    lr = np.concatenate([2e-4 - 4e-8 * np.arange(28), np.full(46, 2e-4 - 4e-8 * 27)])
+    assert _detect("schedule-misconfigured", _cut_short(lr)) == []
+
+
+def test_a_configured_decay_whose_rate_never_moves_is_still_reported():
+    (f,) = _detect("schedule-misconfigured", _cut_short(np.full(74, 2e-4)))
+    assert "never" in f.summary or "stays at" in f.summary
+    assert f.remedies[0].action == "lr_schedule"

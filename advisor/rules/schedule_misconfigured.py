@@ -29,7 +29,9 @@ Trigger, any of:
   * never decays: the config names a decaying schedule (cosine, linear, step, exponential,
     polynomial) but the logged rate is constant after any warmup — a scheduler never stepped, or
     one sized (``schedule_horizon``: a TF Object Detection API ``total_steps``) for ``far_horizon``
-    times the run or more.
+    times the run or more. Without a configured horizon, a rate that never rises and falls a little
+    (under 1% in all) at two logged points or more is a scheduler that is stepped, over a horizon
+    longer than what was logged — a run cut off after 74 of its planned steps — and is not reported.
 
 Needs at least ``min_points`` points.
 
@@ -196,6 +198,11 @@ def _never_decays(ctx: Context, lr, i_peak: int, kind: str, kind_name: str, end_
         summary = (f"the config sizes its {kind} schedule for {int(horizon)} steps but the run ended at step {end_step}: "
                    f"the logged learning rate stays at {fmt(peak)} from step {int(steps[i_peak])} to the end, it never decays")
     else:
+        d = np.diff(post)
+        if np.all(d <= 0) and np.count_nonzero(d < 0) >= 2:
+            # it does fall, a little, step after step: the scheduler is stepped, over a horizon
+            # longer than what was logged (a run cut short), and nothing says how long
+            return []
         rem = [R.lr_schedule(sched, "the configured decay never happened: step the scheduler", horizon=end_step)]
         summary = f"the config asks for a {kind} schedule but the logged learning rate stays at {fmt(peak)} from step {int(steps[i_peak])} to the end"
     return [finding(ID, SEVERITY, 0.7, summary, evidence, rem, onset=int(steps[i_peak]))]
