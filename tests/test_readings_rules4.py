@@ -181,3 +181,26 @@ def test_a_configured_decay_whose_rate_never_moves_is_still_reported():
     (f,) = _detect("schedule-misconfigured", _cut_short(np.full(74, 2e-4)))
     assert "never" in f.summary or "stays at" in f.summary
     assert f.remedies[0].action == "lr_schedule"
+
+
+def _stall_then(tail: list[float]):
+    """Single-minibatch losses logged every 10 steps (population lr-too-high/adam2-seqcls-lstm,
+    dev seed 46: Adam at 2 on an LSTM): bouncing between 1.6 and 4.8 around 2.9 with no trend."""
+    head = [3.346, 4.246, 4.797, 3.814, 3.903, 4.112, 2.937, 2.608, 1.987, 1.722, 2.219, 2.064, 4.414, 2.577, 2.884,
+            3.718, 2.321, 4.409, 4.275, 2.298, 3.842, 2.289, 1.624, 2.351, 1.968, 3.755, 1.939, 3.075]
+    vals = np.array(head + tail)
+    ev = np.arange(29, 10 * vals.size, 30)  # evaluated every 30 steps: val bouncing, accuracy 0.30-0.42 of 4 classes
+    val = np.array([6.13, 3.49, 2.03, 2.9, 6.18, 5.89, 1.55, 1.77, 2.0, 2.33, 2.1, 1.9])[: ev.size]
+    acc = np.array([0.32, 0.35, 0.345, 0.3, 0.305, 0.322, 0.42, 0.375, 0.387, 0.39, 0.4, 0.41])[: ev.size]
+    return _ctx({"train_loss": (np.arange(vals.size) * 10 + 9, vals), "val_loss": (ev, val), "val_acc": (ev, acc)})
+
+
+def test_two_low_minibatches_at_the_end_are_no_escape_from_a_stall():
+    fs = _detect("plateau", _stall_then([1.386, 1.601]))
+    assert all(f.evidence.get("form") is not None for f in fs)  # the lasting form at most, never the escaped one
+    assert not any(r.action == "scale_lr" and r.params["factor"] > 1 for f in fs for r in f.remedies)
+
+
+def test_a_fall_held_over_its_last_points_still_escapes_the_stall():
+    (f,) = _detect("plateau", _stall_then([1.2, 0.9, 0.7, 0.55, 0.45, 0.4, 0.38, 0.36, 0.35, 0.35]))
+    assert f.evidence.get("form") is None and f.evidence["escape_fraction"] >= 0.75
