@@ -19,7 +19,8 @@ the plateau sits far above where the run ends — and falls right after it at le
 1/``max_slope_ratio`` times as steeply as it drifted within it (a stall, not a noisy stretch
 of a steady decline; the fall measured over a window as long as the stall or over the escape,
 until the loss is three quarters of the way down to its end, whichever is steeper, and over
-at least ``min_escape_bins`` bins after the stall: one noisy minibatch or two are no fall), over at least ``min_stall_bins`` bins (a steady fall has flat stretches of a
+at least ``min_escape_bins`` points after the stall when each is one minibatch: one noisy batch or
+two are no fall), over at least ``min_stall_bins`` bins (a steady fall has flat stretches of a
 few points), and ends below every level the stall visited (its rolling medians for one minibatch a
 point; each evaluation of a validation loss): a run ending no lower than its stall already dipped
 fell within its own scatter; and, when validation is logged (``min_stall_evals`` evaluations within
@@ -95,7 +96,7 @@ class Params:
     min_len: float = 0.15
     min_len_no_lr: float = 0.25
     warn_len_no_lr: float = 0.3  # one-cycle's default warmup (pct_start) is 30% of the run
-    min_escape_bins: int = 3  # the escape: at least this many bins after the stall
+    min_escape_bins: int = 3  # the escape of a loss logged one minibatch a point: at least this many points
     min_escape_acc_gain: float = 0.1  # an escape that raises val accuracy less than this gives no rate direction
     max_slope_ratio: float = 0.25
     max_start: float = 0.5
@@ -189,10 +190,11 @@ def _escaped(ctx: Context, c, sh, p: Params, tol: float, what: str = "train loss
         return []
     plateau_level = float(median(c.bvals[a:b]))
     escape = (plateau_level - sh.vend) / total_fall
-    if escape < p.min_escape or escape > p.max_escape or b > len(c.bvals) - p.min_escape_bins:
-        # far above where the loss started it is a blow-up, not a stall; and a fall is more than
-        # its last point or two (one noisy minibatch each when bins hold single points)
-        return []
+    # a fall is more than the last point or two when each is one noisy minibatch (evaluations on
+    # a whole val set, or binned medians, are not)
+    escape_bins = p.min_escape_bins if c.point_bins and not min_stall else 2
+    if escape < p.min_escape or escape > p.max_escape or b > len(c.bvals) - escape_bins:
+        return []  # far above where the loss started it is a blow-up, not a stall
     s_in = theil_sen(c.bsteps[a:b], c.bvals[a:b])  # the drift within the stall
     # a train loss drifting down within the band (``drift_of_fall`` of the whole fall) while
     # validation fell as fast: a steady decline its one-minibatch noise hid (a calm or rising
