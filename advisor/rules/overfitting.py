@@ -10,7 +10,9 @@ Trigger: with at least ``min_evals`` validation points, the (3-point median smoo
 has its minimum at least ``patience`` evaluations and ``min_after`` of the run before the end;
 from there it rises by at least ``min_rise`` of its minimum (or by ``min_give_back`` of what
 validation had gained from its first evaluations: a model that barely learned gives most of it
-back with a rise of a few percent — reported at info) and clearly — by more than ``noise_k``
+back with a rise of a few percent — reported at info; or by ``small_rise`` in a steady trend, a
+Mann-Kendall z of ``small_rise_z`` or more over ``small_rise_evals`` evaluations or more from the
+minimum on — info too) and clearly — by more than ``noise_k``
 times its own noise and ``late_noise_k`` times the point noise of the evaluations' second half
 (where a flattened val loss bounces; the binned noise of the whole curve is mostly its smooth
 early fall) and, past ``small_n`` evaluations, as a trend (Mann-Kendall z of the
@@ -83,6 +85,9 @@ class Params:
     gap_ratio: float = 2.0
     end_noise_k: float = 1.0  # the last evaluation stays above the minimum by this many late point noises
     min_give_back: float = 0.5  # ... or the rise gives back this share of validation's gain
+    small_rise: float = 0.03  # ... or a small rise (info) that is a steady trend:
+    small_rise_z: float = 3.0  # ... Mann-Kendall z of the evaluations from the minimum on
+    small_rise_evals: int = 10  # ... over at least this many
     shift_min_points: int = 5  # a level shift: the later half of the evaluations after the minimum
 
 
@@ -305,14 +310,22 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # large against its level, or against what validation had gained (a model that barely learned
     # gives back most of a small gain with a rise of a few percent)
     gained = float(median(v.values[:3])) - v_best
-    big = rel_rise >= p.min_rise or (gained > 0 and rise >= p.min_give_back * gained)
+    gave_back = gained > 0 and rise >= p.min_give_back * gained
+    # small but certain: a rise of a few percent that is a trend no noise makes (Mann-Kendall z of
+    # the evaluations from the minimum on at least ``small_rise_z``, ``small_rise_evals`` of them)
+    steady = rel_rise >= p.small_rise and after.size >= p.small_rise_evals and mann_kendall_z(after) >= p.small_rise_z
+    big = rel_rise >= p.min_rise or gave_back or steady
     if rise > 0 and big and clear and train_not_rising and gap_end > gap_best and ends_up:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
         if rel_rise < p.min_rise:
             # small against its level: worth knowing (the best weights were earlier), no alarm
             severity = Severity.INFO
-            acc_txt += f"; small against its level, it gives back {pct(rise / gained)} of what validation had gained"
-            evidence["gave_back"] = round(rise / gained, 3)
+            if gave_back:
+                acc_txt += f"; small against its level, it gives back {pct(rise / gained)} of what validation had gained"
+                evidence["gave_back"] = round(rise / gained, 3)
+            else:
+                acc_txt += f"; small against its level, but a steady trend over {after.size} evaluations (z={mann_kendall_z(after):.1f})"
+                evidence["small_steady_rise"] = True
         _rise_evidence(evidence, after, v.n, p_rise)
         summary = (
             f"val loss rose {_by(v.values, rise, rel_rise)} from its minimum {fmt(best_raw)} at step {best_step} to {fmt(v_end)} over its "
