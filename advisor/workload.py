@@ -55,6 +55,7 @@ _ADVERSARIAL = {"gan", "adv", "adversarial", "real", "fake"}
 _RECONSTRUCTION = {"l1", "l2", "mse", "recon", "reconstruction", "rec", "cycle", "cyc", "idt", "identity", "perceptual", "vgg", "content", "pixel", "feat", "fm"}
 _COEF = {"coef", "coeff", "coefficient", "beta", "target"}
 _CLEAN_NAME = {"loss", "losses", "total", "mean", "avg", "train", "training", "err"}
+_ORDER_STATS = {"min", "max", "median", "std", "var", "p10", "p90"}
 
 RL_KINDS = ("reward", "episode_length", "entropy", "value_loss", "policy_loss", "kl", "clip_fraction", "explained_variance")
 # Streams only an RL trainer writes (entropy and KL are logged by other models too).
@@ -217,6 +218,8 @@ def _score(s: Series, kind: str) -> tuple[float, int, str]:
     score = 10.0 if not plain else 0.0
     score += 8 if toks & TOTAL_WORDS else 0
     score += 2 if kind == "reward" and toks & (_EPISODE | {"cumulative"}) else 0
+    # the mean reward, not the worst, best or middle episode's (min_/max_/median_reward beside it)
+    score -= 5 if kind == "reward" and toks & _ORDER_STATS else 0
     score -= 4 if kind == "kl" and "old" in toks else 0
     score -= 2 if kind == "entropy" and toks & _LOSSY else 0  # the entropy itself beats its loss
     # pix2pix / CycleGAN log the generator's adversarial term (G_GAN) beside its reconstruction

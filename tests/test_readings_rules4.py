@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from advisor.model import Role
 from tests.test_readings_rules import _ctx, _detect
 
 
@@ -204,3 +205,39 @@ def test_two_low_minibatches_at_the_end_are_no_escape_from_a_stall():
 def test_a_fall_held_over_its_last_points_still_escapes_the_stall():
     (f,) = _detect("plateau", _stall_then([1.2, 0.9, 0.7, 0.55, 0.45, 0.4, 0.38, 0.36, 0.35, 0.35]))
     assert f.evidence.get("form") is None and f.evidence["escape_fraction"] >= 0.75
+
+
+def _fine_tune(rise: float, seed: int = 0, trend: bool = True):
+    """A QLoRA fine-tune evaluated every 50 steps (extra23): eval loss falling to its minimum at
+    step 2400, then ``rise`` above it by the end — steadily, or as noise around its minimum."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(50, 4001, 50)
+    t = steps / 4000.0
+    train = 0.6 + 0.9 * np.exp(-5 * t) + rng.normal(0, 0.01, steps.size)
+    down = 0.82 + 0.6 * np.exp(-9 * np.clip(t, 0, 0.6) / 0.6 * 0.6) - 0.6 * np.exp(-5.4)
+    after = steps > 2400
+    up = np.where(after, (steps - 2400) / 1600.0 * rise * 0.82, 0.0) if trend else 0.0
+    val = down + up + rng.normal(0, 0.002, steps.size)
+    return _ctx({"train/loss": (steps, train), "eval/loss": (steps, val)})
+
+
+def test_a_small_rise_in_a_steady_trend_after_the_minimum_is_overfitting_at_info():
+    (f,) = _detect("overfitting", _fine_tune(0.045))
+    assert f.severity.value == "info" and f.evidence.get("small_steady_rise") is True
+    assert f.remedies[0].action == "early_stop" and 2000 <= f.remedies[0].params["step"] <= 2600
+
+
+def test_a_small_rise_that_is_only_noise_around_the_minimum_is_not():
+    assert _detect("overfitting", _fine_tune(0.045, trend=False)) == []
+
+
+def test_the_mean_reward_is_the_reward_beside_its_order_statistics():
+    # an A2C fork logging the last ten episodes' mean, median, min and max (extra23): the reward
+    # had been min_reward, the shortest name
+    steps = np.arange(1, 101) * 10
+    rng = np.random.default_rng(0)
+    tags = {name: (steps, rng.normal(0, 1, 100)) for name in ("mean_reward", "median_reward", "min_reward", "max_reward")}
+    tags["dist_entropy"] = (steps, np.full(100, 0.6))
+    tags["value_loss"] = (steps, np.full(100, 1.0))
+    ctx = _ctx(tags)
+    assert ctx.workload == "rl" and ctx.tag(Role.REWARD) == "mean_reward"
