@@ -218,6 +218,21 @@ def _stop_remedy(ctx: Context, best_step: int, patience: int, wasted: float, evi
     )
 
 
+def _small_rise(v, after: np.ndarray, v_best: float, rise: float, rel_rise: float, p: Params) -> tuple[str, dict] | None:
+    """(summary note, evidence) for a rise under ``min_rise`` that still counts — at info: one
+    that gives back ``min_give_back`` of what validation had gained (a model that barely learned
+    gives back most of a small gain with a rise of a few percent), or a rise of ``small_rise`` or
+    more that is a trend no noise makes (Mann-Kendall z of the ``small_rise_evals`` or more
+    evaluations from the minimum on at least ``small_rise_z``). None otherwise."""
+    gained = float(median(v.values[:3])) - v_best
+    if gained > 0 and rise >= p.min_give_back * gained:
+        return f"; small against its level, it gives back {pct(rise / gained)} of what validation had gained", {"gave_back": round(rise / gained, 3)}
+    z = mann_kendall_z(after) if after.size >= p.small_rise_evals else 0.0
+    if rel_rise >= p.small_rise and z >= p.small_rise_z:
+        return f"; small against its level, but a steady trend over {after.size} evaluations (z={z:.1f})", {"small_steady_rise": True}
+    return None
+
+
 def _clear_rise(v, after: np.ndarray, rise: float, noise: float, p: Params) -> tuple[bool, float, float]:
     """(the rise is clear, the exact p of the points from the minimum on rising in order — 1.0
     past ``small_n`` evaluations —, the point noise of the evaluations' second half)."""
@@ -307,25 +322,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # the model the run ended with is worse than the best one: its last evaluation is still up (a
     # cyclic rate lifts the val loss in each high-rate phase and brings it back to its minimum)
     ends_up = float(v.values[-1]) - v_best > p.end_noise_k * late_noise
-    # large against its level, or against what validation had gained (a model that barely learned
-    # gives back most of a small gain with a rise of a few percent)
-    gained = float(median(v.values[:3])) - v_best
-    gave_back = gained > 0 and rise >= p.min_give_back * gained
-    # small but certain: a rise of a few percent that is a trend no noise makes (Mann-Kendall z of
-    # the evaluations from the minimum on at least ``small_rise_z``, ``small_rise_evals`` of them)
-    steady = rel_rise >= p.small_rise and after.size >= p.small_rise_evals and mann_kendall_z(after) >= p.small_rise_z
-    big = rel_rise >= p.min_rise or gave_back or steady
-    if rise > 0 and big and clear and train_not_rising and gap_end > gap_best and ends_up:
+    small = _small_rise(v, after, v_best, rise, rel_rise, p)
+    if rise > 0 and (rel_rise >= p.min_rise or small) and clear and train_not_rising and gap_end > gap_best and ends_up:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
-        if rel_rise < p.min_rise:
+        if rel_rise < p.min_rise and small is not None:
             # small against its level: worth knowing (the best weights were earlier), no alarm
             severity = Severity.INFO
-            if gave_back:
-                acc_txt += f"; small against its level, it gives back {pct(rise / gained)} of what validation had gained"
-                evidence["gave_back"] = round(rise / gained, 3)
-            else:
-                acc_txt += f"; small against its level, but a steady trend over {after.size} evaluations (z={mann_kendall_z(after):.1f})"
-                evidence["small_steady_rise"] = True
+            acc_txt += small[0]
+            evidence.update(small[1])
         _rise_evidence(evidence, after, v.n, p_rise)
         summary = (
             f"val loss rose {_by(v.values, rise, rel_rise)} from its minimum {fmt(best_raw)} at step {best_step} to {fmt(v_end)} over its "
