@@ -322,10 +322,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # the model the run ended with is worse than the best one: its last evaluation is still up (a
     # cyclic rate lifts the val loss in each high-rate phase and brings it back to its minimum)
     ends_up = float(v.values[-1]) - v_best > p.end_noise_k * late_noise
-    small = _small_rise(v, after, v_best, rise, rel_rise, p)
+    # under min_rise only: its trend test is work a large rise does not need
+    small = _small_rise(v, after, v_best, rise, rel_rise, p) if 0 < rise and rel_rise < p.min_rise else None
     if rise > 0 and (rel_rise >= p.min_rise or small) and clear and train_not_rising and gap_end > gap_best and ends_up:
         severity, acc_txt = _rise_severity(ctx, p, evals_after, evidence)
-        if rel_rise < p.min_rise and small is not None:
+        if small is not None:
             # small against its level: worth knowing (the best weights were earlier), no alarm
             severity = Severity.INFO
             acc_txt += small[0]
