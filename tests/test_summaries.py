@@ -18,6 +18,7 @@ NUM = r"(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)"
 ARROW = re.compile(NUM + r"\s*(?:->|→)\s*" + NUM)
 FALL = re.compile(r"\b(fell|falling|fall|dropp\w*|decreas\w*|lower\w*)\b")
 RISE = re.compile(r"\b(rose|rising|rise|climb\w*|increas\w*|grew|growing)\b")
+STAY = re.compile(r"\b(stayed|stays|staying|stuck)\b")
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 
 
@@ -39,6 +40,8 @@ def contradictions(summary: str) -> list[str]:
                 bad.append(f"says falling but {a} -> {b}: {clause.strip()}")
             if says_rise and b < a:
                 bad.append(f"says rising but {a} -> {b}: {clause.strip()}")
+            if STAY.search(before) and a > 0 and b > 0 and max(a / b, b / a) > 1.5:
+                bad.append(f"says it stayed but {a} -> {b}: {clause.strip()}")
     return bad
 
 
@@ -49,6 +52,8 @@ def test_the_checker_catches_the_reported_contradiction():
     assert contradictions("after the gradient norm grew 12145567055252920320x (exploding gradients)")
     assert not contradictions("after the gradient norm grew 1.21e+19x; the loss made no progress")
     assert not contradictions("validation is still falling too (0.904 -> 0.867)")
+    assert contradictions("train loss stayed at its initial level (0.697 -> 2.39) while the learning rate is far above")
+    assert not contradictions("train loss stayed at its initial level (2.3 -> 2.33) while the learning rate is far above")
     assert not contradictions("val loss rose 8% from its minimum 0.9 to 1.02 while train loss went 1.18 -> 0.5")
 
 
@@ -98,3 +103,33 @@ def test_ratios_and_a_loss_that_ended_higher_read_right():
     ctx = Context(run, resolve(run), "supervised")
     unhealthy, why = _loss_unhealthy(ctx, 40.0, Params())
     assert unhealthy and not contradictions(f"gradient norm grew 424x; {why}") and "above where it started" in why
+
+
+def _declared_high_rate(loss: np.ndarray):
+    """A loss logged every 10 steps under a logged learning rate of 14 (no optimizer family uses
+    that): lr-too-high's findings on it."""
+    from advisor.rules import BY_ID
+    from tests.test_readings_rules import _ctx
+
+    steps = np.arange(10, 10 * loss.size + 1, 10)
+    ctx = _ctx({"train/loss": (steps, loss), "train/lr": (steps, np.full(loss.size, 14.0))})
+    spec = BY_ID["lr-too-high"]
+    return spec.detect(ctx, spec.make_params())
+
+
+@pytest.mark.parametrize("course, words", [
+    ("rose", "ended above its initial level"),
+    ("came-back", "then climbed back up"),
+    ("stayed", "stayed at its initial level"),
+])
+def test_a_declared_rate_summary_says_what_the_loss_did(course, words):
+    # the declared form said "stayed at its initial level (0.697 -> 2.39)" for a loss that more
+    # than tripled, and for one that learned to 0.16 and climbed back (population dev seeds)
+    rng = np.random.default_rng(5)
+    t = np.linspace(0, 1, 120)
+    level = {"rose": 0.7 + 1.7 * t,
+             "came-back": np.where(t < 0.3, 1.3 - 1.15 * t / 0.3, 0.15 + 1.1 * (t - 0.3) / 0.7),
+             "stayed": np.full(t.size, 2.3)}[course]
+    (f,) = _declared_high_rate(level * rng.lognormal(0, 0.03, t.size))
+    assert f.evidence["form"] == "declared", f.evidence
+    assert words in f.summary and contradictions(f.summary) == [], f.summary

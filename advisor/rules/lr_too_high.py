@@ -115,12 +115,14 @@ from advisor.rules.base import Context, finding, margin_confidence, nice_factor,
 from advisor.rules.lr_evidence import BlownUpStart, DeclaredLr, Excursions, blown_up_start, chance_loss, clears_noise, declared_lr, excursions, thrashing, thrown_back
 from advisor.rules.lr_learned import gave_back_finding, gave_back_form, keeps_spiking, spikes_finding, thrashing_finding, thrown_back_finding
 from advisor.rules.non_finite import clip_threshold
+from advisor.rules.shape import Shape
 from advisor.signals import fmt, mann_kendall_z, median, percent_scale, times
 
 ID = "lr-too-high"
 SEVERITY = Severity.CRITICAL
 SIGNALS = ("train loss", "learning rate and optimizer if known", "an RL agent's approximate KL per update")
 WORKLOADS = ("supervised", "unknown", "rl")
+STAYED = 1.5  # a summary says a loss "stayed at" a level only within this factor of it
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         evidence["optimizer"] = lr.optimizer
     if chance is not None:
         evidence["chance_loss"] = chance
-    summary = _summary(form, ex, sh.vend, progress, lr, chance, int(c.steps[-1]))
+    summary = _summary(form, ex, sh, progress, lr, chance, int(c.steps[-1]))
     conf = _confidence(form, ex, p)
     return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
 
@@ -367,9 +369,10 @@ def _uniform_finding(ctx: Context, c, ex: Excursions, wu: tuple[float, float, fl
                    _remedies(ctx, ex, lr, "bouncing", "worse than a uniform output: the rate is far too high"), onset=half)
 
 
-def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: DeclaredLr, chance: float | None, last: int) -> str:
+def _summary(form: str, ex: Excursions, sh: Shape, progress: float, lr: DeclaredLr, chance: float | None, last: int) -> str:
     at = f" (chance ln C = {fmt(chance)})" if chance is not None else ""
     rate = lr.describe()
+    vend = sh.vend
     if form == "jump":
         return (
             f"train loss jumped from {fmt(ex.ref)} to {fmt(ex.ref * ex.jump)} ({times(ex.jump)}) by step {ex.jump_step}, "
@@ -377,10 +380,7 @@ def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: Declar
             f"the learning rate is far too high ({rate}); units have likely died"
         )
     if form == "declared":
-        return (
-            f"train loss stayed at its initial level ({fmt(ex.ref)} -> {fmt(vend)}{at}) while the learning rate is far "
-            f"above the usual range for its optimizer ({rate})"
-        )
+        return f"{_declared_course(ex.ref, sh)}{at} while the learning rate is far above the usual range for its optimizer ({rate})"
     if form == "declared-blowup":
         return (
             f"train loss was thrown to {fmt(ex.peak)} in the first steps (by step {ex.jump_step}){at} under a learning "
@@ -397,6 +397,16 @@ def _summary(form: str, ex: Excursions, vend: float, progress: float, lr: Declar
         f"{times(ex.bump_peak)}), although it learned ({fmt(ex.ref)} -> {fmt(vend)}): the learning rate is too high for "
         f"stable training ({rate})"
     )
+
+
+def _declared_course(ref: float, sh: Shape) -> str:
+    """What a loss judged stuck under a declared high rate did, in words its numbers bear out: it
+    ended well above where it started, came back up after learning, or stayed."""
+    if sh.vend > STAYED * ref:
+        return f"train loss ended above its initial level ({fmt(ref)} -> {fmt(sh.vend)})"
+    if sh.vmin < ref / STAYED:
+        return f"train loss fell to {fmt(sh.vmin)}, then climbed back up to {fmt(sh.vend)}, about its initial level {fmt(ref)}"
+    return f"train loss stayed at its initial level ({fmt(ref)} -> {fmt(sh.vend)})"
 
 
 def _confidence(form: str, ex: Excursions, p: Params) -> float:
