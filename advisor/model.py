@@ -296,7 +296,8 @@ class PlotCurve:
     """A curve as the reports draw it: one role's tag, a downsampled step grid and its values.
 
     ``values`` holds NaN where a point is missing (a median over seeds with no run there, say);
-    ``nonfinite_step`` is where the raw stream first went NaN/Inf (the curve stops before it).
+    ``nonfinite_step`` is where the raw stream first went NaN/Inf (the curve stops before it, or
+    skips its few non-finite points when the stream recovered: ``advisor.signals.finite_part``).
     """
 
     tag: str

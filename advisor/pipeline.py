@@ -23,7 +23,7 @@ from advisor.io.runs import load_run
 from advisor.io.tfevents import EventFile
 from advisor.model import Finding, PlotCurve, Role, Run, RunReport, SweepEntry
 from advisor.rules.base import Context
-from advisor.signals import bin_medians, first_nonfinite
+from advisor.signals import bin_medians, finite_part
 from advisor.workload import Workload, classify, supervised_evidence
 
 CURVE_ROLES = (Role.TRAIN_LOSS, Role.VAL_LOSS, Role.TRAIN_ACC, Role.VAL_ACC, Role.LR, Role.GRAD_NORM, Role.REWARD, Role.ENTROPY, Role.GEN_LOSS, Role.DISC_LOSS)
@@ -172,15 +172,14 @@ def run_curves(run: Run, signals: Signals, points: int = CURVE_POINTS) -> dict[s
         s = signals.get(run, role)
         if s is None or not len(s):
             continue
-        cut = first_nonfinite(s.values)
-        steps, values = (s.steps, s.values) if cut is None else (s.steps[:cut], s.values[:cut])
+        steps, values, bad_step, _ = finite_part(s.steps, s.values)
         bs, bv, counts = bin_medians(steps, values, points)
         lo, hi = bin_extremes(values, int(counts[0])) if len(bv) < len(values) else ((), ())
         out[role.value] = PlotCurve(
             tag=s.key,
             steps=tuple(int(x) for x in bs),
             values=tuple(float(x) for x in bv),
-            nonfinite_step=None if cut is None else int(s.steps[cut]),
+            nonfinite_step=bad_step,
             lo=lo,
             hi=hi,
         )

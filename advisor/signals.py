@@ -73,6 +73,25 @@ def first_nonfinite(values: np.ndarray) -> int | None:
     return int(np.argmax(bad))
 
 
+# A stream whose non-finite points are this rare, and whose last tenth is finite, recovered: a few
+# NaN epochs in a run that went on training (an fp16 overflow, one bad batch) leave the rest of
+# the curve to be read; a stream that stays non-finite stops at its first NaN.
+RECOVERED_MAX_SHARE = 0.05
+
+
+def finite_part(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int | None, bool]:
+    """(steps, values, first non-finite step or None, recovered): the finite prefix of a stream,
+    or — when it recovered (see ``RECOVERED_MAX_SHARE``) — every finite point of it."""
+    cut = first_nonfinite(values)
+    if cut is None:
+        return steps, values, None, False
+    bad = ~np.isfinite(values)
+    tail = bad[-max(3, bad.size // 10):]
+    if bad.sum() <= RECOVERED_MAX_SHARE * bad.size and not tail.any():
+        return steps[~bad], values[~bad], int(steps[cut]), True
+    return steps[:cut], values[:cut], int(steps[cut]), False
+
+
 def robust_sigma(x: np.ndarray) -> float:
     """MAD-based standard deviation (0 for fewer than 2 points)."""
     x = np.asarray(x, dtype=float)
@@ -139,7 +158,8 @@ def bin_medians(steps: np.ndarray, values: np.ndarray, max_bins: int = MAX_BINS)
 
 @dataclass(frozen=True, eq=False)
 class Curve:
-    """A stream prepared for rules: the finite prefix, its binned medians and its noise."""
+    """A stream prepared for rules: the finite prefix (every finite point when it recovered, see
+    :func:`finite_part`), its binned medians and its noise."""
 
     steps: np.ndarray  # raw steps of the finite prefix
     values: np.ndarray  # raw values of the finite prefix
@@ -150,10 +170,17 @@ class Curve:
     bnoise: float  # noise of the binned medians (residual around a rolling median)
     nonfinite_step: int | None  # step of the first NaN/Inf in the full stream
     n_total: int  # points in the full stream, non-finite included
+    recovered: bool = False  # a few non-finite points, then finite again: the curve holds every finite point
 
     @property
     def n(self) -> int:
         return len(self.values)
+
+    @property
+    def cut_short(self) -> bool:
+        """The stream went non-finite and stayed so: the curve stops at its first NaN (a stream
+        that recovered holds every finite point and reads as a whole)."""
+        return self.nonfinite_step is not None and not self.recovered
 
     @property
     def point_bins(self) -> bool:
@@ -194,10 +221,8 @@ class Curve:
 def make_curve(steps: np.ndarray, values: np.ndarray, max_bins: int = MAX_BINS) -> Curve:
     values = np.asarray(values, dtype=float)
     steps = np.asarray(steps)
-    cut = first_nonfinite(values)
-    nonfinite_step = None if cut is None else int(steps[cut])
-    if cut is not None:
-        steps, values = steps[:cut], values[:cut]
+    n_total = values.size
+    steps, values, nonfinite_step, recovered = finite_part(steps, values)
     bs, bv, bc = bin_medians(steps, values, max_bins)
     return Curve(
         steps=steps,
@@ -208,7 +233,8 @@ def make_curve(steps: np.ndarray, values: np.ndarray, max_bins: int = MAX_BINS) 
         noise=diff_noise(values),
         bnoise=binned_noise(bv),
         nonfinite_step=nonfinite_step,
-        n_total=len(np.asarray(values)) + (0 if cut is None else 1),
+        n_total=n_total,
+        recovered=recovered,
     )
 
 
@@ -300,7 +326,7 @@ def _at_most_inversions(n: int) -> tuple[int, ...]:
 def in_order(c: "Curve | None", rising: bool, p_max: float, min_n: int = 6) -> bool:
     """The curve (``min_n`` to 30 finite points) moves in order — up when ``rising``, else down —
     at an exact one-sided Kendall p below ``p_max``, and ends at its extreme (highest or lowest)."""
-    if c is None or c.nonfinite_step is not None or not min_n <= c.n <= 30:
+    if c is None or c.cut_short or not min_n <= c.n <= 30:
         return False
     y = c.values if rising else -c.values
     return rising_p_exact(y) < p_max and float(y[-1]) >= float(np.max(y)) - 1e-12

@@ -241,3 +241,64 @@ def test_the_mean_reward_is_the_reward_beside_its_order_statistics():
     tags["value_loss"] = (steps, np.full(100, 1.0))
     ctx = _ctx(tags)
     assert ctx.workload == "rl" and ctx.tag(Role.REWARD) == "mean_reward"
+
+
+# -- a few non-finite points in a run that trained on (extra21's 1WangXT YOLOv5 exp2) ------------
+
+
+def test_a_stream_with_a_few_nan_points_that_recovered_keeps_its_finite_points():
+    from advisor.signals import finite_part, make_curve
+
+    steps = np.arange(300)
+    v = np.linspace(1.0, 0.5, 300)
+    v[[167, 176, 177]] = np.nan
+    s, x, bad, rec = finite_part(steps, v)
+    assert rec and bad == 167 and s.size == 297 and np.isfinite(x).all()
+    c = make_curve(steps, v)
+    assert c.recovered and c.nonfinite_step == 167 and c.steps[-1] == 299 and c.n_total == 300
+    v[290] = np.nan  # non-finite in its last tenth: it did not recover
+    assert not finite_part(steps, v)[3] and make_curve(steps, v).steps[-1] == 166
+    w = np.linspace(1.0, 0.5, 300)
+    w[100:120] = np.inf  # 20 of 300 (7%): more than a transient
+    assert not finite_part(steps, w)[3]
+
+
+def _yolo_like(train_nan=(), val_nan=()):
+    """A detector's summed losses over 300 epochs, both still falling at the end."""
+    steps = np.arange(300)
+    rng = np.random.default_rng(8)
+    train = 0.04 + 0.13 * np.exp(-steps / 150) + rng.normal(0, 0.0015, 300)
+    val = 0.02 + 0.12 * np.exp(-steps / 150) + rng.normal(0, 0.0015, 300)
+    train[list(train_nan)] = np.nan
+    val[list(val_nan)] = np.nan
+    return {"train/loss": (steps, train), "val/loss": (steps, val)}
+
+
+def test_a_run_that_recovered_from_nan_epochs_is_a_warning_and_what_else_it_shows_stands():
+    from advisor.pipeline import diagnose_run
+    from advisor.engine import Engine
+    from tests import synth
+
+    rep = diagnose_run(synth.run_of(_yolo_like(train_nan=(167, 176, 177), val_nan=(170, 177))), Engine.from_config()).report
+    by = {f.condition: f for f in rep.findings}
+    nf = by["non-finite"]
+    assert nf.severity.value == "warning" and nf.evidence["form"] == "recovered" and nf.evidence["finite_after"] == 122
+    assert "recovered" in nf.summary
+    assert "still-improving" in by  # read on the finite points, and not dropped by the NaN
+    # the same NaN with nothing after it: the run died there, critical, and the shape rules are moot
+    dead = _yolo_like(train_nan=range(167, 300))
+    rep = diagnose_run(synth.run_of(dead), Engine.from_config()).report
+    assert rep.findings[0].condition == "non-finite" and rep.findings[0].severity.value == "critical"
+    assert "still-improving" not in {f.condition for f in rep.findings}
+
+
+def test_one_nan_evaluation_in_a_healthy_run_is_info_and_no_rate_cut():
+    # AhmetKoraySonal's YOLOv5m (extra20): val loss NaN at epoch 1 of 149 under AMP, train finite
+    from advisor.pipeline import diagnose_run
+    from advisor.engine import Engine
+    from tests import synth
+
+    rep = diagnose_run(synth.run_of(_yolo_like(val_nan=(1,))), Engine.from_config()).report
+    (nf,) = [f for f in rep.findings if f.condition == "non-finite"]
+    assert nf.severity.value == "info" and nf.evidence["form"] == "recovered"
+    assert nf.remedies[0].action != "scale_lr" and "not the training itself" in nf.summary

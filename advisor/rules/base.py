@@ -104,7 +104,7 @@ class Context:
         for role in (Role.VAL_METRIC, Role.VAL_ACC):
             c = self._curve(role)
             tag = self.tag(role)
-            if c is None or tag is None or c.n < 3 or c.nonfinite_step is not None:
+            if c is None or tag is None or c.n < 3 or c.cut_short:
                 continue
             higher = self.signals.directions.get(tag, "max") == "max"
             return TaskMetric(tag, c, higher)
@@ -124,9 +124,10 @@ class Context:
 
     def finite_train(self, min_points: int = 0, min_bins: int = 0):  # -> tuple[Curve, Shape] | None
         """(train curve, its shape) when the train loss has enough points and never went
-        non-finite — the precondition of every rule that judges the loss curve's shape."""
+        non-finite, or recovered from a few non-finite points (its finite points are the curve) —
+        the precondition of every rule that judges the loss curve's shape."""
         c, sh = self.train, self.train_shape
-        if c is None or sh is None or c.n < min_points or len(c.bvals) < min_bins or c.nonfinite_step is not None:
+        if c is None or sh is None or c.n < min_points or len(c.bvals) < min_bins or c.cut_short:
             return None
         return c, sh
 
@@ -214,7 +215,7 @@ class Context:
         (:meth:`_started_below`): a model that started at 0.09 and a loss of 2.33 and learned its
         way to 0.35 is an underfit 10-class model, not a 3-class one at chance."""
         for acc in (self.val_acc, self.train_acc):
-            if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
+            if acc is None or acc.n < 3 or acc.cut_short:
                 continue
             late = acc.values[acc.n // 2 :]
             a = median(late) / percent_scale(acc.values)
@@ -280,7 +281,7 @@ class Context:
         validation accuracy: evaluated after training began, a model fitting shuffled labels
         scores below chance there (0.05 on 10 classes)."""
         a, t = self.train_acc, self.train
-        if a is None or t is None or a.n < 3 or t.n < 3 or a.nonfinite_step is not None:
+        if a is None or t is None or a.n < 3 or t.n < 3 or a.cut_short:
             return False
         early_acc = median(a.values[:3]) / percent_scale(a.values)
         return early_acc < 0.7 / c and median(t.values[:3]) > 1.5 * math.log(c)
@@ -307,9 +308,9 @@ class Context:
         from scratch has its gap too."""
         t = self.train
         acc = self.val_acc if self.val_acc is not None else self.train_acc
-        if t is None or t.n < 3 or t.nonfinite_step is not None:
+        if t is None or t.n < 3 or t.cut_short:
             return None
-        if acc is None or acc.nonfinite_step is not None:
+        if acc is None or acc.cut_short:
             from advisor.rules import trained_start
 
             return "metric" if trained_start.metric_from_start(self) else "gap" if trained_start.gap_from_start(self) else None

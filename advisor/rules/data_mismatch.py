@@ -103,7 +103,7 @@ def chance_apart(ctx: Context, p: Params | None = None) -> tuple[float, float, f
     normalisation, another label mapping, a model evaluated in another mode)."""
     p = p or Params()
     ta, va, chance = ctx.train_acc, ctx.val_acc, ctx.chance_accuracy
-    if ta is None or va is None or not chance or va.n < p.apart_evals or ta.n < 4 or ta.nonfinite_step is not None or va.nonfinite_step is not None:
+    if ta is None or va is None or not chance or va.n < p.apart_evals or ta.n < 4 or ta.cut_short or va.cut_short:
         return None
     upto = ta.values[ta.steps <= va.steps[0]]
     if upto.size < 2:
@@ -138,7 +138,7 @@ def _chance_apart(ctx: Context, p: Params) -> list[Finding]:
 def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     """Validation far above the train loss from the first evaluation on (the third form)."""
     t, v = ctx.train, ctx.val
-    if t is None or v is None or t.n < 5 or v.n < p.apart_evals or t.nonfinite_step is not None or v.nonfinite_step is not None:
+    if t is None or v is None or t.n < 5 or v.n < p.apart_evals or t.cut_short or v.cut_short:
         return []
     first, span = float(t.steps[0]), float(t.steps[-1] - t.steps[0])
     if span <= 0 or float(v.steps[0]) > first + p.apart_within * span:
@@ -195,7 +195,7 @@ def _train_scale_off(ctx: Context, v, start: float) -> int | None:
     ln C, which no untrained classifier's mean loss does (a loss summed over a batch and divided by
     another count, a per-token loss). Its level then cannot be set against validation's."""
     acc = ctx.val_acc if ctx.val_acc is not None else ctx.train_acc
-    if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
+    if acc is None or acc.n < 3 or acc.cut_short:
         return None
     i = int(np.argmin(np.abs(acc.steps - float(v.steps[0]))))
     if abs(float(acc.steps[i]) - float(v.steps[0])) > max(1.0, 0.02 * float(acc.steps[-1] - acc.steps[0])):
@@ -254,7 +254,7 @@ def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_wid
 def _test_apart(ctx: Context, p: Params) -> list[Finding]:
     """A held-out test loss far above the validation loss at the same steps."""
     v, te = ctx.val, ctx.test
-    if v is None or te is None or v.n < 1 or te.n < 1 or v.nonfinite_step is not None or te.nonfinite_step is not None:
+    if v is None or te is None or v.n < 1 or te.n < 1 or v.cut_short or te.cut_short:
         return []
     k = max(1, min(3, te.n))
     at = te.steps[-k:]
@@ -294,7 +294,7 @@ def _flat_train(ctx: Context, p: Params) -> list[Finding]:
     v = ctx.val
     if ts is None or vs is None or v is None or v.n < p.min_evals:
         return []
-    if ctx.train.nonfinite_step is not None or v.nonfinite_step is not None:
+    if ctx.train.cut_short or v.cut_short:
         return []
     if not _val_fell(v.values, vs.z_all, p) or vs.progress < p.val_drop or abs(ts.progress) >= p.train_flat:
         return []

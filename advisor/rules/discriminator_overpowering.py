@@ -65,7 +65,7 @@ class Params:
 def _levels(c: Curve | None, p: Params, first: str) -> tuple[float, float] | None:
     """(initial, late) levels of a finite, non-negative loss curve, else None; the initial level
     is the ``first`` ("max" or "min") of its first three points."""
-    if c is None or c.n < p.min_points or c.nonfinite_step is not None or c.span <= 0 or float(np.min(c.values)) < 0:
+    if c is None or c.n < p.min_points or c.cut_short or c.span <= 0 or float(np.min(c.values)) < 0:
         return None
     head = c.values[:3]
     start = float(np.max(head) if first == "max" else np.min(head))

@@ -96,7 +96,7 @@ def _val_blew_up(ctx: Context, step_min: float) -> bool:
     model — after rising from the train loss's minimum on (Mann-Kendall z > 2): the weights are
     being thrown out, which a train loss still early in its climb understates."""
     v = ctx.val
-    if v is None or v.n < 4 or v.nonfinite_step is not None:
+    if v is None or v.n < 4 or v.cut_short:
         return False
     after = v.values[v.steps >= step_min]
     return after.size >= 2 and float(v.values[-1]) > float(v.values[0]) and float(after[-1]) == float(np.max(after)) and (
@@ -124,7 +124,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     noise = max(c.bnoise, c.noise / np.sqrt(max(median(c.bcount), 1)))
     if sm is not b:
         noise *= 1.25 / np.sqrt(5)  # the minimum is a median of 5 points: that much less noisy
-    exploded = c.nonfinite_step is not None
+    exploded = c.cut_short  # (a loss that recovered from a few NaN points trained on)
     # a NaN stands in for neither the rise nor its trend: a finite part that rose within its own
     # noise, with no trend, before a sudden NaN is non-finite's business alone
     within_noise = rise < p.noise_k * noise

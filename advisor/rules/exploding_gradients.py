@@ -111,7 +111,7 @@ def _burst(ctx: Context, p: Params) -> dict | None:
     """An early burst of the gradient norm that threw the loss up and left it unhealthy (see the
     module docstring); its evidence with ``onset``, or None."""
     g, c = ctx.grad, ctx.train
-    if g is None or c is None or g.n < 2 * p.min_points or c.n < 4 or g.nonfinite_step is not None or c.nonfinite_step is not None:
+    if g is None or c is None or g.n < 2 * p.min_points or c.n < 4 or g.cut_short or c.cut_short:
         return None
     med = float(median(g.values))
     until = float(g.steps[0]) + p.burst_frac * float(g.steps[-1] - g.steps[0])

@@ -204,7 +204,7 @@ def lr_direction(ctx: Context) -> tuple[str | None, str]:
     | None, why). None means unclear — neither a climb above the start nor a declared rate says."""
     declared = declared_lr(ctx)
     c = ctx.train
-    ex = excursions(c) if c is not None and c.nonfinite_step is None else None
+    ex = excursions(c) if c is not None and not c.cut_short else None
     if declared.high:
         return "down", f"{declared.describe()} is far above the usual range for its optimizer"
     if ex is not None and (ex.jump >= 2.0 or ex.bumps >= 1):
@@ -393,7 +393,7 @@ def thrashing(ctx: Context, c: Curve, min_evals: int = 6, min_change: float = 0.
     if val is None or acc is None or val.n < min_evals or acc.n < 4 or c.n < 8:
         return None
     lv = val.values
-    if val.nonfinite_step is not None or not np.all(lv > 0) or acc.nonfinite_step is not None:
+    if val.cut_short or not np.all(lv > 0) or acc.cut_short:
         return None
     d = np.diff(np.log(lv))
     change = float(np.median(np.abs(d)))

@@ -119,7 +119,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return _epoch_means(ctx, p) or _held_out(ctx, p)
     if c is None or sh is None or c.n < p.min_points:
         return _held_out(ctx, p)
-    if c.nonfinite_step is not None:
+    if c.cut_short:
         return []
     scale = abs(sh.v0) if sh.v0 else 1.0
     # the lowest of many noisy binned medians sits a few of their sigmas below the level: that
@@ -205,7 +205,7 @@ def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
     accuracy logged stays near chance."""
     s = ctx.series(Role.TRAIN_LOSS)
     c = ctx.train
-    if s is None or c is None or s.per_step < p.epoch_per_step or c.nonfinite_step is not None:
+    if s is None or c is None or s.per_step < p.epoch_per_step or c.cut_short:
         return []
     vals = c.values
     level = median(vals)
@@ -297,7 +297,7 @@ def _val_falls_in_order(ctx: Context, p: Params) -> bool:
     (exact Kendall p below ``val_order_p``) and ends at its lowest: the model is learning, however
     slowly its noisy train loss shows it."""
     v = ctx.val
-    if v is None or v.n < p.val_order_evals or v.nonfinite_step is not None:
+    if v is None or v.n < p.val_order_evals or v.cut_short:
         return False
     if v.n <= 30:
         if not in_order(v, rising=False, p_max=p.val_order_p, min_n=p.val_order_evals):
@@ -323,7 +323,7 @@ def _val_stuck(ctx: Context, p: Params) -> bool:
     """Validation (at least ``min_evals`` evaluations) never got below its first evaluation by
     more than its own noise, and ends no lower than it started."""
     v = ctx.val
-    if v is None or v.n < p.min_evals or v.nonfinite_step is not None:
+    if v is None or v.n < p.min_evals or v.cut_short:
         return False
     first = float(v.values[0])
     return float(np.min(v.values)) >= first - 3.0 * max(v.noise, 0.0) - 0.01 * abs(first) and v.end() >= first
@@ -360,7 +360,7 @@ def _auc_at_chance(ctx: Context, p: Params) -> list[Finding]:
 def _held_out(ctx: Context, p: Params) -> list[Finding]:
     acc = ctx.val_acc
     chance = ctx.chance_accuracy
-    if acc is None or chance is None or acc.n < p.min_evals or acc.nonfinite_step is not None:
+    if acc is None or chance is None or acc.n < p.min_evals or acc.cut_short:
         return _auc_at_chance(ctx, p)
     vals = acc.values
     # Accuracy logged in percent?

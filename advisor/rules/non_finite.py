@@ -30,6 +30,12 @@ its last tenth, while every loss stays finite, is reported at info: a mixed-prec
 (fp16 autocast with dynamic scaling) skips the steps whose scaled gradients overflow, most often
 while it calibrates in the first steps, and training goes on unharmed.
 
+A stream that recovered — non-finite at no more than 5% of its points, none in its last tenth
+(``advisor.signals.finite_part``) — is the ``recovered`` form: a warning when the train loss went
+non-finite and trained on, info when only an evaluation did while the train loss stayed finite;
+not the early blow-up cause; and the other rules read the finite points, whose findings stand
+(the engine drops nothing for this form).
+
 Known false positives: none for the loss itself; a metric that is legitimately undefined at
 some steps (e.g. a ratio with an empty denominator logged as NaN) is reported at info level.
 """
@@ -44,7 +50,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Role, Severity
 from advisor.rules.base import Context, finding
-from advisor.signals import fmt, mann_kendall_z, median
+from advisor.signals import finite_part, fmt, mann_kendall_z, median
 
 ID = "non-finite"
 SEVERITY = Severity.CRITICAL
@@ -104,7 +110,6 @@ def clip_threshold(ctx: Context, before_step: float | None = None) -> float | No
 
 def _cause(ctx: Context, p: Params, role: Role, step: int, evidence: dict) -> tuple[str, float | None]:
     """What preceded the first non-finite value (and the gradient-norm growth before it)."""
-    train = ctx.train
     s_first = ctx.series(role)
     at_start = s_first is not None and step == int(s_first.steps[0])
     grad_finite_at_start = ctx.grad is not None and ctx.grad.n > 0 and ctx.grad.steps[0] <= step
@@ -119,13 +124,15 @@ def _cause(ctx: Context, p: Params, role: Role, step: int, evidence: dict) -> tu
                 growth = late / early
                 evidence["grad_norm_growth"] = round(growth, 2)
     rising = False
-    if train is not None and train.n >= 8:
-        k = max(4, int(train.n * p.lookback))
-        tail = train.values[-k:]
+    prior = _finite_before(ctx, step)
+    if prior.size >= 8:
+        k = max(4, int(prior.size * p.lookback))
+        tail = prior[-k:]
         z = mann_kendall_z(tail)
-        rising = z > 2.6 and tail[-1] > median(train.values[: max(3, train.n // 5)])
+        rising = z > 2.6 and tail[-1] > median(prior[: max(3, prior.size // 5)])
         evidence["loss_trend_before"] = round(z, 2)
-    early = train is not None and 0 < train.n < p.early_points and not at_start
+    # (a stream that recovered was not blown up by its first steps: the run trained on)
+    early = 0 < prior.size < p.early_points and not at_start and _recovered(ctx) is None
     if at_start and (grad_finite_at_start or ctx.grad is None):
         return "inputs", growth
     if early:
@@ -137,10 +144,16 @@ def _cause(ctx: Context, p: Params, role: Role, step: int, evidence: dict) -> tu
     return "sudden", growth
 
 
+def _finite_before(ctx: Context, step: int) -> np.ndarray:
+    """The train loss's finite points before ``step`` (a recovered curve goes on past it)."""
+    train = ctx.train
+    return np.empty(0) if train is None else train.values[train.steps < step]
+
+
 def _remedies(ctx: Context, cause: str, step: int, growth: float | None) -> tuple[list[Remedy], str]:
     """The remedies for a cause, in order, and the words that explain it."""
     clip = clip_threshold(ctx, step) or 1.0
-    train = ctx.train
+    n_before = _finite_before(ctx, step).size
     if cause == "inputs":
         rem = [
             R.sanitize_inputs("non-finite from the first step: check inputs and the loss for 0/0 and log 0"),
@@ -157,12 +170,12 @@ def _remedies(ctx: Context, cause: str, step: int, growth: float | None) -> tupl
         why = f"after the gradient norm grew {fmt(growth)}x (exploding gradients)"
     elif cause == "early":
         rem = [
-            R.scale_lr(0.01, f"the loss blew up after {train.n} finite step(s): the learning rate is likely orders of magnitude too high"),
+            R.scale_lr(0.01, f"the loss blew up after {n_before} finite step(s): the learning rate is likely orders of magnitude too high"),
             R.clip_grad_norm(clip, "bound the first updates"),
             R.warmup(max(100, int(0.05 * max(step, 1))), "ramp the learning rate up from a small value"),
             R.sanitize_inputs("if a smaller rate does not help: check the inputs for NaN/Inf and huge values"),
         ]
-        why = f"after only {train.n} finite point(s): a learning rate far too high (or broken inputs)"
+        why = f"after only {n_before} finite point(s): a learning rate far too high (or broken inputs)"
     elif cause == "diverging":
         rem = [
             R.scale_lr(0.1, "the loss rose before it went non-finite: the learning rate is too high"),
@@ -232,4 +245,33 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         last_ok = float(train.values[-1])
         evidence["last_finite_train_loss"] = last_ok
     summary = f"{tag} became {value} at step {step} ({count} non-finite point{'s' if count != 1 else ''}) {why}"
+    if is_loss and (back := _recovered(ctx)) is not None:
+        # a few NaN points in a run that trained on: the rules read its finite points, and the
+        # engine lets what they show stand (NO_CONFLICT_FORMS)
+        evidence.update(form="recovered", finite_after=back)
+        train_broke = train is not None and train.nonfinite_step is not None
+        # the train loss stayed finite: an evaluation went non-finite, the training did not
+        if train_broke or ctx.series(Role.TRAIN_LOSS) is None:
+            severity = Severity.WARNING
+            summary += f"; training went on and recovered: the last {back} logged points are finite"
+        else:
+            severity = Severity.INFO
+            summary += (f"; the train loss stayed finite and the last {back} points are finite again: an evaluation "
+                        "that overflowed (fp16) or met a broken batch, not the training itself")
     return [finding(ID, severity, 0.99 if is_loss else 0.6, summary, evidence, rem, onset=step)]
+
+
+def _recovered(ctx: Context) -> int | None:
+    """Finite points after the last non-finite one, when every loss (and the gradient norm) that
+    went non-finite recovered (:func:`advisor.signals.finite_part`); None when one did not."""
+    after = None
+    for role in _CRITICAL_ROLES:
+        s = ctx.series(role)
+        if s is None or not len(s) or np.isfinite(s.values).all():
+            continue
+        if not finite_part(s.steps, s.values)[3]:
+            return None
+        last_bad = int(np.flatnonzero(~np.isfinite(s.values))[-1])
+        n = int(s.values.size - last_bad - 1)
+        after = n if after is None else min(after, n)
+    return after

@@ -398,7 +398,7 @@ def _train_fell(t, best_step: float, t_drop: float, p: Params) -> bool:
 def _widening(ctx: Context, p: Params) -> list[Finding]:
     """Validation still creeping down while train falls steeply: the gap keeps widening."""
     v, t = ctx.val, ctx.train
-    if v.n < p.min_evals or t.n < 10 or v.nonfinite_step is not None:
+    if v.n < p.min_evals or t.n < 10 or v.cut_short:
         return []
     mid = float(v.steps[0] + (v.steps[-1] - v.steps[0]) / 2)
     # the level around the middle, not the one evaluation there: a noisy val set's spike at the

@@ -141,7 +141,7 @@ def _escaped_on_val(ctx: Context, c, p: Params) -> list[Finding]:
     validation loss, evaluated whole, shows plainly: read the stall there (``min_val_evals``
     evaluations at least, and a val loss that fell ``min_val_progress`` of its first value)."""
     v, vs = ctx.val, ctx.val_shape
-    if not c.point_bins or v is None or vs is None or v.n < p.min_val_evals or v.nonfinite_step is not None:
+    if not c.point_bins or v is None or vs is None or v.n < p.min_val_evals or v.cut_short:
         return []
     fall = vs.v0 - vs.vend
     if fall <= 0 or vs.progress < p.min_val_progress:
@@ -284,7 +284,7 @@ def _val_fell_meanwhile(ctx: Context, s_a: float, s_b: float, p: Params) -> bool
     escape (three quarters of the way down to its best evaluation) — the same test the train
     loss's stall passes: no stall, but a steady decline the noise of one-minibatch points hid."""
     v = ctx.val
-    if v is None or v.nonfinite_step is not None:
+    if v is None or v.cut_short:
         return False
     inside = (v.steps >= s_a) & (v.steps <= s_b)
     if int(inside.sum()) < p.min_stall_evals:
@@ -439,7 +439,7 @@ def _escape_accuracy_gain(ctx: Context, stall_end: float) -> tuple[float, float,
     the median of its last three evaluations over the median of those up to ``stall_end``; None
     without an accuracy evaluated at least twice on each side."""
     acc = ctx.val_acc
-    if acc is None or acc.nonfinite_step is not None:
+    if acc is None or acc.cut_short:
         return None
     during, after = acc.values[acc.steps <= stall_end], acc.values[acc.steps > stall_end]
     if during.size < 2 or after.size < 2:

@@ -37,7 +37,7 @@ TARGET_KL = 0.02  # the per-update KL that KL-targeted PPO implementations aim f
 
 def rl_lr_too_high(ctx: Context, min_kl: float = 0.2, min_points: int = 10) -> list[Finding]:
     kl = curve(ctx, Role.APPROX_KL)
-    if kl is None or kl.nonfinite_step is not None:
+    if kl is None or kl.cut_short:
         return []
     late = kl.values[kl.steps >= kl.steps[0] + 0.1 * kl.span] if kl.span > 0 else kl.values
     if late.size < min_points:

@@ -92,7 +92,7 @@ def reward(ctx: Context, min_points: int) -> Curve | None:
     """The reward curve when it has ``min_points`` points and never went non-finite (non-finite
     values are the non-finite rule's)."""
     c = curve(ctx, Role.REWARD)
-    return c if c is not None and c.n >= min_points and c.nonfinite_step is None else None
+    return c if c is not None and c.n >= min_points and not c.cut_short else None
 
 
 def entropy(ctx: Context, min_points: int) -> tuple[Curve, bool] | None:

@@ -100,7 +100,7 @@ def _stalled_after(ctx: Context, floor_step: int, max_gain: float) -> bool:
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
     lr = ctx.lr
-    if lr is None or lr.n < p.min_points or lr.nonfinite_step is not None:
+    if lr is None or lr.n < p.min_points or lr.cut_short:
         return []
     vals, steps = lr.values, lr.steps
     end_step = max(int(steps[-1]), ctx.last_step)

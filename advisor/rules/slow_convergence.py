@@ -85,7 +85,7 @@ def val_still_falling(ctx: Context, late_start: float, val_p: float = 0.01, min_
     its whole fall, and ends at its lowest: a train loss whose late trend is lost in per-batch
     noise has not flattened when the val set, evaluated whole, keeps going down."""
     v = ctx.val
-    if v is None or v.n < 6 or v.nonfinite_step is not None:
+    if v is None or v.n < 6 or v.cut_short:
         return False
     late = v.values[v.steps >= late_start]
     if late.size < 5:

@@ -89,7 +89,7 @@ def _few_train_points(ctx: Context, p: Params) -> list[Finding]:
     t, v = ctx.train, ctx.val
     # validation logged more often than the train loss: it, not a short run, is why the train
     # loss is too sparse (a run of six epochs logging both per epoch is judged by the usual test)
-    if t is None or v is None or not 3 <= t.n < min(p.min_points, v.n) or t.nonfinite_step is not None or v.nonfinite_step is not None:
+    if t is None or v is None or not 3 <= t.n < min(p.min_points, v.n) or t.cut_short or v.cut_short:
         return []
     k = max(p.sparse_val_evals, v.n // 2)
     if v.n < k or float(t.values[-1]) > float(np.min(t.values)) or int(np.argmin(v.values)) != v.n - 1:
@@ -143,7 +143,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     val_txt = val_core = ""
     val_strong = False
     if v is not None and v.n >= p.min_evals:
-        if v.nonfinite_step is not None:
+        if v.cut_short:
             return []
         late = v.values[v.steps >= sh.late_start]
         if late.size < 3:

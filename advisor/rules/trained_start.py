@@ -33,7 +33,7 @@ def gap_from_start(ctx: Context) -> bool:
     no lower than 0.8 of its first points' (nothing learned in the run) and validation never
     climbs 25% above where it started: the run resumed a trained model at its floor."""
     t, v = ctx.train, ctx.val
-    if v is None or v.n < 3 or v.nonfinite_step is not None or float(v.steps[0]) > float(t.steps[0]) + 0.1 * max(t.span, 1.0):
+    if v is None or v.n < 3 or v.cut_short or float(v.steps[0]) > float(t.steps[0]) + 0.1 * max(t.span, 1.0):
         return False
     level = np.interp(v.steps.astype(float), t.bsteps, rolling_median(t.bvals, 9) if t.bvals.size >= 15 else t.bvals)
     if not np.all(level > 0) or float(median(t.values[:10])) <= 0:

@@ -100,7 +100,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
             severity = Severity.INFO  # a model fitting most of its data: more capacity is advice, not an alarm
     gap = None
     v = ctx.val
-    if v is not None and v.n >= 2 and v.nonfinite_step is None:
+    if v is not None and v.n >= 2 and not v.cut_short:
         gap = (v.end() - sh.vend) / abs(sh.vend)
         if abs(gap) > p.max_gap:
             return []
@@ -157,7 +157,7 @@ def _initial(ctx: Context, c, v0: float) -> float:
         return v0
     refs = [v0]
     v = ctx.val
-    if v is not None and v.n and v.nonfinite_step is None and float(v.steps[0]) <= float(c.steps[0]):
+    if v is not None and v.n and not v.cut_short and float(v.steps[0]) <= float(c.steps[0]):
         refs.append(float(v.values[0]))
     return max(refs)
 
@@ -167,7 +167,7 @@ def _low_accuracy(ctx: Context, p: Params) -> bool:
     tenth, at least 3 points) — of the way from chance to perfect when the class count is known
     (0.79 on two classes is 58% of the way, what 0.62 is on ten)."""
     for acc in (ctx.train_acc, ctx.val_acc):
-        if acc is None or acc.n < 3 or acc.nonfinite_step is not None:
+        if acc is None or acc.n < 3 or acc.cut_short:
             continue
         a = median(acc.values[-max(3, acc.n // 10):]) / percent_scale(acc.values)
         c = ctx.num_classes
@@ -181,7 +181,7 @@ def _accuracy_flat(ctx: Context, p: Params) -> bool:
     """The accuracy (train, else validation; at least 8 points) gained under ``acc_flat_gain``
     between the two quarters of the run's second half."""
     for acc in (ctx.train_acc, ctx.val_acc):
-        if acc is None or acc.n < 8 or acc.nonfinite_step is not None:
+        if acc is None or acc.n < 8 or acc.cut_short:
             continue
         b = acc.bvals[len(acc.bvals) // 2 :]
         scale = percent_scale(acc.values)
