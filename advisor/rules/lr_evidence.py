@@ -291,6 +291,7 @@ class GaveBack:
     end: float  # median of the last two bins
     end_share: float  # (end - lowest) / (start - lowest): what the run still had not won back at its end
     progress: float  # (start - lowest) / start
+    cut_at: int | None = None  # the step of a rate cut that ended the give-back (lr_learned.cut_step)
 
 
 def gave_back(c: Curve, max_bins: int = 20, min_per_bin: int = 8, min_z: float = 5.0) -> GaveBack | None:

@@ -6,6 +6,8 @@ trigger and the other forms in :mod:`advisor.rules.lr_too_high`."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 import numpy as np
@@ -95,7 +97,8 @@ def gave_back_form(ctx: Context, c, p: Any) -> GaveBack | None:
         at = np.interp([gb.best_step, gb.peak_step], rate.steps, rate.values)
         if at[1] > 1.05 * at[0]:
             return None
-    if gb.end_share < p.min_end_give_back and cut_step(ctx, c, gb) is None:
+    gb = dataclasses.replace(gb, cut_at=cut_step(ctx, c, gb))
+    if gb.end_share < p.min_end_give_back and gb.cut_at is None:
         return None  # it won its progress back, and not because the rate was cut
     return gb
 
@@ -140,7 +143,7 @@ def gave_back_finding(ctx: Context, c, gb: GaveBack, lr: DeclaredLr) -> Finding:
         "signal": "train_loss",
     }
     ended = f"and ended at {fmt(gb.end)}"
-    if (t := cut_step(ctx, c, gb)) is not None:
+    if (t := gb.cut_at) is not None:
         evidence["recovered_after_cut_at"] = t
         ended = f"came back only once the learning rate was cut at step {t}, and ended at {fmt(gb.end)}"
     summary = (

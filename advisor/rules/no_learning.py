@@ -195,8 +195,13 @@ def _remedies(ctx: Context, evidence: dict, bouncing: bool) -> list:
         rem += [R.batch_size(128, "the loss bounces in place: less gradient noise")]
     rem.append(R.normalization("batchnorm", "saturated or dead units pass no signal"))
     if direction is None:
-        rem.append(R.check_data(f"log the learning rate and the loss of the first steps: {why}"))
+        rem.append(_log_the_rate(why))
     return rem
+
+
+def _log_the_rate(why: str):
+    """When nothing says which way the rate is off: what would tell."""
+    return R.check_data(f"log the learning rate and the loss of the first steps: {why}")
 
 
 def _epoch_means(ctx: Context, p: Params) -> list[Finding]:
@@ -394,7 +399,7 @@ def _held_out(ctx: Context, p: Params) -> list[Finding]:
         elif direction == "up":
             rem += [R.scale_lr(10.0, f"the train loss does not move either: steps too small ({why})"), R.optimizer("adam", rationale="Adam converges fast from a stall")]
         else:
-            rem.append(R.check_data(f"log the learning rate and the loss of the first steps: {why}"))
+            rem.append(_log_the_rate(why))
     summary = (
         f"validation accuracy never rose above chance: best {fmt(best)} vs chance {fmt(chance)} over {acc.n} evaluations"
         + (f" while the train loss fell {fmt(sh.v0)} -> {fmt(sh.vend)} (memorisation, not learning)" if train_moved else "")
