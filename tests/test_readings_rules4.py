@@ -302,3 +302,33 @@ def test_one_nan_evaluation_in_a_healthy_run_is_info_and_no_rate_cut():
     (nf,) = [f for f in rep.findings if f.condition == "non-finite"]
     assert nf.severity.value == "info" and nf.evidence["form"] == "recovered"
     assert nf.remedies[0].action != "scale_lr" and "not the training itself" in nf.summary
+
+
+# -- an RL run that logs no reward (extra13's SB3 PPO without a Monitor wrapper) ----------------
+
+
+def _ppo_without_reward(entropy_end: float):
+    """SB3 PPO's train/* scalars over 146 updates, no rollout/ reward: 18 discrete actions, the
+    entropy (logged negated as entropy_loss) going from ln 18 to ``entropy_end``."""
+    steps = np.arange(146) * 2048 + 4096
+    rng = np.random.default_rng(4)
+    h = np.log(18) + (entropy_end - np.log(18)) * np.linspace(0, 1, 146) + rng.normal(0, 0.01, 146)
+    return _ctx({
+        "train/entropy_loss": (steps, -h),
+        "train/value_loss": (steps, 3.2e6 - 5e5 * np.linspace(0, 1, 146)),
+        "train/approx_kl": (steps, rng.uniform(3e-4, 1.1e-3, 146)),
+        "train/clip_fraction": (steps, np.zeros(146)),
+    })
+
+
+def test_a_policy_as_random_as_it_began_without_a_reward_is_no_learning_at_info():
+    ctx = _ppo_without_reward(2.73)
+    assert ctx.workload == "rl" and ctx.tag(Role.REWARD) is None
+    (f,) = _detect("no-learning", ctx)
+    assert f.severity.value == "info" and f.evidence["uniform_actions"] == 18 and f.evidence["reward_logged"] is False
+    assert "no reward is logged" in f.summary and f.remedies[0].action == "check_data"
+
+
+def test_a_policy_that_turned_less_random_without_a_reward_is_not_judged():
+    # entropy down to 60% of uniform: the policy learned preferences; with no reward, nothing to say
+    assert _detect("no-learning", _ppo_without_reward(0.6 * np.log(18))) == []

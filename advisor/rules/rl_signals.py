@@ -22,7 +22,9 @@ does) or its median is exactly 0 in every step bin (a reward paid to a few stray
 a policy that turns deterministic on it has learned nothing either). A reward that only fell —
 no bin above its start by more than that tolerance — under an entropy that stayed is the same
 finding (the agent never did better than its random start). Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
-reward may also be a policy that had already converged).
+reward may also be a policy that had already converged). With no reward logged at all, a policy
+entropy that began at ln k and never fell below ``ENTROPY_KEEP`` of it is reported at info: a
+policy as random as it began learned no preference (a large entropy bonus cannot be ruled out).
 Remedies follow the evidence: a reward that never changed at all -> the goal is out of the
 policy's reach (``check_data``: shape the reward, a curriculum, exploration); an approximate KL
 of ~0 between updates -> the policy is not being updated (its parameters in the optimizer,
@@ -196,6 +198,8 @@ def still_rising(c: Curve, min_share: float) -> tuple[float, float, float, Track
 def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_learning.Params
     """The RL branch of ``no-learning`` (see the module docstring)."""
     c = reward(ctx, p.min_points)
+    if c is None and curve(ctx, Role.REWARD) is None:
+        return _uniform_without_reward(ctx, p)
     if c is None or still_rising(c, 0.05) is not None:
         return []  # a reward climbing to its best at the end is learning, however small the climb
     tr = track(c)
@@ -242,9 +246,34 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     return [finding("no-learning", severity, conf, summary, evidence, _no_learning_remedies(ctx, c), onset=int(c.steps[0]))]
 
 
-def _no_learning_remedies(ctx: Context, c: Curve) -> list:
+def _uniform_without_reward(ctx: Context, p) -> list[Finding]:
+    """No reward logged at all (Stable-Baselines3 without a Monitor wrapper), while the policy
+    entropy began at ln k — uniform over k actions — and stayed at ``ENTROPY_KEEP`` of it or more
+    over ``min_points`` updates: a policy as random as it began has learned no preference. Info:
+    without the reward, a policy that learned under a large entropy bonus cannot be ruled out."""
+    ent = entropy(ctx, p.min_points)
+    if ent is None:
+        return []
+    h0 = ent[0].start()
+    k = uniform_over(h0)
+    tv = track(ent[0]).values  # bin medians: the level, not one update's value
+    lo = float(np.min(tv))
+    if k is None or lo < ENTROPY_KEEP * h0:
+        return []
+    e = ent[0]
+    evidence = {"initial_entropy": h0, "min_entropy": lo, "uniform_actions": k, "reward_logged": False,
+                "step_range": [int(e.steps[0]), int(e.steps[-1])], "signal": "entropy"}
+    summary = (f"no reward is logged, and the policy stayed as random as it began: its entropy went {fmt(h0)} -> "
+               f"{fmt(float(tv[-1]))} (its bins never below {fmt(lo)}; ln({k}) is a uniform policy over {k} actions) over "
+               f"{e.n} updates to step {int(e.steps[-1])}: it learned no preference between its actions")
+    rem = [R.check_data("log the episode reward (Stable-Baselines3: wrap the environment in Monitor) to confirm, and that the "
+                        "reward reaches the agent at a scale its value head can fit")] + _no_learning_remedies(ctx, None)
+    return [finding("no-learning", Severity.INFO, 0.5, summary, evidence, rem, onset=int(e.steps[0]))]
+
+
+def _no_learning_remedies(ctx: Context, c: Curve | None) -> list:
     rem = []
-    how = unpaid(c)
+    how = unpaid(c) if c is not None else None
     if how is not None:
         rem.append(R.check_data(f"the reward is {fmt(median(c.values))} in {how} episode: the agent never reaches a reward a random policy could find — "
                                 "shape the reward, start with an easier task (curriculum), or add exploration (intrinsic reward)"))
