@@ -332,3 +332,16 @@ def test_a_policy_as_random_as_it_began_without_a_reward_is_no_learning_at_info(
 def test_a_policy_that_turned_less_random_without_a_reward_is_not_judged():
     # entropy down to 60% of uniform: the policy learned preferences; with no reward, nothing to say
     assert _detect("no-learning", _ppo_without_reward(0.6 * np.log(18))) == []
+
+
+def test_a_few_skipped_steps_in_a_flat_gradient_norm_are_no_explosion():
+    # fp16 loss scaling: the norm is inf at two steps and flat at ~1 around them; the loss rises
+    # late for reasons of its own. The norm did not explode: it trained on at the same level.
+    steps = np.arange(400)
+    rng = np.random.default_rng(2)
+    g = 1.0 + rng.normal(0, 0.05, 400)
+    g[[300, 305]] = np.inf
+    loss = np.r_[np.linspace(2.0, 0.5, 250), np.linspace(0.5, 1.4, 150)] + rng.normal(0, 0.01, 400)
+    ctx = _ctx({"train/loss": (steps, loss), "train/grad_norm": (steps, g)})
+    assert ctx.grad.recovered and ctx.grad.nonfinite_step == 300
+    assert _detect("exploding-gradients", ctx) == []

@@ -157,9 +157,10 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     peak = float(b[peak_i]) if b.size else math.nan
     finite_growth = peak / early if early > 0 else math.nan
     # A norm that turns NaN together with the loss (bad inputs) did not explode; it explodes
-    # when it goes non-finite first, or after growing.
+    # when it goes non-finite first, or after growing — and stays so: a few non-finite norms in a
+    # run that trained on are steps a loss scaler skipped (non-finite's skipped-steps form)
     loss_nan = ctx.train.nonfinite_step if ctx.train is not None else None
-    nonfinite = g.nonfinite_step is not None and (
+    nonfinite = g.cut_short and (
         loss_nan is None or g.nonfinite_step < loss_nan or (math.isfinite(finite_growth) and finite_growth >= 10)
     )
     growth = math.inf if nonfinite else finite_growth
