@@ -894,6 +894,10 @@ def test_vanishing_gradients_are_seen_through_a_noisy_per_batch_global_norm():
     for i in range(9):  # each layer nearer the input gets ~1/7 of the next one's gradient
         curves[f"train/grad_norm/layer{i}"] = (steps, out * 7.0 ** (i - 8) * rng.lognormal(0, 0.1, steps.size))
     assert names(curves)[0] == "vanishing-gradients"
+    # two steps a loss scaler skipped (inf in the global norm, finite around them) explode nothing
+    skipped = out.copy()
+    skipped[[20, 21]] = np.inf
+    assert "vanishing-gradients" in names({**curves, "train/grad_norm": (steps, skipped)})
     # a norm whose running level grew tenfold is no vanishing gradient (the last layers exploded)
     grown = out * np.where(steps >= 250, 20.0, 1.0)
     curves["train/grad_norm"] = (steps, grown)

@@ -73,11 +73,12 @@ def _progress(ctx: Context) -> float | None:
 
 
 def _exploding(ctx: Context) -> bool:
-    """A loss that went non-finite or rose, or a gradient norm that grew 10x: not vanishing."""
+    """A loss that went non-finite or rose, or a gradient norm that grew 10x or stayed non-finite (a
+    few skipped steps it recovered from are a loss scaler's): not vanishing."""
     c, g = ctx.train, ctx.grad
     if c is not None and c.nonfinite_step is not None:
         return True
-    if g is not None and (g.nonfinite_step is not None or (g.n >= 5 and _grew(g) > 10 * max(median(g.values[: max(3, g.n // 10)]), 1e-30))):
+    if g is not None and (g.cut_short or (g.n >= 5 and _grew(g) > 10 * max(median(g.values[: max(3, g.n // 10)]), 1e-30))):
         return True
     return False
 
