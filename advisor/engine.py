@@ -116,7 +116,7 @@ LINK_IF: dict[tuple[str, str], Callable[[Finding, Finding], bool]] = {
 # condition -> forms of it that drop nothing of CONFLICTS: validation on another scale from the
 # first evaluation (data-mismatch's val-apart) says nothing about whether the train loss moved
 NO_CONFLICT_FORMS: dict[str, tuple[str, ...]] = {
-    "data-mismatch": ("val-apart", "scale-apart"),
+    "data-mismatch": ("val-apart", "scale-apart", "val-below"),
     # steps a mixed-precision loss scaler skipped: the losses stayed finite, so what they show stands;
     # a few non-finite points in a run that trained on: its finite curve is read, and stands too
     "non-finite": ("skipped-steps", "recovered"),

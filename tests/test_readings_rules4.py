@@ -345,3 +345,36 @@ def test_a_few_skipped_steps_in_a_flat_gradient_norm_are_no_explosion():
     ctx = _ctx({"train/loss": (steps, loss), "train/grad_norm": (steps, g)})
     assert ctx.grad.recovered and ctx.grad.nonfinite_step == 300
     assert _detect("exploding-gradients", ctx) == []
+
+
+# -- validation far below the train loss from the first evaluation (extra26's LSTM regressor) ---
+
+
+def _below(train, val):
+    steps = np.arange(len(train))
+    return _ctx({"Train Loss": (steps, np.asarray(train, float)), "Test Loss": (steps, np.asarray(val, float))})
+
+
+def test_validation_a_hundredth_of_a_flat_train_loss_from_the_start_is_a_scale_mismatch_at_info():
+    # standardised targets: train MSE sits at 1.0 (the mean's), test MSE at 0.009 from epoch 0
+    rng = np.random.default_rng(6)
+    ctx = _below(1.003 - 0.0045 * np.linspace(0, 1, 20), 0.0095 + rng.normal(0, 0.0005, 20))
+    (f,) = _detect("data-mismatch", ctx)
+    assert f.severity.value == "info" and f.evidence["form"] == "val-below" and f.evidence["val_over_train_max"] < 0.05
+    assert "different scales" in f.summary
+    from advisor.engine import resolve
+
+    # the scale slip says nothing about whether the train loss moved: a no-learning beside it stands
+    from advisor.model import Finding, Severity
+    nl = Finding("no-learning", Severity.CRITICAL, 0.8, "flat", {}, (), 0)
+    assert {g.condition for g in resolve([nl, f])} == {"no-learning", "data-mismatch"}
+
+
+def test_validation_below_train_by_dropout_or_a_thrown_first_epoch_is_no_scale_mismatch():
+    rng = np.random.default_rng(7)
+    fall = np.exp(-np.arange(20) / 6)
+    # dropout 0.75: validation near a fifth of a train loss that falls with it
+    assert _detect("data-mismatch", _below(1.0 + fall, 0.2 * (1.0 + fall) + rng.normal(0, 0.005, 20))) == []
+    # a first epoch's mean thrown to 900 by a rate far too high, then train and val alike at 2.5
+    train = np.r_[901.0, 2.5 + rng.normal(0, 0.01, 9)]
+    assert [f for f in _detect("data-mismatch", _below(train, 2.5 + rng.normal(0, 0.05, 10))) if f.evidence.get("form") == "val-below"] == []

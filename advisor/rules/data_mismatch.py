@@ -36,6 +36,12 @@ the train loss started under half of ln C (no untrained classifier's mean loss d
 loss is logged on another scale (Ultralytics' classifier logs a batch sum over another count):
 an info (form ``scale-apart``) that the levels cannot be compared, not a split to fix.
 
+The mirror of the third form, at info (form ``val-below``): validation ``below_ratio`` times or
+more below the train loss at the first evaluation and at every evaluation of the first half, the train loss there
+not thrown ``thrown`` times above its start — no train-only regulariser opens that gap from the
+start, so the two losses are on different scales (a sum against a mean, targets normalised
+differently, other data); which one slipped, the curves cannot say.
+
 Fourth form (chance-apart, :func:`chance_apart`): a classifier whose train accuracy is already
 ``learned_over_chance`` times chance (and ``learned_margin`` above it) by the first evaluation and
 stays there, while its validation accuracy never rises above ``val_chance_ratio`` times chance
@@ -82,6 +88,7 @@ class Params:
     apart_evals: int = 3
     apart_start_share: float = 0.5  # ... while the train loss still holds this share of its start
     apart_over_start: float = 2.0  # ... or validation is this many times the start already
+    below_ratio: float = 20.0  # val-below: train over val at the first evaluation and over the first half
     learned_over_chance: float = 2.0  # chance-apart: train accuracy by the first evaluation, over chance ...
     learned_margin: float = 0.2  # ... and above chance by this much
     val_chance_ratio: float = 1.5  # ... while validation accuracy never rose above this many times chance
@@ -154,6 +161,15 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     if early.size < p.apart_evals:
         early = np.arange(p.apart_evals)
     r0, rmid = float(ratio[0]), float(np.median(ratio[early]))
+    start = float(np.mean(t.values[: max(3, min(10, t.n // 20))]))
+    if float(np.max(ratio[early])) * p.below_ratio <= 1.0 and level[0] <= p.thrown * start:
+        # every evaluation of the first half that far below, against the train loss's local median
+        # too: a train loss thrown up for a while (a rate far too high) sits far above validation
+        # at some evaluations, or in its mean only (one epoch's mean of 900 among losses of 2.5)
+        med = _local_medians(t.steps, t.values, v.steps[early], np.minimum(0.05 * span, np.maximum(v.steps[early] - first, 0.0)))
+        below = np.asarray(v.values, dtype=float)[early] / med
+        if np.all(med > 0) and float(np.max(below)) * p.below_ratio <= 1.0:
+            return [_val_below(v, float(med[0]), float(below[0]), float(np.max(below)), early)]
     if r0 < p.apart_ratio or rmid < p.apart_ratio:
         return []
     v0 = float(v.values[0])
@@ -161,7 +177,6 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     # within 50 steps and opens the gap of overfitting by the first evaluation. The train loss must
     # still hold most of its start there — or validation already sits far above the untrained
     # model's loss, which no overfitting reaches that soon
-    start = float(np.mean(t.values[: max(3, min(10, t.n // 20))]))
     if level[0] < p.apart_start_share * start and v0 < p.apart_over_start * start:
         return []
     last_early = int(v.steps[early[-1]])
@@ -186,6 +201,34 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
     )
     conf = margin_confidence(min(r0, rmid), p.apart_ratio, 10.0, base=0.6)
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(v.steps[0]))]
+
+
+def _val_below(v, train_there: float, r0: float, rmax: float, early: np.ndarray) -> Finding:
+    """Validation ``below_ratio`` times below a train loss that was not thrown above its start, from
+    the first evaluation on: no train-only regulariser opens a gap that wide that early (dropout
+    0.75 leaves validation at about a fifth of the train loss), so the two are on different scales
+    — a loss summed against one averaged, targets normalised differently, other data. Info: which
+    of them is the slip, the curves cannot say."""
+    last_early = int(v.steps[early[-1]])
+    evidence = {
+        "form": "val-below",
+        "first_val_loss": float(v.values[0]),
+        "train_loss_there": round(train_there, 6),
+        "val_over_train_first": round(r0, 4),
+        "val_over_train_max": round(rmax, 4),
+        "evaluations": int(early.size),
+        "step_range": [int(v.steps[0]), last_early],
+        "signal": "val_loss",
+    }
+    summary = (
+        f"val loss {fmt(float(v.values[0]))} at the first evaluation (step {int(v.steps[0])}) is {pct(r0)} of the train loss "
+        f"{fmt(train_there)} there, and stayed at most {pct(rmax)} of it over {early.size} evaluations to step {last_early}: no "
+        f"regulariser opens that gap from the start (dropout 0.75 leaves validation near a fifth of train), so the two losses are "
+        f"on different scales"
+    )
+    rem = [R.check_data("that both losses are computed alike (a sum against a mean, the same reduction and units), that targets "
+                        "are normalised with the same statistics in both splits, and that both splits are the data you mean")]
+    return finding(ID, Severity.INFO, 0.6, summary, evidence, rem, onset=int(v.steps[0]))
 
 
 def _train_scale_off(ctx: Context, v, start: float) -> int | None:
@@ -249,6 +292,22 @@ def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_wid
         lo[few] = np.clip(mid - k // 2, 0, n - k)
         hi[few] = lo[few] + k
     return (cs[hi] - cs[lo]) / (hi - lo)
+
+
+def _local_medians(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_width: np.ndarray, min_points: int = 10) -> np.ndarray:
+    """The median of the logged values around each of ``at``, over the same windows as
+    :func:`_local_means` (called only for the few evaluations of a run already far apart)."""
+    values = np.asarray(values, dtype=float)
+    n, k = values.size, min(min_points, values.size)
+    lo = np.searchsorted(steps, np.asarray(at, float) - half_width, side="left")
+    hi = np.searchsorted(steps, np.asarray(at, float) + half_width, side="right")
+    out = np.empty(len(at))
+    for i, (a, b) in enumerate(zip(lo, hi)):
+        if b - a < k:
+            a = int(np.clip(np.searchsorted(steps, at[i]) - k // 2, 0, n - k))
+            b = a + k
+        out[i] = float(np.median(values[a:b]))
+    return out
 
 
 def _test_apart(ctx: Context, p: Params) -> list[Finding]:
