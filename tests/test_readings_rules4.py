@@ -378,3 +378,16 @@ def test_validation_below_train_by_dropout_or_a_thrown_first_epoch_is_no_scale_m
     # a first epoch's mean thrown to 900 by a rate far too high, then train and val alike at 2.5
     train = np.r_[901.0, 2.5 + rng.normal(0, 0.01, 9)]
     assert [f for f in _detect("data-mismatch", _below(train, 2.5 + rng.normal(0, 0.05, 10))) if f.evidence.get("form") == "val-below"] == []
+
+
+def test_a_dqn_reward_that_only_fell_from_its_random_start_is_no_learning_at_info():
+    # SB3 DQN on highway-env (extra26): the exploring policy's 100-episode mean starts near 10-15,
+    # falls to ~6.5 as epsilon anneals and stays there; no entropy is logged
+    steps = np.arange(75, 20000, 33)
+    rng = np.random.default_rng(9)
+    level = 6.6 + 8.0 * np.exp(-steps / 2000)
+    ctx = _ctx({"rollout/ep_rew_mean": (steps, level + rng.normal(0, 0.3, steps.size)),
+                "rollout/ep_len_mean": (steps, 1.2 * level), "train/loss": (steps, 0.1 + rng.uniform(0, 0.05, steps.size))})
+    assert ctx.workload == "rl" and ctx.tag(Role.ENTROPY) is None
+    (f,) = _detect("no-learning", ctx)
+    assert f.severity.value == "info" and "never rose above its initial level" in f.summary and "epsilon-greedy" in f.summary

@@ -21,7 +21,8 @@ point (no episode ever paid anything else: there is nothing to learn from, whate
 does) or its median is exactly 0 in every step bin (a reward paid to a few stray episodes only:
 a policy that turns deterministic on it has learned nothing either). A reward that only fell —
 no bin above its start by more than that tolerance — under an entropy that stayed is the same
-finding (the agent never did better than its random start). Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
+finding (the agent never did better than its random start); with no entropy logged, it is reported
+at info, as a flat reward is. Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
 reward may also be a policy that had already converged). With no reward logged at all, a policy
 entropy that began at ln k and never fell below ``ENTROPY_KEEP`` of it is reported at info: a
 policy as random as it began learned no preference (a large entropy bonus cannot be ruled out).
@@ -213,14 +214,16 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     rise = float(np.max(tr.values - r0))  # the highest bin over the start
     # A reward that only fell — never a bin above its start by more than the tolerance — under a
     # policy as random as it began learned nothing either (PPO on HalfCheetah: 0.02 -> -0.18).
-    fell_only = moved > tol and rise <= tol and kept
+    # (without an entropy stream, at info like a flat reward: an epsilon-greedy DQN logs none)
+    fell_only = moved > tol and rise <= tol and (kept or h is None)
     if moved > tol and not fell_only:
         return []
     if h is not None and not kept and not constant:
         return []  # the policy changed: whatever the reward did, this is not no-learning
     evidence = {"initial_reward": r0, "final_reward": float(tr.values[-1]), "max_move": moved, "tolerance": tol,
                 "step_range": [int(c.steps[0]), int(c.steps[-1])], "signal": "reward"}
-    ent_txt = "entropy not logged: a flat reward may also be a policy that had already converged"
+    ent_txt = ("entropy not logged (an epsilon-greedy agent logs none): the greedy policy earned less than its random start"
+               if fell_only else "entropy not logged: a flat reward may also be a policy that had already converged")
     if unpaid(c) == "every":
         ent_txt = f"not one episode paid anything but {fmt(r0)}, so there was no signal to learn from"
     elif constant:
