@@ -36,6 +36,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from advisor.analyze import analyze  # noqa: E402
+from advisor.io.discover import split_kind  # noqa: E402
 from advisor.model import Finding, Remedy, RunReport, Severity  # noqa: E402
 
 READINGS = os.path.join(HERE, "readings")
@@ -260,7 +261,12 @@ def _report_for(run: str, reports: Mapping[str, RunReport]) -> RunReport | None:
     if run in reports:
         return reports[run]
     below = [r for name, r in reports.items() if name.startswith(run.rstrip("/") + "/")]
-    return below[0] if len(below) == 1 else None
+    if len(below) == 1:
+        return below[0]
+    # or the run above a split folder the reader named (a Keras run that logged only train/, read
+    # as the run its split belongs to)
+    parent, _, leaf = run.rstrip("/").rpartition("/")
+    return reports.get(parent) if parent and not below and split_kind(leaf) is not None else None
 
 
 def readings_sets() -> list[tuple[str, str]]:

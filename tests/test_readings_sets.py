@@ -53,3 +53,17 @@ def test_every_read_run_has_its_files_named_and_none_is_reserved(path):
     for e in manifest:
         assert re.fullmatch(r"[0-9a-f]{40}", e["commit"]) and re.fullmatch(r"[0-9a-f]{64}", e["sha256"]) and e["bytes"] >= 0
     assert not {e["repo"] for e in manifest} & _reserved()
+
+
+def test_a_reading_is_matched_to_its_run_by_the_folder_it_names():
+    # the scorer resolves only the identifier: the run itself, the one run below the folder named
+    # (ML-Agents' results/ppo holding ReachTarget/), or the run above a split folder named (a Keras
+    # run that logged only train/, which discovery reads as the run's split)
+    from benchmarks.diagnosis_accuracy import _report_for
+
+    reports = {"a/results/ppo/ReachTarget": "agent", "b/tensorboard": "keras", "c/run": "plain"}
+    assert _report_for("c/run", reports) == "plain"
+    assert _report_for("a/results/ppo", reports) == "agent"
+    assert _report_for("b/tensorboard/train", reports) == "keras"
+    assert _report_for("b/tensorboard/version_0", reports) is None
+    assert _report_for("c/run/train", {**reports, "c/run/train/x": "below"}) == "below"
