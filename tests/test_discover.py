@@ -210,3 +210,25 @@ def test_estimator_named_evaluation_dir_is_the_val_side(tmp_path):
     (run,) = discover(str(tmp_path)).runs
     assert run.name == "model" and sorted(str(s) for _, s in run.files) == ["None", "eval_0"]
     assert split_kind("eval_0") == split_kind("eval_validation") == "val" and split_kind("evaluate") is None
+
+
+def test_add_scalars_subdirectories_are_the_splits_of_their_run(tmp_path):
+    """torch's and tensorboardX's ``SummaryWriter.add_scalars("Loss", {"train": .., "val": ..})``
+    writes Loss_train/ and Loss_val/ (tag ``Loss`` each) beside the writer's own file: one run,
+    whose train and validation losses resolve; a sweep of exp_1/, exp_2/ stays separate runs."""
+    run_dir = tmp_path / "runs" / "saint" / "2025-06-10--14:05:59"
+    _write(run_dir, "hp", steps=[])  # the writer's own (scalar-less) file
+    for key, start in (("train", 0.69), ("val", 0.70), ("test", 0.71)):
+        _write(run_dir / f"Loss_{key}", "Loss", start=start)
+        _write(run_dir / f"Accuracy_{key}", "Accuracy", start=0.5)
+    _write(tmp_path / "sweep" / "exp_1")
+    _write(tmp_path / "sweep" / "exp_2")
+    rfs = {r.name: r for r in discover(str(tmp_path)).runs}
+    assert sorted(rfs) == ["runs/saint/2025-06-10--14:05:59", "sweep/exp_1", "sweep/exp_2"]
+    run = load_run(rfs["runs/saint/2025-06-10--14:05:59"])
+    assert {"train/Loss", "val/Loss", "test/Loss", "val/Accuracy"} <= set(run.series)
+    from advisor.io.roles import resolve
+    from advisor.model import Role
+
+    sig = resolve(run, None, "supervised", None)
+    assert sig.roles[Role.TRAIN_LOSS] == "train/Loss" and sig.roles[Role.VAL_LOSS] == "val/Loss"

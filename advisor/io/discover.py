@@ -7,7 +7,9 @@ splits — Keras ``train/`` + ``validation/``, ``train/`` + ``valid/``, Catalyst
 ``valid_log/``, ``train/`` + ``test/`` — or whose own event files sit beside one split
 subdirectory (TF Estimator's ``eval/``) is one run whose streams carry the split as a role hint
 (a lone ``train/`` is a run of its own: Ultralytics names runs ``train``, ``train2``, ...); leaf subdirectories beside the splits (Catalyst ``_base_log/``, TimeGAN's extra
-streams) join that run too. Hidden directories are skipped; symlinked directories are followed
+streams) join that run too. ``SummaryWriter.add_scalars``' per-key subdirectories (``Loss_train/``,
+``Loss_val/`` beside the writer's own file) are that run's splits, keyed by the key
+(:func:`_add_scalars_sides`). Hidden directories are skipped; symlinked directories are followed
 once (loops are safe). Lightning's ``lightning_logs/version_N`` and Hugging Face's
 ``runs/<date>_<host>`` are ordinary run directories.
 """
@@ -176,20 +178,22 @@ def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
         # add_hparams' time-named subdirectory belongs to the run beside it
         stamped = [c for c in leaves if is_hparams_dir(os.path.basename(c))] if event_dirs.get(parent) else []
         leaves = [c for c in leaves if c not in stamped]
-        kinds = {split_kind(os.path.basename(c)) for c in leaves} - {None}
+        # add_scalars' per-key subdirectories: one side each, named by the key's split
+        scal = _add_scalars_sides(leaves) if event_dirs.get(parent) else {}
+        kinds = {split_kind(os.path.basename(c)) for c in leaves if c not in scal} - {None}
         # A split needs a sibling split (Keras train/ + validation/), or a parent that holds the
         # other side itself (TF Estimator's model_dir + eval/), or TF2 summary files (``.v2``: the
         # Keras callback writes <log_dir>/train and <log_dir>/validation, and a fit without
         # validation data only the first). A lone train/ of other writers is a run of its own
         # (Ultralytics names its runs train, train2, ...).
         tf2 = bool(kinds) and all(f.endswith(".v2") for c in leaves if split_kind(os.path.basename(c)) for f in event_dirs[c])
-        split = len(kinds) >= 2 or bool(kinds and event_dirs.get(parent)) or tf2
+        split = len(kinds) >= 2 or bool(kinds and event_dirs.get(parent)) or tf2 or bool(scal)
         if not split and not stamped:
             continue
         leaves = leaves if split else []
         files: list[tuple[str, str | None]] = [(f, None) for f in event_dirs.get(parent, [])]
         for c in leaves:
-            files.extend((f, os.path.basename(c)) for f in event_dirs[c])
+            files.extend((f, scal.get(c, os.path.basename(c))) for f in event_dirs[c])
         for c in stamped:
             files.extend((f, HPARAMS_SIDE) for f in event_dirs[c])
         consumed.update(leaves)
@@ -200,6 +204,24 @@ def _group(root: str, event_dirs: dict[str, list[str]]) -> list[RunFiles]:
         if d not in consumed:
             runs.append(RunFiles(_rel(root, d), d, tuple((f, None) for f in files)))
     return runs
+
+
+_SCALARS_DIR = re.compile(r"^(.+)_([^_]+)$")
+
+
+def _add_scalars_sides(leaves: list[str]) -> dict[str, str]:
+    """{leaf: side} for ``SummaryWriter.add_scalars``' subdirectories: torch and tensorboardX
+    write ``add_scalars("Loss", {"train": ..., "val": ...})`` into ``<log_dir>/Loss_train`` and
+    ``<log_dir>/Loss_val`` (each holding the tag ``Loss``) beside the writer's own file in
+    ``<log_dir>``. A leaf named ``<main tag>_<key>`` whose key is a split name, when leaves of the
+    run name two splits or more, is that split of the run (the side is the key: ``train/Loss``).
+    Sweeps (``runs/exp_1``, ``runs/exp_2``) have no split key and no file of the parent's own."""
+    sides = {}
+    for c in leaves:
+        m = _SCALARS_DIR.match(os.path.basename(c))
+        if m and split_kind(m.group(2)) is not None:
+            sides[c] = m.group(2)
+    return sides if len({split_kind(v) for v in sides.values()}) >= 2 else {}
 
 
 def _has_below(ordered: list[str], prefix: str) -> bool:
