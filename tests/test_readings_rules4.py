@@ -391,3 +391,29 @@ def test_a_dqn_reward_that_only_fell_from_its_random_start_is_no_learning_at_inf
     assert ctx.workload == "rl" and ctx.tag(Role.ENTROPY) is None
     (f,) = _detect("no-learning", ctx)
     assert f.severity.value == "info" and "never rose above its initial level" in f.summary and "epsilon-greedy" in f.summary
+
+
+# -- an RL agent's gradient norm (extra28's DQN whose Q-values diverged) -------------------------
+
+
+def _dqn(growth: float):
+    steps = np.arange(0, 60000, 200)
+    t = np.linspace(0, 1, steps.size)
+    rng = np.random.default_rng(11)
+    return _ctx({
+        "rollout/ep_rew_mean": (steps, 20 + 100 * np.sin(np.pi * t) + rng.normal(0, 3, steps.size)),
+        "train/loss": (steps, 0.5 * growth ** t * rng.lognormal(0, 0.2, steps.size)),
+        "train/grad_norm": (steps, 14 * growth ** t * rng.lognormal(0, 0.2, steps.size)),
+    })
+
+
+def test_an_agents_gradient_norm_grown_by_orders_of_magnitude_is_exploding_gradients():
+    ctx = _dqn(1e8)
+    assert ctx.workload == "rl"
+    (f,) = _detect("exploding-gradients", ctx)
+    assert f.severity.value == "critical" and f.evidence["growth"] > 1e4 and f.remedies[0].action == "clip_grad_norm"
+
+
+def test_an_agents_gradient_norm_grown_with_its_returns_is_not():
+    # a value head fitting returns that grow 50-fold grows its gradient as much, its loss with it
+    assert _detect("exploding-gradients", _dqn(300.0)) == []

@@ -28,6 +28,11 @@ Critical when the norm goes non-finite, the loss goes non-finite or rises; other
 
 Needs at least ``min_points`` points.
 
+On an RL run (an agent logging its networks' gradient norm) only the growth form counts, and only
+by ``rl_min_growth`` or to non-finite: a value head's gradient grows with the returns it fits (a
+CartPole agent's from ~10 to 500), so orders of magnitude beyond that are needed (a DQN whose
+Q-values diverged to 4.7e5 grew its norm 7.6e8-fold).
+
 Remedies: ``clip_grad_norm`` near the 90th percentile of the healthy norm (by norm: clipping
 by value can flip the update direction), ``scale_lr`` 0.3, ``weight_decay`` (L2),
 ``normalization``, ``residual``, ``activation`` (relu -> elu/tanh). For a plain RNN, an LSTM
@@ -54,6 +59,7 @@ from advisor.signals import fmt, mann_kendall_z, median, times
 ID = "exploding-gradients"
 SEVERITY = Severity.CRITICAL
 SIGNALS = ("gradient norm",)
+WORKLOADS = ("supervised", "unknown", "rl")  # rl: the gradient norm of the agent's networks (its loss is judged as a trend only)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class Params:
     min_burst: int = 3  # points at ``spike_k`` x the run's median norm or more
     burst_jump: float = 1.5  # the train loss rose to this multiple of its first value during it
     burst_first: float = 3.0  # ... or its first value sat this many times above where it settled after
+    rl_min_growth: float = 1e4  # an RL run: growth alone, this far (returns grow a value head's norm)
 
 
 def _spikes(values: np.ndarray, window: int, k: float) -> np.ndarray:
@@ -192,7 +199,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         onset = int(g.steps[spikes[0]])
         ratios = vals[spikes] / np.maximum(median(vals), 1e-30)
         evidence.update(spikes=int(spikes.size), spike_rate=round(rate, 4), max_spike_ratio=round(float(ratios.max()), 1))
-    if kind is None:
+    if kind is None or (ctx.workload == "rl" and not (kind == "growth" and growth >= p.rl_min_growth)):
         return []
 
     c = ctx.train
