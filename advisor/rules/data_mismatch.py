@@ -275,15 +275,12 @@ def _scale_apart(ctx: Context, v, start: float, c: int, r0: float) -> Finding:
     return finding(ID, Severity.INFO, 0.5, summary, evidence, rem, onset=int(v.steps[0]))
 
 
-def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_width: float | np.ndarray, min_points: int = 10) -> np.ndarray:
-    """The mean of the logged values within ``half_width`` steps of each of ``at`` (the
-    ``min_points`` around it when fewer fall there). A mean, not a median: with one or a few
-    examples a point, most logged losses sit far below their mean (a few misclassified examples
-    carry it), and a validation loss is a mean over its set. Cumulative sums: O(n + m log n)."""
-    values = np.asarray(values, dtype=float)
+def _local_windows(steps: np.ndarray, at: np.ndarray, half_width: float | np.ndarray, min_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) index bounds of the logged points within ``half_width`` steps of each of ``at``
+    — the ``min_points`` around it when fewer fall there."""
     at = np.asarray(at, dtype=float)
-    n, k = values.size, min(min_points, values.size)
-    cs = np.concatenate(([0.0], np.cumsum(values)))
+    n = steps.size
+    k = min(min_points, n)
     lo = np.searchsorted(steps, at - half_width, side="left")
     hi = np.searchsorted(steps, at + half_width, side="right")
     few = hi - lo < k
@@ -291,6 +288,17 @@ def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_wid
         mid = np.searchsorted(steps, at[few])
         lo[few] = np.clip(mid - k // 2, 0, n - k)
         hi[few] = lo[few] + k
+    return lo, hi
+
+
+def _local_means(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_width: float | np.ndarray, min_points: int = 10) -> np.ndarray:
+    """The mean of the logged values within ``half_width`` steps of each of ``at`` (the
+    ``min_points`` around it when fewer fall there). A mean, not a median: with one or a few
+    examples a point, most logged losses sit far below their mean (a few misclassified examples
+    carry it), and a validation loss is a mean over its set. Cumulative sums: O(n + m log n)."""
+    values = np.asarray(values, dtype=float)
+    cs = np.concatenate(([0.0], np.cumsum(values)))
+    lo, hi = _local_windows(steps, at, half_width, min_points)
     return (cs[hi] - cs[lo]) / (hi - lo)
 
 
@@ -298,16 +306,8 @@ def _local_medians(steps: np.ndarray, values: np.ndarray, at: np.ndarray, half_w
     """The median of the logged values around each of ``at``, over the same windows as
     :func:`_local_means` (called only for the few evaluations of a run already far apart)."""
     values = np.asarray(values, dtype=float)
-    n, k = values.size, min(min_points, values.size)
-    lo = np.searchsorted(steps, np.asarray(at, float) - half_width, side="left")
-    hi = np.searchsorted(steps, np.asarray(at, float) + half_width, side="right")
-    out = np.empty(len(at))
-    for i, (a, b) in enumerate(zip(lo, hi)):
-        if b - a < k:
-            a = int(np.clip(np.searchsorted(steps, at[i]) - k // 2, 0, n - k))
-            b = a + k
-        out[i] = float(np.median(values[a:b]))
-    return out
+    lo, hi = _local_windows(steps, at, half_width, min_points)
+    return np.array([float(np.median(values[a:b])) for a, b in zip(lo, hi)])
 
 
 def _test_apart(ctx: Context, p: Params) -> list[Finding]:

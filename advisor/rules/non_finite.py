@@ -108,7 +108,7 @@ def clip_threshold(ctx: Context, before_step: float | None = None) -> float | No
     return float(f"{q:.2g}") if q > 0 else None
 
 
-def _cause(ctx: Context, p: Params, role: Role, step: int, evidence: dict) -> tuple[str, float | None]:
+def _cause(ctx: Context, p: Params, role: Role, step: int, evidence: dict, recovered: bool) -> tuple[str, float | None]:
     """What preceded the first non-finite value (and the gradient-norm growth before it)."""
     s_first = ctx.series(role)
     at_start = s_first is not None and step == int(s_first.steps[0])
@@ -132,7 +132,7 @@ def _cause(ctx: Context, p: Params, role: Role, step: int, evidence: dict) -> tu
         rising = z > 2.6 and tail[-1] > median(prior[: max(3, prior.size // 5)])
         evidence["loss_trend_before"] = round(z, 2)
     # (a stream that recovered was not blown up by its first steps: the run trained on)
-    early = 0 < prior.size < p.early_points and not at_start and _recovered(ctx) is None
+    early = 0 < prior.size < p.early_points and not at_start and not recovered
     if at_start and (grad_finite_at_start or ctx.grad is None):
         return "inputs", growth
     if early:
@@ -235,7 +235,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     is_loss = role in _CRITICAL_ROLES
     train = ctx.train
     evidence: dict = {"first_nonfinite_step": step, "signal": role.value, "tag": tag, "value": str(value), "nonfinite_points": count}
-    cause, growth = _cause(ctx, p, role, step, evidence)
+    back = _recovered(ctx)
+    cause, growth = _cause(ctx, p, role, step, evidence, back is not None)
     evidence["cause"] = cause
     evidence["step_range"] = [step, ctx.last_step]
     rem, why = _remedies(ctx, cause, step, growth)
@@ -245,7 +246,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         last_ok = float(train.values[-1])
         evidence["last_finite_train_loss"] = last_ok
     summary = f"{tag} became {value} at step {step} ({count} non-finite point{'s' if count != 1 else ''}) {why}"
-    if is_loss and (back := _recovered(ctx)) is not None:
+    if is_loss and back is not None:
         # a few NaN points in a run that trained on: the rules read its finite points, and the
         # engine lets what they show stand (NO_CONFLICT_FORMS)
         evidence.update(form="recovered", finite_after=back)
