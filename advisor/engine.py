@@ -280,6 +280,7 @@ def _survives_conflict(f: Finding, fs: list[Finding]) -> bool:
 # to its ceiling)
 FORM_CONFLICTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("plateau", "lasting"): ("still-improving",),
+    ("plateau", "trained-flat"): ("still-improving",),  # a trained start the whole run barely moved
 }
 
 

@@ -51,6 +51,14 @@ tail of only ``tail_min_reward`` (an agent's return usually climbs over a longer
 That is reported at ``info`` (the run may simply have converged early; a
 person decides whether the level is good enough): stop earlier, decay the rate, or add capacity.
 
+A run that starts from a trained model (``Context.trained_start`` by its accuracy or a task metric
+whose untrained value is zero: a resumed run, a fine-tune) has
+no fall to measure a plateau against; when its train loss (``min_points_lasting`` points) ended within
+``trained_flat`` of its first value, and validation (when logged, 4
+evaluations or more) got no more than that below its first evaluation either (its best 3-point
+median), the whole run bought little: the ``trained-flat`` form, at info, with early stopping and a
+lower rate as remedies (never a larger one: a trained model is refined with smaller steps).
+
 Remedies: ``scale_lr`` 3 (a larger step escapes a saddle; 0.001 -> 0.01 style) — unless the loss
 climbed above its start or the declared rate is high (``advisor.rules.lr_evidence.lr_direction``
 says down): then ``warmup`` instead, never a larger rate; and not when nothing says the direction
@@ -75,7 +83,7 @@ import numpy as np
 
 from advisor import remedies as R
 from advisor.io.tags import tokens
-from advisor.model import Finding, Severity
+from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence, warmup_steps
 from advisor.rules.lr_evidence import lr_direction
 from advisor.rules.rl_signals import reward
@@ -117,6 +125,7 @@ class Params:
     drift_of_fall: float = 0.1  # a train loss drifting down this share of the fall within its stall
     tight_band: float = 0.01  # the tight form: a smooth loss within this share of one level ...
     tight_escape: float = 0.25  # ... ending this share below it
+    trained_flat: float = 0.1  # a trained start: the whole run lowered train and val by under this share
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
@@ -126,6 +135,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if got is None:
         return []
     c, sh = got
+    if ctx.trained_start in ("accuracy", "metric") and (flat := _trained_flat(ctx, c, sh, p)):
+        return flat
     total_fall = sh.v0 - sh.vend
     if total_fall <= 0:
         return []
@@ -408,6 +419,44 @@ def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[F
     # below the other advice: this one is about compute spent, not about what went wrong
     conf = min(margin_confidence(tail, p.tail_min, 0.3, base=0.3), 0.45)
     return [finding(ID, Severity.INFO, conf, summary, evidence, rem, onset=int(s_a))]
+
+
+def _trained_flat(ctx: Context, c, sh, p: Params) -> list[Finding]:
+    """A run that started trained and whose whole length lowered neither its train loss nor its
+    validation by ``trained_flat`` of where they started: the compute bought little (info)."""
+    if ctx.partial or sh.v0 <= 0 or abs(sh.progress) >= p.trained_flat:
+        return []  # (a loss that rose from where it started did not merely stay)
+    v = ctx.val
+    val_txt = ""
+    if v is not None and v.n >= 4:
+        if v.cut_short or float(v.values[0]) <= 0:
+            return []
+        best = float(np.min(rolling_median(v.values, 3) if v.n >= 5 else v.values))
+        v_gain = (float(v.values[0]) - best) / float(v.values[0])
+        if v_gain >= p.trained_flat:
+            return []  # validation still improved: the run bought something
+        val_txt = f", val loss {fmt(float(v.values[0]))} -> {fmt(best)} at best ({pct(max(v_gain, 0.0))}) over {v.n} evaluations"
+    role, acc = (Role.VAL_ACC, ctx.val_acc) if ctx.val_acc is not None else (Role.TRAIN_ACC, ctx.train_acc)
+    start_txt = f" ({ctx.tag(role)} {fmt(float(acc.values[0]))} at its first point)" if acc is not None and acc.n else ""
+    evidence = {
+        "step_range": [int(c.steps[0]), int(c.steps[-1])],
+        "plateau_level": sh.v0,
+        "final_level": sh.vend,
+        "plateau_fraction_of_run": 1.0,
+        "train_progress": round(sh.progress, 4),
+        "started_trained": ctx.trained_start,
+        "form": "trained-flat",
+        "signal": "train_loss",
+    }
+    summary = (
+        f"the run started from a trained model{start_txt} and its whole length bought little: "
+        f"train loss {fmt(sh.v0)} -> {fmt(sh.vend)} ({pct(max(sh.progress, 0.0))}){val_txt}"
+    )
+    rem = [
+        R.early_stop(int(c.steps[0]), patience=max(2, min(10, (v.n // 10) if v is not None else 3)), rationale="the run added little to the model it started from"),
+        R.lr_schedule("plateau", "a trained model is refined with smaller steps: cut the rate when validation stalls", factor=0.2, patience=3),
+    ]
+    return [finding(ID, Severity.INFO, 0.4, summary, evidence, rem, onset=int(c.steps[0]))]
 
 
 def _remedies(ctx: Context, stall_end: float, evidence: dict, p: Params) -> list:
