@@ -46,3 +46,46 @@ def test_a_resumed_model_that_validation_still_improved_is_not():
 def test_a_resumed_model_whose_train_loss_climbed_did_not_merely_stay():
     # the train loss rose 40% from where the trained model started: something else happened
     assert all(f.evidence.get("form") != "trained-flat" for f in _detect("plateau", _resumed(0.234, 0.2)))
+
+
+def _dqn(success: np.ndarray, eval_reward: np.ndarray | None = None):
+    """A DQN on a goal-reaching task (mashcodes10, extra29): one point per training episode, paid
+    0.9 on reaching the goal and 0 otherwise (``success``: the probability along the run), and an
+    evaluation every 10k steps."""
+    rng = np.random.default_rng(7)
+    n = success.size
+    steps = np.arange(n) * 100
+    reward = np.where(rng.random(n) < success, 0.9, 0.0)
+    curves = {"train/episode_reward": (steps, reward), "train/loss": (steps[::10], 1e-3 + rng.normal(0, 1e-4, steps[::10].size))}
+    if eval_reward is not None:
+        curves["eval/mean_reward"] = (np.linspace(0, steps[-1], eval_reward.size).astype(int), eval_reward)
+    return _ctx(curves)
+
+
+def test_a_goal_reached_in_a_third_of_the_episodes_is_no_unpaid_reward():
+    # every bin's median episode is paid 0, yet 35% of the episodes reach the goal: the old reading
+    # ("0 in almost every episode: no signal to learn from", critical) pointed the remedy at the
+    # reward's design; the success rate is read on bin means instead
+    flat = _dqn(np.full(4000, 0.35))
+    (f,) = _detect("no-learning", flat)
+    assert f.severity.value == "info" and "almost no signal" not in f.summary
+    assert "almost every episode" not in f.remedies[0].params["what"]
+    assert abs(f.evidence["initial_reward"] - 0.9 * 0.35) < 0.06
+    # the same reward whose success rate rose from 5% to 40%: it learned
+    assert _detect("no-learning", _dqn(np.linspace(0.05, 0.4, 4000))) == []
+
+
+def test_a_reward_paid_to_a_few_stray_episodes_is_still_unpaid():
+    (f,) = _detect("no-learning", _dqn(np.full(4000, 0.1)))
+    assert f.severity.value == "critical" and "almost every episode" in f.remedies[0].params["what"]
+
+
+def test_an_evaluation_reward_that_collapsed_to_zero_is_reward_collapse():
+    # training episodes (epsilon 0.1) keep reaching the goal while the greedy policy, evaluated every
+    # 10k steps, rose to ~0.4 and then earned exactly 0 at every later evaluation
+    ev = np.r_[np.zeros(40), np.linspace(0.1, 0.45, 20), np.linspace(0.4, 0.1, 20), np.zeros(120)]
+    (f,) = _detect("reward-collapse", _dqn(np.full(4000, 0.4), ev))
+    assert f.evidence["signal"] == "eval_reward" and f.evidence["tag"] == "eval/mean_reward"
+    assert f.summary.startswith("eval/mean_reward rose") and f.remedies[0].action == "early_stop"
+    # an evaluation reward that kept its level: nothing
+    assert _detect("reward-collapse", _dqn(np.full(4000, 0.4), np.r_[np.zeros(40), np.full(160, 0.4)])) == []

@@ -82,16 +82,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor import remedies as R
-from advisor.io.tags import tokens
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence, warmup_steps
 from advisor.rules.lr_evidence import lr_direction
-from advisor.rules.rl_signals import reward
+from advisor.rules.rl_signals import eval_reward, reward
 from advisor.rules.shape import shape
 from advisor.signals import binned_noise, flat_run, fmt, make_curve, median, pct, percent_scale, rolling_median, theil_sen
-from advisor.workload import tag_kind
 
-_EVAL = {"eval", "evaluation", "test"}
 
 ID = "plateau"
 WORKLOADS = ("supervised", "unknown", "rl")  # rl: the lasting form, on the reward
@@ -338,8 +335,8 @@ def _reward_lasting(ctx: Context, p: Params) -> list[Finding]:
     """An RL run whose reward stopped rising early: the lasting form on the negated reward — the
     evaluation reward when one is logged (deterministic episodes: the policy's own level, without
     the exploration noise and the lag of a rolling training mean)."""
-    r = _eval_reward(ctx, p.min_points_lasting)
-    r = reward(ctx, p.min_points_lasting) if r is None else r
+    ev = eval_reward(ctx, p.min_points_lasting)
+    r = reward(ctx, p.min_points_lasting) if ev is None else ev[1]
     if r is None:
         return []
     c = make_curve(r.steps, -r.values)
@@ -347,18 +344,6 @@ def _reward_lasting(ctx: Context, p: Params) -> list[Finding]:
     if sh is None or sh.v0 - sh.vend <= 0:
         return []
     return _lasting(ctx, c, sh, p, what="reward")
-
-
-def _eval_reward(ctx: Context, min_points: int):
-    """The evaluation reward (``eval/mean_reward``, ``evaluation/episode_reward``), when logged
-    with ``min_points`` finite points."""
-    best = None
-    for s in ctx.run.series.values():
-        toks = set(tokens(s.tag)) | ({s.split} if s.split else set())
-        if len(s) >= min_points and toks & _EVAL and tag_kind(s.tag) == "reward" and np.all(np.isfinite(s.values)):
-            if best is None or len(s) > len(best):
-                best = s
-    return make_curve(best.steps, best.values) if best is not None else None
 
 
 def _lasting(ctx: Context, c, sh, p: Params, what: str = "train loss") -> list[Finding]:

@@ -15,7 +15,10 @@ from the first bin to a best bin by a gain of at least ``min_gain`` of the rewar
 (the larger of its initial magnitude and early spread) and at least ``noise_k`` times the bins'
 noise; the best comes before the last ``tail`` of the run; the median reward over the last
 ``tail`` lies ``drop`` of that gain or more below the best; and no bin in the last ``tail``
-comes back above ``recover`` of the gain (it does not recover).
+comes back above ``recover`` of the gain (it does not recover). When the training reward shows no
+collapse, the same test runs on the evaluation reward (``eval/mean_reward``: the greedy policy's own
+level), given ``min_eval_points`` evaluations: an epsilon-greedy agent's training episodes can keep
+paying while the policy it would deploy earns nothing.
 
 Remedies: ``early_stop`` at the best reward's step with ``restore_best`` (keep that checkpoint);
 ``scale_lr`` down — by the factor the logged learning rate rose between the best and the
@@ -34,7 +37,7 @@ import numpy as np
 from advisor import remedies as R
 from advisor.model import Finding, Remedy, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
-from advisor.rules.rl_signals import curve, reward, reward_scale, track
+from advisor.rules.rl_signals import curve, eval_reward, reward, reward_scale, track
 from advisor.signals import fmt, median
 
 ID = "reward-collapse"
@@ -51,11 +54,23 @@ class Params:
     recover: float = 0.75  # a tail bin above start + recover * gain is a recovery
     tail: float = 0.2
     min_points: int = 10
+    min_eval_points: int = 20  # an evaluation reward: each point a few episodes, so more of them
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:
     c = reward(ctx, p.min_points)
-    if c is None or c.span <= 0:
+    got = _collapse(ctx, c, "reward", p) if c is not None else []
+    ev = eval_reward(ctx, p.min_eval_points)
+    if got or ev is None:
+        return got
+    # the greedy policy's own reward: an epsilon-greedy agent's training episodes keep paying
+    # while the policy it would deploy has collapsed
+    return _collapse(ctx, ev[1], ev[0], p)
+
+
+def _collapse(ctx: Context, c, what: str, p: Params) -> list[Finding]:
+    """The finding for reward curve ``c`` (named ``what`` in the summary), or []."""
+    if c.span <= 0:
         return []
     tr = track(c)
     r0 = float(tr.values[0])
@@ -75,9 +90,11 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     after = np.nonzero((tr.steps > best_step) & (tr.values <= best - p.drop * gain))[0]
     onset = int(tr.steps[after[0]]) if after.size else int(tail_start)
     evidence = {"initial_reward": r0, "best_reward": best, "best_step": int(best_step), "final_reward": end,
-                "fall_of_gain": round(fell, 3), "step_range": [onset, int(c.steps[-1])], "signal": "reward"}
+                "fall_of_gain": round(fell, 3), "step_range": [onset, int(c.steps[-1])], "signal": "reward" if what == "reward" else "eval_reward"}
+    if what != "reward":
+        evidence["tag"] = what
     conf = margin_confidence(fell, p.drop, 0.5, base=0.6)
-    summary = (f"reward rose from {fmt(r0)} to {fmt(best)} at step {int(best_step)}, then fell to {fmt(end)} "
+    summary = (f"{what} rose from {fmt(r0)} to {fmt(best)} at step {int(best_step)}, then fell to {fmt(end)} "
                f"({100 * fell:.0f}% of the gain lost) from step {onset} and did not recover")
     return [finding(ID, SEVERITY, conf, summary, evidence, _remedies(ctx, int(best_step), onset, evidence), onset=onset)]
 

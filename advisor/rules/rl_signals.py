@@ -18,8 +18,10 @@ noise (whichever is larger) of that level (the median of the first tenth) — wh
 falls below ``ENTROPY_KEEP`` of its initial value (a policy still as random as it started; an
 initial entropy of ln k says "uniform over k actions"), or the reward is the same in every
 point (no episode ever paid anything else: there is nothing to learn from, whatever the entropy
-does) or its median is exactly 0 in every step bin (a reward paid to a few stray episodes only:
-a policy that turns deterministic on it has learned nothing either). A reward that only fell —
+does) or its median is exactly 0 in every step bin with at most ``STRAY_SHARE`` of either half's
+points paid (a reward paid to a few stray episodes only: a policy that turns deterministic on it
+has learned nothing either). A success-or-nothing reward paid more often than that has bin medians
+of 0 whatever its success rate does: its bins are then means (:func:`median_blind`). A reward that only fell —
 no bin above its start by more than that tolerance — under an entropy that stayed is the same
 finding (the agent never did better than its random start); with no entropy logged, it is reported
 at info, as a flat reward is. Otherwise, without an entropy stream, the same flat reward is reported at info (a flat
@@ -42,14 +44,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor import remedies as R
+from advisor.io.tags import tokens
 from advisor.model import Finding, Role, Severity
 from advisor.rules.base import Context, finding, margin_confidence, nice_factor
 from advisor.signals import Curve, binned_noise, fmt, make_curve, mann_kendall_z, median
+from advisor.workload import tag_kind
 
 FLAT_TOL = 0.3  # reward bins within this share of the initial level ...
 NOISE_K = 4.0  # ... or this many times the bins' noise count as "at the initial level"
 ENTROPY_KEEP = 0.9  # entropy above this share of its start counts as "still at its maximum"
 TRACK_BINS = 20
+STRAY_SHARE = 0.25  # "a few stray episodes" paid: at most this share of the points
 MAX_UNIFORM_K = 32  # the most actions an initial entropy of ln k is read as "uniform over k"
 USUAL_LR = 3e-4  # PPO's and Adam's usual rate, the target of a rate that is far too small
 
@@ -68,9 +73,10 @@ class Track:
         return float(self.values[max(i, 0)])
 
 
-def track(c: Curve, bins: int = TRACK_BINS) -> Track:
-    """Medians of ``c`` over ``bins`` equal step-width bins: an agent logs more points when its
-    episodes get short (a collapsed policy), so equal-count bins would stretch those stretches."""
+def track(c: Curve, bins: int = TRACK_BINS, stat=median) -> Track:
+    """Medians (``stat``) of ``c`` over ``bins`` equal step-width bins: an agent logs more points
+    when its episodes get short (a collapsed policy), so equal-count bins would stretch those
+    stretches."""
     steps = c.steps.astype(float)
     if c.n < 2 or c.span <= 0:
         return Track(steps, c.values.astype(float), 0.0)
@@ -81,7 +87,7 @@ def track(c: Curve, bins: int = TRACK_BINS) -> Track:
         m = idx == b
         if m.any():
             out_s.append(float(median(steps[m])))
-            out_v.append(float(median(c.values[m])))
+            out_v.append(float(stat(c.values[m])))
     vals = np.array(out_v)
     return Track(np.array(out_s), vals, binned_noise(vals))
 
@@ -96,6 +102,22 @@ def reward(ctx: Context, min_points: int) -> Curve | None:
     values are the non-finite rule's)."""
     c = curve(ctx, Role.REWARD)
     return c if c is not None and c.n >= min_points and not c.cut_short else None
+
+
+_EVAL = {"eval", "evaluation", "test"}
+
+
+def eval_reward(ctx: Context, min_points: int) -> tuple[str, Curve] | None:
+    """(tag, curve) of the evaluation reward (``eval/mean_reward``, ``evaluation/episode_reward``:
+    the greedy policy's own level, free of exploration noise), the longest such stream with
+    ``min_points`` points, all finite; None when not logged."""
+    best = None
+    for s in ctx.run.series.values():
+        toks = set(tokens(s.tag)) | ({s.split} if s.split else set())
+        if len(s) >= min_points and toks & _EVAL and tag_kind(s.tag) == "reward" and np.all(np.isfinite(s.values)):
+            if best is None or len(s) > len(best):
+                best = s
+    return (best.tag, make_curve(best.steps, best.values)) if best is not None else None
 
 
 def entropy(ctx: Context, min_points: int) -> tuple[Curve, bool] | None:
@@ -154,15 +176,34 @@ def declared(ctx: Context, *names: str) -> float | None:
 def unpaid(c: Curve) -> str | None:
     """``"every"`` when the reward is one number in every point (no episode paid anything else),
     ``"almost every"`` when the median of every one of (at least half of) the ``TRACK_BINS`` bins is
-    exactly 0 (the typical episode is paid nothing; a few stray ones aside), else None: nothing to
-    learn from. A constant non-zero median is a payoff the policy may have settled for (a near,
+    exactly 0 (the typical episode is paid nothing; a few stray ones aside) — unless it is a
+    success-or-nothing reward paid often (:func:`median_blind`) —, else None: nothing to learn from. A constant non-zero median is a payoff the policy may have settled for (a near,
     small reward: entropy-collapse's case), not an absence of reward."""
     if float(np.ptp(c.values)) == 0.0:
         return "every"
     tr = track(c)
-    if tr.values.size >= TRACK_BINS // 2 and not np.any(tr.values):
+    if tr.values.size >= TRACK_BINS // 2 and not np.any(tr.values) and not median_blind(c):
         return "almost every"
     return None
+
+
+def _paid_share(c: Curve) -> float:
+    """The larger share of paid (non-zero) points of the run's two halves (by step): a success rate
+    that rose shows in the later half."""
+    mid = float(c.steps[0]) + 0.5 * c.span
+    halves = [h for h in (c.values[c.steps <= mid], c.values[c.steps > mid]) if h.size]
+    return max(float(np.mean(h != 0)) for h in halves)
+
+
+def median_blind(c: Curve) -> bool:
+    """Every bin's median is exactly 0 while more than ``STRAY_SHARE`` of either half's points are
+    paid, every payment positive: a success-or-nothing reward (a third of the episodes reaching the
+    goal) whose medians stay 0 whatever its success rate does — its level is read on bin means
+    instead. (Small payments of both signs around 0 are a reward that nets nothing, not a success.)"""
+    tr = track(c)
+    if tr.values.size < TRACK_BINS // 2 or np.any(tr.values) or np.any(c.values < 0):
+        return False
+    return _paid_share(c) > STRAY_SHARE
 
 
 # the fewest points a "still rising at the end" window holds: eight in order give a trend z of 3.3
@@ -203,8 +244,9 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
         return _uniform_without_reward(ctx, p)
     if c is None or still_rising(c, 0.05) is not None:
         return []  # a reward climbing to its best at the end is learning, however small the climb
-    tr = track(c)
-    r0 = start_level(c)
+    blind = median_blind(c)
+    tr = track(c, stat=np.mean) if blind else track(c)
+    r0 = float(tr.values[0]) if blind else start_level(c)
     tol = max(FLAT_TOL * abs(r0), NOISE_K * tr.noise)
     moved = float(np.max(np.abs(tr.values - r0)))
     ent = entropy(ctx, 3)
@@ -242,6 +284,10 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     else:
         summary = (f"reward stayed at its initial level for the whole run: {fmt(r0)} -> {fmt(float(tr.values[-1]))} "
                    f"(no bin moved more than {fmt(moved)} over steps {int(c.steps[0])}-{int(c.steps[-1])}); {ent_txt}")
+    if blind:
+        evidence["paid_share"] = round(float(np.mean(c.values != 0)), 3)
+        summary += (f"; read on bin means: the median episode was paid 0 in every bin, "
+                    f"{100 * evidence['paid_share']:.0f}% of the episodes were paid")
     sure = ent is not None or constant
     severity = Severity.CRITICAL if sure else Severity.INFO
     off = max(rise, 0.0) if fell_only else moved  # how far it got from "nothing learned"
