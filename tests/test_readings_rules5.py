@@ -89,3 +89,25 @@ def test_an_evaluation_reward_that_collapsed_to_zero_is_reward_collapse():
     assert f.summary.startswith("eval/mean_reward rose") and f.remedies[0].action == "early_stop"
     # an evaluation reward that kept its level: nothing
     assert _detect("reward-collapse", _dqn(np.full(4000, 0.4), np.r_[np.zeros(40), np.full(160, 0.4)])) == []
+
+
+def _forces(late_fall: float):
+    """An OCP force-field trainer stopped after 159 steps (akolanimosa, extra29): the loss falls
+    from 345 (force coefficient 100 on an untrained model) to ~43 by step 100, then by
+    ``late_fall`` of its level over the rest, in a 10-step running-mean sawtooth."""
+    steps = np.arange(1, 160)
+    base = 36 + 309 * np.exp(-steps / 22.0)
+    late = np.where(steps > 100, 1 - late_fall * (steps - 100) / 59, 1.0)
+    saw = 1 + 0.03 * ((steps % 10) / 10 - 0.5)
+    return _ctx({"train/loss": (steps, base * late * saw), "train/lr": (steps, np.full(steps.size, 5e-4))})
+
+
+def test_a_loss_still_falling_a_sixth_of_its_level_late_is_still_improving_however_far_it_came():
+    # the last quarter fell ~17% of its own level (z -6) but only 2% of the fall from an untrained
+    # start 10x higher: measured against that start alone it looked settled
+    (f,) = _detect("still-improving", _forces(0.2))
+    assert f.evidence["late_fraction_of_fall"] < 0.05 and f.remedies[0].action == "train_longer"
+
+
+def test_a_loss_that_settled_late_is_not():
+    assert _detect("still-improving", _forces(0.0)) == []

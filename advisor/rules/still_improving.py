@@ -10,7 +10,10 @@ train loss's last quarter (z below ``val_z``) or at its minimum at the end havin
 train loss falls significantly over its last quarter (Mann-Kendall z below -2.6; a window of at
 most ``short_late`` points, where z reaches -2.6 only in perfect order, by its exact Kendall p at
 ``short_late_p``) with at least
-``min_late_drop`` of its total fall there, or — noisy per-step train losses hide a real trend
+``min_late_drop`` of its total fall there — or ``min_late_rel`` of the late window's own level
+(its first third's median against its last third's: a loss whose untrained start was ten times
+its later level still falls a sixth of that level late, however small a share of the whole fall
+that is) —, or — noisy per-step train losses hide a real trend
 — it falls there less significantly (z below -1.5, or with any downward tendency when that quarter
 brought ``min_late_drop`` of its fall) while validation is at its minimum at the
 very last evaluation and dropped by at least ``val_last_drop`` of its total fall since the one
@@ -57,6 +60,7 @@ WORKLOADS = ("supervised", "unknown", "rl")  # rl: the reward, never the losses
 @dataclass(frozen=True)
 class Params:
     min_late_drop: float = 0.05
+    min_late_rel: float = 0.1  # ... or the late window fell this share of its own level
     val_z: float = -1.0
     val_last_drop: float = 0.05
     min_evals: int = 4
@@ -66,6 +70,16 @@ class Params:
     short_late: int = 10  # a late window this short is judged by its exact Kendall p ...
     short_late_p: float = 0.01  # ... at this level
     sparse_val_evals: int = 6  # with a train loss under min_points: validation's last evaluations in order
+
+
+def _late_rel_drop(late_bins: np.ndarray) -> float:
+    """How far the late window's level fell, as a share of its own level: the median of its first
+    third against that of its last third (0 for fewer than 6 bins)."""
+    if late_bins.size < 6:
+        return 0.0
+    third = late_bins.size // 3
+    a, b = median(late_bins[:third]), median(late_bins[-third:])
+    return (a - b) / abs(a) if a else 0.0
 
 
 def _val_falling_steadily(vals: np.ndarray, p: Params) -> bool:
@@ -138,7 +152,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # Kendall p of its fall, at the same 1% as a long window's z of -2.33, stands in
     late_bins = c.bvals[c.bsteps >= sh.late_start]
     falling = sh.z_late < -2.6 or (late_bins.size <= p.short_late and rising_p_exact(-late_bins) <= p.short_late_p)
-    train_strong = falling and sh.late_drop >= p.min_late_drop
+    train_strong = falling and (sh.late_drop >= p.min_late_drop or _late_rel_drop(late_bins) >= p.min_late_rel)
     v = ctx.val
     val_txt = val_core = ""
     val_strong = False
