@@ -111,3 +111,19 @@ def test_a_loss_still_falling_a_sixth_of_its_level_late_is_still_improving_howev
 
 def test_a_loss_that_settled_late_is_not():
     assert _detect("still-improving", _forces(0.0)) == []
+
+
+def test_many_evaluations_falling_in_a_run_still_count_past_thirty():
+    # a Keras VAE (lincolt, extra27): 128 epochs, a first epoch thrown to 53,146, a spiky train loss
+    # that only leans down late, and a validation loss setting a new minimum at its last epoch after
+    # 32 evaluations falling in a run — the exact run test stops at 30 points and answered "no"
+    rng = np.random.default_rng(11)
+    n = 128
+    steps = np.arange(n)
+    train = 1.3 + 3.0 * np.exp(-steps / 15) + np.abs(rng.normal(0, 0.05, n)) - 0.004 * steps
+    train[0], train[[28, 47, 57, 86, 112, 125]] = 53146.0, [33.0, 9.8, 10.2, 3.4, 3.4, 6.3]
+    val = 1.0 + 3.0 * np.exp(-steps / 30) + rng.normal(0, 0.004, n)
+    val[0] = 82.2
+    val[-1] = val[:-1].min() - 0.01
+    (f,) = _detect("still-improving", _ctx({"loss": (steps, train), "val_loss": (steps, val)}))
+    assert "its last 32 evaluations" in f.summary and "of its own level" in f.summary

@@ -72,6 +72,9 @@ class Params:
     sparse_val_evals: int = 6  # with a train loss under min_points: validation's last evaluations in order
 
 
+_Z_ONE_SIDED = {0.05: 1.645, 0.01: 2.326}  # one-sided normal quantiles for the p levels used
+
+
 def _late_rel_drop(late_bins: np.ndarray) -> float:
     """How far the late window's level fell, as a share of its own level: the median of its first
     third against that of its last third (0 for fewer than 6 bins)."""
@@ -84,14 +87,16 @@ def _late_rel_drop(late_bins: np.ndarray) -> float:
 
 def _val_falling_steadily(vals: np.ndarray, p: Params) -> bool:
     """The last evaluations (at least 4, a quarter when there are more) fall as a run — exact
-    Kendall test at ``val_run_p`` — by at least ``val_run_drop`` of their level: evaluations on a
+    Kendall test at ``val_run_p``, Mann-Kendall's z past 30 of them — by at least ``val_run_drop`` of their level: evaluations on a
     whole val set are far less noisy than per-batch train losses, so a steady run of them still
     going down is the clearer sign that the model was still improving."""
     k = max(4, vals.size // 4)
     if vals.size < k:
         return False
     tail = vals[-k:]
-    return rising_p_exact(-tail) <= p.val_run_p and float(tail[0] - tail[-1]) >= p.val_run_drop * abs(float(tail[0]))
+    # the exact test stops at 30 points: past that, Mann-Kendall's normal approximation at the same p
+    in_run = rising_p_exact(-tail) <= p.val_run_p if tail.size <= 30 else mann_kendall_z(tail) <= -_Z_ONE_SIDED[p.val_run_p]
+    return in_run and float(tail[0] - tail[-1]) >= p.val_run_drop * abs(float(tail[0]))
 
 
 def _few_train_points(ctx: Context, p: Params) -> list[Finding]:
@@ -198,13 +203,21 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         "signal": "train_loss",
     }
     rem = [R.train_longer(2.0, "the loss was still falling when training stopped; stretch any decay schedule to match")]
+    rel = _late_rel_drop(late_bins)
+    # a share of the whole fall says little when the start was far above the rest (an untrained
+    # model's first loss): then the late window's fall against its own level is the measure
+    late_txt = (
+        f"{pct(sh.late_drop)} of its whole fall came after step {int(sh.late_start)}"
+        if sh.late_drop >= p.min_late_drop or rel <= sh.late_drop
+        else f"it fell {pct(rel)} of its own level after step {int(sh.late_start)}, {pct(sh.late_drop)} of its fall from a start far above"
+    )
+    evidence["late_fraction_of_level"] = round(rel, 3)
     summary = (
-        f"train loss was still falling at the end: {pct(sh.late_drop)} of its whole fall came after step "
-        f"{int(sh.late_start)} (trend z={sh.z_late:.1f}){val_txt}"
+        f"train loss was still falling at the end: {late_txt} (trend z={sh.z_late:.1f}){val_txt}"
     ) if train_strong else (
         # the evidence is validation's: the train loss only leans down in its scatter
-        f"validation is {val_core} and the train loss leans down with it ({pct(sh.late_drop)} of its fall "
-        f"after step {int(sh.late_start)}, trend z={sh.z_late:.1f}): the run ended before it settled"
+        f"validation is {val_core} and the train loss leans down with it ({late_txt}; trend z={sh.z_late:.1f}): "
+        "the run ended before it settled"
     )
     conf = margin_confidence(sh.late_drop, p.min_late_drop, 0.1, base=0.5)
     return [finding(ID, SEVERITY, conf, summary, evidence, rem, onset=int(sh.late_start))]
