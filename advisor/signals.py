@@ -311,6 +311,15 @@ def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:
     return _at_most_inversions(n)[inversions] / math.factorial(n)
 
 
+def rising_p(y: np.ndarray) -> float:
+    """One-sided p-value that ``y`` rises: exact (:func:`rising_p_exact`) up to 30 points, the
+    normal approximation of Mann-Kendall's z past that (where the exact test answers 1.0)."""
+    y = np.asarray(y, dtype=float)
+    if np.count_nonzero(np.isfinite(y)) <= 30:
+        return rising_p_exact(y)
+    return 0.5 * math.erfc(mann_kendall_z(y) / math.sqrt(2.0))
+
+
 @functools.lru_cache(maxsize=64)
 def _at_most_inversions(n: int) -> tuple[int, ...]:
     """How many orders of ``n`` items have at most k inversions, for each k (exact integers)."""

@@ -11,8 +11,8 @@ Trigger: the binned train loss falls with a steady, significant trend (Mann-Kend
 initial value, and has not
 decelerated: the fall in the second half is at least ``min_decel`` of the fall in the first
 half (and under ``max_accel`` times it: a first half that made under a tenth of the second's fall
-sat flat, then fell — a stall, ``plateau``'s case, not a steady pace), and it is still falling at the end (or validation, evaluated whole, is: exact Kendall p
-below ``val_p`` over its late evaluations, ending at its lowest). It must be smooth — noise under ``max_rel_noise`` of the level — since a noisy, slow
+sat flat, then fell — a stall, ``plateau``'s case, not a steady pace), and it is still falling at the end (or validation, evaluated whole, is: exact Kendall p —
+Mann-Kendall's past 30 evaluations — below ``val_p`` over its late evaluations, ending at its lowest). It must be smooth — noise under ``max_rel_noise`` of the level — since a noisy, slow
 curve points at the batch or the data rather than the step size.
 
 Needs at least ``min_points`` points.
@@ -47,7 +47,7 @@ from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.lr_evidence import declared_lr
-from advisor.signals import fmt, in_order, pct, rising_p_exact
+from advisor.signals import fmt, in_order, pct, rising_p, rising_p_exact
 
 ID = "slow-convergence"
 SEVERITY = Severity.WARNING
@@ -94,7 +94,7 @@ def val_still_falling(ctx: Context, late_start: float, val_p: float = 0.01, min_
     whole = float(v.values[0]) - lowest
     if min_share > 0 and not (whole > 0 and float(late[0]) - float(late[-1]) >= min_share * whole):
         return False
-    return rising_p_exact(-late) < val_p and float(v.values[-1]) <= lowest + 1e-12
+    return rising_p(-late) < val_p and float(v.values[-1]) <= lowest + 1e-12
 
 
 def detect(ctx: Context, p: Params) -> list[Finding]:

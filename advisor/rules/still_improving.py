@@ -17,7 +17,7 @@ that is) —, or — noisy per-step train losses hide a real trend
 — it falls there less significantly (z below -1.5, or with any downward tendency when that quarter
 brought ``min_late_drop`` of its fall) while validation is at its minimum at the
 very last evaluation and dropped by at least ``val_last_drop`` of its total fall since the one
-before, or its last evaluations (at least 4) fell as a run (exact Kendall p at most ``val_run_p``)
+before, or its last evaluations (at least 4) fell as a run (exact Kendall p at most ``val_run_p``; Mann-Kendall's p past 30 evaluations)
 by at least ``val_run_drop`` of their level ("both falling"). A learning rate annealed to near
 zero at the end does not silence it: readers of such runs (a 20-epoch YOLOv5 fine-tune whose every
 val loss was lowest at its last epoch) call them stopped too early, and the remedy stretches the
@@ -49,7 +49,7 @@ from advisor import remedies as R
 from advisor.model import Finding, Severity
 from advisor.rules.base import Context, finding, margin_confidence
 from advisor.rules.rl_signals import reward, still_rising
-from advisor.signals import fmt, mann_kendall_z, median, pct, rising_p_exact
+from advisor.signals import fmt, mann_kendall_z, median, pct, rising_p, rising_p_exact
 
 ID = "still-improving"
 SEVERITY = Severity.INFO
@@ -72,9 +72,6 @@ class Params:
     sparse_val_evals: int = 6  # with a train loss under min_points: validation's last evaluations in order
 
 
-_Z_ONE_SIDED = {0.05: 1.645, 0.01: 2.326}  # one-sided normal quantiles for the p levels used
-
-
 def _late_rel_drop(late_bins: np.ndarray) -> float:
     """How far the late window's level fell, as a share of its own level: the median of its first
     third against that of its last third (0 for fewer than 6 bins)."""
@@ -94,9 +91,7 @@ def _val_falling_steadily(vals: np.ndarray, p: Params) -> bool:
     if vals.size < k:
         return False
     tail = vals[-k:]
-    # the exact test stops at 30 points: past that, Mann-Kendall's normal approximation at the same p
-    in_run = rising_p_exact(-tail) <= p.val_run_p if tail.size <= 30 else mann_kendall_z(tail) <= -_Z_ONE_SIDED[p.val_run_p]
-    return in_run and float(tail[0] - tail[-1]) >= p.val_run_drop * abs(float(tail[0]))
+    return rising_p(-tail) <= p.val_run_p and float(tail[0] - tail[-1]) >= p.val_run_drop * abs(float(tail[0]))
 
 
 def _few_train_points(ctx: Context, p: Params) -> list[Finding]:
@@ -115,7 +110,7 @@ def _few_train_points(ctx: Context, p: Params) -> list[Finding]:
         return []
     tail, late = v.values[-k:], v.values[v.n // 2 :]
     fall = float(v.values[0] - v.values[-1])
-    if fall <= 0 or rising_p_exact(-tail) > p.short_late_p or float(late[0] - late[-1]) < p.min_late_drop * fall:
+    if fall <= 0 or rising_p(-tail) > p.short_late_p or float(late[0] - late[-1]) < p.min_late_drop * fall:
         return []
     share = float(late[0] - late[-1]) / fall
     evidence = {"late_window_start": int(v.steps[-k]), "late_fraction_of_fall": round(share, 3), "evaluations": k,
