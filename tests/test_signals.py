@@ -173,3 +173,14 @@ def test_rolling_median_equals_the_median_of_each_shrinking_window():
                          np.nanmedian(y[max(0, i - h): i + h + 1]) if np.isfinite(y[max(0, i - h): i + h + 1]).any() else np.nan
                          for i in range(n)]) if ww > 1 else y
         assert np.array_equal(rolling_median(y, w), want, equal_nan=True), (n, w)
+
+
+def test_rising_p_goes_on_past_thirty_points_where_the_exact_test_stops():
+    from advisor.signals import rising_p, rising_p_exact
+
+    y = np.arange(40.0) + np.random.default_rng(0).normal(0, 2.0, 40)
+    assert rising_p_exact(y) == 1.0  # by design: the exact distribution is built up to 30 points
+    assert rising_p(y) < 1e-6 and rising_p(-y) > 0.99
+    assert rising_p(y[:12]) == rising_p_exact(y[:12])
+    flat = np.random.default_rng(1).normal(0, 1.0, 60)
+    assert 0.01 < rising_p(flat) < 0.99
