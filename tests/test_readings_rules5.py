@@ -127,3 +127,28 @@ def test_many_evaluations_falling_in_a_run_still_count_past_thirty():
     val[-1] = val[:-1].min() - 0.01
     (f,) = _detect("still-improving", _ctx({"loss": (steps, train), "val_loss": (steps, val)}))
     assert "its last 32 evaluations" in f.summary and "of its own level" in f.summary
+
+
+def _resumed_overfit(val_acc: bool):
+    """A Keras fit continuing a trained EMNIST classifier (Prakhar-Bhartiya, extra30): train loss
+    0.090 -> 0.024 (accuracy 0.96 -> 0.99) while validation rises every epoch 0.49 -> 1.09."""
+    steps = np.arange(20)
+    curves = {
+        "train/epoch_loss": (steps, 0.09 * np.exp(-steps / 14.5)),
+        "validation/epoch_loss": (steps, 0.49 + 0.6 * (steps / 19) ** 1.1),
+        "train/epoch_accuracy": (steps, 0.962 + 0.029 * steps / 19),
+    }
+    if val_acc:
+        curves["validation/epoch_accuracy"] = (steps, 0.882 - 0.012 * steps / 19)
+    return _ctx(curves)
+
+
+def test_a_resumed_model_that_scores_validation_well_is_not_two_splits_prepared_apart():
+    ctx = _resumed_overfit(val_acc=True)
+    assert ctx.trained_start == "accuracy"
+    assert _detect("data-mismatch", ctx) == []
+    (f,) = _detect("overfitting", ctx)
+    assert f.severity.value == "warning"
+    # without a validation accuracy nothing says the model performs on that split: the gap stands
+    (g,) = _detect("data-mismatch", _resumed_overfit(val_acc=False))
+    assert g.evidence["form"] == "val-apart"

@@ -30,7 +30,10 @@ train loss still holds ``apart_start_share`` of its start or validation is alrea
 score two splits drawn alike about alike, so one of them is prepared differently (a feature
 standardised with a train statistic near 0 — a column constant in the train split — throws the
 val inputs far off; a transform applied to one split only; labels encoded differently). Overfitting
-and batch-norm statistics warming up open such a gap only later or only at one evaluation.
+and batch-norm statistics warming up open such a gap only later or only at one evaluation. Not when
+the run starts from a trained model by its validation accuracy (``Context.trained_start``: a resumed
+fit whose first epoch already scores validation at 2.2x chance has its generalisation gap of its own,
+not two splits prepared apart).
 When an accuracy at that first evaluation sits at chance for C classes, validation near ln C and
 the train loss started under half of ln C (no untrained classifier's mean loss does), the train
 loss is logged on another scale (Ultralytics' classifier logs a batch sum over another count):
@@ -171,6 +174,10 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
         if np.all(med > 0) and float(np.max(below)) * p.below_ratio <= 1.0:
             return [_val_below(v, float(med[0]), float(below[0]), float(np.max(below)), early)]
     if r0 < p.apart_ratio or rmid < p.apart_ratio:
+        return []
+    if ctx.trained_start == "accuracy" and ctx.val_acc is not None:
+        # a trained model that already scores the validation split well (its accuracy is what said
+        # "trained") is not early in training: its gap is its own, the splits are one task
         return []
     v0 = float(v.values[0])
     # "early" in what the model has learned, not in steps: a 100-example train split is memorised
