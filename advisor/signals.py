@@ -312,12 +312,9 @@ def rising_p_exact(y: np.ndarray, max_points: int = 30) -> float:
 
 
 def rising_p(y: np.ndarray) -> float:
-    """One-sided p-value that ``y`` rises: exact (:func:`rising_p_exact`) up to 30 points, the
-    normal approximation of Mann-Kendall's z past that (where the exact test answers 1.0)."""
+    """One-sided p that ``y`` rises: exact up to 30 points, Mann-Kendall's normal p past that."""
     y = np.asarray(y, dtype=float)
-    if np.count_nonzero(np.isfinite(y)) <= 30:
-        return rising_p_exact(y)
-    return 0.5 * math.erfc(mann_kendall_z(y) / math.sqrt(2.0))
+    return rising_p_exact(y) if np.count_nonzero(np.isfinite(y)) <= 30 else 0.5 * math.erfc(mann_kendall_z(y) / math.sqrt(2.0))
 
 
 @functools.lru_cache(maxsize=64)
