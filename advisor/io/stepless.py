@@ -23,7 +23,9 @@ across each fall (the first points after it sit nearer the last points before it
 stream's own first points: training went on — not a re-run, which starts over; at least half of
 the falls that can be judged), the stream is
 read in write order instead, each stretch after the one before (:func:`_unroll`), and
-the run says so. A stream that falls back and starts over (its values back near their start:
+the run says so. A stream that falls back to its first step once, its values carrying on, holds a
+second launch that continued the trained model (a notebook cell run again into the same writer): its
+points are placed after the first launch's, and the run says so. A stream that falls back and starts over (its values back near their start:
 several trainings written into one file) is read as before — the point written last wins — and
 the run says that too. A stream whose values never left their start (within four times its median
 point-to-point change, before every fall) cannot tell the two apart; it is laid end to end, which reads the same either
@@ -166,6 +168,18 @@ def _unroll(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, str]) -
         # on) lays it end to end too: that keeps every point, where the last write wins drops
         # all epochs but one
         steps = _laid_end_to_end(s, falls, stride) if carried >= 0.5 or not judged else None
+        if steps is None and falls.size == 1 and judged and carried >= 0.5:
+            # one fall, the values carrying on: a second launch that continued the trained model (a
+            # notebook cell run again into the same writer) — its points after the first's
+            b = int(falls[0]) + 1
+            steps = np.concatenate([s[:b], s[b:] - int(s[b]) + int(s[:b].max()) + stride]).astype(np.int64)
+            out[k] = (steps, v, w, q)
+            messages.append(
+                f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} once, at its point {b + 1} of {len(s)}, while its values "
+                f"carry on (a second launch continuing the first, written into the same file?): read in write order, the second "
+                f"launch after the first (steps {int(steps[0])}-{int(steps[-1])})"
+            )
+            continue
         if steps is not None:
             out[k] = (steps, v, w, q)
             why = "while its values carry on" if judged else "while its values never leave their start (carried on or started over cannot be told)"
@@ -176,8 +190,9 @@ def _unroll(streams: Mapping[Hashable, Stream], names: Mapping[Hashable, str]) -
             )
         elif carried < 0.5 and len(s) >= 8:
             messages.append(
-                f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} {falls.size} time{'s' if falls.size > 1 else ''} "
-                f"and its values start over each time: {falls.size + 1} trainings written into one file; read as "
+                f"{names.get(k, str(k))}: its steps fall back to {int(s[0])} "
+                + (f"{falls.size} times and its values start over each time" if falls.size > 1 else "once and its values start over")
+                + f": {falls.size + 1} trainings written into one file; read as "
                 f"TensorBoard reads them (the last written point wins at each step)"
             )
     return out, messages

@@ -152,3 +152,21 @@ def test_a_stuck_stream_with_blow_ups_at_epoch_ends_keeps_every_epoch(tmp_path):
     assert len(run.series["loss/train"]) == 315 and any("cannot be told" in p for p in run.problems)
     rep = analyze([str(tmp_path / "tie")]).report.runs[0]
     assert rep.findings and rep.findings[0].condition == "lr-too-high"
+
+
+def test_a_second_launch_continuing_the_first_in_one_file_comes_after_it(tmp_path):
+    # a notebook's training cell run again into the same writer (hsuanchunlin, extra30): 71 epochs
+    # 0.074 -> 0.0545, then 5 more logged at steps 0..4 from the trained model. The last write won
+    # at steps 0..4, splicing the second launch's 0.0548 in front of the first's 0.074: a flat
+    # curve, read as critical no-learning
+    first = 0.054 + 0.02 * np.exp(-np.arange(71) / 20)
+    second = first[-1] - 0.0001 * np.arange(1, 6)
+    _write(tmp_path / "cell", [("train/loss", float(v), i) for i, v in enumerate(first)] + [("train/loss", float(v), i) for i, v in enumerate(second)])
+    run = load_run(discover(str(tmp_path / "cell")).runs[0])
+    s = run.series["train/loss"]
+    assert len(s) == 76 and int(s.steps[-1]) == 75 and abs(float(s.values[0]) - first[0]) < 1e-6
+    assert any("once" in p and "continuing the first" in p for p in run.problems)
+    # the same fall with the values starting over is a second training: the last write wins, as before
+    _write(tmp_path / "again", [("train/loss", float(v), i) for i, v in enumerate(first)] + [("train/loss", float(v), i) for i, v in enumerate(first[:5])])
+    run = load_run(discover(str(tmp_path / "again")).runs[0])
+    assert len(run.series["train/loss"]) == 71 and any("once and its values start over" in p for p in run.problems)
