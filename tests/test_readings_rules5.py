@@ -152,3 +152,16 @@ def test_a_resumed_model_that_scores_validation_well_is_not_two_splits_prepared_
     # without a validation accuracy nothing says the model performs on that split: the gap stands
     (g,) = _detect("data-mismatch", _resumed_overfit(val_acc=False))
     assert g.evidence["form"] == "val-apart"
+
+
+def test_a_jump_counted_from_ln_c_says_where_the_logged_curve_begins():
+    # a BERT fine-tune at lr 1e-3 (kannlight, extra30), 8 labels, logging every 50 steps: its first
+    # logged loss, 12.2 at step 49, came after updates; the jump is counted from ln 8 = 2.08, and the
+    # summary said "jumped from 2.08" as if the curve had shown it
+    rng = np.random.default_rng(3)
+    steps = np.arange(49, 15800, 50)
+    loss = 15.3 + rng.normal(0, 2.0, steps.size)
+    loss[0], loss[5] = 12.2, 21.1
+    (f,) = _detect("lr-too-high", _ctx({"train_loss": (steps, loss)}, hparams={"num_labels": 8, "lr": 1e-3}))
+    assert f.evidence["form"] == "jump" and f.evidence["first_logged_loss"] == 12.2
+    assert "jumped from ln C = 2.08" in f.summary and "12.2 at step 49, came after 49 updates" in f.summary

@@ -179,6 +179,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     # A classifier starts at about ln C: a first logged loss far above that (sparse logging, an
     # epoch mean) already holds the jump, and "no progress" means not below the chance level.
     base = min(ex.ref, chance) if chance else ex.ref
+    logged_ref = ex.ref  # the start the curve itself shows (the chance level may stand in for it)
     jump = ex.jump if base == ex.ref else (ex.peak / base if clears_noise(ex.peak / base, ex.log_noise) else 1.0)
     ex = dataclasses.replace(ex, ref=base, jump=jump)
     # progress from where the loss really started: after a jump, the first point; else the robust
@@ -240,6 +241,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     if chance is not None:
         evidence["chance_loss"] = chance
     summary = _summary(form, ex, sh, progress, lr, chance, int(c.steps[-1]))
+    if form == "jump" and ex.ref < logged_ref:
+        # the jump is counted from ln C, not from a logged point: say where the curve begins
+        v0, s0 = float(c.values[0]), int(c.steps[0])
+        evidence["first_logged_loss"] = v0
+        why = f"came after {s0} updates" if s0 > 0 else "is already far above it"
+        summary = summary.replace(
+            f"jumped from {fmt(ex.ref)} ", f"jumped from ln C = {fmt(ex.ref)} (an untrained classifier's loss; the first logged "
+            f"point, {fmt(v0)} at step {s0}, {why}) ", 1)
     conf = _confidence(form, ex, p)
     return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
 
