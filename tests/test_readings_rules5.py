@@ -165,3 +165,24 @@ def test_a_jump_counted_from_ln_c_says_where_the_logged_curve_begins():
     (f,) = _detect("lr-too-high", _ctx({"train_loss": (steps, loss)}, hparams={"num_labels": 8, "lr": 1e-3}))
     assert f.evidence["form"] == "jump" and f.evidence["first_logged_loss"] == 12.2
     assert "jumped from ln C = 2.08" in f.summary and "12.2 at step 49, came after 49 updates" in f.summary
+
+
+def _lightning_mnist(val: np.ndarray):
+    """A Lightning MNIST MLP (niekvanderzwaag, extra30): the train loss logged every 50 steps, one
+    noisy minibatch a point, ~860 steps an epoch for 10 epochs; validation once an epoch."""
+    rng = np.random.default_rng(0)  # its late train median 3% lower, trend z -0.7: a lean, no test
+    steps = np.arange(49, 8600, 50)
+    train = (0.1 + 0.4 * np.exp(-steps / 1500)) * rng.lognormal(0, 0.45, steps.size)
+    vs = np.arange(1, 11) * 860 - 1
+    return _ctx({"train_loss": (steps, train), "valid_loss": (vs, val)})
+
+
+def test_validation_falling_at_every_evaluation_speaks_for_a_noisy_per_batch_train_loss():
+    val = np.array([0.308, 0.246, 0.214, 0.194, 0.183, 0.173, 0.165, 0.159, 0.156, 0.152])
+    ctx = _lightning_mnist(val)
+    assert ctx.train.point_bins
+    (f,) = _detect("still-improving", ctx)
+    assert f.remedies[0].action == "train_longer"
+    # the same validation that stopped moving over its last evaluations: settled, nothing
+    flat = np.r_[val[:7], [0.1650, 0.1649, 0.1648]]
+    assert _detect("still-improving", _lightning_mnist(flat)) == []

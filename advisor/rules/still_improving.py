@@ -18,7 +18,11 @@ that is) —, or — noisy per-step train losses hide a real trend
 brought ``min_late_drop`` of its fall) while validation is at its minimum at the
 very last evaluation and dropped by at least ``val_last_drop`` of its total fall since the one
 before, or its last evaluations (at least 4) fell as a run (exact Kendall p at most ``val_run_p``; Mann-Kendall's p past 30 evaluations)
-by at least ``val_run_drop`` of their level ("both falling"). A learning rate annealed to near
+by at least ``val_run_drop`` of their level ("both falling"). With the train loss logged one minibatch
+a point (its trend lost in the noise), validation falling in order over all its evaluations
+(``val_order_evals`` at least, exact p at most ``val_order_p``) to its lowest at the last, its
+last quarter still ``val_order_drop`` of its level down, is enough beside a train loss that only
+leans down (a lower late level, a negative trend z). A learning rate annealed to near
 zero at the end does not silence it: readers of such runs (a 20-epoch YOLOv5 fine-tune whose every
 val loss was lowest at its last epoch) call them stopped too early, and the remedy stretches the
 schedule with the steps.
@@ -70,6 +74,9 @@ class Params:
     short_late: int = 10  # a late window this short is judged by its exact Kendall p ...
     short_late_p: float = 0.01  # ... at this level
     sparse_val_evals: int = 6  # with a train loss under min_points: validation's last evaluations in order
+    val_order_evals: int = 6  # validation falling in order over the whole run (at least this many) ...
+    val_order_p: float = 0.001  # ... at this exact p ...
+    val_order_drop: float = 0.02  # ... its last quarter still this share of its level down
 
 
 def _late_rel_drop(late_bins: np.ndarray) -> float:
@@ -155,7 +162,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     train_strong = falling and (sh.late_drop >= p.min_late_drop or _late_rel_drop(late_bins) >= p.min_late_rel)
     v = ctx.val
     val_txt = val_core = ""
-    val_strong = False
+    val_strong = val_in_order = False
     if v is not None and v.n >= p.min_evals:
         if v.cut_short:
             return []
@@ -180,6 +187,14 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         val_strong = val_strong or (
             zv < -2.6 and late.size >= 10 and int(np.argmin(v.values)) >= v.n - max(2, v.n // 10) and fall > 0 and a - b >= p.min_late_drop * fall
         )
+        # every evaluation (6 or more) lower than the last, to its lowest at the end, the last quarter
+        # of them still ``val_order_drop`` of the level down: no noise makes a whole val set fall like
+        # that — it speaks for a train loss logged one minibatch a point, whose trend the noise hides
+        k = max(4, v.n // 4)
+        val_in_order = (
+            v.n >= p.val_order_evals and rising_p(-v.values) <= p.val_order_p and int(np.argmin(v.values)) == v.n - 1
+            and float(v.values[-k] - v.values[-1]) >= p.val_order_drop * abs(float(v.values[-k]))
+        )
         val_core = (
             f"still falling ({fmt(a)} -> {fmt(b)} over its last {late.size} evaluations)"
             if b < a
@@ -187,7 +202,8 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         )
         val_txt = f"; validation is {val_core.replace('still falling', 'still falling too', 1)}"
     # Both falling: a significant train trend, or a weaker one with validation still dropping fast.
-    if not (train_strong or (val_strong and (sh.z_late < -1.5 or sh.late_drop >= p.min_late_drop) and sh.late_drop > 0 and sh.z_late < 0)):
+    leans = sh.late_drop > 0 and sh.z_late < 0
+    if not (train_strong or (val_strong and (sh.z_late < -1.5 or sh.late_drop >= p.min_late_drop) and leans) or (val_in_order and c.point_bins and leans)):
         return []
     evidence = {
         "late_window_start": int(sh.late_start),
@@ -204,7 +220,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     late_txt = (
         f"{pct(sh.late_drop)} of its whole fall came after step {int(sh.late_start)}"
         if sh.late_drop >= p.min_late_drop or rel <= sh.late_drop
-        else f"it fell {pct(rel)} of its own level after step {int(sh.late_start)}, {pct(sh.late_drop)} of its fall from a start far above"
+        else f"it fell {pct(rel)} of its own level after step {int(sh.late_start)}, {pct(sh.late_drop)} of its whole fall"
     )
     evidence["late_fraction_of_level"] = round(rel, 3)
     summary = (
