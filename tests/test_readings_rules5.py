@@ -186,3 +186,26 @@ def test_validation_falling_at_every_evaluation_speaks_for_a_noisy_per_batch_tra
     # the same validation that stopped moving over its last evaluations: settled, nothing
     flat = np.r_[val[:7], [0.1650, 0.1649, 0.1648]]
     assert _detect("still-improving", _lightning_mnist(flat)) == []
+
+
+def _traffic(rise: float):
+    """A DQN traffic-light agent (mezdourcheima, extra30): a rolling-mean episode return near 192 for
+    a random policy, rising by ``rise`` over the first 40% of 4,000 points, then flat."""
+    rng = np.random.default_rng(2)
+    steps = np.arange(1, 4001) * 1000
+    t = np.linspace(0, 1, steps.size)
+    reward = 192 + rise * np.minimum(t / 0.4, 1.0) + np.convolve(rng.normal(0, 4, steps.size + 49), np.ones(50) / 50, "valid")
+    return _ctx({"AvgRew": (steps, reward), "AvgEpLen": (steps, np.full(steps.size, 300.0))})
+
+
+def test_a_reward_that_rose_in_a_trend_above_a_large_offset_learned():
+    # +14% over a random policy's 192 (a tolerance of 30% of that level called it "stayed at its
+    # initial level"); it then sat flat for the rest: a plateau, not no-learning
+    ctx = _traffic(28.0)
+    assert ctx.workload == "rl"
+    assert _detect("no-learning", ctx) == []
+    (f,) = _detect("plateau", ctx)
+    assert f.evidence["form"] == "lasting" and f.evidence["signal"] == "reward"
+    # the same reward wandering at its offset without a trend is still flat
+    (g,) = _detect("no-learning", _traffic(0.0))
+    assert g.severity.value == "info"

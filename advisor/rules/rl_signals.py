@@ -14,7 +14,9 @@ whose values are negative is negated (:func:`entropy`). A discrete policy's entr
 RL ``no-learning`` (reached from ``advisor.rules.no_learning`` for runs whose workload is ``rl``,
 with that rule's ``min_points``): over at least ``min_points`` reward points, every bin of the
 reward stays within ``FLAT_TOL`` of its initial level's magnitude or ``NOISE_K`` times the bins'
-noise (whichever is larger) of that level (the median of the first tenth) — while the policy entropy never
+noise (whichever is larger) of that level (the median of the first tenth) — a reward whose bins
+rose ``RISE_SHARE`` of it or more in a steady trend (Mann-Kendall z of the bins ``RISE_Z`` or more:
+a traffic agent's 192 -> 220 over a random policy's offset) learned, and is not flat — while the policy entropy never
 falls below ``ENTROPY_KEEP`` of its initial value (a policy still as random as it started; an
 initial entropy of ln k says "uniform over k actions"), or the reward is the same in every
 point (no episode ever paid anything else: there is nothing to learn from, whatever the entropy
@@ -52,6 +54,7 @@ from advisor.workload import tag_kind
 
 FLAT_TOL = 0.3  # reward bins within this share of the initial level ...
 NOISE_K = 4.0  # ... or this many times the bins' noise count as "at the initial level"
+RISE_SHARE, RISE_Z = 0.1, 3.0  # ... unless its bins rose this share of it in a trend of this z
 ENTROPY_KEEP = 0.9  # entropy above this share of its start counts as "still at its maximum"
 TRACK_BINS = 20
 STRAY_SHARE = 0.25  # "a few stray episodes" paid: at most this share of the points
@@ -260,6 +263,8 @@ def rl_no_learning(ctx: Context, p) -> list[Finding]:  # p: advisor.rules.no_lea
     fell_only = moved > tol and rise <= tol and (kept or h is None)
     if moved > tol and not fell_only:
         return []
+    if rise > RISE_SHARE * abs(r0) and mann_kendall_z(tr.values) >= RISE_Z:
+        return []  # a reward that climbed in a steady trend above a large offset learned, however small against it
     if h is not None and not kept and not constant:
         return []  # the policy changed: whatever the reward did, this is not no-learning
     evidence = {"initial_reward": r0, "final_reward": float(tr.values[-1]), "max_move": moved, "tolerance": tol,
