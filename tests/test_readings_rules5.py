@@ -209,3 +209,25 @@ def test_a_reward_that_rose_in_a_trend_above_a_large_offset_learned():
     # the same reward wandering at its offset without a trend is still flat
     (g,) = _detect("no-learning", _traffic(0.0))
     assert g.severity.value == "info"
+
+
+def _flappy(tail_level: float):
+    """An ML-Agents Flappy Bird agent (djbyrne, extra31): the cumulative reward of ~8 at the start
+    (the bird falls), ~1,000 once learned, heavy-tailed (one collision ends an endless episode: a
+    stretch of very long episodes reads 9,300), then ``tail_level`` over the last fifth."""
+    rng = np.random.default_rng(4)
+    steps = np.arange(1, 301) * 5000
+    t = np.linspace(0, 1, steps.size)
+    level = np.where(t < 0.2, 8 * np.exp(t / 0.2 * np.log(125)), 1000.0)
+    level = np.where(t >= 0.8, tail_level, level)
+    reward = level * rng.lognormal(0, 0.5, steps.size)
+    reward[(t > 0.45) & (t < 0.5)] *= 9.0  # the lucky stretch
+    return _ctx({"Environment/Cumulative Reward": (steps, reward), "Environment/Episode Length": (steps, reward * 10)})
+
+
+def test_a_heavy_tailed_reward_back_to_its_learned_level_after_a_lucky_stretch_did_not_collapse():
+    # measured linearly, a tail of 860 lost 91% of a gain up to 9,300; on the logarithm of a reward
+    # that climbed three orders of magnitude it lost a third of it
+    assert _detect("reward-collapse", _flappy(860.0)) == []
+    (f,) = _detect("reward-collapse", _flappy(20.0))  # back near its start: that is a collapse
+    assert f.severity.value == "warning"

@@ -15,7 +15,9 @@ from the first bin to a best bin by a gain of at least ``min_gain`` of the rewar
 (the larger of its initial magnitude and early spread) and at least ``noise_k`` times the bins'
 noise; the best comes before the last ``tail`` of the run; the median reward over the last
 ``tail`` lies ``drop`` of that gain or more below the best; and no bin in the last ``tail``
-comes back above ``recover`` of the gain (it does not recover). When the training reward shows no
+comes back above ``recover`` of the gain (it does not recover). A reward positive throughout whose
+best is ``orders`` times its start or more (a survival game's return, heavy-tailed with the episode
+length) measures that fall on its logarithm. When the training reward shows no
 collapse, the same test runs on the evaluation reward (``eval/mean_reward``: the greedy policy's own
 level), given ``min_eval_points`` evaluations: an epsilon-greedy agent's training episodes can keep
 paying while the policy it would deploy earns nothing.
@@ -54,6 +56,7 @@ class Params:
     recover: float = 0.75  # a tail bin above start + recover * gain is a recovery
     tail: float = 0.2
     min_points: int = 10
+    orders: float = 100.0  # a positive reward whose best is this many times its start: judged in logs
     min_eval_points: int = 20  # an evaluation reward: each point a few episodes, so more of them
 
 
@@ -84,6 +87,11 @@ def _collapse(ctx: Context, c, what: str, p: Params) -> list[Finding]:
     tail_vals = c.values[c.steps >= tail_start]
     end = median(tail_vals)
     fell = (best - end) / gain
+    if r0 > 0 and best >= p.orders * r0 and float(np.min(c.values)) > 0:
+        # a positive reward that climbed orders of magnitude (a survival game's return, as long as
+        # the episode: heavy-tailed) is judged on its logarithm, where one lucky stretch of very long
+        # episodes is not the level the policy learned
+        fell = float(np.log(best / max(end, 1e-12)) / np.log(best / r0))
     tail_bins = tr.values[tr.steps >= tail_start]
     if fell < p.drop or (tail_bins.size and float(np.max(tail_bins)) > r0 + p.recover * gain):
         return []
