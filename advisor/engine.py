@@ -38,7 +38,7 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
     # A rate far too high explains a flat or bouncing loss; advice that reads it as too little
     # capacity or too small a rate would point the wrong way.
     "lr-too-high": (
-        "no-learning", "underfitting", "plateau", "slow-convergence", "lr-decay-needed",
+        "underfitting", "plateau", "slow-convergence", "lr-decay-needed",
         "still-improving", "bad-initial-loss",
     ),
     "overfitting": ("still-improving", "underfitting"),
@@ -55,7 +55,7 @@ CONFLICTS: dict[str, tuple[str, ...]] = {
 EXPLAINS: dict[str, tuple[str, ...]] = {
     "exploding-gradients": ("non-finite", "divergence", "oscillation", "lr-too-high"),
     "divergence": ("non-finite",),
-    "lr-too-high": ("divergence", "overfitting"),
+    "lr-too-high": ("divergence", "overfitting", "no-learning"),
     "vanishing-gradients": ("no-learning", "plateau", "slow-convergence", "underfitting"),
     "schedule-misconfigured": ("underfitting", "plateau", "no-learning"),
     "clipping-saturated": ("slow-convergence",),

@@ -158,3 +158,11 @@ def test_a_lasting_plateau_drops_still_improving_but_an_early_one_does_not():
     assert [f.condition for f in out] == ["plateau"]
     out = resolve([F("plateau", Severity.WARNING, 0.6, form="early"), F("still-improving", Severity.INFO, 0.8)])
     assert sorted(f.condition for f in out) == ["plateau", "still-improving"]
+
+
+def test_a_rate_far_too_high_keeps_the_no_learning_it_explains_ranked_after_it():
+    # readers of runs whose loss jumped at the first steps and then sat at ln C name both (extra30's
+    # BERT fine-tune at lr 1e-3, extra31's CNN at batch 4): the cause first, the symptom linked to it
+    out = resolve([F("no-learning", Severity.CRITICAL, 0.9), F("lr-too-high", Severity.CRITICAL, 0.7), F("underfitting", Severity.INFO)])
+    assert [f.condition for f in out] == ["lr-too-high", "no-learning"]
+    assert out[1].evidence["explained_by"] == "lr-too-high"
