@@ -228,5 +228,6 @@ def test_add_hparams_subdirectory_is_its_runs_hparams_in_the_plugin_too(tmp_path
     h = Harness(logdir)
     assert [r["run"] for r in h.json("/runs")["runs"]] == ["stamped"]
     via_plugin = h.json("/report")
-    assert _conditions(via_plugin) == _conditions(analyze([str(logdir)]).report.to_dict()) == {"stamped": ["lr-too-high"]}
+    # (the loss that sat at its start is the no-learning the rate explains, ranked after it)
+    assert _conditions(via_plugin) == _conditions(analyze([str(logdir)]).report.to_dict()) == {"stamped": ["lr-too-high", "no-learning"]}
     assert via_plugin["runs"][0]["findings"][0]["evidence"]["form"] == "declared"

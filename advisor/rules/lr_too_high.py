@@ -222,6 +222,15 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         return _other_forms(ctx, c, ex, chance, lr, p)
     if form != "jump":
         ex = dataclasses.replace(ex, ref=start)  # the summary's "initial value" is the level it was judged from
+    evidence = _evidence(form, ex, c, sh, progress, lr, chance)
+    summary = _summary(form, ex, sh, progress, lr, chance, int(c.steps[-1]))
+    if form == "jump" and ex.ref < logged_ref:
+        summary = _counted_from_chance(summary, ex, c, evidence)
+    conf = _confidence(form, ex, p)
+    return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
+
+
+def _evidence(form: str, ex: Excursions, c, sh: Shape, progress: float, lr: DeclaredLr, chance: float | None) -> dict:
     evidence = {
         "form": form,
         "initial_loss": ex.ref,
@@ -240,17 +249,18 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         evidence["optimizer"] = lr.optimizer
     if chance is not None:
         evidence["chance_loss"] = chance
-    summary = _summary(form, ex, sh, progress, lr, chance, int(c.steps[-1]))
-    if form == "jump" and ex.ref < logged_ref:
-        # the jump is counted from ln C, not from a logged point: say where the curve begins
-        v0, s0 = float(c.values[0]), int(c.steps[0])
-        evidence["first_logged_loss"] = v0
-        why = f"came after {s0} updates" if s0 > 0 else "is already far above it"
-        summary = summary.replace(
-            f"jumped from {fmt(ex.ref)} ", f"jumped from ln C = {fmt(ex.ref)} (an untrained classifier's loss; the first logged "
-            f"point, {fmt(v0)} at step {s0}, {why}) ", 1)
-    conf = _confidence(form, ex, p)
-    return [finding(ID, severity, conf, summary, evidence, _remedies(ctx, ex, lr, form), onset=ex.jump_step if jumped else int(c.steps[0]))]
+    return evidence
+
+
+def _counted_from_chance(summary: str, ex: Excursions, c, evidence: dict) -> str:
+    """The jump form's summary when the jump is counted from ln C, not from a logged point: say
+    where the curve begins."""
+    v0, s0 = float(c.values[0]), int(c.steps[0])
+    evidence["first_logged_loss"] = v0
+    why = f"came after {s0} updates" if s0 > 0 else "is already far above it"
+    return summary.replace(
+        f"jumped from {fmt(ex.ref)} ", f"jumped from ln C = {fmt(ex.ref)} (an untrained classifier's loss; the first logged "
+        f"point, {fmt(v0)} at step {s0}, {why}) ", 1)
 
 
 def _highest_point(c, ex: Excursions) -> float:

@@ -19,7 +19,7 @@ brought ``min_late_drop`` of its fall) while validation is at its minimum at the
 very last evaluation and dropped by at least ``val_last_drop`` of its total fall since the one
 before, or its last evaluations (at least 4) fell as a run (exact Kendall p at most ``val_run_p``; Mann-Kendall's p past 30 evaluations)
 by at least ``val_run_drop`` of their level ("both falling"). With the train loss logged one minibatch
-a point (its trend lost in the noise), validation falling in order over all its evaluations
+a point (its trend lost in the noise: its point noise ``noisy_train`` of its level or more), validation falling in order over all its evaluations
 (``val_order_evals`` at least, exact p at most ``val_order_p``) to its lowest at the last, its
 last quarter still ``val_order_drop`` of its level down, is enough beside a train loss that only
 leans down (a lower late level, a negative trend z). A learning rate annealed to near
@@ -77,6 +77,7 @@ class Params:
     val_order_evals: int = 6  # validation falling in order over the whole run (at least this many) ...
     val_order_p: float = 0.001  # ... at this exact p ...
     val_order_drop: float = 0.02  # ... its last quarter still this share of its level down
+    noisy_train: float = 0.05  # ... beside a train loss whose point noise is at least this share of its level
 
 
 def _late_rel_drop(late_bins: np.ndarray) -> float:
@@ -146,6 +147,27 @@ def _reward_rising(ctx: Context, p: Params) -> list[Finding]:
     return [finding(ID, SEVERITY, margin_confidence(share, p.min_late_drop, 0.1, base=0.5), summary, evidence, rem, onset=int(late_start))]
 
 
+def _val_in_order(vals: np.ndarray, p: Params) -> bool:
+    """Every evaluation (``val_order_evals`` or more) lower than the last, to its lowest at the end,
+    the last quarter of them still ``val_order_drop`` of the level down: no noise makes a whole val
+    set fall like that — it speaks for a train loss logged one minibatch a point, whose trend the
+    noise hides."""
+    k = max(4, vals.size // 4)
+    return (
+        vals.size >= p.val_order_evals and rising_p(-vals) <= p.val_order_p and int(np.argmin(vals)) == vals.size - 1
+        and float(vals[-k] - vals[-1]) >= p.val_order_drop * abs(float(vals[-k]))
+    )
+
+
+def _late_text(sh, rel: float, p: Params) -> str:
+    """How much the late window fell: its share of the whole fall — or, when the start was far
+    above the rest (an untrained model's first loss) and that share says little, its fall against
+    its own level ``rel``."""
+    if sh.late_drop >= p.min_late_drop or rel <= sh.late_drop:
+        return f"{pct(sh.late_drop)} of its whole fall came after step {int(sh.late_start)}"
+    return f"it fell {pct(rel)} of its own level after step {int(sh.late_start)}, {pct(sh.late_drop)} of its whole fall"
+
+
 def detect(ctx: Context, p: Params) -> list[Finding]:
     if ctx.workload == "rl":
         return _reward_rising(ctx, p)
@@ -187,14 +209,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         val_strong = val_strong or (
             zv < -2.6 and late.size >= 10 and int(np.argmin(v.values)) >= v.n - max(2, v.n // 10) and fall > 0 and a - b >= p.min_late_drop * fall
         )
-        # every evaluation (6 or more) lower than the last, to its lowest at the end, the last quarter
-        # of them still ``val_order_drop`` of the level down: no noise makes a whole val set fall like
-        # that — it speaks for a train loss logged one minibatch a point, whose trend the noise hides
-        k = max(4, v.n // 4)
-        val_in_order = (
-            v.n >= p.val_order_evals and rising_p(-v.values) <= p.val_order_p and int(np.argmin(v.values)) == v.n - 1
-            and float(v.values[-k] - v.values[-1]) >= p.val_order_drop * abs(float(v.values[-k]))
-        )
+        val_in_order = _val_in_order(v.values, p)
         val_core = (
             f"still falling ({fmt(a)} -> {fmt(b)} over its last {late.size} evaluations)"
             if b < a
@@ -203,7 +218,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
         val_txt = f"; validation is {val_core.replace('still falling', 'still falling too', 1)}"
     # Both falling: a significant train trend, or a weaker one with validation still dropping fast.
     leans = sh.late_drop > 0 and sh.z_late < 0
-    if not (train_strong or (val_strong and (sh.z_late < -1.5 or sh.late_drop >= p.min_late_drop) and leans) or (val_in_order and c.point_bins and leans)):
+    if not (train_strong or (val_strong and (sh.z_late < -1.5 or sh.late_drop >= p.min_late_drop) and leans) or (val_in_order and c.point_bins and sh.rel_noise > p.noisy_train and leans)):
         return []
     evidence = {
         "late_window_start": int(sh.late_start),
@@ -215,13 +230,7 @@ def detect(ctx: Context, p: Params) -> list[Finding]:
     }
     rem = [R.train_longer(2.0, "the loss was still falling when training stopped; stretch any decay schedule to match")]
     rel = _late_rel_drop(late_bins)
-    # a share of the whole fall says little when the start was far above the rest (an untrained
-    # model's first loss): then the late window's fall against its own level is the measure
-    late_txt = (
-        f"{pct(sh.late_drop)} of its whole fall came after step {int(sh.late_start)}"
-        if sh.late_drop >= p.min_late_drop or rel <= sh.late_drop
-        else f"it fell {pct(rel)} of its own level after step {int(sh.late_start)}, {pct(sh.late_drop)} of its whole fall"
-    )
+    late_txt = _late_text(sh, rel, p)
     evidence["late_fraction_of_level"] = round(rel, 3)
     summary = (
         f"train loss was still falling at the end: {late_txt} (trend z={sh.z_late:.1f}){val_txt}"
