@@ -200,7 +200,7 @@ def _val_apart(ctx: Context, p: Params) -> list[Finding]:
         "step_range": [int(v.steps[0]), last_early],
         "signal": "val_loss",
     }
-    rem = [R.check_data("that validation inputs go through the same preprocessing as training (a feature scaled by a train statistic near 0, a transform on one split only) and that labels are encoded alike")]
+    rem = [R.check_data("that validation inputs go through the same preprocessing as training (a feature scaled by a train statistic near 0, a transform on one split only), that labels are encoded alike, and that both losses are reduced alike (a sum over batches against a mean)")]
     summary = (
         f"val loss {fmt(v0)} at the first evaluation (step {int(v.steps[0])}) is {times(r0)} the train loss "
         f"{fmt(float(level[0]))} there, and stayed {times(rmid)} above it over {early.size} evaluations to step {last_early}: "
